@@ -1,0 +1,12 @@
+/** Pure domain logic of backupentry-lifecycle: deterministic, no I/O, safe inside Temporal workflows. */
+export * from './constants';
+export * from './duration';
+export * from './entry-name';
+export * from './error-codes';
+export * from './operation';
+export * from './phase';
+export * from './result';
+export * from './retention';
+export * from './status';
+export * from './time';
+export * from './workflow-id';

@@ -1,0 +1,47 @@
+// Lint rules of the project. Type-aware (no-floating-promises needs types).
+import { builtinModules } from 'node:module';
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const nodeBuiltins = builtinModules.filter((m) => !m.startsWith('_'));
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.dev/**', 'jest.config.js', 'test/workflows/fixtures/uses-node-fs.ts'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      eqeqeq: ['error', 'smart'],
+      'no-console': 'error',
+    },
+  },
+  {
+    // Workflow code runs in Temporal's deterministic sandbox: no Node, no I/O clients, no adapters or config.
+    // Activities may be imported for their types only. The bundle test (test/workflows/bundle.test.ts) checks the same.
+    files: ['workflows/**/*.ts', 'domain/**/*.ts'],
+    rules: {
+      'no-restricted-globals': ['error', 'process', 'Buffer', 'setTimeout', 'setInterval', 'require'],
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: nodeBuiltins.flatMap((m) => [m, `node:${m}`]).map((name) => ({ name, message: 'Node builtins are not allowed in workflow/domain code.' })),
+        patterns: [
+          { group: ['node:*'], message: 'Node builtins are not allowed in workflow/domain code.' },
+          { group: ['@kubernetes/*', '@google-cloud/*', 'pino', 'prom-client', 'zod'], message: 'I/O clients belong in adapters/ and activities/.' },
+          { group: ['@temporalio/activity', '@temporalio/client', '@temporalio/worker', '@temporalio/testing'], message: 'Only @temporalio/workflow and @temporalio/common are bundle-safe.' },
+          { group: ['**/adapters', '**/adapters/**', '**/config', '**/config/**', '**/worker/**', '**/starter/**', '**/stack/**'], message: 'Workflow code must not import adapters, config or processes.' },
+          { group: ['**/activities', '**/activities/**'], allowTypeImports: true, message: 'Import activities with `import type` only.' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['scripts/**/*.ts', 'stack/**/*.ts', 'bench/**/*.ts'],
+    rules: { 'no-console': 'off' },
+  },
+);

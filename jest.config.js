@@ -1,0 +1,28 @@
+// Jest runs TypeScript through @swc/jest (fast, no type-check; `npm run typecheck` does that).
+// @kubernetes/client-node and a few of its dependencies are ESM-only: Jest's CommonJS loader cannot require them
+// without --experimental-vm-modules, so they are transpiled to CommonJS like our own code (docs/adr/0001).
+const esmOnly = [
+  '@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose', 'jsonpath-plus', 'rfc4648', 'socks-proxy-agent', 'agent-base',
+];
+const base = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.(ts|js|mjs)$': ['@swc/jest', { jsc: { target: 'es2023' }, module: { type: 'commonjs' } }] },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+};
+/** One jest project per test tier (SPEC §8). Tiers that need servers share one stack per run (test/setup/). */
+module.exports = {
+  projects: [
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...base, displayName: 'workflows', testMatch: ['<rootDir>/test/workflows/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+      testTimeout: 120000,
+    },
+    {
+      ...base, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+      testTimeout: 180000,
+    },
+  ],
+};

@@ -1,0 +1,118 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { applyCrd } from './crd';
+import { startFakeGcs, type FakeGcs } from './fake-gcs';
+import { startKubeControlPlane, type KubeControlPlane } from './kube';
+import { startTemporalDevServer, type TemporalDevServer } from './temporal';
+import { toolPaths, type ToolPaths } from './tools';
+
+export { killProcess, startProcess, stopProcess, type ManagedProcess } from './processes';
+export { waitFor, logTail } from './wait';
+export { freePort } from './ports';
+export { toolPaths, cacheDir, type ToolPaths } from './tools';
+export { applyCrd, BACKUP_ENTRY_CRD } from './crd';
+export { startKubeControlPlane, type KubeControlPlane } from './kube';
+export { startTemporalDevServer, type TemporalDevServer } from './temporal';
+export { startFakeGcs, type FakeGcs } from './fake-gcs';
+
+/** Which parts of the local stack to start. All default to true. */
+export interface StackOptions {
+  kube?: boolean;
+  temporal?: boolean;
+  gcs?: boolean;
+  /** Working folder; a new temp folder when unset. Removed on stop only when it was created here. */
+  dir?: string;
+  /** Temporal SQLite file (restart tests); in memory when unset. */
+  temporalDbFile?: string;
+  /** Progress lines (the dev stack prints them). */
+  log?: (msg: string) => void;
+}
+
+/** The running local stack: what tests, the dev stack and the benchmarks share. */
+export interface Stack {
+  dir: string;
+  tools: ToolPaths;
+  kube?: KubeControlPlane;
+  temporal?: TemporalDevServer;
+  gcs?: FakeGcs;
+  /** Root of the `local` storage provider: one folder per bucket. */
+  localDir: string;
+  /** The SPEC §2 environment: KUBECONFIG, TEMPORAL_ADDRESS, ... (only keys of started parts). */
+  env(): Record<string, string>;
+  /** Writes {@link Stack.env} as shell `KEY=value` lines. */
+  writeEnvFile(file: string): void;
+  /** Stops everything that was started, in reverse order; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the local stack: etcd + kube-apiserver with the BackupEntry CRD, the Temporal dev server (Web UI included,
+ * search attributes registered) and fake-gcs-server, on free ports. If any part fails, the parts already started are
+ * stopped before the error is rethrown.
+ */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const tools = toolPaths();
+  const ownDir = !opts.dir;
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'bel-stack-'));
+  const localDir = join(dir, 'local-backupbuckets');
+  mkdirSync(localDir, { recursive: true });
+  const log = opts.log;
+  const stack: Stack = {
+    dir, tools, localDir,
+    env() {
+      const e: Record<string, string> = { BACKUP_LOCAL_DIR: localDir, KUBECTL: tools.KUBECTL, TEMPORAL_CLI: tools.TEMPORAL_CLI };
+      if (this.kube) e.KUBECONFIG = this.kube.kubeconfig;
+      if (this.temporal) {
+        Object.assign(e, { TEMPORAL_ADDRESS: this.temporal.address, TEMPORAL_NAMESPACE: this.temporal.namespace,
+          TEMPORAL_UI_URL: this.temporal.uiUrl });
+      }
+      if (this.gcs) e.GCS_API_ENDPOINT = this.gcs.endpoint;
+      return e;
+    },
+    writeEnvFile(file) {
+      const body = Object.entries(this.env()).map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n');
+      writeFileSync(file, `${body}\n`);
+    },
+    async stop() {
+      const parts = [this.gcs, this.temporal, this.kube];
+      this.gcs = this.temporal = this.kube = undefined;
+      for (const p of parts) await p?.stop();
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    // The three parts are independent: start them side by side, and wait for all before judging, so nothing is
+    // still starting when a failure stops the others.
+    const results = await Promise.allSettled([
+      opts.kube !== false && (async () => {
+        stack.kube = await startKubeControlPlane({ etcdBin: tools.ETCD, apiserverBin: tools.KUBE_APISERVER,
+          dir: join(dir, 'kube'), ...(log ? { log } : {}) });
+        const kc = new KubeConfig();
+        kc.loadFromFile(stack.kube.kubeconfig);
+        await applyCrd(kc);
+        log?.('BackupEntry CRD established');
+      })(),
+      opts.temporal !== false && (async () => {
+        mkdirSync(join(dir, 'temporal'), { recursive: true });
+        stack.temporal = await startTemporalDevServer({ temporalBin: tools.TEMPORAL_CLI, dir: join(dir, 'temporal'),
+          ...(opts.temporalDbFile ? { dbFile: opts.temporalDbFile } : {}), ...(log ? { log } : {}) });
+      })(),
+      opts.gcs !== false && (async () => {
+        mkdirSync(join(dir, 'gcs'), { recursive: true });
+        stack.gcs = await startFakeGcs({ bin: tools.FAKE_GCS_SERVER, dir: join(dir, 'gcs'), ...(log ? { log } : {}) });
+      })(),
+    ]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } catch (err) {
+    await stack.stop().catch(() => undefined);
+    throw err;
+  }
+  return stack;
+}
+
+function shellQuote(v: string): string {
+  return /^[A-Za-z0-9_./:@=-]*$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
+}

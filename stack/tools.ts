@@ -1,0 +1,33 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Paths of the external binaries, as written by `scripts/install-tools.sh` to `<cache>/tools.env`. */
+export interface ToolPaths {
+  NODE_BIN: string;
+  TEMPORAL_CLI: string;
+  FAKE_GCS_SERVER: string;
+  ETCD: string;
+  KUBE_APISERVER: string;
+  KUBECTL: string;
+}
+
+/** The tool cache folder: `$BEL_CACHE_DIR`, else `$XDG_CACHE_HOME/backupentry-lifecycle`, else `~/.cache/...`. */
+export function cacheDir(): string {
+  return process.env.BEL_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'backupentry-lifecycle');
+}
+
+/** Reads the tool paths; throws a message that says which command installs them. */
+export function toolPaths(): ToolPaths {
+  const file = join(cacheDir(), 'tools.env');
+  if (!existsSync(file)) throw new Error(`${file} is missing: run scripts/install-tools.sh first`);
+  const entries = readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('='))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
+  const env = Object.fromEntries(entries) as Partial<ToolPaths>;
+  const keys: (keyof ToolPaths)[] = ['NODE_BIN', 'TEMPORAL_CLI', 'FAKE_GCS_SERVER', 'ETCD', 'KUBE_APISERVER', 'KUBECTL'];
+  for (const k of keys) {
+    const p = env[k];
+    if (!p || !existsSync(p)) throw new Error(`${k} (${p ?? 'unset'}) from ${file} does not exist: run scripts/install-tools.sh`);
+  }
+  return env as ToolPaths;
+}
