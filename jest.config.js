@@ -12,17 +12,17 @@ const base = {
 };
 /** One jest project per test tier (SPEC §8). Tiers that need servers share one stack per run (test/setup/). */
 module.exports = {
+  // Per-project testTimeout is ignored by jest; server-backed tests need minutes on a busy 2-core machine.
+  testTimeout: 180000,
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
       ...base, displayName: 'workflows', testMatch: ['<rootDir>/test/workflows/**/*.test.ts'],
       globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
-      testTimeout: 120000,
     },
     {
       ...base, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
-      testTimeout: 180000,
     },
   ],
 };

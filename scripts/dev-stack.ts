@@ -27,10 +27,13 @@ Try:
   set -a; . ${envFile}; set +a
   "$KUBECTL" get backupentries
 Ctrl-C stops everything.`);
+  // The servers are detached children: keep this process (their parent) alive until a signal arrives.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
+    clearInterval(keepAlive);
     console.log(`\n[dev] ${signal}: stopping ...`);
     stack.stop().then(() => { console.log('[dev] stopped'); process.exit(0); },
       (err: unknown) => { console.error('[dev] stop failed', err); process.exit(1); });

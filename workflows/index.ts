@@ -1,4 +1,4 @@
 /**
  * The single `workflowsPath` entry of the worker: every workflow function the worker runs is exported here.
  */
-export { SEARCH_ATTRIBUTES } from './search-attributes';
+export { backupEntryWorkflow } from './backup-entry-workflow';

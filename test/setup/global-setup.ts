@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { startStack, type Stack } from '../../stack';
 
 declare global {
@@ -10,7 +11,17 @@ declare global {
  * Workers inherit the stack's SPEC §2 environment (KUBECONFIG, TEMPORAL_ADDRESS, GCS_API_ENDPOINT, ...).
  */
 export default async function globalSetup(): Promise<void> {
-  if (globalThis.__belStack) return;
+  if (globalThis.__belStack || process.env.BEL_STACK_DIR) return;
+  const attach = process.env.BEL_ATTACH_STACK_ENV;
+  if (attach) {
+    // Attach to a running stack (e.g. the dev stack's .dev/stack.env) instead of starting one: faster iteration.
+    for (const line of readFileSync(attach, 'utf8').split('\n')) {
+      const i = line.indexOf('=');
+      if (i > 0) process.env[line.slice(0, i)] = line.slice(i + 1).replace(/^'(.*)'$/, '$1');
+    }
+    process.env.BEL_STACK_DIR = attach;
+    return;
+  }
   const t0 = Date.now();
   const stack = await startStack({ log: (m) => process.stderr.write(`[stack] ${m}\n`) });
   globalThis.__belStack = stack;

@@ -1,0 +1,71 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { classifyMessage, GardenerErrorCode, isNonRetryableCode } from '../domain';
+
+/**
+ * An error that already knows its Gardener error code and whether retrying can help. Adapters throw it; activities
+ * turn it into an ApplicationFailure with {@link toApplicationFailure}. The message must never contain secret material.
+ * Compared by `name`, not instanceof (Jest and the workflow sandbox duplicate classes).
+ */
+export class ClassifiedError extends Error {
+  override readonly name = 'ClassifiedError';
+  constructor(message: string, readonly code: GardenerErrorCode, readonly retryable: boolean, readonly reason: string,
+    options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** True for a {@link ClassifiedError}, also across module copies. */
+export function isClassifiedError(err: unknown): err is ClassifiedError {
+  return err instanceof Error && err.name === 'ClassifiedError' && typeof (err as ClassifiedError).code === 'string';
+}
+
+/** A specific configuration problem the operator must fix (non-retryable: retrying alone will not help). */
+export function configurationProblem(reason: string, message: string): ClassifiedError {
+  return new ClassifiedError(message, GardenerErrorCode.ConfigurationProblem, false, reason);
+}
+
+/** A condition that resolves by itself or by another controller (e.g. the shoot namespace is not there yet). */
+export function retryableConfigurationProblem(reason: string, message: string): ClassifiedError {
+  return new ClassifiedError(message, GardenerErrorCode.RetryableConfigurationProblem, true, reason);
+}
+
+/** Details carried by every failure an activity raises: the Gardener codes for the entry's `lastError`. */
+export interface FailureDetails {
+  codes: GardenerErrorCode[];
+  reason: string;
+}
+
+/**
+ * Converts anything an activity caught into an ApplicationFailure whose `type` is the Gardener code (or
+ * `ERR_RETRYABLE_INFRA_DEPENDENCIES` for unknown errors) and whose details carry the codes. Unclassified errors are
+ * classified from their message (provider-gcp's regex approach) and stay retryable unless a code says otherwise.
+ * The cause is not attached, so no library error text (which may quote a request) reaches the workflow history.
+ */
+export function toApplicationFailure(err: unknown, context: string): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  if (isClassifiedError(err)) {
+    const details: FailureDetails = { codes: [err.code], reason: err.reason };
+    return ApplicationFailure.create({ message: `${context}: ${err.message}`, type: err.code, nonRetryable: !err.retryable,
+      details: [details] });
+  }
+  const message = redact(err instanceof Error ? err.message : String(err));
+  const codes = classifyMessage(message);
+  const code = codes[0] ?? GardenerErrorCode.RetryableInfraDependencies;
+  const details: FailureDetails = { codes: codes.length ? codes : [], reason: 'Unclassified' };
+  return ApplicationFailure.create({ message: `${context}: ${message}`, type: code,
+    nonRetryable: codes.some((c) => isNonRetryableCode(c) && c !== GardenerErrorCode.InfraRateLimitsExceeded),
+    details: [details] });
+}
+
+/**
+ * Removes what looks like credentials from an error text before it leaves the process: PEM blocks, bearer tokens,
+ * JSON "private_key" values and long base64 runs. Defence in depth: our own messages never include secrets.
+ */
+export function redact(text: string): string {
+  return text
+    .replace(/-----BEGIN [^-]+-----[\s\S]*?-----END [^-]+-----/g, '[redacted PEM]')
+    .replace(/("?private_key(_id)?"?\s*[:=]\s*)"[^"]*"/gi, '$1"[redacted]"')
+    .replace(/(bearer\s+)[A-Za-z0-9._~+/-]+=*/gi, '$1[redacted]')
+    .replace(/[A-Za-z0-9+/]{80,}={0,2}/g, '[redacted]')
+    .slice(0, 2000);
+}

@@ -1,0 +1,103 @@
+/**
+ * The activity interface the workflow sees. Every input and result here lands in workflow history, so none of it
+ * may carry secret material: activities read secrets themselves and return references, counts and digests.
+ */
+import type { GardenerErrorCode, Operation } from '../domain';
+import type { DeletionReceipt, Inventory } from './storage-port';
+
+/** The parts of a BackupEntry the workflow decides on (no secret data; annotations of interest only). */
+export interface EntryView {
+  /** False when the entry does not exist (any more); the other fields are then empty. */
+  exists: boolean;
+  name: string;
+  uid: string;
+  generation: number;
+  /** RFC3339; set once the entry is being deleted. */
+  deletionTimestamp?: string;
+  type: string;
+  /** `spec.class`, `shoot` when empty. */
+  class: string;
+  bucketName: string;
+  region: string;
+  secretRef: { name: string; namespace: string };
+  annotations: {
+    operation?: string;
+    timestamp?: string;
+    forceDeletion?: string;
+    retentionPeriod?: string;
+    keepBackups?: string;
+  };
+  lastOperation?: { type: string; state: string };
+  /** Our finalizer is on the entry. */
+  hasFinalizer: boolean;
+}
+
+/** A status to write on the entry's status subresource; the activity fills in times, generation and the form. */
+export interface StatusReport {
+  kind: 'processing' | 'error' | 'succeeded' | 'pending';
+  operation: Operation;
+  /** For 'error' the error text (Gardener's prefix is added); otherwise the whole description. */
+  description: string;
+  codes?: GardenerErrorCode[];
+  /** For 'processing' (default 1). */
+  progress?: number;
+}
+
+/** Where the etcd-backup secret was written, and a digest of its data to notice changes without seeing them. */
+export interface EtcdSecretRef {
+  namespace: string;
+  name: string;
+  resourceVersion: string;
+  /** sha256 over the sorted keys and values, hex, first 16 characters. */
+  digest: string;
+}
+
+/** Outcome of deleting the etcd-backup secret under the `created-by` guard. */
+export type EtcdSecretDeletion = 'deleted' | 'absent' | 'kept-created-by-other';
+
+/** A Kubernetes Event on the entry. */
+export interface EntryEvent {
+  type: 'Normal' | 'Warning';
+  /** CamelCase reason, e.g. `RetentionStarted`. */
+  reason: string;
+  message: string;
+}
+
+/** Kubernetes-side activities (Gardener's generic reconciler and actuator). All idempotent. */
+export interface KubeActivities {
+  /** Reads the entry; `exists: false` when it is gone. */
+  observeEntry(name: string): Promise<EntryView>;
+  /** Adds our finalizer to the entry and to its secretRef secret. Missing secret: non-retryable configuration error. */
+  ensureFinalizers(name: string): Promise<void>;
+  /** Writes the entry's status through the status subresource. NotFound = done. */
+  writeStatus(name: string, report: StatusReport): Promise<void>;
+  /**
+   * Creates or updates the etcd-backup secret in the shoot namespace from the secretRef secret's data + bucketName
+   * (+ provider extras), annotated `backup.gardener.cloud/created-by`. Missing namespace: retryable error.
+   */
+  provisionEtcdBackupSecret(name: string): Promise<EtcdSecretRef>;
+  /** Deletes the etcd-backup secret only when its created-by annotation is absent or names this entry. */
+  deleteEtcdBackupSecret(name: string): Promise<EtcdSecretDeletion>;
+  /** Removes `gardener.cloud/operation` when it still has `value`. */
+  removeOperationAnnotation(name: string, value: string): Promise<void>;
+  /** Whether the entry's secretRef secret exists. */
+  secretRefExists(name: string): Promise<boolean>;
+  /** Removes our finalizer from the secretRef secret (if asked) and then from the entry (or all finalizers). */
+  releaseFinalizers(name: string, opts: { secret: boolean; allEntryFinalizers?: boolean }): Promise<void>;
+  /** Records a Kubernetes Event on the entry; best effort (never fails the caller). */
+  recordEvent(name: string, event: EntryEvent): Promise<void>;
+}
+
+/** Storage-side activities around the provider seam. */
+export interface StorageActivities {
+  /** Count and bytes under the entry's prefix. */
+  inventoryBackups(name: string): Promise<Inventory>;
+  /**
+   * Deletes everything under the entry's prefix; heartbeats progress and resumes from the last heartbeat on retry;
+   * stops promptly when cancelled; ends with a check that only locked/rewritten objects remain.
+   */
+  deleteBackups(name: string): Promise<DeletionReceipt>;
+}
+
+/** Every activity the BackupEntry workflow calls. */
+export type BackupEntryActivities = KubeActivities & StorageActivities;

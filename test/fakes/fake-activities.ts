@@ -1,0 +1,129 @@
+import { CancelledFailure, heartbeat, sleep as activitySleep } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { BackupEntryActivities, EntryView, StatusReport } from '../../activities/types';
+import type { DeletionReceipt } from '../../activities/storage-port';
+
+/** A secret value planted in the fake provider secret: no workflow history may ever contain it. */
+export const PLANTED_SECRET = 'PLANTED-SECRET-7f3c9a2e-do-not-leak';
+
+/** One entry in the fake cluster: what observeEntry reads and the activities change. */
+export interface FakeEntry {
+  view: EntryView;
+  statuses: StatusReport[];
+  finalizerOnSecret: boolean;
+  secretRefExists: boolean;
+  etcdSecret?: { data: Record<string, string>; createdBy: string };
+  objects: number;
+  events: string[];
+  calls: string[];
+  /** Fail the next N provisionEtcdBackupSecret calls with a retryable NamespaceMissing failure. */
+  failProvision: number;
+  /** When set, deleteBackups heartbeats and waits until this promise resolves (or it is cancelled). */
+  holdDeletion?: Promise<void>;
+  deletionStarted?: () => void;
+}
+
+/** The fake cluster + storage the workflow tests drive: typed as the real activities, in memory. */
+export class FakeWorld {
+  readonly entries = new Map<string, FakeEntry>();
+
+  add(name: string, over: Partial<EntryView> = {}): FakeEntry {
+    const e: FakeEntry = {
+      view: { exists: true, name, uid: 'uid-1', generation: 1, type: 'local', class: 'shoot', bucketName: 'bucket-a', region: 'local',
+        secretRef: { name: `entry-${name}`, namespace: 'garden' }, annotations: {}, hasFinalizer: false, ...over },
+      statuses: [], finalizerOnSecret: false, secretRefExists: true, objects: 12, events: [], calls: [], failProvision: 0,
+    };
+    this.entries.set(name, e);
+    return e;
+  }
+
+  get(name: string): FakeEntry {
+    const e = this.entries.get(name);
+    if (!e) throw new Error(`no fake entry ${name}`);
+    return e;
+  }
+
+  /** The activities, as the worker registers them. */
+  activities(): BackupEntryActivities {
+    const call = (name: string, what: string): FakeEntry => {
+      const e = this.get(name);
+      e.calls.push(what);
+      return e;
+    };
+    return {
+      observeEntry: async (name) => {
+        const e = this.entries.get(name);
+        if (!e || !e.view.exists) return { ...(e?.view ?? {} as EntryView), exists: false };
+        e.calls.push('observeEntry');
+        return structuredClone(e.view);
+      },
+      ensureFinalizers: async (name) => {
+        const e = call(name, 'ensureFinalizers');
+        e.view.hasFinalizer = true;
+        e.finalizerOnSecret = true;
+      },
+      writeStatus: async (name, report) => {
+        const e = call(name, `writeStatus:${report.kind}`);
+        e.statuses.push(report);
+        e.view.lastOperation = { type: report.operation, state: { processing: 'Processing', error: 'Error', succeeded: 'Succeeded', pending: 'Pending' }[report.kind] };
+      },
+      provisionEtcdBackupSecret: async (name) => {
+        const e = call(name, 'provisionEtcdBackupSecret');
+        if (e.failProvision > 0) {
+          e.failProvision -= 1;
+          throw ApplicationFailure.create({ message: 'waiting for namespace shoot--x to exist', type: 'ERR_RETRYABLE_CONFIGURATION_PROBLEM',
+            nonRetryable: true, details: [{ codes: ['ERR_RETRYABLE_CONFIGURATION_PROBLEM'], reason: 'NamespaceMissing' }] });
+        }
+        e.etcdSecret = { data: { 'serviceaccount.json': PLANTED_SECRET, bucketName: e.view.bucketName }, createdBy: name };
+        return { namespace: 'shoot--dev--x', name: 'etcd-backup', resourceVersion: '7', digest: 'abcdef0123456789' };
+      },
+      deleteEtcdBackupSecret: async (name) => {
+        const e = call(name, 'deleteEtcdBackupSecret');
+        if (!e.etcdSecret) return 'absent';
+        e.etcdSecret = undefined;
+        return 'deleted';
+      },
+      removeOperationAnnotation: async (name, value) => {
+        const e = call(name, `removeOperationAnnotation:${value}`);
+        if (e.view.annotations.operation === value) delete e.view.annotations.operation;
+      },
+      secretRefExists: async (name) => call(name, 'secretRefExists').secretRefExists,
+      releaseFinalizers: async (name, opts) => {
+        const e = call(name, `releaseFinalizers:${opts.secret ? 'secret+' : ''}${opts.allEntryFinalizers ? 'all' : 'ours'}`);
+        if (opts.secret) e.finalizerOnSecret = false;
+        e.view.hasFinalizer = false;
+        if (e.view.deletionTimestamp) e.view.exists = false; // the API server removes a deleted entry without finalizers
+      },
+      recordEvent: async (name, event) => {
+        call(name, 'recordEvent').events.push(`${event.type}/${event.reason}: ${event.message}`);
+      },
+      inventoryBackups: async (name) => {
+        const e = call(name, 'inventoryBackups');
+        return { objects: e.objects, bytes: e.objects * 1024, truncated: false };
+      },
+      deleteBackups: async (name): Promise<DeletionReceipt> => {
+        const e = call(name, 'deleteBackups');
+        const total = e.objects;
+        if (e.holdDeletion) {
+          e.deletionStarted?.();
+          let released = false;
+          void e.holdDeletion.then(() => (released = true));
+          while (!released) {
+            heartbeat({ deletedObjects: 1 });
+            try {
+              await activitySleep(100);
+            } catch (err) {
+              if (err instanceof CancelledFailure || (err as Error).name === 'CancelledFailure') {
+                e.calls.push('deleteBackups:cancelled');
+              }
+              throw err;
+            }
+          }
+        }
+        e.objects = 0;
+        return { deletedObjects: total, deletedBytes: total * 1024, lockedObjects: 0, rewrittenObjects: 0, listedObjects: total,
+          durationMs: 1500, objectsPerSecond: total / 1.5, remainingObjects: 0 };
+      },
+    };
+  }
+}

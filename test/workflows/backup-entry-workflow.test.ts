@@ -1,0 +1,331 @@
+import { randomUUID } from 'node:crypto';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Phase, workflowIdFor } from '../../domain';
+import { backupEntryWorkflow, type WorkflowSettings } from '../../workflows/backup-entry-workflow';
+import {
+  cancelCleanupUpdate, expediteSignal, expediteUpdate, extendRetentionUpdate, reconcileSignal, statusQuery, type EntryStatusView,
+} from '../../workflows/messages';
+import { FakeWorld, PLANTED_SECRET } from '../fakes/fake-activities';
+import { stackEnv } from '../support/env';
+
+const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
+const SETTINGS: Partial<WorkflowSettings> = { defaultRetentionMs: 3600_000, initialRetryDelayMs: 200, maxRetryDelayMs: 1000 };
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+const world = new FakeWorld();
+const taskQueue = `wf-${randomUUID()}`;
+let worker: Worker;
+let running: Promise<void>;
+const handles: WorkflowHandle[] = [];
+
+beforeAll(async () => {
+  env = await TestWorkflowEnvironment.createFromExistingServer({ address: stackEnv('TEMPORAL_ADDRESS'), namespace: stackEnv('TEMPORAL_NAMESPACE') });
+  bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quiet });
+  worker = await newWorker(taskQueue);
+  running = worker.run();
+});
+
+afterAll(async () => {
+  // Leave nothing running on a shared server: entries still Ready are terminated.
+  await Promise.all(handles.map((h) => env.client.workflow.getHandle(h.workflowId).terminate('test suite finished').catch(() => undefined)));
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+function newWorker(queue: string): Promise<Worker> {
+  return Worker.create({ connection: env.nativeConnection, namespace: stackEnv('TEMPORAL_NAMESPACE'), taskQueue: queue,
+    workflowBundle: bundle, activities: world.activities() });
+}
+
+function entryName(): string {
+  return `shoot--dev--${randomUUID().slice(0, 8)}--${randomUUID()}`;
+}
+
+async function start(name: string, settings: Partial<WorkflowSettings> = SETTINGS, queue = taskQueue): Promise<WorkflowHandle<typeof backupEntryWorkflow>> {
+  const id = workflowIdFor('test-cluster', name);
+  if (!id.ok) throw new Error(id.error.message);
+  const h = await env.client.workflow.start(backupEntryWorkflow, { taskQueue: queue, workflowId: id.value, args: [{ entryName: name, settings }],
+    typedSearchAttributes: [] });
+  handles.push(h);
+  return h;
+}
+
+/** Polls the status query until `check` holds (a condition, not a sleep). */
+async function until(h: WorkflowHandle, check: (v: EntryStatusView) => boolean, what: string, timeoutMs = 30_000): Promise<EntryStatusView> {
+  const deadline = Date.now() + timeoutMs;
+  let last: EntryStatusView | undefined;
+  while (Date.now() < deadline) {
+    last = await h.query(statusQuery);
+    if (check(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last)}`);
+}
+
+/** The validator's message of a refused update (the client wraps it in WorkflowUpdateFailedError). */
+async function refusal(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  if (!(err instanceof WorkflowUpdateFailedError)) throw new Error(`expected a refused update, got ${String(err)}`);
+  return (err.cause as Error | undefined)?.message ?? err.message;
+}
+
+const phaseIs = (p: Phase) => (v: EntryStatusView): boolean => v.phase === p;
+
+/** Marks the fake entry deleted (as kubectl delete would, given our finalizer) and tells the workflow. */
+async function deleteEntry(h: WorkflowHandle, name: string, annotations: Record<string, string> = {}): Promise<void> {
+  const e = world.get(name);
+  e.view.deletionTimestamp = new Date(Date.now()).toISOString();
+  Object.assign(e.view.annotations, annotations);
+  e.view.generation += 1;
+  await h.signal(reconcileSignal, { reason: 'deletion' });
+}
+
+describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () => {
+  it('create: finalizers, Processing then Succeeded, etcd-backup secret, phase Ready with search attributes', async () => {
+    const name = entryName();
+    const e = world.add(name);
+    const h = await start(name);
+    const v = await until(h, phaseIs(Phase.Ready), 'Ready');
+    expect(e.calls.slice(0, 5)).toEqual(['observeEntry', 'ensureFinalizers', 'writeStatus:processing', 'provisionEtcdBackupSecret', 'writeStatus:succeeded']);
+    expect(e.statuses.map((s) => [s.kind, s.operation])).toEqual([['processing', 'Create'], ['succeeded', 'Create']]);
+    expect(v.etcdBackupSecret).toEqual({ namespace: 'shoot--dev--x', name: 'etcd-backup', resourceVersion: '7', digest: 'abcdef0123456789' });
+    expect(v.summary).toContain('Ready');
+    const d = await h.describe();
+    expect(d.searchAttributes.BackupEntryPhase).toEqual(['Ready']);
+    expect(d.searchAttributes.BackupEntryType).toEqual(['local']);
+    expect(d.searchAttributes.BackupBucket).toEqual(['bucket-a']);
+    expect(d.memo).toMatchObject({ bucket: 'bucket-a', prefix: `${name}/` });
+  });
+
+  it('reconcile annotation is removed when picked up; restore is removed only after success', async () => {
+    const name = entryName();
+    const e = world.add(name, { annotations: { operation: 'reconcile' } });
+    const h = await start(name);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    expect(e.calls.indexOf('removeOperationAnnotation:reconcile')).toBeLessThan(e.calls.indexOf('ensureFinalizers'));
+    expect(e.view.annotations.operation).toBeUndefined();
+    e.view.annotations.operation = 'restore';
+    await h.signal(reconcileSignal, { reason: 'operation-annotation' });
+    await until(h, () => e.view.annotations.operation === undefined, 'restore annotation removed');
+    const restoreStatuses = e.statuses.filter((s) => s.operation === 'Restore').map((s) => s.kind);
+    expect(restoreStatuses).toEqual(['processing', 'succeeded']);
+    expect(e.calls.lastIndexOf('writeStatus:succeeded')).toBeLessThan(e.calls.lastIndexOf('removeOperationAnnotation:restore'));
+  });
+
+  it('migrate: releases every finalizer and never touches the bucket', async () => {
+    const name = entryName();
+    const e = world.add(name);
+    const h = await start(name);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    e.view.annotations.operation = 'migrate';
+    await h.signal(reconcileSignal, { reason: 'operation-annotation' });
+    const result = await h.result();
+    expect(result.outcome).toBe('migrated');
+    expect(e.calls).toContain('releaseFinalizers:secret+all');
+    expect(e.calls.filter((c) => /Backups|EtcdBackupSecret:delete|deleteEtcd/.test(c))).toEqual([]);
+    expect(e.view.annotations.operation).toBeUndefined();
+  });
+
+  it('delete with retention 0: deletes the secret and the backups, reports a receipt, releases the finalizers', async () => {
+    const name = entryName();
+    const e = world.add(name);
+    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name);
+    const result = await h.result();
+    expect(result).toMatchObject({ outcome: 'deleted', phase: 'Deleted', deletion: { deletedObjects: 12, deletedBytes: 12 * 1024 } });
+    expect(e.etcdSecret).toBeUndefined();
+    expect(e.finalizerOnSecret).toBe(false);
+    expect(e.view.exists).toBe(false);
+    const last = e.statuses.at(-1)!;
+    expect(last).toMatchObject({ kind: 'succeeded', operation: 'Delete' });
+    expect(last.description).toMatch(/^Deleted 12 objects \(12\.0 KiB\) under shoot--dev--.*\/ in 2s$/);
+    expect(e.events.some((x) => x.startsWith('Normal/BackupsDeleted'))).toBe(true);
+  });
+
+  it('delete with retention > 0: waits on a durable timer and deletes when it fires', async () => {
+    const name = entryName();
+    const e = world.add(name, { annotations: { retentionPeriod: '4s' } });
+    const h = await start(name);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name);
+    const v = await until(h, (x) => x.lastOperation?.state === 'Pending', 'Retaining with a Pending status');
+    expect(v.phase).toBe(Phase.Retaining);
+    expect(v.retention).toEqual({ periodMs: 4000, source: 'annotation' });
+    expect(v.summary).toMatch(/^Retaining 12 objects \(12\.0 KiB\) until .* UTC — expedite or cancel-cleanup$/);
+    const pending = e.statuses.find((s) => s.kind === 'pending')!;
+    expect(pending.description).toContain('are retained until');
+    expect(e.calls).not.toContain('deleteBackups');
+    const d = await h.describe();
+    expect(d.searchAttributes.BackupEntryPhase).toEqual(['Retaining']);
+    expect((d.searchAttributes.DeletionScheduledAt as Date[])[0]!.toISOString().slice(0, 19)).toBe(v.deletionScheduledAt!.slice(0, 19));
+    const result = await h.result();
+    expect(result.outcome).toBe('deleted');
+    expect(result.decisions.map((x) => x.action)).toEqual(['retention-start']);
+  });
+
+  it('expedite during retention deletes at once; expedite on a live entry is refused with a clear message', async () => {
+    const name = entryName();
+    const e = world.add(name);
+    const h = await start(name);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    expect(await refusal(h.executeUpdate(expediteUpdate, { args: [{ reason: 'test', by: 'alice' }] })))
+      .toMatch(/is not being deleted \(phase Ready\); there is no retention to expedite/);
+    await h.signal(expediteSignal, { reason: 'signal on a live entry', by: 'bob' });
+    await until(h, (v) => v.decisions.some((d) => d.action === 'refused' && d.by === 'bob'), 'signal recorded as a note');
+    await deleteEntry(h, name);
+    await until(h, phaseIs(Phase.Retaining), 'Retaining');
+    const decision = await h.executeUpdate(expediteUpdate, { args: [{ reason: 'shoot recreated elsewhere', by: 'alice' }] });
+    expect(decision).toMatchObject({ action: 'expedite', by: 'alice', reason: 'shoot recreated elsewhere' });
+    const result = await h.result();
+    expect(result.outcome).toBe('deleted');
+    expect(e.calls).toContain('deleteBackups');
+  });
+
+  it('force-deletion annotation expedites; an unparseable one is only noted', async () => {
+    const name = entryName();
+    const e = world.add(name);
+    const h = await start(name);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name, { forceDeletion: 'maybe' });
+    const v = await until(h, phaseIs(Phase.Retaining), 'Retaining');
+    expect(v.decisions.find((d) => d.outcome === 'force-deletion ignored')?.reason).toMatch(/maybe/);
+    e.view.annotations.forceDeletion = 'true';
+    await h.signal(reconcileSignal, { reason: 'force-deletion' });
+    const result = await h.result();
+    expect(result.outcome).toBe('deleted');
+    expect(result.decisions.find((d) => d.action === 'expedite')?.by).toBe('kubectl-annotation');
+  });
+
+  it('cancel-cleanup during retention keeps every object and releases the finalizers', async () => {
+    const name = entryName();
+    const e = world.add(name);
+    const h = await start(name);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name);
+    await until(h, phaseIs(Phase.Retaining), 'Retaining');
+    await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'legal hold', by: 'carol' }] });
+    const result = await h.result();
+    expect(result).toMatchObject({ outcome: 'kept', phase: 'Kept' });
+    expect(e.calls).not.toContain('deleteBackups');
+    expect(e.objects).toBe(12);
+    expect(e.finalizerOnSecret).toBe(false);
+    expect(e.statuses.at(-1)!.description).toBe(`Cleanup cancelled by carol: legal hold; backups kept (12 objects, 12.0 KiB kept under ${name}/)`);
+  });
+
+  it('cancel-cleanup during deletion stops the activity and keeps what is left', async () => {
+    const name = entryName();
+    const e = world.add(name);
+    let started!: () => void;
+    const deletionStarted = new Promise<void>((r) => (started = r));
+    e.holdDeletion = new Promise<void>(() => undefined); // never released: only cancellation ends it
+    e.deletionStarted = started;
+    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name);
+    await deletionStarted;
+    await until(h, phaseIs(Phase.Deleting), 'Deleting');
+    const d = await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'wrong entry', by: 'dave' }] });
+    expect(d.outcome).toContain('deletion stopped');
+    const result = await h.result();
+    expect(result.outcome).toBe('kept');
+    expect(e.calls).toContain('deleteBackups:cancelled');
+    expect(e.objects).toBe(12);
+  });
+
+  it('extend moves the deadline later and refuses an earlier one', async () => {
+    const name = entryName();
+    world.add(name);
+    const h = await start(name);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'x', by: '24h' }] }))).toMatch(/not retaining/);
+    await deleteEntry(h, name);
+    const before = await until(h, phaseIs(Phase.Retaining), 'Retaining');
+    const earlier = new Date(Date.parse(before.deletionScheduledAt!) - 60_000).toISOString();
+    expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'x', until: earlier }] })))
+      .toMatch(/extend must move the deadline later/);
+    expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: '', by: '1h' }] }))).toMatch(/a reason is required/);
+    const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'audit', by: '24h', }] });
+    expect(d.outcome).toMatch(/deadline moved to/);
+    const after = await h.query(statusQuery);
+    expect(Date.parse(after.deletionScheduledAt!) - Date.parse(before.deletionScheduledAt!)).toBe(24 * 3600_000);
+    expect(after.retention?.source).toBe('extended');
+    await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'end test' }] });
+    await h.result();
+  });
+
+  it('error then recovery: Error status with the Gardener code, retried with backoff, then Succeeded', async () => {
+    const name = entryName();
+    const e = world.add(name);
+    e.failProvision = 2;
+    const h = await start(name);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    const errors = e.statuses.filter((s) => s.kind === 'error');
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatchObject({ operation: 'Create', codes: ['ERR_RETRYABLE_CONFIGURATION_PROBLEM'] });
+    expect(errors[0]!.description).toContain('waiting for namespace shoot--x to exist');
+    expect(e.statuses.at(-1)).toMatchObject({ kind: 'succeeded', operation: 'Create' });
+    expect((await h.query(statusQuery)).lastError).toBeUndefined();
+  });
+
+  it('continues as new with its state, and signals around it are not lost', async () => {
+    const name = entryName();
+    const e = world.add(name);
+    const h = await start(name, { ...SETTINGS, continueAsNewAfterEvents: 40 });
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    const firstRun = (await h.describe()).runId;
+    for (let i = 0; i < 12; i += 1) await h.signal(reconcileSignal, { reason: `burst-${i}` });
+    await h.signal(expediteSignal, { reason: 'around continue-as-new', by: 'erin' });
+    await until(h, (x) => x.phase === Phase.Ready && x.decisions.some((d) => d.by === 'erin'), 'note survives continue-as-new');
+    const latest = env.client.workflow.getHandle(h.workflowId);
+    const deadline = Date.now() + 30_000;
+    while ((await latest.describe()).runId === firstRun && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect((await latest.describe()).runId).not.toBe(firstRun);
+    const carried = await until(latest, (x) => x.decisions.some((d) => d.by === 'erin'), 'decision log carried over');
+    expect(carried.etcdBackupSecret?.digest).toBe('abcdef0123456789');
+    await deleteEntry(latest, name);
+    await until(latest, phaseIs(Phase.Retaining), 'Retaining after continue-as-new');
+    await latest.executeUpdate(expediteUpdate, { args: [{ reason: 'done', by: 'erin' }] });
+    const result = await latest.result();
+    expect(result.outcome).toBe('deleted');
+    expect(e.calls).toContain('deleteBackups');
+  });
+
+  it('a worker restart during retention keeps the deadline', async () => {
+    const queue = `restart-${randomUUID()}`;
+    const name = entryName();
+    world.add(name);
+    const w1 = await newWorker(queue);
+    const h = await start(name, SETTINGS, queue);
+    const before = await w1.runUntil(async () => {
+      await until(h, phaseIs(Phase.Ready), 'Ready');
+      await deleteEntry(h, name);
+      return until(h, phaseIs(Phase.Retaining), 'Retaining');
+    });
+    const w2 = await newWorker(queue);
+    await w2.runUntil(async () => {
+      await h.signal(reconcileSignal, { reason: 'after restart' });
+      const after = await until(h, (v) => v.decisions.length > 0 && v.phase === Phase.Retaining, 'Retaining after restart');
+      expect(after.deletionScheduledAt).toBe(before.deletionScheduledAt);
+      await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'end test' }] });
+      await h.result();
+    });
+  });
+
+  it('no workflow history of this suite contains the provider secret, and every history replays', async () => {
+    const raw = await Promise.all(handles.map(async (h) => JSON.stringify(await env.client.workflow.getHandle(h.workflowId).fetchHistory())));
+    expect(raw.length).toBeGreaterThan(10);
+    for (const text of raw) {
+      expect(text).not.toContain(PLANTED_SECRET);
+      expect(text).not.toContain(Buffer.from(PLANTED_SECRET).toString('base64'));
+    }
+    for (const h of handles) {
+      const history = await env.client.workflow.getHandle(h.workflowId).fetchHistory();
+      await Worker.runReplayHistory({ workflowBundle: bundle }, history, h.workflowId);
+    }
+  });
+});

@@ -1,0 +1,37 @@
+/**
+ * Timeouts and retry policies of every activity the BackupEntry workflow calls, in one place.
+ * Activities retry a few times on their own; after that the workflow writes an Error status with the Gardener codes
+ * and retries the whole operation with its own backoff, as Gardener's reconciler requeues.
+ */
+import type { ActivityOptions } from '@temporalio/workflow';
+import { GardenerErrorCode } from '../domain';
+
+/** Codes an attempt cannot fix by itself; these fail the activity at once (see activities/errors.ts). */
+const NON_RETRYABLE = [
+  GardenerErrorCode.ConfigurationProblem, GardenerErrorCode.InfraUnauthorized,
+  GardenerErrorCode.InfraUnauthenticated, GardenerErrorCode.InfraQuotaExceeded,
+];
+
+/** Kubernetes reads and writes: short, a few quick retries (API server hiccups, 409s). */
+export const KUBE_ACTIVITY: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
+/** Counting the objects under a prefix: one listing pass; bounded by its own limit. */
+export const INVENTORY_ACTIVITY: ActivityOptions = {
+  startToCloseTimeout: '10m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
+/**
+ * Deleting the backups: long-running, heartbeating (a lost worker is noticed within 2 minutes and another attempt
+ * resumes from the last heartbeat's cursor), cancellable by cancel-cleanup (the workflow waits for the activity to
+ * acknowledge, so nothing is deleted after the workflow says "kept").
+ */
+export const DELETE_ACTIVITY: ActivityOptions = {
+  startToCloseTimeout: '12h',
+  heartbeatTimeout: '2m',
+  cancellationType: 'WAIT_CANCELLATION_COMPLETED',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+};
