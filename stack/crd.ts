@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { ApiextensionsV1Api, type KubeConfig, loadYaml, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { waitFor } from './wait';
 
 /** Path of the BackupEntry CRD shipped in deploy/. */
-export const BACKUP_ENTRY_CRD = join(__dirname, '..', 'deploy', 'crd', 'extensions.gardener.cloud_backupentries.yaml');
+export const BACKUP_ENTRY_CRD = join(__dirname, ...(__dirname.includes(`${sep}dist${sep}`) ? ['..', '..'] : ['..']), 'deploy', 'crd',
+  'extensions.gardener.cloud_backupentries.yaml');
 
 /**
  * Creates (or replaces) a CRD and waits until it is Established and its plural is served by discovery,

@@ -1,0 +1,387 @@
+/**
+ * The Kubernetes activities: Gardener's generic BackupEntry reconciler and actuator (gardener-contract.md §2),
+ * one idempotent step each, on top of the {@link KubeGateway}. Inputs and results carry names, references and
+ * digests only; secret data is read here and written to the etcd-backup secret, never returned or logged.
+ */
+import { createHash } from 'node:crypto';
+import {
+  type BackupEntryObject, type KubeGateway, type SecretObject, isConflict, isNotFound, CONFLICT_ATTEMPTS,
+} from '../adapters/kubernetes/kube-client';
+import {
+  ANNOTATION_CREATED_BY, ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, ANNOTATION_OPERATION,
+  ANNOTATION_RETENTION_PERIOD, ANNOTATION_TIMESTAMP, DATA_KEY_BUCKET_NAME, FINALIZER, Operation,
+  errorStatus, parseEntryName, pendingStatus, processingStatus, succeededStatus,
+  type EntryIdentity, type Status,
+} from '../domain';
+import { ClassifiedError, configurationProblem, isClassifiedError, redact, retryableConfigurationProblem,
+  toApplicationFailure } from './errors';
+import type { SecretData, StorageProvider } from './storage-port';
+import type {
+  EntryEvent, EntryView, EtcdSecretDeletion, EtcdSecretRef, KubeActivities, StatusReport,
+} from './types';
+
+/** Dependencies of {@link createKubeActivities}. */
+export interface KubeActivityDeps {
+  kube: KubeGateway;
+  /** Storage providers by `spec.type`; decide the etcd-backup secret's extra keys. */
+  providers: ReadonlyMap<string, StorageProvider>;
+  /** Clock in epoch ms (default `Date.now`). */
+  now?: () => number;
+}
+
+/** What the storage activities need to open a bucket session for an entry. Holds secret bytes: never log or return it. */
+export interface EntryStorageAccess {
+  type: string;
+  bucketName: string;
+  secretData: Record<string, Buffer>;
+}
+
+/** The Kubernetes activities plus the storage activities' helper to read an entry's provider credentials. */
+export type KubeActivitiesWithStorageAccess = KubeActivities & {
+  /**
+   * Not an activity: reads the entry and its secretRef secret for the storage activities. Throws a
+   * {@link ClassifiedError}: entry missing (ERR_CONFIGURATION_PROBLEM `EntryMissing`), secret missing or empty
+   * (`SecretRefMissing` / `SecretRefEmpty`), or a gateway error. The caller wraps it with toApplicationFailure.
+   */
+  readEntryForStorage(name: string): Promise<EntryStorageAccess>;
+};
+
+/**
+ * sha256 over the sorted keys and their values (each key and value length-prefixed, so no two different maps hash
+ * alike), hex, first 16 characters. Lets a workflow notice that the etcd-backup secret changed without seeing it.
+ */
+export function secretDataDigest(data: SecretData): string {
+  const hash = createHash('sha256');
+  for (const key of Object.keys(data).sort()) {
+    const value = data[key]!;
+    hash.update(`${Buffer.byteLength(key)}:${key}:${value.length}:`);
+    hash.update(value);
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+const EMPTY_VIEW = (name: string): EntryView => ({
+  exists: false, name, uid: '', generation: 0, type: '', class: '', bucketName: '', region: '',
+  secretRef: { name: '', namespace: '' }, annotations: {}, hasFinalizer: false,
+});
+
+function toView(name: string, entry: BackupEntryObject): EntryView {
+  const m = entry.metadata;
+  const a = m.annotations ?? {};
+  const spec = entry.spec ?? {};
+  const last = entry.status?.lastOperation;
+  const annotations: EntryView['annotations'] = {};
+  if (a[ANNOTATION_OPERATION] !== undefined) annotations.operation = a[ANNOTATION_OPERATION];
+  if (a[ANNOTATION_TIMESTAMP] !== undefined) annotations.timestamp = a[ANNOTATION_TIMESTAMP];
+  if (a[ANNOTATION_FORCE_DELETION] !== undefined) annotations.forceDeletion = a[ANNOTATION_FORCE_DELETION];
+  if (a[ANNOTATION_RETENTION_PERIOD] !== undefined) annotations.retentionPeriod = a[ANNOTATION_RETENTION_PERIOD];
+  if (a[ANNOTATION_KEEP_BACKUPS] !== undefined) annotations.keepBackups = a[ANNOTATION_KEEP_BACKUPS];
+  return {
+    exists: true,
+    name,
+    uid: m.uid ?? '',
+    generation: m.generation ?? 0,
+    ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
+    type: spec.type ?? '',
+    class: spec.class || 'shoot',
+    bucketName: spec.bucketName ?? '',
+    region: spec.region ?? '',
+    secretRef: { name: spec.secretRef?.name ?? '', namespace: spec.secretRef?.namespace ?? '' },
+    annotations,
+    ...(last?.type && last.state ? { lastOperation: { type: last.type, state: last.state } } : {}),
+    hasFinalizer: (m.finalizers ?? []).includes(FINALIZER),
+  };
+}
+
+/** The entry's `spec.secretRef`, or a configuration problem when it is incomplete. */
+function secretRefOf(entry: BackupEntryObject): { namespace: string; name: string } {
+  const ref = entry.spec?.secretRef;
+  if (!ref?.name || !ref.namespace) {
+    throw configurationProblem('SecretRefInvalid',
+      `backupentry ${entry.metadata.name} has no complete spec.secretRef (name and namespace are required)`);
+  }
+  return { namespace: ref.namespace, name: ref.name };
+}
+
+function secretRefMissing(ref: { namespace: string; name: string }): ClassifiedError {
+  return configurationProblem('SecretRefMissing',
+    `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef does not exist`);
+}
+
+function identityOf(name: string): EntryIdentity {
+  const parsed = parseEntryName(name);
+  if (!parsed.ok) throw new ClassifiedError(parsed.error.message, parsed.error.code, false, parsed.error.reason);
+  return parsed.value;
+}
+
+const without = (list: readonly string[], item: string): string[] => list.filter((x) => x !== item);
+
+/**
+ * Creates the Kubernetes activities (see {@link KubeActivities} for each contract). Every activity is idempotent;
+ * its errors leave as ApplicationFailures from {@link toApplicationFailure} whose type is the Gardener error code
+ * and whose message names what failed for which backupentry (never secret data).
+ */
+export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWithStorageAccess {
+  const { kube, providers } = deps;
+  const now = deps.now ?? Date.now;
+
+  /** Runs an activity body; every error leaves as an ApplicationFailure with `context` in front. */
+  async function activity<T>(context: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toApplicationFailure(err, context);
+    }
+  }
+
+  /** The entry, or undefined when it does not exist. */
+  async function findEntry(name: string): Promise<BackupEntryObject | undefined> {
+    try {
+      return await kube.getBackupEntry(name);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async function findSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+    try {
+      return await kube.getSecret(namespace, name);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async function requireEntry(name: string): Promise<BackupEntryObject> {
+    const entry = await findEntry(name);
+    if (!entry) throw configurationProblem('EntryMissing', `backupentry ${name} does not exist`);
+    return entry;
+  }
+
+  /** The secretRef secret's data; missing or empty secret is a configuration problem. */
+  async function providerSecretData(entry: BackupEntryObject): Promise<Record<string, Buffer>> {
+    const ref = secretRefOf(entry);
+    const secret = await findSecret(ref.namespace, ref.name);
+    if (!secret) throw secretRefMissing(ref);
+    if (Object.keys(secret.data).length === 0) {
+      throw configurationProblem('SecretRefEmpty', `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef has no data`);
+    }
+    return secret.data;
+  }
+
+  function providerFor(entry: BackupEntryObject): StorageProvider {
+    const type = entry.spec?.type ?? '';
+    const provider = providers.get(type);
+    if (!provider) {
+      const known = [...providers.keys()].sort().join(', ') || 'none';
+      throw configurationProblem('UnknownType',
+        `backupentry ${entry.metadata.name} has spec.type ${JSON.stringify(type.slice(0, 63))}, for which no storage provider is configured (known: ${known})`);
+    }
+    return provider;
+  }
+
+  /** The provider's extra keys; a provider error that is not classified is replaced (its text may quote the data). */
+  function extrasFor(provider: StorageProvider, data: SecretData, ref: { namespace: string; name: string }):
+  Record<string, Buffer> {
+    try {
+      return provider.etcdSecretExtras(data);
+    } catch (err) {
+      if (isClassifiedError(err)) throw err;
+      throw configurationProblem('InvalidProviderSecret',
+        `the ${provider.type} provider rejected the data of secret ${ref.namespace}/${ref.name} referenced by spec.secretRef`);
+    }
+  }
+
+  /** Creates or replaces the etcd-backup secret with `data`, retrying optimistic-lock conflicts. */
+  async function writeEtcdSecret(namespace: string, secretName: string, entryName: string,
+    data: Record<string, Buffer>): Promise<SecretObject> {
+    const annotations = { [ANNOTATION_CREATED_BY]: entryName };
+    for (let attempt = 1; ; attempt++) {
+      const existing = await findSecret(namespace, secretName);
+      try {
+        if (!existing) {
+          return await kube.createSecret({ metadata: { name: secretName, namespace, annotations }, type: 'Opaque', data });
+        }
+        return await kube.replaceSecret({
+          metadata: {
+            name: secretName, namespace, resourceVersion: existing.metadata.resourceVersion, annotations,
+            finalizers: existing.metadata.finalizers, ownerReferences: existing.metadata.ownerReferences,
+          },
+          // The type is immutable: keep what is there (Opaque when we created it).
+          type: existing.type, immutable: existing.immutable, data,
+        });
+      } catch (err) {
+        if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  function buildStatus(report: StatusReport, entry: BackupEntryObject): Status {
+    const generation = entry.metadata.generation ?? 0;
+    const timestamp = entry.metadata.annotations?.[ANNOTATION_TIMESTAMP];
+    const t = now();
+    switch (report.kind) {
+      case 'processing':
+        return processingStatus(report.operation, report.description, t, timestamp, report.progress ?? 1);
+      case 'error':
+        return errorStatus(report.operation, redact(report.description), report.codes ?? [], generation, t, timestamp);
+      case 'succeeded':
+        return succeededStatus(report.operation, report.description, generation, t, timestamp);
+      case 'pending':
+        if (report.operation !== Operation.Delete) {
+          throw configurationProblem('InvalidStatusReport', `a pending status is only defined for Delete, not ${report.operation}`);
+        }
+        return pendingStatus(Operation.Delete, report.description, t, timestamp);
+    }
+  }
+
+  return {
+    observeEntry: (name) => activity(`observing backupentry ${name}`, async () => {
+      const entry = await findEntry(name);
+      return entry ? toView(name, entry) : EMPTY_VIEW(name);
+    }),
+
+    ensureFinalizers: (name) => activity(`adding finalizers for backupentry ${name}`, async () => {
+      const entry = await findEntry(name);
+      if (!entry) return;
+      // The API server admits no new finalizer once deletion started: a deleted entry keeps what it has.
+      try {
+        await kube.editBackupEntryFinalizers(name, (f, meta) =>
+          (f.includes(FINALIZER) || meta.deletionTimestamp ? [...f] : [...f, FINALIZER]));
+      } catch (err) {
+        if (isNotFound(err)) return;
+        throw err;
+      }
+      const ref = secretRefOf(entry);
+      try {
+        await kube.editSecretFinalizers(ref.namespace, ref.name, (f, meta) => {
+          if (f.includes(FINALIZER)) return [...f];
+          if (meta.deletionTimestamp) {
+            throw configurationProblem('SecretRefTerminating',
+              `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef is being deleted`);
+          }
+          return [...f, FINALIZER];
+        });
+      } catch (err) {
+        if (isNotFound(err)) throw secretRefMissing(ref);
+        throw err;
+      }
+    }),
+
+    writeStatus: (name, report) => activity(`writing the status for backupentry ${name}`, async () => {
+      const entry = await findEntry(name);
+      if (!entry) return;
+      try {
+        await kube.patchBackupEntryStatus(name, buildStatus(report, entry));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }),
+
+    provisionEtcdBackupSecret: (name) => activity(`provisioning the etcd-backup secret for backupentry ${name}`,
+      async (): Promise<EtcdSecretRef> => {
+        const id = identityOf(name);
+        const entry = await requireEntry(name);
+        const provider = providerFor(entry);
+        let namespace;
+        try {
+          namespace = await kube.getNamespace(id.namespace);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+        if (!namespace || namespace.metadata.deletionTimestamp || namespace.phase === 'Terminating') {
+          throw retryableConfigurationProblem('NamespaceMissing',
+            `waiting for namespace ${id.namespace} to ${namespace ? 'be active (it is terminating)' : 'exist'}; ` +
+            `the ${id.etcdSecretName} secret is created once it does`);
+        }
+        const source = await providerSecretData(entry);
+        const data: Record<string, Buffer> = {
+          ...source,
+          [DATA_KEY_BUCKET_NAME]: Buffer.from(entry.spec?.bucketName ?? ''),
+          ...extrasFor(provider, source, secretRefOf(entry)),
+        };
+        const written = await writeEtcdSecret(id.namespace, id.etcdSecretName, name, data);
+        return { namespace: id.namespace, name: id.etcdSecretName, resourceVersion: written.metadata.resourceVersion ?? '',
+          digest: secretDataDigest(data) };
+      }),
+
+    deleteEtcdBackupSecret: (name) => activity(`deleting the etcd-backup secret for backupentry ${name}`,
+      async (): Promise<EtcdSecretDeletion> => {
+        const id = identityOf(name);
+        for (let attempt = 1; ; attempt++) {
+          const secret = await findSecret(id.namespace, id.etcdSecretName);
+          if (!secret) return 'absent';
+          const createdBy = secret.metadata.annotations?.[ANNOTATION_CREATED_BY];
+          if (createdBy !== undefined && createdBy !== name) return 'kept-created-by-other';
+          try {
+            await kube.deleteSecret(id.namespace, id.etcdSecretName,
+              { resourceVersion: secret.metadata.resourceVersion, uid: secret.metadata.uid });
+            return 'deleted';
+          } catch (err) {
+            if (isNotFound(err)) return 'absent';
+            if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+          }
+        }
+      }),
+
+    removeOperationAnnotation: (name, value) => activity(
+      `removing the ${ANNOTATION_OPERATION} annotation from backupentry ${name}`, async () => {
+        for (let attempt = 1; ; attempt++) {
+          const entry = await findEntry(name);
+          if (!entry || entry.metadata.annotations?.[ANNOTATION_OPERATION] !== value) return;
+          try {
+            await kube.patchBackupEntry(name, { metadata: { resourceVersion: entry.metadata.resourceVersion ?? null,
+              annotations: { [ANNOTATION_OPERATION]: null } } });
+            return;
+          } catch (err) {
+            if (isNotFound(err)) return;
+            if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+          }
+        }
+      }),
+
+    secretRefExists: (name) => activity(`checking the secretRef secret of backupentry ${name}`, async () => {
+      const entry = await findEntry(name);
+      if (!entry) return false;
+      const ref = secretRefOf(entry);
+      return (await findSecret(ref.namespace, ref.name)) !== undefined;
+    }),
+
+    releaseFinalizers: (name, opts) => activity(`releasing finalizers for backupentry ${name}`, async () => {
+      const entry = await findEntry(name);
+      if (!entry) return;
+      if (opts.secret) {
+        const ref = entry.spec?.secretRef;
+        if (ref?.name && ref.namespace) {
+          try {
+            await kube.editSecretFinalizers(ref.namespace, ref.name, (f) => without(f, FINALIZER));
+          } catch (err) {
+            if (!isNotFound(err)) throw err;
+          }
+        }
+      }
+      try {
+        await kube.editBackupEntryFinalizers(name, (f) => (opts.allEntryFinalizers ? [] : without(f, FINALIZER)));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }),
+
+    recordEvent: async (name: string, event: EntryEvent): Promise<void> => {
+      try {
+        const uid = (await findEntry(name))?.metadata.uid;
+        await kube.createEntryEvent({ entryName: name, ...(uid ? { entryUid: uid } : {}), type: event.type,
+          reason: event.reason, message: redact(event.message), time: new Date(now()) });
+      } catch {
+        // Best effort: an Event that cannot be written must not fail the workflow step.
+      }
+    },
+
+    readEntryForStorage: async (name) => {
+      const entry = await requireEntry(name);
+      return { type: entry.spec?.type ?? '', bucketName: entry.spec?.bucketName ?? '',
+        secretData: await providerSecretData(entry) };
+    },
+  };
+}

@@ -1,0 +1,372 @@
+/**
+ * The Kubernetes gateway of the activities: the only module that talks to `@kubernetes/client-node` for them.
+ * It offers exactly the calls the Kubernetes activities need, in the project's own small types (secret data as
+ * Buffers, times as RFC3339 strings), and turns every HTTP failure into a {@link ClassifiedError} whose message
+ * names the verb and the resource but never quotes a response body.
+ */
+import { randomInt } from 'node:crypto';
+import {
+  CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions,
+  type CoreV1Event, type KubeConfig, type V1Namespace, type V1OwnerReference, type V1Secret,
+} from '@kubernetes/client-node';
+import { ClassifiedError } from '../../activities/errors';
+import { BACKUPENTRY_API, GardenerErrorCode } from '../../domain';
+
+/** JSON value as sent in a merge patch (`null` deletes a field). */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+/** A JSON merge patch (RFC 7386) body. */
+export type MergePatch = { [key: string]: JsonValue };
+
+/** The object metadata the activities look at. Times are RFC3339 strings. */
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+}
+
+/** A BackupEntry as stored (cluster-scoped custom object; only the fields the controller reads are typed). */
+export interface BackupEntryObject {
+  metadata: ObjectMeta;
+  spec?: {
+    type?: string;
+    class?: string;
+    region?: string;
+    bucketName?: string;
+    secretRef?: { name?: string; namespace?: string };
+  };
+  status?: {
+    lastOperation?: { type?: string; state?: string };
+    observedGeneration?: number;
+  };
+}
+
+/** A Secret with its data decoded to bytes. Never log it. */
+export interface SecretObject {
+  metadata: ObjectMeta & {
+    namespace: string;
+    /** Passed through unchanged by {@link KubeGateway.replaceSecret}; opaque to the activities. */
+    ownerReferences?: readonly unknown[];
+  };
+  /** Secret type; `Opaque` when created without one. Immutable once set. */
+  type?: string;
+  immutable?: boolean;
+  data: Record<string, Buffer>;
+}
+
+/** The parts of a Namespace the activities look at. */
+export interface NamespaceObject {
+  metadata: ObjectMeta;
+  /** `Active` or `Terminating`. */
+  phase?: string;
+}
+
+/** A core/v1 Event about a BackupEntry (the gateway fills in names, namespace and times). */
+export interface EntryEventSpec {
+  entryName: string;
+  /** UID of the entry, when known (ties the event to this incarnation of the name). */
+  entryUid?: string;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  /** When it happened. */
+  time: Date;
+}
+
+/** Preconditions of a delete: the server refuses with 409 when the object changed since it was read. */
+export interface DeletePreconditions {
+  resourceVersion?: string;
+  uid?: string;
+}
+
+/**
+ * A finalizer edit: gets the current list and the object's metadata, returns the wanted list. It may throw to
+ * abort the edit (e.g. no new finalizer may be added once `deletionTimestamp` is set: the API server refuses).
+ */
+export type FinalizerEdit = (current: readonly string[], meta: ObjectMeta) => string[];
+
+/** Component name the controller reports in Events. */
+export const EVENT_COMPONENT = 'backupentry-lifecycle';
+/**
+ * Namespace of Events about cluster-scoped objects. client-go's recorder (`tools/record/event.go` makeEvent) puts
+ * them in `default` with `involvedObject.namespace` empty, and `kubectl describe` finds them there.
+ */
+export const CLUSTER_SCOPED_EVENT_NAMESPACE = 'default';
+/** Attempts of a read-modify-write under optimistic locking before a conflict is reported. */
+export const CONFLICT_ATTEMPTS = 5;
+
+/**
+ * The Kubernetes calls of the activities. Every method throws a {@link ClassifiedError}: 404 and 409 are
+ * recognised with {@link isNotFound} and {@link isConflict} (retryable when they escape), 401 is
+ * ERR_INFRA_UNAUTHENTICATED and 403 ERR_INFRA_UNAUTHORIZED (both non-retryable), 429 is
+ * ERR_INFRA_RATE_LIMITS_EXCEEDED and everything else (5xx, 422, network) ERR_RETRYABLE_INFRA_DEPENDENCIES, retryable.
+ */
+export interface KubeGateway {
+  /** Reads a BackupEntry. */
+  getBackupEntry(name: string): Promise<BackupEntryObject>;
+  /** JSON-merge-patches a BackupEntry (metadata/spec); include `metadata.resourceVersion` for optimistic locking. */
+  patchBackupEntry(name: string, patch: MergePatch): Promise<BackupEntryObject>;
+  /**
+   * JSON-merge-patches `status` through the status subresource (`{ status }` is sent, so omitted fields stay and
+   * `null` fields are removed). `status` must be plain JSON, e.g. a domain `Status`.
+   */
+  patchBackupEntryStatus(name: string, status: object): Promise<void>;
+  /**
+   * Read-modify-write of the entry's finalizers with the resourceVersion in the merge patch; retries on 409 up to
+   * {@link CONFLICT_ATTEMPTS} times. Returns false (and writes nothing) when the edit changes nothing.
+   */
+  editBackupEntryFinalizers(name: string, edit: FinalizerEdit): Promise<boolean>;
+
+  /** Reads a Secret, data decoded. */
+  getSecret(namespace: string, name: string): Promise<SecretObject>;
+  /** JSON-merge-patches a Secret's metadata (never data); include `metadata.resourceVersion` for optimistic locking. */
+  patchSecret(namespace: string, name: string, patch: MergePatch): Promise<SecretObject>;
+  /** Like {@link editBackupEntryFinalizers}, for a Secret. */
+  editSecretFinalizers(namespace: string, name: string, edit: FinalizerEdit): Promise<boolean>;
+  /** Creates a Secret (409 when it exists). */
+  createSecret(secret: SecretObject): Promise<SecretObject>;
+  /** Replaces a Secret wholesale; `metadata.resourceVersion` makes it conditional (409 when it changed). */
+  replaceSecret(secret: SecretObject): Promise<SecretObject>;
+  /** Deletes a Secret, conditionally on the preconditions (409 when they do not hold). */
+  deleteSecret(namespace: string, name: string, preconditions: DeletePreconditions): Promise<void>;
+
+  /** Reads a Namespace. */
+  getNamespace(name: string): Promise<NamespaceObject>;
+  /** Creates a core/v1 Event about a BackupEntry, in {@link CLUSTER_SCOPED_EVENT_NAMESPACE}. */
+  createEntryEvent(event: EntryEventSpec): Promise<void>;
+}
+
+/** True when `err` is the gateway's error for HTTP 404 (the object does not exist). */
+export function isNotFound(err: unknown): boolean {
+  return httpStatusOf(err) === 404;
+}
+
+/** True when `err` is the gateway's error for HTTP 409 (optimistic-lock conflict or already exists). */
+export function isConflict(err: unknown): boolean {
+  return httpStatusOf(err) === 409;
+}
+
+/** The HTTP status a gateway error carries, if any. */
+export function httpStatusOf(err: unknown): number | undefined {
+  if (err instanceof Error && err.name === 'ClassifiedError') {
+    const status = (err as ClassifiedError & { httpStatus?: unknown }).httpStatus;
+    return typeof status === 'number' ? status : undefined;
+  }
+  return undefined;
+}
+
+/** A {@link ClassifiedError} from a Kubernetes API call, with the HTTP status when there was a response. */
+class KubeApiError extends ClassifiedError {
+  constructor(message: string, code: GardenerErrorCode, retryable: boolean, reason: string,
+    readonly httpStatus: number | undefined) {
+    super(message, code, retryable, reason);
+  }
+}
+
+/** Shape of client-node's ApiException (compared structurally: jest may load the library twice). */
+interface ApiExceptionLike { code: number; body?: unknown }
+
+function isApiException(err: unknown): err is ApiExceptionLike {
+  return err instanceof Error && typeof (err as Partial<ApiExceptionLike>).code === 'number'
+    && err.message.startsWith('HTTP-Code:');
+}
+
+/** `reason` and `message` of a Kubernetes `Status` body, if the body is one. */
+function statusOf(body: unknown): { reason?: string; message?: string } {
+  let parsed: unknown = body;
+  if (typeof body === 'string') {
+    try { parsed = JSON.parse(body); } catch { return {}; }
+  }
+  if (typeof parsed !== 'object' || parsed === null) return {};
+  const s = parsed as { kind?: unknown; reason?: unknown; message?: unknown };
+  return {
+    reason: typeof s.reason === 'string' && /^[A-Za-z]{1,40}$/.test(s.reason) ? s.reason : undefined,
+    message: typeof s.message === 'string' ? s.message : undefined,
+  };
+}
+
+/**
+ * Translates a failed call into a {@link KubeApiError}. `what` is `"<verb> <resource> <name>"`. For Secrets only the
+ * status reason is kept (a validation message might quote a value); other resources keep the server's message,
+ * truncated, as it is what an operator needs (it never quotes secret data).
+ */
+function translate(err: unknown, what: string, quoteServerMessage: boolean): KubeApiError {
+  if (isApiException(err)) {
+    const status = err.code;
+    const { reason, message } = statusOf(err.body);
+    if (status === 401) {
+      return new KubeApiError(`${what}: the API server did not accept the controller's credentials (HTTP 401)`,
+        GardenerErrorCode.InfraUnauthenticated, false, 'Unauthenticated', status);
+    }
+    if (status === 403) {
+      return new KubeApiError(`${what}: forbidden (HTTP 403); check the RBAC rules of the controller's service account`,
+        GardenerErrorCode.InfraUnauthorized, false, 'Forbidden', status);
+    }
+    const detail = quoteServerMessage && message ? `: ${message.replace(/\s+/g, ' ').slice(0, 300)}` : '';
+    const text = `${what}: HTTP ${status}${reason ? ` ${reason}` : ''}${detail}`;
+    if (status === 404) return new KubeApiError(text, GardenerErrorCode.RetryableInfraDependencies, true, 'NotFound', status);
+    if (status === 409) return new KubeApiError(text, GardenerErrorCode.RetryableInfraDependencies, true, 'Conflict', status);
+    if (status === 429) return new KubeApiError(text, GardenerErrorCode.InfraRateLimitsExceeded, true, 'TooManyRequests', status);
+    return new KubeApiError(text, GardenerErrorCode.RetryableInfraDependencies, true, reason ?? `HTTP${status}`, status);
+  }
+  // No response: connection refused, TLS, DNS, timeouts. Only the error code is kept (the text quotes the URL).
+  const code = (err as { code?: unknown } | null)?.code;
+  const cause = (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+  const sysCode = [code, cause].find((c): c is string => typeof c === 'string' && /^[A-Z_]{2,40}$/.test(c));
+  return new KubeApiError(`${what}: the API server is unreachable${sysCode ? ` (${sysCode})` : ''}`,
+    GardenerErrorCode.RetryableInfraDependencies, true, 'ApiServerUnreachable', undefined);
+}
+
+const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** Event message limit (core/v1 Events are not meant for essays; kubectl shows one line). */
+const MAX_EVENT_MESSAGE = 1024;
+
+function toSecretObject(s: V1Secret): SecretObject {
+  const m = s.metadata ?? {};
+  const data: Record<string, Buffer> = {};
+  for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64');
+  return {
+    metadata: {
+      name: m.name ?? '', namespace: m.namespace ?? '', uid: m.uid, resourceVersion: m.resourceVersion,
+      generation: m.generation, deletionTimestamp: m.deletionTimestamp ? toIso(m.deletionTimestamp) : undefined,
+      labels: m.labels, annotations: m.annotations, finalizers: m.finalizers, ownerReferences: m.ownerReferences,
+    },
+    type: s.type, immutable: s.immutable, data,
+  };
+}
+
+function fromSecretObject(s: SecretObject): V1Secret {
+  const m = s.metadata;
+  const data: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.data)) data[k] = v.toString('base64');
+  return {
+    apiVersion: 'v1', kind: 'Secret',
+    metadata: {
+      name: m.name, namespace: m.namespace, resourceVersion: m.resourceVersion, labels: m.labels,
+      annotations: m.annotations, finalizers: m.finalizers,
+      ownerReferences: m.ownerReferences as V1OwnerReference[] | undefined,
+    },
+    type: s.type, immutable: s.immutable, data,
+  };
+}
+
+function toIso(t: Date | string): string {
+  return typeof t === 'string' ? t : t.toISOString();
+}
+
+function toNamespaceObject(ns: V1Namespace): NamespaceObject {
+  const m = ns.metadata ?? {};
+  return {
+    metadata: { name: m.name ?? '', uid: m.uid, resourceVersion: m.resourceVersion,
+      deletionTimestamp: m.deletionTimestamp ? toIso(m.deletionTimestamp) : undefined,
+      labels: m.labels, annotations: m.annotations, finalizers: m.finalizers },
+    phase: ns.status?.phase,
+  };
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Event name as client-go makes it (`<object>.<unix nanos, hex>`), shortened to stay a valid object name. */
+function eventName(entryName: string, time: Date): string {
+  const nanos = BigInt(time.getTime()) * 1_000_000n + BigInt(randomInt(1_000_000));
+  const suffix = `.${nanos.toString(16)}`;
+  return `${entryName.slice(0, 253 - suffix.length).replace(/[.-]+$/, '')}${suffix}`;
+}
+
+/**
+ * Builds the gateway on a KubeConfig (in-cluster, a kubeconfig file, or the test stack's admin config). The
+ * returned object holds two API clients and no other state.
+ */
+export function createKubeGateway(kc: KubeConfig): KubeGateway {
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const be = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: BACKUPENTRY_API.plural };
+
+  async function call<T>(what: string, fn: () => Promise<T>, quoteServerMessage = true): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw translate(err, what, quoteServerMessage);
+    }
+  }
+
+  /** Read-modify-write of a finalizer list with the resourceVersion as precondition; retries on conflicts. */
+  async function editFinalizers(read: () => Promise<ObjectMeta>, write: (patch: MergePatch) => Promise<unknown>,
+    edit: FinalizerEdit): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const meta = await read();
+      const current = meta.finalizers ?? [];
+      const wanted = edit(current, meta);
+      if (sameList(current, wanted)) return false;
+      try {
+        await write({ metadata: { resourceVersion: meta.resourceVersion ?? null, finalizers: wanted } });
+        return true;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  const gateway: KubeGateway = {
+    getBackupEntry: (name) => call(`get backupentry ${name}`, async () =>
+      (await custom.getClusterCustomObject({ ...be, name })) as BackupEntryObject),
+
+    patchBackupEntry: (name, patch) => call(`patch backupentry ${name}`, async () =>
+      (await custom.patchClusterCustomObject({ ...be, name, body: patch }, MERGE_PATCH)) as BackupEntryObject),
+
+    patchBackupEntryStatus: (name, status) => call(`patch status of backupentry ${name}`, async () => {
+      await custom.patchClusterCustomObjectStatus({ ...be, name, body: { status } }, MERGE_PATCH);
+    }),
+
+    editBackupEntryFinalizers: (name, edit) => editFinalizers(
+      async () => (await gateway.getBackupEntry(name)).metadata,
+      (patch) => gateway.patchBackupEntry(name, patch), edit),
+
+    getSecret: (namespace, name) => call(`get secret ${namespace}/${name}`, async () =>
+      toSecretObject(await core.readNamespacedSecret({ namespace, name })), false),
+
+    patchSecret: (namespace, name, patch) => call(`patch secret ${namespace}/${name}`, async () =>
+      toSecretObject(await core.patchNamespacedSecret({ namespace, name, body: patch }, MERGE_PATCH)), false),
+
+    editSecretFinalizers: (namespace, name, edit) => editFinalizers(
+      async () => (await gateway.getSecret(namespace, name)).metadata,
+      (patch) => gateway.patchSecret(namespace, name, patch), edit),
+
+    createSecret: (secret) => call(`create secret ${secret.metadata.namespace}/${secret.metadata.name}`, async () =>
+      toSecretObject(await core.createNamespacedSecret({ namespace: secret.metadata.namespace,
+        body: fromSecretObject(secret) })), false),
+
+    replaceSecret: (secret) => call(`replace secret ${secret.metadata.namespace}/${secret.metadata.name}`, async () =>
+      toSecretObject(await core.replaceNamespacedSecret({ namespace: secret.metadata.namespace,
+        name: secret.metadata.name, body: fromSecretObject(secret) })), false),
+
+    deleteSecret: (namespace, name, preconditions) => call(`delete secret ${namespace}/${name}`, async () => {
+      await core.deleteNamespacedSecret({ namespace, name, body: { preconditions } });
+    }, false),
+
+    getNamespace: (name) => call(`get namespace ${name}`, async () =>
+      toNamespaceObject(await core.readNamespace({ name }))),
+
+    createEntryEvent: (e) => call(`create event for backupentry ${e.entryName}`, async () => {
+      const body: CoreV1Event = {
+        apiVersion: 'v1', kind: 'Event',
+        metadata: { name: eventName(e.entryName, e.time), namespace: CLUSTER_SCOPED_EVENT_NAMESPACE },
+        involvedObject: { apiVersion: BACKUPENTRY_API.apiVersion, kind: BACKUPENTRY_API.kind, name: e.entryName,
+          ...(e.entryUid ? { uid: e.entryUid } : {}) },
+        type: e.type, reason: e.reason, message: e.message.slice(0, MAX_EVENT_MESSAGE),
+        firstTimestamp: e.time, lastTimestamp: e.time, count: 1,
+        source: { component: EVENT_COMPONENT }, reportingComponent: EVENT_COMPONENT,
+      };
+      await core.createNamespacedEvent({ namespace: CLUSTER_SCOPED_EVENT_NAMESPACE, body });
+    }),
+  };
+  return gateway;
+}
