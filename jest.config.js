@@ -17,11 +17,11 @@ module.exports = {
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
-      ...base, displayName: 'workflows', testMatch: ['<rootDir>/test/workflows/**/*.test.ts'],
+      ...base, displayName: 'workflows', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/workflows/**/*.test.ts'],
       globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },
     {
-      ...base, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      ...base, displayName: 'integration', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },
   ],
