@@ -1,0 +1,213 @@
+/**
+ * Storage-side activities around the provider seam: count what an entry's prefix holds, and delete it with
+ * heartbeated, resumable progress. The prefix comes from the entry name (domain `entryPrefix`) and is checked before
+ * anything else happens; providers only ever see a validated prefix.
+ */
+import { Context } from '@temporalio/activity';
+import { entryPrefix, GardenerErrorCode } from '../domain';
+import { ClassifiedError, configurationProblem, toApplicationFailure } from './errors';
+import type {
+  BucketSession, DeletionProgress, DeletionReceipt, Inventory, SecretData, StorageProvider,
+} from './storage-port';
+import type { StorageActivities } from './types';
+
+/** What the storage activities need. */
+export interface StorageActivityDeps {
+  /** The entry's provider type, bucket and provider secret data (throws a ClassifiedError when unavailable). */
+  readEntry(name: string): Promise<{ type: string; bucketName: string; secretData: SecretData }>;
+  /** Storage providers by `spec.type`. */
+  providers: ReadonlyMap<string, StorageProvider>;
+  /** Clock (epoch ms) for durations; default `Date.now`. */
+  now?: () => number;
+  /** `inventoryBackups` stops counting here and reports `truncated`. Default 100 000. */
+  inventoryLimit?: number;
+  /** Minimum time between two heartbeats of `deleteBackups`. Default 1000 ms. */
+  heartbeatIntervalMs?: number;
+}
+
+/**
+ * Heartbeat details of `deleteBackups`: the provider's progress (cursor + counts) and when the first attempt
+ * started, so a retried attempt resumes where the last heartbeat left off and the receipt's duration spans attempts.
+ */
+export interface DeletionHeartbeat extends DeletionProgress {
+  startedAtMs: number;
+}
+
+const COUNT_KEYS = ['deletedObjects', 'deletedBytes', 'lockedObjects', 'rewrittenObjects', 'listedObjects'] as const;
+
+/** Reads heartbeat details of an earlier attempt; anything malformed counts as "no earlier attempt". */
+export function parseDeletionHeartbeat(details: unknown): DeletionHeartbeat | undefined {
+  if (typeof details !== 'object' || details === null) return undefined;
+  const d = details as Record<string, unknown>;
+  const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  if (!isCount(d.startedAtMs) || !COUNT_KEYS.every((k) => isCount(d[k]))) return undefined;
+  if (d.cursor !== undefined && d.cursor !== null && typeof d.cursor !== 'string') return undefined;
+  const hb: DeletionHeartbeat = {
+    startedAtMs: d.startedAtMs,
+    deletedObjects: d.deletedObjects as number,
+    deletedBytes: d.deletedBytes as number,
+    lockedObjects: d.lockedObjects as number,
+    rewrittenObjects: d.rewrittenObjects as number,
+    listedObjects: d.listedObjects as number,
+  };
+  if (typeof d.cursor === 'string') hb.cursor = d.cursor;
+  return hb;
+}
+
+/** The entry's validated prefix, or a ClassifiedError (non-retryable configuration problem). */
+function prefixOf(name: string): string {
+  const prefix = entryPrefix(name);
+  if (!prefix.ok) throw configurationProblem(prefix.error.reason, prefix.error.message);
+  return prefix.value;
+}
+
+/**
+ * Creates `inventoryBackups` and `deleteBackups` (contracts in {@link StorageActivities}). Both validate the entry's
+ * prefix before reading the entry or calling a provider; an unknown `spec.type` or an empty bucket name is a
+ * non-retryable configuration error. Every error leaves as an ApplicationFailure built by `toApplicationFailure`
+ * (Gardener code as type); a cancellation leaves as the SDK's CancelledFailure. `deleteBackups` resumes from the
+ * previous attempt's heartbeat, heartbeats at most once per `heartbeatIntervalMs` (plus a trailing beat), passes the
+ * activity's cancellation signal to the provider, and ends with a check that only locked or rewritten objects remain
+ * (otherwise it fails retryably and resets the cursor, so the next attempt re-lists the whole prefix).
+ */
+export function createStorageActivities(deps: StorageActivityDeps): StorageActivities {
+  const now = deps.now ?? Date.now;
+  const inventoryLimit = deps.inventoryLimit ?? 100_000;
+  const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 1000;
+
+  async function openSession(name: string): Promise<BucketSession> {
+    const entry = await deps.readEntry(name);
+    const provider = deps.providers.get(entry.type);
+    if (!provider) {
+      const known = [...deps.providers.keys()].map((t) => `"${t}"`).join(', ');
+      throw configurationProblem('UnsupportedType',
+        `storage type ${JSON.stringify(entry.type)} is not served by this controller (known: ${known || 'none'})`);
+    }
+    if (!entry.bucketName) throw configurationProblem('MissingBucketName', 'the BackupEntry has no spec.bucketName');
+    return provider.open(entry.bucketName, entry.secretData);
+  }
+
+  /** Rethrows cancellation as is (the SDK reports it as cancelled); converts anything else. */
+  function failure(err: unknown, context: string): unknown {
+    const signal = Context.current().cancellationSignal;
+    if (signal.aborted) return signal.reason ?? err;
+    return toApplicationFailure(err, context);
+  }
+
+  return {
+    async inventoryBackups(name: string): Promise<Inventory> {
+      const context = `counting backups of ${name}`;
+      try {
+        const prefix = prefixOf(name);
+        const session = await openSession(name);
+        try {
+          return await session.inventory(prefix, { signal: Context.current().cancellationSignal, limit: inventoryLimit });
+        } finally {
+          await session.close();
+        }
+      } catch (err) {
+        throw failure(err, context);
+      }
+    },
+
+    async deleteBackups(name: string): Promise<DeletionReceipt> {
+      const context = `deleting backups of ${name}`;
+      const ctx = Context.current();
+      const beat = new ThrottledHeartbeat(ctx, heartbeatIntervalMs);
+      try {
+        const prefix = prefixOf(name);
+        const resume = parseDeletionHeartbeat(ctx.info.heartbeatDetails);
+        const startedAtMs = resume?.startedAtMs ?? now();
+        const session = await openSession(name);
+        try {
+          const signal = ctx.cancellationSignal;
+          const toDetails = (p: DeletionProgress): DeletionHeartbeat => ({ ...p, startedAtMs });
+          if (!resume) beat.now(toDetails(zeroProgress())); // record the start time right away
+          const progress = await session.deletePrefix(prefix, {
+            signal,
+            ...(resume ? { resume } : {}),
+            onProgress: (p) => beat.maybe(toDetails(p)),
+          });
+          beat.now(toDetails(progress));
+          const rest = await session.remaining(prefix, { signal });
+          const unexpected = rest.objects - rest.locked - progress.rewrittenObjects;
+          if (unexpected > 0) {
+            const { cursor: _done, ...counts } = progress;
+            beat.now({ ...counts, startedAtMs }); // no cursor: the next attempt lists the prefix from the start
+            throw new ClassifiedError(`${unexpected} object(s) are still under prefix "${prefix}" after deletion ` +
+              '(written while deleting?); the next attempt deletes them', GardenerErrorCode.RetryableInfraDependencies,
+            true, 'PrefixNotEmpty');
+          }
+          const durationMs = Math.max(0, now() - startedAtMs);
+          const objectsPerSecond = durationMs > 0
+            ? Math.round((progress.deletedObjects / (durationMs / 1000)) * 10) / 10
+            : progress.deletedObjects;
+          return { ...progress, durationMs, objectsPerSecond, remainingObjects: rest.objects };
+        } finally {
+          await session.close();
+        }
+      } catch (err) {
+        beat.flush(); // the latest progress, for the next attempt
+        throw failure(err, context);
+      } finally {
+        beat.stop();
+      }
+    },
+  };
+}
+
+function zeroProgress(): DeletionProgress {
+  return { deletedObjects: 0, deletedBytes: 0, lockedObjects: 0, rewrittenObjects: 0, listedObjects: 0 };
+}
+
+/**
+ * Heartbeats at most once per interval, with a trailing beat so the last progress before a quiet spell is sent too.
+ * (The SDK throttles as well, but only to its heartbeat-timeout-derived rate; this keeps details traffic low.)
+ */
+class ThrottledHeartbeat {
+  private last = Number.NEGATIVE_INFINITY;
+  private pending: DeletionHeartbeat | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ctx: Context, private readonly intervalMs: number) {}
+
+  /** Heartbeats now. */
+  now(details: DeletionHeartbeat): void {
+    this.clear();
+    this.last = Date.now();
+    this.ctx.heartbeat(details);
+  }
+
+  /** Sends a scheduled trailing beat right away, if there is one. */
+  flush(): void {
+    if (this.pending) this.now(this.pending);
+  }
+
+  /** Heartbeats if the interval has passed, otherwise schedules a trailing beat with the latest details. */
+  maybe(details: DeletionHeartbeat): void {
+    const wait = this.last + this.intervalMs - Date.now();
+    if (wait <= 0) {
+      this.now(details);
+      return;
+    }
+    this.pending = details;
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      const d = this.pending;
+      this.pending = undefined;
+      if (d) this.now(d);
+    }, wait);
+    this.timer.unref();
+  }
+
+  /** Drops a scheduled trailing beat (the activity is over). */
+  stop(): void {
+    this.clear();
+  }
+
+  private clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
+  }
+}

@@ -1,0 +1,176 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { createStorageActivities, type DeletionHeartbeat, type StorageActivityDeps } from '../../../activities/storage-activities';
+import type { DeletionReceipt, StorageProvider } from '../../../activities/storage-port';
+import type { StorageActivities } from '../../../activities/types';
+import { createLocalProvider } from '../../../adapters/storage/local-provider';
+
+const ENTRY = 'shoot--dev--demo--3f1c6a7e-2b4d-4c8e-9a0b-1234567890ab';
+const bucket = 'backups';
+let root: string;
+
+const keyOf = (i: number): string => `${ENTRY}/etcd-main/v2/Incr-${String(i).padStart(8, '0')}-1755684000.gz`;
+
+function put(keys: string[]): void {
+  for (const k of keys) {
+    const p = join(root, bucket, ...k.split('/'));
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, `data of ${k}`);
+  }
+}
+
+function filesLeft(): number {
+  const dir = join(root, bucket, ENTRY, 'etcd-main', 'v2');
+  return existsSync(dir) ? readdirSync(dir).length : 0;
+}
+
+function deps(overrides: Partial<StorageActivityDeps> = {}): StorageActivityDeps {
+  return {
+    readEntry: async () => ({ type: 'local', bucketName: bucket, secretData: {} }),
+    providers: new Map<string, StorageProvider>([['local', createLocalProvider({ rootDir: root })]]),
+    heartbeatIntervalMs: 0, // every progress report becomes a heartbeat, so the test sees them all
+    ...overrides,
+  };
+}
+
+/** An activity environment whose SDK logger stays quiet (failed activities are expected here). */
+function mockEnv(info?: ConstructorParameters<typeof MockActivityEnvironment>[0]): MockActivityEnvironment {
+  return new MockActivityEnvironment(info, { logger: new DefaultLogger('ERROR') });
+}
+
+/** Runs deleteBackups for ENTRY in `env` (typed: `env.run` cannot infer the result of a method reference). */
+function runDelete(env: MockActivityEnvironment, activities: StorageActivities): Promise<DeletionReceipt> {
+  return env.run(activities.deleteBackups, ENTRY) as Promise<DeletionReceipt>;
+}
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'bel-act-'));
+  mkdirSync(join(root, bucket));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+describe('storage activities', () => {
+  it('deleteBackups heartbeats cursor + counts and returns a receipt', async () => {
+    put(Array.from({ length: 20 }, (_, i) => keyOf(i)));
+    put([`${ENTRY}2/etcd-main/v2/Full-00000000-00000001-1755684000.gz`]);
+    let t = 1_000_000;
+    const activities = createStorageActivities(deps({ now: () => (t += 100) }));
+    const env = mockEnv();
+    const beats: DeletionHeartbeat[] = [];
+    env.on('heartbeat', (d: DeletionHeartbeat) => beats.push(d));
+    const receipt = await runDelete(env, activities);
+    expect(receipt).toMatchObject({ deletedObjects: 20, listedObjects: 20, lockedObjects: 0, rewrittenObjects: 0,
+      remainingObjects: 0, cursor: keyOf(19) });
+    expect(receipt.deletedBytes).toBeGreaterThan(0);
+    expect(receipt.durationMs).toBeGreaterThan(0);
+    expect(receipt.objectsPerSecond).toBeGreaterThan(0);
+    expect(beats.length).toBeGreaterThanOrEqual(20);
+    for (const b of beats) {
+      expect(Object.keys(b).sort()).toEqual(expect.arrayContaining(['startedAtMs', 'deletedObjects', 'deletedBytes',
+        'lockedObjects', 'rewrittenObjects', 'listedObjects']));
+      expect(JSON.stringify(b).length).toBeLessThan(600); // small details
+    }
+    expect(new Set(beats.map((b) => b.startedAtMs)).size).toBe(1);
+    expect(beats.filter((b) => b.cursor === keyOf(9)).at(-1)?.deletedObjects).toBe(10);
+    expect(existsSync(join(root, bucket, `${ENTRY}2`))).toBe(true);
+  });
+
+  it('a cancelled attempt stops promptly; the next attempt resumes from its last heartbeat', async () => {
+    put(Array.from({ length: 60 }, (_, i) => keyOf(i)));
+    const activities = createStorageActivities(deps());
+    const env = mockEnv();
+    let last: DeletionHeartbeat | undefined;
+    env.on('heartbeat', (d: DeletionHeartbeat) => {
+      last = d;
+      if (d.deletedObjects === 15) env.cancel();
+    });
+    const err = await runDelete(env, activities).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CancelledFailure);
+    expect(last?.deletedObjects).toBe(15);
+    expect(filesLeft()).toBe(45); // nothing deleted after the cancellation
+    // Retry: a fresh attempt whose activity info carries the last heartbeat.
+    const env2 = mockEnv({ heartbeatDetails: last, attempt: 2 });
+    const cursors: Array<string | undefined> = [];
+    env2.on('heartbeat', (d: DeletionHeartbeat) => cursors.push(d.cursor));
+    const receipt = await runDelete(env2, activities);
+    expect(receipt).toMatchObject({ deletedObjects: 60, listedObjects: 60, remainingObjects: 0 });
+    expect(cursors.every((c) => c !== undefined && c > keyOf(14))).toBe(true); // earlier keys were not listed again
+    expect(filesLeft()).toBe(0);
+  });
+
+  it('uses the start time of the first attempt for the receipt', async () => {
+    put([keyOf(1)]);
+    const activities = createStorageActivities(deps({ now: () => 50_000 }));
+    const details: DeletionHeartbeat = { startedAtMs: 40_000, deletedObjects: 0, deletedBytes: 0, lockedObjects: 0,
+      rewrittenObjects: 0, listedObjects: 0 };
+    const receipt = await runDelete(mockEnv({ heartbeatDetails: details }), activities);
+    expect(receipt.durationMs).toBe(10_000);
+    expect(receipt.objectsPerSecond).toBe(0.1);
+  });
+
+  it('objects left behind the cursor fail the attempt retryably and reset the cursor', async () => {
+    put([keyOf(1), keyOf(2), keyOf(3)]);
+    const activities = createStorageActivities(deps());
+    // An earlier attempt claims everything up to keyOf(2) is done, yet keyOf(1) exists (written meanwhile).
+    const stale: DeletionHeartbeat = { startedAtMs: 1, cursor: keyOf(2), deletedObjects: 2, deletedBytes: 0,
+      lockedObjects: 0, rewrittenObjects: 0, listedObjects: 2 };
+    const env = mockEnv({ heartbeatDetails: stale });
+    let last: DeletionHeartbeat | undefined;
+    env.on('heartbeat', (d: DeletionHeartbeat) => { last = d; });
+    const err = await runDelete(env, activities).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: 'ERR_RETRYABLE_INFRA_DEPENDENCIES', nonRetryable: false });
+    expect(last?.cursor).toBeUndefined();
+    const receipt = await runDelete(mockEnv({ heartbeatDetails: last }), activities);
+    expect(receipt.remainingObjects).toBe(0);
+    expect(filesLeft()).toBe(0);
+  });
+
+  it('rejects an invalid entry name before reading the entry or calling a provider', async () => {
+    const readEntry = jest.fn(async () => ({ type: 'local', bucketName: bucket, secretData: {} }));
+    const open = jest.fn();
+    const provider: StorageProvider = { type: 'local', etcdSecretExtras: () => ({}), open };
+    const activities = createStorageActivities(deps({ readEntry, providers: new Map([['local', provider]]) }));
+    for (const bad of ['', '../etc', 'a/b', 'source-', 'Shoot--x--1', 'no-uid-token']) {
+      for (const fn of [activities.deleteBackups, activities.inventoryBackups]) {
+        const err = await mockEnv().run(fn, bad).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ApplicationFailure);
+        expect(err).toMatchObject({ type: 'ERR_CONFIGURATION_PROBLEM', nonRetryable: true });
+      }
+    }
+    expect(readEntry).not.toHaveBeenCalled();
+    expect(open).not.toHaveBeenCalled();
+  });
+
+  it('an unknown storage type is a non-retryable configuration error', async () => {
+    const activities = createStorageActivities(deps({
+      readEntry: async () => ({ type: 'aws', bucketName: bucket, secretData: {} }),
+    }));
+    const err = await runDelete(mockEnv(), activities).catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: 'ERR_CONFIGURATION_PROBLEM', nonRetryable: true,
+      message: expect.stringContaining('"aws"') });
+  });
+
+  it('a missing bucket is a non-retryable configuration error naming it', async () => {
+    const activities = createStorageActivities(deps({
+      readEntry: async () => ({ type: 'local', bucketName: 'gone', secretData: {} }),
+    }));
+    const err = await runDelete(mockEnv(), activities).catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: 'ERR_CONFIGURATION_PROBLEM', nonRetryable: true,
+      message: expect.stringMatching(/^deleting backups of shoot--dev--demo--.*"gone"/) });
+  });
+
+  it('inventoryBackups counts objects and bytes under the prefix (source- entries share it)', async () => {
+    put([keyOf(1), keyOf(2), `${ENTRY}-x/etcd-main/v2/Full-00000000-00000001-1755684000.gz`]);
+    const activities = createStorageActivities(deps());
+    const bytes = `data of ${keyOf(1)}`.length * 2;
+    expect(await mockEnv().run(activities.inventoryBackups, ENTRY))
+      .toEqual({ objects: 2, bytes, truncated: false });
+    expect(await mockEnv().run(activities.inventoryBackups, `source-${ENTRY}`))
+      .toEqual({ objects: 2, bytes, truncated: false });
+  });
+});
