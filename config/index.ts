@@ -32,6 +32,17 @@ const schema = z.object({
   BEL_MAX_CACHED_WORKFLOWS: positiveInt.default(500),
   BEL_SHUTDOWN_GRACE: duration('BEL_SHUTDOWN_GRACE').prefault('30s'),
   BEL_WORKFLOW_BUNDLE: z.string().min(1).optional(),
+  BEL_WATCHER_LEASE_NAME: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS subdomain name').default('backupentry-lifecycle-watcher'),
+  BEL_WATCHER_LEASE_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a namespace name').default('default'),
+  BEL_WATCHER_IDENTITY: z.string().min(1).max(128).optional(),
+  BEL_WATCHER_LEASE_DURATION: duration('BEL_WATCHER_LEASE_DURATION').prefault('15s'),
+  BEL_WATCHER_RENEW_DEADLINE: duration('BEL_WATCHER_RENEW_DEADLINE').prefault('10s'),
+  BEL_WATCHER_RETRY_PERIOD: duration('BEL_WATCHER_RETRY_PERIOD').prefault('2s'),
+  BEL_WATCHER_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8081),
+  BEL_WATCHER_IDLE_TIMEOUT: duration('BEL_WATCHER_IDLE_TIMEOUT').prefault('3m'),
+  BEL_WATCHER_WATCH_TIMEOUT: duration('BEL_WATCHER_WATCH_TIMEOUT').prefault('5m'),
+  BEL_WATCHER_RESYNC_PERIOD: duration('BEL_WATCHER_RESYNC_PERIOD').prefault('30m'),
+  BEL_WATCHER_CONCURRENCY: positiveInt.max(256).default(8),
 });
 
 /** Validated configuration. */
@@ -50,6 +61,32 @@ export interface AppConfig {
   /** `workflowBundlePath`: a prebuilt workflow bundle (production); bundled at start when unset. */
   worker: { maxCachedWorkflows: number; shutdownGraceMs: number; workflowBundlePath?: string };
   temporal: { address: string; namespace: string; connect: ReturnType<typeof loadClientConnectConfig> };
+  watcher: WatcherConfig;
+}
+
+/** Options of the watcher (starter/watcher.ts); durations in ms. */
+export interface WatcherConfig {
+  /** The `coordination.k8s.io/v1` Lease the replicas elect a leader on. */
+  leaseName: string;
+  leaseNamespace: string;
+  /** Holder identity written into the Lease; a `<hostname>-<random>` value is picked at start when unset. */
+  identity?: string;
+  /** client-go semantics: a non-leader takes the lease over when its holder has not renewed it for this long. */
+  leaseDurationMs: number;
+  /** A leader that could not renew for this long stops acting (always < leaseDurationMs). */
+  renewDeadlineMs: number;
+  /** Interval between acquire/renew attempts (1.2 × retryPeriodMs < renewDeadlineMs). */
+  retryPeriodMs: number;
+  /** Port of `/metrics`, `/healthz` and `/readyz`; 0 picks a free port (tests). */
+  httpPort: number;
+  /** A watch that delivered nothing (no event, no bookmark) for this long is restarted: the silent-hang watchdog. */
+  idleTimeoutMs: number;
+  /** Server-side timeout of one watch request; each request uses a random value in [t, 2t), as client-go does. */
+  watchTimeoutMs: number;
+  /** Full relist period (level-based safety net; adds no workflow history); 0 disables. */
+  resyncPeriodMs: number;
+  /** Temporal calls (start/signal) in flight at once. */
+  concurrency: number;
 }
 
 /** Thrown when the environment does not describe a valid configuration; lists every problem at once. */
@@ -71,6 +108,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
   if (c.BEL_PROVIDER_TYPES.includes('local') && !c.BACKUP_LOCAL_DIR) {
     throw new ConfigError('invalid configuration:\n  BACKUP_LOCAL_DIR: required when BEL_PROVIDER_TYPES includes "local" (root folder with one folder per bucket)');
   }
+  const w = { lease: c.BEL_WATCHER_LEASE_DURATION, renew: c.BEL_WATCHER_RENEW_DEADLINE, retry: c.BEL_WATCHER_RETRY_PERIOD };
+  const leaderProblems = [
+    ...(w.renew >= w.lease ? ['BEL_WATCHER_RENEW_DEADLINE: must be shorter than BEL_WATCHER_LEASE_DURATION'] : []),
+    ...(w.retry * 1.2 >= w.renew ? ['BEL_WATCHER_RETRY_PERIOD: 1.2 × the retry period must be shorter than BEL_WATCHER_RENEW_DEADLINE'] : []),
+    ...(w.retry <= 0 ? ['BEL_WATCHER_RETRY_PERIOD: must be positive'] : []),
+    ...(c.BEL_WATCHER_IDLE_TIMEOUT < 1000 ? ['BEL_WATCHER_IDLE_TIMEOUT: must be at least 1s'] : []),
+    ...(c.BEL_WATCHER_WATCH_TIMEOUT < 1000 ? ['BEL_WATCHER_WATCH_TIMEOUT: must be at least 1s'] : []),
+  ];
+  if (leaderProblems.length) throw new ConfigError(`invalid configuration:\n  ${leaderProblems.join('\n  ')}`);
   const connect = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
   const address = connect.connectionOptions.address ?? 'localhost:7233';
   return Object.freeze({
@@ -81,6 +127,54 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
     logLevel: c.BEL_LOG_LEVEL,
     worker: { maxCachedWorkflows: c.BEL_MAX_CACHED_WORKFLOWS, shutdownGraceMs: c.BEL_SHUTDOWN_GRACE,
       ...(c.BEL_WORKFLOW_BUNDLE ? { workflowBundlePath: c.BEL_WORKFLOW_BUNDLE } : {}) },
+    temporal: { address, namespace: connect.namespace ?? 'default', connect },
+    watcher: {
+      leaseName: c.BEL_WATCHER_LEASE_NAME, leaseNamespace: c.BEL_WATCHER_LEASE_NAMESPACE,
+      ...(c.BEL_WATCHER_IDENTITY ? { identity: c.BEL_WATCHER_IDENTITY } : {}),
+      leaseDurationMs: w.lease, renewDeadlineMs: w.renew, retryPeriodMs: w.retry, httpPort: c.BEL_WATCHER_HTTP_PORT,
+      idleTimeoutMs: c.BEL_WATCHER_IDLE_TIMEOUT, watchTimeoutMs: c.BEL_WATCHER_WATCH_TIMEOUT,
+      resyncPeriodMs: c.BEL_WATCHER_RESYNC_PERIOD, concurrency: c.BEL_WATCHER_CONCURRENCY,
+    },
+  });
+}
+
+/** Configuration of the operators' CLI (`starter/cli.ts`): only what it needs, so it runs without storage settings. */
+export interface CliConfig {
+  /** Same as the worker's: workflow IDs are `backupentry/<clusterIdentity>/<entry>`. */
+  clusterIdentity: string;
+  /** Default of `--by`/`--as` (who asked, recorded in the decision log): `$USER`, else `$LOGNAME`, else `unknown`. */
+  user: string;
+  /** How long a command waits for the worker to answer a query or an update before giving up (`BEL_CLI_TIMEOUT`, default 60s). */
+  timeoutMs: number;
+  /** The Temporal connection, read by @temporalio/envconfig from the same variables (and profiles) as the worker's. */
+  temporal: AppConfig['temporal'];
+}
+
+const cliSchema = z.object({
+  BEL_CLUSTER_IDENTITY: schema.shape.BEL_CLUSTER_IDENTITY,
+  BEL_CLI_TIMEOUT: duration('BEL_CLI_TIMEOUT').prefault('60s'),
+  USER: z.string().optional(),
+  LOGNAME: z.string().optional(),
+});
+
+/**
+ * Reads and validates the CLI's configuration from `env` (default `process.env`): `BEL_CLUSTER_IDENTITY`,
+ * `BEL_CLI_TIMEOUT`, `USER`/`LOGNAME` and the Temporal connection (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`,
+ * `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`, profiles). Throws {@link ConfigError} naming each bad variable.
+ */
+export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): Readonly<CliConfig> {
+  const parsed = cliSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const c = parsed.data;
+  const connect = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
+  const address = connect.connectionOptions.address ?? 'localhost:7233';
+  return Object.freeze({
+    clusterIdentity: c.BEL_CLUSTER_IDENTITY,
+    user: c.USER?.trim() || c.LOGNAME?.trim() || 'unknown',
+    timeoutMs: c.BEL_CLI_TIMEOUT,
     temporal: { address, namespace: connect.namespace ?? 'default', connect },
   });
 }

@@ -22,7 +22,7 @@ import {
   cancelCleanupUpdate, expediteSignal, expediteUpdate, extendRetentionSignal, extendRetentionUpdate, reconcileSignal,
   statusQuery,
 } from './messages';
-import { BACKUP_BUCKET, BACKUP_ENTRY_PHASE, BACKUP_ENTRY_TYPE, DELETION_SCHEDULED_AT } from './search-attributes';
+import { BACKUP_BUCKET, BACKUP_ENTRY_NAME, BACKUP_ENTRY_PHASE, BACKUP_ENTRY_TYPE, DELETION_SCHEDULED_AT } from './search-attributes';
 
 /** Settings that shape the workflow's behaviour; fixed at start and carried across continue-as-new. */
 export interface WorkflowSettings {
@@ -170,10 +170,12 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     s.deletion!.deadlineMs = target;
     s.deletion!.retentionSource = 'extended';
     s.dirty = true;
-    return record({ action: 'extend', by: by(req), reason: req.reason, outcome: `deadline moved to ${iso(target)}` });
+    return record({ action: 'extend', by: who(req.requestedBy), reason: req.reason, outcome: `deadline moved to ${iso(target)}` });
   };
-  const asNote = (action: string, req: OperatorRequest, why: string): void => {
-    record({ action: 'refused', by: by(req), reason: req.reason, outcome: `${action} ignored: ${why}` });
+  // Signals carry whatever the sender typed (e.g. in the Web UI): a malformed payload is recorded, never thrown.
+  const asNote = (action: string, req: Partial<OperatorRequest> | undefined, why: string): void => {
+    record({ action: 'refused', by: who(req?.by), reason: typeof req?.reason === 'string' ? req.reason : '(none given)',
+      outcome: `${action} ignored: ${why}` });
   };
 
   setHandler(reconcileSignal, (intent) => {
@@ -198,11 +200,11 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   }, { description: 'Signal form of cancelCleanup: keeps the backups; recorded as a note when it does not apply.' });
   setHandler(extendRetentionUpdate, (req) => doExtend(req), {
     validator: (req) => throwIf(validRequest(req) ?? refusal.extend(req)),
-    description: 'Move the retention deadline later, never earlier. Input: {"by": "24h"} or {"until": "2026-12-01T00:00:00Z"}, plus "reason".',
+    description: 'Move the retention deadline later, never earlier. Input: {"by": "24h"} or {"until": "2026-12-01T00:00:00Z"}, plus "reason" and optionally "requestedBy".',
   });
   setHandler(extendRetentionSignal, (req) => {
     const why = validRequest(req) ?? refusal.extend(req);
-    if (why) asNote('extend', req, why); else doExtend(req);
+    if (why) asNote('extend', req && typeof req === 'object' ? { reason: req.reason, by: req.requestedBy } : undefined, why); else doExtend(req);
   }, { description: 'Signal form of extendRetention; recorded as a note when it does not apply.' });
   setHandler(statusQuery, view, { description: 'Phase, deletion deadline, inventory, last operation, deletion receipt and decision log.' });
 
@@ -314,7 +316,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       const d = parseDuration(period);
       const target = d.ok ? parseRfc3339(s.deletion.deletionTimestamp) : undefined;
       if (d.ok && target?.ok && target.value + d.value > s.deletion.deadlineMs) {
-        doExtend({ by: 'kubectl-annotation', reason: `retention-period annotation changed to ${period}`,
+        doExtend({ requestedBy: 'kubectl-annotation', reason: `retention-period annotation changed to ${period}`,
           until: iso(target.value + d.value) });
       }
     }
@@ -374,7 +376,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     if (!s.memoWritten || s.type !== entry.type || s.bucket !== entry.bucketName) {
       s.type = entry.type;
       s.bucket = entry.bucketName;
-      upsertSearchAttributes([{ key: BACKUP_ENTRY_TYPE, value: entry.type }, { key: BACKUP_BUCKET, value: entry.bucketName }]);
+      upsertSearchAttributes([{ key: BACKUP_ENTRY_NAME, value: name }, { key: BACKUP_ENTRY_TYPE, value: entry.type },
+        { key: BACKUP_BUCKET, value: entry.bucketName }]);
       upsertMemo({ shootNamespace: identity.ok ? identity.value.namespace : '', bucket: entry.bucketName, prefix: prefix ?? '' });
       s.memoWritten = true;
     }
@@ -453,14 +456,18 @@ function nowIso(): string {
 }
 
 function by(req: OperatorRequest): string {
-  return req.by?.trim() || 'unknown';
+  return who(req.by);
+}
+
+function who(name: unknown): string {
+  return (typeof name === 'string' && name.trim()) || 'unknown';
 }
 
 function throwIf(why: string | undefined): void {
   if (why) throw new Error(why);
 }
 
-function validRequest(req: OperatorRequest | undefined): string | undefined {
+function validRequest(req: { reason?: unknown } | undefined): string | undefined {
   if (!req || typeof req !== 'object') return 'the request must be an object like {"reason": "...", "by": "..."}';
   if (typeof req.reason !== 'string' || !req.reason.trim()) return 'a reason is required (who asked is recorded with why)';
   return undefined;

@@ -20,10 +20,17 @@ export interface OperatorRequest {
   by?: string;
 }
 
-/** Move the retention deadline later: `by` a duration from the current deadline (`24h`) or `until` a time (RFC3339). */
-export interface ExtendRequest extends OperatorRequest {
+/**
+ * Move the retention deadline later: `by` a duration from the current deadline (`24h`) or `until` a time (RFC3339),
+ * exactly one of them. Here `by` is the duration, so who asked goes in `requestedBy` (recorded in the decision log;
+ * `unknown` when not given).
+ */
+export interface ExtendRequest {
+  reason: string;
   by?: string;
   until?: string;
+  /** Who asked: a user name, `kubectl-annotation`, `web-ui`. */
+  requestedBy?: string;
 }
 
 /** One decision in the entry's life, with who asked and why. */

@@ -258,6 +258,24 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     await h.result();
   });
 
+  it('extend records who asked (requestedBy), and a longer retention-period annotation extends as kubectl-annotation', async () => {
+    const name = entryName();
+    world.add(name);
+    const h = await start(name);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name, { retentionPeriod: '1h' });
+    const before = await until(h, phaseIs(Phase.Retaining), 'Retaining');
+    const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'audit', by: '30m', requestedBy: 'carol' }] });
+    expect(d).toMatchObject({ action: 'extend', by: 'carol', reason: 'audit' });
+    world.get(name).view.annotations.retentionPeriod = '3h';
+    await h.signal(reconcileSignal, { reason: 'annotation' });
+    const after = await until(h, (v) => v.decisions.some((x) => x.action === 'extend' && x.by === 'kubectl-annotation'), 'annotation extend');
+    expect(Date.parse(after.deletionScheduledAt!) - Date.parse(before.deletionScheduledAt!)).toBe(2 * 3600_000);
+    expect(after.phase).toBe(Phase.Retaining);
+    await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'end test' }] });
+    await h.result();
+  });
+
   it('error then recovery: Error status with the Gardener code, retried with backoff, then Succeeded', async () => {
     const name = entryName();
     const e = world.add(name);

@@ -1,0 +1,130 @@
+/**
+ * Text rendering of the CLI's output: the `list` table and the multi-line `status` story. Pure functions (the current
+ * time is a parameter), so the output is testable without a server.
+ */
+import { formatDuration } from '../../domain';
+import type { DecisionRecord, EntryStatusView } from '../../workflows/messages';
+
+/** One row of `list`: an entry's workflow as Temporal visibility sees it. */
+export interface EntryRow {
+  entry: string;
+  workflowId: string;
+  runId: string;
+  /** Workflow execution status (`Running`, `Completed`, ...). */
+  status: string;
+  type?: string;
+  phase?: string;
+  bucket?: string;
+  /** RFC3339 time the backups are deleted (the `DeletionScheduledAt` search attribute), while retaining. */
+  deletionDue?: string;
+}
+
+/** Progress of a running deletion, from the pending `deleteBackups` activity's last heartbeat. */
+export interface DeletionProgressView {
+  deletedObjects: number;
+  deletedBytes: number;
+  listedObjects: number;
+  lockedObjects: number;
+  rewrittenObjects: number;
+  attempt: number;
+  /** RFC3339 time of the last heartbeat. */
+  lastHeartbeatAt?: string;
+}
+
+/** What `status` shows: the workflow's own view plus what only Temporal knows (run, execution status, progress). */
+export interface StatusReportView {
+  workflowId: string;
+  runId: string;
+  /** Workflow execution status (`Running`, `Completed`, ...). */
+  executionStatus: string;
+  view: EntryStatusView;
+  progress?: DeletionProgressView;
+}
+
+/** Bytes in binary units, one decimal: `0 B`, `192 B`, `5.6 GiB`. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/** `in 59m58s` / `3m ago` relative to `nowMs`, to the second. */
+export function formatRelative(atMs: number, nowMs: number): string {
+  const delta = Math.round((atMs - nowMs) / 1000) * 1000;
+  if (delta === 0) return 'now';
+  return delta > 0 ? `in ${formatDuration(delta)}` : `${formatDuration(-delta)} ago`;
+}
+
+/** A plain-text table: a header row and left-aligned columns separated by two spaces; `-` for empty cells. */
+export function formatTable(headers: readonly string[], rows: readonly (readonly (string | undefined)[])[]): string {
+  const cells = [headers, ...rows.map((r) => headers.map((_, i) => r[i] || '-'))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+/** The `list` table: ENTRY, TYPE, PHASE, BUCKET, DELETION DUE (with a relative time), one row per entry. */
+export function formatEntryTable(rows: readonly EntryRow[], nowMs: number): string {
+  if (rows.length === 0) return 'No BackupEntry workflows match.\n';
+  return formatTable(['ENTRY', 'TYPE', 'PHASE', 'BUCKET', 'DELETION DUE'], rows.map((r) => [
+    r.entry, r.type, r.phase ?? r.status, r.bucket,
+    r.deletionDue ? `${r.deletionDue} (${formatRelative(Date.parse(r.deletionDue), nowMs)})` : undefined,
+  ]));
+}
+
+/** One decision log line: `<at>  <action> by <who>: <reason> → <outcome>`. */
+export function formatDecision(d: DecisionRecord): string {
+  return `${d.at}  ${d.action} by ${d.by}: ${d.reason} → ${d.outcome}`;
+}
+
+/**
+ * The readable, multi-line `status` story of an entry: phase and summary, where its backups are, the deletion
+ * deadline (with its source and a relative time), the inventory, the last operation and error, deletion progress or
+ * receipt, and the decision log with who asked and why. Lines without data are left out.
+ */
+export function formatStatus(r: StatusReportView, nowMs: number): string {
+  const v = r.view;
+  const lines: [string, string][] = [];
+  const add = (k: string, val: string | undefined): void => { if (val) lines.push([k, val]); };
+  add('Entry', v.entryName);
+  add('Workflow', `${r.workflowId} (run ${r.runId}, ${r.executionStatus})`);
+  add('Phase', v.phase);
+  add('Summary', v.summary);
+  add('Type', v.type);
+  add('Bucket', v.bucket ? `${v.bucket}${v.prefix ? `, prefix ${v.prefix}` : ''}` : undefined);
+  add('Shoot namespace', v.namespace);
+  if (v.deletionScheduledAt) {
+    const ret = !v.retention ? '' : v.retention.source === 'extended'
+      ? `; retention ${formatDuration(v.retention.periodMs)}, deadline since extended` : `; retention ${formatDuration(v.retention.periodMs)} (${v.retention.source})`;
+    add('Deletion due', `${v.deletionScheduledAt} (${formatRelative(Date.parse(v.deletionScheduledAt), nowMs)}${ret})`);
+  }
+  if (v.inventory) {
+    add('Inventory', `${v.inventory.objects.toLocaleString('en-US')} objects, ${formatBytes(v.inventory.bytes)}` +
+      `${v.inventory.truncated ? ' (at least; counting stopped at the limit)' : ''}`);
+  }
+  if (v.lastOperation) {
+    const o = v.lastOperation;
+    add('Last operation', `${o.type} ${o.state} at ${o.at}: ${o.description}`);
+  }
+  if (v.lastError) add('Last error', `${v.lastError.message}${v.lastError.codes.length ? ` [${v.lastError.codes.join(', ')}]` : ''} at ${v.lastError.at}`);
+  const live = !['Retaining', 'Deleting', 'Deleted', 'Kept', 'Orphaned', 'Migrated'].includes(v.phase); // the secret goes at deletion
+  if (v.etcdBackupSecret && live) add('etcd-backup secret', `${v.etcdBackupSecret.namespace}/${v.etcdBackupSecret.name} (digest ${v.etcdBackupSecret.digest})`);
+  if (r.progress) {
+    const p = r.progress;
+    add('Deletion progress', `${p.deletedObjects.toLocaleString('en-US')} objects (${formatBytes(p.deletedBytes)}) deleted, ` +
+      `${p.listedObjects.toLocaleString('en-US')} listed, ${p.lockedObjects} locked, ${p.rewrittenObjects} rewritten; attempt ${p.attempt}` +
+      `${p.lastHeartbeatAt ? `, last heartbeat ${formatRelative(Date.parse(p.lastHeartbeatAt), nowMs)}` : ''}`);
+  }
+  if (v.deletion) {
+    const d = v.deletion;
+    add('Deletion', `${d.deletedObjects.toLocaleString('en-US')} objects (${formatBytes(d.deletedBytes)}) deleted in ` +
+      `${formatDuration(Math.max(1000, Math.round(d.durationMs / 1000) * 1000))}, ${d.remainingObjects} remaining` +
+      `${d.remainingObjects ? ` (${d.lockedObjects} locked for lifecycle expiry, ${d.rewrittenObjects} rewritten during deletion)` : ''}`);
+  }
+  const width = Math.max(...lines.map(([k]) => k.length)) + 2;
+  const out = lines.map(([k, val]) => `${`${k}:`.padEnd(width)}${val}`);
+  out.push(v.decisions.length ? `Decisions (${v.decisions.length}):` : 'Decisions: none yet');
+  for (const d of v.decisions) out.push(`  ${formatDecision(d)}`);
+  return `${out.join('\n')}\n`;
+}
