@@ -1,32 +1,73 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../config';
+import { createLogger, installTemporalRuntime } from '../config/logger';
+import { startWatcher } from '../starter/watcher';
+import { runWorker } from '../worker/main';
 import { startStack } from '../stack';
+import { seedDemo } from './demo';
 
 /**
- * The dev stack: starts every local part on free ports, writes `.dev/stack.env` (SPEC §2) and prints how to use it.
- * Runs until Ctrl-C (SIGINT) or SIGTERM, then stops everything it started.
+ * The dev stack (the README's run command): every local part on free ports — etcd + kube-apiserver with the CRD, the
+ * Temporal dev server with its Web UI, fake-gcs-server — plus the worker and the watcher in this process and a demo
+ * (a shoot namespace, provider secrets, BackupEntries with realistic backup objects). Writes `.dev/stack.env`
+ * (SPEC §2) and prints what to try. Runs until Ctrl-C (SIGINT) or SIGTERM, then stops everything it started.
+ *
+ * Flags: `--gcp` also creates a `gcp` entry on fake-gcs-server; `--no-demo` skips the demo entries;
+ * `--retention <duration>` sets the default retention (default 10m, so the demo's timer is visible).
  */
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const flag = (name: string): boolean => args.includes(name);
+  const retention = (args.includes('--retention') ? args[args.indexOf('--retention') + 1] : undefined) ?? '10m';
   const root = resolve(__dirname, '..', '..');
   const devDir = join(root, '.dev');
   mkdirSync(devDir, { recursive: true });
+  const t0 = Date.now();
   const stack = await startStack({ log: (m) => console.log(`[dev] ${m}`) });
   const envFile = join(devDir, 'stack.env');
   stack.writeEnvFile(envFile);
   const e = stack.env();
+
+  const config = loadConfig({ ...process.env, ...e, BEL_CLUSTER_IDENTITY: 'dev-seed', BEL_DEFAULT_RETENTION: retention,
+    BEL_PROVIDER_TYPES: 'gcp,local', BEL_WATCHER_HTTP_PORT: '0', BEL_LOG_LEVEL: process.env.BEL_LOG_LEVEL ?? 'warn' });
+  const logger = createLogger(config.logLevel, 'dev-stack');
+  installTemporalRuntime(logger, config.logLevel);
+  const kc = new KubeConfig();
+  kc.loadFromFile(e.KUBECONFIG!);
+  let stopWorker!: () => void;
+  const workerStopped = runWorker({ config, kubeConfig: kc, stop: new Promise<void>((r) => (stopWorker = r)) });
+  const client = new Client({ connection: await Connection.connect({ address: config.temporal.address }), namespace: config.temporal.namespace });
+  const watcher = await startWatcher({ config, kubeConfig: kc, client, logger });
+  console.log(`[dev] worker and watcher running (task queue ${config.taskQueue}, cluster identity ${config.clusterIdentity})`);
+  const demo = flag('--no-demo') ? [] : await seedDemo({ kc, localDir: e.BACKUP_LOCAL_DIR!, ...(flag('--gcp') ? { gcsEndpoint: e.GCS_API_ENDPOINT! } : {}) });
+  const first = demo[0];
+  const ui = `${e.TEMPORAL_UI_URL}/namespaces/${e.TEMPORAL_NAMESPACE}/workflows`;
+  const query = encodeURIComponent('WorkflowType="backupEntryWorkflow"');
   console.log(`
-backupentry-lifecycle dev stack is up.
-  Temporal Web UI      ${e.TEMPORAL_UI_URL}/namespaces/${e.TEMPORAL_NAMESPACE}/workflows
+backupentry-lifecycle dev stack is up in ${((Date.now() - t0) / 1000).toFixed(0)} s (default retention ${retention}).
+  Temporal Web UI      ${ui}?query=${query}
   Temporal address     ${e.TEMPORAL_ADDRESS}
   kube-apiserver       ${stack.kube?.server}
   fake-gcs-server      ${e.GCS_API_ENDPOINT}
   local buckets        ${e.BACKUP_LOCAL_DIR}
   environment          ${envFile}
+${demo.map((d) => `  demo entry           ${d.name} (${d.type}, ${d.objects} objects in bucket ${d.bucket})`).join('\n')}
 
-Try:
-  set -a; . ${envFile}; set +a
+In a second terminal:
+  set -a; . ${envFile}; set +a; export BEL_CLUSTER_IDENTITY=dev-seed
   "$KUBECTL" get backupentries
+  npm run --silent cli -- list${first ? `
+  "$KUBECTL" delete backupentry ${first.name} --wait=false     # starts the retention timer
+  npm run --silent cli -- status ${first.name}
+  npm run --silent cli -- extend ${first.name} --by 1h --reason "need more time"
+  npm run --silent cli -- expedite ${first.name} --reason "shoot is gone for good" --wait
+  # or keep the backups:  npm run --silent cli -- cancel-cleanup <entry> --reason "legal hold"
+  # kubectl only:         "$KUBECTL" annotate backupentry <entry> backupentry.core.gardener.cloud/force-deletion=true` : ''}
 Ctrl-C stops everything.`);
+
   // The servers are detached children: keep this process (their parent) alive until a signal arrives.
   const keepAlive = setInterval(() => undefined, 1 << 30);
   let stopping = false;
@@ -35,7 +76,13 @@ Ctrl-C stops everything.`);
     stopping = true;
     clearInterval(keepAlive);
     console.log(`\n[dev] ${signal}: stopping ...`);
-    stack.stop().then(() => { console.log('[dev] stopped'); process.exit(0); },
+    (async () => {
+      await watcher.stop();
+      stopWorker();
+      await workerStopped;
+      await client.connection.close();
+      await stack.stop();
+    })().then(() => { console.log('[dev] stopped'); process.exit(0); },
       (err: unknown) => { console.error('[dev] stop failed', err); process.exit(1); });
   };
   process.on('SIGINT', () => stop('SIGINT'));

@@ -44,8 +44,13 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
       activities: createActivities({ kube: createKubeGateway(opts.kubeConfig), providers: createProviders(config) }),
       maxCachedWorkflows: config.worker.maxCachedWorkflows,
       shutdownGraceTime: config.worker.shutdownGraceMs,
+      // The SDK sends heartbeats at most every min(0.8 × heartbeat timeout, this) — 60 s by default, so a crashed
+      // deletion resumed from a cursor up to a minute old and `status` showed minute-old progress. deleteBackups
+      // already throttles its own heartbeats to one per second.
+      maxHeartbeatThrottleInterval: '1s',
     });
-    if (opts.stop) void opts.stop.then(() => worker.shutdown());
+    // The SDK also stops the worker on SIGINT/SIGTERM itself; only ask for a shutdown while it is still running.
+    if (opts.stop) void opts.stop.then(() => { if (worker.getState() === 'RUNNING') worker.shutdown(); });
     await worker.run();
   } finally {
     await connection.close();

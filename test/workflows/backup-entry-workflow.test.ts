@@ -38,7 +38,7 @@ afterAll(async () => {
 
 function newWorker(queue: string): Promise<Worker> {
   return Worker.create({ connection: env.nativeConnection, namespace: stackEnv('TEMPORAL_NAMESPACE'), taskQueue: queue,
-    workflowBundle: bundle, activities: world.activities() });
+    workflowBundle: bundle, activities: world.activities(), maxHeartbeatThrottleInterval: '1s' });
 }
 
 function entryName(): string {
