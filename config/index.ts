@@ -32,6 +32,19 @@ const schema = z.object({
   BEL_MAX_CACHED_WORKFLOWS: positiveInt.default(500),
   BEL_SHUTDOWN_GRACE: duration('BEL_SHUTDOWN_GRACE').prefault('30s'),
   BEL_WORKFLOW_BUNDLE: z.string().min(1).optional(),
+  BEL_MAX_CONCURRENT_ACTIVITY_TASKS: positiveInt.max(10_000).default(50),
+  BEL_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.max(10_000).default(40),
+  BEL_WORKER_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  BEL_WORKER_SDK_METRICS_ADDRESS: z.string().transform((text, ctx) => {
+    if (text === 'off') return undefined;
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: 'BEL_WORKER_SDK_METRICS_ADDRESS: "<host>:<port>" (port 0 = a free port) or "off"' });
+      return z.NEVER;
+    }
+    return { host: m[1]!, port };
+  }).prefault('127.0.0.1:9464'),
   BEL_WATCHER_LEASE_NAME: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS subdomain name').default('backupentry-lifecycle-watcher'),
   BEL_WATCHER_LEASE_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a namespace name').default('default'),
   BEL_WATCHER_IDENTITY: z.string().min(1).max(128).optional(),
@@ -58,10 +71,30 @@ export interface AppConfig {
   local: { rootDir?: string; hostPath: string };
   gcs: { apiEndpoint?: string; maxWritesPerSecond: number };
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
-  /** `workflowBundlePath`: a prebuilt workflow bundle (production); bundled at start when unset. */
-  worker: { maxCachedWorkflows: number; shutdownGraceMs: number; workflowBundlePath?: string };
+  worker: WorkerConfig;
   temporal: { address: string; namespace: string; connect: ReturnType<typeof loadClientConnectConfig> };
   watcher: WatcherConfig;
+}
+
+/** Options of the worker process (worker/main.ts); durations in ms. */
+export interface WorkerConfig {
+  /** Sticky cache size: workflows kept in memory between tasks (evicted ones are replayed when they wake). */
+  maxCachedWorkflows: number;
+  /** Time activities get to finish or checkpoint after SIGTERM before they are cancelled. */
+  shutdownGraceMs: number;
+  /** A prebuilt workflow bundle (production); the workflows are bundled at start when unset. */
+  workflowBundlePath?: string;
+  /** Activity task slots (deletions, Kubernetes calls) in flight at once. */
+  maxConcurrentActivityTaskExecutions: number;
+  /** Workflow task slots in flight at once. */
+  maxConcurrentWorkflowTaskExecutions: number;
+  /** Port of `/metrics`, `/healthz` and `/readyz`; 0 picks a free port (tests). */
+  httpPort: number;
+  /**
+   * Where the Temporal runtime's Prometheus exporter listens (its metrics are also appended to `/metrics`); port 0
+   * picks a free port at start; undefined = no SDK metrics.
+   */
+  sdkMetrics?: { host: string; port: number };
 }
 
 /** Options of the watcher (starter/watcher.ts); durations in ms. */
@@ -89,6 +122,14 @@ export interface WatcherConfig {
   concurrency: number;
 }
 
+/** Validates `env` against `s`; throws {@link ConfigError} listing every bad variable (names and rules, never values). */
+function parseEnv<S extends z.ZodType>(s: S, env: NodeJS.ProcessEnv): z.output<S> {
+  const parsed = s.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`);
+  throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+}
+
 /** Thrown when the environment does not describe a valid configuration; lists every problem at once. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -99,12 +140,7 @@ export class ConfigError extends Error {
  * bad variable and why; never includes a value that could be a credential.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppConfig> {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
-  }
-  const c = parsed.data;
+  const c = parseEnv(schema, env);
   if (c.BEL_PROVIDER_TYPES.includes('local') && !c.BACKUP_LOCAL_DIR) {
     throw new ConfigError('invalid configuration:\n  BACKUP_LOCAL_DIR: required when BEL_PROVIDER_TYPES includes "local" (root folder with one folder per bucket)');
   }
@@ -126,7 +162,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
     gcs: { ...(c.GCS_API_ENDPOINT ? { apiEndpoint: c.GCS_API_ENDPOINT } : {}), maxWritesPerSecond: c.BEL_GCS_MAX_WRITES_PER_SECOND },
     logLevel: c.BEL_LOG_LEVEL,
     worker: { maxCachedWorkflows: c.BEL_MAX_CACHED_WORKFLOWS, shutdownGraceMs: c.BEL_SHUTDOWN_GRACE,
-      ...(c.BEL_WORKFLOW_BUNDLE ? { workflowBundlePath: c.BEL_WORKFLOW_BUNDLE } : {}) },
+      ...(c.BEL_WORKFLOW_BUNDLE ? { workflowBundlePath: c.BEL_WORKFLOW_BUNDLE } : {}),
+      maxConcurrentActivityTaskExecutions: c.BEL_MAX_CONCURRENT_ACTIVITY_TASKS,
+      maxConcurrentWorkflowTaskExecutions: c.BEL_MAX_CONCURRENT_WORKFLOW_TASKS,
+      httpPort: c.BEL_WORKER_HTTP_PORT,
+      ...(c.BEL_WORKER_SDK_METRICS_ADDRESS ? { sdkMetrics: c.BEL_WORKER_SDK_METRICS_ADDRESS } : {}) },
     temporal: { address, namespace: connect.namespace ?? 'default', connect },
     watcher: {
       leaseName: c.BEL_WATCHER_LEASE_NAME, leaseNamespace: c.BEL_WATCHER_LEASE_NAMESPACE,
@@ -163,12 +203,7 @@ const cliSchema = z.object({
  * `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`, profiles). Throws {@link ConfigError} naming each bad variable.
  */
 export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): Readonly<CliConfig> {
-  const parsed = cliSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
-  }
-  const c = parsed.data;
+  const c = parseEnv(cliSchema, env);
   const connect = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
   const address = connect.connectionOptions.address ?? 'localhost:7233';
   return Object.freeze({

@@ -14,6 +14,7 @@
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeError, withTimeout } from './list-watch';
+import { InterruptibleSleep } from './interruptible-sleep';
 
 /** Options of {@link LeaderElector}. */
 export interface LeaderElectionOptions {
@@ -74,7 +75,7 @@ export class LeaderElector {
   private leading = false;
   private stopped = false;
   private loop?: Promise<void>;
-  private wake?: () => void;
+  private readonly sleeper = new InterruptibleSleep();
   private deadman?: NodeJS.Timeout;
   private observed?: Record;
   private observedAtMs = 0;
@@ -99,7 +100,7 @@ export class LeaderElector {
   /** Stops campaigning; a leader stops acting, then releases the lease. Idempotent. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.sleeper.wake();
     await this.loop;
     await this.stepDown('shutdown');
     await this.release();
@@ -131,7 +132,7 @@ export class LeaderElector {
         }
       }
       const wait = this.leading ? this.o.retryPeriodMs : this.o.retryPeriodMs * (1 + Math.random() * 1.2);
-      await this.sleep(wait);
+      await this.sleeper.sleep(wait);
     }
   }
 
@@ -139,16 +140,6 @@ export class LeaderElector {
     return `${this.o.namespace}/${this.o.name}`;
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = done;
-    }).finally(() => { this.wake = undefined; });
-  }
 
   /** (Re)arms the timer that ends leadership when no renewal succeeds within the renew deadline. */
   private armDeadman(): void {

@@ -14,6 +14,7 @@
  */
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { InterruptibleSleep } from './interruptible-sleep';
 
 /** One page of a list call as the API returns it. */
 export interface ListResult {
@@ -103,7 +104,7 @@ export class Reflector<T> {
   private controller?: AbortController;
   private cancelWatch?: () => void;
   private abortReason?: 'stop' | 'relist' | 'resync';
-  private wake?: () => void;
+  private readonly sleeper = new InterruptibleSleep();
   private relistWanted?: RestartReason;
   private lastActivityMs = Date.now();
   private readonly stopSignal: Promise<never>;
@@ -130,7 +131,7 @@ export class Reflector<T> {
     this.signalStop();
     this.controller?.abort();
     this.cancelWatch?.();
-    this.wake?.();
+    this.sleeper.wake();
     await this.loop;
     this.setSynced(false);
   }
@@ -160,7 +161,7 @@ export class Reflector<T> {
     this.abortReason = reason;
     this.controller?.abort();
     this.cancelWatch?.();
-    this.wake?.();
+    this.sleeper.wake();
   }
 
   private setSynced(v: boolean): void {
@@ -192,7 +193,7 @@ export class Reflector<T> {
         if (outcome === 'closed' && Date.now() - startedAt < 1000) {
           // A watch the server ends at once, again and again, must not become a busy loop.
           failures += 1;
-          await this.sleep(Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures - 1, 20)));
+          await this.sleeper.sleep(Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures - 1, 20)));
           continue;
         }
         failures = 0;
@@ -220,21 +221,11 @@ export class Reflector<T> {
         this.o.log.warn({ informer: this.o.name, error: describeError(err), failures, retryInMs: delay },
           'List/watch failed; restarting after a backoff');
         this.o.onRestart?.('error');
-        await this.sleep(delay);
+        await this.sleeper.sleep(delay);
       }
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = done;
-    }).finally(() => { this.wake = undefined; });
-  }
 
   private async listAll(): Promise<void> {
     const limit = this.o.pageSize ?? 500;
