@@ -33,15 +33,17 @@ export interface AimdOptions {
 }
 
 /**
- * An adaptive concurrency window: `acquire` waits until fewer than `window` operations are in flight. Each success
- * grows the window by 1/window (about +1 per round trip); {@link AimdLimiter.backOff} halves it (at most once per
- * `decreaseIntervalMs`). Waiters are served first in, first out; an aborted waiter leaves the queue and rejects with
+ * An adaptive concurrency window: `acquire` waits until fewer than `window` operations are in flight. Until the first
+ * back-off each success grows the window by 1 (slow start, as TCP: the window doubles every round trip, so a short
+ * purge is not spent ramping up; the token bucket still caps the request rate); after it, by 1/window (about +1 per
+ * round trip). {@link AimdLimiter.backOff} halves it (at most once per `decreaseIntervalMs`). Waiters are served first in, first out; an aborted waiter leaves the queue and rejects with
  * the signal's reason.
  */
 export class AimdLimiter {
   private windowSize: number;
   private active = 0;
   private lastDecrease = Number.NEGATIVE_INFINITY;
+  private slowStart = true;
   private readonly waiters: Array<() => void> = [];
   private readonly now: () => number;
 
@@ -86,7 +88,7 @@ export class AimdLimiter {
   /** Frees a slot. `ok` grows the window (additive increase). */
   release(ok: boolean): void {
     this.active -= 1;
-    if (ok) this.windowSize = Math.min(this.opts.max, this.windowSize + 1 / this.windowSize);
+    if (ok) this.windowSize = Math.min(this.opts.max, this.windowSize + (this.slowStart ? 1 : 1 / this.windowSize));
     this.pump();
   }
 
@@ -95,6 +97,7 @@ export class AimdLimiter {
     const t = this.now();
     if (t - this.lastDecrease < (this.opts.decreaseIntervalMs ?? 1000)) return;
     this.lastDecrease = t;
+    this.slowStart = false;
     this.windowSize = Math.max(this.opts.min, this.windowSize / 2);
   }
 

@@ -4,17 +4,25 @@ import { AimdLimiter, TokenBucket } from '../../../adapters/storage/rate-control
 const never = new AbortController().signal;
 
 describe('AimdLimiter', () => {
-  it('grows by about one per window of successes, halves on back-off (once per interval), never below min', async () => {
+  it('slow start doubles per window until the first back-off, then grows by about one per window; halves on back-off (once per interval), never below min', async () => {
     let t = 0;
     const l = new AimdLimiter({ min: 1, max: 64, initial: 4, now: () => t });
-    for (let i = 0; i < 5; i++) { // 4 + 1/4 + 1/4.25 + ... ≈ 5.1
-      await l.acquire(never);
-      l.release(true);
-    }
-    expect(l.limit).toBe(5);
+    const succeed = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        await l.acquire(never);
+        l.release(true);
+      }
+    };
+    await succeed(4); // slow start: +1 per success, 4 → 8
+    expect(l.limit).toBe(8);
     l.backOff();
-    expect(l.limit).toBe(2);
+    expect(l.limit).toBe(4);
     l.backOff(); // same interval: ignored
+    expect(l.limit).toBe(4);
+    await succeed(5); // congestion avoidance: 4 + 1/4 + 1/4.25 + ... ≈ 5.1
+    expect(l.limit).toBe(5);
+    t += 1000;
+    l.backOff();
     expect(l.limit).toBe(2);
     t += 1000;
     l.backOff();
