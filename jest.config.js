@@ -25,6 +25,12 @@ module.exports = {
       globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },
     {
+      // Crash/restart, storage faults, bad input, prefix isolation, credential leaks, load (docs/reliability.md).
+      // Larger sizes with BEL_RELIABILITY_FULL=1.
+      ...base, displayName: 'reliability', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/reliability/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+    },
+    {
       // Temporal Web UI in Debian's Chromium (scripts/install-chromium.sh), driven by playwright-core; screenshots in test/browser/artifacts/.
       ...base, displayName: 'browser', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/browser/**/*.test.ts'],
       globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',

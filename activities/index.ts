@@ -4,6 +4,7 @@
  */
 import type { KubeGateway } from '../adapters/kubernetes/kube-client';
 import { createKubeActivities } from './kube-activities';
+import { type ActivityMetricsSink, countFailures } from './metrics';
 import { createStorageActivities } from './storage-activities';
 import type { StorageProvider } from './storage-port';
 import type { BackupEntryActivities } from './types';
@@ -15,12 +16,18 @@ export interface ActivityDeps {
   providers: ReadonlyMap<string, StorageProvider>;
   /** Clock (epoch ms); tests may fix it. */
   now?: () => number;
+  /** Receives deletion counts and failures by Gardener code (the worker's Prometheus metrics); optional. */
+  metrics?: ActivityMetricsSink;
 }
+
+export type { ActivityMetricsSink } from './metrics';
 
 /** Creates the activities; the object's keys are the activity names the workflow proxies. */
 export function createActivities(deps: ActivityDeps): BackupEntryActivities {
   const kube = createKubeActivities(deps);
   const { readEntryForStorage, ...kubeActivities } = kube;
-  const storage = createStorageActivities({ readEntry: readEntryForStorage, providers: deps.providers, ...(deps.now ? { now: deps.now } : {}) });
-  return { ...kubeActivities, ...storage };
+  const storage = createStorageActivities({ readEntry: readEntryForStorage, providers: deps.providers,
+    ...(deps.now ? { now: deps.now } : {}), ...(deps.metrics ? { metrics: deps.metrics } : {}) });
+  const activities: BackupEntryActivities = { ...kubeActivities, ...storage };
+  return deps.metrics ? countFailures(activities, deps.metrics) : activities;
 }

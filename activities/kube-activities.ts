@@ -284,6 +284,10 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         const id = identityOf(name);
         const entry = await requireEntry(name);
         const provider = providerFor(entry);
+        if (!entry.spec?.bucketName) {
+          // An etcd-backup secret without a bucket would let etcd's backups fail later, far from the cause.
+          throw configurationProblem('MissingBucketName', `backupentry ${name} has no spec.bucketName`);
+        }
         let namespace;
         try {
           namespace = await kube.getNamespace(id.namespace);

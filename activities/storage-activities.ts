@@ -6,6 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { entryPrefix, GardenerErrorCode } from '../domain';
 import { ClassifiedError, configurationProblem, toApplicationFailure } from './errors';
+import type { ActivityMetricsSink } from './metrics';
 import type {
   BucketSession, DeletionProgress, DeletionReceipt, Inventory, SecretData, StorageProvider,
 } from './storage-port';
@@ -23,6 +24,8 @@ export interface StorageActivityDeps {
   inventoryLimit?: number;
   /** Minimum time between two heartbeats of `deleteBackups`. Default 1000 ms. */
   heartbeatIntervalMs?: number;
+  /** Receives deleted and locked object counts as deletion progresses (optional). */
+  metrics?: ActivityMetricsSink;
 }
 
 /**
@@ -75,7 +78,7 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
   const inventoryLimit = deps.inventoryLimit ?? 100_000;
   const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 1000;
 
-  async function openSession(name: string): Promise<BucketSession> {
+  async function openSession(name: string): Promise<{ session: BucketSession; type: string }> {
     const entry = await deps.readEntry(name);
     const provider = deps.providers.get(entry.type);
     if (!provider) {
@@ -84,7 +87,7 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
         `storage type ${JSON.stringify(entry.type)} is not served by this controller (known: ${known || 'none'})`);
     }
     if (!entry.bucketName) throw configurationProblem('MissingBucketName', 'the BackupEntry has no spec.bucketName');
-    return provider.open(entry.bucketName, entry.secretData);
+    return { session: await provider.open(entry.bucketName, entry.secretData), type: entry.type };
   }
 
   /** Rethrows cancellation as is (the SDK reports it as cancelled); converts anything else. */
@@ -99,7 +102,7 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
       const context = `counting backups of ${name}`;
       try {
         const prefix = prefixOf(name);
-        const session = await openSession(name);
+        const { session } = await openSession(name);
         try {
           return await session.inventory(prefix, { signal: Context.current().cancellationSignal, limit: inventoryLimit });
         } finally {
@@ -118,7 +121,19 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
         const prefix = prefixOf(name);
         const resume = parseDeletionHeartbeat(ctx.info.heartbeatDetails);
         const startedAtMs = resume?.startedAtMs ?? now();
-        const session = await openSession(name);
+        const { session, type } = await openSession(name);
+        // Metrics get what this attempt deleted: the deltas since the progress it resumed from.
+        let counted: DeletionProgress = resume ?? zeroProgress();
+        const count = (p: DeletionProgress): void => {
+          const sink = deps.metrics;
+          if (!sink) return;
+          const objects = p.deletedObjects - counted.deletedObjects;
+          const bytes = p.deletedBytes - counted.deletedBytes;
+          const locked = p.lockedObjects - counted.lockedObjects;
+          if (objects > 0 || bytes > 0) sink.deleted(type, Math.max(0, objects), Math.max(0, bytes));
+          if (locked > 0) sink.locked(type, locked);
+          counted = p;
+        };
         try {
           const signal = ctx.cancellationSignal;
           const toDetails = (p: DeletionProgress): DeletionHeartbeat => ({ ...p, startedAtMs });
@@ -126,8 +141,12 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
           const progress = await session.deletePrefix(prefix, {
             signal,
             ...(resume ? { resume } : {}),
-            onProgress: (p) => beat.maybe(toDetails(p)),
+            onProgress: (p) => {
+              count(p);
+              beat.maybe(toDetails(p));
+            },
           });
+          count(progress);
           beat.now(toDetails(progress));
           const rest = await session.remaining(prefix, { signal });
           const unexpected = rest.objects - rest.locked - progress.rewrittenObjects;

@@ -58,6 +58,13 @@ const schema = z.object({
   BEL_WATCHER_CONCURRENCY: positiveInt.max(256).default(8),
 });
 
+/**
+ * Every variable {@link loadConfig} reads besides the Temporal connection (`TEMPORAL_*`, read by envconfig) and
+ * `KUBECONFIG` (read by the Kubernetes client). Tests check that the README documents each and that the deployment
+ * files set no other `BEL_*` variable.
+ */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(schema.shape));
+
 /** Validated configuration. */
 export interface AppConfig {
   /** Names this seed in workflow IDs (`backupentry/<identity>/<entry>`); must stay stable across restarts. */

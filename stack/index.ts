@@ -11,9 +11,9 @@ import { toolPaths, type ToolPaths } from './tools';
 export { killProcess, startProcess, stopProcess, type ManagedProcess } from './processes';
 export { waitFor, logTail } from './wait';
 export { freePort } from './ports';
-export { toolPaths, cacheDir, type ToolPaths } from './tools';
+export { toolPaths, helmPath, cacheDir, type ToolPaths } from './tools';
 export { applyCrd, BACKUP_ENTRY_CRD } from './crd';
-export { startKubeControlPlane, type KubeControlPlane } from './kube';
+export { startKubeControlPlane, kubeconfigForUser, type KubeControlPlane } from './kube';
 export { startTemporalDevServer, type TemporalDevServer } from './temporal';
 export { startFakeGcs, type FakeGcs } from './fake-gcs';
 

@@ -1,7 +1,7 @@
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createPki, issueClientCert, type TestPki } from './certs';
 import { freePort } from './ports';
 import { startProcess, stopProcess, type ManagedProcess } from './processes';
@@ -65,6 +65,25 @@ function kubeconfigYaml(server: string, ca: string, user: string, cert: string, 
   }, null, 2);
 }
 
+/**
+ * Writes a kubeconfig for another user of a control plane started by {@link startKubeControlPlane}, found through its
+ * admin kubeconfig (the PKI lies next to it): a client certificate with CN = user and O = groups. Works from any
+ * process that sees the stack's files, e.g. a jest worker that only has `KUBECONFIG`. For a ServiceAccount identity
+ * use CN `system:serviceaccount:<ns>:<name>` and the groups `system:serviceaccounts`, `system:serviceaccounts:<ns>`:
+ * RBAC authorizes it like the ServiceAccount's token. A CN holds at most 64 characters.
+ */
+export function kubeconfigForUser(adminKubeconfig: string, user: string, groups: readonly string[]): string {
+  const dir = dirname(adminKubeconfig);
+  const pkiDir = join(dir, 'pki');
+  const pki: TestPki = { caCert: join(pkiDir, 'ca.crt'), caKey: join(pkiDir, 'ca.key'), serverCert: join(pkiDir, 'apiserver.crt'),
+    serverKey: join(pkiDir, 'apiserver.key'), saKey: join(pkiDir, 'sa.key'), saPub: join(pkiDir, 'sa.pub') };
+  const admin = JSON.parse(readFileSync(adminKubeconfig, 'utf8')) as { clusters: { cluster: { server: string } }[] };
+  const c = issueClientCert(pki, pkiDir, user, groups);
+  const file = join(dir, `kubeconfig-${user.replace(/[^a-zA-Z0-9_-]/g, '_')}`);
+  writeFileSync(file, kubeconfigYaml(admin.clusters[0]!.cluster.server, readFileSync(pki.caCert, 'utf8'), user, c.cert, c.key), { mode: 0o600 });
+  return file;
+}
+
 function hasDefaultRoute(): boolean {
   try {
     return readFileSync('/proc/net/route', 'utf8').split('\n').slice(1).some((l) => l.split('\t')[1] === '00000000');
@@ -116,12 +135,7 @@ export async function startKubeControlPlane(opts: KubeOptions): Promise<KubeCont
   writeFileSync(kubeconfig, kubeconfigYaml(server, tls.ca, 'admin', admin.cert, admin.key), { mode: 0o600 });
   return {
     etcd, apiserver, etcdUrl, server, kubeconfig, pki, dir,
-    kubeconfigFor(user, groups) {
-      const c = issueClientCert(pki, join(dir, 'pki'), user, groups);
-      const file = join(dir, `kubeconfig-${user.replace(/[^a-zA-Z0-9_-]/g, '_')}`);
-      writeFileSync(file, kubeconfigYaml(server, tls.ca, user, c.cert, c.key), { mode: 0o600 });
-      return file;
-    },
+    kubeconfigFor: (user, groups) => kubeconfigForUser(kubeconfig, user, groups),
     async stop() {
       await stopProcess(apiserver);
       await stopProcess(etcd);

@@ -17,13 +17,25 @@ export function cacheDir(): string {
   return process.env.BEL_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'backupentry-lifecycle');
 }
 
-/** Reads the tool paths; throws a message that says which command installs them. */
-export function toolPaths(): ToolPaths {
+function readToolsEnv(): Record<string, string> {
   const file = join(cacheDir(), 'tools.env');
   if (!existsSync(file)) throw new Error(`${file} is missing: run scripts/install-tools.sh first`);
   const entries = readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('='))
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
-  const env = Object.fromEntries(entries) as Partial<ToolPaths>;
+  return Object.fromEntries(entries);
+}
+
+/** Path of the helm binary (lints and renders the chart in the tests); throws when it is not installed. */
+export function helmPath(): string {
+  const p = readToolsEnv().HELM;
+  if (!p || !existsSync(p)) throw new Error(`HELM (${p ?? 'unset'}) from ${join(cacheDir(), 'tools.env')} does not exist: run scripts/install-tools.sh`);
+  return p;
+}
+
+/** Reads the tool paths; throws a message that says which command installs them. */
+export function toolPaths(): ToolPaths {
+  const file = join(cacheDir(), 'tools.env');
+  const env = readToolsEnv() as Partial<ToolPaths>;
   const keys: (keyof ToolPaths)[] = ['NODE_BIN', 'TEMPORAL_CLI', 'FAKE_GCS_SERVER', 'ETCD', 'KUBE_APISERVER', 'KUBECTL'];
   for (const k of keys) {
     const p = env[k];

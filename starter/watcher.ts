@@ -28,7 +28,7 @@ import { BACKUPENTRY_API, DATA_KEY_BUCKET_NAME, DATA_KEY_HOST_PATH, FINALIZER, p
 import { type BackupEntryWorkflowInput, backupEntryWorkflow } from '../workflows/backup-entry-workflow';
 import { reconcileSignal } from '../workflows/messages';
 import { BACKUP_ENTRY_NAME } from '../workflows/search-attributes';
-import { startHealthServer, type HealthServer, type Readiness } from './health-server';
+import { startHealthServer, type HealthServer, type Readiness } from '../adapters/http/health-server';
 import {
   type EntryState, type Fingerprint, SignalReason, changeIntent, fingerprintOf, firstSightIntent, intentCategory, isServed,
   secretKey, toEntryState,

@@ -1,16 +1,26 @@
 /**
  * The worker process: hosts the BackupEntry workflow and its activities. Composition root: the only place that
  * builds real adapters (Kubernetes client, storage providers) from the configuration.
+ *
+ * Production: a prebuilt workflow bundle (`BEL_WORKFLOW_BUNDLE`, written by `npm run build`), slot and cache sizes
+ * from the configuration, `/metrics` (our `bel_worker_*` metrics followed by the Temporal runtime's `temporal_*`
+ * ones), `/healthz` and `/readyz` on `BEL_WORKER_HTTP_PORT`, and a graceful stop on SIGTERM: the worker stops
+ * polling, running activities get `BEL_SHUTDOWN_GRACE` to finish or checkpoint (deleteBackups heartbeats its cursor),
+ * then they are cancelled and the process exits.
  */
+import { createServer } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Logger } from 'pino';
 import { createActivities } from '../activities';
 import type { StorageProvider } from '../activities/storage-port';
+import { startHealthServer, type HealthServer, type Readiness } from '../adapters/http/health-server';
 import { createKubeGateway } from '../adapters/kubernetes/kube-client';
 import { createGcsProvider } from '../adapters/storage/gcs-provider';
 import { createLocalProvider } from '../adapters/storage/local-provider';
 import { type AppConfig, loadConfig } from '../config';
 import { createLogger, installTemporalRuntime } from '../config/logger';
+import { createWorkerMetrics } from './worker-metrics';
 
 /** Storage providers for the configured types. */
 export function createProviders(config: AppConfig): Map<string, StorageProvider> {
@@ -31,46 +41,154 @@ export interface RunWorkerOptions {
   kubeConfig: KubeConfig;
   /** Resolves to stop the worker gracefully. */
   stop?: Promise<unknown>;
+  /**
+   * Serve `/metrics`, `/healthz` and `/readyz` on this port (0 = a free one). Default: none (tests run several
+   * workers in one process); the worker process passes `config.worker.httpPort`.
+   */
+  httpPort?: number;
+  /** Prometheus text appended to `/metrics` (the worker process passes the Temporal runtime's exporter). */
+  extraMetrics?: () => Promise<string>;
+  /** Adds prom-client's process metrics to the registry (the worker process does). */
+  defaultMetrics?: boolean;
+  /** Called once the endpoint listens, with its port. */
+  onListening?: (port: number) => void;
+  /** Progress and connection retries; silent when unset. */
+  logger?: Logger;
 }
 
-/** Runs a worker until `stop` resolves (or SIGINT/SIGTERM, which the SDK handles); resolves when it has stopped. */
+/** Waits `ms`, or less when `stop` resolves first; true when stopped. */
+function sleepUnlessStopped(ms: number, stopped: Promise<unknown>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    void stopped.then(() => { clearTimeout(t); resolve(true); });
+  });
+}
+
+/**
+ * Runs a worker until `stop` resolves (or SIGINT/SIGTERM, which the SDK handles); resolves when it has stopped.
+ * With an HTTP endpoint it also retries connecting to Temporal (with backoff, until `stop`) instead of failing, so
+ * a pod started before Temporal is live and not ready; without one the first failed connection rejects (tests).
+ */
 export async function runWorker(opts: RunWorkerOptions): Promise<void> {
-  const { config } = opts;
-  const connection = await NativeConnection.connect(config.temporal.connect.connectionOptions);
+  const { config, logger } = opts;
+  const stop = opts.stop ?? new Promise<never>(() => undefined);
+  let stopRequested = false;
+  void stop.then(() => { stopRequested = true; });
+  let connection: NativeConnection | undefined;
+  let worker: Worker | undefined;
+  const metrics = createWorkerMetrics(() => worker?.getState(), { defaultMetrics: opts.defaultMetrics ?? false });
+
+  let temporalOk: { at: number; ok: boolean } | undefined;
+  const temporalReachable = async (): Promise<boolean> => {
+    const c = connection;
+    if (!c) return false;
+    if (temporalOk && Date.now() - temporalOk.at < 5000) return temporalOk.ok;
+    const ok = await c.withDeadline(Date.now() + 3000, () => c.workflowService.getSystemInfo({})).then(() => true, () => false);
+    temporalOk = { at: Date.now(), ok };
+    return ok;
+  };
+  const ready = async (): Promise<Readiness> => {
+    const detail: string[] = [];
+    if (!(await temporalReachable())) detail.push(`temporal: ${config.temporal.address} is not reachable`);
+    const state = worker?.getState();
+    if (state !== 'RUNNING') detail.push(`worker: ${state ?? 'not created yet'} (polls only while RUNNING)`);
+    return { ok: detail.length === 0, detail };
+  };
+  // Live until the SDK worker failed: a worker that is starting, draining or waiting for Temporal is fine.
+  const live = (): boolean => worker?.getState() !== 'FAILED';
+
+  let server: HealthServer | undefined;
+  if (opts.httpPort !== undefined) {
+    server = await startHealthServer({ port: opts.httpPort, registry: metrics.registry, live, ready,
+      ...(opts.extraMetrics ? { extraMetrics: opts.extraMetrics } : {}) });
+    opts.onListening?.(server.port);
+    logger?.info({ port: server.port }, 'Serving /metrics, /healthz and /readyz');
+  }
   try {
-    const worker = await Worker.create({
+    for (let attempt = 1; !connection; attempt++) {
+      try {
+        connection = await NativeConnection.connect(config.temporal.connect.connectionOptions);
+      } catch (err) {
+        if (!server) throw err;
+        const delay = Math.min(30_000, 1000 * 2 ** Math.min(attempt - 1, 5));
+        logger?.warn({ temporal: config.temporal.address, error: err instanceof Error ? err.message : String(err), retryInMs: delay },
+          'Temporal is not reachable yet');
+        if (stopRequested || await sleepUnlessStopped(delay, stop)) return;
+      }
+    }
+    if (stopRequested) return;
+    const w = await Worker.create({
       connection, namespace: config.temporal.namespace, taskQueue: config.taskQueue,
       ...(config.worker.workflowBundlePath ? { workflowBundle: { codePath: config.worker.workflowBundlePath } } : { workflowsPath: require.resolve('../workflows') }),
-      activities: createActivities({ kube: createKubeGateway(opts.kubeConfig), providers: createProviders(config) }),
+      activities: createActivities({ kube: createKubeGateway(opts.kubeConfig), providers: createProviders(config), metrics: metrics.sink }),
       maxCachedWorkflows: config.worker.maxCachedWorkflows,
+      maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivityTaskExecutions,
+      maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTaskExecutions,
+      // On shutdown (SIGTERM or `stop`) activities keep running this long, then they are cancelled; deleteBackups
+      // stops at its next page and heartbeats its cursor, so the next attempt resumes there.
       shutdownGraceTime: config.worker.shutdownGraceMs,
       // The SDK sends heartbeats at most every min(0.8 × heartbeat timeout, this) — 60 s by default, so a crashed
       // deletion resumed from a cursor up to a minute old and `status` showed minute-old progress. deleteBackups
       // already throttles its own heartbeats to one per second.
       maxHeartbeatThrottleInterval: '1s',
     });
+    worker = w;
     // The SDK also stops the worker on SIGINT/SIGTERM itself; only ask for a shutdown while it is still running.
-    if (opts.stop) void opts.stop.then(() => { if (worker.getState() === 'RUNNING') worker.shutdown(); });
-    await worker.run();
+    void stop.then(() => { if (w.getState() === 'RUNNING') w.shutdown(); });
+    await w.run();
   } finally {
-    await connection.close();
+    await connection?.close();
+    await server?.close();
   }
+}
+
+/** A free TCP port on `host` (bound and released; for `BEL_WORKER_SDK_METRICS_ADDRESS` with port 0). */
+function freePortOn(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Reads the Temporal runtime's Prometheus exporter (loopback is enough: it runs in this process). */
+function sdkMetricsReader(host: string, port: number): () => Promise<string> {
+  const target = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host;
+  return async () => {
+    const res = await fetch(`http://${target}:${port}/metrics`, { signal: AbortSignal.timeout(3000) });
+    return res.ok ? res.text() : '';
+  };
 }
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, 'worker');
-  installTemporalRuntime(logger, config.logLevel);
+  const sdk = config.worker.sdkMetrics;
+  const sdkPort = sdk ? (sdk.port || await freePortOn(sdk.host.replace(/^\[(.*)\]$/, '$1'))) : undefined;
+  installTemporalRuntime(logger, config.logLevel, sdk && sdkPort ? { prometheusBindAddress: `${sdk.host}:${sdkPort}` } : {});
   const kc = new KubeConfig();
   kc.loadFromDefault();
+  // The SDK's runtime stops the worker on SIGINT/SIGTERM; this also ends a wait for Temporal at start.
+  let onSignal!: (sig: string) => void;
+  const stop = new Promise<string>((resolve) => (onSignal = resolve));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  void stop.then((signal) => logger.info({ signal, graceMs: config.worker.shutdownGraceMs }, 'Stopping: no new tasks; activities get the grace time'));
   logger.info({ taskQueue: config.taskQueue, temporal: config.temporal.address, namespace: config.temporal.namespace,
-    providers: config.providerTypes }, 'Starting worker');
-  await runWorker({ config, kubeConfig: kc });
+    providers: config.providerTypes, bundle: config.worker.workflowBundlePath ?? '(bundled at start)',
+    maxCachedWorkflows: config.worker.maxCachedWorkflows, activitySlots: config.worker.maxConcurrentActivityTaskExecutions,
+    workflowTaskSlots: config.worker.maxConcurrentWorkflowTaskExecutions,
+    sdkMetrics: sdk && sdkPort ? `${sdk.host}:${sdkPort}` : 'off' }, 'Starting worker');
+  await runWorker({ config, kubeConfig: kc, stop, logger, httpPort: config.worker.httpPort, defaultMetrics: true,
+    ...(sdk && sdkPort ? { extraMetrics: sdkMetricsReader(sdk.host, sdkPort) } : {}) });
   logger.info('Worker stopped');
 }
 
 if (require.main === module) {
-  main().catch((err: unknown) => {
+  main().then(() => process.exit(0), (err: unknown) => {
     process.stderr.write(`worker failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   });

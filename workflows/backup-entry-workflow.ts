@@ -108,6 +108,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const identity = parseEntryName(name);
   const prefix = identity.ok ? identity.value.name.replace(/^source-/, '') + '/' : undefined;
   let deletionScope: CancellationScope | undefined;
+  /** The operation the current pass runs (for its Error status); undefined before the pass has decided. */
+  let passOperation: Operation | undefined;
 
   const record = (r: Omit<DecisionRecord, 'at'>): DecisionRecord => {
     const full = { at: nowIso(), ...r };
@@ -389,6 +391,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       ...(entry.lastOperation ? { lastOperation: entry.lastOperation } : {}) });
     if (decision.kind === 'wait-for-state') return CONTINUE;
     if (decision.kind === 'skip-migrated') return final(Phase.Migrated, 'migrated');
+    passOperation = decision.operation;
     switch (decision.operation) {
       case Operation.Migrate: return migrate();
       case Operation.Delete: return deleteFlow(entry);
@@ -403,7 +406,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     s.retryAtMs = Date.now() + delay;
     s.lastError = { message, codes, at: nowIso() };
     log.warn('Operation failed; retrying later', { entry: name, message, codes, retryInMs: delay });
-    const op = currentOperation(s);
+    const op = passOperation ?? currentOperation(s);
     try {
       await kube.writeStatus(name, { kind: 'error', operation: op, description: message, codes: codes as GardenerErrorCode[] });
       s.lastOperation = { type: op, state: 'Error', description: message, at: nowIso() };
@@ -419,6 +422,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     if (s.dirty) {
       s.dirty = false;
       s.retryAtMs = undefined;
+      passOperation = undefined;
       try {
         const outcome = await pass();
         s.errorStreak = 0;

@@ -1,5 +1,6 @@
 /**
- * The watcher's HTTP endpoint: `/metrics` (Prometheus text), `/healthz` (liveness) and `/readyz` (readiness).
+ * The HTTP endpoint of the worker and the watcher: `/metrics` (Prometheus text), `/healthz` (liveness) and `/readyz`
+ * (readiness). Each process builds its own registry and checks; this module only serves them.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,11 @@ export interface HealthServerOptions {
   /** Default all interfaces. */
   host?: string;
   registry: Registry;
+  /**
+   * More Prometheus text appended to the registry's on `/metrics` (the worker appends the Temporal runtime's own
+   * exporter). A failure or an empty string appends nothing; the registry's metrics are served anyway.
+   */
+  extraMetrics?: () => Promise<string>;
   /** Liveness: false when the process should be restarted. */
   live(): boolean;
   ready(): Promise<Readiness>;
@@ -49,8 +55,11 @@ export async function startHealthServer(o: HealthServerOptions): Promise<HealthS
       return;
     }
     if (path === '/metrics') {
-      o.registry.metrics().then((text) => reply(200, text, o.registry.contentType),
-        () => reply(500, 'metrics collection failed\n'));
+      const extra = o.extraMetrics ? o.extraMetrics().catch(() => '') : Promise.resolve('');
+      Promise.all([o.registry.metrics(), extra]).then(([own, more]) => {
+        const sep = own.endsWith('\n') || !more ? '' : '\n';
+        reply(200, `${own}${sep}${more}`, o.registry.contentType);
+      }, () => reply(500, 'metrics collection failed\n'));
       return;
     }
     reply(404, 'not found\n');

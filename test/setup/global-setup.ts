@@ -11,6 +11,10 @@ declare global {
  * Workers inherit the stack's SPEC §2 environment (KUBECONFIG, TEMPORAL_ADDRESS, GCS_API_ENDPOINT, ...).
  */
 export default async function globalSetup(): Promise<void> {
+  // Worker processes that tests start (test/support/worker-process.ts) must not compete for the production ports of
+  // the worker's endpoint (8080) and the Temporal runtime's metrics exporter (9464): any free port instead.
+  process.env.BEL_WORKER_HTTP_PORT ??= '0';
+  process.env.BEL_WORKER_SDK_METRICS_ADDRESS ??= '127.0.0.1:0';
   if (globalThis.__belStack || process.env.BEL_STACK_DIR) return;
   const attach = process.env.BEL_ATTACH_STACK_ENV;
   if (attach) {

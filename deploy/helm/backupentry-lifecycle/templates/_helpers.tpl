@@ -1,0 +1,147 @@
+{{/* Full name: the release name when it already contains the chart name, else "<release>-<chart>". */}}
+{{- define "bel.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bel.serviceAccountName" -}}
+{{- default (include "bel.fullname" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{- define "bel.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "bel.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "bel.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if hasPrefix "sha256:" $tag -}}
+{{- printf "%s@%s" .Values.image.repository $tag -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Environment shared by the worker and the watcher (README "Configuration"). */}}
+{{- define "bel.commonEnv" -}}
+- name: BEL_CLUSTER_IDENTITY
+  value: {{ required "clusterIdentity is required" .Values.clusterIdentity | quote }}
+- name: BEL_TASK_QUEUE
+  value: {{ .Values.taskQueue | quote }}
+- name: BEL_PROVIDER_TYPES
+  value: {{ join "," .Values.providerTypes | quote }}
+- name: BEL_CLASSES
+  value: {{ join "," .Values.classes | quote }}
+- name: BEL_DEFAULT_RETENTION
+  value: {{ .Values.defaultRetention | quote }}
+- name: BEL_LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+- name: TEMPORAL_ADDRESS
+  value: {{ required "temporal.address is required" .Values.temporal.address | quote }}
+- name: TEMPORAL_NAMESPACE
+  value: {{ .Values.temporal.namespace | quote }}
+{{- with .Values.temporal.apiKeySecret }}
+{{- if .name }}
+- name: TEMPORAL_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ .key }}
+{{- end }}
+{{- end }}
+{{- if .Values.temporal.tls.secretName }}
+- name: TEMPORAL_TLS
+  value: "true"
+- name: TEMPORAL_TLS_CLIENT_CERT_PATH
+  value: /etc/backupentry-lifecycle/temporal-tls/tls.crt
+- name: TEMPORAL_TLS_CLIENT_KEY_PATH
+  value: /etc/backupentry-lifecycle/temporal-tls/tls.key
+- name: TEMPORAL_TLS_SERVER_CA_CERT_PATH
+  value: /etc/backupentry-lifecycle/temporal-tls/ca.crt
+{{- with .Values.temporal.tls.serverName }}
+- name: TEMPORAL_TLS_SERVER_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- if .Values.local.enabled }}
+- name: BACKUP_LOCAL_DIR
+  value: /var/lib/backupentry-lifecycle/local-backupbuckets
+- name: BEL_LOCAL_HOST_PATH
+  value: {{ .Values.local.hostPath | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod-level security context: restricted Pod Security Standard. */}}
+{{- define "bel.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "bel.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Volumes both pods need: a writable /tmp on a read-only root filesystem, and the Temporal client certificate. */}}
+{{- define "bel.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- if .Values.temporal.tls.secretName }}
+- name: temporal-tls
+  secret:
+    secretName: {{ .Values.temporal.tls.secretName }}
+{{- end }}
+{{- end -}}
+
+{{- define "bel.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if .Values.temporal.tls.secretName }}
+- name: temporal-tls
+  mountPath: /etc/backupentry-lifecycle/temporal-tls
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "bel.scheduling" -}}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}

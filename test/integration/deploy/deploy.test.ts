@@ -1,0 +1,117 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { adminKubeConfig } from '../../support/env';
+import { CHART, type K8sObject, ROOT, helm, kubectl, objectsOf } from '../../support/manifests';
+
+const PLAIN = join(ROOT, 'deploy', 'kubernetes', 'backupentry-lifecycle.yaml');
+const CRD = join(ROOT, 'deploy', 'crd', 'extensions.gardener.cloud_backupentries.yaml');
+const GARDENER = join(ROOT, 'deploy', 'gardener', 'controller-registration.yaml');
+
+/** `kubectl apply --dry-run=server` of `files` against the stack; returns both streams (rejects on failure). */
+function dryRun(files: string[]): Promise<{ stdout: string; stderr: string }> {
+  return kubectl('apply', '--dry-run=server', '--validate=strict', ...files.flatMap((f) => ['-f', f]));
+}
+
+/** The chart, its plain rendering and the Gardener registration: lint, render, and the API server's verdict. */
+describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bel-deploy-'));
+  const core = adminKubeConfig().makeApiClient(CoreV1Api);
+
+  beforeAll(async () => {
+    // The plain manifests' namespace, with the same Pod Security labels, so admission judges the pods as it would there.
+    const plainNs = objectsOf(readFileSync(PLAIN, 'utf8')).find((o) => o.kind === 'Namespace')!;
+    for (const metadata of [plainNs.metadata, { name: 'garden' }]) {
+      await core.createNamespace({ body: { metadata } }).catch((e: { code?: number }) => { if (e.code !== 409) throw e; });
+    }
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('helm lint --strict passes', async () => {
+    const out = await helm('lint', '--strict', CHART);
+    expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
+  });
+
+  it('deploy/kubernetes is exactly the chart rendered with its defaults (scripts/render-manifests.sh)', async () => {
+    const rendered = await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle');
+    const plain = readFileSync(PLAIN, 'utf8');
+    expect(plain.slice(plain.indexOf('\n---\n') + 1)).toBe(rendered);
+    expect(readFileSync(join(CHART, 'crds', 'extensions.gardener.cloud_backupentries.yaml'), 'utf8')).toBe(readFileSync(CRD, 'utf8'));
+  });
+
+  it('renders what the issue asks for: SA, bindings, two Deployments with probes, resources and a restricted context', () => {
+    const objs = objectsOf(readFileSync(PLAIN, 'utf8'));
+    const kinds = objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+    expect(kinds).toEqual([
+      'ClusterRole/backupentry-lifecycle', 'ClusterRole/backupentry-lifecycle-provider-secrets',
+      'ClusterRoleBinding/backupentry-lifecycle', 'Deployment/backupentry-lifecycle-watcher', 'Deployment/backupentry-lifecycle-worker',
+      'Namespace/backupentry-lifecycle', 'Role/backupentry-lifecycle-events', 'Role/backupentry-lifecycle-leader-election',
+      'RoleBinding/backupentry-lifecycle-events', 'RoleBinding/backupentry-lifecycle-leader-election',
+      'RoleBinding/backupentry-lifecycle-provider-secrets', 'ServiceAccount/backupentry-lifecycle',
+    ]);
+    interface Container {
+      securityContext: object; env: Array<{ name: string; value?: string }>; resources: { requests?: object; limits: { memory?: string } };
+      livenessProbe: { httpGet: { path: string } }; readinessProbe: { httpGet: { path: string } };
+    }
+    type Pod = { spec: { securityContext: object; terminationGracePeriodSeconds: number; containers: Container[] } };
+    for (const name of ['worker', 'watcher']) {
+      const d = objs.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith(name)) as unknown as { spec: { template: Pod } };
+      const pod = d.spec.template.spec;
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+      const c = pod.containers[0]!;
+      expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] } });
+      expect(c.livenessProbe.httpGet.path).toBe('/healthz');
+      expect(c.readinessProbe.httpGet.path).toBe('/readyz');
+      expect(c.resources.requests).toBeDefined();
+      expect(c.resources.limits.memory).toBeDefined();
+      const env = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+      expect(env.TEMPORAL_ADDRESS).toBeTruthy();
+      if (name === 'worker') {
+        expect(env.BEL_WORKFLOW_BUNDLE).toBe('/app/dist/workflow-bundle.js');
+        // The pod outlives the activities' grace time.
+        expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(Number(env.BEL_SHUTDOWN_GRACE!.replace(/s$/, '')));
+      }
+    }
+  });
+
+  it('the API server accepts the CRD and the plain manifests (server-side dry run), with no Pod Security warning', async () => {
+    const { stdout, stderr } = await dryRun([CRD, PLAIN]);
+    expect(stdout).toMatch(/deployment\.apps\/backupentry-lifecycle-worker (created|configured|unchanged) \(server dry run\)/);
+    expect(stdout).toMatch(/clusterrole\.rbac\.authorization\.k8s\.io\/backupentry-lifecycle (created|configured|unchanged) \(server dry run\)/);
+    // (kubectl's "missing the last-applied-configuration annotation" warnings for the pre-created CRD and namespace are fine)
+    expect(stderr).not.toMatch(/PodSecurity|hides previous definition|unknown field/i);
+  });
+
+  it('variants render valid objects too (TLS, API key, digest, scheduling); a hostPath variant is flagged by Pod Security', async () => {
+    const variant = join(dir, 'variant.yaml');
+    writeFileSync(variant, await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle',
+      '--set', 'temporal.tls.secretName=temporal-tls', '--set', 'temporal.tls.serverName=temporal.example',
+      '--set', 'temporal.apiKeySecret.name=temporal-key', '--set', 'image.tag=sha256:0123456789abcdef',
+      '--set', 'nodeSelector.role=seed', '--set', 'priorityClassName=system-cluster-critical',
+      '--set-json', 'worker.extraEnv=[{"name":"NODE_OPTIONS","value":"--max-old-space-size=768"}]'));
+    const ok = await dryRun([variant]);
+    expect(ok.stderr).not.toMatch(/PodSecurity|hides previous definition|unknown field/i);
+    // Negative control: the local provider mounts a hostPath, which the restricted profile forbids; admission says so.
+    const local = join(dir, 'local.yaml');
+    writeFileSync(local, await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle',
+      '--set', 'local.enabled=true', '--set', 'providerTypes={local}'));
+    const flagged = await dryRun([local]);
+    expect(flagged.stderr).toMatch(/would violate PodSecurity "restricted:latest".*hostPath/);
+  });
+
+  it('the Gardener registration refers to its deployment, and its values render with the chart', async () => {
+    const [reg, dep] = objectsOf(readFileSync(GARDENER, 'utf8')) as [K8sObject, K8sObject & { helm: { values: object } }];
+    expect(reg).toMatchObject({ apiVersion: 'core.gardener.cloud/v1beta1', kind: 'ControllerRegistration',
+      spec: { resources: [{ kind: 'BackupEntry', type: 'gcp' }], deployment: { deploymentRefs: [{ name: dep.metadata.name }] } } });
+    expect(dep).toMatchObject({ apiVersion: 'core.gardener.cloud/v1', kind: 'ControllerDeployment' });
+    const values = join(dir, 'gardener-values.json');
+    // Gardener adds its own values; the chart must render with them present.
+    writeFileSync(values, JSON.stringify({ ...dep.helm.values, gardener: { version: '1.120.0', seed: { name: 'seed-1' } } }));
+    const out = objectsOf(await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'extension-backupentry-lifecycle-x', '-f', values));
+    const worker = out.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-worker')) as unknown as
+      { spec: { template: { spec: { containers: Array<{ image: string }> } } } };
+    expect(worker.spec.template.spec.containers[0]!.image).toBe('registry.example.com/images/backupentry-lifecycle:0.1.0');
+  });
+});

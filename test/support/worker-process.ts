@@ -1,0 +1,151 @@
+/**
+ * The worker and the watcher as real, separate processes, for crash and restart tests: `node <build>/worker/main.js`
+ * and `node <build>/starter/watcher.js`, i.e. the product's own entry points (configuration from the environment, the
+ * pino logger with the Temporal runtime bridged into it), started through stack/processes (own process group,
+ * parent-death signal) so a test can SIGKILL them and read their JSON log lines.
+ *
+ * The product is transpiled with swc (what jest uses) into a private folder per content hash, and the workflow bundle
+ * is prebuilt once (`BEL_WORKFLOW_BUNDLE`), so a process starts in about a second and no test depends on `dist/` or on
+ * every file being type-correct at the time.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { transformSync } from '@swc/core';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { killProcess, startProcess, stopProcess, type ManagedProcess } from '../../stack';
+
+const ROOT = resolve(__dirname, '..', '..');
+/** Folders worker/main.ts and starter/watcher.ts need at run time. */
+const SOURCE_DIRS = ['config', 'domain', 'workflows', 'activities', 'adapters', 'worker', 'starter'];
+const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
+
+function tsFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [join(dir, e.name)] : []);
+}
+
+/** A transpiled copy of the product with a prebuilt workflow bundle. */
+export interface WorkerBuild {
+  dir: string;
+  /** `<dir>/worker/main.js` */
+  main: string;
+  /** `<dir>/starter/watcher.js` */
+  watcher: string;
+  /** Prebuilt workflow bundle (`BEL_WORKFLOW_BUNDLE`). */
+  bundle: string;
+}
+
+let building: Promise<WorkerBuild> | undefined;
+
+/**
+ * Transpiles config, domain, workflows, activities, adapters and worker into `<tmp>/bel-worker-build-<hash>` (reused
+ * while the sources are unchanged) and bundles the workflows. `node_modules` is linked in, so requires resolve as in
+ * the repository.
+ */
+export function prepareWorkerBuild(): Promise<WorkerBuild> {
+  building ??= (async () => {
+    const files = SOURCE_DIRS.flatMap((d) => tsFiles(join(ROOT, d))).sort();
+    const hash = createHash('sha256');
+    for (const f of files) hash.update(relative(ROOT, f)).update('\0').update(readFileSync(f)).update('\0');
+    const dir = join(tmpdir(), `bel-worker-build-${hash.digest('hex').slice(0, 16)}`);
+    const build = { dir, main: join(dir, 'worker', 'main.js'), watcher: join(dir, 'starter', 'watcher.js'), bundle: join(dir, 'workflow-bundle.js') };
+    if (existsSync(join(dir, '.complete'))) return build;
+    const work = `${dir}.${process.pid}.${Date.now()}`;
+    for (const f of files) {
+      const out = join(work, relative(ROOT, f)).replace(/\.ts$/, '.js');
+      mkdirSync(dirname(out), { recursive: true });
+      const { code } = transformSync(readFileSync(f, 'utf8'), {
+        filename: f, sourceMaps: 'inline',
+        jsc: { parser: { syntax: 'typescript' }, target: 'es2023' }, module: { type: 'commonjs' },
+      });
+      writeFileSync(out, code);
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(work, 'node_modules'), 'dir');
+    const { code } = await bundleWorkflowCode({ workflowsPath: join(ROOT, 'workflows'), logger: quiet });
+    writeFileSync(join(work, 'workflow-bundle.js'), code);
+    writeFileSync(join(work, '.complete'), new Date().toISOString());
+    try {
+      renameSync(work, dir);
+    } catch {
+      rmSync(work, { recursive: true, force: true }); // another test file finished the same build first
+    }
+    return build;
+  })();
+  return building;
+}
+
+/** One JSON log line of the worker (pino). */
+export interface LogLine {
+  level: number;
+  msg?: string;
+  [k: string]: unknown;
+}
+
+/** A worker process started by {@link startWorkerProcess}. */
+export interface WorkerProcess {
+  proc: ManagedProcess;
+  /** stdout + stderr of the process. */
+  logFile: string;
+  /** The whole log as text. */
+  text(): string;
+  /** The JSON log lines so far (other lines are skipped). */
+  lines(): LogLine[];
+  /** SIGKILL, no grace. */
+  kill(): Promise<void>;
+  /** SIGTERM (the SDK shuts down gracefully), SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts `node <build>/worker/main.js` with the given environment on top of this process's (the stack's SPEC §2
+ * variables come from there). Resolves once the worker logged that it is polling (or rejects with its log).
+ */
+export async function startWorkerProcess(opts: { env: Record<string, string>; logFile: string; readyTimeoutMs?: number }):
+Promise<WorkerProcess> {
+  const build = await prepareWorkerBuild();
+  // The SDK logs "Worker state changed" → RUNNING once it polls.
+  return startNodeProcess('worker', build.main, opts.env, opts.logFile, /"state":"RUNNING"/, opts.readyTimeoutMs);
+}
+
+/**
+ * Starts `node <build>/starter/watcher.js` (the watcher's own entry point) the same way; resolves once it serves its
+ * HTTP endpoint.
+ */
+export async function startWatcherProcess(opts: { env: Record<string, string>; logFile: string; readyTimeoutMs?: number }):
+Promise<WorkerProcess> {
+  const build = await prepareWorkerBuild();
+  return startNodeProcess('watcher', build.watcher, opts.env, opts.logFile, /Serving \/metrics/, opts.readyTimeoutMs);
+}
+
+async function startNodeProcess(name: string, script: string, extraEnv: Record<string, string>, logFile: string, ready: RegExp,
+  readyTimeoutMs = 60_000): Promise<WorkerProcess> {
+  const build = await prepareWorkerBuild();
+  const env: NodeJS.ProcessEnv = { ...process.env, BEL_WORKFLOW_BUNDLE: build.bundle, ...extraEnv };
+  delete env.NODE_OPTIONS; // jest's --experimental-vm-modules is not for the product
+  const proc = startProcess(name, process.execPath, ['--enable-source-maps', script], logFile, env);
+  const text = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+  const w: WorkerProcess = {
+    proc, logFile, text,
+    lines: () => text().split('\n').flatMap((l) => {
+      if (!l.startsWith('{')) return [];
+      try {
+        return [JSON.parse(l) as LogLine];
+      } catch {
+        return [];
+      }
+    }),
+    kill: () => killProcess(proc),
+    stop: (graceMs = 15_000) => stopProcess(proc, graceMs),
+  };
+  const deadline = Date.now() + readyTimeoutMs;
+  while (!ready.test(text())) {
+    if (proc.exited || Date.now() > deadline) {
+      if (!proc.exited) await killProcess(proc);
+      throw new Error(`${name} process did not start (exit ${JSON.stringify(proc.exited)}); log ${logFile}:\n${text().slice(-3000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return w;
+}
