@@ -87,8 +87,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     // still starting when a failure stops the others.
     const results = await Promise.allSettled([
       opts.kube !== false && (async () => {
-        stack.kube = await startKubeControlPlane({ etcdBin: tools.ETCD, apiserverBin: tools.KUBE_APISERVER,
-          dir: join(dir, 'kube'), ...(log ? { log } : {}) });
+        stack.kube = await withRetries('kube-apiserver + etcd', log, (attempt) => startKubeControlPlane({ etcdBin: tools.ETCD,
+          apiserverBin: tools.KUBE_APISERVER, dir: join(dir, attempt === 1 ? 'kube' : `kube-${attempt}`), ...(log ? { log } : {}) }));
         const kc = new KubeConfig();
         kc.loadFromFile(stack.kube.kubeconfig);
         await applyCrd(kc);
@@ -96,12 +96,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       })(),
       opts.temporal !== false && (async () => {
         mkdirSync(join(dir, 'temporal'), { recursive: true });
-        stack.temporal = await startTemporalDevServer({ temporalBin: tools.TEMPORAL_CLI, dir: join(dir, 'temporal'),
-          ...(opts.temporalDbFile ? { dbFile: opts.temporalDbFile } : {}), ...(log ? { log } : {}) });
+        stack.temporal = await withRetries('temporal dev server', log, () => startTemporalDevServer({ temporalBin: tools.TEMPORAL_CLI,
+          dir: join(dir, 'temporal'), ...(opts.temporalDbFile ? { dbFile: opts.temporalDbFile } : {}), ...(log ? { log } : {}) }));
       })(),
       opts.gcs !== false && (async () => {
         mkdirSync(join(dir, 'gcs'), { recursive: true });
-        stack.gcs = await startFakeGcs({ bin: tools.FAKE_GCS_SERVER, dir: join(dir, 'gcs'), ...(log ? { log } : {}) });
+        stack.gcs = await withRetries('fake-gcs-server', log, () => startFakeGcs({ bin: tools.FAKE_GCS_SERVER, dir: join(dir, 'gcs'),
+          ...(log ? { log } : {}) }));
       })(),
     ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -111,6 +112,22 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     throw err;
   }
   return stack;
+}
+
+/**
+ * Starts a part up to 3 times: free ports are only free until used, so another process can take one first
+ * (envtest retries the same way). A process left over from a failed attempt (an etcd whose API server lost its port)
+ * is killed with the rest when this process exits.
+ */
+async function withRetries<T>(what: string, log: ((m: string) => void) | undefined, start: (attempt: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await start(attempt);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      log?.(`${what} did not start (attempt ${attempt}): ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}; retrying`);
+    }
+  }
 }
 
 function shellQuote(v: string): string {
