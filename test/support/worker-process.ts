@@ -9,7 +9,7 @@
  * every file being type-correct at the time.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { transformSync } from '@swc/core';
@@ -71,6 +71,11 @@ export function prepareWorkerBuild(): Promise<WorkerBuild> {
     } catch {
       rmSync(work, { recursive: true, force: true }); // another test file finished the same build first
     }
+    // Builds of older sources are not used any more (a day leaves any run still using one alone).
+    for (const old of readdirSync(tmpdir()).filter((n) => n.startsWith('bel-worker-build-') && join(tmpdir(), n) !== dir)) {
+      const path = join(tmpdir(), old);
+      if (Date.now() - statSync(path).mtimeMs > 24 * 3600_000) rmSync(path, { recursive: true, force: true });
+    }
     return build;
   })();
   return building;
@@ -92,6 +97,8 @@ export interface WorkerProcess {
   text(): string;
   /** The JSON log lines so far (other lines are skipped). */
   lines(): LogLine[];
+  /** Port of its `/metrics`, `/healthz` and `/readyz`, from its log (undefined before it serves them). */
+  httpPort(): number | undefined;
   /** SIGKILL, no grace. */
   kill(): Promise<void>;
   /** SIGTERM (the SDK shuts down gracefully), SIGKILL after `graceMs`. */
@@ -105,8 +112,10 @@ export interface WorkerProcess {
 export async function startWorkerProcess(opts: { env: Record<string, string>; logFile: string; readyTimeoutMs?: number }):
 Promise<WorkerProcess> {
   const build = await prepareWorkerBuild();
+  // Several workers run at once: any free port for /metrics and for the Temporal runtime's exporter, unless given.
+  const env = { BEL_WORKER_HTTP_PORT: '0', BEL_WORKER_SDK_METRICS_ADDRESS: '127.0.0.1:0', ...opts.env };
   // The SDK logs "Worker state changed" → RUNNING once it polls.
-  return startNodeProcess('worker', build.main, opts.env, opts.logFile, /"state":"RUNNING"/, opts.readyTimeoutMs);
+  return startNodeProcess('worker', build.main, env, opts.logFile, /"state":"RUNNING"/, opts.readyTimeoutMs);
 }
 
 /**
@@ -136,6 +145,8 @@ async function startNodeProcess(name: string, script: string, extraEnv: Record<s
         return [];
       }
     }),
+    httpPort: () => w.lines().map((l) => (l.msg === 'Serving /metrics, /healthz and /readyz' ? Number(l.port) : undefined))
+      .find((p) => p !== undefined),
     kill: () => killProcess(proc),
     stop: (graceMs = 15_000) => stopProcess(proc, graceMs),
   };
