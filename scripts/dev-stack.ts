@@ -31,8 +31,9 @@ async function main(): Promise<void> {
   stack.writeEnvFile(envFile);
   const e = stack.env();
 
-  const config = loadConfig({ ...process.env, ...e, BEL_CLUSTER_IDENTITY: 'dev-seed', BEL_DEFAULT_RETENTION: retention,
-    BEL_PROVIDER_TYPES: 'gcp,local', BEL_WATCHER_HTTP_PORT: '0', BEL_LOG_LEVEL: process.env.BEL_LOG_LEVEL ?? 'warn' });
+  // Dev defaults first (quiet logs), then the user's environment, then what the stack started.
+  const config = loadConfig({ BEL_LOG_LEVEL: 'warn', ...process.env, ...e, BEL_CLUSTER_IDENTITY: 'dev-seed',
+    BEL_DEFAULT_RETENTION: retention, BEL_PROVIDER_TYPES: 'gcp,local', BEL_WATCHER_HTTP_PORT: '0', BEL_WORKER_HTTP_PORT: '0' });
   const logger = createLogger(config.logLevel, 'dev-stack');
   installTemporalRuntime(logger, config.logLevel);
   const kc = new KubeConfig();

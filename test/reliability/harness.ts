@@ -13,6 +13,8 @@ import { workflowIdFor } from '../../domain';
 import { backupEntryWorkflow, type WorkflowSettings } from '../../workflows/backup-entry-workflow';
 import { type EntryStatusView, statusQuery } from '../../workflows/messages';
 import { adminKubeConfig, stackEnv } from '../support/env';
+import { waitFor } from '../../stack';
+import { annotateEntry, getEntry } from '../support/entries';
 
 export const G = { group: 'extensions.gardener.cloud', version: 'v1alpha1', plural: 'backupentries' };
 export const FINALIZER = 'extensions.gardener.cloud/backupentry';
@@ -29,23 +31,14 @@ export const FULL = process.env.BEL_RELIABILITY_FULL === '1';
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 export const short = (): string => randomUUID().slice(0, 8);
 
-/** Polls `fn` until it returns something other than undefined (errors count as "not yet"). */
+/** Polls `fn` until it returns something other than undefined (errors count as "not yet"); `false` is a value here. */
 export async function pollFor<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 60_000,
   intervalMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr instanceof Error ? ` (last error: ${lastErr.message})` : ''}`);
-    }
-    await sleep(intervalMs);
-  }
+  const boxed = await waitFor(async () => {
+    const v = await fn();
+    return v === undefined ? undefined : { v };
+  }, { what, timeoutMs, intervalMs });
+  return boxed.v;
 }
 
 /** A BackupEntry object as read from the API server (the parts tests look at). */
@@ -88,17 +81,11 @@ export class Kube {
   }
 
   async getEntry(name: string): Promise<EntryObject | undefined> {
-    try {
-      return (await this.custom.getClusterCustomObject({ ...G, name })) as EntryObject;
-    } catch (e) {
-      if ((e as { code?: number }).code === 404) return undefined;
-      throw e;
-    }
+    return getEntry<EntryObject>(this.custom, name);
   }
 
   async annotate(name: string, annotations: Record<string, string | null>): Promise<void> {
-    await this.custom.patchClusterCustomObject({ ...G, name, body: { metadata: { annotations } } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await annotateEntry(this.custom, name, annotations);
   }
 
   async deleteEntry(name: string): Promise<void> {

@@ -15,6 +15,8 @@ import { BACKUPENTRY_API, workflowIdFor } from '../../../domain';
 import { startWatcher, type StartWatcherOptions, type WatcherHandle } from '../../../starter/watcher';
 import { runWorker } from '../../../worker/main';
 import { adminKubeConfig, stackEnv } from '../../support/env';
+import { annotateEntry, getEntry } from '../../support/entries';
+import { waitFor } from '../../../stack';
 
 /** Coordinates of the BackupEntry resource for CustomObjectsApi calls. */
 export const G = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: BACKUPENTRY_API.plural };
@@ -129,16 +131,11 @@ export class Harness {
 
   /** The entry as stored, or undefined when it does not exist. */
   async getEntry(name: string): Promise<EntryObject | undefined> {
-    try {
-      return (await this.custom.getClusterCustomObject({ ...G, name })) as EntryObject;
-    } catch (e) {
-      if ((e as { code?: number }).code === 404) return undefined;
-      throw e;
-    }
+    return getEntry<EntryObject>(this.custom, name);
   }
 
   async annotate(name: string, annotations: Record<string, string | null>): Promise<void> {
-    await this.custom.patchClusterCustomObject({ ...G, name, body: { metadata: { annotations } } }, MERGE_PATCH);
+    await annotateEntry(this.custom, name, annotations);
   }
 
   async deleteEntry(name: string): Promise<void> {
@@ -180,20 +177,7 @@ export class Harness {
 
   /** Polls `fn` until it returns something other than undefined/false; rejects with `what` after `timeoutMs`. */
   async until<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let lastErr: unknown;
-    for (;;) {
-      try {
-        const v = await fn();
-        if (v !== undefined && v !== false) return v;
-      } catch (e) {
-        lastErr = e;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
-      }
-      await new Promise((r) => setTimeout(r, intervalMs));
-    }
+    return waitFor(fn, { what, timeoutMs, intervalMs });
   }
 }
 
