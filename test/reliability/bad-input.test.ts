@@ -251,8 +251,11 @@ test.concurrent.each(CASES.map((c) => [c.id, c.title, c] as const))('%s: %s', as
     const view = await statusUntil(h, (v) => v.phase === e.phase && (e.codes ? v.lastError !== undefined : true)
       && (!e.decision || v.decisions.some((d) => e.decision!.test(d.outcome))), `phase ${e.phase}`, 60_000);
     if (e.codes) expect(view.lastError?.codes).toEqual(e.codes);
-    entry = await kube.entryUntil(name, (x) => (e.codes ? (x?.status?.lastError?.codes?.length ?? 0) > 0
-      : x?.status?.lastOperation?.state === e.lastOperation?.state), 'entry status');
+    // The workflow retries failed operations with backoff, and a retry writes Processing while keeping lastError (as
+    // Gardener does), so wait for the Error write itself rather than for lastError alone.
+    const wantState = e.codes ? 'Error' : e.lastOperation?.state;
+    entry = await kube.entryUntil(name, (x) => x?.status?.lastOperation?.state === wantState
+      && (!e.codes || (x?.status?.lastError?.codes?.length ?? 0) > 0), 'entry status');
     if (e.lastOperation) expect(entry!.status!.lastOperation).toMatchObject(e.lastOperation);
     if (e.codes) {
       expect(entry!.status!.lastError!.codes).toEqual(e.codes);

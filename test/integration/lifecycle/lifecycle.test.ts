@@ -124,7 +124,7 @@ describe('whole lifecycle with real activities: kube-apiserver + Temporal + loca
     const h = await startWorkflow(name);
     const failed = await poll(async () => {
       const o = await custom.getClusterCustomObject({ ...G, name });
-      return o.status?.lastError ? o : undefined;
+      return o.status?.lastError && o.status.lastOperation?.state === 'Error' ? o : undefined;
     }, 'Error status');
     expect(failed.status.lastOperation).toMatchObject({ type: 'Create', state: 'Error', progress: 50 });
     expect(failed.status.lastError.codes).toEqual(['ERR_RETRYABLE_CONFIGURATION_PROBLEM']);
