@@ -1,8 +1,13 @@
 /**
- * Benchmark entry point: `npm run build && npm run bench -- [deletion] [flags]`.
+ * Benchmark entry point: `npm run build && npm run bench -- [all|deletion|reconcile|retention] [flags]`.
+ * Without a name, all three run one after the other (the committed figures).
+ *
+ * Common flags:
+ *   --quick                 tiny sizes, proves the benchmarks work; timings meaningless
+ *   --note TEXT             stored with the results (e.g. what else ran on the machine)
+ *   --out DIR               where to write; default bench/results (full run) or bench/results/tmp (others)
  *
  * Flags (deletion):
- *   --quick                 tiny sizes (N = 200 on both backends), proves the benchmark works; timings meaningless
  *   --sizes 1000,10000      object counts on the GCS stand-in (default 1000,10000,100000)
  *   --fake-gcs-sizes 1000   object counts on fake-gcs-server, each ≤ 5000 (default 1000,5000; "none" skips it)
  *   --latency-ms 30         stand-in latency per request
@@ -10,21 +15,26 @@
  *   --burst 100             stand-in token-bucket depth (default cap / 10)
  *   --deleters ours,gardener   subset/order of ours, deleteFiles, gardener
  *   --fake-gcs-endpoint URL use a running fake-gcs-server instead of starting one
- *   --note TEXT             stored with the results (e.g. what else ran on the machine)
- *   --out DIR               where to write; default bench/results (full run) or bench/results/tmp (others)
  *
- * Prints the markdown table and writes `<out>/latest.json` + `<out>/latest.md` for a full run, `<out>/<mode>.json` +
- * `.md` otherwise. Each benchmark owns its key in the JSON and its marked section in the markdown, so later
- * benchmarks (reconcile, retention) can share the files. Exits 1 if any run failed its verification.
+ * Flags (reconcile): --entries 200, --concurrency 50 (creates in flight, the worker's activity slots, the floor's
+ * entries in flight). Flags (retention): --entries 5000, --retention-seconds 60, --objects 3, --concurrency 50.
+ * Both start their own stack (kube-apiserver + etcd + Temporal dev server) and the worker and watcher from `dist/`.
+ *
+ * Prints each benchmark's markdown and writes `<out>/latest.json` + `<out>/latest.md` for a full run,
+ * `<out>/<mode>.json` + `.md` otherwise. Each benchmark owns its key in the JSON and its marked section in the
+ * markdown. Exits 1 if any run failed its verification.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DELETERS, type DeleterName } from './deleters';
 import {
   FULL_OPTIONS, QUICK_OPTIONS, renderDeletionMarkdown, runDeletionBenchmark, type DeletionBenchOptions,
-  type DeletionBenchResult,
 } from './deletion';
+import { distBuild } from './live';
+import { RECONCILE_FULL, RECONCILE_QUICK, renderReconcileMarkdown, runReconcileBenchmark } from './reconcile';
+import { RETENTION_FULL, RETENTION_QUICK, renderRetentionMarkdown, runRetentionBenchmark } from './retention';
 
 /** The repository root: the nearest folder above this file with the project's package.json. */
 export function repoRoot(): string {
@@ -85,15 +95,15 @@ export function parseDeletionArgs(argv: string[]): { options: DeletionBenchOptio
 const START = (name: string): string => `<!-- bench:${name}:start -->`;
 const END = (name: string): string => `<!-- bench:${name}:end -->`;
 
-/** Writes `result` under its benchmark's key / marked section, keeping other benchmarks' entries. */
-export function writeResults(dir: string, base: string, result: DeletionBenchResult): { json: string; md: string } {
+/** Writes `result` under its benchmark's key and `markdown` as its marked section, keeping other benchmarks' entries. */
+export function writeResults(dir: string, base: string, result: { benchmark: string }, markdown: string): { json: string; md: string } {
   mkdirSync(dir, { recursive: true });
   const json = join(dir, `${base}.json`);
   const md = join(dir, `${base}.md`);
   const all = existsSync(json) ? JSON.parse(readFileSync(json, 'utf8')) as Record<string, unknown> : {};
   all[result.benchmark] = result;
   writeFileSync(json, `${JSON.stringify(all, null, 2)}\n`);
-  const section = `${START(result.benchmark)}\n${renderDeletionMarkdown(result)}${END(result.benchmark)}\n`;
+  const section = `${START(result.benchmark)}\n${markdown}${markdown.endsWith('\n') ? '' : '\n'}${END(result.benchmark)}\n`;
   let text = existsSync(md) ? readFileSync(md, 'utf8') : '# Benchmark results\n\nWritten by `npm run bench` ' +
     '(bench/run.ts); see the README section "Benchmarks".\n\n';
   const from = text.indexOf(START(result.benchmark));
@@ -104,28 +114,86 @@ export function writeResults(dir: string, base: string, result: DeletionBenchRes
   return { json, md };
 }
 
+/** Parses the flags of the reconcile and retention benchmarks. */
+export function parseLiveArgs(name: 'reconcile' | 'retention', argv: string[]): {
+  mode: 'full' | 'quick' | 'custom'; entries: number; concurrency: number; retentionSeconds: number; objects: number; note?: string; out?: string;
+} {
+  const { values } = parseArgs({ args: argv, allowPositionals: true, options: {
+    quick: { type: 'boolean' }, entries: { type: 'string' }, concurrency: { type: 'string' }, note: { type: 'string' }, out: { type: 'string' },
+    ...(name === 'retention' ? { 'retention-seconds': { type: 'string' as const }, objects: { type: 'string' as const } } : {}),
+  } });
+  const base: { entries: number; concurrency: number; retentionSeconds?: number; objects?: number } = name === 'reconcile'
+    ? (values.quick ? RECONCILE_QUICK : RECONCILE_FULL) : (values.quick ? RETENTION_QUICK : RETENTION_FULL);
+  const v = values as Record<string, string | boolean | undefined>;
+  const int = (key: string, fallback: number): number => {
+    const n = positive(v[key] as string | undefined, key, fallback);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${key} must be a whole number ≥ 1, got ${String(v[key])}`);
+    return n;
+  };
+  const custom = ['entries', 'concurrency', 'retention-seconds', 'objects'].some((k) => k in values);
+  return {
+    mode: values.quick ? 'quick' : custom ? 'custom' : 'full',
+    entries: int('entries', base.entries), concurrency: int('concurrency', base.concurrency),
+    retentionSeconds: int('retention-seconds', base.retentionSeconds ?? 60),
+    objects: int('objects', base.objects ?? 1),
+    ...(values.note ? { note: values.note } : {}), ...(values.out ? { out: values.out } : {}),
+  };
+}
+
+const BENCHMARKS = ['deletion', 'reconcile', 'retention'] as const;
+type BenchName = typeof BENCHMARKS[number];
+
+async function runOne(name: BenchName, argv: string[], root: string, log: (line: string) => void):
+Promise<{ result: { benchmark: string; ok: boolean }; markdown: string; mode: string; out?: string }> {
+  if (name === 'deletion') {
+    const { options, out } = parseDeletionArgs(argv);
+    const result = await runDeletionBenchmark({ ...options, log });
+    return { result, markdown: renderDeletionMarkdown(result), mode: options.mode, ...(out ? { out } : {}) };
+  }
+  const a = parseLiveArgs(name, argv);
+  const dir = mkdtempSync(join(tmpdir(), `bel-bench-${name}-`));
+  const common = { mode: a.mode, entries: a.entries, concurrency: a.concurrency, build: distBuild(root), dir, log };
+  try {
+    if (name === 'reconcile') {
+      const result = await runReconcileBenchmark(common);
+      return { result, markdown: renderReconcileMarkdown(result), mode: a.mode, ...(a.out ? { out: a.out } : {}) };
+    }
+    const result = await runRetentionBenchmark({ ...common, retentionSeconds: a.retentionSeconds, objects: a.objects });
+    return { result, markdown: renderRetentionMarkdown(result), mode: a.mode, ...(a.out ? { out: a.out } : {}) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [first] = argv;
-  const name = first && !first.startsWith('-') ? first : 'deletion';
+  const name = first && !first.startsWith('-') ? first : 'all';
   const rest = first && !first.startsWith('-') ? argv.slice(1) : argv;
-  if (name !== 'deletion') {
-    console.error(`unknown benchmark ${name} (available: deletion)`);
+  if (name !== 'all' && !(BENCHMARKS as readonly string[]).includes(name)) {
+    console.error(`unknown benchmark ${name} (available: all, ${BENCHMARKS.join(', ')})`);
     return 2;
   }
-  const { options, out } = parseDeletionArgs(rest);
-  const t0 = Date.now();
-  const result = await runDeletionBenchmark({ ...options,
-    log: (line) => console.error(`[bench ${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}`) });
-  const root = repoRoot();
-  const dir = resolve(root, out ?? (options.mode === 'full' ? 'bench/results' : 'bench/results/tmp'));
-  const files = writeResults(dir, options.mode === 'full' ? 'latest' : options.mode, result);
-  console.log(renderDeletionMarkdown(result));
-  console.error(`[bench] wrote ${files.json} and ${files.md}`);
-  if (!result.ok) {
-    console.error('[bench] FAILED: at least one run did not verify (see the table)');
-    return 1;
+  const names: BenchName[] = name === 'all' ? [...BENCHMARKS] : [name as BenchName];
+  if (name === 'all') {
+    const { values } = parseArgs({ args: rest, options: { quick: { type: 'boolean' }, note: { type: 'string' }, out: { type: 'string' } } });
+    if (!values.quick && Object.keys(values).some((k) => k !== 'note' && k !== 'out')) throw new Error('all: only --quick, --note and --out');
   }
-  return 0;
+  const root = repoRoot();
+  let failed = false;
+  for (const bench of names) {
+    const t0 = Date.now();
+    const log = (line: string): void => console.error(`[bench ${bench} ${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}`);
+    const { result, markdown, mode, out } = await runOne(bench, rest, root, log);
+    const dir = resolve(root, out ?? (mode === 'full' ? 'bench/results' : 'bench/results/tmp'));
+    const files = writeResults(dir, mode === 'full' ? 'latest' : mode, result, markdown);
+    console.log(markdown);
+    console.error(`[bench ${bench}] wrote ${files.json} and ${files.md}`);
+    if (!result.ok) {
+      console.error(`[bench ${bench}] FAILED: a run did not verify (see the table)`);
+      failed = true;
+    }
+  }
+  return failed ? 1 : 0;
 }
 
 if (require.main === module) {

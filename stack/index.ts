@@ -9,6 +9,7 @@ import { startTemporalDevServer, type TemporalDevServer } from './temporal';
 import { toolPaths, type ToolPaths } from './tools';
 
 export { killProcess, startProcess, stopProcess, type ManagedProcess } from './processes';
+export { startProductProcess, processMemory, WORKER_READY, WATCHER_READY, type ProductProcess, type ProductProcessOptions, type LogLine } from './product-process';
 export { waitFor, logTail } from './wait';
 export { freePort } from './ports';
 export { toolPaths, helmPath, cacheDir, type ToolPaths } from './tools';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { transformSync } from '@swc/core';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { killProcess, startProcess, stopProcess, type ManagedProcess } from '../../stack';
+import { startProductProcess, WATCHER_READY, WORKER_READY, type LogLine, type ProductProcess } from '../../stack';
 
 const ROOT = resolve(__dirname, '..', '..');
 /** Folders worker/main.ts and starter/watcher.ts need at run time. */
@@ -81,29 +81,9 @@ export function prepareWorkerBuild(): Promise<WorkerBuild> {
   return building;
 }
 
-/** One JSON log line of the worker (pino). */
-export interface LogLine {
-  level: number;
-  msg?: string;
-  [k: string]: unknown;
-}
-
-/** A worker process started by {@link startWorkerProcess}. */
-export interface WorkerProcess {
-  proc: ManagedProcess;
-  /** stdout + stderr of the process. */
-  logFile: string;
-  /** The whole log as text. */
-  text(): string;
-  /** The JSON log lines so far (other lines are skipped). */
-  lines(): LogLine[];
-  /** Port of its `/metrics`, `/healthz` and `/readyz`, from its log (undefined before it serves them). */
-  httpPort(): number | undefined;
-  /** SIGKILL, no grace. */
-  kill(): Promise<void>;
-  /** SIGTERM (the SDK shuts down gracefully), SIGKILL after `graceMs`. */
-  stop(graceMs?: number): Promise<void>;
-}
+/** A worker or watcher process started by {@link startWorkerProcess} / {@link startWatcherProcess}. */
+export type WorkerProcess = ProductProcess;
+export type { LogLine };
 
 /**
  * Starts `node <build>/worker/main.js` with the given environment on top of this process's (the stack's SPEC §2
@@ -114,8 +94,8 @@ Promise<WorkerProcess> {
   const build = await prepareWorkerBuild();
   // Several workers run at once: any free port for /metrics and for the Temporal runtime's exporter, unless given.
   const env = { BEL_WORKER_HTTP_PORT: '0', BEL_WORKER_SDK_METRICS_ADDRESS: '127.0.0.1:0', ...opts.env };
-  // The SDK logs "Worker state changed" → RUNNING once it polls.
-  return startNodeProcess('worker', build.main, env, opts.logFile, /"state":"RUNNING"/, opts.readyTimeoutMs);
+  return startProductProcess({ name: 'worker', script: build.main, env: { ...process.env, BEL_WORKFLOW_BUNDLE: build.bundle, ...env },
+    logFile: opts.logFile, ready: WORKER_READY, ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}) });
 }
 
 /**
@@ -125,38 +105,6 @@ Promise<WorkerProcess> {
 export async function startWatcherProcess(opts: { env: Record<string, string>; logFile: string; readyTimeoutMs?: number }):
 Promise<WorkerProcess> {
   const build = await prepareWorkerBuild();
-  return startNodeProcess('watcher', build.watcher, opts.env, opts.logFile, /Serving \/metrics/, opts.readyTimeoutMs);
-}
-
-async function startNodeProcess(name: string, script: string, extraEnv: Record<string, string>, logFile: string, ready: RegExp,
-  readyTimeoutMs = 60_000): Promise<WorkerProcess> {
-  const build = await prepareWorkerBuild();
-  const env: NodeJS.ProcessEnv = { ...process.env, BEL_WORKFLOW_BUNDLE: build.bundle, ...extraEnv };
-  delete env.NODE_OPTIONS; // jest's --experimental-vm-modules is not for the product
-  const proc = startProcess(name, process.execPath, ['--enable-source-maps', script], logFile, env);
-  const text = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
-  const w: WorkerProcess = {
-    proc, logFile, text,
-    lines: () => text().split('\n').flatMap((l) => {
-      if (!l.startsWith('{')) return [];
-      try {
-        return [JSON.parse(l) as LogLine];
-      } catch {
-        return [];
-      }
-    }),
-    httpPort: () => w.lines().map((l) => (l.msg === 'Serving /metrics, /healthz and /readyz' ? Number(l.port) : undefined))
-      .find((p) => p !== undefined),
-    kill: () => killProcess(proc),
-    stop: (graceMs = 15_000) => stopProcess(proc, graceMs),
-  };
-  const deadline = Date.now() + readyTimeoutMs;
-  while (!ready.test(text())) {
-    if (proc.exited || Date.now() > deadline) {
-      if (!proc.exited) await killProcess(proc);
-      throw new Error(`${name} process did not start (exit ${JSON.stringify(proc.exited)}); log ${logFile}:\n${text().slice(-3000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return w;
+  return startProductProcess({ name: 'watcher', script: build.watcher, env: { ...process.env, BEL_WORKFLOW_BUNDLE: build.bundle, ...opts.env },
+    logFile: opts.logFile, ready: WATCHER_READY, ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}) });
 }

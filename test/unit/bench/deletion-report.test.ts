@@ -79,8 +79,8 @@ describe('deletion benchmark data and verdicts', () => {
           go: 'go1.26', tools: {}, loadAverageStart: [1, 1, 1], loadAverageEnd: [1, 1, 1] },
         settings: { latencyMs: 30, capPerSecond: 1000, burst: 100, standInSizes: [10_000], fakeGcsSizes: [], deleters: ['ours'] },
         runs: [run({ verified: false, problems: ['1 object(s) left under p/'] })], targets: [], ok: false };
-      writeResults(dir, 'latest', result);
-      writeResults(dir, 'latest', result); // replaces its section, does not append a second one
+      writeResults(dir, 'latest', result, renderDeletionMarkdown(result));
+      writeResults(dir, 'latest', result, renderDeletionMarkdown(result)); // replaces its section, does not append a second one
       const json = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as Record<string, unknown>;
       expect(Object.keys(json).sort()).toEqual(['deletion', 'reconcile']);
       const md = readFileSync(join(dir, 'latest.md'), 'utf8');

@@ -1,0 +1,397 @@
+/**
+ * The rig of the benchmarks that run the whole service (issue 8, parts 2 and 3): the local stack (kube-apiserver +
+ * etcd + Temporal dev server, or an already running one), the worker and the watcher as the product's own processes
+ * configured only through the environment, BackupEntry fixtures, an observer that timestamps what the API server
+ * shows, workflow-history timings, API-server request counts and process memory. Nothing here asserts a timing.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
+import pino from 'pino';
+import { workflowIdFor } from '../domain';
+import { Reflector } from '../starter/list-watch';
+import {
+  processMemory, startProductProcess, startStack, WATCHER_READY, WORKER_READY, type ProductProcess, type Stack,
+} from '../stack';
+
+/** BackupEntry API coordinates. */
+export const G = { group: 'extensions.gardener.cloud', version: 'v1alpha1', plural: 'backupentries' } as const;
+/** Our finalizer (Gardener's name for BackupEntry controllers). */
+export const FINALIZER = 'extensions.gardener.cloud/backupentry';
+const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** The compiled product the rig starts: worker and watcher entry points and the prebuilt workflow bundle. */
+export interface ProductBuild {
+  worker: string;
+  watcher: string;
+  bundle: string;
+}
+
+/** The build `npm run build` writes under `<root>/dist`. */
+export function distBuild(root: string): ProductBuild {
+  const dist = resolve(root, 'dist');
+  return { worker: join(dist, 'worker', 'main.js'), watcher: join(dist, 'starter', 'watcher.js'), bundle: join(dist, 'workflow-bundle.js') };
+}
+
+/** Runs `fn` over `items` with at most `limit` at once; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  }));
+  return out;
+}
+
+/** The q-quantile (0..1) of `values` by nearest rank; NaN for none. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+/** p50 / p99 / max of a sample, rounded to milliseconds. */
+export interface Spread { p50: number; p99: number; max: number; n: number }
+
+/** {@link Spread} of `values`. */
+export function spread(values: readonly number[]): Spread {
+  const r = (x: number): number => Math.round(x);
+  return { p50: r(quantile(values, 0.5)), p99: r(quantile(values, 0.99)), max: r(values.length ? Math.max(...values) : NaN), n: values.length };
+}
+
+/** One BackupEntry of a benchmark: its name, its shoot namespace and its provider secret `garden/entry-<name>`. */
+export interface BenchEntry {
+  name: string;
+  namespace: string;
+}
+
+/** `count` entry names under a run label: `shoot--bench--<run>-<i>--<uuid>`, namespace `shoot--bench--<run>-<i>`. */
+export function benchEntries(run: string, count: number): BenchEntry[] {
+  return Array.from({ length: count }, (_, i) => {
+    const namespace = `shoot--bench--${run}-${i}`;
+    return { name: `${namespace}--${randomUUID()}`, namespace };
+  });
+}
+
+/** What {@link Rig.start} starts. */
+export interface RigOptions {
+  /** The SPEC §2 variables of a running stack (KUBECONFIG, TEMPORAL_ADDRESS, ...); unset = start an own stack. */
+  stackEnv?: Record<string, string>;
+  build: ProductBuild;
+  /** Working folder (logs, local buckets of an own stack). */
+  dir: string;
+  /** Extra worker/watcher environment (e.g. `BEL_DEFAULT_RETENTION`). */
+  env?: Record<string, string>;
+  log: (line: string) => void;
+}
+
+/**
+ * A running service under test: stack, worker process, watcher process, and clients. The watcher serves one
+ * BackupEntry class of its own (`bench-<run>`), so entries of other classes — the floor's, another test's — are not
+ * its business; the task queue, cluster identity and Lease are the run's own too.
+ */
+export class Rig {
+  readonly run = randomUUID().slice(0, 8);
+  readonly cls = `bench-${this.run}`;
+  readonly cluster = `bench-${this.run}`;
+  readonly taskQueue = `bench-${this.run}`;
+  readonly kc = new KubeConfig();
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
+  worker?: ProductProcess;
+  watcher?: ProductProcess;
+  client?: Client;
+  private stack?: Stack;
+
+  private constructor(readonly o: RigOptions, readonly env: Record<string, string>, stack?: Stack) {
+    this.stack = stack;
+    this.kc.loadFromFile(env.KUBECONFIG!);
+    this.core = this.kc.makeApiClient(CoreV1Api);
+    this.custom = this.kc.makeApiClient(CustomObjectsApi);
+  }
+
+  /** Starts (or attaches to) the stack and connects; the service itself starts with {@link startService}. */
+  static async start(o: RigOptions): Promise<Rig> {
+    mkdirSync(o.dir, { recursive: true });
+    let stack: Stack | undefined;
+    let env = o.stackEnv;
+    if (!env) {
+      stack = await startStack({ gcs: false, dir: join(o.dir, 'stack'), log: (m) => o.log(`[stack] ${m}`) });
+      env = stack.env();
+    }
+    const rig = new Rig(o, env, stack);
+    rig.client = new Client({ connection: await Connection.connect({ address: env.TEMPORAL_ADDRESS! }), namespace: env.TEMPORAL_NAMESPACE! });
+    mkdirSync(rig.localRoot, { recursive: true });
+    return rig;
+  }
+
+  /** Root of the `local` provider for this run: one folder per bucket. */
+  get localRoot(): string {
+    return join(this.o.dir, 'local-buckets');
+  }
+
+  /** The stack's Temporal server process id, when this rig started the stack (for its memory). */
+  get temporalPid(): number | undefined {
+    return this.stack?.temporal?.process.child.pid;
+  }
+
+  /** Starts the worker and the watcher processes; resolves once both are ready. */
+  async startService(): Promise<void> {
+    const common = {
+      ...process.env, ...this.env, BEL_TASK_QUEUE: this.taskQueue, BEL_CLUSTER_IDENTITY: this.cluster, BEL_CLASSES: this.cls,
+      BEL_PROVIDER_TYPES: 'local', BACKUP_LOCAL_DIR: this.localRoot, BEL_WORKFLOW_BUNDLE: this.o.build.bundle, BEL_LOG_LEVEL: 'warn',
+      ...this.o.env,
+    };
+    this.worker = await startProductProcess({ name: 'worker', script: this.o.build.worker, logFile: join(this.o.dir, 'worker.log'),
+      ready: WORKER_READY, env: { ...common, BEL_LOG_LEVEL: 'info', BEL_WORKER_HTTP_PORT: '0', BEL_WORKER_SDK_METRICS_ADDRESS: 'off' } });
+    this.watcher = await startProductProcess({ name: 'watcher', script: this.o.build.watcher, logFile: join(this.o.dir, 'watcher.log'),
+      ready: WATCHER_READY, env: { ...common, BEL_LOG_LEVEL: 'info', BEL_WATCHER_HTTP_PORT: '0', BEL_WATCHER_LEASE_NAME: `bench-${this.run}` } });
+  }
+
+  /** Stops the service, the client and an own stack. */
+  async stop(): Promise<void> {
+    await Promise.all([this.watcher?.stop(5000), this.worker?.stop(5000)]);
+    await this.client?.connection.close();
+    await this.stack?.stop();
+  }
+
+  /**
+   * Creates each entry's shoot namespace and provider secret `garden/entry-<name>` (not timed by the callers), and
+   * for `objects > 0` that many backup files under `<bucket>/<name>/` in the local root.
+   */
+  async prepare(entries: readonly BenchEntry[], bucket: string, objects = 0, concurrency = 32): Promise<void> {
+    await this.core.createNamespace({ body: { metadata: { name: 'garden' } } }).catch(ignoreConflict);
+    await mapLimit(entries, concurrency, async (e) => {
+      await this.core.createNamespace({ body: { metadata: { name: e.namespace } } }).catch(ignoreConflict);
+      await this.core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: `entry-${e.name}` },
+        stringData: { note: 'local provider: no credentials' } } }).catch(ignoreConflict);
+      for (let i = 0; i < objects; i++) {
+        const dir = join(this.localRoot, bucket, e.name, 'etcd-main', 'v2');
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, `Full-00000000-0000000${i}-1755684000.gz`), `backup ${i} of ${e.name}`);
+      }
+    });
+  }
+
+  /** Creates the BackupEntry object of `e` (type `local`, class `cls`, default: this rig's class). */
+  async createEntry(e: BenchEntry, bucket: string, cls = this.cls): Promise<void> {
+    await this.custom.createClusterCustomObject({ ...G, body: { apiVersion: `${G.group}/${G.version}`, kind: 'BackupEntry',
+      metadata: { name: e.name, labels: { 'bench.backupentry-lifecycle/run': this.run } },
+      spec: { type: 'local', class: cls, region: 'local', bucketName: bucket, secretRef: { name: `entry-${e.name}`, namespace: 'garden' } } } });
+  }
+
+  /** Deletes the BackupEntry object of `e` (finalizers keep it until the service releases them). */
+  async deleteEntry(e: BenchEntry): Promise<void> {
+    await this.custom.deleteClusterCustomObject({ ...G, name: e.name });
+  }
+
+  /** Merge-patches the entry (`status: true`: its status subresource). */
+  async patchEntry(name: string, body: object, status = false): Promise<void> {
+    if (status) await this.custom.patchClusterCustomObjectStatus({ ...G, name, body }, MERGE);
+    else await this.custom.patchClusterCustomObject({ ...G, name, body }, MERGE);
+  }
+
+  /** Merge-patches a secret. */
+  async patchSecret(namespace: string, name: string, body: object): Promise<void> {
+    await this.core.patchNamespacedSecret({ namespace, name, body }, MERGE);
+  }
+
+  /** Names of the namespaces holding an `etcd-backup` secret. */
+  async etcdBackupNamespaces(): Promise<Set<string>> {
+    const list = await this.core.listSecretForAllNamespaces({ fieldSelector: 'metadata.name=etcd-backup' });
+    return new Set(list.items.map((s) => s.metadata?.namespace ?? ''));
+  }
+
+  /** The workflow ID of an entry, as the watcher derives it. */
+  workflowId(name: string): string {
+    const id = workflowIdFor(this.cluster, name);
+    if (!id.ok) throw new Error(id.error.message);
+    return id.value;
+  }
+
+  /** The API server's `apiserver_request_total`, summed by `<verb> <resource>` (read with kubectl as admin). */
+  apiRequestCounts(): Map<string, number> {
+    const text = execFileSync(this.env.KUBECTL ?? 'kubectl', ['get', '--raw', '/metrics'],
+      { encoding: 'utf8', env: { ...process.env, KUBECONFIG: this.env.KUBECONFIG }, maxBuffer: 256 * 2 ** 20 });
+    const counts = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('apiserver_request_total{')) continue;
+      const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+      const key = `${labels.verb} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''}`;
+      counts.set(key, (counts.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+    }
+    return counts;
+  }
+}
+
+/** Requests per entry between two {@link Rig.apiRequestCounts} readings, for the resources the service touches. */
+export function requestsPerEntry(before: Map<string, number>, after: Map<string, number>, entries: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, n] of after) {
+    const d = n - (before.get(key) ?? 0);
+    if (d > 0 && /backupentries|secrets|events|namespaces/.test(key)) out[key] = Math.round(d / entries * 100) / 100;
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+function ignoreConflict(e: { code?: number }): void {
+  if (e.code !== 409) throw e;
+}
+
+/** What {@link EntryObserver} remembers of one entry: when the bench first saw each thing, by its own clock. */
+export interface Observed {
+  succeededAt?: number;
+  pendingAt?: number;
+  deletionTimestamp?: string;
+  goneAt?: number;
+}
+
+interface EntrySnapshot { name: string; state?: string; type?: string; deletionTimestamp?: string }
+
+/**
+ * Watches BackupEntries with the product's own reflector (list + watch, resumes, relists on 410) and timestamps, per
+ * entry of one run label, the first time its status said Succeeded for a Create/Reconcile, Pending for a Delete,
+ * its deletionTimestamp, and when it disappeared.
+ */
+export class EntryObserver {
+  readonly seen = new Map<string, Observed>();
+  private readonly reflector: Reflector<EntrySnapshot>;
+  private waiters: Array<() => void> = [];
+
+  constructor(kc: KubeConfig, run: string) {
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const selector = `bench.backupentry-lifecycle/run=${run}`;
+    this.reflector = new Reflector<EntrySnapshot>({
+      name: 'bench-backupentries', kubeConfig: kc, path: `/apis/${G.group}/${G.version}/${G.plural}`,
+      list: async ({ limit, continueToken }) => (await custom.listClusterCustomObject({ ...G, limit, labelSelector: selector,
+        ...(continueToken ? { _continue: continueToken } : {}) })) as never,
+      transform: (obj) => {
+        const o = obj as { metadata?: { name?: string; labels?: Record<string, string>; deletionTimestamp?: string };
+          status?: { lastOperation?: { state?: string; type?: string } } };
+        if (o.metadata?.labels?.['bench.backupentry-lifecycle/run'] !== run || !o.metadata.name) return undefined;
+        return { name: o.metadata.name, state: o.status?.lastOperation?.state, type: o.status?.lastOperation?.type,
+          deletionTimestamp: o.metadata.deletionTimestamp };
+      },
+      keyOf: (e) => e.name,
+      onSync: (current) => { for (const e of current.values()) this.note(e, false); },
+      onEvent: (type, e) => this.note(e, type === 'DELETED'),
+      idleTimeoutMs: 120_000, watchTimeoutMs: 300_000, log: pino({ level: 'silent' }),
+    });
+    this.reflector.start();
+  }
+
+  private note(e: EntrySnapshot, gone: boolean): void {
+    const now = Date.now();
+    const o = this.seen.get(e.name) ?? {};
+    if (e.state === 'Succeeded' && (e.type === 'Create' || e.type === 'Reconcile')) o.succeededAt ??= now;
+    if (e.state === 'Pending' && e.type === 'Delete') o.pendingAt ??= now;
+    if (e.deletionTimestamp) o.deletionTimestamp ??= e.deletionTimestamp;
+    if (gone) o.goneAt ??= now;
+    this.seen.set(e.name, o);
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves once `done` holds for every name (re-checked on each event), or rejects after `timeoutMs` saying how many are missing. */
+  async until(names: readonly string[], done: (o: Observed) => boolean, what: string, timeoutMs: number,
+    progress?: (n: number) => void): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const missing = names.filter((n) => !done(this.seen.get(n) ?? {}));
+      progress?.(names.length - missing.length);
+      if (missing.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`${missing.length} of ${names.length} entries not ${what} after ${timeoutMs / 1000} s (first: ${missing[0]})`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 2000);
+        this.waiters.push(() => { clearTimeout(t); r(); });
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.reflector.stop();
+  }
+}
+
+/** Timings of one workflow read from its history (Temporal server clock, ms since epoch). */
+export interface HistoryTimings {
+  startedAt: number;
+  /** Per activity: type, scheduled, started, closed. */
+  activities: Array<{ type: string; scheduled: number; started?: number; closed?: number }>;
+  /** Timers: started, the time it was set to fire, fired (undefined if cancelled). */
+  timers: Array<{ started: number; target: number; fired?: number }>;
+}
+
+const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
+  t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : NaN;
+
+/** Reads the timings of workflow `workflowId` (all runs are not followed: one run is what these benchmarks make). */
+export async function historyTimings(client: Client, workflowId: string): Promise<HistoryTimings> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const out: HistoryTimings = { startedAt: NaN, activities: [], timers: [] };
+  const byScheduledId = new Map<string, HistoryTimings['activities'][number]>();
+  const timerById = new Map<string, HistoryTimings['timers'][number]>();
+  for (const ev of history.events ?? []) {
+    const at = ms(ev.eventTime as never);
+    const id = String(ev.eventId);
+    if (ev.workflowExecutionStartedEventAttributes) out.startedAt = at;
+    else if (ev.activityTaskScheduledEventAttributes) {
+      const a = { type: ev.activityTaskScheduledEventAttributes.activityType?.name ?? '?', scheduled: at };
+      byScheduledId.set(id, a);
+      out.activities.push(a);
+    } else if (ev.activityTaskStartedEventAttributes) {
+      const a = byScheduledId.get(String(ev.activityTaskStartedEventAttributes.scheduledEventId));
+      if (a) a.started = at;
+    } else {
+      const closed = ev.activityTaskCompletedEventAttributes ?? ev.activityTaskFailedEventAttributes ?? ev.activityTaskTimedOutEventAttributes
+        ?? ev.activityTaskCanceledEventAttributes;
+      if (closed) {
+        const a = byScheduledId.get(String(closed.scheduledEventId));
+        if (a) a.closed = at;
+      } else if (ev.timerStartedEventAttributes) {
+        const t = { started: at, target: at + ms(ev.timerStartedEventAttributes.startToFireTimeout as never) };
+        timerById.set(ev.timerStartedEventAttributes.timerId ?? '', t);
+        out.timers.push(t);
+      } else if (ev.timerFiredEventAttributes) {
+        const t = timerById.get(ev.timerFiredEventAttributes.timerId ?? '');
+        if (t) t.fired = at;
+      }
+    }
+  }
+  return out;
+}
+
+/** Samples the resident memory of processes every `intervalMs` and keeps the peak of each (MiB). */
+export class MemorySampler {
+  readonly peak: Record<string, number> = {};
+  private timer: NodeJS.Timeout;
+
+  constructor(private readonly pids: () => Record<string, number | undefined>, intervalMs = 1000) {
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Takes one sample now; returns the current RSS of each process. */
+  sample(): Record<string, number> {
+    const now: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(this.pids())) {
+      const m = processMemory(pid);
+      if (!m) continue;
+      now[name] = Math.round(m.rssMiB * 10) / 10;
+      this.peak[name] = Math.max(this.peak[name] ?? 0, Math.round(m.peakRssMiB * 10) / 10);
+    }
+    return now;
+  }
+
+  stop(): void {
+    this.sample();
+    clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * The reconcile benchmark (issue 8, part 2): N BackupEntries created at once on the real stack with the worker and
+ * the watcher running as processes; time until every entry shows Succeeded and has its `etcd-backup` secret. In the
+ * same run, the floor: the same Kubernetes API writes per entry done directly with client-node at the same
+ * concurrency, on entries of a class the watcher does not serve. Where the time goes comes from each workflow's
+ * history; request counts per entry from the API server's own metrics.
+ */
+import os from 'node:os';
+import { EntryObserver, FINALIZER, Rig, benchEntries, historyTimings, mapLimit, quantile, requestsPerEntry, spread, type BenchEntry,
+  type ProductBuild, type Spread } from './live';
+import { machineInfo, type MachineInfo } from './deletion';
+
+/** Options of {@link runReconcileBenchmark}. */
+export interface ReconcileBenchOptions {
+  mode: 'full' | 'quick' | 'custom';
+  /** Entries created at once (default 200). */
+  entries: number;
+  /** In-flight bound of both sides: the worker's activity slots, the floor's entries in flight, the creates (default 50). */
+  concurrency: number;
+  build: ProductBuild;
+  /** Working folder. */
+  dir: string;
+  /** Attach to this running stack instead of starting one. */
+  stackEnv?: Record<string, string>;
+  log?: (line: string) => void;
+}
+
+/** One side's figures. */
+export interface ReconcileSide {
+  totalMs: number;
+  entriesPerSecond: number;
+  /** Per entry: from its create call returning to Succeeded (ours: as the watch showed it; floor: last write returned). */
+  perEntryMs: Spread;
+  /** API requests per entry by `<verb> <resource>`, from apiserver_request_total. */
+  requestsPerEntry: Record<string, number>;
+  verified: boolean;
+  problems: string[];
+}
+
+/** The result written under `reconcile` in the results JSON. */
+export interface ReconcileBenchResult {
+  benchmark: 'reconcile';
+  mode: ReconcileBenchOptions['mode'];
+  at: string;
+  machine: MachineInfo;
+  settings: { entries: number; concurrency: number; workerActivitySlots: number; watcherConcurrency: number };
+  ours: ReconcileSide;
+  floor: ReconcileSide;
+  /** ours.totalMs / floor.totalMs. */
+  ratioToFloor: number;
+  /** Median per entry, milliseconds: where our time goes. */
+  breakdown: {
+    /** Create returned → workflow started (the watcher saw the event and started the workflow). */
+    watcherMs: number;
+    /** Σ activity run time (the Kubernetes API calls and our code around them). */
+    activitiesMs: number;
+    /** Σ activity schedule-to-start (waiting for a worker slot / poll). */
+    activityQueueMs: number;
+    /** The rest until Succeeded was seen: workflow tasks, Temporal's persistence and the watch's delivery. */
+    temporalMs: number;
+    /** Median run time per activity type. */
+    byActivity: Record<string, { count: number; p50Ms: number }>;
+  };
+  targets: Array<{ target: string; value: string; met: boolean }>;
+  ok: boolean;
+}
+
+/** The committed figures. */
+export const RECONCILE_FULL = { entries: 200, concurrency: 50 };
+/** Tiny sizes: proves the benchmark works. */
+export const RECONCILE_QUICK = { entries: 8, concurrency: 4 };
+
+const BUCKET = 'bench-reconcile';
+
+/** Runs both sides and returns the figures (throws only when the rig cannot start). */
+export async function runReconcileBenchmark(o: ReconcileBenchOptions): Promise<ReconcileBenchResult> {
+  const log = o.log ?? (() => undefined);
+  const machine = machineInfo();
+  const rig = await Rig.start({ build: o.build, dir: o.dir, log, ...(o.stackEnv ? { stackEnv: o.stackEnv } : {}),
+    env: { BEL_MAX_CONCURRENT_ACTIVITY_TASKS: String(o.concurrency) } });
+  try {
+    const floorEntries = benchEntries(`f${rig.run}`, o.entries);
+    const ourEntries = benchEntries(`o${rig.run}`, o.entries);
+    log(`preparing ${2 * o.entries} namespaces and provider secrets (not timed)`);
+    await rig.prepare([...floorEntries, ...ourEntries], BUCKET);
+
+    // Warm-up, not timed: the API server's first requests for a new resource (and client-node's first connections) are slow.
+    const warm = benchEntries(`w${rig.run}`, 2);
+    await rig.prepare(warm, BUCKET);
+    await runFloor(rig, warm, 2);
+    log(`floor: ${o.entries} entries, their API writes done directly with client-node, ${o.concurrency} in flight`);
+    const floor = await runFloor(rig, floorEntries, o.concurrency);
+    log(`floor: ${(floor.totalMs / 1000).toFixed(2)} s`);
+
+    await rig.startService();
+    const observer = new EntryObserver(rig.kc, rig.run);
+    try {
+      log(`ours: ${o.entries} entries created at once (${o.concurrency} creates in flight); worker + watcher running`);
+      const before = rig.apiRequestCounts();
+      const t0 = Date.now();
+      const createdAt = await mapLimit(ourEntries, o.concurrency, async (e) => {
+        await rig.createEntry(e, BUCKET);
+        return Date.now();
+      });
+      let shown = 0;
+      await observer.until(ourEntries.map((e) => e.name), (x) => x.succeededAt !== undefined, 'Succeeded', 600_000, (n) => {
+        if (n >= shown + Math.max(1, o.entries / 4)) { shown = n; log(`ours: ${n}/${o.entries} Succeeded`); }
+      });
+      const doneAt = ourEntries.map((e) => observer.seen.get(e.name)!.succeededAt!);
+      const totalMs = Math.max(...doneAt) - t0;
+      const after = rig.apiRequestCounts();
+      const problems = await verify(rig, ourEntries, true);
+      const ours: ReconcileSide = { totalMs, entriesPerSecond: round(o.entries / (totalMs / 1000), 1),
+        perEntryMs: spread(doneAt.map((d, i) => d - createdAt[i]!)), requestsPerEntry: requestsPerEntry(before, after, o.entries),
+        verified: problems.length === 0, problems };
+      log(`ours: ${(totalMs / 1000).toFixed(2)} s; reading ${o.entries} workflow histories`);
+      const breakdown = await whereTheTimeGoes(rig, ourEntries, createdAt, doneAt);
+      const ratio = round(ours.totalMs / floor.totalMs, 2);
+      const full = o.mode === 'full';
+      return {
+        benchmark: 'reconcile', mode: o.mode, at: new Date().toISOString(),
+        machine: { ...machine, loadAverageEnd: os.loadavg().map((l) => round(l, 2)) },
+        settings: { entries: o.entries, concurrency: o.concurrency, workerActivitySlots: o.concurrency, watcherConcurrency: 8 },
+        ours, floor, ratioToFloor: ratio, breakdown,
+        targets: full ? [{ target: 'total ≤ 3× the client-node floor', value: `${ratio}×`, met: ratio <= 3 }] : [],
+        ok: ours.verified && floor.verified,
+      };
+    } finally {
+      await observer.stop();
+    }
+  } finally {
+    await rig.stop();
+  }
+}
+
+/**
+ * The floor: per entry, what our reconcile must write at the least, sequentially, `concurrency` entries at once —
+ * create the entry, add the finalizer to it and to its secretRef secret, status Processing, read the provider
+ * secret, create `etcd-backup`, status Succeeded.
+ */
+async function runFloor(rig: Rig, entries: readonly BenchEntry[], concurrency: number): Promise<ReconcileSide> {
+  const before = rig.apiRequestCounts();
+  const t0 = Date.now();
+  const times = await mapLimit(entries, concurrency, async (e) => {
+    const start = Date.now();
+    await rig.createEntry(e, BUCKET, `floor-${rig.run}`);
+    const createdAt = Date.now();
+    await rig.patchEntry(e.name, { metadata: { finalizers: [FINALIZER] } });
+    await rig.patchSecret('garden', `entry-${e.name}`, { metadata: { finalizers: [FINALIZER] } });
+    const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    await rig.patchEntry(e.name, { status: { lastOperation: { type: 'Create', state: 'Processing', progress: 1,
+      description: 'Reconciling the BackupEntry', lastUpdateTime: now() }, observedGeneration: 1 } }, true);
+    const source = await rig.core.readNamespacedSecret({ namespace: 'garden', name: `entry-${e.name}` });
+    await rig.core.createNamespacedSecret({ namespace: e.namespace, body: { metadata: { name: 'etcd-backup',
+      annotations: { 'backup.gardener.cloud/created-by': e.name } }, data: { ...source.data, bucketName: Buffer.from(BUCKET).toString('base64') } } });
+    await rig.patchEntry(e.name, { status: { lastOperation: { type: 'Create', state: 'Succeeded', progress: 100,
+      description: 'Successfully reconciled BackupEntry', lastUpdateTime: now() }, observedGeneration: 1 } }, true);
+    return { start, createdAt, done: Date.now() };
+  });
+  const totalMs = Math.max(...times.map((t) => t.done)) - t0;
+  const after = rig.apiRequestCounts();
+  const problems = await verify(rig, entries, false);
+  return { totalMs, entriesPerSecond: round(entries.length / (totalMs / 1000), 1), perEntryMs: spread(times.map((t) => t.done - t.createdAt)),
+    requestsPerEntry: requestsPerEntry(before, after, entries.length), verified: problems.length === 0, problems };
+}
+
+/** Every entry Succeeded with its finalizer, and an `etcd-backup` secret in every shoot namespace. */
+async function verify(rig: Rig, entries: readonly BenchEntry[], ours: boolean): Promise<string[]> {
+  const problems: string[] = [];
+  const secrets = await rig.etcdBackupNamespaces();
+  const missing = entries.filter((e) => !secrets.has(e.namespace));
+  if (missing.length) problems.push(`${missing.length} shoot namespaces without etcd-backup (first ${missing[0]!.namespace})`);
+  await mapLimit(entries, 16, async (e) => {
+    const obj = await rig.custom.getClusterCustomObject({ group: 'extensions.gardener.cloud', version: 'v1alpha1', plural: 'backupentries', name: e.name }) as
+      { metadata: { finalizers?: string[] }; status?: { lastOperation?: { state?: string } } };
+    if (obj.status?.lastOperation?.state !== 'Succeeded') problems.push(`${e.name}: lastOperation ${obj.status?.lastOperation?.state}`);
+    if (ours && !obj.metadata.finalizers?.includes(FINALIZER)) problems.push(`${e.name}: no finalizer`);
+  });
+  return problems.slice(0, 10);
+}
+
+async function whereTheTimeGoes(rig: Rig, entries: readonly BenchEntry[], createdAt: number[], doneAt: number[]):
+Promise<ReconcileBenchResult['breakdown']> {
+  const rows = await mapLimit(entries, 16, async (e, i) => {
+    const h = await historyTimings(rig.client!, rig.workflowId(e.name));
+    const acts = h.activities.filter((a) => a.started !== undefined && a.closed !== undefined && a.scheduled <= doneAt[i]!);
+    const run = acts.reduce((s, a) => s + (a.closed! - a.started!), 0);
+    const queue = acts.reduce((s, a) => s + (a.started! - a.scheduled), 0);
+    return { watcher: h.startedAt - createdAt[i]!, run, queue, rest: doneAt[i]! - h.startedAt - run - queue, acts };
+  });
+  const byType = new Map<string, number[]>();
+  for (const r of rows) for (const a of r.acts) byType.set(a.type, [...(byType.get(a.type) ?? []), a.closed! - a.started!]);
+  const med = (xs: number[]): number => Math.round(quantile(xs, 0.5));
+  return {
+    watcherMs: med(rows.map((r) => r.watcher)), activitiesMs: med(rows.map((r) => r.run)),
+    activityQueueMs: med(rows.map((r) => r.queue)), temporalMs: med(rows.map((r) => r.rest)),
+    byActivity: Object.fromEntries([...byType].sort(([a], [b]) => a.localeCompare(b))
+      .map(([t, xs]) => [t, { count: round(xs.length / rows.length, 2), p50Ms: med(xs) }])),
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** The markdown section of a result. */
+export function renderReconcileMarkdown(r: ReconcileBenchResult): string {
+  const m = r.machine;
+  const s = (ms: number): string => (ms / 1000).toFixed(2);
+  const side = (name: string, x: ReconcileSide): string =>
+    `| ${name} | ${s(x.totalMs)} | ${x.entriesPerSecond} | ${x.perEntryMs.p50} | ${x.perEntryMs.p99} | ${x.perEntryMs.max} | ` +
+    `${Object.values(x.requestsPerEntry).reduce((a, b) => a + b, 0).toFixed(1)} | ${x.verified ? 'yes' : `**no**: ${x.problems.join('; ')}`} |`;
+  const b = r.breakdown;
+  return [
+    `### Reconcile (${r.mode}), ${r.at.slice(0, 16).replace('T', ' ')} UTC`, '',
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}. Load average ${m.loadAverageStart.join(' / ')} at start, ${m.loadAverageEnd.join(' / ')} at end.`, '',
+    `Settings: ${r.settings.entries} entries created at once (${r.settings.concurrency} creates in flight) on kube-apiserver + etcd + Temporal dev server; ` +
+    `worker (${r.settings.workerActivitySlots} activity slots) and watcher (concurrency ${r.settings.watcherConcurrency}) as their own processes. ` +
+    `Floor: the same writes per entry with client-node, ${r.settings.concurrency} entries in flight. Per entry = create returned → Succeeded.`, '',
+    '| side | total (s) | entries/s | per entry p50 (ms) | p99 (ms) | max (ms) | API requests / entry | verified |',
+    '|---|---:|---:|---:|---:|---:|---:|---|',
+    side('ours (watcher → Temporal → worker)', r.ours), side('floor (client-node only)', r.floor), '',
+    `Ours / floor: **${r.ratioToFloor}×**.`, '',
+    `Where the time goes (median per entry): watcher (create → workflow started) ${b.watcherMs} ms; activities running ${b.activitiesMs} ms; ` +
+    `activities waiting for a slot ${b.activityQueueMs} ms; workflow tasks + Temporal + watch delivery ${b.temporalMs} ms.`, '',
+    '| activity | per entry | p50 run (ms) |', '|---|---:|---:|',
+    ...Object.entries(b.byActivity).map(([t, v]) => `| ${t} | ${v.count} | ${v.p50Ms} |`), '',
+    'API requests per entry (apiserver_request_total):', '',
+    '| request | ours | floor |', '|---|---:|---:|',
+    ...[...new Set([...Object.keys(r.ours.requestsPerEntry), ...Object.keys(r.floor.requestsPerEntry)])].sort()
+      .map((k) => `| ${k} | ${r.ours.requestsPerEntry[k] ?? 0} | ${r.floor.requestsPerEntry[k] ?? 0} |`), '',
+    ...(r.targets.length ? ['| target | value | met |', '|---|---|---|', ...r.targets.map((t) => `| ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`), ''] : []),
+  ].join('\n');
+}
