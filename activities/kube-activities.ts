@@ -354,9 +354,10 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
 
     releaseFinalizers: (name, opts) => activity(`releasing finalizers for backupentry ${name}`, async () => {
       const entry = await findEntry(name);
-      if (!entry) return;
       if (opts.secret) {
-        const ref = entry.spec?.secretRef;
+        // A gone entry has no spec.secretRef to read: the workflow's remembered reference stands in for it.
+        const own = entry?.spec?.secretRef;
+        const ref = own?.name && own.namespace ? { namespace: own.namespace, name: own.name } : opts.secretRef;
         if (ref?.name && ref.namespace) {
           try {
             await kube.editSecretFinalizers(ref.namespace, ref.name, (f) => without(f, FINALIZER));
@@ -365,6 +366,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
           }
         }
       }
+      if (!entry) return;
       try {
         await kube.editBackupEntryFinalizers(name, (f) => (opts.allEntryFinalizers ? [] : without(f, FINALIZER)));
       } catch (err) {

@@ -55,6 +55,25 @@ export interface EtcdSecretRef {
 /** Outcome of deleting the etcd-backup secret under the `created-by` guard. */
 export type EtcdSecretDeletion = 'deleted' | 'absent' | 'kept-created-by-other';
 
+/** Options of {@link KubeActivities.releaseFinalizers}. */
+export interface ReleaseFinalizersOptions {
+  /** Also release the secretRef secret (first). */
+  secret: boolean;
+  /** Remove every finalizer of the entry, not only ours (migration). */
+  allEntryFinalizers?: boolean;
+  /**
+   * The entry's `spec.secretRef` as the caller last saw it; used when the entry is gone or has no complete
+   * secretRef. Optional: workflows started before it existed call without it.
+   */
+  secretRef?: SecretReference;
+}
+
+/** A namespaced reference to a Secret (names only). */
+export interface SecretReference {
+  namespace: string;
+  name: string;
+}
+
 /** A Kubernetes Event on the entry. */
 export interface EntryEvent {
   type: 'Normal' | 'Warning';
@@ -82,8 +101,14 @@ export interface KubeActivities {
   removeOperationAnnotation(name: string, value: string): Promise<void>;
   /** Whether the entry's secretRef secret exists. */
   secretRefExists(name: string): Promise<boolean>;
-  /** Removes our finalizer from the secretRef secret (if asked) and then from the entry (or all finalizers). */
-  releaseFinalizers(name: string, opts: { secret: boolean; allEntryFinalizers?: boolean }): Promise<void>;
+  /**
+   * Removes our finalizer from the secretRef secret (if `secret`), then from the entry (or all of the entry's
+   * finalizers with `allEntryFinalizers`): Gardener's order. The secret is the entry's own `spec.secretRef` while the
+   * entry exists and has a complete one; otherwise (the entry is gone, e.g. someone removed our finalizer by hand) it
+   * is `secretRef`, the reference the workflow last saw, so the secret never keeps our finalizer forever. NotFound on
+   * the secret or the entry counts as done; without a usable reference no secret is touched.
+   */
+  releaseFinalizers(name: string, opts: ReleaseFinalizersOptions): Promise<void>;
   /** Records a Kubernetes Event on the entry; best effort (never fails the caller). */
   recordEvent(name: string, event: EntryEvent): Promise<void>;
 }

@@ -8,13 +8,13 @@
  */
 import {
   ActivityFailure, ApplicationFailure, CancellationScope, allHandlersFinished, condition, continueAsNew, isCancellation,
-  log, proxyActivities, setCurrentDetails, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo,
+  log, patched, proxyActivities, setCurrentDetails, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import {
   ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, GardenerErrorCode, Operation, Phase, decideOperation, formatDuration,
   formatRfc3339Seconds, parseBoolAnnotation, parseDuration, parseEntryName, parseRfc3339, retentionDeadline,
 } from '../domain';
-import type { BackupEntryActivities, EntryView, StatusReport } from '../activities/types';
+import type { BackupEntryActivities, EntryView, SecretReference, StatusReport } from '../activities/types';
 import type { DeletionReceipt } from '../activities/storage-port';
 import { DELETE_ACTIVITY, INVENTORY_ACTIVITY, KUBE_ACTIVITY } from './activity-options';
 import {
@@ -68,6 +68,11 @@ export interface CarriedState {
   lastError?: { message: string; codes: string[]; at: string };
   etcdBackupSecret?: { namespace: string; name: string; resourceVersion: string; digest: string };
   memoWritten: boolean;
+  /**
+   * The entry's `spec.secretRef` as last observed, so the secret's finalizer can still be released once the entry is
+   * gone and its spec unreadable. Absent in state carried over from runs that predate it (until the next pass).
+   */
+  secretRef?: SecretReference;
 }
 
 /** Input of {@link backupEntryWorkflow}. */
@@ -92,6 +97,12 @@ const { inventoryBackups } = proxyActivities<BackupEntryActivities>(INVENTORY_AC
 const { deleteBackups } = proxyActivities<BackupEntryActivities>(DELETE_ACTIVITY);
 
 const MAX_DECISIONS = 50;
+
+/**
+ * Patch ID (`patched`) of "release the secretRef secret's finalizer when the entry is found gone". Histories written
+ * before it reach workflow completion there without scheduling an activity; they replay without the call.
+ */
+export const PATCH_RELEASE_SECRET_OF_GONE_ENTRY = 'release-secret-finalizer-of-gone-entry';
 
 /** A pass ends either with "wait for the next trigger" or with the workflow's result. */
 type PassOutcome = { final: false } | { final: true; result: BackupEntryWorkflowResult };
@@ -230,6 +241,10 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       ...(s.deletion?.receipt ? { deletion: s.deletion.receipt } : {}) } };
   };
 
+  /** Releases our finalizers (secret first); the remembered secretRef stands in for the spec of a vanished entry. */
+  const release = (opts: { secret: boolean; allEntryFinalizers?: boolean }): Promise<void> =>
+    kube.releaseFinalizers(name, { ...opts, ...(opts.secret && s.secretRef ? { secretRef: s.secretRef } : {}) });
+
   // --- operations ----------------------------------------------------------------------------------------------------
   const reconcile = async (entry: EntryView, op: Operation): Promise<PassOutcome> => {
     if (entry.annotations.operation === 'reconcile') await kube.removeOperationAnnotation(name, 'reconcile');
@@ -248,7 +263,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     // The bucket and the etcd-backup secret are never touched: the destination seed takes over.
     await report({ kind: 'processing', operation: Operation.Migrate, description: 'Migrating the BackupEntry' });
     await report({ kind: 'succeeded', operation: Operation.Migrate, description: 'Successfully migrated BackupEntry' });
-    await kube.releaseFinalizers(name, { secret: true, allEntryFinalizers: true });
+    await release({ secret: true, allEntryFinalizers: true });
     await kube.removeOperationAnnotation(name, 'migrate');
     return final(Phase.Migrated, 'migrated');
   };
@@ -264,7 +279,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     }
     await report({ kind: 'succeeded', operation: Operation.Delete, description: `Cleanup cancelled by ${who}; backups kept${kept}` });
     await kube.recordEvent(name, { type: 'Warning', reason: 'BackupsKept', message: `Cleanup cancelled by ${who}; backups kept${kept}` });
-    await kube.releaseFinalizers(name, { secret: true });
+    await release({ secret: true });
     return final(Phase.Kept, 'kept');
   };
 
@@ -276,7 +291,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
         `bucket ${entry.bucketName} cannot be deleted and stay behind`;
       record({ action: 'note', by: 'controller', reason: 'secretRef missing at deletion', outcome: msg });
       await kube.recordEvent(name, { type: 'Warning', reason: 'BackupsOrphaned', message: msg });
-      await kube.releaseFinalizers(name, { secret: false });
+      await release({ secret: false });
       return final(Phase.Orphaned, 'orphaned');
     }
     const deletedAt = parseRfc3339(entry.deletionTimestamp!);
@@ -363,17 +378,26 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     const text = `Deleted ${rc.deletedObjects} objects (${bytes(rc.deletedBytes)}) under ${prefix} in ${formatDuration(Math.max(1, Math.round(rc.durationMs / 1000)) * 1000)}${left}`;
     await report({ kind: 'succeeded', operation: Operation.Delete, description: text });
     await kube.recordEvent(name, { type: 'Normal', reason: 'BackupsDeleted', message: text });
-    await kube.releaseFinalizers(name, { secret: true });
+    await release({ secret: true });
     return final(Phase.Deleted, 'deleted');
   };
 
   const pass = async (): Promise<PassOutcome> => {
     const entry = await kube.observeEntry(name);
     if (!entry.exists) {
+      // Whoever removed the entry (our finalizer taken off by hand, or it vanished between our steps) left our
+      // finalizer on its secretRef secret, which nothing else would ever remove.
+      const released = s.secretRef !== undefined && patched(PATCH_RELEASE_SECRET_OF_GONE_ENTRY);
+      if (released) await release({ secret: true });
       if (s.deletion?.receipt) return final(Phase.Deleted, 'deleted');
       if (s.phase === Phase.Kept || s.phase === Phase.Migrated || s.phase === Phase.Orphaned) return final(s.phase, 'gone');
-      record({ action: 'note', by: 'controller', reason: 'entry disappeared', outcome: 'the BackupEntry no longer exists; nothing left to do' });
+      const secret = released ? `; our finalizer on secret ${s.secretRef!.namespace}/${s.secretRef!.name} was released` : '';
+      record({ action: 'note', by: 'controller', reason: 'entry disappeared',
+        outcome: `the BackupEntry no longer exists${secret}; nothing left to do` });
       return final(s.deletion ? Phase.Orphaned : s.phase, 'gone');
+    }
+    if (entry.secretRef.name && entry.secretRef.namespace) {
+      s.secretRef = { namespace: entry.secretRef.namespace, name: entry.secretRef.name };
     }
     if (!s.memoWritten || s.type !== entry.type || s.bucket !== entry.bucketName) {
       s.type = entry.type;

@@ -10,6 +10,8 @@ export const PLANTED_SECRET = 'PLANTED-SECRET-7f3c9a2e-do-not-leak';
 export interface FakeEntry {
   view: EntryView;
   statuses: StatusReport[];
+  /** The secretRef secret (`spec.secretRef` at creation) and whether our finalizer is on it. */
+  secret: { namespace: string; name: string };
   finalizerOnSecret: boolean;
   secretRefExists: boolean;
   etcdSecret?: { data: Record<string, string>; createdBy: string };
@@ -21,6 +23,14 @@ export interface FakeEntry {
   /** When set, deleteBackups heartbeats and waits until this promise resolves (or it is cancelled). */
   holdDeletion?: Promise<void>;
   deletionStarted?: () => void;
+  /** Runs inside deleteBackups before it returns (e.g. to make the entry vanish meanwhile). */
+  duringDeletion?: () => void;
+}
+
+/** What the real observeEntry returns for an entry that does not exist: every field empty. */
+function goneView(name: string): EntryView {
+  return { exists: false, name, uid: '', generation: 0, type: '', class: '', bucketName: '', region: '',
+    secretRef: { name: '', namespace: '' }, annotations: {}, hasFinalizer: false };
 }
 
 /** The fake cluster + storage the workflow tests drive: typed as the real activities, in memory. */
@@ -28,10 +38,11 @@ export class FakeWorld {
   readonly entries = new Map<string, FakeEntry>();
 
   add(name: string, over: Partial<EntryView> = {}): FakeEntry {
+    const view: EntryView = { exists: true, name, uid: 'uid-1', generation: 1, type: 'local', class: 'shoot', bucketName: 'bucket-a',
+      region: 'local', secretRef: { name: `entry-${name}`, namespace: 'garden' }, annotations: {}, hasFinalizer: false, ...over };
     const e: FakeEntry = {
-      view: { exists: true, name, uid: 'uid-1', generation: 1, type: 'local', class: 'shoot', bucketName: 'bucket-a', region: 'local',
-        secretRef: { name: `entry-${name}`, namespace: 'garden' }, annotations: {}, hasFinalizer: false, ...over },
-      statuses: [], finalizerOnSecret: false, secretRefExists: true, objects: 12, events: [], calls: [], failProvision: 0,
+      view, statuses: [], secret: { ...view.secretRef }, finalizerOnSecret: false, secretRefExists: true, objects: 12, events: [],
+      calls: [], failProvision: 0,
     };
     this.entries.set(name, e);
     return e;
@@ -53,7 +64,7 @@ export class FakeWorld {
     return {
       observeEntry: async (name) => {
         const e = this.entries.get(name);
-        if (!e || !e.view.exists) return { ...(e?.view ?? {} as EntryView), exists: false };
+        if (!e || !e.view.exists) return goneView(name);
         e.calls.push('observeEntry');
         return structuredClone(e.view);
       },
@@ -90,7 +101,11 @@ export class FakeWorld {
       secretRefExists: async (name) => call(name, 'secretRefExists').secretRefExists,
       releaseFinalizers: async (name, opts) => {
         const e = call(name, `releaseFinalizers:${opts.secret ? 'secret+' : ''}${opts.allEntryFinalizers ? 'all' : 'ours'}`);
-        if (opts.secret) e.finalizerOnSecret = false;
+        // Like the real activity: the secret is found through the entry's spec.secretRef while the entry exists, and
+        // only through the secretRef the workflow passes once it is gone.
+        const ref = e.view.exists ? e.view.secretRef : opts.secretRef;
+        if (opts.secret && ref?.namespace === e.secret.namespace && ref.name === e.secret.name) e.finalizerOnSecret = false;
+        if (!e.view.exists) return;
         e.view.hasFinalizer = false;
         if (e.view.deletionTimestamp) e.view.exists = false; // the API server removes a deleted entry without finalizers
       },
@@ -120,6 +135,7 @@ export class FakeWorld {
             }
           }
         }
+        e.duringDeletion?.();
         e.objects = 0;
         return { deletedObjects: total, deletedBytes: total * 1024, lockedObjects: 0, rewrittenObjects: 0, listedObjects: total,
           durationMs: 1500, objectsPerSecond: total / 1.5, remainingObjects: 0 };
