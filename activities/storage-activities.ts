@@ -8,7 +8,7 @@ import { entryPrefix, GardenerErrorCode } from '../domain';
 import { ClassifiedError, configurationProblem, toApplicationFailure } from './errors';
 import type { ActivityMetricsSink } from './metrics';
 import type {
-  BucketSession, DeletionProgress, DeletionReceipt, Inventory, SecretData, StorageProvider,
+  BucketSession, DeletionProgress, DeletionReceipt, Inventory, ObjectCount, SecretData, StorageProvider,
 } from './storage-port';
 import type { StorageActivities } from './types';
 
@@ -29,16 +29,23 @@ export interface StorageActivityDeps {
 }
 
 /**
- * Heartbeat details of `deleteBackups`: the provider's progress (cursor + counts) and when the first attempt
- * started, so a retried attempt resumes where the last heartbeat left off and the receipt's duration spans attempts.
+ * Heartbeat details of `deleteBackups`: the provider's progress (cursor + counts), when the first attempt started,
+ * and what was under the prefix before deletion began, so a retried attempt resumes where the last heartbeat left
+ * off, the receipt's duration spans attempts, and the receipt can account for what a crashed attempt deleted after
+ * its last heartbeat (see `DeletionReceipt.uncountedAfterResume`).
  */
 export interface DeletionHeartbeat extends DeletionProgress {
   startedAtMs: number;
+  /** Set once the inventory before deletion is taken; absent in heartbeats of older versions. */
+  inventoried?: ObjectCount;
 }
 
 const COUNT_KEYS = ['deletedObjects', 'deletedBytes', 'lockedObjects', 'rewrittenObjects', 'listedObjects'] as const;
 
-/** Reads heartbeat details of an earlier attempt; anything malformed counts as "no earlier attempt". */
+/**
+ * Reads heartbeat details of an earlier attempt; anything malformed counts as "no earlier attempt", except a
+ * malformed `inventoried`, which only counts as "no inventory".
+ */
 export function parseDeletionHeartbeat(details: unknown): DeletionHeartbeat | undefined {
   if (typeof details !== 'object' || details === null) return undefined;
   const d = details as Record<string, unknown>;
@@ -54,6 +61,10 @@ export function parseDeletionHeartbeat(details: unknown): DeletionHeartbeat | un
     listedObjects: d.listedObjects as number,
   };
   if (typeof d.cursor === 'string') hb.cursor = d.cursor;
+  const inv = d.inventoried as Record<string, unknown> | null | undefined;
+  if (typeof inv === 'object' && inv !== null && isCount(inv.objects) && isCount(inv.bytes)) {
+    hb.inventoried = { objects: inv.objects, bytes: inv.bytes };
+  }
   return hb;
 }
 
@@ -71,7 +82,10 @@ function prefixOf(name: string): string {
  * (Gardener code as type); a cancellation leaves as the SDK's CancelledFailure. `deleteBackups` resumes from the
  * previous attempt's heartbeat, heartbeats at most once per `heartbeatIntervalMs` (plus a trailing beat), passes the
  * activity's cancellation signal to the provider, and ends with a check that only locked or rewritten objects remain
- * (otherwise it fails retryably and resets the cursor, so the next attempt re-lists the whole prefix).
+ * (otherwise it fails retryably and resets the cursor, so the next attempt re-lists the whole prefix). Before it
+ * deletes anything, an attempt without an inventory in its heartbeat details counts the prefix (one listing pass,
+ * heartbeating as it goes) and carries the count in every later heartbeat; a resumed attempt uses it to add what
+ * an earlier attempt deleted after its last heartbeat to the receipt (`DeletionReceipt.uncountedAfterResume`).
  */
 export function createStorageActivities(deps: StorageActivityDeps): StorageActivities {
   const now = deps.now ?? Date.now;
@@ -136,8 +150,17 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
         };
         try {
           const signal = ctx.cancellationSignal;
-          const toDetails = (p: DeletionProgress): DeletionHeartbeat => ({ ...p, startedAtMs });
+          let inventoried = resume?.inventoried;
+          const toDetails = (p: DeletionProgress): DeletionHeartbeat =>
+            ({ ...p, startedAtMs, ...(inventoried ? { inventoried } : {}) });
           if (!resume) beat.now(toDetails(zeroProgress())); // record the start time right away
+          if (!inventoried) {
+            // Before this attempt deletes anything: the baseline a resumed attempt checks its counts against.
+            const before = resume ?? zeroProgress();
+            const inv = await session.inventory(prefix, { signal, onProgress: () => beat.maybe(toDetails(before)) });
+            inventoried = { objects: inv.objects, bytes: inv.bytes };
+            beat.now(toDetails(before));
+          }
           const progress = await session.deletePrefix(prefix, {
             signal,
             ...(resume ? { resume } : {}),
@@ -152,16 +175,21 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
           const unexpected = rest.objects - rest.locked - progress.rewrittenObjects;
           if (unexpected > 0) {
             const { cursor: _done, ...counts } = progress;
-            beat.now({ ...counts, startedAtMs }); // no cursor: the next attempt lists the prefix from the start
+            beat.now(toDetails(counts)); // no cursor: the next attempt lists the prefix from the start
             throw new ClassifiedError(`${unexpected} object(s) are still under prefix "${prefix}" after deletion ` +
               '(written while deleting?); the next attempt deletes them', GardenerErrorCode.RetryableInfraDependencies,
             true, 'PrefixNotEmpty');
           }
+          // A resumed attempt never saw what earlier attempts deleted after their last heartbeat reached the server.
+          const uncounted = resume ? uncountedAfterResume(inventoried, rest, progress) : undefined;
+          const deletedObjects = progress.deletedObjects + (uncounted?.objects ?? 0);
+          const deletedBytes = progress.deletedBytes + (uncounted?.bytes ?? 0);
           const durationMs = Math.max(0, now() - startedAtMs);
           const objectsPerSecond = durationMs > 0
-            ? Math.round((progress.deletedObjects / (durationMs / 1000)) * 10) / 10
-            : progress.deletedObjects;
-          return { ...progress, durationMs, objectsPerSecond, remainingObjects: rest.objects };
+            ? Math.round((deletedObjects / (durationMs / 1000)) * 10) / 10
+            : deletedObjects;
+          return { ...progress, deletedObjects, deletedBytes, durationMs, objectsPerSecond, remainingObjects: rest.objects,
+            inventoried, ...(uncounted ? { uncountedAfterResume: uncounted } : {}) };
         } finally {
           await session.close();
         }
@@ -172,6 +200,18 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
         beat.stop();
       }
     },
+  };
+}
+
+/**
+ * What left the prefix since the inventory (`inventoried − remaining`, a lower bound: objects written meanwhile only
+ * lower it) beyond what was counted one by one, per field and never below 0.
+ */
+export function uncountedAfterResume(inventoried: ObjectCount, remaining: ObjectCount, counted: DeletionProgress):
+ObjectCount {
+  return {
+    objects: Math.max(0, inventoried.objects - remaining.objects - counted.deletedObjects),
+    bytes: Math.max(0, inventoried.bytes - remaining.bytes - counted.deletedBytes),
   };
 }
 

@@ -32,13 +32,40 @@ export interface DeletionProgress {
   listedObjects: number;
 }
 
-/** What a finished deletion did. */
+/** Objects and bytes counted under a prefix at one point in time. */
+export interface ObjectCount {
+  objects: number;
+  bytes: number;
+}
+
+/**
+ * What a finished deletion did. `deletedObjects`/`deletedBytes` count every object deleted (or found already gone) one
+ * by one, and are exact when the deletion ran in one attempt. An attempt that resumed from an earlier attempt's
+ * heartbeat cannot see what that attempt deleted after its last heartbeat reached the server (those objects are gone
+ * when it lists again), so it adds them from the inventory: see {@link DeletionReceipt.uncountedAfterResume}.
+ */
 export interface DeletionReceipt extends DeletionProgress {
   durationMs: number;
   /** deletedObjects / seconds of this attempt chain. */
   objectsPerSecond: number;
   /** Objects still under the prefix after the final check (locked or rewritten ones, or 0). */
   remainingObjects: number;
+  /**
+   * What was under the prefix before anything was deleted: counted by the first attempt before it deleted, and
+   * carried to later attempts in the heartbeat. (If an attempt crashed before a heartbeat with it reached the server,
+   * the next attempt counts again before it deletes; its inventory then misses what the crashed one deleted.)
+   * Absent only for attempt chains started by a version without it.
+   */
+  inventoried?: ObjectCount;
+  /**
+   * Present when an attempt resumed from an earlier attempt's heartbeat: the part of `deletedObjects`/`deletedBytes`
+   * inferred rather than counted, `max(0, (inventoried − remaining) − counted)` per field, where remaining is what
+   * the final check found under the prefix (locked and rewritten objects included). `inventoried − remaining` is a
+   * lower bound of what left the prefix since the inventory (objects written meanwhile only lower it), so the totals
+   * stay lower bounds of the truth and are never inflated. Like a 404 on delete, an object removed by someone else
+   * after the inventory counts as deleted.
+   */
+  uncountedAfterResume?: ObjectCount;
 }
 
 /** Options of {@link BucketSession.deletePrefix}. */
@@ -53,16 +80,20 @@ export interface DeletePrefixOptions {
 
 /** A provider's handle on one bucket with one set of credentials. */
 export interface BucketSession {
-  /** Counts objects and bytes under `prefix` (stops at `limit`). A missing bucket is a ClassifiedError. */
-  inventory(prefix: string, opts: { signal: AbortSignal; limit?: number }): Promise<Inventory>;
+  /**
+   * Counts objects and bytes under `prefix` (stops at `limit`). A missing bucket is a ClassifiedError.
+   * `onProgress`, if given, is called with the running count as counting goes (the caller throttles heartbeats).
+   */
+  inventory(prefix: string, opts: { signal: AbortSignal; limit?: number; onProgress?(counted: ObjectCount): void }):
+  Promise<Inventory>;
   /**
    * Deletes every object (and, on versioned buckets, every noncurrent generation) whose name starts with `prefix`,
    * and nothing else. Deleting an empty or missing prefix succeeds. Safe to retry: an object that is already gone
    * counts as done. Memory stays flat however many objects there are.
    */
   deletePrefix(prefix: string, opts: DeletePrefixOptions): Promise<DeletionProgress>;
-  /** Objects still under `prefix`, and how many of them are locked (retention/hold) or were rewritten. */
-  remaining(prefix: string, opts: { signal: AbortSignal }): Promise<{ objects: number; locked: number }>;
+  /** Objects (and their bytes) still under `prefix`, and how many of them are locked (retention/hold). */
+  remaining(prefix: string, opts: { signal: AbortSignal }): Promise<{ objects: number; locked: number; bytes: number }>;
   /** Releases connections. */
   close(): Promise<void>;
 }

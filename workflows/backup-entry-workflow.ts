@@ -375,7 +375,11 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     }
     const rc = del.receipt;
     const left = rc.remainingObjects ? `; ${rc.remainingObjects} objects remain (${rc.lockedObjects} locked for lifecycle expiry, ${rc.rewrittenObjects} rewritten during deletion)` : '';
-    const text = `Deleted ${rc.deletedObjects} objects (${bytes(rc.deletedBytes)}) under ${prefix} in ${formatDuration(Math.max(1, Math.round(rc.durationMs / 1000)) * 1000)}${left}`;
+    const unc = rc.uncountedAfterResume;
+    const inferred = unc && (unc.objects > 0 || unc.bytes > 0)
+      ? `; ${unc.objects} of them (${bytes(unc.bytes)}) deleted by an interrupted attempt after its last checkpoint, counted from the inventory taken before deletion`
+      : '';
+    const text = `Deleted ${rc.deletedObjects} objects (${bytes(rc.deletedBytes)}) under ${prefix} in ${formatDuration(Math.max(1, Math.round(rc.durationMs / 1000)) * 1000)}${inferred}${left}`;
     await report({ kind: 'succeeded', operation: Operation.Delete, description: text });
     await kube.recordEvent(name, { type: 'Normal', reason: 'BackupsDeleted', message: text });
     await release({ secret: true });

@@ -11,7 +11,7 @@
 import { Storage, type Bucket, type GetFilesResponse, type StorageOptions } from '@google-cloud/storage';
 import { ClassifiedError, redact } from '../../activities/errors';
 import type {
-  BucketSession, DeletePrefixOptions, DeletionProgress, Inventory, SecretData, StorageProvider,
+  BucketSession, DeletePrefixOptions, DeletionProgress, Inventory, ObjectCount, SecretData, StorageProvider,
 } from '../../activities/storage-port';
 import { assertKeyInPrefix, DATA_KEY_SERVICE_ACCOUNT_JSON, GardenerErrorCode } from '../../domain';
 import { assertUsablePrefix, CursorTracker, outsidePrefixError, quote, startProgress } from './prefix-guard';
@@ -295,7 +295,8 @@ class GcsBucketSession implements BucketSession {
     this.bucket = storage.bucket(bucketName);
   }
 
-  async inventory(prefix: string, opts: { signal: AbortSignal; limit?: number }): Promise<Inventory> {
+  async inventory(prefix: string, opts: { signal: AbortSignal; limit?: number; onProgress?(counted: ObjectCount): void }):
+  Promise<Inventory> {
     assertUsablePrefix(prefix);
     const limit = opts.limit ?? Number.POSITIVE_INFINITY;
     let objects = 0;
@@ -307,20 +308,24 @@ class GcsBucketSession implements BucketSession {
         objects += 1;
         bytes += v.size;
       }
+      opts.onProgress?.({ objects, bytes });
     }
     return { objects, bytes, truncated: false };
   }
 
-  async remaining(prefix: string, opts: { signal: AbortSignal }): Promise<{ objects: number; locked: number }> {
+  async remaining(prefix: string, opts: { signal: AbortSignal }):
+  Promise<{ objects: number; locked: number; bytes: number }> {
     assertUsablePrefix(prefix);
     let objects = 0;
     let locked = 0;
+    let bytes = 0;
     for await (const group of this.groups(prefix, undefined, opts.signal)) {
       if (!assertKeyInPrefix(prefix, group.name)) continue;
       objects += group.versions.length;
       locked += group.versions.filter((v) => v.locked).length;
+      bytes += group.versions.reduce((n, v) => n + v.size, 0);
     }
-    return { objects, locked };
+    return { objects, locked, bytes };
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import { lstat, opendir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassifiedError } from '../../activities/errors';
 import type {
-  BucketSession, DeletePrefixOptions, DeletionProgress, Inventory, SecretData, StorageProvider,
+  BucketSession, DeletePrefixOptions, DeletionProgress, Inventory, ObjectCount, SecretData, StorageProvider,
 } from '../../activities/storage-port';
 import { assertKeyInPrefix, DATA_KEY_HOST_PATH, GardenerErrorCode } from '../../domain';
 import { assertUsablePrefix, outsidePrefixError, quote, startProgress } from './prefix-guard';
@@ -74,7 +74,8 @@ class LocalBucketSession implements BucketSession {
     this.bucketDir = join(rootDir, bucket);
   }
 
-  async inventory(prefix: string, opts: { signal: AbortSignal; limit?: number }): Promise<Inventory> {
+  async inventory(prefix: string, opts: { signal: AbortSignal; limit?: number; onProgress?(counted: ObjectCount): void }):
+  Promise<Inventory> {
     assertUsablePrefix(prefix);
     await this.checkBucket();
     const limit = opts.limit ?? Number.POSITIVE_INFINITY;
@@ -85,6 +86,7 @@ class LocalBucketSession implements BucketSession {
       if (!assertKeyInPrefix(prefix, leaf.key)) continue;
       objects += 1;
       bytes += await sizeOf(leaf.path);
+      opts.onProgress?.({ objects, bytes });
     }
     return { objects, bytes, truncated: false };
   }
@@ -121,12 +123,17 @@ class LocalBucketSession implements BucketSession {
     return progress;
   }
 
-  async remaining(prefix: string, opts: { signal: AbortSignal }): Promise<{ objects: number; locked: number }> {
+  async remaining(prefix: string, opts: { signal: AbortSignal }):
+  Promise<{ objects: number; locked: number; bytes: number }> {
     assertUsablePrefix(prefix);
     await this.checkBucket();
     let objects = 0;
-    for await (const _leaf of this.walk(prefix, undefined, opts.signal, false)) objects += 1;
-    return { objects, locked: 0 };
+    let bytes = 0;
+    for await (const leaf of this.walk(prefix, undefined, opts.signal, false)) {
+      objects += 1;
+      bytes += await sizeOf(leaf.path);
+    }
+    return { objects, locked: 0, bytes };
   }
 
   async close(): Promise<void> {

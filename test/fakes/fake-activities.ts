@@ -25,6 +25,8 @@ export interface FakeEntry {
   deletionStarted?: () => void;
   /** Runs inside deleteBackups before it returns (e.g. to make the entry vanish meanwhile). */
   duringDeletion?: () => void;
+  /** Fields deleteBackups adds to (or overrides in) its receipt. */
+  receiptExtras?: Partial<DeletionReceipt>;
 }
 
 /** What the real observeEntry returns for an entry that does not exist: every field empty. */
@@ -138,7 +140,7 @@ export class FakeWorld {
         e.duringDeletion?.();
         e.objects = 0;
         return { deletedObjects: total, deletedBytes: total * 1024, lockedObjects: 0, rewrittenObjects: 0, listedObjects: total,
-          durationMs: 1500, objectsPerSecond: total / 1.5, remainingObjects: 0 };
+          durationMs: 1500, objectsPerSecond: total / 1.5, remainingObjects: 0, ...e.receiptExtras };
       },
     };
   }

@@ -160,6 +160,18 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     expect(e.events.some((x) => x.startsWith('Normal/BackupsDeleted'))).toBe(true);
   });
 
+  it('a receipt with objects inferred after a resumed attempt says so in the Succeeded status', async () => {
+    const name = entryName();
+    const e = world.add(name);
+    e.receiptExtras = { inventoried: { objects: 12, bytes: 12 * 1024 }, uncountedAfterResume: { objects: 4, bytes: 4 * 1024 } };
+    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name);
+    const result = await h.result();
+    expect(result.deletion).toMatchObject({ deletedObjects: 12, uncountedAfterResume: { objects: 4 } });
+    expect(e.statuses.at(-1)!.description).toMatch(/^Deleted 12 objects \(12\.0 KiB\) under .* in 2s; 4 of them \(4\.0 KiB\) deleted by an interrupted attempt after its last checkpoint, counted from the inventory taken before deletion$/);
+  });
+
   it('delete with retention > 0: waits on a durable timer and deletes when it fires', async () => {
     const name = entryName();
     const e = world.add(name, { annotations: { retentionPeriod: '4s' } });

@@ -88,7 +88,7 @@ describe('gcs provider against fake-gcs-server', () => {
     const cursors = seen.map((p) => p.cursor).filter((c): c is string => c !== undefined);
     expect(cursors).toEqual([...cursors].sort());
     expect(await names(bucket)).toEqual([...SIBLINGS].sort());
-    expect(await session.remaining(PREFIX, { signal: never })).toEqual({ objects: 0, locked: 0 });
+    expect(await session.remaining(PREFIX, { signal: never })).toEqual({ objects: 0, locked: 0, bytes: 0 });
     // A retry after success finds nothing to do.
     expect((await session.deletePrefix(PREFIX, { signal: never, onProgress: () => undefined })).deletedObjects).toBe(0);
     await session.close();
@@ -105,7 +105,7 @@ describe('gcs provider against fake-gcs-server', () => {
     const done = await session.deletePrefix(PREFIX, { signal: never, onProgress: () => undefined });
     expect(done).toMatchObject({ deletedObjects: 2 * keys.length, listedObjects: 2 * keys.length });
     expect(await names(bucket, true)).toEqual([...SIBLINGS, ...SIBLINGS].sort());
-    expect(await session.remaining(PREFIX, { signal: never })).toEqual({ objects: 0, locked: 0 });
+    expect(await session.remaining(PREFIX, { signal: never })).toEqual({ objects: 0, locked: 0, bytes: 0 });
   });
 
   it('resumes after a cursor without listing the names before it', async () => {

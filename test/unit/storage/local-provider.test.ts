@@ -79,7 +79,7 @@ describe('local provider', () => {
     expect([...new Set(seen.map((p) => p.cursor).filter(Boolean))]).toEqual(sorted);
     expect(filesUnder(join(root, bucket))).toEqual([...SIBLINGS].sort());
     expect(existsSync(join(root, bucket, ENTRY, 'etcd-main'))).toBe(false); // emptied folders go too
-    expect(await session.remaining(PREFIX, { signal: never })).toEqual({ objects: 0, locked: 0 });
+    expect(await session.remaining(PREFIX, { signal: never })).toEqual({ objects: 0, locked: 0, bytes: 0 });
     // Deleting again (a retry) succeeds with nothing to do.
     expect((await session.deletePrefix(PREFIX, { signal: never, onProgress: () => undefined })).deletedObjects).toBe(0);
   });
@@ -187,6 +187,16 @@ describe('local provider', () => {
     expect(createLocalProvider({ rootDir: root }).etcdSecretExtras({})).toEqual({ hostPath: Buffer.from(DEFAULT_LOCAL_HOST_PATH) });
     expect(createLocalProvider({ rootDir: root, hostPath: '/x' }).etcdSecretExtras({ any: Buffer.from('y') }))
       .toEqual({ hostPath: Buffer.from('/x') });
+  });
+
+  it('inventory reports its running count; remaining counts bytes too', async () => {
+    put(etcdKeys(ENTRY));
+    const session = provider().open(bucket, {});
+    const counts: Array<{ objects: number; bytes: number }> = [];
+    const inv = await session.inventory(PREFIX, { signal: never, onProgress: (c) => counts.push(c) });
+    expect(counts.map((c) => c.objects)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(counts.at(-1)).toEqual({ objects: inv.objects, bytes: inv.bytes });
+    expect(await session.remaining(PREFIX, { signal: never })).toEqual({ objects: 7, locked: 0, bytes: inv.bytes });
   });
 
   it('inventory stops at the limit', async () => {

@@ -102,6 +102,48 @@ describe('storage activities', () => {
     expect(filesLeft()).toBe(0);
   });
 
+  it('after a crash, the resumed receipt still counts what was deleted after the last heartbeat', async () => {
+    const keys = Array.from({ length: 30 }, (_, i) => keyOf(i));
+    put(keys);
+    const sizeOf = (k: string): number => `data of ${k}`.length;
+    const total = keys.reduce((n, k) => n + sizeOf(k), 0);
+    const activities = createStorageActivities(deps());
+    // Attempt 1 deletes 20 objects, but the last heartbeat the server got says 10 (the SDK sends them throttled):
+    // the worker dies right after, so attempt 2 resumes from that one.
+    const env = mockEnv();
+    let serverCopy: DeletionHeartbeat | undefined;
+    env.on('heartbeat', (d: DeletionHeartbeat) => {
+      if (d.deletedObjects === 10) serverCopy = d;
+      if (d.deletedObjects === 20) env.cancel();
+    });
+    await runDelete(env, activities).catch(() => undefined);
+    expect(filesLeft()).toBe(10);
+    expect(serverCopy).toMatchObject({ cursor: keyOf(9), deletedObjects: 10 });
+
+    const receipt = await runDelete(mockEnv({ heartbeatDetails: serverCopy, attempt: 2 }), activities);
+    // Counted one by one: 10 before the heartbeat + the 10 attempt 2 deleted; keyOf(10..19) were gone on re-listing.
+    expect(receipt).toMatchObject({
+      deletedObjects: 30, deletedBytes: total, remainingObjects: 0,
+      inventoried: { objects: 30, bytes: total },
+      uncountedAfterResume: { objects: 10, bytes: keys.slice(10, 20).reduce((n, k) => n + sizeOf(k), 0) },
+    });
+    expect(filesLeft()).toBe(0);
+  });
+
+  it('a first attempt takes the inventory before deleting and counts every object itself', async () => {
+    put(Array.from({ length: 5 }, (_, i) => keyOf(i)));
+    const activities = createStorageActivities(deps());
+    const env = mockEnv();
+    const beats: DeletionHeartbeat[] = [];
+    env.on('heartbeat', (d: DeletionHeartbeat) => beats.push(d));
+    const receipt = await runDelete(env, activities);
+    expect(receipt).toMatchObject({ deletedObjects: 5, inventoried: { objects: 5 } });
+    expect(receipt.uncountedAfterResume).toBeUndefined();
+    // Every heartbeat from the first deletion on carries the inventory.
+    const firstDeletion = beats.findIndex((b) => b.deletedObjects > 0);
+    expect(beats.slice(firstDeletion).every((b) => b.inventoried?.objects === 5)).toBe(true);
+  });
+
   it('uses the start time of the first attempt for the receipt', async () => {
     put([keyOf(1)]);
     const activities = createStorageActivities(deps({ now: () => 50_000 }));
