@@ -92,9 +92,10 @@ export function entryPrefix(name: string): Result<string> {
 }
 
 /**
- * Last-line guard before deleting `key`: true iff `prefix` is non-empty and ends in `/`, `key` starts with it,
- * and `key` has no `..` path segment (so a filesystem-backed provider can never resolve it outside the prefix;
- * such keys are left alone rather than deleted).
+ * Last-line guard of a filesystem-backed provider before deleting `key`: true iff `prefix` is non-empty and ends in
+ * `/`, `key` starts with it, and `key` has no `..` path segment (so it can never resolve outside the prefix; such
+ * keys are left alone rather than deleted). Object stores with flat names (gcp) check the prefix string only
+ * (adapters/storage/prefix-guard.ts `isFlatKeyInPrefix`): there `..` is an ordinary part of a name.
  */
 export function assertKeyInPrefix(prefix: string, key: string): boolean {
   if (prefix.length < 2 || !prefix.endsWith('/') || !key.startsWith(prefix)) return false;

@@ -13,8 +13,10 @@ import { ClassifiedError, redact } from '../../activities/errors';
 import type {
   BucketSession, DeletePrefixOptions, DeletionProgress, Inventory, ObjectCount, SecretData, StorageProvider,
 } from '../../activities/storage-port';
-import { assertKeyInPrefix, DATA_KEY_SERVICE_ACCOUNT_JSON, GardenerErrorCode } from '../../domain';
-import { assertUsablePrefix, CursorTracker, outsidePrefixError, quote, startProgress } from './prefix-guard';
+import { DATA_KEY_SERVICE_ACCOUNT_JSON, GardenerErrorCode } from '../../domain';
+import {
+  assertUsablePrefix, CursorTracker, isFlatKeyInPrefix, outsidePrefixError, quote, startProgress,
+} from './prefix-guard';
 import { AimdLimiter, sleep, TokenBucket } from './rate-control';
 
 /** Options of {@link createGcsProvider}. */
@@ -102,8 +104,10 @@ export function parseServiceAccount(data: SecretData): ServiceAccount {
  * - Per object: 404 = already gone (counted as deleted); 412 = rewritten after listing (counted, left alone);
  *   403 retention/hold, or a hold/retention visible in the listing = locked: `customTime` is stamped (if unset) so
  *   the bucket's `daysSinceCustomTime` lifecycle rule reaps it later, as Gardener does.
- * - Every listed name is checked with `assertKeyInPrefix` before deletion; a name outside the prefix is never
- *   deleted and fails the run (non-retryable, reason `ListingOutsidePrefix`).
+ * - Every listed name is checked with `isFlatKeyInPrefix` before deletion: GCS names are flat strings, so a name is
+ *   the entry's iff it starts with the prefix, `..` and `.` segments included (such names are deleted like any
+ *   other; refusing them would stop the cleanup for good). A name outside the prefix is never deleted and fails
+ *   the run (non-retryable, reason `ListingOutsidePrefix`).
  */
 export function createGcsProvider(opts: GcsProviderOptions = {}): StorageProvider {
   const cfg = {
@@ -302,7 +306,7 @@ class GcsBucketSession implements BucketSession {
     let objects = 0;
     let bytes = 0;
     for await (const group of this.groups(prefix, undefined, opts.signal)) {
-      if (!assertKeyInPrefix(prefix, group.name)) continue;
+      if (!isFlatKeyInPrefix(prefix, group.name)) continue;
       for (const v of group.versions) {
         if (objects >= limit) return { objects, bytes, truncated: true };
         objects += 1;
@@ -320,7 +324,7 @@ class GcsBucketSession implements BucketSession {
     let locked = 0;
     let bytes = 0;
     for await (const group of this.groups(prefix, undefined, opts.signal)) {
-      if (!assertKeyInPrefix(prefix, group.name)) continue;
+      if (!isFlatKeyInPrefix(prefix, group.name)) continue;
       objects += group.versions.length;
       locked += group.versions.filter((v) => v.locked).length;
       bytes += group.versions.reduce((n, v) => n + v.size, 0);
@@ -356,7 +360,7 @@ class GcsBucketSession implements BucketSession {
       for await (const group of this.groups(prefix, resumeAfter, stop.signal)) {
         if (resumeAfter !== undefined && compareNames(group.name, resumeAfter) <= 0) continue; // startOffset is inclusive
         progress.listedObjects += group.versions.length;
-        if (!assertKeyInPrefix(prefix, group.name)) {
+        if (!isFlatKeyInPrefix(prefix, group.name)) {
           fail(outsidePrefixError(prefix, group.name, group.versions.length));
           break;
         }

@@ -26,6 +26,17 @@ export function assertUsablePrefix(prefix: string): void {
 }
 
 /**
+ * Whether `key`, a flat object name as in GCS, lies under `prefix`: iff it starts with the prefix string. In such
+ * names `/`, `.` and `..` are ordinary characters (`<entry>/a/../x` is the entry's object, never `<entry>/x` or
+ * anything outside), so no segment check applies; path semantics are only real for filesystem-backed providers,
+ * which use the domain's stricter `assertKeyInPrefix`. `prefix` must have passed {@link assertUsablePrefix}; as a
+ * last line, an empty or slash-less prefix matches nothing.
+ */
+export function isFlatKeyInPrefix(prefix: string, key: string): boolean {
+  return prefix.length >= 2 && prefix.endsWith('/') && key.startsWith(prefix);
+}
+
+/**
  * The error for a listed name outside the prefix: the listing misbehaved (a provider or emulator bug). Nothing
  * outside the prefix is ever deleted; retrying will not help, so it is non-retryable.
  */

@@ -132,16 +132,17 @@ describe.each([['local', local, RUNS.local], ['gcp', gcp, RUNS.gcp]] as const)('
   }, 240_000);
 });
 
-it('P5: a gcp key with a ".." segment under the prefix is never deleted: the deletion stops, non-retryable (ListingOutsidePrefix)', async () => {
+it('P5: gcp keys with ".." or "." segments under A\'s prefix are A\'s (flat names): deleted; B\'s object and A\'s siblings survive', async () => {
   const a = 'shoot--p5--a--0d1c2b3a';
   const b = await gcp.bucket();
-  const keys = [`${a}/../shoot--p5--b--9f8e7d6c/etcd-main/v2/Full-1.gz`, `${a}/x`, 'shoot--p5--b--9f8e7d6c/etcd-main/v2/Full-1.gz'];
-  await b.put(keys);
+  const others = ['shoot--p5--b--9f8e7d6c/etcd-main/v2/Full-1.gz', `${a}2/etcd-main/v2/Full-1.gz`, `${a}-x/etcd-main/v2/Full-1.gz`];
+  // `<a>/../<b>/…` names no path: it starts with `<a>/`, so it is A's object, not B's.
+  const own = [`${a}/../${others[0]}`, `${a}/etcd-main/./v2/Full-1.gz`, `${a}/..`, `${a}/x`];
+  await b.put([...own, ...others]);
   const activities = createStorageActivities({ providers: new Map([['gcp', gcp.provider]]),
     readEntry: async () => ({ type: 'gcp', bucketName: b.name, secretData: SA }) });
-  await expect(new MockActivityEnvironment().run(activities.deleteBackups, a))
-    .rejects.toMatchObject({ type: 'ERR_INFRA_DEPENDENCIES', nonRetryable: true, message: expect.stringMatching(/outside it/) });
-  // `<a>/../<b>/…` sorts before `<a>/x`: the deletion stopped before deleting anything.
-  expect(await b.list()).toEqual([...keys].sort());
-  recordResult('P5 ".." key under a gcp prefix', { keys, left: await b.list() });
+  const receipt = await new MockActivityEnvironment().run(activities.deleteBackups, a);
+  expect(receipt).toMatchObject({ deletedObjects: own.length, remainingObjects: 0 });
+  expect(await b.list()).toEqual([...others].sort());
+  recordResult('P5 ".." and "." keys under a gcp prefix', { own, others, left: await b.list() });
 }, 60_000);

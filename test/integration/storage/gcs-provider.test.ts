@@ -108,6 +108,23 @@ describe('gcs provider against fake-gcs-server', () => {
     expect(await session.remaining(PREFIX, { signal: never })).toEqual({ objects: 0, locked: 0, bytes: 0 });
   });
 
+  it('deletes names with ".." or "." segments under the prefix (flat names, not paths) and nothing beside it', async () => {
+    const bucket = await newBucket();
+    // Each starts with the prefix string, so each is the entry's object whatever a path reading would make of it.
+    const odd = [`${PREFIX}etcd-main/../x`, `${PREFIX}a/./b`, `${PREFIX}..`, `${PREFIX}../${ENTRY}2/etcd-main/y`, `${PREFIX}./c`,
+      `${PREFIX}/double-slash`];
+    const keys = [...etcdKeys(ENTRY, 3), ...odd];
+    await upload(bucket, [...keys, ...SIBLINGS]);
+    expect(await names(bucket)).toEqual([...keys, ...SIBLINGS].sort()); // the emulator keeps the names as given
+    const session = provider().open(bucket.name, CREDS);
+    expect(await session.inventory(PREFIX, { signal: never })).toEqual({ objects: keys.length, bytes: bytesOf(keys),
+      truncated: false });
+    const done = await session.deletePrefix(PREFIX, { signal: never, onProgress: () => undefined });
+    expect(done).toMatchObject({ deletedObjects: keys.length, listedObjects: keys.length });
+    expect(await names(bucket)).toEqual([...SIBLINGS].sort());
+    expect(await session.remaining(PREFIX, { signal: never })).toEqual({ objects: 0, locked: 0, bytes: 0 });
+  });
+
   it('resumes after a cursor without listing the names before it', async () => {
     const bucket = await newBucket();
     const keys = [...etcdKeys(ENTRY)].sort();

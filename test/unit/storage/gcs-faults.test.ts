@@ -137,6 +137,15 @@ describe('gcs provider outcome mapping (stub JSON API)', () => {
       .rejects.toMatchObject({ code: 'ERR_INFRA_UNAUTHENTICATED', retryable: false });
   });
 
+  it('deletes names with ".." or "." segments under the prefix: they are flat names, not paths', async () => {
+    const odd = ['etcd-main/../x', 'a/./b', '..', '../shoot--dev--demo--uid12/x'];
+    objects = odd.map((n) => obj(n, 'ok'));
+    const done = await session().deletePrefix(PREFIX, { signal: never, onProgress: () => undefined });
+    expect(done).toMatchObject({ deletedObjects: odd.length, listedObjects: odd.length });
+    expect(deletes.map((d) => d.name).sort()).toEqual(odd.map((n) => `${PREFIX}${n}`).sort());
+    expect(objects).toEqual([]);
+  });
+
   it('never deletes a listed name outside the prefix', async () => {
     objects = [obj('a', 'ok'), { name: 'shoot--dev--demo--uid12/x', generation: '1', size: 1, behaviour: 'ok' }];
     extraListed = ['shoot--dev--demo--uid12/x']; // the "listing" misbehaves and returns a sibling's object

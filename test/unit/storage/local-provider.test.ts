@@ -111,6 +111,21 @@ describe('local provider', () => {
     }
   });
 
+  it('dot names: files that only look like traversal are deleted; "a/../x" cannot exist, the path resolves inside', async () => {
+    const odd = [`${PREFIX}etcd-main/...`, `${PREFIX}etcd-main/..x`, `${PREFIX}.hidden`, `${PREFIX}..y/z`, `${PREFIX}x..`];
+    put([...odd, ...SIBLINGS]);
+    // A filesystem has no file named ".." or ".": writing "<entry>/etcd-main/../x" writes "<entry>/x".
+    put([`${PREFIX}etcd-main/../x`]);
+    expect(filesUnder(join(root, bucket, ENTRY))).toEqual(['.hidden', '..y/z', 'etcd-main/...', 'etcd-main/..x', 'x', 'x..'].sort());
+    const session = provider().open(bucket, {});
+    const keys: string[] = [];
+    const done = await session.deletePrefix(PREFIX, { signal: never, onProgress: (p) => { if (p.cursor) keys.push(p.cursor); } });
+    expect(done.deletedObjects).toBe(odd.length + 1);
+    // No key the walk produced has a "." or ".." segment: the strict per-key guard never has to refuse one.
+    expect(keys.every((k) => !k.split('/').some((seg) => seg === '.' || seg === '..'))).toBe(true);
+    expect(filesUnder(join(root, bucket))).toEqual([...SIBLINGS].sort());
+  });
+
   it('refuses a prefix folder that is itself a symlink', async () => {
     const outside = mkdtempSync(join(tmpdir(), 'bel-outside-'));
     try {
