@@ -12,6 +12,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { loadConfig } from '../config';
 import { machineInfo, type MachineInfo } from './deletion';
 import {
   EntryObserver, MemorySampler, Rig, benchEntries, historyTimings, mapLimit, spread, type ProductBuild, type Spread,
@@ -26,6 +27,8 @@ export interface RetentionBenchOptions {
   objects: number;
   /** Creates and deletes in flight. */
   concurrency: number;
+  /** The worker's workflow cache (`BEL_MAX_CACHED_WORKFLOWS`); default: the product's default. */
+  maxCachedWorkflows?: number;
   build: ProductBuild;
   dir: string;
   stackEnv?: Record<string, string>;
@@ -45,6 +48,11 @@ export interface RetentionBenchResult {
   deleteBurstMs: number;
   /** Per entry, milliseconds after its deadline (negative = early). */
   lateness: { timerFired: Spread; deletionStart: Spread; firstDeleteCall: Spread };
+  /**
+   * Deletion start after the deadline, only for entries whose workflow had its retention timer running before the
+   * deadline: the timer path itself, without the backlog of learning about the deletion.
+   */
+  deletionStartWithTimer: Spread;
   /** Per entry: deletionTimestamp → Pending status seen (the workflow took over the deletion). */
   pendingAfterDeletionMs: Spread;
   /** Timers that fired, measured against the time they were set to fire (Temporal's own precision). */
@@ -72,9 +80,9 @@ const BUCKET = 'bench-retention';
 export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<RetentionBenchResult> {
   const log = o.log ?? (() => undefined);
   const machine = machineInfo();
-  const maxCachedWorkflows = 500; // the worker's default (BEL_MAX_CACHED_WORKFLOWS), deliberately not raised
+  const maxCachedWorkflows = o.maxCachedWorkflows ?? loadConfig({ BACKUP_LOCAL_DIR: '/', BEL_PROVIDER_TYPES: 'local' }).worker.maxCachedWorkflows;
   const rig = await Rig.start({ build: o.build, dir: o.dir, log, ...(o.stackEnv ? { stackEnv: o.stackEnv } : {}),
-    env: { BEL_DEFAULT_RETENTION: `${o.retentionSeconds}s` } });
+    env: { BEL_DEFAULT_RETENTION: `${o.retentionSeconds}s`, BEL_MAX_CACHED_WORKFLOWS: String(maxCachedWorkflows) } });
   let sampler: MemorySampler | undefined;
   try {
     const entries = benchEntries(`r${rig.run}`, o.entries);
@@ -125,6 +133,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
       const firstDeleteCall = rows.flatMap((r) => (r.firstDelete !== undefined ? [r.firstDelete - r.deadline] : []));
       const precision = rows.flatMap((r) => r.allTimers.filter((t) => t.fired !== undefined).map((t) => t.fired! - t.target));
       const lateness = { timerFired: spread(timerFired), deletionStart: spread(deletionStart), firstDeleteCall: spread(firstDeleteCall) };
+      const withTimer = spread(rows.flatMap((r) => (r.timer && r.start !== undefined ? [r.start - r.deadline] : [])));
       const peak = sampler.peak;
       const full = o.mode === 'full';
       return {
@@ -132,7 +141,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         machine: { ...machine, loadAverageEnd: os.loadavg().map((l) => Math.round(l * 100) / 100) },
         settings: { entries: o.entries, retentionSeconds: o.retentionSeconds, objectsPerEntry: o.objects, concurrency: o.concurrency, maxCachedWorkflows },
         reconcile: { totalMs: reconcileMs, entriesPerSecond: Math.round(o.entries / (reconcileMs / 1000) * 10) / 10 },
-        deleteBurstMs, lateness,
+        deleteBurstMs, lateness, deletionStartWithTimer: withTimer,
         pendingAfterDeletionMs: spread(rows.flatMap((r) => (r.pendingAt !== undefined ? [r.pendingAt - r.deletedAt] : []))),
         timerPrecisionMs: spread(precision), entriesWithoutTimer: rows.filter((r) => !r.timer).length,
         peakRssMiB: { ...(peak.worker ? { worker: peak.worker } : {}), ...(peak.watcher ? { watcher: peak.watcher } : {}),
@@ -175,11 +184,12 @@ export function renderRetentionMarkdown(r: RetentionBenchResult): string {
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}. Load average ${m.loadAverageStart.join(' / ')} at start, ${m.loadAverageEnd.join(' / ')} at end.`, '',
     `Settings: ${r.settings.entries} entries of type local (${r.settings.objectsPerEntry} backup files each), reconciled, then all deleted ` +
     `(${r.settings.concurrency} delete calls in flight, burst took ${(r.deleteBurstMs / 1000).toFixed(1)} s) with retention ${r.settings.retentionSeconds} s; ` +
-    `worker defaults (max cached workflows ${r.settings.maxCachedWorkflows}). Reconcile of all ${r.settings.entries}: ${(r.reconcile.totalMs / 1000).toFixed(1)} s ` +
+    `worker max cached workflows ${r.settings.maxCachedWorkflows}. Reconcile of all ${r.settings.entries}: ${(r.reconcile.totalMs / 1000).toFixed(1)} s ` +
     `(${r.reconcile.entriesPerSecond} entries/s).`, '',
     '| after the deadline (deletionTimestamp + retention) | entries | p50 (ms) | p99 (ms) | max (ms) |', '|---|---:|---:|---:|---:|',
     row('retention timer fired', r.lateness.timerFired), row('deletion start (first activity after waking)', r.lateness.deletionStart),
-    row('first delete call (deleteBackups started)', r.lateness.firstDeleteCall), '',
+    row('first delete call (deleteBackups started)', r.lateness.firstDeleteCall),
+    row('deletion start, entries whose retention timer was running before the deadline', r.deletionStartWithTimer), '',
     `Deletion → Pending status seen: p50 ${r.pendingAfterDeletionMs.p50} ms, p99 ${r.pendingAfterDeletionMs.p99} ms. ` +
     `Timer precision (fired − set to fire, all timers): p50 ${r.timerPrecisionMs.p50} ms, p99 ${r.timerPrecisionMs.p99} ms. ` +
     `Entries without a retention timer (learned of the deletion after the deadline): ${r.entriesWithoutTimer}. ` +

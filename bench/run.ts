@@ -17,7 +17,8 @@
  *   --fake-gcs-endpoint URL use a running fake-gcs-server instead of starting one
  *
  * Flags (reconcile): --entries 200, --concurrency 50 (creates in flight, the worker's activity slots, the floor's
- * entries in flight). Flags (retention): --entries 5000, --retention-seconds 60, --objects 3, --concurrency 50.
+ * entries in flight). Flags (retention): --entries 5000, --retention-seconds 60, --objects 3, --concurrency 50,
+ * --max-cached-workflows N (the worker's BEL_MAX_CACHED_WORKFLOWS; default: the product's default).
  * Both start their own stack (kube-apiserver + etcd + Temporal dev server) and the worker and watcher from `dist/`.
  *
  * Prints each benchmark's markdown and writes `<out>/latest.json` + `<out>/latest.md` for a full run,
@@ -116,11 +117,13 @@ export function writeResults(dir: string, base: string, result: { benchmark: str
 
 /** Parses the flags of the reconcile and retention benchmarks. */
 export function parseLiveArgs(name: 'reconcile' | 'retention', argv: string[]): {
-  mode: 'full' | 'quick' | 'custom'; entries: number; concurrency: number; retentionSeconds: number; objects: number; note?: string; out?: string;
+  mode: 'full' | 'quick' | 'custom'; entries: number; concurrency: number; retentionSeconds: number; objects: number;
+  maxCachedWorkflows?: number; note?: string; out?: string;
 } {
   const { values } = parseArgs({ args: argv, allowPositionals: true, options: {
     quick: { type: 'boolean' }, entries: { type: 'string' }, concurrency: { type: 'string' }, note: { type: 'string' }, out: { type: 'string' },
-    ...(name === 'retention' ? { 'retention-seconds': { type: 'string' as const }, objects: { type: 'string' as const } } : {}),
+    ...(name === 'retention' ? { 'retention-seconds': { type: 'string' as const }, objects: { type: 'string' as const },
+      'max-cached-workflows': { type: 'string' as const } } : {}),
   } });
   const base: { entries: number; concurrency: number; retentionSeconds?: number; objects?: number } = name === 'reconcile'
     ? (values.quick ? RECONCILE_QUICK : RECONCILE_FULL) : (values.quick ? RETENTION_QUICK : RETENTION_FULL);
@@ -130,12 +133,13 @@ export function parseLiveArgs(name: 'reconcile' | 'retention', argv: string[]): 
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${key} must be a whole number ≥ 1, got ${String(v[key])}`);
     return n;
   };
-  const custom = ['entries', 'concurrency', 'retention-seconds', 'objects'].some((k) => k in values);
+  const custom = ['entries', 'concurrency', 'retention-seconds', 'objects', 'max-cached-workflows'].some((k) => k in values);
   return {
     mode: values.quick ? 'quick' : custom ? 'custom' : 'full',
     entries: int('entries', base.entries), concurrency: int('concurrency', base.concurrency),
     retentionSeconds: int('retention-seconds', base.retentionSeconds ?? 60),
     objects: int('objects', base.objects ?? 1),
+    ...(v['max-cached-workflows'] !== undefined ? { maxCachedWorkflows: int('max-cached-workflows', 1) } : {}),
     ...(values.note ? { note: values.note } : {}), ...(values.out ? { out: values.out } : {}),
   };
 }
@@ -158,7 +162,8 @@ Promise<{ result: { benchmark: string; ok: boolean }; markdown: string; mode: st
       const result = await runReconcileBenchmark(common);
       return { result, markdown: renderReconcileMarkdown(result), mode: a.mode, ...(a.out ? { out: a.out } : {}) };
     }
-    const result = await runRetentionBenchmark({ ...common, retentionSeconds: a.retentionSeconds, objects: a.objects });
+    const result = await runRetentionBenchmark({ ...common, retentionSeconds: a.retentionSeconds, objects: a.objects,
+      ...(a.maxCachedWorkflows ? { maxCachedWorkflows: a.maxCachedWorkflows } : {}) });
     return { result, markdown: renderRetentionMarkdown(result), mode: a.mode, ...(a.out ? { out: a.out } : {}) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
