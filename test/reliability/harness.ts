@@ -244,15 +244,5 @@ export function recordResult(testCase: string, data: Record<string, unknown>): v
   appendFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), case: testCase, full: FULL, ...data })}\n`);
 }
 
-/** Runs `fn` over `items` with at most `limit` at once; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  }));
-  return out;
-}
+/** Runs `fn` over `items` with at most `limit` at once (one implementation, shared with the benchmarks). */
+export { mapLimit } from '../../bench/live';

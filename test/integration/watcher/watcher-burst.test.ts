@@ -5,6 +5,7 @@
  */
 import type { WatcherHandle } from '../../../starter/watcher';
 import { ApiServerProxy, Harness, metricValue, type EntryRef } from './watcher-harness';
+import { mapLimit } from '../../../bench/live';
 
 const h = new Harness();
 const RETENTION_0 = { 'backupentry.extensions.gardener.cloud/retention-period': '0s' };
@@ -22,19 +23,6 @@ afterAll(async () => {
   await h.teardown();
 });
 
-/** Runs `fn` over `items` with at most `n` at a time. */
-async function pool<T, R>(items: readonly T[], n: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  }));
-  return out;
-}
-
 const reconciled = async (name: string): Promise<boolean> => {
   const o = await h.getEntry(name);
   return o?.status?.lastOperation?.state === 'Succeeded' && o.metadata.annotations?.['gardener.cloud/operation'] === undefined;
@@ -44,7 +32,7 @@ const gone = async (name: string): Promise<boolean> => (await h.getEntry(name)) 
 describe('bursts and restarts', () => {
   it('a burst of 30 new entries all reach Succeeded, one workflow each', async () => {
     const t0 = Date.now();
-    const entries = await pool(Array.from({ length: 30 }), 10, () => h.createEntry());
+    const entries = await mapLimit(Array.from({ length: 30 }), 10, () => h.createEntry());
     const created = Date.now() - t0;
     await h.until(async () => (await Promise.all(entries.map((e) => reconciled(e.name)))).every(Boolean), 'all 30 Succeeded', 150_000, 250);
     const ms = Date.now() - t0;
@@ -62,13 +50,13 @@ describe('bursts and restarts', () => {
       if (plan === 'delete') await h.deleteEntry(e.name);
     };
     // First half while the watcher runs.
-    refs.push(...await pool(plans.slice(0, 15), 5, (p) => h.createEntry({ annotations: p === 'delete' ? RETENTION_0 : {} })));
+    refs.push(...await mapLimit(plans.slice(0, 15), 5, (p) => h.createEntry({ annotations: p === 'delete' ? RETENTION_0 : {} })));
     // The watcher goes away in the middle of the burst (what it had not sent yet is dropped with it).
     await current!.stop();
     current = undefined;
-    await pool(refs, 5, (e, i) => act(e, plans[i]!));
-    refs.push(...await pool(plans.slice(15), 5, (p) => h.createEntry({ annotations: p === 'delete' ? RETENTION_0 : {} })));
-    await pool(refs.slice(15), 5, (e, i) => act(e, plans[15 + i]!));
+    await mapLimit(refs, 5, (e, i) => act(e, plans[i]!));
+    refs.push(...await mapLimit(plans.slice(15), 5, (p) => h.createEntry({ annotations: p === 'delete' ? RETENTION_0 : {} })));
+    await mapLimit(refs.slice(15), 5, (e, i) => act(e, plans[15 + i]!));
     // A new watcher (no memory of the old one) takes over.
     current = await h.leader();
     await h.until(async () => (await Promise.all(refs.map((e, i) => (plans[i] === 'delete' ? gone(e.name) : reconciled(e.name))))).every(Boolean),
