@@ -178,7 +178,8 @@ function verify(root: string, names: readonly string[], rows: Array<{ deadline: 
 /** The markdown section of a result. */
 export function renderRetentionMarkdown(r: RetentionBenchResult): string {
   const m = r.machine;
-  const row = (what: string, x: Spread): string => `| ${what} | ${x.n} | ${x.p50} | ${x.p99} | ${x.max} |`;
+  const v = (ms: number): string => (Number.isFinite(ms) ? String(ms) : '–');
+  const row = (what: string, x: Spread): string => `| ${what} | ${x.n} | ${v(x.p50)} | ${v(x.p99)} | ${v(x.max)} |`;
   return [
     `### Retention (${r.mode}), ${r.at.slice(0, 16).replace('T', ' ')} UTC`, '',
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}. Load average ${m.loadAverageStart.join(' / ')} at start, ${m.loadAverageEnd.join(' / ')} at end.`, '',
@@ -190,8 +191,8 @@ export function renderRetentionMarkdown(r: RetentionBenchResult): string {
     row('retention timer fired', r.lateness.timerFired), row('deletion start (first activity after waking)', r.lateness.deletionStart),
     row('first delete call (deleteBackups started)', r.lateness.firstDeleteCall),
     row('deletion start, entries whose retention timer was running before the deadline', r.deletionStartWithTimer), '',
-    `Deletion → Pending status seen: p50 ${r.pendingAfterDeletionMs.p50} ms, p99 ${r.pendingAfterDeletionMs.p99} ms. ` +
-    `Timer precision (fired − set to fire, all timers): p50 ${r.timerPrecisionMs.p50} ms, p99 ${r.timerPrecisionMs.p99} ms. ` +
+    `Deletion → Pending status seen (${r.pendingAfterDeletionMs.n} entries): p50 ${v(r.pendingAfterDeletionMs.p50)} ms, p99 ${v(r.pendingAfterDeletionMs.p99)} ms. ` +
+    `Timer precision (fired − set to fire, all ${r.timerPrecisionMs.n} timers that fired): p50 ${v(r.timerPrecisionMs.p50)} ms, p99 ${v(r.timerPrecisionMs.p99)} ms. ` +
     `Entries without a retention timer (learned of the deletion after the deadline): ${r.entriesWithoutTimer}. ` +
     `Last deadline → every entry gone: ${(r.drainMs / 1000).toFixed(1)} s.`, '',
     `Peak RSS: worker ${r.peakRssMiB.worker ?? '–'} MiB, watcher ${r.peakRssMiB.watcher ?? '–'} MiB, Temporal dev server ${r.peakRssMiB.temporal ?? '– (not started by the benchmark)'} MiB. ` +
