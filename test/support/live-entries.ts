@@ -103,7 +103,8 @@ export async function startLiveEntries(label: string): Promise<LiveEntries> {
         'backupentry.extensions.gardener.cloud/retention-period': retention } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
       await custom.deleteClusterCustomObject({ ...G, name: entry.name });
       await entry.handle.signal(reconcileSignal, { reason: 'deletion' });
-      return until(entry.handle, (v) => v.phase === 'Retaining', 'Retaining');
+      // Retaining is set before the Pending status is written; wait for both, so callers see the whole retention state.
+      return until(entry.handle, (v) => v.phase === 'Retaining' && v.lastOperation?.state === 'Pending', 'Retaining with the Pending status written');
     },
     objectsOf(name) {
       const dir = join(root, bucket, name);
