@@ -11,16 +11,15 @@ import { join, resolve } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
-import { workflowIdFor } from '../domain';
+import { BACKUPENTRY_API, FINALIZER, workflowIdFor } from '../domain';
 import { Reflector } from '../starter/list-watch';
 import {
   processMemory, startProductProcess, startStack, WATCHER_READY, WORKER_READY, type ProductProcess, type Stack,
 } from '../stack';
 
-/** BackupEntry API coordinates. */
-export const G = { group: 'extensions.gardener.cloud', version: 'v1alpha1', plural: 'backupentries' } as const;
-/** Our finalizer (Gardener's name for BackupEntry controllers). */
-export const FINALIZER = 'extensions.gardener.cloud/backupentry';
+/** BackupEntry API coordinates (the domain's, in the shape client-node's calls take). */
+export const G = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: BACKUPENTRY_API.plural };
+export { FINALIZER };
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 /** The compiled product the rig starts: worker and watcher entry points and the prebuilt workflow bundle. */

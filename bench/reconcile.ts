@@ -6,7 +6,7 @@
  * history; request counts per entry from the API server's own metrics.
  */
 import os from 'node:os';
-import { EntryObserver, FINALIZER, Rig, benchEntries, historyTimings, mapLimit, quantile, requestsPerEntry, spread, type BenchEntry,
+import { EntryObserver, FINALIZER, G, Rig, benchEntries, historyTimings, mapLimit, quantile, requestsPerEntry, spread, type BenchEntry,
   type ProductBuild, type Spread } from './live';
 import { machineInfo, type MachineInfo } from './deletion';
 
@@ -171,7 +171,7 @@ async function verify(rig: Rig, entries: readonly BenchEntry[], ours: boolean): 
   const missing = entries.filter((e) => !secrets.has(e.namespace));
   if (missing.length) problems.push(`${missing.length} shoot namespaces without etcd-backup (first ${missing[0]!.namespace})`);
   await mapLimit(entries, 16, async (e) => {
-    const obj = await rig.custom.getClusterCustomObject({ group: 'extensions.gardener.cloud', version: 'v1alpha1', plural: 'backupentries', name: e.name }) as
+    const obj = await rig.custom.getClusterCustomObject({ ...G, name: e.name }) as
       { metadata: { finalizers?: string[] }; status?: { lastOperation?: { state?: string } } };
     if (obj.status?.lastOperation?.state !== 'Succeeded') problems.push(`${e.name}: lastOperation ${obj.status?.lastOperation?.state}`);
     if (ours && !obj.metadata.finalizers?.includes(FINALIZER)) problems.push(`${e.name}: no finalizer`);

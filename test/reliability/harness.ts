@@ -99,6 +99,14 @@ export class Kube {
     await this.deleteEntry(name).catch(() => undefined);
   }
 
+  /**
+   * Polls until the entry's status is an Error write (state Error with lastError). A retry writes Processing and keeps
+   * lastError, so lastError alone is not enough.
+   */
+  async untilErrorStatus(name: string): Promise<EntryObject | undefined> {
+    return this.entryUntil(name, (x) => !!x?.status?.lastError && x.status.lastOperation?.state === 'Error', 'Error status');
+  }
+
   /** Polls the entry until `check` holds. */
   async entryUntil(name: string, check: (e: EntryObject | undefined) => boolean, what: string, timeoutMs = 60_000): Promise<EntryObject | undefined> {
     let last: EntryObject | undefined;

@@ -133,7 +133,7 @@ export function storageFaultTests(): void {
     const e = await readyEntry('forbid', 50);
     const rule = proxy.add({ match: on.deletes(e.bucket.name), action: faults.forbidden });
     await deleteNow(e);
-    const failed = await kube.entryUntil(e.name, (x) => !!x?.status?.lastError && x.status.lastOperation?.state === 'Error', 'Error status');
+    const failed = await kube.untilErrorStatus(e.name);
     expect(failed!.status!.lastError!.codes).toEqual(['ERR_INFRA_UNAUTHORIZED']);
     expect(failed!.status!.lastError!.description).toMatch(/permission denied \(HTTP 403: .*does not have storage\.objects\.delete access/);
     expect(failed!.status!.lastOperation).toMatchObject({ type: 'Delete', state: 'Error' });
@@ -159,7 +159,7 @@ export function storageFaultTests(): void {
     const e = await readyEntry('forbidlist', 20);
     const rule = proxy.add({ match: on.lists(e.bucket.name), action: faults.forbiddenList });
     await deleteNow(e);
-    const failed = await kube.entryUntil(e.name, (x) => !!x?.status?.lastError && x.status.lastOperation?.state === 'Error', 'Error status');
+    const failed = await kube.untilErrorStatus(e.name);
     expect(failed!.status!.lastError!.codes).toEqual(['ERR_INFRA_UNAUTHORIZED']);
     expect(failed!.status!.lastError!.description).toMatch(/^Error deleting backupentry: counting backups of .*: listing bucket .*permission denied/);
     expect(failed!.status!.lastOperation).toMatchObject({ type: 'Delete', state: 'Error' });
