@@ -45,11 +45,21 @@ interface Service {
   volumes?: string[];
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
+  ports?: Array<string | { target: number; published?: string | number; host_ip?: string }>;
 }
 
-/** Compose's `${VAR:-default}` / `${VAR}` interpolation with an empty environment (`$$` is a literal `$`). */
-function interpolate(value: string): string {
-  return value.replace(/\$\$|\$\{(\w+)(?::?-([^}]*))?\}/g, (m, _name: string, def: string | undefined) => (m === '$$' ? '$' : def ?? ''));
+/** Compose's `${VAR:-default}` / `${VAR}` interpolation with an empty environment (`$$` is a literal `$`), or `env`. */
+function interpolate(value: string, env: Record<string, string> = {}): string {
+  return value.replace(/\$\$|\$\{(\w+)(?::?-([^}]*))?\}/g, (m, name: string, def: string | undefined) => (m === '$$' ? '$' : env[name] || (def ?? '')));
+}
+
+/** The host address a published port binds to ('' = every interface), after interpolation with `env`. */
+function hostIp(port: NonNullable<Service['ports']>[number], env: Record<string, string> = {}): string {
+  if (typeof port !== 'string') return interpolate(port.host_ip ?? '', env);
+  // [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTOCOL]; an IPv6 host address comes in brackets.
+  const parts = /^(?:(\[[^\]]+\]|[^:]+):)?(\d+(?:-\d+)?):(\d+(?:-\d+)?)(?:\/\w+)?$/.exec(interpolate(port, env));
+  if (!parts) throw new Error(`unexpected port syntax: ${port}`);
+  return parts[1] ?? '';
 }
 
 describe('docker-compose.yml', () => {
@@ -85,6 +95,21 @@ describe('docker-compose.yml', () => {
     expect(doc.services.worker!.command).toEqual(['dist/worker/main.js']);
     expect(doc.services.watcher!.command).toEqual(['dist/starter/watcher.js']);
     expect(existsSync(join(ROOT, 'Dockerfile'))).toBe(true);
+  });
+
+  it('publishes every port on 127.0.0.1 by default, BEL_BIND_ADDRESS overrides it', () => {
+    const published = Object.entries(doc.services).filter(([, svc]) => svc.ports?.length);
+    // Temporal's frontend, the Web UI, fake-gcs-server, worker and watcher metrics: none left out of the check.
+    expect(published.map(([name]) => name).sort()).toEqual(['fake-gcs-server', 'temporal', 'temporal-ui', 'watcher', 'worker']);
+    for (const [name, svc] of published) {
+      for (const port of svc.ports!) {
+        expect([name, port, hostIp(port)]).toEqual([name, port, '127.0.0.1']);
+        expect([name, port, hostIp(port, { BEL_BIND_ADDRESS: '0.0.0.0' })]).toEqual([name, port, '0.0.0.0']);
+      }
+    }
+    // Negative control: the short syntax without an address binds every interface, and the check sees it.
+    expect(hostIp('7233:7233')).toBe('');
+    expect(hostIp({ target: 7233, published: 7233 })).toBe('');
   });
 
   it('uses only known image tags', () => {
