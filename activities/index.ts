@@ -16,6 +16,8 @@ export interface ActivityDeps {
   providers: ReadonlyMap<string, StorageProvider>;
   /** Clock (epoch ms); tests may fix it. */
   now?: () => number;
+  /** The configured default retention (`BEL_DEFAULT_RETENTION`), reported to the workflow with each observed entry. */
+  defaultRetentionMs?: number;
   /** Receives deletion counts and failures by Gardener code (the worker's Prometheus metrics); optional. */
   metrics?: ActivityMetricsSink;
 }

@@ -8,7 +8,7 @@ import {
   type BackupEntryObject, type KubeGateway, type SecretObject, isConflict, isNotFound, CONFLICT_ATTEMPTS,
 } from '../adapters/kubernetes/kube-client';
 import {
-  ANNOTATION_CREATED_BY, ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, ANNOTATION_OPERATION,
+  ANNOTATION_CREATED_BY, ANNOTATION_DELETION_DEADLINE, ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, ANNOTATION_OPERATION,
   ANNOTATION_RETENTION_PERIOD, ANNOTATION_TIMESTAMP, DATA_KEY_BUCKET_NAME, FINALIZER, Operation,
   errorStatus, parseEntryName, pendingStatus, processingStatus, succeededStatus,
   type EntryIdentity, type Status,
@@ -17,7 +17,7 @@ import { ClassifiedError, configurationProblem, isClassifiedError, redact, retry
   toApplicationFailure } from './errors';
 import type { SecretData, StorageProvider } from './storage-port';
 import type {
-  EntryEvent, EntryView, EtcdSecretDeletion, EtcdSecretRef, KubeActivities, StatusReport,
+  EntryEvent, EntryView, EtcdSecretDeletion, EtcdSecretRef, KubeActivities, StatusReport, StorageTarget,
 } from './types';
 
 /** Dependencies of {@link createKubeActivities}. */
@@ -27,6 +27,8 @@ export interface KubeActivityDeps {
   providers: ReadonlyMap<string, StorageProvider>;
   /** Clock in epoch ms (default `Date.now`). */
   now?: () => number;
+  /** The configured default retention, reported with every observed entry (see `EntryView.defaultRetentionMs`). */
+  defaultRetentionMs?: number;
 }
 
 /** What the storage activities need to open a bucket session for an entry. Holds secret bytes: never log or return it. */
@@ -43,7 +45,7 @@ export type KubeActivitiesWithStorageAccess = KubeActivities & {
    * {@link ClassifiedError}: entry missing (ERR_CONFIGURATION_PROBLEM `EntryMissing`), secret missing or empty
    * (`SecretRefMissing` / `SecretRefEmpty`), or a gateway error. The caller wraps it with toApplicationFailure.
    */
-  readEntryForStorage(name: string): Promise<EntryStorageAccess>;
+  readEntryForStorage(name: string, pinned?: StorageTarget): Promise<EntryStorageAccess>;
 };
 
 /**
@@ -76,6 +78,7 @@ function toView(name: string, entry: BackupEntryObject): EntryView {
   if (a[ANNOTATION_FORCE_DELETION] !== undefined) annotations.forceDeletion = a[ANNOTATION_FORCE_DELETION];
   if (a[ANNOTATION_RETENTION_PERIOD] !== undefined) annotations.retentionPeriod = a[ANNOTATION_RETENTION_PERIOD];
   if (a[ANNOTATION_KEEP_BACKUPS] !== undefined) annotations.keepBackups = a[ANNOTATION_KEEP_BACKUPS];
+  if (a[ANNOTATION_DELETION_DEADLINE] !== undefined) annotations.deletionDeadline = a[ANNOTATION_DELETION_DEADLINE];
   return {
     exists: true,
     name,
@@ -239,7 +242,8 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
   return {
     observeEntry: (name) => activity(`observing backupentry ${name}`, async () => {
       const entry = await findEntry(name);
-      return entry ? toView(name, entry) : EMPTY_VIEW(name);
+      const view = entry ? toView(name, entry) : EMPTY_VIEW(name);
+      return deps.defaultRetentionMs === undefined ? view : { ...view, defaultRetentionMs: deps.defaultRetentionMs };
     }),
 
     ensureFinalizers: (name) => activity(`adding finalizers for backupentry ${name}`, async () => {
@@ -345,6 +349,20 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         }
       }),
 
+    persistDecision: (name, decision) => activity(`recording the operator decision on backupentry ${name}`, async () => {
+      const annotations: Record<string, string> = {};
+      if (decision.deletionDeadline !== undefined) annotations[ANNOTATION_DELETION_DEADLINE] = decision.deletionDeadline;
+      if (decision.keepBackups) annotations[ANNOTATION_KEEP_BACKUPS] = 'true';
+      try {
+        // metadata.uid in a patch is a precondition: a re-created entry of the same name refuses it with 409.
+        await kube.patchBackupEntry(name, { metadata: { uid: decision.uid, annotations } });
+        return true;
+      } catch (err) {
+        if (isNotFound(err) || isConflict(err)) return false;
+        throw err;
+      }
+    }),
+
     secretRefExists: (name) => activity(`checking the secretRef secret of backupentry ${name}`, async () => {
       const entry = await findEntry(name);
       if (!entry) return false;
@@ -384,8 +402,13 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
       }
     },
 
-    readEntryForStorage: async (name) => {
+    readEntryForStorage: async (name, pinned) => {
       const entry = await requireEntry(name);
+      if (pinned) {
+        // Fixed when retention started: a later spec edit never redirects the deletion to another bucket.
+        const spec = { ...entry.spec, type: pinned.type, bucketName: pinned.bucketName, secretRef: pinned.secretRef };
+        return { ...pinned, secretData: await providerSecretData({ ...entry, spec }) };
+      }
       return { type: entry.spec?.type ?? '', bucketName: entry.spec?.bucketName ?? '',
         secretData: await providerSecretData(entry) };
     },

@@ -10,12 +10,12 @@ import type { ActivityMetricsSink } from './metrics';
 import type {
   BucketSession, DeletionProgress, DeletionReceipt, Inventory, ObjectCount, SecretData, StorageProvider,
 } from './storage-port';
-import type { StorageActivities } from './types';
+import type { StorageActivities, StorageTarget } from './types';
 
 /** What the storage activities need. */
 export interface StorageActivityDeps {
   /** The entry's provider type, bucket and provider secret data (throws a ClassifiedError when unavailable). */
-  readEntry(name: string): Promise<{ type: string; bucketName: string; secretData: SecretData }>;
+  readEntry(name: string, target?: StorageTarget): Promise<{ type: string; bucketName: string; secretData: SecretData }>;
   /** Storage providers by `spec.type`. */
   providers: ReadonlyMap<string, StorageProvider>;
   /** Clock (epoch ms) for durations; default `Date.now`. */
@@ -92,8 +92,8 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
   const inventoryLimit = deps.inventoryLimit ?? 100_000;
   const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 1000;
 
-  async function openSession(name: string): Promise<{ session: BucketSession; type: string }> {
-    const entry = await deps.readEntry(name);
+  async function openSession(name: string, target?: StorageTarget): Promise<{ session: BucketSession; type: string }> {
+    const entry = await deps.readEntry(name, target);
     const provider = deps.providers.get(entry.type);
     if (!provider) {
       const known = [...deps.providers.keys()].map((t) => `"${t}"`).join(', ');
@@ -112,11 +112,11 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
   }
 
   return {
-    async inventoryBackups(name: string): Promise<Inventory> {
+    async inventoryBackups(name: string, target?: StorageTarget): Promise<Inventory> {
       const context = `counting backups of ${name}`;
       try {
         const prefix = prefixOf(name);
-        const { session } = await openSession(name);
+        const { session } = await openSession(name, target);
         try {
           return await session.inventory(prefix, { signal: Context.current().cancellationSignal, limit: inventoryLimit });
         } finally {
@@ -127,7 +127,7 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
       }
     },
 
-    async deleteBackups(name: string): Promise<DeletionReceipt> {
+    async deleteBackups(name: string, target?: StorageTarget): Promise<DeletionReceipt> {
       const context = `deleting backups of ${name}`;
       const ctx = Context.current();
       const beat = new ThrottledHeartbeat(ctx, heartbeatIntervalMs);
@@ -135,7 +135,7 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
         const prefix = prefixOf(name);
         const resume = parseDeletionHeartbeat(ctx.info.heartbeatDetails);
         const startedAtMs = resume?.startedAtMs ?? now();
-        const { session, type } = await openSession(name);
+        const { session, type } = await openSession(name, target);
         // Metrics get what this attempt deleted: the deltas since the progress it resumed from.
         let counted: DeletionProgress = resume ?? zeroProgress();
         const count = (p: DeletionProgress): void => {

@@ -26,10 +26,17 @@ export interface EntryView {
     forceDeletion?: string;
     retentionPeriod?: string;
     keepBackups?: string;
+    /** A deadline an earlier run accepted (RFC3339), written by {@link KubeActivities.persistDecision}. */
+    deletionDeadline?: string;
   };
   lastOperation?: { type: string; state: string };
   /** Our finalizer is on the entry. */
   hasFinalizer: boolean;
+  /**
+   * The worker's configured default retention (`BEL_DEFAULT_RETENTION`), so that the retention applied never comes
+   * from workflow input anybody can start a workflow with. Absent from fakes and from results recorded before it.
+   */
+  defaultRetentionMs?: number;
 }
 
 /** A status to write on the entry's status subresource; the activity fills in times, generation and the form. */
@@ -74,6 +81,16 @@ export interface SecretReference {
   name: string;
 }
 
+/** What {@link KubeActivities.persistDecision} writes; absent fields are left as they are. */
+export interface PersistedDecision {
+  /** The incarnation the decision belongs to. */
+  uid: string;
+  /** RFC3339: backups are not deleted before this time. */
+  deletionDeadline?: string;
+  /** Cleanup was cancelled: every object is kept. */
+  keepBackups?: boolean;
+}
+
 /** A Kubernetes Event on the entry. */
 export interface EntryEvent {
   type: 'Normal' | 'Warning';
@@ -109,19 +126,36 @@ export interface KubeActivities {
    * the secret or the entry counts as done; without a usable reference no secret is touched.
    */
   releaseFinalizers(name: string, opts: ReleaseFinalizersOptions): Promise<void>;
+  /**
+   * Writes an operator decision onto the entry itself, where a new run of the workflow (and `kubectl get`) reads it:
+   * the accepted deletion deadline (annotation `deletion-deadline`, RFC3339) and/or a cancelled cleanup
+   * (`keep-backups: "true"`). Guarded by the entry's `uid` (a merge-patch precondition), so a re-created entry of the
+   * same name never inherits it. NotFound or another uid: `false` (nothing written); otherwise `true`.
+   */
+  persistDecision(name: string, decision: PersistedDecision): Promise<boolean>;
   /** Records a Kubernetes Event on the entry; best effort (never fails the caller). */
   recordEvent(name: string, event: EntryEvent): Promise<void>;
 }
 
+/**
+ * Where an entry's backups are, fixed by the workflow when retention starts: later edits of the entry's spec never
+ * change what is deleted.
+ */
+export interface StorageTarget {
+  type: string;
+  bucketName: string;
+  secretRef: SecretReference;
+}
+
 /** Storage-side activities around the provider seam. */
 export interface StorageActivities {
-  /** Count and bytes under the entry's prefix. */
-  inventoryBackups(name: string): Promise<Inventory>;
+  /** Count and bytes under the entry's prefix (in `target` when given, else where the entry's spec says now). */
+  inventoryBackups(name: string, target?: StorageTarget): Promise<Inventory>;
   /**
    * Deletes everything under the entry's prefix; heartbeats progress and resumes from the last heartbeat on retry;
    * stops promptly when cancelled; ends with a check that only locked/rewritten objects remain.
    */
-  deleteBackups(name: string): Promise<DeletionReceipt>;
+  deleteBackups(name: string, target?: StorageTarget): Promise<DeletionReceipt>;
 }
 
 /** Every activity the BackupEntry workflow calls. */

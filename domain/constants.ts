@@ -23,6 +23,11 @@ export const ANNOTATION_FORCE_DELETION = 'backupentry.core.gardener.cloud/force-
 export const ANNOTATION_CONFIRM_DELETION = 'confirmation.gardener.cloud/deletion';
 /** Ours: per-entry retention period, a Go duration such as `72h`, `1h30m` or `0s`. */
 export const ANNOTATION_RETENTION_PERIOD = 'backupentry.extensions.gardener.cloud/retention-period';
+/**
+ * Ours, written by the controller: the retention deadline accepted for a deleted entry (RFC3339). A new run of the
+ * workflow never deletes before it; `kubectl get backupentries` shows it.
+ */
+export const ANNOTATION_DELETION_DEADLINE = 'backupentry.extensions.gardener.cloud/deletion-deadline';
 /** Ours: `"true"` keeps the bucket objects when the entry is deleted. */
 export const ANNOTATION_KEEP_BACKUPS = 'backupentry.extensions.gardener.cloud/keep-backups';
 

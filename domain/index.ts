@@ -10,3 +10,4 @@ export * from './retention';
 export * from './status';
 export * from './time';
 export * from './workflow-id';
+export * from './operator-input';

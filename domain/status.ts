@@ -95,10 +95,12 @@ export function succeededStatus(op: Operation, description: string, generation: 
 
 /**
  * Status while a deleted entry waits for its retention deadline: lastOperation {Delete, Pending, 0, description}
- * (as gardenlet reports a scheduled deletion). observedGeneration and lastError are left as they are.
+ * (as gardenlet reports a scheduled deletion) and `lastError: null`: gardenlet copies the extension's lastError into
+ * the core BackupEntry, so a stale one from a failed attempt would show a waiting entry as failing.
+ * observedGeneration is left as it is.
  */
 export function pendingStatus(op: typeof Operation.Delete, description: string, nowMs: number,
   timestampAnnotation?: string): Status {
   return { lastOperation: { type: op, state: OperationState.Pending, progress: 0, description,
-    lastUpdateTime: lastUpdateTime(nowMs, timestampAnnotation) } };
+    lastUpdateTime: lastUpdateTime(nowMs, timestampAnnotation) }, lastError: null };
 }

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { WORKFLOW_CODE } from '../worker/workflow-code';
 
 /**
  * Prebuilds the workflow bundle for production workers (`BEL_WORKFLOW_BUNDLE=dist/workflow-bundle.js`), with the same
@@ -8,7 +9,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
  */
 async function main(): Promise<void> {
   const root = resolve(__dirname, '..', '..');
-  const { code } = await bundleWorkflowCode({ workflowsPath: join(root, 'workflows') });
+  const { code } = await bundleWorkflowCode({ ...WORKFLOW_CODE });
   const out = join(root, 'dist', 'workflow-bundle.js');
   writeFileSync(out, code);
   console.log(`workflow bundle written to ${out} (${(code.length / 1024).toFixed(0)} KiB)`);

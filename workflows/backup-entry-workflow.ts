@@ -11,17 +11,22 @@ import {
   log, patched, proxyActivities, setCurrentDetails, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import {
-  ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, GardenerErrorCode, Operation, Phase, decideOperation, formatDuration,
-  formatRfc3339Seconds, parseBoolAnnotation, parseDuration, parseEntryName, parseRfc3339, retentionDeadline,
+  ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, GardenerErrorCode, MAX_ACTOR_CHARS, MAX_REASON_CHARS, MAX_RETENTION_MS,
+  Operation, Phase, SOURCE_PREFIX, boundByBytes, decideOperation, extendDeadline, formatDuration, formatRfc3339Seconds,
+  parseBoolAnnotation, parseDuration, parseEntryName, parseExtendRequest, parseOperatorRequest, parseRfc3339,
+  reconcileReason, retentionDeadline, safeText, type CleanExtendRequest, type CleanOperatorRequest, type Result,
 } from '../domain';
-import type { BackupEntryActivities, EntryView, SecretReference, StatusReport } from '../activities/types';
+import type {
+  BackupEntryActivities, EntryView, PersistedDecision, SecretReference, StatusReport, StorageTarget,
+} from '../activities/types';
 import type { DeletionReceipt } from '../activities/storage-port';
 import { DELETE_ACTIVITY, INVENTORY_ACTIVITY, KUBE_ACTIVITY } from './activity-options';
 import {
-  type DecisionRecord, type EntryStatusView, type ExtendRequest, type OperatorRequest, cancelCleanupSignal,
+  type DecisionRecord, type EntryStatusView, cancelCleanupSignal,
   cancelCleanupUpdate, expediteSignal, expediteUpdate, extendRetentionSignal, extendRetentionUpdate, reconcileSignal,
   statusQuery,
 } from './messages';
+import { invalidInput } from './workflow-input';
 import { BACKUP_BUCKET, BACKUP_ENTRY_NAME, BACKUP_ENTRY_PHASE, BACKUP_ENTRY_TYPE, DELETION_SCHEDULED_AT } from './search-attributes';
 
 /** Settings that shape the workflow's behaviour; fixed at start and carried across continue-as-new. */
@@ -48,6 +53,10 @@ interface DeletionState {
   retentionSource: string;
   inventory?: { objects: number; bytes: number; truncated: boolean };
   receipt?: DeletionReceipt;
+  /** Bucket, type and credentials reference fixed when retention started (absent in state from older runs). */
+  target?: StorageTarget;
+  /** A later spec change was noted once already. */
+  specChangeNoted?: boolean;
 }
 
 /** Everything the workflow knows; passed whole to the next run on continue-as-new. */
@@ -73,6 +82,8 @@ export interface CarriedState {
    * gone and its spec unreadable. Absent in state carried over from runs that predate it (until the next pass).
    */
   secretRef?: SecretReference;
+  /** `metadata.uid` of the incarnation this state belongs to (absent in state from older runs until the next pass). */
+  uid?: string;
 }
 
 /** Input of {@link backupEntryWorkflow}. */
@@ -97,6 +108,16 @@ const { inventoryBackups } = proxyActivities<BackupEntryActivities>(INVENTORY_AC
 const { deleteBackups } = proxyActivities<BackupEntryActivities>(DELETE_ACTIVITY);
 
 const MAX_DECISIONS = 50;
+/** The decision log keeps its newest entries within this many bytes of JSON (status query, continue-as-new input). */
+const MAX_DECISION_LOG_BYTES = 32 * 1024;
+
+/**
+ * Patch ID of this version's new steps: the accepted deadline and a cancelled cleanup written onto the entry, the
+ * keep-backups annotation watched during a deletion, `source-` entries deleted without retention, a best-effort
+ * inventory at retention start, the `reconcile` annotation removed on delete, a re-created entry (new uid) starting
+ * over. Histories recorded before it replay without these steps.
+ */
+export const PATCH_PERSIST_DECISIONS = 'persist-operator-decisions';
 
 /**
  * Patch ID (`patched`) of "release the secretRef secret's finalizer when the entry is found gone". Histories written
@@ -113,9 +134,12 @@ const CONTINUE: PassOutcome = { final: false };
  * Workflow ID: `workflowIdFor(clusterIdentity, entryName)` (domain/workflow-id.ts).
  */
 export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Promise<BackupEntryWorkflowResult> {
+  const invalid = invalidInput(input);
+  if (invalid) throw ApplicationFailure.nonRetryable(`invalid workflow input: ${invalid}`, 'InvalidWorkflowInput');
   const settings: WorkflowSettings = { ...DEFAULT_WORKFLOW_SETTINGS, ...input.settings };
   const name = input.entryName;
-  const s: CarriedState = input.carried ?? { phase: Phase.Reconciling, dirty: true, errorStreak: 0, decisions: [], memoWritten: false };
+  const s: CarriedState = input.carried ?? initialState();
+  s.decisions = boundByBytes(s.decisions, MAX_DECISION_LOG_BYTES, MAX_DECISIONS);
   const identity = parseEntryName(name);
   const prefix = identity.ok ? identity.value.name.replace(/^source-/, '') + '/' : undefined;
   let deletionScope: CancellationScope | undefined;
@@ -124,8 +148,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
 
   const record = (r: Omit<DecisionRecord, 'at'>): DecisionRecord => {
     const full = { at: nowIso(), ...r };
-    s.decisions.push(full);
-    if (s.decisions.length > MAX_DECISIONS) s.decisions.splice(0, s.decisions.length - MAX_DECISIONS);
+    s.decisions = boundByBytes([...s.decisions, full], MAX_DECISION_LOG_BYTES, MAX_DECISIONS);
     log.info('Decision', { entry: name, ...full });
     return full;
   };
@@ -142,6 +165,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   });
 
   // --- operator messages -------------------------------------------------------------------------------------------
+  // Every payload is validated (domain/operator-input.ts): an update is refused with the reason, a signal leaves a
+  // refusal note in the decision log. No handler throws anything but a refusal, so no payload can fail a task.
   const refusal = {
     expedite(): string | undefined {
       if (s.phase === Phase.Deleting) return `entry ${name} is already deleting its backups`;
@@ -154,70 +179,95 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       }
       return s.cancel ? `cleanup of ${name} was already cancelled by ${s.cancel.by}` : undefined;
     },
-    extend(req: ExtendRequest): string | undefined {
-      if (s.phase !== Phase.Retaining || !s.deletion) return `entry ${name} is not retaining backups (phase ${s.phase}); nothing to extend`;
-      const target = extendTarget(req, s.deletion.deadlineMs);
-      if (typeof target === 'string') return target;
-      if (target <= s.deletion.deadlineMs) {
-        return `extend must move the deadline later: ${iso(target)} is not after the current deadline ${iso(s.deletion.deadlineMs)}`;
-      }
-      return undefined;
+    extend(req: CleanExtendRequest): Result<number, string> {
+      if (s.phase !== Phase.Retaining || !s.deletion) return { ok: false, error: `entry ${name} is not retaining backups (phase ${s.phase}); nothing to extend` };
+      return extendDeadline(req, s.deletion.deadlineMs, deletionMsOf(s.deletion));
     },
   };
-  const doExpedite = (req: OperatorRequest): DecisionRecord => {
-    const d = record({ action: 'expedite', by: by(req), reason: req.reason, outcome: 'retention ended early; deleting backups now' });
+  /** A validated request, or the refusal (shape first, then whether it applies now). */
+  const check = <T>(parsed: Result<T, string>, applies: (req: T) => string | undefined): Result<T, string> =>
+    !parsed.ok ? parsed : ((why) => (why ? { ok: false as const, error: why } : parsed))(applies(parsed.value));
+  const checkExpedite = (raw: unknown) => check(parseOperatorRequest(raw), () => refusal.expedite());
+  const checkCancel = (raw: unknown) => check(parseOperatorRequest(raw), () => refusal.cancel());
+  const checkExtend = (raw: unknown): Result<{ req: CleanExtendRequest; target: number }, string> => {
+    const parsed = parseExtendRequest(raw);
+    if (!parsed.ok) return parsed;
+    const target = refusal.extend(parsed.value);
+    return target.ok ? { ok: true, value: { req: parsed.value, target: target.value } } : target;
+  };
+
+  /** Writes the accepted deadline / a cancelled cleanup onto the entry, where a new run reads it. */
+  const persist = async (decision: Omit<PersistedDecision, 'uid'>): Promise<void> => {
+    if (!s.uid || !patched(PATCH_PERSIST_DECISIONS)) return;
+    await kube.persistDecision(name, { uid: s.uid, ...decision });
+  };
+  const doExpedite = (req: CleanOperatorRequest): DecisionRecord => {
+    const d = record({ action: 'expedite', by: req.by, reason: req.reason, outcome: 'retention ended early; deleting backups now' });
     s.expedite = d;
     s.dirty = true;
     return d;
   };
-  const doCancel = (req: OperatorRequest): DecisionRecord => {
+  const doCancel = (req: CleanOperatorRequest): DecisionRecord => {
     const during = s.phase === Phase.Deleting ? 'deletion stopped; remaining objects are kept' : 'every object is kept';
-    const d = record({ action: 'cancel-cleanup', by: by(req), reason: req.reason, outcome: `${during}; finalizers released` });
+    const d = record({ action: 'cancel-cleanup', by: req.by, reason: req.reason, outcome: `${during}; finalizers released` });
     s.cancel = d;
     s.dirty = true;
     deletionScope?.cancel();
     return d;
   };
-  const doExtend = (req: ExtendRequest): DecisionRecord => {
-    const target = extendTarget(req, s.deletion!.deadlineMs) as number;
+  const doExtend = ({ req, target }: { req: CleanExtendRequest; target: number }): DecisionRecord => {
     s.deletion!.deadlineMs = target;
     s.deletion!.retentionSource = 'extended';
     s.dirty = true;
-    return record({ action: 'extend', by: who(req.requestedBy), reason: req.reason, outcome: `deadline moved to ${iso(target)}` });
+    return record({ action: 'extend', by: req.requestedBy, reason: req.reason, outcome: `deadline moved to ${iso(target)}` });
   };
-  // Signals carry whatever the sender typed (e.g. in the Web UI): a malformed payload is recorded, never thrown.
-  const asNote = (action: string, req: Partial<OperatorRequest> | undefined, why: string): void => {
-    record({ action: 'refused', by: who(req?.by), reason: typeof req?.reason === 'string' ? req.reason : '(none given)',
-      outcome: `${action} ignored: ${why}` });
+  const refuse = (action: string, raw: unknown, why: string): void => {
+    const o = typeof raw === 'object' && raw !== null ? raw as Record<string, unknown> : {};
+    const said = (v: unknown, max: number): string | undefined => (typeof v === 'string' ? safeText(v, max) || undefined : undefined);
+    record({ action: 'refused', by: said(o.by ?? o.requestedBy, MAX_ACTOR_CHARS) ?? 'unknown',
+      reason: said(o.reason, MAX_REASON_CHARS) ?? '(none given)', outcome: `${action} ignored: ${why}` });
+  };
+  /** The update's refusal: an ApplicationFailure (type `Refused`), shown as is by the Web UI and the CLI. */
+  const orRefuse = <T>(r: Result<T, string>): T => {
+    if (!r.ok) throw ApplicationFailure.create({ message: r.error, type: 'Refused', nonRetryable: true });
+    return r.value;
   };
 
-  setHandler(reconcileSignal, (intent) => {
+  setHandler(reconcileSignal, (intent: unknown) => {
     s.dirty = true;
-    log.debug('Reconcile intent', { entry: name, reason: intent.reason });
-  }, { description: 'Watcher: the BackupEntry changed; re-read it and act (payload: {reason}).' });
-  setHandler(expediteUpdate, (req) => doExpedite(req), {
-    validator: (req) => throwIf(validRequest(req) ?? refusal.expedite()),
+    log.debug('Reconcile intent', { entry: name, reason: reconcileReason(intent) });
+  }, { description: 'Watcher: the BackupEntry changed; re-read it and act (payload: {reason}; any payload is accepted).' });
+  setHandler(expediteUpdate, (raw: unknown) => doExpedite(orRefuse(checkExpedite(raw))), {
+    validator: (raw: unknown) => { orRefuse(checkExpedite(raw)); },
     description: 'End the retention period now and delete the backups. Input: {"reason": "...", "by": "..."}.',
   });
-  setHandler(expediteSignal, (req) => {
-    const why = validRequest(req) ?? refusal.expedite();
-    if (why) asNote('expedite', req, why); else doExpedite(req);
+  setHandler(expediteSignal, (raw: unknown) => {
+    const r = checkExpedite(raw);
+    if (r.ok) doExpedite(r.value); else refuse('expedite', raw, r.error);
   }, { description: 'Signal form of expedite: ends retention now; recorded as a note when it does not apply.' });
-  setHandler(cancelCleanupUpdate, (req) => doCancel(req), {
-    validator: (req) => throwIf(validRequest(req) ?? refusal.cancel()),
+  setHandler(cancelCleanupUpdate, async (raw: unknown) => {
+    const d = doCancel(orRefuse(checkCancel(raw)));
+    await persist({ keepBackups: true });
+    return d;
+  }, {
+    validator: (raw: unknown) => { orRefuse(checkCancel(raw)); },
     description: 'Keep every backup object of this deleted entry, release the finalizers and end as Kept. Input: {"reason": "...", "by": "..."}.',
   });
-  setHandler(cancelCleanupSignal, (req) => {
-    const why = validRequest(req) ?? refusal.cancel();
-    if (why) asNote('cancel-cleanup', req, why); else doCancel(req);
+  setHandler(cancelCleanupSignal, (raw: unknown) => {
+    const r = checkCancel(raw);
+    if (r.ok) doCancel(r.value); else refuse('cancel-cleanup', raw, r.error);
   }, { description: 'Signal form of cancelCleanup: keeps the backups; recorded as a note when it does not apply.' });
-  setHandler(extendRetentionUpdate, (req) => doExtend(req), {
-    validator: (req) => throwIf(validRequest(req) ?? refusal.extend(req)),
-    description: 'Move the retention deadline later, never earlier. Input: {"by": "24h"} or {"until": "2026-12-01T00:00:00Z"}, plus "reason" and optionally "requestedBy".',
+  setHandler(extendRetentionUpdate, async (raw: unknown) => {
+    const d = doExtend(orRefuse(checkExtend(raw)));
+    await persist({ deletionDeadline: iso(s.deletion!.deadlineMs) });
+    return d;
+  }, {
+    validator: (raw: unknown) => { orRefuse(checkExtend(raw)); },
+    description: 'Move the retention deadline later, never earlier (at most 10 years after the deletion). Input: {"by": "24h"} or {"until": "2026-12-01T00:00:00Z"}, plus "reason" and optionally "requestedBy".',
   });
-  setHandler(extendRetentionSignal, (req) => {
-    const why = validRequest(req) ?? refusal.extend(req);
-    if (why) asNote('extend', req && typeof req === 'object' ? { reason: req.reason, by: req.requestedBy } : undefined, why); else doExtend(req);
+  setHandler(extendRetentionSignal, (raw: unknown) => {
+    const r = checkExtend(raw);
+    if (r.ok) doExtend(r.value); else refuse('extend', raw, r.error);
   }, { description: 'Signal form of extendRetention; recorded as a note when it does not apply.' });
   setHandler(statusQuery, view, { description: 'Phase, deletion deadline, inventory, last operation, deletion receipt and decision log.' });
 
@@ -233,7 +283,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     await kube.writeStatus(name, r);
     const state = { processing: 'Processing', error: 'Error', succeeded: 'Succeeded', pending: 'Pending' }[r.kind];
     s.lastOperation = { type: r.operation, state, description: r.description, at: nowIso() };
-    if (r.kind === 'succeeded') s.lastError = undefined;
+    if (r.kind === 'succeeded' || r.kind === 'pending') s.lastError = undefined;
   };
   const final = (phase: Phase, outcome: BackupEntryWorkflowResult['outcome']): PassOutcome => {
     setPhase(phase);
@@ -270,9 +320,10 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
 
   const keepBackups = async (): Promise<PassOutcome> => {
     const who = s.cancel ? `${s.cancel.by}: ${s.cancel.reason}` : 'keep-backups annotation';
+    await persist({ keepBackups: true });
     let kept = '';
     try {
-      const inv = await inventoryBackups(name);
+      const inv = await inventoryBackups(name, s.deletion?.target);
       kept = ` (${inv.objects} objects, ${bytes(inv.bytes)} kept under ${prefix})`;
     } catch {
       kept = ` (objects kept under ${prefix})`;
@@ -281,6 +332,22 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     await kube.recordEvent(name, { type: 'Warning', reason: 'BackupsKept', message: `Cleanup cancelled by ${who}; backups kept${kept}` });
     await release({ secret: true });
     return final(Phase.Kept, 'kept');
+  };
+
+  /** The retention of a just-deleted entry: its deadline, where the period came from, and a warning to show. */
+  const retentionOf = (entry: EntryView, deletedMs: number): { deadlineMs: number; retentionMs: number; source: string; warning?: string } => {
+    // Control-plane migration: gardenlet waits at most 10 minutes for a `source-` entry to go, so it is never retained
+    // (and gardenlet's force-deletion annotation never reaches the extension object).
+    if (name.startsWith(SOURCE_PREFIX) && patched(PATCH_PERSIST_DECISIONS)) {
+      return { deadlineMs: deletedMs, retentionMs: 0, source: 'control-plane migration copy: not retained' };
+    }
+    const r = retentionDeadline({ deletionTimestampMs: deletedMs, defaultRetentionMs: entry.defaultRetentionMs ?? settings.defaultRetentionMs,
+      ...(entry.annotations.retentionPeriod !== undefined ? { annotation: entry.annotations.retentionPeriod } : {}) });
+    const accepted = acceptedDeadline(entry, deletedMs);
+    const base = accepted !== undefined && accepted > r.deadlineMs
+      ? { deadlineMs: accepted, retentionMs: accepted - deletedMs, source: 'accepted by an earlier run' }
+      : { deadlineMs: r.deadlineMs, retentionMs: r.retentionMs, source: r.source as string };
+    return r.warning ? { ...base, warning: r.warning.message } : base;
   };
 
   const startDeletion = async (entry: EntryView): Promise<PassOutcome | undefined> => {
@@ -295,22 +362,54 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       return final(Phase.Orphaned, 'orphaned');
     }
     const deletedAt = parseRfc3339(entry.deletionTimestamp!);
-    const r = retentionDeadline({ deletionTimestampMs: deletedAt.ok ? deletedAt.value : Date.now(),
-      defaultRetentionMs: settings.defaultRetentionMs, ...(entry.annotations.retentionPeriod !== undefined ? { annotation: entry.annotations.retentionPeriod } : {}) });
+    const r = retentionOf(entry, deletedAt.ok ? deletedAt.value : Date.now());
     if (r.warning) {
-      record({ action: 'note', by: 'controller', reason: r.warning.reason, outcome: r.warning.message });
-      await kube.recordEvent(name, { type: 'Warning', reason: r.warning.reason, message: r.warning.message });
+      record({ action: 'note', by: 'controller', reason: 'InvalidRetentionPeriod', outcome: r.warning });
+      await kube.recordEvent(name, { type: 'Warning', reason: 'InvalidRetentionPeriod', message: r.warning });
     }
     const secret = await kube.deleteEtcdBackupSecret(name);
     if (secret === 'kept-created-by-other') {
       record({ action: 'note', by: 'controller', reason: 'etcd-backup secret belongs to another entry', outcome: 'secret left in place' });
     }
-    const inventory = await inventoryBackups(name);
+    // What is deleted is fixed now: a later edit of the spec never redirects the deletion (see noteSpecChange).
+    const target: StorageTarget = { type: entry.type, bucketName: entry.bucketName, secretRef: { ...entry.secretRef } };
+    let inventory: DeletionState['inventory'];
+    if (patched(PATCH_PERSIST_DECISIONS)) {
+      // Best effort: a bucket or credentials gone at this point must not block keep-backups or cancel-cleanup.
+      try {
+        inventory = await inventoryBackups(name, target);
+      } catch (err) {
+        record({ action: 'note', by: 'controller', reason: 'inventory failed', outcome: `objects not counted: ${describeFailure(err).message}` });
+      }
+    } else {
+      inventory = await inventoryBackups(name);
+    }
     s.deletion = { deletionTimestamp: entry.deletionTimestamp!, deadlineMs: r.deadlineMs, retentionMs: r.retentionMs,
-      retentionSource: r.source, inventory };
+      retentionSource: r.source, ...(inventory ? { inventory } : {}), target };
+    const what = inventory ? `${inventory.objects} objects (${bytes(inventory.bytes)})` : 'the objects';
     record({ action: 'retention-start', by: 'controller', reason: `retention ${formatDuration(r.retentionMs)} (${r.source})`,
-      outcome: `${inventory.objects} objects (${bytes(inventory.bytes)}) under ${prefix} are deleted at ${iso(r.deadlineMs)}` });
+      outcome: `${what} under ${prefix} in bucket ${target.bucketName} are deleted at ${iso(r.deadlineMs)}` });
     return undefined;
+  };
+
+  /** A deadline written on the entry (by an earlier run, or by hand), bounded to 10 years after the deletion. */
+  const acceptedDeadline = (entry: EntryView, deletedMs: number): number | undefined => {
+    const text = entry.annotations.deletionDeadline;
+    const t = text !== undefined ? parseRfc3339(text) : undefined;
+    return t?.ok ? Math.min(t.value, deletedMs + MAX_RETENTION_MS) : undefined;
+  };
+
+  /** Gardener forbids spec changes on a deleting entry; where that is not enforced, say so once and keep the target. */
+  const noteSpecChange = (entry: EntryView): void => {
+    const t = s.deletion?.target;
+    if (!t || s.deletion!.specChangeNoted) return;
+    if (entry.type === t.type && entry.bucketName === t.bucketName
+      && entry.secretRef.name === t.secretRef.name && entry.secretRef.namespace === t.secretRef.namespace) return;
+    s.deletion!.specChangeNoted = true;
+    record({ action: 'note', by: 'controller', reason: 'spec changed after deletion',
+      outcome: `the entry now says type ${entry.type}, bucket ${entry.bucketName}, secret ${entry.secretRef.namespace}/${entry.secretRef.name}; ` +
+        `ignored: the backups are deleted where they were when retention started (type ${t.type}, bucket ${t.bucketName}, ` +
+        `secret ${t.secretRef.namespace}/${t.secretRef.name})` });
   };
 
   /** Annotations an operator with only kubectl uses to steer a deletion (SPEC §4). */
@@ -328,19 +427,51 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       const v = parseBoolAnnotation(keep);
       if (v.ok && v.value) doCancel({ by: 'kubectl-annotation', reason: `${ANNOTATION_KEEP_BACKUPS}=${keep}` });
     }
+    const del = s.deletion;
+    if (!del || del.receipt || s.phase === Phase.Deleting) return;
+    const deletedMs = deletionMsOf(del);
     const period = entry.annotations.retentionPeriod;
-    if (period !== undefined && s.deletion && !s.deletion.receipt) {
-      const d = parseDuration(period);
-      const target = d.ok ? parseRfc3339(s.deletion.deletionTimestamp) : undefined;
-      if (d.ok && target?.ok && target.value + d.value > s.deletion.deadlineMs) {
-        doExtend({ requestedBy: 'kubectl-annotation', reason: `retention-period annotation changed to ${period}`,
-          until: iso(target.value + d.value) });
-      }
+    const d = period !== undefined ? parseDuration(period) : undefined;
+    if (d?.ok && deletedMs + d.value > del.deadlineMs && !name.startsWith(SOURCE_PREFIX)) {
+      doExtend({ req: { requestedBy: 'kubectl-annotation', reason: `retention-period annotation changed to ${period}` }, target: deletedMs + d.value });
     }
+    const accepted = acceptedDeadline(entry, deletedMs);
+    if (accepted !== undefined && accepted > del.deadlineMs) {
+      doExtend({ req: { requestedBy: 'kubectl-annotation', reason: `deletion-deadline annotation says ${entry.annotations.deletionDeadline}` }, target: accepted });
+    }
+  };
+
+  /**
+   * While the backups are being deleted, a `reconcile` signal (the watcher saw the entry change) is answered here:
+   * the keep-backups annotation stops the deletion as cancel-cleanup does. Returns a function that ends the watch.
+   */
+  const watchKeepBackupsDuringDeletion = (): (() => Promise<void>) => {
+    let deleting = true;
+    const watching = (async () => {
+      while (deleting) {
+        await condition(() => s.dirty || !deleting);
+        if (!deleting) return;
+        s.dirty = false;
+        try {
+          const e = await kube.observeEntry(name);
+          const keep = e.exists && e.uid === s.uid ? e.annotations.keepBackups : undefined;
+          const v = keep !== undefined ? parseBoolAnnotation(keep) : undefined;
+          if (deleting && !s.cancel && v?.ok && v.value) doCancel({ by: 'kubectl-annotation', reason: `${ANNOTATION_KEEP_BACKUPS}=${keep}` });
+        } catch (err) {
+          log.warn('Could not look at the entry during the deletion', { entry: name, error: describeFailure(err).message });
+        }
+      }
+    })();
+    return async () => {
+      deleting = false;
+      await watching;
+    };
   };
 
   const deleteFlow = async (entry: EntryView): Promise<PassOutcome> => {
     if (!entry.hasFinalizer && !s.deletion) return CONTINUE; // never ours (or already released): nothing to clean
+    // Gardener removes the reconcile annotation on every operation, delete included (left, it would re-trigger passes).
+    if (entry.annotations.operation === 'reconcile' && patched(PATCH_PERSIST_DECISIONS)) await kube.removeOperationAnnotation(name, 'reconcile');
     const keep = entry.annotations.keepBackups;
     if (keep !== undefined) {
       const v = parseBoolAnnotation(keep);
@@ -350,6 +481,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       const ended = await startDeletion(entry);
       if (ended) return ended;
     }
+    noteSpecChange(entry);
     applyAnnotations(entry);
     const del = s.deletion!;
     if (s.cancel) return keepBackups();
@@ -360,18 +492,25 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
         `Backups are retained until ${iso(del.deadlineMs)}${inv ? ` (${inv.objects} objects, ${bytes(inv.bytes)})` : ''}; ` +
         `to delete them now annotate ${ANNOTATION_FORCE_DELETION}=true or run "expedite", ` +
         `to keep them annotate ${ANNOTATION_KEEP_BACKUPS}=true or run "cancel-cleanup"` });
+      if (entry.annotations.deletionDeadline !== iso(del.deadlineMs)) await persist({ deletionDeadline: iso(del.deadlineMs) });
       return CONTINUE;
     }
     setPhase(Phase.Deleting);
-    await report({ kind: 'processing', operation: Operation.Delete, description: `Deleting the backups under ${prefix} in bucket ${entry.bucketName}`, progress: 10 });
+    const bucket = del.target?.bucketName ?? entry.bucketName;
+    await report({ kind: 'processing', operation: Operation.Delete, description: `Deleting the backups under ${prefix} in bucket ${bucket}`, progress: 10 });
+    const stopWatch = patched(PATCH_PERSIST_DECISIONS) ? watchKeepBackupsDuringDeletion() : undefined;
     try {
       deletionScope = new CancellationScope();
-      del.receipt = await deletionScope.run(() => deleteBackups(name));
+      del.receipt = await deletionScope.run(() => (del.target ? deleteBackups(name, del.target) : deleteBackups(name)));
     } catch (err) {
-      if (s.cancel && isCancellation(err)) return keepBackups();
+      if (s.cancel && isCancellation(err)) {
+        await stopWatch?.();
+        return keepBackups();
+      }
       throw err;
     } finally {
       deletionScope = undefined;
+      await stopWatch?.();
     }
     const rc = del.receipt;
     const left = rc.remainingObjects ? `; ${rc.remainingObjects} objects remain (${rc.lockedObjects} locked for lifecycle expiry, ${rc.rewrittenObjects} rewritten during deletion)` : '';
@@ -384,6 +523,18 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     await kube.recordEvent(name, { type: 'Normal', reason: 'BackupsDeleted', message: text });
     await release({ secret: true });
     return final(Phase.Deleted, 'deleted');
+  };
+
+  /** A BackupEntry re-created under the same name (new uid) starts a fresh lifecycle: nothing of the old one carries over. */
+  const startOverIfRecreated = (entry: EntryView): void => {
+    if (s.uid && entry.uid && entry.uid !== s.uid && patched(PATCH_PERSIST_DECISIONS)) {
+      const decisions = s.decisions;
+      for (const key of Object.keys(s)) delete (s as unknown as Record<string, unknown>)[key];
+      Object.assign(s, initialState(), { decisions });
+      record({ action: 'note', by: 'controller', reason: 'entry re-created',
+        outcome: `a new BackupEntry ${name} (uid ${entry.uid}) replaced the one this workflow followed; its lifecycle starts afresh` });
+    }
+    s.uid = entry.uid;
   };
 
   const pass = async (): Promise<PassOutcome> => {
@@ -400,15 +551,17 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
         outcome: `the BackupEntry no longer exists${secret}; nothing left to do` });
       return final(s.deletion ? Phase.Orphaned : s.phase, 'gone');
     }
+    startOverIfRecreated(entry);
     if (entry.secretRef.name && entry.secretRef.namespace) {
       s.secretRef = { namespace: entry.secretRef.namespace, name: entry.secretRef.name };
     }
-    if (!s.memoWritten || s.type !== entry.type || s.bucket !== entry.bucketName) {
+    const bucket = s.deletion?.target?.bucketName ?? entry.bucketName;
+    if (!s.memoWritten || s.type !== entry.type || s.bucket !== bucket) {
       s.type = entry.type;
-      s.bucket = entry.bucketName;
+      s.bucket = bucket;
       upsertSearchAttributes([{ key: BACKUP_ENTRY_NAME, value: name }, { key: BACKUP_ENTRY_TYPE, value: entry.type },
-        { key: BACKUP_BUCKET, value: entry.bucketName }]);
-      upsertMemo({ shootNamespace: identity.ok ? identity.value.namespace : '', bucket: entry.bucketName, prefix: prefix ?? '' });
+        { key: BACKUP_BUCKET, value: bucket }]);
+      upsertMemo({ shootNamespace: identity.ok ? identity.value.namespace : '', bucket, prefix: prefix ?? '' });
       s.memoWritten = true;
     }
     if (!identity.ok) {
@@ -487,34 +640,15 @@ function nowIso(): string {
   return iso(Date.now());
 }
 
-function by(req: OperatorRequest): string {
-  return who(req.by);
+/** Epoch ms of the entry's deletion (the deadline's base). */
+function deletionMsOf(d: DeletionState): number {
+  const t = parseRfc3339(d.deletionTimestamp);
+  return t.ok ? t.value : d.deadlineMs;
 }
 
-function who(name: unknown): string {
-  return (typeof name === 'string' && name.trim()) || 'unknown';
-}
-
-function throwIf(why: string | undefined): void {
-  if (why) throw new Error(why);
-}
-
-function validRequest(req: { reason?: unknown } | undefined): string | undefined {
-  if (!req || typeof req !== 'object') return 'the request must be an object like {"reason": "...", "by": "..."}';
-  if (typeof req.reason !== 'string' || !req.reason.trim()) return 'a reason is required (who asked is recorded with why)';
-  return undefined;
-}
-
-/** Deadline an extend request asks for, or why it cannot be understood. */
-function extendTarget(req: ExtendRequest, currentDeadlineMs: number): number | string {
-  if ((req.by === undefined) === (req.until === undefined)) return 'give exactly one of "by" (a duration such as 24h) or "until" (an RFC3339 time)';
-  if (req.by !== undefined) {
-    const d = parseDuration(req.by);
-    if (!d.ok) return `"by": ${d.error.message}`;
-    return currentDeadlineMs + d.value;
-  }
-  const t = parseRfc3339(req.until!);
-  return t.ok ? t.value : `"until": ${t.error.message}`;
+/** State of a run that starts from nothing (also after a re-created entry). */
+function initialState(): CarriedState {
+  return { phase: Phase.Reconciling, dirty: true, errorStreak: 0, decisions: [], memoWritten: false };
 }
 
 function bytes(n: number): string {

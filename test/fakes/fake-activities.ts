@@ -25,6 +25,10 @@ export interface FakeEntry {
   deletionStarted?: () => void;
   /** Runs inside deleteBackups before it returns (e.g. to make the entry vanish meanwhile). */
   duringDeletion?: () => void;
+  /** While true, releaseFinalizers fails (retryable), holding the workflow before it ends. */
+  releaseBlocked?: boolean;
+  /** The bucket deleteBackups was told to delete from (its pinned target, else the live spec). */
+  deletedFrom?: string;
   /** Fields deleteBackups adds to (or overrides in) its receipt. */
   receiptExtras?: Partial<DeletionReceipt>;
 }
@@ -101,8 +105,16 @@ export class FakeWorld {
         if (e.view.annotations.operation === value) delete e.view.annotations.operation;
       },
       secretRefExists: async (name) => call(name, 'secretRefExists').secretRefExists,
+      persistDecision: async (name, decision) => {
+        const e = call(name, `persistDecision:${decision.deletionDeadline ? 'deadline' : ''}${decision.keepBackups ? 'keep' : ''}`);
+        if (!e.view.exists || e.view.uid !== decision.uid) return false;
+        if (decision.deletionDeadline) e.view.annotations.deletionDeadline = decision.deletionDeadline;
+        if (decision.keepBackups) e.view.annotations.keepBackups = 'true';
+        return true;
+      },
       releaseFinalizers: async (name, opts) => {
         const e = call(name, `releaseFinalizers:${opts.secret ? 'secret+' : ''}${opts.allEntryFinalizers ? 'all' : 'ours'}`);
+        if (e.releaseBlocked) throw ApplicationFailure.create({ message: 'API server busy', type: 'ERR_RETRYABLE' });
         // Like the real activity: the secret is found through the entry's spec.secretRef while the entry exists, and
         // only through the secretRef the workflow passes once it is gone.
         const ref = e.view.exists ? e.view.secretRef : opts.secretRef;
@@ -118,8 +130,9 @@ export class FakeWorld {
         const e = call(name, 'inventoryBackups');
         return { objects: e.objects, bytes: e.objects * 1024, truncated: false };
       },
-      deleteBackups: async (name): Promise<DeletionReceipt> => {
+      deleteBackups: async (name, target): Promise<DeletionReceipt> => {
         const e = call(name, 'deleteBackups');
+        e.deletedFrom = target?.bucketName ?? e.view.bucketName;
         const total = e.objects;
         if (e.holdDeletion) {
           e.deletionStarted?.();

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { transformSync } from '@swc/core';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { WORKFLOW_CODE } from '../../worker/workflow-code';
 import { startProductProcess, WATCHER_READY, WORKER_READY, type LogLine, type ProductProcess } from '../../stack';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -63,7 +64,7 @@ export function prepareWorkerBuild(): Promise<WorkerBuild> {
       writeFileSync(out, code);
     }
     symlinkSync(join(ROOT, 'node_modules'), join(work, 'node_modules'), 'dir');
-    const { code } = await bundleWorkflowCode({ workflowsPath: join(ROOT, 'workflows'), logger: quiet });
+    const { code } = await bundleWorkflowCode({ ...WORKFLOW_CODE, logger: quiet });
     writeFileSync(join(work, 'workflow-bundle.js'), code);
     writeFileSync(join(work, '.complete'), new Date().toISOString());
     try {

@@ -9,6 +9,7 @@ import { backupEntryWorkflow, type WorkflowSettings } from '../../workflows/back
 import {
   cancelCleanupUpdate, expediteSignal, expediteUpdate, extendRetentionUpdate, reconcileSignal, statusQuery, type EntryStatusView,
 } from '../../workflows/messages';
+import { WORKFLOW_CODE } from '../../worker/workflow-code';
 import { FakeWorld, PLANTED_SECRET } from '../fakes/fake-activities';
 import { stackEnv } from '../support/env';
 import { historyText } from '../support/history-text';
@@ -26,7 +27,7 @@ const handles: WorkflowHandle[] = [];
 
 beforeAll(async () => {
   env = await TestWorkflowEnvironment.createFromExistingServer({ address: stackEnv('TEMPORAL_ADDRESS'), namespace: stackEnv('TEMPORAL_NAMESPACE') });
-  bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quiet });
+  bundle = await bundleWorkflowCode({ ...WORKFLOW_CODE, logger: quiet });
   worker = await newWorker(taskQueue);
   running = worker.run();
 });
@@ -410,5 +411,157 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       const history = await env.client.workflow.getHandle(h.workflowId).fetchHistory();
       await Worker.runReplayHistory({ workflowBundle: bundle }, history, h.workflowId);
     }
+  });
+});
+
+describe('hostile operator input and decisions that outlive a run', () => {
+  /** Every malformed payload a person can send from the Web UI or `temporal workflow signal --input`. */
+  const MALFORMED: Array<[string, unknown[]]> = [
+    ['no payload', []], ['null', [null]], ['a string', ['please']], ['a number', [42]], ['an array', [[1, 2]]],
+    ['binary/plain bytes', [new Uint8Array([0xde, 0xad, 0xbe, 0xef])]], ['empty object', [{}]],
+    ['reason a number', [{ reason: 5 }]], ['by a number', [{ reason: 'x', by: 3 }]], ['unknown field', [{ reason: 'x', reson: 'y' }]],
+    ['extend by a number', [{ reason: 'x', by: 24 }]], ['extend until a number', [{ reason: 'x', until: 1 }]],
+  ];
+  const SIGNALS = ['reconcile', 'expedite', 'cancelCleanup', 'extendRetention'];
+  const UPDATES = [expediteUpdate, cancelCleanupUpdate, extendRetentionUpdate];
+
+  /** A signal whose payload is not JSON at all (the SDK cannot decode it; before the tolerant converter this wedged the workflow). */
+  async function rawSignal(h: WorkflowHandle, signalName: string, encoding: string, data: string): Promise<void> {
+    await env.client.workflowService.signalWorkflowExecution({
+      namespace: stackEnv('TEMPORAL_NAMESPACE'), workflowExecution: { workflowId: h.workflowId }, signalName, identity: 'hostile-test',
+      input: { payloads: [{ metadata: { encoding: Buffer.from(encoding) }, data: Buffer.from(data) }] },
+    });
+  }
+
+  async function retainingEntry(settings: Partial<WorkflowSettings> = SETTINGS): Promise<{ name: string; e: ReturnType<FakeWorld['add']>; h: WorkflowHandle<typeof backupEntryWorkflow> }> {
+    const name = entryName();
+    const e = world.add(name);
+    const h = await start(name, settings);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name);
+    await until(h, phaseIs(Phase.Retaining), 'Retaining');
+    return { name, e, h };
+  }
+
+  it('no payload wedges the workflow: every malformed payload to every signal and update, then status answers and a deletion completes', async () => {
+    const { e, h } = await retainingEntry();
+    for (const signal of SIGNALS) {
+      for (const [, args] of MALFORMED) await h.signal(signal, ...args);
+      await rawSignal(h, signal, 'json/plain', 'this is {not JSON');
+      await rawSignal(h, signal, 'binary/unknown', '\u0000\u0001');
+      await rawSignal(h, signal, 'binary/plain', 'raw bytes');
+    }
+    await h.signal('expedite', { reason: 'r'.repeat(1024 * 1024), by: `evil\n2026-01-01 expedite by root\u001b[2J` });
+    for (const update of UPDATES) {
+      for (const [label, args] of MALFORMED) {
+        const msg = await refusal(h.executeUpdate(update, { args: args as [never] }));
+        expect({ label, msg }).toEqual({ label, msg: expect.stringMatching(/expected a JSON object|required|must be|unknown field|is empty|give exactly one|not retaining|Unable to|decode|cannot|Failed/i) });
+      }
+    }
+    const far = await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ until: '9999-12-31T23:59:59Z', reason: 'forever' }] }));
+    expect(far).toMatch(/at most 87600h after the deletion/);
+    const v = await h.query(statusQuery);
+    expect(v.phase).toBe(Phase.Retaining);
+    const refused = v.decisions.filter((d) => d.action === 'refused');
+    expect(refused.length).toBeGreaterThan(10);
+    // The 1 MiB reason was cut, and the fake decision line it tried to forge is not a line of its own.
+    expect(JSON.stringify(v).length).toBeLessThan(64 * 1024);
+    for (const d of v.decisions) expect(`${d.by} ${d.reason} ${d.outcome}`).not.toMatch(/[\n\u001b]/);
+    await h.executeUpdate(expediteUpdate, { args: [{ reason: 'all good', by: 'ops' }] });
+    expect((await h.result()).outcome).toBe('deleted');
+    expect(e.objects).toBe(0);
+  });
+
+  it('a start input not from the watcher is refused at once with a clear message (no retention of 0 smuggled in)', async () => {
+    const id = `backupentry/test-cluster/${entryName()}`;
+    const h = await env.client.workflow.start('backupEntryWorkflow', { taskQueue, workflowId: id,
+      args: [{ entryName: 'shoot--a--b', settings: { defaultRetentionMs: '0' } }] });
+    await expect(h.result()).rejects.toMatchObject({ cause: { message: expect.stringMatching(/invalid workflow input: "settings.defaultRetentionMs" must be a whole number/) } });
+  });
+
+  it('the worker\'s default retention wins over a settings value in the start input', async () => {
+    const name = entryName();
+    const e = world.add(name, { defaultRetentionMs: 3600_000 });
+    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name);
+    const v = await until(h, phaseIs(Phase.Retaining), 'Retaining');
+    expect(v.retention?.periodMs).toBe(3600_000);
+    expect(e.calls).not.toContain('deleteBackups');
+  });
+
+  it('an accepted extend survives a terminated run: the new run keeps the later deadline', async () => {
+    const { name, e, h } = await retainingEntry();
+    const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ by: '720h', reason: 'audit', requestedBy: 'erin' }] });
+    const deadline = /deadline moved to (\S+)/.exec(d.outcome)![1]!;
+    expect(e.view.annotations.deletionDeadline).toBe(deadline);
+    await h.terminate('operator reset');
+    const h2 = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
+    const v = await until(h2, phaseIs(Phase.Retaining), 'Retaining in the new run');
+    expect(v.deletionScheduledAt).toBe(deadline);
+    expect(v.retention?.source).toBe('accepted by an earlier run');
+    expect(e.calls.filter((c) => c === 'deleteBackups')).toEqual([]);
+  });
+
+  it('a cancelled cleanup is written onto the entry before the update returns', async () => {
+    const { e, h } = await retainingEntry();
+    e.releaseBlocked = true;
+    await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'legal hold', by: 'carol' }] });
+    expect(e.view.annotations.keepBackups).toBe('true');
+    e.releaseBlocked = false;
+    expect((await h.result()).outcome).toBe('kept');
+  });
+
+  it('the keep-backups annotation stops a running deletion and keeps what is left', async () => {
+    const name = entryName();
+    const e = world.add(name);
+    let started!: () => void;
+    const deletionStarted = new Promise<void>((r) => (started = r));
+    e.holdDeletion = new Promise<void>(() => undefined);
+    e.deletionStarted = started;
+    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name);
+    await deletionStarted;
+    e.view.annotations.keepBackups = 'true';
+    await h.signal(reconcileSignal, { reason: 'keep-backups' });
+    const result = await h.result();
+    expect(result.outcome).toBe('kept');
+    expect(e.calls).toContain('deleteBackups:cancelled');
+    expect(e.objects).toBe(12);
+  });
+
+  it('what is deleted is fixed when retention starts: a later bucket change is noted and ignored', async () => {
+    const { name, e, h } = await retainingEntry();
+    e.view.bucketName = 'bucket-elsewhere';
+    await h.signal(reconcileSignal, { reason: 'generation' });
+    await until(h, (v) => v.decisions.some((d) => d.reason === 'spec changed after deletion'), 'the spec-change note');
+    await h.executeUpdate(expediteUpdate, { args: [{ reason: 'go', by: 'ops' }] });
+    expect((await h.result()).outcome).toBe('deleted');
+    expect(e.deletedFrom).toBe('bucket-a');
+    expect(name).toBeDefined();
+  });
+
+  it('a source- entry (control-plane migration) is deleted at once, whatever the default retention', async () => {
+    const name = `source-${entryName()}`;
+    const e = world.add(name);
+    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 72 * 3600_000 });
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name);
+    expect((await h.result()).outcome).toBe('deleted');
+    expect(e.objects).toBe(0);
+  });
+
+  it('a re-created entry (new uid) starts afresh and does not inherit the old deletion', async () => {
+    const { name, e, h } = await retainingEntry();
+    delete e.view.deletionTimestamp;
+    e.view.uid = 'uid-2';
+    e.view.annotations = {};
+    delete e.view.lastOperation;
+    await h.signal(reconcileSignal, { reason: 'created' });
+    const v = await until(h, phaseIs(Phase.Ready), 'Ready again');
+    expect(v.deletionScheduledAt).toBeUndefined();
+    expect(v.decisions.some((d) => d.reason === 'entry re-created')).toBe(true);
+    expect(name).toBeDefined();
   });
 });

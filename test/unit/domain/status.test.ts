@@ -38,6 +38,10 @@ describe('status builders', () => {
     expect(pendingStatus('Delete', 'Deletion is scheduled for 2026-08-23T10:00:00Z', NOW).lastOperation)
       .toMatchObject({ type: 'Delete', state: 'Pending', progress: 0 });
   });
+
+  it('pending clears lastError (gardenlet copies it into the core BackupEntry)', () => {
+    expect(pendingStatus('Delete', 'retained', NOW).lastError).toBeNull();
+  });
 });
 
 describe('lastUpdateTime', () => {
