@@ -81,11 +81,12 @@ function prefixOf(name: string): string {
  * non-retryable configuration error. Every error leaves as an ApplicationFailure built by `toApplicationFailure`
  * (Gardener code as type); a cancellation leaves as the SDK's CancelledFailure. `deleteBackups` resumes from the
  * previous attempt's heartbeat, heartbeats at most once per `heartbeatIntervalMs` (plus a trailing beat), passes the
- * activity's cancellation signal to the provider, and ends with a check that only locked or rewritten objects remain
- * (otherwise it fails retryably and resets the cursor, so the next attempt re-lists the whole prefix). Before it
- * deletes anything, an attempt without an inventory in its heartbeat details counts the prefix (one listing pass,
- * heartbeating as it goes) and carries the count in every later heartbeat; a resumed attempt uses it to add what
- * an earlier attempt deleted after its last heartbeat to the receipt (`DeletionReceipt.uncountedAfterResume`).
+ * activity's cancellation signal to the provider, and ends with a check (one listing pass, heartbeating as it goes)
+ * that only locked or rewritten objects remain (otherwise it fails retryably and resets the cursor, so the next
+ * attempt re-lists the whole prefix). Before it deletes anything, an attempt without an inventory in its heartbeat
+ * details counts the prefix (one listing pass, heartbeating as it goes) and carries the count in every later
+ * heartbeat; a resumed attempt uses it to add what an earlier attempt deleted after its last heartbeat to the
+ * receipt (`DeletionReceipt.uncountedAfterResume`).
  */
 export function createStorageActivities(deps: StorageActivityDeps): StorageActivities {
   const now = deps.now ?? Date.now;
@@ -171,7 +172,9 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
           });
           count(progress);
           beat.now(toDetails(progress));
-          const rest = await session.remaining(prefix, { signal });
+          // The final check lists the whole prefix again: heartbeat as it goes (a quiet listing of a large prefix
+          // would otherwise outlast the heartbeat timeout), with the finished progress (a retry resumes at its end).
+          const rest = await session.remaining(prefix, { signal, onProgress: () => beat.maybe(toDetails(progress)) });
           const unexpected = rest.objects - rest.locked - progress.rewrittenObjects;
           if (unexpected > 0) {
             const { cursor: _done, ...counts } = progress;

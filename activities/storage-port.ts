@@ -92,8 +92,13 @@ export interface BucketSession {
    * counts as done. Memory stays flat however many objects there are.
    */
   deletePrefix(prefix: string, opts: DeletePrefixOptions): Promise<DeletionProgress>;
-  /** Objects (and their bytes) still under `prefix`, and how many of them are locked (retention/hold). */
-  remaining(prefix: string, opts: { signal: AbortSignal }): Promise<{ objects: number; locked: number; bytes: number }>;
+  /**
+   * Objects (and their bytes) still under `prefix`, and how many of them are locked (retention/hold).
+   * `onProgress`, if given, is called with the running count as listing goes, after every counted object (or object
+   * name with its generations); the caller throttles heartbeats. A listing that makes no progress calls nothing.
+   */
+  remaining(prefix: string, opts: { signal: AbortSignal; onProgress?(counted: ObjectCount): void }):
+  Promise<{ objects: number; locked: number; bytes: number }>;
   /** Releases connections. */
   close(): Promise<void>;
 }

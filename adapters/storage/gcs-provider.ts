@@ -317,7 +317,7 @@ class GcsBucketSession implements BucketSession {
     return { objects, bytes, truncated: false };
   }
 
-  async remaining(prefix: string, opts: { signal: AbortSignal }):
+  async remaining(prefix: string, opts: { signal: AbortSignal; onProgress?(counted: ObjectCount): void }):
   Promise<{ objects: number; locked: number; bytes: number }> {
     assertUsablePrefix(prefix);
     let objects = 0;
@@ -328,6 +328,7 @@ class GcsBucketSession implements BucketSession {
       objects += group.versions.length;
       locked += group.versions.filter((v) => v.locked).length;
       bytes += group.versions.reduce((n, v) => n + v.size, 0);
+      opts.onProgress?.({ objects, bytes });
     }
     return { objects, locked, bytes };
   }
