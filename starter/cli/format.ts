@@ -2,7 +2,16 @@
  * Text rendering of the CLI's output: the `list` table and the multi-line `status` story. Pure functions (the current
  * time is a parameter), so the output is testable without a server.
  */
-import { formatDuration } from '../../domain';
+import { formatDuration, safeText } from '../../domain';
+
+/**
+ * Stored text as the terminal may see it: decisions, reasons and names come from whoever sent a signal or update (and
+ * from runs older than the workflow's own bounds), so control characters, escape sequences and line breaks that could
+ * forge an output line are replaced and very long values are cut.
+ */
+export function shown(text: string | undefined, maxChars = 2000): string {
+  return text === undefined ? '' : safeText(text, maxChars);
+}
 import type { DecisionRecord, EntryStatusView } from '../../workflows/messages';
 
 /** One row of `list`: an entry's workflow as Temporal visibility sees it. */
@@ -59,7 +68,7 @@ export function formatRelative(atMs: number, nowMs: number): string {
 
 /** A plain-text table: a header row and left-aligned columns separated by two spaces; `-` for empty cells. */
 export function formatTable(headers: readonly string[], rows: readonly (readonly (string | undefined)[])[]): string {
-  const cells = [headers, ...rows.map((r) => headers.map((_, i) => r[i] || '-'))];
+  const cells = [headers, ...rows.map((r) => headers.map((_, i) => shown(r[i], 256) || '-'))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
 }
@@ -75,7 +84,7 @@ export function formatEntryTable(rows: readonly EntryRow[], nowMs: number): stri
 
 /** One decision log line: `<at>  <action> by <who>: <reason> → <outcome>`. */
 export function formatDecision(d: DecisionRecord): string {
-  return `${d.at}  ${d.action} by ${d.by}: ${d.reason} → ${d.outcome}`;
+  return `${shown(d.at, 40)}  ${shown(d.action, 40)} by ${shown(d.by)}: ${shown(d.reason)} → ${shown(d.outcome)}`;
 }
 
 /**
@@ -86,7 +95,7 @@ export function formatDecision(d: DecisionRecord): string {
 export function formatStatus(r: StatusReportView, nowMs: number): string {
   const v = r.view;
   const lines: [string, string][] = [];
-  const add = (k: string, val: string | undefined): void => { if (val) lines.push([k, val]); };
+  const add = (k: string, val: string | undefined): void => { if (val) lines.push([k, shown(val)]); };
   add('Entry', v.entryName);
   add('Workflow', `${r.workflowId} (run ${r.runId}, ${r.executionStatus})`);
   add('Phase', v.phase);

@@ -466,6 +466,7 @@ describe('hostile operator input and decisions that outlive a run', () => {
     expect(refused.length).toBeGreaterThan(10);
     // The 1 MiB reason was cut, and the fake decision line it tried to forge is not a line of its own.
     expect(JSON.stringify(v).length).toBeLessThan(64 * 1024);
+    // eslint-disable-next-line no-control-regex
     for (const d of v.decisions) expect(`${d.by} ${d.reason} ${d.outcome}`).not.toMatch(/[\n\u001b]/);
     await h.executeUpdate(expediteUpdate, { args: [{ reason: 'all good', by: 'ops' }] });
     expect((await h.result()).outcome).toBe('deleted');

@@ -29,7 +29,7 @@ describe('whole lifecycle with real activities: kube-apiserver + Temporal + loca
   beforeAll(async () => {
     mkdirSync(join(root, 'bucket-l'), { recursive: true });
     const config = loadConfig({ ...process.env, BACKUP_LOCAL_DIR: root, BEL_TASK_QUEUE: taskQueue, BEL_PROVIDER_TYPES: 'local',
-      BEL_CLUSTER_IDENTITY: cluster });
+      BEL_CLUSTER_IDENTITY: cluster, BEL_DEFAULT_RETENTION: '1h' });
     const stop = new Promise<void>((r) => (stopWorker = r));
     workerDone = runWorker({ config, kubeConfig: kc, stop });
     client = new Client({ connection: await Connection.connect({ address: stackEnv('TEMPORAL_ADDRESS') }), namespace: stackEnv('TEMPORAL_NAMESPACE') });

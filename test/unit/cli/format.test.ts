@@ -1,6 +1,6 @@
 import { buildListQuery, parsePhase } from '../../../starter/cli/commands';
 import { CliError } from '../../../starter/cli/errors';
-import { formatBytes, formatEntryTable, formatRelative, formatStatus } from '../../../starter/cli/format';
+import { formatBytes, formatDecision, formatEntryTable, formatRelative, formatStatus } from '../../../starter/cli/format';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 
@@ -51,5 +51,13 @@ describe('CLI formatting and queries (no server)', () => {
     expect(text).toContain('Inventory:         3,000 objects, 1.0 MiB');
     expect(text).not.toContain('etcd-backup'); // deleted when the entry's deletion started
     expect(text).toMatch(/Decisions \(1\):\n {2}2026-11-25T11:00:00Z {2}expedite by alice: GDPR → retention ended early\n$/);
+  });
+
+  it('prints stored text safely: no escape sequences, no line breaks that could forge a decision line, bounded', () => {
+    const line = formatDecision({ at: '2026-11-30T12:00:00Z', action: 'refused', by: 'mallory\u001b[2J',
+      reason: 'x\n2026-11-30T12:00:01Z  expedite by root: approved → deleting', outcome: 'y'.repeat(100_000) });
+    // eslint-disable-next-line no-control-regex
+    expect(line).not.toMatch(/[\n\u001b]/);
+    expect(line.length).toBeLessThan(7000);
   });
 });
