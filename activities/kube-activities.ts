@@ -9,13 +9,16 @@ import {
 } from '../adapters/kubernetes/kube-client';
 import {
   ANNOTATION_CREATED_BY, ANNOTATION_DELETION_DEADLINE, ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, ANNOTATION_OPERATION,
-  ANNOTATION_RETENTION_PERIOD, ANNOTATION_TIMESTAMP, DATA_KEY_BUCKET_NAME, FINALIZER, Operation,
-  errorStatus, parseEntryName, pendingStatus, processingStatus, succeededStatus,
+  ANNOTATION_RETENTION_PERIOD, ANNOTATION_TIMESTAMP, ANNOTATION_WORKLOAD_IDENTITY_CONTEXT_OBJECT,
+  ANNOTATION_WORKLOAD_IDENTITY_NAME, ANNOTATION_WORKLOAD_IDENTITY_NAMESPACE, ANNOTATION_WORKLOAD_IDENTITY_TOKEN_RENEW_TIMESTAMP,
+  DATA_KEY_BUCKET_NAME, DATA_KEY_WORKLOAD_IDENTITY_CONFIG, DATA_KEY_WORKLOAD_IDENTITY_TOKEN, FINALIZER,
+  LABEL_SECURITY_PURPOSE, LABEL_WORKLOAD_IDENTITY_PROVIDER, Operation, PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR,
+  errorStatus, isWorkloadIdentitySecret, parseEntryName, pendingStatus, processingStatus, succeededStatus,
   type EntryIdentity, type Status,
 } from '../domain';
 import { ClassifiedError, configurationProblem, isClassifiedError, redact, retryableConfigurationProblem,
   toApplicationFailure } from './errors';
-import type { SecretData, StorageProvider } from './storage-port';
+import type { EtcdSecretUse, SecretData, StorageProvider } from './storage-port';
 import type {
   EntryEvent, EntryView, EtcdSecretDeletion, EtcdSecretRef, KubeActivities, StatusReport, StorageTarget,
 } from './types';
@@ -36,6 +39,8 @@ export interface EntryStorageAccess {
   type: string;
   bucketName: string;
   secretData: Record<string, Buffer>;
+  /** The secret is labelled as a workload-identity one (`config` + the token requestor's `token`). */
+  workloadIdentity: boolean;
 }
 
 /** The Kubernetes activities plus the storage activities' helper to read an entry's provider credentials. */
@@ -43,7 +48,8 @@ export type KubeActivitiesWithStorageAccess = KubeActivities & {
   /**
    * Not an activity: reads the entry and its secretRef secret for the storage activities. Throws a
    * {@link ClassifiedError}: entry missing (ERR_CONFIGURATION_PROBLEM `EntryMissing`), secret missing or empty
-   * (`SecretRefMissing` / `SecretRefEmpty`), or a gateway error. The caller wraps it with toApplicationFailure.
+   * (`SecretRefMissing` / `SecretRefEmpty`; a workload-identity secret may be empty: its data comes later), or a
+   * gateway error. The caller wraps it with toApplicationFailure.
    */
   readEntryForStorage(name: string, pinned?: StorageTarget): Promise<EntryStorageAccess>;
 };
@@ -119,6 +125,74 @@ function identityOf(name: string): EntryIdentity {
 
 const without = (list: readonly string[], item: string): string[] => list.filter((x) => x !== item);
 
+/** What the etcd-backup secret gets from a workload-identity provider secret's metadata (Gardener's generic actuator). */
+interface WorkloadIdentityRef {
+  name: string;
+  namespace: string;
+  /** The provider type the token is for (label `workloadidentity.security.gardener.cloud/provider`). */
+  provider: string;
+  contextObject?: string;
+}
+
+/**
+ * The workload-identity annotations and label of a provider secret labelled as one; a missing one is a configuration
+ * problem, as in Gardener's `deployEtcdBackupSecret` ("BackupEntry is set to use workload identity but ...").
+ */
+function workloadIdentityRefOf(secret: SecretObject, ref: { namespace: string; name: string }): WorkloadIdentityRef {
+  const a = secret.metadata.annotations ?? {};
+  const l = secret.metadata.labels ?? {};
+  const name = a[ANNOTATION_WORKLOAD_IDENTITY_NAME];
+  const namespace = a[ANNOTATION_WORKLOAD_IDENTITY_NAMESPACE];
+  const provider = l[LABEL_WORKLOAD_IDENTITY_PROVIDER];
+  const missing = [
+    ...(name === undefined ? [`annotation ${ANNOTATION_WORKLOAD_IDENTITY_NAME}`] : []),
+    ...(namespace === undefined ? [`annotation ${ANNOTATION_WORKLOAD_IDENTITY_NAMESPACE}`] : []),
+    ...(provider === undefined ? [`label ${LABEL_WORKLOAD_IDENTITY_PROVIDER}`] : []),
+  ];
+  if (name === undefined || namespace === undefined || provider === undefined) {
+    throw configurationProblem('WorkloadIdentityIncomplete',
+      `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef is labelled ${LABEL_SECURITY_PURPOSE}=` +
+      `${PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR} but lacks the ${missing.join(' and the ')} (gardenlet sets them with the label)`);
+  }
+  const contextObject = a[ANNOTATION_WORKLOAD_IDENTITY_CONTEXT_OBJECT];
+  return { name, namespace, provider, ...(contextObject !== undefined ? { contextObject } : {}) };
+}
+
+/** Labels, annotations and data to write into the etcd-backup secret, given the one there (undefined: none yet). */
+type EtcdSecretShape = (existing: SecretObject | undefined) => {
+  /** Undefined: no labels (an existing secret's labels are cleared). */
+  labels?: Record<string, string>;
+  annotations: Record<string, string>;
+  data: Record<string, Buffer>;
+};
+
+/** A plain secret's copy: data replaced wholesale, labels cleared, only our created-by annotation. */
+const plainShape = (entryName: string, data: Record<string, Buffer>): EtcdSecretShape => () =>
+  ({ annotations: { [ANNOTATION_CREATED_BY]: entryName }, data });
+
+/**
+ * A workload-identity secret's copy, as Gardener's generic actuator shapes it: labels reset to the purpose label and
+ * the provider label; annotations reset to the token requestor's renew timestamp (kept from the existing secret), the
+ * WorkloadIdentity's name, namespace and context object, and created-by; data replaced, except the `token` the token
+ * requestor wrote into the existing etcd-backup secret, which is kept.
+ */
+const workloadIdentityShape = (entryName: string, wi: WorkloadIdentityRef, data: Record<string, Buffer>): EtcdSecretShape =>
+  (existing) => {
+    const renew = existing?.metadata.annotations?.[ANNOTATION_WORKLOAD_IDENTITY_TOKEN_RENEW_TIMESTAMP];
+    const token = existing?.data[DATA_KEY_WORKLOAD_IDENTITY_TOKEN];
+    return {
+      labels: { [LABEL_SECURITY_PURPOSE]: PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR, [LABEL_WORKLOAD_IDENTITY_PROVIDER]: wi.provider },
+      annotations: {
+        ...(renew !== undefined ? { [ANNOTATION_WORKLOAD_IDENTITY_TOKEN_RENEW_TIMESTAMP]: renew } : {}),
+        [ANNOTATION_WORKLOAD_IDENTITY_NAME]: wi.name,
+        [ANNOTATION_WORKLOAD_IDENTITY_NAMESPACE]: wi.namespace,
+        ...(wi.contextObject !== undefined ? { [ANNOTATION_WORKLOAD_IDENTITY_CONTEXT_OBJECT]: wi.contextObject } : {}),
+        [ANNOTATION_CREATED_BY]: entryName,
+      },
+      data: token !== undefined ? { ...data, [DATA_KEY_WORKLOAD_IDENTITY_TOKEN]: token } : data,
+    };
+  };
+
 /**
  * Creates the Kubernetes activities (see {@link KubeActivities} for each contract). Every activity is idempotent;
  * its errors leave as ApplicationFailures from {@link toApplicationFailure} whose type is the Gardener error code
@@ -162,15 +236,18 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
     return entry;
   }
 
-  /** The secretRef secret's data; missing or empty secret is a configuration problem. */
-  async function providerSecretData(entry: BackupEntryObject): Promise<Record<string, Buffer>> {
+  /**
+   * The secretRef secret; a missing secret, or an empty one that is not a workload-identity secret (whose data
+   * gardenlet and its token requestor fill in), is a configuration problem.
+   */
+  async function providerSecret(entry: BackupEntryObject): Promise<SecretObject> {
     const ref = secretRefOf(entry);
     const secret = await findSecret(ref.namespace, ref.name);
     if (!secret) throw secretRefMissing(ref);
-    if (Object.keys(secret.data).length === 0) {
+    if (Object.keys(secret.data).length === 0 && !isWorkloadIdentitySecret(secret.metadata.labels)) {
       throw configurationProblem('SecretRefEmpty', `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef has no data`);
     }
-    return secret.data;
+    return secret;
   }
 
   function providerFor(entry: BackupEntryObject): StorageProvider {
@@ -185,10 +262,10 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
   }
 
   /** The provider's extra keys; a provider error that is not classified is replaced (its text may quote the data). */
-  function extrasFor(provider: StorageProvider, data: SecretData, ref: { namespace: string; name: string }):
-  Record<string, Buffer> {
+  function extrasFor(provider: StorageProvider, data: SecretData, ref: { namespace: string; name: string },
+    use: EtcdSecretUse): Record<string, Buffer> {
     try {
-      return provider.etcdSecretExtras(data);
+      return provider.etcdSecretExtras(data, use);
     } catch (err) {
       if (isClassifiedError(err)) throw err;
       throw configurationProblem('InvalidProviderSecret',
@@ -196,20 +273,24 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
     }
   }
 
-  /** Creates or replaces the etcd-backup secret with `data`, retrying optimistic-lock conflicts. */
-  async function writeEtcdSecret(namespace: string, secretName: string, entryName: string,
-    data: Record<string, Buffer>): Promise<SecretObject> {
-    const annotations = { [ANNOTATION_CREATED_BY]: entryName };
+  /**
+   * Creates or replaces the etcd-backup secret as `shape` says, retrying optimistic-lock conflicts: the replace
+   * carries the resourceVersion read, so a concurrent write (e.g. the token requestor storing a new `token`) makes it
+   * fail with 409, and the next attempt shapes the secret from the fresh read.
+   */
+  async function writeEtcdSecret(namespace: string, secretName: string, shape: EtcdSecretShape): Promise<SecretObject> {
     for (let attempt = 1; ; attempt++) {
       const existing = await findSecret(namespace, secretName);
+      const { labels, annotations, data } = shape(existing);
       try {
         if (!existing) {
-          return await kube.createSecret({ metadata: { name: secretName, namespace, annotations }, type: 'Opaque', data });
+          return await kube.createSecret({ metadata: { name: secretName, namespace, ...(labels ? { labels } : {}), annotations },
+            type: 'Opaque', data });
         }
         return await kube.replaceSecret({
           metadata: {
-            name: secretName, namespace, resourceVersion: existing.metadata.resourceVersion, annotations,
-            finalizers: existing.metadata.finalizers, ownerReferences: existing.metadata.ownerReferences,
+            name: secretName, namespace, resourceVersion: existing.metadata.resourceVersion, ...(labels ? { labels } : {}),
+            annotations, finalizers: existing.metadata.finalizers, ownerReferences: existing.metadata.ownerReferences,
           },
           // The type is immutable: keep what is there (Opaque when we created it).
           type: existing.type, immutable: existing.immutable, data,
@@ -221,7 +302,8 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
   }
 
   function buildStatus(report: StatusReport, entry: BackupEntryObject): Status {
-    const generation = entry.metadata.generation ?? 0;
+    // Gardener's observedGeneration is the generation the operation acted on, not whatever is current when it reports.
+    const generation = report.generation ?? entry.metadata.generation ?? 0;
     const timestamp = entry.metadata.annotations?.[ANNOTATION_TIMESTAMP];
     const t = now();
     switch (report.kind) {
@@ -303,13 +385,22 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
             `waiting for namespace ${id.namespace} to ${namespace ? 'be active (it is terminating)' : 'exist'}; ` +
             `the ${id.etcdSecretName} secret is created once it does`);
         }
-        const source = await providerSecretData(entry);
+        const ref = secretRefOf(entry);
+        const secret = await providerSecret(entry);
+        // Gardener's generic actuator: of a workload-identity secret only `config` is copied (the token requestor
+        // writes the etcd-backup secret's own `token`); of any other secret, all of its data.
+        const wi = isWorkloadIdentitySecret(secret.metadata.labels) ? workloadIdentityRefOf(secret, ref) : undefined;
+        const config = secret.data[DATA_KEY_WORKLOAD_IDENTITY_CONFIG];
+        const source: Record<string, Buffer> = !wi ? secret.data
+          : config !== undefined ? { [DATA_KEY_WORKLOAD_IDENTITY_CONFIG]: config } : {};
         const data: Record<string, Buffer> = {
           ...source,
           [DATA_KEY_BUCKET_NAME]: Buffer.from(entry.spec?.bucketName ?? ''),
-          ...extrasFor(provider, source, secretRefOf(entry)),
+          ...extrasFor(provider, source, ref, { workloadIdentity: wi !== undefined, source: id.source }),
         };
-        const written = await writeEtcdSecret(id.namespace, id.etcdSecretName, name, data);
+        const written = await writeEtcdSecret(id.namespace, id.etcdSecretName,
+          wi ? workloadIdentityShape(name, wi, data) : plainShape(name, data));
+        // The digest covers what is provisioned here; a kept `token` belongs to the token requestor (renewed often).
         return { namespace: id.namespace, name: id.etcdSecretName, resourceVersion: written.metadata.resourceVersion ?? '',
           digest: secretDataDigest(data) };
       }),
@@ -404,13 +495,15 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
 
     readEntryForStorage: async (name, pinned) => {
       const entry = await requireEntry(name);
+      const access = (secret: SecretObject) =>
+        ({ secretData: secret.data, workloadIdentity: isWorkloadIdentitySecret(secret.metadata.labels) });
       if (pinned) {
         // Fixed when retention started: a later spec edit never redirects the deletion to another bucket.
         const spec = { ...entry.spec, type: pinned.type, bucketName: pinned.bucketName, secretRef: pinned.secretRef };
-        return { ...pinned, secretData: await providerSecretData({ ...entry, spec }) };
+        return { ...pinned, ...access(await providerSecret({ ...entry, spec })) };
       }
       return { type: entry.spec?.type ?? '', bucketName: entry.spec?.bucketName ?? '',
-        secretData: await providerSecretData(entry) };
+        ...access(await providerSecret(entry)) };
     },
   };
 }

@@ -48,6 +48,11 @@ export interface StatusReport {
   codes?: GardenerErrorCode[];
   /** For 'processing' (default 1). */
   progress?: number;
+  /**
+   * `metadata.generation` the pass read (becomes `observedGeneration` of Error and Succeeded); absent: the generation
+   * current at the write (reports recorded before it).
+   */
+  generation?: number;
 }
 
 /** Where the etcd-backup secret was written, and a digest of its data to notice changes without seeing them. */

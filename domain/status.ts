@@ -32,11 +32,11 @@ export interface Status {
 
 /** Gardener's reconciler texts that precede the error in an Error status. */
 const ERROR_TEXT: Readonly<Record<Operation, string>> = {
-  [Operation.Create]: 'Error reconciling backupentry',
-  [Operation.Reconcile]: 'Error reconciling backupentry',
-  [Operation.Delete]: 'Error deleting backupentry',
-  [Operation.Migrate]: 'Error migrating backupentry',
-  [Operation.Restore]: 'Error restoring backupentry',
+  [Operation.Create]: 'Error reconciling BackupEntry',
+  [Operation.Reconcile]: 'Error reconciling BackupEntry',
+  [Operation.Delete]: 'Error deleting BackupEntry',
+  [Operation.Migrate]: 'Error migrating BackupEntry',
+  [Operation.Restore]: 'Error restoring BackupEntry',
 };
 
 /**

@@ -145,6 +145,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   let deletionScope: CancellationScope | undefined;
   /** The operation the current pass runs (for its Error status); undefined before the pass has decided. */
   let passOperation: Operation | undefined;
+  /** `metadata.generation` the current pass read (its status reports name it as observedGeneration). */
+  let passGeneration: number | undefined;
 
   const record = (r: Omit<DecisionRecord, 'at'>): DecisionRecord => {
     const full = { at: nowIso(), ...r };
@@ -280,7 +282,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     setCurrentDetails(summary(s));
   };
   const report = async (r: StatusReport): Promise<void> => {
-    await kube.writeStatus(name, r);
+    await kube.writeStatus(name, passGeneration !== undefined ? { ...r, generation: passGeneration } : r);
     const state = { processing: 'Processing', error: 'Error', succeeded: 'Succeeded', pending: 'Pending' }[r.kind];
     s.lastOperation = { type: r.operation, state, description: r.description, at: nowIso() };
     if (r.kind === 'succeeded' || r.kind === 'pending') s.lastError = undefined;
@@ -552,6 +554,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       return final(s.deletion ? Phase.Orphaned : s.phase, 'gone');
     }
     startOverIfRecreated(entry);
+    passGeneration = entry.generation;
     if (entry.secretRef.name && entry.secretRef.namespace) {
       s.secretRef = { namespace: entry.secretRef.namespace, name: entry.secretRef.name };
     }
@@ -589,7 +592,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     log.warn('Operation failed; retrying later', { entry: name, message, codes, retryInMs: delay });
     const op = passOperation ?? currentOperation(s);
     try {
-      await kube.writeStatus(name, { kind: 'error', operation: op, description: message, codes: codes as GardenerErrorCode[] });
+      await kube.writeStatus(name, { kind: 'error', operation: op, description: message, codes: codes as GardenerErrorCode[],
+        ...(passGeneration !== undefined ? { generation: passGeneration } : {}) });
       s.lastOperation = { type: op, state: 'Error', description: message, at: nowIso() };
     } catch (statusErr) {
       log.warn('Could not write the Error status', { entry: name, error: describeFailure(statusErr).message });
@@ -604,6 +608,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       s.dirty = false;
       s.retryAtMs = undefined;
       passOperation = undefined;
+      passGeneration = undefined;
       try {
         const outcome = await pass();
         s.errorStreak = 0;

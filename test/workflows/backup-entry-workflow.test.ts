@@ -304,7 +304,7 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     const earlier = new Date(Date.parse(before.deletionScheduledAt!) - 60_000).toISOString();
     expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'x', until: earlier }] })))
       .toMatch(/extend must move the deadline later/);
-    expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: '', by: '1h' }] }))).toMatch(/a reason is required/);
+    expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: '', by: '1h' }] }))).toMatch(/"reason" is empty: say why/);
     const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'audit', by: '24h', }] });
     expect(d.outcome).toMatch(/deadline moved to/);
     const after = await h.query(statusQuery);
@@ -451,7 +451,8 @@ describe('hostile operator input and decisions that outlive a run', () => {
       await rawSignal(h, signal, 'binary/unknown', '\u0000\u0001');
       await rawSignal(h, signal, 'binary/plain', 'raw bytes');
     }
-    await h.signal('expedite', { reason: 'r'.repeat(1024 * 1024), by: `evil\n2026-01-01 expedite by root\u001b[2J` });
+    // A valid extend whose free text is 1 MiB long and tries to forge a decision line.
+    await h.signal('extendRetention', { by: '1h', reason: 'r'.repeat(1024 * 1024), requestedBy: `evil\n2026-01-01 expedite by root\u001b[2J` });
     for (const update of UPDATES) {
       for (const [label, args] of MALFORMED) {
         const msg = await refusal(h.executeUpdate(update, { args: args as [never] }));

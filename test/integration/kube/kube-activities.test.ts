@@ -345,7 +345,7 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
 
       await acts.writeStatus(name, { kind: 'error', operation: Operation.Create, description: 'bucket bucket-1 does not exist',
         codes: [GardenerErrorCode.ConfigurationProblem] });
-      const desc = 'Error reconciling backupentry: bucket bucket-1 does not exist';
+      const desc = 'Error reconciling BackupEntry: bucket bucket-1 does not exist';
       expect(await status()).toEqual({
         lastOperation: { type: 'Create', state: 'Error', progress: 50, description: desc, lastUpdateTime: '2030-05-01T12:00:00Z' },
         lastError: { description: desc, codes: ['ERR_CONFIGURATION_PROBLEM'], lastUpdateTime: '2030-05-01T12:00:00Z' },

@@ -161,7 +161,7 @@ export function storageFaultTests(): void {
     await deleteNow(e);
     const failed = await kube.untilErrorStatus(e.name);
     expect(failed!.status!.lastError!.codes).toEqual(['ERR_INFRA_UNAUTHORIZED']);
-    expect(failed!.status!.lastError!.description).toMatch(/^Error deleting backupentry: counting backups of .*: listing bucket .*permission denied/);
+    expect(failed!.status!.lastError!.description).toMatch(/^Error deleting BackupEntry: counting backups of .*: listing bucket .*permission denied/);
     expect(failed!.status!.lastOperation).toMatchObject({ type: 'Delete', state: 'Error' });
     expect(await listGcs(e.bucket)).toEqual([...e.own, ...e.siblings].sort());
     proxy.rules.splice(proxy.rules.indexOf(rule), 1);

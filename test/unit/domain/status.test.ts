@@ -16,13 +16,13 @@ describe('status builders', () => {
 
   it('error: progress 50, Gardener description, lastError with codes, observedGeneration', () => {
     const s = errorStatus('Reconcile', 'bucket "b" does not exist', ['ERR_CONFIGURATION_PROBLEM', 'ERR_CONFIGURATION_PROBLEM'], 3, NOW);
-    const description = 'Error reconciling backupentry: bucket "b" does not exist';
+    const description = 'Error reconciling BackupEntry: bucket "b" does not exist';
     expect(s).toEqual({
       lastOperation: { type: 'Reconcile', state: 'Error', progress: 50, description, lastUpdateTime: '2026-08-20T10:00:03Z' },
       lastError: { description, codes: ['ERR_CONFIGURATION_PROBLEM'], lastUpdateTime: '2026-08-20T10:00:03Z' },
       observedGeneration: 3,
     });
-    expect(errorStatus('Delete', 'x', [], 1, NOW).lastError).toMatchObject({ description: 'Error deleting backupentry: x', codes: [] });
+    expect(errorStatus('Delete', 'x', [], 1, NOW).lastError).toMatchObject({ description: 'Error deleting BackupEntry: x', codes: [] });
   });
 
   it('succeeded: progress 100, lastError cleared, observedGeneration', () => {
