@@ -49,6 +49,8 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
       'Namespace/backupentry-lifecycle', 'Role/backupentry-lifecycle-events', 'Role/backupentry-lifecycle-leader-election',
       'RoleBinding/backupentry-lifecycle-events', 'RoleBinding/backupentry-lifecycle-leader-election',
       'RoleBinding/backupentry-lifecycle-provider-secrets', 'ServiceAccount/backupentry-lifecycle',
+      'ValidatingAdmissionPolicy/backupentry-lifecycle-deletion-spec-immutable',
+      'ValidatingAdmissionPolicyBinding/backupentry-lifecycle-deletion-spec-immutable',
     ]);
     interface Container {
       securityContext: object; env: Array<{ name: string; value?: string }>; resources: { requests?: object; limits: { memory?: string } };
@@ -74,6 +76,46 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
         expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(Number(env.BEL_SHUTDOWN_GRACE!.replace(/s$/, '')));
       }
     }
+  });
+
+  it('worker and watcher pods carry Gardener\'s NetworkPolicy labels; an override replaces them', async () => {
+    const podLabels = async (...args: string[]): Promise<Record<string, Record<string, string>>> => {
+      const objs = objectsOf(await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle',
+        '--set', 'clusterIdentity=labels-seed', ...args));
+      const labels = (name: string): Record<string, string> => (objs.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith(`-${name}`)) as
+        unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template.metadata.labels;
+      return { worker: labels('worker'), watcher: labels('watcher') };
+    };
+    const network = (l: Record<string, string>): Record<string, string> =>
+      Object.fromEntries(Object.entries(l).filter(([k]) => k.startsWith('networking.gardener.cloud/')));
+    const gardener = {
+      'networking.gardener.cloud/to-runtime-apiserver': 'allowed', 'networking.gardener.cloud/to-dns': 'allowed',
+      'networking.gardener.cloud/to-public-networks': 'allowed', 'networking.gardener.cloud/to-private-networks': 'allowed',
+    };
+    const defaults = await podLabels();
+    for (const pod of ['worker', 'watcher']) {
+      expect([pod, network(defaults[pod]!)]).toEqual([pod, gardener]);
+      expect(defaults[pod]!['app.kubernetes.io/component']).toBe(pod);
+    }
+    // Helm merges an override into the default map key by key: null drops a label, a new key adds one.
+    const values = join(dir, 'network-values.yaml');
+    writeFileSync(values, JSON.stringify({ podNetworkLabels: { 'networking.gardener.cloud/to-private-networks': null,
+      'networking.gardener.cloud/to-blocked-cidrs': 'allowed' } }));
+    const changed = await podLabels('-f', values);
+    // The whole map null: no NetworkPolicy labels (clusters without Gardener's policies); podLabels still apply.
+    const none = await podLabels('--set-json', 'podNetworkLabels=null', '--set', 'podLabels.team=storage');
+    for (const pod of ['worker', 'watcher']) {
+      expect([pod, network(changed[pod]!)]).toEqual([pod, { 'networking.gardener.cloud/to-runtime-apiserver': 'allowed',
+        'networking.gardener.cloud/to-dns': 'allowed', 'networking.gardener.cloud/to-public-networks': 'allowed',
+        'networking.gardener.cloud/to-blocked-cidrs': 'allowed' }]);
+      expect([pod, network(none[pod]!)]).toEqual([pod, {}]);
+      expect(none[pod]!.team).toBe('storage');
+    }
+    // admissionPolicy.enabled=false leaves the ValidatingAdmissionPolicy out.
+    const kinds = objectsOf(await helm('template', 'backupentry-lifecycle', CHART, '--set', 'clusterIdentity=labels-seed',
+      '--set', 'admissionPolicy.enabled=false')).map((o) => o.kind);
+    expect(kinds).toContain('Deployment');
+    expect(kinds.filter((k) => k.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
   });
 
   it('the API server accepts the CRD and the plain manifests (server-side dry run), with no Pod Security warning', async () => {
