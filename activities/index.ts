@@ -7,7 +7,7 @@ import { createKubeActivities } from './kube-activities';
 import { type ActivityMetricsSink, countFailures } from './metrics';
 import { createStorageActivities } from './storage-activities';
 import type { StorageProvider } from './storage-port';
-import type { BackupEntryActivities } from './types';
+import type { BackupEntryActivities, RetentionMode } from './types';
 
 /** What the activities need from the outside world. */
 export interface ActivityDeps {
@@ -18,6 +18,8 @@ export interface ActivityDeps {
   now?: () => number;
   /** The configured default retention (`BEL_DEFAULT_RETENTION`), reported to the workflow with each observed entry. */
   defaultRetentionMs?: number;
+  /** The configured retention mode (`BEL_RETENTION_MODE`), reported to the workflow with each observed entry. */
+  retentionMode?: RetentionMode;
   /** Receives deletion counts and failures by Gardener code (the worker's Prometheus metrics); optional. */
   metrics?: ActivityMetricsSink;
 }

@@ -2,7 +2,7 @@
  * The activity interface the workflow sees. Every input and result here lands in workflow history, so none of it
  * may carry secret material: activities read secrets themselves and return references, counts and digests.
  */
-import type { GardenerErrorCode, Operation } from '../domain';
+import type { GardenerErrorCode, Operation, RetentionRecord } from '../domain';
 import type { DeletionReceipt, Inventory } from './storage-port';
 
 /** The parts of a BackupEntry the workflow decides on (no secret data; annotations of interest only). */
@@ -37,7 +37,15 @@ export interface EntryView {
    * from workflow input anybody can start a workflow with. Absent from fakes and from results recorded before it.
    */
   defaultRetentionMs?: number;
+  /**
+   * The worker's `BEL_RETENTION_MODE`: `hold-entry` keeps the BackupEntry (and gardenlet's delete loop) until the
+   * backups are deleted; `release-entry` releases it once the retention is registered. Absent: `hold-entry`.
+   */
+  retentionMode?: RetentionMode;
 }
+
+/** How a deleted entry is retained (see {@link EntryView.retentionMode}). */
+export type RetentionMode = 'hold-entry' | 'release-entry';
 
 /** A status to write on the entry's status subresource; the activity fills in times, generation and the form. */
 export interface StatusReport {
@@ -138,6 +146,13 @@ export interface KubeActivities {
    * same name never inherits it. NotFound or another uid: `false` (nothing written); otherwise `true`.
    */
   persistDecision(name: string, decision: PersistedDecision): Promise<boolean>;
+  /**
+   * Writes (or, with `record` undefined, removes) the entry's {@link RetentionRecord} on its credentials secret `secretRef`,
+   * with optimistic locking. Used when the BackupEntry is released during retention. Secret gone: `false`.
+   */
+  recordRetention(name: string, secretRef: SecretReference, record: RetentionRecord | undefined): Promise<boolean>;
+  /** The entry's {@link RetentionRecord} on `secretRef`, if the secret exists, still carries our finalizer and has one. */
+  readRetentionRecord(name: string, secretRef: SecretReference): Promise<RetentionRecord | undefined>;
   /** Records a Kubernetes Event on the entry; best effort (never fails the caller). */
   recordEvent(name: string, event: EntryEvent): Promise<void>;
 }

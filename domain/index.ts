@@ -11,3 +11,4 @@ export * from './status';
 export * from './time';
 export * from './workflow-id';
 export * from './operator-input';
+export * from './retention-record';

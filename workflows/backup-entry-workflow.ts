@@ -57,6 +57,13 @@ interface DeletionState {
   target?: StorageTarget;
   /** A later spec change was noted once already. */
   specChangeNoted?: boolean;
+  /**
+   * `BEL_RETENTION_MODE=release-entry`: the BackupEntry's finalizer was released once the retention was registered;
+   * the retention record lives on the credentials secret (domain/retention-record.ts) and this workflow carries on.
+   */
+  entryReleased?: boolean;
+  /** The deadline last written into that record (epoch ms). */
+  recordedDeadlineMs?: number;
 }
 
 /** Everything the workflow knows; passed whole to the next run on continue-as-new. */
@@ -92,6 +99,11 @@ export interface BackupEntryWorkflowInput {
   settings?: Partial<WorkflowSettings>;
   /** Set by continue-as-new only. */
   carried?: CarriedState;
+  /**
+   * Set by the watcher when it finds a retention record (an entry released during retention) on this credentials
+   * secret and no workflow running for it: the new run carries the retention on from the record.
+   */
+  retainedSecret?: SecretReference;
 }
 
 /** How the workflow ended. */
@@ -118,6 +130,9 @@ const MAX_DECISION_LOG_BYTES = 32 * 1024;
  * over. Histories recorded before it replay without these steps.
  */
 export const PATCH_PERSIST_DECISIONS = 'persist-operator-decisions';
+
+/** Patch ID of releasing the BackupEntry during retention (`BEL_RETENTION_MODE=release-entry`) and resuming from its record. */
+export const PATCH_RELEASE_ENTRY = 'release-entry-during-retention';
 
 /**
  * Patch ID (`patched`) of "release the secretRef secret's finalizer when the entry is found gone". Histories written
@@ -198,11 +213,48 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     return target.ok ? { ok: true, value: { req: parsed.value, target: target.value } } : target;
   };
 
-  /** Writes the accepted deadline / a cancelled cleanup onto the entry, where a new run reads it. */
-  const persist = async (decision: Omit<PersistedDecision, 'uid'>): Promise<void> => {
-    if (!s.uid || !patched(PATCH_PERSIST_DECISIONS)) return;
-    await kube.persistDecision(name, { uid: s.uid, ...decision });
+  /**
+   * Writes the accepted deadline / a cancelled cleanup where a new run reads it: onto the entry, or, once the entry was
+   * released during retention, into the retention record on its credentials secret. False when there was nothing to
+   * write it on.
+   */
+  const persist = async (decision: Omit<PersistedDecision, 'uid'>): Promise<boolean> => {
+    if (!s.uid || !patched(PATCH_PERSIST_DECISIONS)) return false;
+    const del = s.deletion;
+    if (del?.entryReleased && del.target) {
+      const keep = decision.keepBackups === true || s.cancel !== undefined;
+      const written = await kube.recordRetention(name, del.target.secretRef, { uid: s.uid, type: del.target.type,
+        bucketName: del.target.bucketName, deletionTimestamp: del.deletionTimestamp, deletionDeadline: iso(del.deadlineMs),
+        ...(keep ? { keepBackups: true } : {}) });
+      if (written) del.recordedDeadlineMs = del.deadlineMs;
+      return written;
+    }
+    return kube.persistDecision(name, { uid: s.uid, ...decision });
   };
+
+  /**
+   * `BEL_RETENTION_MODE=release-entry`: once the retention is registered, write the retention record on the credentials
+   * secret and release the BackupEntry, so gardenlet finishes its deletion in seconds instead of re-running its delete
+   * loop every 5 s for the whole retention (docs/adr/0003). Our finalizer on the secret keeps the credentials readable.
+   */
+  const releaseEntry = async (del: DeletionState): Promise<void> => {
+    del.entryReleased = true;
+    if (!(await persist({ deletionDeadline: iso(del.deadlineMs) }))) {
+      del.entryReleased = false; // no secret to keep the record on: keep holding the entry instead
+      return;
+    }
+    await kube.releaseFinalizers(name, { secret: false });
+    record({ action: 'note', by: 'controller', reason: 'entry released during retention',
+      outcome: `the BackupEntry was released (BEL_RETENTION_MODE=release-entry); retention continues on this workflow until ` +
+        `${iso(del.deadlineMs)}, recorded on secret ${del.target!.secretRef.namespace}/${del.target!.secretRef.name}, which keeps our finalizer` });
+  };
+
+  /** The entry as the deletion flow sees it once it was released: what was pinned at retention start. */
+  const releasedView = (del: DeletionState): EntryView => ({
+    exists: false, name, uid: s.uid ?? '', generation: 0, deletionTimestamp: del.deletionTimestamp, type: del.target!.type,
+    class: 'shoot', bucketName: del.target!.bucketName, region: '', secretRef: { ...del.target!.secretRef }, annotations: {},
+    hasFinalizer: false,
+  });
   const doExpedite = (req: CleanOperatorRequest): DecisionRecord => {
     const d = record({ action: 'expedite', by: req.by, reason: req.reason, outcome: 'retention ended early; deleting backups now' });
     s.expedite = d;
@@ -494,7 +546,12 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
         `Backups are retained until ${iso(del.deadlineMs)}${inv ? ` (${inv.objects} objects, ${bytes(inv.bytes)})` : ''}; ` +
         `to delete them now annotate ${ANNOTATION_FORCE_DELETION}=true or run "expedite", ` +
         `to keep them annotate ${ANNOTATION_KEEP_BACKUPS}=true or run "cancel-cleanup"` });
+      if (del.entryReleased) {
+        if (del.recordedDeadlineMs !== del.deadlineMs) await persist({ deletionDeadline: iso(del.deadlineMs) });
+        return CONTINUE;
+      }
       if (entry.annotations.deletionDeadline !== iso(del.deadlineMs)) await persist({ deletionDeadline: iso(del.deadlineMs) });
+      if (entry.retentionMode === 'release-entry' && del.target && patched(PATCH_RELEASE_ENTRY)) await releaseEntry(del);
       return CONTINUE;
     }
     setPhase(Phase.Deleting);
@@ -528,7 +585,15 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
 
   /** A BackupEntry re-created under the same name (new uid) starts a fresh lifecycle: nothing of the old one carries over. */
-  const startOverIfRecreated = (entry: EntryView): void => {
+  const startOverIfRecreated = async (entry: EntryView): Promise<void> => {
+    const old = s.deletion;
+    if (s.uid && entry.uid && entry.uid !== s.uid && old?.entryReleased && old.target && !old.receipt) {
+      // The new entry's backups go to the same prefix: deleting the old incarnation's now would delete them too.
+      await kube.recordRetention(name, old.target.secretRef, undefined);
+      record({ action: 'note', by: 'controller', reason: 'entry re-created during retention',
+        outcome: `a new BackupEntry ${name} appeared while the released one was retained; they share the prefix ${prefix}, ` +
+          'so the pending deletion is cancelled and every object is kept' });
+    }
     if (s.uid && entry.uid && entry.uid !== s.uid && patched(PATCH_PERSIST_DECISIONS)) {
       const decisions = s.decisions;
       for (const key of Object.keys(s)) delete (s as unknown as Record<string, unknown>)[key];
@@ -539,8 +604,27 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     s.uid = entry.uid;
   };
 
+  /** A new run for an entry released during retention: the retention record on its secret says where it stands. */
+  const resumeFromRecord = async (ref: SecretReference): Promise<boolean> => {
+    const rec = await kube.readRetentionRecord(name, ref);
+    const deletedAt = rec ? parseRfc3339(rec.deletionTimestamp) : undefined;
+    const deadline = rec ? parseRfc3339(rec.deletionDeadline) : undefined;
+    if (!rec || !deletedAt?.ok || !deadline?.ok) return false;
+    s.uid = rec.uid;
+    s.secretRef = { ...ref };
+    s.deletion = { deletionTimestamp: rec.deletionTimestamp, deadlineMs: Math.min(deadline.value, deletedAt.value + MAX_RETENTION_MS),
+      retentionMs: deadline.value - deletedAt.value, retentionSource: 'retention record on the credentials secret',
+      target: { type: rec.type, bucketName: rec.bucketName, secretRef: { ...ref } }, entryReleased: true, recordedDeadlineMs: deadline.value };
+    record({ action: 'note', by: 'controller', reason: 'resumed from the retention record',
+      outcome: `retention of the released entry continues until ${iso(s.deletion.deadlineMs)}${rec.keepBackups ? '; its cleanup was cancelled' : ''}` });
+    if (rec.keepBackups) doCancel({ by: 'retention-record', reason: 'cleanup cancelled before this run' });
+    return true;
+  };
+
   const pass = async (): Promise<PassOutcome> => {
     const entry = await kube.observeEntry(name);
+    if (!entry.exists && !s.deletion && input.retainedSecret && patched(PATCH_RELEASE_ENTRY)) await resumeFromRecord(input.retainedSecret);
+    if (!entry.exists && s.deletion?.entryReleased && !s.deletion.receipt) return deleteFlow(releasedView(s.deletion));
     if (!entry.exists) {
       // Whoever removed the entry (our finalizer taken off by hand, or it vanished between our steps) left our
       // finalizer on its secretRef secret, which nothing else would ever remove.
@@ -553,7 +637,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
         outcome: `the BackupEntry no longer exists${secret}; nothing left to do` });
       return final(s.deletion ? Phase.Orphaned : s.phase, 'gone');
     }
-    startOverIfRecreated(entry);
+    await startOverIfRecreated(entry);
     passGeneration = entry.generation;
     if (entry.secretRef.name && entry.secretRef.namespace) {
       s.secretRef = { namespace: entry.secretRef.namespace, name: entry.secretRef.name };

@@ -21,7 +21,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 /** Why the start input cannot be used, or undefined when it is well-formed. Never throws. */
 export function invalidInput(input: unknown): string | undefined {
   if (!isObject(input)) return 'expected an object {"entryName": "<BackupEntry name>"}';
-  const extra = Object.keys(input).filter((k) => !['entryName', 'settings', 'carried'].includes(k));
+  const extra = Object.keys(input).filter((k) => !['entryName', 'settings', 'carried', 'retainedSecret'].includes(k));
   if (extra.length) return `unknown field(s) ${extra.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 32))).join(', ')}`;
   if (typeof input.entryName !== 'string' || !input.entryName || input.entryName.length > 253) {
     return '"entryName" must be a BackupEntry name (a string of 1 to 253 characters)';
@@ -35,6 +35,12 @@ export function invalidInput(input: unknown): string | undefined {
       if (typeof value !== 'number' || !Number.isInteger(value) || value < bounds[0] || value > bounds[1]) {
         return `"settings.${key}" must be a whole number from ${bounds[0]} to ${bounds[1]}`;
       }
+    }
+  }
+  if (input.retainedSecret !== undefined) {
+    const r = input.retainedSecret;
+    if (!isObject(r) || typeof r.namespace !== 'string' || !r.namespace || typeof r.name !== 'string' || !r.name) {
+      return '"retainedSecret" must be {"namespace": "...", "name": "..."}';
     }
   }
   if (input.carried !== undefined) return invalidCarried(input.carried);

@@ -2,6 +2,7 @@ import { CancelledFailure, heartbeat, sleep as activitySleep } from '@temporalio
 import { ApplicationFailure } from '@temporalio/common';
 import type { BackupEntryActivities, EntryView, StatusReport } from '../../activities/types';
 import type { DeletionReceipt } from '../../activities/storage-port';
+import type { RetentionRecord } from '../../domain';
 
 /** A secret value planted in the fake provider secret: no workflow history may ever contain it. */
 export const PLANTED_SECRET = 'PLANTED-SECRET-7f3c9a2e-do-not-leak';
@@ -25,6 +26,8 @@ export interface FakeEntry {
   deletionStarted?: () => void;
   /** Runs inside deleteBackups before it returns (e.g. to make the entry vanish meanwhile). */
   duringDeletion?: () => void;
+  /** Retention records on the secretRef secret, by entry name (BEL_RETENTION_MODE=release-entry). */
+  retentionRecords?: Record<string, RetentionRecord>;
   /** While true, releaseFinalizers fails (retryable), holding the workflow before it ends. */
   releaseBlocked?: boolean;
   /** The bucket deleteBackups was told to delete from (its pinned target, else the live spec). */
@@ -105,6 +108,16 @@ export class FakeWorld {
         if (e.view.annotations.operation === value) delete e.view.annotations.operation;
       },
       secretRefExists: async (name) => call(name, 'secretRefExists').secretRefExists,
+      recordRetention: async (name, _ref, record) => {
+        const e = call(name, `recordRetention:${record ? 'set' : 'remove'}`);
+        e.retentionRecords ??= {};
+        if (record) e.retentionRecords[name] = record; else delete e.retentionRecords[name];
+        return true;
+      },
+      readRetentionRecord: async (name) => {
+        const e = this.entries.get(name);
+        return e?.finalizerOnSecret ? e.retentionRecords?.[name] : undefined;
+      },
       persistDecision: async (name, decision) => {
         const e = call(name, `persistDecision:${decision.deletionDeadline ? 'deadline' : ''}${decision.keepBackups ? 'keep' : ''}`);
         if (!e.view.exists || e.view.uid !== decision.uid) return false;

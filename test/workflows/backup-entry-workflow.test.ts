@@ -567,3 +567,46 @@ describe('hostile operator input and decisions that outlive a run', () => {
     expect(name).toBeDefined();
   });
 });
+
+describe('retention with the entry released (BEL_RETENTION_MODE=release-entry)', () => {
+  it('releases the entry once retention is registered, keeps the record on the secret, and deletes at the deadline', async () => {
+    const name = entryName();
+    const e = world.add(name, { retentionMode: 'release-entry' });
+    const h = await start(name);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name);
+    await until(h, (v) => v.decisions.some((d) => d.reason === 'entry released during retention'), 'the entry released');
+    expect(e.view.exists).toBe(false);
+    expect(e.finalizerOnSecret).toBe(true);
+    const rec = e.retentionRecords?.[name];
+    expect(rec).toMatchObject({ uid: 'uid-1', type: 'local', bucketName: 'bucket-a' });
+    // Extend through Temporal: the record follows.
+    await h.executeUpdate(extendRetentionUpdate, { args: [{ by: '2h', reason: 'audit' }] });
+    expect(Date.parse(e.retentionRecords![name]!.deletionDeadline)).toBeGreaterThan(Date.parse(rec!.deletionDeadline));
+    await h.executeUpdate(expediteUpdate, { args: [{ reason: 'go', by: 'ops' }] });
+    expect((await h.result()).outcome).toBe('deleted');
+    expect(e.objects).toBe(0);
+    expect(e.finalizerOnSecret).toBe(false);
+  });
+
+  it('a new run started from the record (the run was terminated) keeps the deadline and a cancelled cleanup', async () => {
+    const name = entryName();
+    const e = world.add(name, { retentionMode: 'release-entry' });
+    const h = await start(name);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name);
+    await until(h, (v) => v.decisions.some((d) => d.reason === 'entry released during retention'), 'the entry released');
+    const deadline = e.retentionRecords![name]!.deletionDeadline;
+    await h.terminate('operator reset');
+    const id = workflowIdFor('test-cluster', name);
+    const h2 = await env.client.workflow.start(backupEntryWorkflow, { taskQueue, workflowId: id.ok ? id.value : '',
+      args: [{ entryName: name, settings: { ...SETTINGS, defaultRetentionMs: 0 }, retainedSecret: e.secret }] });
+    handles.push(h2);
+    const v = await until(h2, phaseIs(Phase.Retaining), 'Retaining in the new run');
+    expect(v.deletionScheduledAt).toBe(deadline);
+    await h2.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'legal hold', by: 'carol' }] });
+    expect((await h2.result()).outcome).toBe('kept');
+    expect(e.objects).toBe(12);
+    expect(e.finalizerOnSecret).toBe(false);
+  });
+});
