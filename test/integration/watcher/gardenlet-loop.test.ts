@@ -1,0 +1,75 @@
+/**
+ * What holding a deleted BackupEntry during retention costs gardenlet, and what releasing it saves
+ * (docs/adr/0003-release-the-entry-during-retention.md): gardenlet's delete loop is played against the real API server
+ * (test/support/gardenlet-delete-loop.ts) beside a real watcher and worker, once per retention mode.
+ */
+import { existsSync } from 'node:fs';
+import { expediteUpdate, statusQuery } from '../../../workflows/messages';
+import { playGardenletDeleteLoop, type DeleteLoopCost } from '../../support/gardenlet-delete-loop';
+import { Harness } from './watcher-harness';
+
+const hold = new Harness({ env: { BEL_RETENTION_MODE: 'hold-entry' } });
+const release = new Harness({ env: { BEL_RETENTION_MODE: 'release-entry' } });
+const costs: Record<string, DeleteLoopCost> = {};
+
+beforeAll(async () => {
+  await hold.setup();
+  await release.setup();
+  await hold.leader();
+  await release.leader();
+}, 180_000);
+
+afterAll(async () => {
+  await hold.teardown();
+  await release.teardown();
+  process.stderr.write(`[gardenlet-loop] ${JSON.stringify(costs)}\n`);
+});
+
+const secretExists = (h: Harness, name: string): Promise<boolean> =>
+  h.core.readNamespacedSecret({ namespace: 'garden', name }).then(() => true, (e: { code?: number }) => {
+    if (e.code === 404) return false;
+    throw e;
+  });
+
+it('hold-entry: gardenlet loops every 5 s for the whole retention (3 600 seed requests and 720 garden writes per hour per entry), adding no workflow history', async () => {
+  const e = await hold.createEntry();
+  hold.putObject(e.name);
+  await hold.untilSucceeded(e.name);
+  await hold.deleteEntry(e.name);
+  await hold.until(async () => (await hold.getEntry(e.name))?.status?.lastOperation?.state === 'Pending', 'Pending');
+  const handle = hold.client.workflow.getHandle(hold.workflowId(e.name));
+  await hold.until(async () => ((await handle.describe()).raw.pendingActivities ?? []).length === 0 || undefined, 'the workflow idle');
+  const before = await hold.historyLength(e.name);
+  const cost = await playGardenletDeleteLoop(hold.kc, { name: e.name, secretNamespace: 'garden', secretName: e.secretName,
+    requeueMs: 300, maxRounds: 8, gardenNamespace: `garden-sim-${hold.suffix}` });
+  costs.hold = cost;
+  expect(cost.finished).toBe(false);
+  expect(cost.perHourWhileHeld.seedRequests).toBeGreaterThanOrEqual(3000);
+  expect(cost.perHourWhileHeld.gardenWrites).toBe(720);
+  // The loop's annotation and timestamp writes are no triggers: the workflow's history did not grow.
+  expect(await hold.historyLength(e.name)).toBe(before);
+  expect((await handle.query(statusQuery)).phase).toBe('Retaining');
+});
+
+it('release-entry: gardenlet finishes within seconds; retention goes on in the workflow, the credentials stay readable, expedite deletes', async () => {
+  const e = await release.createEntry();
+  const file = release.putObject(e.name);
+  await release.untilSucceeded(e.name);
+  await release.deleteEntry(e.name);
+  const handle = release.client.workflow.getHandle(release.workflowId(e.name));
+  await release.until(async () => (await handle.query(statusQuery)).decisions.some((d) => d.reason === 'entry released during retention') || undefined,
+    'the entry released');
+  const cost = await playGardenletDeleteLoop(release.kc, { name: e.name, secretNamespace: 'garden', secretName: e.secretName,
+    requeueMs: 300, maxRounds: 40, gardenNamespace: `garden-sim-${release.suffix}` });
+  costs.release = cost;
+  expect(cost.finished).toBe(true);
+  expect(cost.rounds).toBeLessThanOrEqual(2);
+  // gardenlet deleted the extension secret; our finalizer keeps it (and the credentials) until the backups are gone.
+  expect(await secretExists(release, e.secretName)).toBe(true);
+  const v = await handle.query(statusQuery);
+  expect(v.phase).toBe('Retaining');
+  expect(existsSync(file)).toBe(true);
+  await handle.executeUpdate(expediteUpdate, { args: [{ reason: 'shoot gone for good', by: 'ops' }] });
+  await release.until(async () => !existsSync(file) || undefined, 'the backups deleted');
+  await release.until(async () => !(await secretExists(release, e.secretName)) || undefined, 'the secret released and gone');
+});
