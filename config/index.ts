@@ -5,7 +5,7 @@
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
-import { DEFAULT_CLASSES, DEFAULT_TYPES, TASK_QUEUE_DEFAULT, parseDuration } from '../domain';
+import { DEFAULT_CLASSES, DEFAULT_TYPES, defaultTaskQueue, parseDuration } from '../domain';
 
 const duration = (name: string) => z.string().transform((text, ctx) => {
   const d = parseDuration(text);
@@ -18,9 +18,16 @@ const duration = (name: string) => z.string().transform((text, ctx) => {
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
 const positiveInt = z.coerce.number().int().positive();
 
+/**
+ * The built-in cluster identity: fine for one seed (dev stack, tests), but two seeds left at it would share workflow IDs
+ * and task queues. {@link checkClusterIdentity} refuses it inside a Kubernetes pod.
+ */
+export const DEFAULT_CLUSTER_IDENTITY = 'local-seed';
+
 const schema = z.object({
-  BEL_CLUSTER_IDENTITY: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'lowercase letters, digits, "-" and "."').default('local-seed'),
-  BEL_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
+  BEL_CLUSTER_IDENTITY: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'lowercase letters, digits, "-" and "."').default(DEFAULT_CLUSTER_IDENTITY),
+  /** Unset: `backupentry-lifecycle/<BEL_CLUSTER_IDENTITY>` (domain `defaultTaskQueue`), distinct per seed. */
+  BEL_TASK_QUEUE: z.string().min(1).optional(),
   BEL_PROVIDER_TYPES: list.prefault(DEFAULT_TYPES.join(',')),
   BEL_CLASSES: list.prefault(DEFAULT_CLASSES.join(',')),
   BEL_DEFAULT_RETENTION: duration('BEL_DEFAULT_RETENTION').prefault('72h'),
@@ -69,7 +76,13 @@ export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(sch
 export interface AppConfig {
   /** Names this seed in workflow IDs (`backupentry/<identity>/<entry>`); must stay stable across restarts. */
   clusterIdentity: string;
+  /** `BEL_TASK_QUEUE`, default `backupentry-lifecycle/<clusterIdentity>`: each seed polls its own queue. */
   taskQueue: string;
+  /**
+   * Accepted but risky settings, for the processes to log as warnings at start (e.g. a `BEL_TASK_QUEUE` without the
+   * cluster identity). Never contains a value that could be a credential.
+   */
+  warnings: readonly string[];
   /** BackupEntry `spec.type` values this controller serves. */
   providerTypes: readonly string[];
   /** BackupEntry `spec.class` values served (empty class = `shoot`). */
@@ -137,6 +150,20 @@ function parseEnv<S extends z.ZodType>(s: S, env: NodeJS.ProcessEnv): z.output<S
   throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
 }
 
+/**
+ * The cluster identity rule shared by the worker, the watcher and the CLI: inside a Kubernetes pod
+ * (`KUBERNETES_SERVICE_HOST` set, as the kubelet does for every container) the built-in default identity is refused,
+ * because every seed left at it would share workflow IDs (and, by default, the task queue) in a shared Temporal
+ * namespace. Outside a cluster (dev stack, tests) the default stays usable. Returns the problem, or undefined.
+ */
+export function checkClusterIdentity(identity: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (identity !== DEFAULT_CLUSTER_IDENTITY || !env.KUBERNETES_SERVICE_HOST) return undefined;
+  return `BEL_CLUSTER_IDENTITY: running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set) with the built-in default ` +
+    `identity "${DEFAULT_CLUSTER_IDENTITY}"; set BEL_CLUSTER_IDENTITY to this seed's cluster identity, unique among the ` +
+    `seeds that share the Temporal namespace (the Helm chart sets it from gardener.seed.clusterIdentity, which gardenlet ` +
+    `injects, or from the chart value clusterIdentity)`;
+}
+
 /** Thrown when the environment does not describe a valid configuration; lists every problem at once. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -148,6 +175,14 @@ export class ConfigError extends Error {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppConfig> {
   const c = parseEnv(schema, env);
+  const identityProblem = checkClusterIdentity(c.BEL_CLUSTER_IDENTITY, env);
+  if (identityProblem) throw new ConfigError(`invalid configuration:\n  ${identityProblem}`);
+  const taskQueue = c.BEL_TASK_QUEUE ?? defaultTaskQueue(c.BEL_CLUSTER_IDENTITY);
+  const warnings = c.BEL_TASK_QUEUE !== undefined && !c.BEL_TASK_QUEUE.includes(c.BEL_CLUSTER_IDENTITY)
+    ? [`BEL_TASK_QUEUE "${c.BEL_TASK_QUEUE}" does not contain BEL_CLUSTER_IDENTITY "${c.BEL_CLUSTER_IDENTITY}": if another seed's ` +
+      `workers poll the same queue in this Temporal namespace, they run this seed's activities against their own API server ` +
+      `(unset BEL_TASK_QUEUE for the default ${defaultTaskQueue(c.BEL_CLUSTER_IDENTITY)})`]
+    : [];
   if (c.BEL_PROVIDER_TYPES.includes('local') && !c.BACKUP_LOCAL_DIR) {
     throw new ConfigError('invalid configuration:\n  BACKUP_LOCAL_DIR: required when BEL_PROVIDER_TYPES includes "local" (root folder with one folder per bucket)');
   }
@@ -163,7 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
   const connect = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
   const address = connect.connectionOptions.address ?? 'localhost:7233';
   return Object.freeze({
-    clusterIdentity: c.BEL_CLUSTER_IDENTITY, taskQueue: c.BEL_TASK_QUEUE, providerTypes: c.BEL_PROVIDER_TYPES, classes: c.BEL_CLASSES,
+    clusterIdentity: c.BEL_CLUSTER_IDENTITY, taskQueue, warnings: Object.freeze(warnings), providerTypes: c.BEL_PROVIDER_TYPES, classes: c.BEL_CLASSES,
     defaultRetentionMs: c.BEL_DEFAULT_RETENTION,
     local: { ...(c.BACKUP_LOCAL_DIR ? { rootDir: c.BACKUP_LOCAL_DIR } : {}), hostPath: c.BEL_LOCAL_HOST_PATH },
     gcs: { ...(c.GCS_API_ENDPOINT ? { apiEndpoint: c.GCS_API_ENDPOINT } : {}), maxWritesPerSecond: c.BEL_GCS_MAX_WRITES_PER_SECOND },
@@ -211,6 +246,8 @@ const cliSchema = z.object({
  */
 export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): Readonly<CliConfig> {
   const c = parseEnv(cliSchema, env);
+  const identityProblem = checkClusterIdentity(c.BEL_CLUSTER_IDENTITY, env);
+  if (identityProblem) throw new ConfigError(`invalid configuration:\n  ${identityProblem}`);
   const connect = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
   const address = connect.connectionOptions.address ?? 'localhost:7233';
   return Object.freeze({

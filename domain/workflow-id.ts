@@ -1,8 +1,16 @@
 import { GardenerErrorCode } from './error-codes';
 import { err, ok, type Result } from './result';
 
-/** Default Temporal task queue of the worker. */
-export const TASK_QUEUE_DEFAULT = 'backupentry-lifecycle';
+/** First segment of the default task queue; the cluster identity follows (see {@link defaultTaskQueue}). */
+export const TASK_QUEUE_PREFIX = 'backupentry-lifecycle';
+
+/**
+ * Default Temporal task queue of a seed's worker and watcher: `backupentry-lifecycle/<clusterIdentity>`. Seeds that
+ * share a Temporal namespace thus never run each other's activities (which would act on the wrong API server).
+ */
+export function defaultTaskQueue(clusterIdentity: string): string {
+  return `${TASK_QUEUE_PREFIX}/${clusterIdentity}`;
+}
 /** First segment of every workflow ID this project starts. */
 export const WORKFLOW_ID_PREFIX = 'backupentry/';
 

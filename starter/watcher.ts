@@ -496,6 +496,7 @@ async function connectWithRetry(config: AppConfig, log: Logger, abort: AbortSign
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, 'watcher');
+  for (const warning of config.warnings) logger.warn(warning);
   const kc = new KubeConfig();
   kc.loadFromDefault();
   const abort = new AbortController();

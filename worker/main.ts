@@ -177,8 +177,9 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   void stop.then((signal) => logger.info({ signal, graceMs: config.worker.shutdownGraceMs }, 'Stopping: no new tasks; activities get the grace time'));
-  logger.info({ taskQueue: config.taskQueue, temporal: config.temporal.address, namespace: config.temporal.namespace,
-    providers: config.providerTypes, bundle: config.worker.workflowBundlePath ?? '(bundled at start)',
+  for (const warning of config.warnings) logger.warn(warning);
+  logger.info({ cluster: config.clusterIdentity, taskQueue: config.taskQueue, temporal: config.temporal.address,
+    namespace: config.temporal.namespace, providers: config.providerTypes, bundle: config.worker.workflowBundlePath ?? '(bundled at start)',
     maxCachedWorkflows: config.worker.maxCachedWorkflows, activitySlots: config.worker.maxConcurrentActivityTaskExecutions,
     workflowTaskSlots: config.worker.maxConcurrentWorkflowTaskExecutions,
     sdkMetrics: sdk && sdkPort ? `${sdk.host}:${sdkPort}` : 'off' }, 'Starting worker');

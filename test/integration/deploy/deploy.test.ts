@@ -8,6 +8,8 @@ import { CHART, type K8sObject, ROOT, helm, kubectl, objectsOf } from '../../sup
 const PLAIN = join(ROOT, 'deploy', 'kubernetes', 'backupentry-lifecycle.yaml');
 const CRD = join(ROOT, 'deploy', 'crd', 'extensions.gardener.cloud_backupentries.yaml');
 const GARDENER = join(ROOT, 'deploy', 'gardener', 'controller-registration.yaml');
+/** The chart has no default cluster identity; scripts/render-manifests.sh renders the plain manifests with this one. */
+const PLAIN_IDENTITY = ['--set', 'clusterIdentity=REPLACE-WITH-THE-SEED-CLUSTER-IDENTITY'];
 
 /** `kubectl apply --dry-run=server` of `files` against the stack; returns both streams (rejects on failure). */
 function dryRun(files: string[]): Promise<{ stdout: string; stderr: string }> {
@@ -29,12 +31,12 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('helm lint --strict passes', async () => {
-    const out = await helm('lint', '--strict', CHART);
+    const out = await helm('lint', '--strict', CHART, '--set', 'gardener.seed.clusterIdentity=lint-seed');
     expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
   });
 
   it('deploy/kubernetes is exactly the chart rendered with its defaults (scripts/render-manifests.sh)', async () => {
-    const rendered = await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle');
+    const rendered = await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle', ...PLAIN_IDENTITY);
     const plain = readFileSync(PLAIN, 'utf8');
     expect(plain.slice(plain.indexOf('\n---\n') + 1)).toBe(rendered);
     expect(readFileSync(join(CHART, 'crds', 'extensions.gardener.cloud_backupentries.yaml'), 'utf8')).toBe(readFileSync(CRD, 'utf8'));
@@ -129,7 +131,7 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
   it('variants render valid objects too (TLS, API key, digest, scheduling); a hostPath variant is flagged by Pod Security', async () => {
     const variant = join(dir, 'variant.yaml');
     writeFileSync(variant, await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle',
-      '--set', 'temporal.tls.secretName=temporal-tls', '--set', 'temporal.tls.serverName=temporal.example',
+      '--set', 'clusterIdentity=variant-seed', '--set', 'temporal.tls.secretName=temporal-tls', '--set', 'temporal.tls.serverName=temporal.example',
       '--set', 'temporal.apiKeySecret.name=temporal-key', '--set', 'image.tag=sha256:0123456789abcdef',
       '--set', 'nodeSelector.role=seed', '--set', 'priorityClassName=system-cluster-critical',
       '--set-json', 'worker.extraEnv=[{"name":"NODE_OPTIONS","value":"--max-old-space-size=768"}]'));
@@ -138,7 +140,7 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
     // Negative control: the local provider mounts a hostPath, which the restricted profile forbids; admission says so.
     const local = join(dir, 'local.yaml');
     writeFileSync(local, await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle',
-      '--set', 'local.enabled=true', '--set', 'providerTypes={local}'));
+      '--set', 'clusterIdentity=variant-seed', '--set', 'local.enabled=true', '--set', 'providerTypes={local}'));
     const flagged = await dryRun([local]);
     expect(flagged.stderr).toMatch(/would violate PodSecurity "restricted:latest".*hostPath/);
   });
@@ -149,11 +151,13 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
       spec: { resources: [{ kind: 'BackupEntry', type: 'gcp' }], deployment: { deploymentRefs: [{ name: dep.metadata.name }] } } });
     expect(dep).toMatchObject({ apiVersion: 'core.gardener.cloud/v1', kind: 'ControllerDeployment' });
     const values = join(dir, 'gardener-values.json');
-    // Gardener adds its own values; the chart must render with them present.
-    writeFileSync(values, JSON.stringify({ ...dep.helm.values, gardener: { version: '1.120.0', seed: { name: 'seed-1' } } }));
+    // gardenlet adds its own values (gardener.seed.clusterIdentity among them); the chart must render with them present.
+    writeFileSync(values, JSON.stringify({ ...dep.helm.values,
+      gardener: { version: '1.120.0', seed: { name: 'seed-1', clusterIdentity: 'seed-1-identity' } } }));
     const out = objectsOf(await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'extension-backupentry-lifecycle-x', '-f', values));
     const worker = out.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-worker')) as unknown as
-      { spec: { template: { spec: { containers: Array<{ image: string }> } } } };
+      { spec: { template: { spec: { containers: Array<{ image: string; env: Array<{ name: string; value?: string }> }> } } } };
     expect(worker.spec.template.spec.containers[0]!.image).toBe('registry.example.com/images/backupentry-lifecycle:0.1.0');
+    expect(worker.spec.template.spec.containers[0]!.env).toContainEqual({ name: 'BEL_CLUSTER_IDENTITY', value: 'seed-1-identity' });
   });
 });

@@ -44,7 +44,7 @@ describe('RBAC: the chart\'s rules are enough for a whole lifecycle, and no more
   beforeAll(async () => {
     await h.setup();
     await h.core.createNamespace({ body: { metadata: { name: ns } } });
-    const rendered = await helm('template', release, CHART, '--namespace', ns, '--set', `watcher.leaseName=${lease}`,
+    const rendered = await helm('template', release, CHART, '--namespace', ns, '--set', `watcher.leaseName=${lease}`, '--set', `clusterIdentity=rbac-${suffix}`,
       '--show-only', 'templates/serviceaccount.yaml', '--show-only', 'templates/rbac.yaml');
     const file = join(dir, 'rbac.yaml');
     writeFileSync(file, rendered);

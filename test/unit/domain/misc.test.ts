@@ -1,5 +1,5 @@
 import { classifyMessage, isNonRetryableCode, NON_RETRYABLE_CODES } from '../../../domain/error-codes';
-import { parseWorkflowId, TASK_QUEUE_DEFAULT, workflowIdFor } from '../../../domain/workflow-id';
+import { defaultTaskQueue, parseWorkflowId, workflowIdFor } from '../../../domain/workflow-id';
 import * as domain from '../../../domain';
 
 describe('classifyMessage', () => {
@@ -34,7 +34,7 @@ describe('workflowIdFor', () => {
     expect(workflowIdFor('seed-a', 'shoot--dev--demo--u1')).toEqual({ ok: true, value: 'backupentry/seed-a/shoot--dev--demo--u1' });
     expect(parseWorkflowId('backupentry/seed-a/shoot--dev--demo--u1')).toEqual({ clusterIdentity: 'seed-a', entryName: 'shoot--dev--demo--u1' });
     expect(parseWorkflowId('other/x')).toBeUndefined();
-    expect(TASK_QUEUE_DEFAULT).toBe('backupentry-lifecycle');
+    expect(defaultTaskQueue('seed-a')).toBe('backupentry-lifecycle/seed-a');
   });
   it('rejects empty or whitespace cluster identities with a clear message', () => {
     expect(workflowIdFor('', 'x')).toMatchObject({ ok: false, error: { reason: 'InvalidClusterIdentity',

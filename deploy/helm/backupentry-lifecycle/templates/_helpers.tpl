@@ -33,12 +33,26 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+The seed's cluster identity: gardener.seed.clusterIdentity, which gardenlet injects into extension charts (the Seed's
+status.clusterIdentity), else the clusterIdentity value; rendering fails when neither is set. `index` keeps it
+nil-safe when no gardener.* values are given (plain helm install).
+*/}}
+{{- define "bel.clusterIdentity" -}}
+{{- $gardener := index .Values "gardener" | default dict -}}
+{{- $seed := index $gardener "seed" | default dict -}}
+{{- $id := index $seed "clusterIdentity" | default .Values.clusterIdentity -}}
+{{- required "backupentry-lifecycle: no cluster identity (BEL_CLUSTER_IDENTITY). Deployed by Gardener, gardenlet sets gardener.seed.clusterIdentity; otherwise set the value clusterIdentity, unique per seed sharing the Temporal namespace" $id -}}
+{{- end -}}
+
 {{/* Environment shared by the worker and the watcher (README "Configuration"). */}}
 {{- define "bel.commonEnv" -}}
 - name: BEL_CLUSTER_IDENTITY
-  value: {{ required "clusterIdentity is required" .Values.clusterIdentity | quote }}
+  value: {{ include "bel.clusterIdentity" . | quote }}
+{{- with .Values.taskQueue }}
 - name: BEL_TASK_QUEUE
-  value: {{ .Values.taskQueue | quote }}
+  value: {{ . | quote }}
+{{- end }}
 - name: BEL_PROVIDER_TYPES
   value: {{ join "," .Values.providerTypes | quote }}
 - name: BEL_CLASSES
