@@ -14,8 +14,12 @@ import type { StorageActivities, StorageTarget } from './types';
 
 /** What the storage activities need. */
 export interface StorageActivityDeps {
-  /** The entry's provider type, bucket and provider secret data (throws a ClassifiedError when unavailable). */
-  readEntry(name: string, target?: StorageTarget): Promise<{ type: string; bucketName: string; secretData: SecretData }>;
+  /**
+   * The entry's provider type, bucket and provider secret data, and whether that secret is a workload-identity one
+   * (throws a ClassifiedError when unavailable).
+   */
+  readEntry(name: string, target?: StorageTarget):
+  Promise<{ type: string; bucketName: string; secretData: SecretData; workloadIdentity?: boolean }>;
   /** Storage providers by `spec.type`. */
   providers: ReadonlyMap<string, StorageProvider>;
   /** Clock (epoch ms) for durations; default `Date.now`. */
@@ -102,7 +106,8 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
         `storage type ${JSON.stringify(entry.type)} is not served by this controller (known: ${known || 'none'})`);
     }
     if (!entry.bucketName) throw configurationProblem('MissingBucketName', 'the BackupEntry has no spec.bucketName');
-    return { session: await provider.open(entry.bucketName, entry.secretData), type: entry.type };
+    return { session: await provider.open(entry.bucketName, entry.secretData,
+      { workloadIdentity: entry.workloadIdentity === true }), type: entry.type };
   }
 
   /** Rethrows cancellation as is (the SDK reports it as cancelled); converts anything else. */

@@ -103,6 +103,24 @@ export interface BucketSession {
   close(): Promise<void>;
 }
 
+/**
+ * How the provider secret is meant to be used, decided from its labels (never from its data) by the Kubernetes
+ * activities.
+ */
+export interface SecretUse {
+  /**
+   * Labelled `security.gardener.cloud/purpose: workload-identity-token-requestor`: the data holds a provider `config`
+   * and, once gardenlet's token requestor has written it, a `token` (a JWT) instead of static credentials.
+   */
+  workloadIdentity: boolean;
+}
+
+/** {@link SecretUse} for the etcd-backup secret of one entry. */
+export interface EtcdSecretUse extends SecretUse {
+  /** A `source-` (control-plane migration) entry: its secret is mounted at other paths in the etcd pods. */
+  source: boolean;
+}
+
 /** One storage provider type (`gcp`, `local`, ...). */
 export interface StorageProvider {
   /** `spec.type` this provider serves. */
@@ -111,8 +129,14 @@ export interface StorageProvider {
    * Checks the provider secret's data (e.g. the service-account JSON's required fields) and returns what the
    * etcd-backup secret gets on top of the copied data and `bucketName` (e.g. `hostPath` for local).
    * Throws a ClassifiedError (ERR_CONFIGURATION_PROBLEM) naming the missing key or field, never a value.
+   * For a workload-identity secret (`use.workloadIdentity`), `data` holds only `config`, if the secret has it
+   * (Gardener copies nothing else); the token requestor writes the etcd-backup secret's `token` itself. `use`
+   * absent = a plain secret of a non-source entry.
    */
-  etcdSecretExtras(data: SecretData): Record<string, Buffer>;
-  /** Opens a session on `bucket` with the provider secret's data as credentials. */
-  open(bucket: string, data: SecretData): BucketSession;
+  etcdSecretExtras(data: SecretData, use?: EtcdSecretUse): Record<string, Buffer>;
+  /**
+   * Opens a session on `bucket` with the provider secret's data as credentials (`use` absent = a plain secret).
+   * A workload-identity secret that cannot be used yet (no `token`) is a retryable ClassifiedError.
+   */
+  open(bucket: string, data: SecretData, use?: SecretUse): BucketSession;
 }

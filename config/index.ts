@@ -35,6 +35,8 @@ const schema = z.object({
   BEL_LOCAL_HOST_PATH: z.string().min(1).default('/etc/gardener/local-backupbuckets'),
   GCS_API_ENDPOINT: z.url().optional(),
   BEL_GCS_MAX_WRITES_PER_SECOND: positiveInt.default(1000),
+  BEL_GCP_STS_ENDPOINT: z.url({ protocol: /^https?$/ }).default('https://sts.googleapis.com/v1/token'),
+  BEL_GCP_IAM_CREDENTIALS_ENDPOINT: z.url({ protocol: /^https?$/ }).default('https://iamcredentials.googleapis.com'),
   BEL_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   BEL_MAX_CACHED_WORKFLOWS: positiveInt.default(500),
   BEL_SHUTDOWN_GRACE: duration('BEL_SHUTDOWN_GRACE').prefault('30s'),
@@ -89,7 +91,24 @@ export interface AppConfig {
   classes: readonly string[];
   defaultRetentionMs: number;
   local: { rootDir?: string; hostPath: string };
-  gcs: { apiEndpoint?: string; maxWritesPerSecond: number };
+  gcs: {
+    apiEndpoint?: string;
+    maxWritesPerSecond: number;
+    /**
+     * `BEL_GCP_STS_ENDPOINT`: the token exchange (STS) endpoint where workload-identity tokens are exchanged for
+     * access tokens. It wins over the `token_url` of a secret's credential config: where this process sends a
+     * credential is the operator's choice, not the secret's (the config's `token_url` is still copied into the
+     * etcd-backup secret for etcd-backup-restore).
+     * @default 'https://sts.googleapis.com/v1/token'
+     */
+    stsEndpoint: string;
+    /**
+     * `BEL_GCP_IAM_CREDENTIALS_ENDPOINT`: base URL of the IAM Service Account Credentials API, used when a workload
+     * identity config impersonates a service account (only the account's email is taken from the config).
+     * @default 'https://iamcredentials.googleapis.com'
+     */
+    iamCredentialsEndpoint: string;
+  };
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
   worker: WorkerConfig;
   temporal: { address: string; namespace: string; connect: ReturnType<typeof loadClientConnectConfig> };
@@ -201,7 +220,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
     clusterIdentity: c.BEL_CLUSTER_IDENTITY, taskQueue, warnings: Object.freeze(warnings), providerTypes: c.BEL_PROVIDER_TYPES, classes: c.BEL_CLASSES,
     defaultRetentionMs: c.BEL_DEFAULT_RETENTION,
     local: { ...(c.BACKUP_LOCAL_DIR ? { rootDir: c.BACKUP_LOCAL_DIR } : {}), hostPath: c.BEL_LOCAL_HOST_PATH },
-    gcs: { ...(c.GCS_API_ENDPOINT ? { apiEndpoint: c.GCS_API_ENDPOINT } : {}), maxWritesPerSecond: c.BEL_GCS_MAX_WRITES_PER_SECOND },
+    gcs: { ...(c.GCS_API_ENDPOINT ? { apiEndpoint: c.GCS_API_ENDPOINT } : {}), maxWritesPerSecond: c.BEL_GCS_MAX_WRITES_PER_SECOND,
+      stsEndpoint: c.BEL_GCP_STS_ENDPOINT, iamCredentialsEndpoint: c.BEL_GCP_IAM_CREDENTIALS_ENDPOINT },
     logLevel: c.BEL_LOG_LEVEL,
     worker: { maxCachedWorkflows: c.BEL_MAX_CACHED_WORKFLOWS, shutdownGraceMs: c.BEL_SHUTDOWN_GRACE,
       ...(c.BEL_WORKFLOW_BUNDLE ? { workflowBundlePath: c.BEL_WORKFLOW_BUNDLE } : {}),

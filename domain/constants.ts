@@ -45,6 +45,35 @@ export const DATA_KEY_HOST_PATH = 'hostPath';
 /** Data key of the GCP service-account JSON in the secretRef secret (copied as is). */
 export const DATA_KEY_SERVICE_ACCOUNT_JSON = 'serviceaccount.json';
 
+/*
+ * Workload identity (Gardener's `pkg/apis/security/v1alpha1/constants`): a secret labelled
+ * `security.gardener.cloud/purpose: workload-identity-token-requestor` holds a provider `config` and a `token` that
+ * gardenlet's token requestor writes and renews for the WorkloadIdentity named in its annotations.
+ */
+/** Label whose value {@link PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR} marks a workload-identity secret. */
+export const LABEL_SECURITY_PURPOSE = 'security.gardener.cloud/purpose';
+/** Value of {@link LABEL_SECURITY_PURPOSE} on secrets the token requestor keeps a workload-identity token in. */
+export const PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR = 'workload-identity-token-requestor';
+/** Label: the provider type the workload-identity token is presented to (e.g. `gcp`). */
+export const LABEL_WORKLOAD_IDENTITY_PROVIDER = 'workloadidentity.security.gardener.cloud/provider';
+/** Annotation: name of the WorkloadIdentity the token is requested for. */
+export const ANNOTATION_WORKLOAD_IDENTITY_NAME = 'workloadidentity.security.gardener.cloud/name';
+/** Annotation: namespace of that WorkloadIdentity. */
+export const ANNOTATION_WORKLOAD_IDENTITY_NAMESPACE = 'workloadidentity.security.gardener.cloud/namespace';
+/** Annotation: the object the token is used in the context of (JSON), optional. */
+export const ANNOTATION_WORKLOAD_IDENTITY_CONTEXT_OBJECT = 'workloadidentity.security.gardener.cloud/context-object';
+/** Annotation the token requestor sets: when the token has to be renewed. */
+export const ANNOTATION_WORKLOAD_IDENTITY_TOKEN_RENEW_TIMESTAMP = 'workloadidentity.security.gardener.cloud/token-renew-timestamp';
+/** Data key of the provider-specific workload-identity configuration. */
+export const DATA_KEY_WORKLOAD_IDENTITY_CONFIG = 'config';
+/** Data key of the workload-identity token (a JWT), written by the token requestor. */
+export const DATA_KEY_WORKLOAD_IDENTITY_TOKEN = 'token';
+
+/** True when `labels` mark a workload-identity secret (Gardener's test: the purpose label's value, nothing else). */
+export function isWorkloadIdentitySecret(labels: Readonly<Record<string, string>> | undefined): boolean {
+  return labels?.[LABEL_SECURITY_PURPOSE] === PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR;
+}
+
 /** Coordinates of the cluster-scoped `BackupEntry` resource. */
 export const BACKUPENTRY_API = {
   group: 'extensions.gardener.cloud',

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { DATA_KEY_WORKLOAD_IDENTITY_TOKEN, isWorkloadIdentitySecret } from '../domain';
 import { Reflector, type RestartReason } from './list-watch';
 
 /** What is remembered about a secret: digests of its data and the names of its keys (never the data). */
@@ -48,11 +49,15 @@ interface SecretItem extends SecretFacts {
 }
 
 function toSecretItem(obj: unknown, copyExclude: ReadonlySet<string>): SecretItem | undefined {
-  const o = obj as { metadata?: { name?: unknown; namespace?: unknown }; data?: Record<string, string> } | null;
+  const o = obj as { metadata?: { name?: unknown; namespace?: unknown; labels?: Record<string, string> };
+    data?: Record<string, string> } | null;
   const name = o?.metadata?.name;
   const namespace = o?.metadata?.namespace;
   if (typeof name !== 'string' || typeof namespace !== 'string') return undefined;
-  const data = o?.data ?? {};
+  // A workload-identity secret's `token` is renewed by gardenlet's token requestor every few hours and is never copied
+  // (the etcd-backup secret gets its own): a renewal is not a rotation, so it is left out of the digests and keys.
+  const data = Object.fromEntries(Object.entries(o?.data ?? {}).filter(([k]) =>
+    k !== DATA_KEY_WORKLOAD_IDENTITY_TOKEN || !isWorkloadIdentitySecret(o?.metadata?.labels)));
   const copied = Object.fromEntries(Object.entries(data).filter(([k]) => !copyExclude.has(k)));
   return { key: `${namespace}/${name}`, digest: secretDataDigest(data), copyDigest: secretDataDigest(copied), keys: Object.keys(data).sort() };
 }

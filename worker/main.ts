@@ -30,7 +30,8 @@ export function createProviders(config: AppConfig): Map<string, StorageProvider>
   }
   if (config.providerTypes.includes('gcp')) {
     providers.set('gcp', createGcsProvider({ ...(config.gcs.apiEndpoint ? { apiEndpoint: config.gcs.apiEndpoint } : {}),
-      maxWritesPerSecond: config.gcs.maxWritesPerSecond }));
+      maxWritesPerSecond: config.gcs.maxWritesPerSecond, stsEndpoint: config.gcs.stsEndpoint,
+      iamCredentialsEndpoint: config.gcs.iamCredentialsEndpoint }));
   }
   return providers;
 }

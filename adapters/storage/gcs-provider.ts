@@ -11,9 +11,14 @@
 import { Storage, type Bucket, type GetFilesResponse, type StorageOptions } from '@google-cloud/storage';
 import { ClassifiedError, redact } from '../../activities/errors';
 import type {
-  BucketSession, DeletePrefixOptions, DeletionProgress, Inventory, ObjectCount, SecretData, StorageProvider,
+  BucketSession, DeletePrefixOptions, DeletionProgress, EtcdSecretUse, Inventory, ObjectCount, SecretData, SecretUse,
+  StorageProvider,
 } from '../../activities/storage-port';
 import { DATA_KEY_SERVICE_ACCOUNT_JSON, GardenerErrorCode } from '../../domain';
+import {
+  DEFAULT_GCP_IAM_CREDENTIALS_ENDPOINT, DEFAULT_GCP_STS_ENDPOINT, parseWorkloadIdentityConfig, subjectTokenOf,
+  workloadIdentityAuthClient, workloadIdentityEtcdSecretData,
+} from './gcp-workload-identity';
 import {
   assertUsablePrefix, CursorTracker, isFlatKeyInPrefix, outsidePrefixError, quote, startProgress,
 } from './prefix-guard';
@@ -21,8 +26,18 @@ import { AimdLimiter, sleep, TokenBucket } from './rate-control';
 
 /** Options of {@link createGcsProvider}. */
 export interface GcsProviderOptions {
-  /** JSON API endpoint of an emulator (`http://127.0.0.1:PORT`); requests then carry no credentials. */
+  /**
+   * JSON API endpoint of an emulator (`http://127.0.0.1:PORT`); requests with a service-account key then carry no
+   * credentials, requests with workload identity still carry the exchanged token.
+   */
   apiEndpoint?: string;
+  /** Token exchange (STS) endpoint for workload-identity secrets. Default {@link DEFAULT_GCP_STS_ENDPOINT}. */
+  stsEndpoint?: string;
+  /**
+   * Base URL of the IAM Service Account Credentials API, for workload-identity configs that impersonate a service
+   * account. Default {@link DEFAULT_GCP_IAM_CREDENTIALS_ENDPOINT}.
+   */
+  iamCredentialsEndpoint?: string;
   /** Per-bucket cap on object writes (deletes, metadata updates) per second, shared by all sessions. Default 1000. */
   maxWritesPerSecond?: number;
   /** Upper bound of the adaptive number of names being deleted at once. Default 64. */
@@ -96,6 +111,11 @@ export function parseServiceAccount(data: SecretData): ServiceAccount {
  * - `etcdSecretExtras` validates the service account and adds nothing; `open` validates it too and builds a
  *   `Storage` client of its own per session (the library toggles retry settings on its instance while deleting).
  *   With `apiEndpoint` the client sends no credentials (the library skips auth for custom endpoints).
+ * - Workload identity (the secret is labelled as one, see gcp-workload-identity.ts): `etcdSecretExtras` checks
+ *   `config` and adds provider-gcp's `projectID`, `credentialsConfig` and `serviceaccount.json`; `open` exchanges
+ *   the secret's `token` at `stsEndpoint` (and impersonates, if configured, at `iamCredentialsEndpoint`) and sends
+ *   the resulting bearer token, also to an `apiEndpoint`. No `token` yet, or an expired one: retryable
+ *   ERR_RETRYABLE_CONFIGURATION_PROBLEM ("waiting for the token requestor").
  * - Missing bucket: non-retryable ERR_CONFIGURATION_PROBLEM. Gardener's provider-gcp returns the listing error and
  *   requeues, i.e. retries forever; a wrong `bucketName` does not fix itself, and treating it as "nothing to delete"
  *   would report a successful purge while the data may well exist elsewhere, so we stop with a clear message.
@@ -126,11 +146,23 @@ export function createGcsProvider(opts: GcsProviderOptions = {}): StorageProvide
   };
   return {
     type: 'gcp',
-    etcdSecretExtras(data: SecretData): Record<string, Buffer> {
+    etcdSecretExtras(data: SecretData, use?: EtcdSecretUse): Record<string, Buffer> {
+      if (use?.workloadIdentity) return workloadIdentityEtcdSecretData(parseWorkloadIdentityConfig(data), use.source);
       parseServiceAccount(data);
       return {};
     },
-    open(bucket: string, data: SecretData): BucketSession {
+    open(bucket: string, data: SecretData, use?: SecretUse): BucketSession {
+      if (use?.workloadIdentity) {
+        const wi = parseWorkloadIdentityConfig(data);
+        const token = subjectTokenOf(data, cfg.now);
+        if (bucket.length === 0) throw configProblem('InvalidBucketName', 'bucket name is empty');
+        const authClient = workloadIdentityAuthClient(wi, token, { sts: opts.stsEndpoint ?? DEFAULT_GCP_STS_ENDPOINT,
+          iamCredentials: opts.iamCredentialsEndpoint ?? DEFAULT_GCP_IAM_CREDENTIALS_ENDPOINT, now: cfg.now });
+        const storageOpts: StorageOptions = { projectId: wi.projectId, retryOptions: { autoRetry: false, maxRetries: 0 },
+          timeout: cfg.requestTimeoutMs, authClient, useAuthWithCustomEndpoint: true };
+        if (opts.apiEndpoint) storageOpts.apiEndpoint = opts.apiEndpoint;
+        return new GcsBucketSession(new Storage(storageOpts), bucket, cfg, rateFor(bucket));
+      }
       const sa = parseServiceAccount(data);
       if (bucket.length === 0) throw configProblem('InvalidBucketName', 'bucket name is empty');
       const storageOpts: StorageOptions = {
@@ -146,7 +178,7 @@ export function createGcsProvider(opts: GcsProviderOptions = {}): StorageProvide
   };
 }
 
-type Cfg = Required<Omit<GcsProviderOptions, 'apiEndpoint'>>;
+type Cfg = Required<Omit<GcsProviderOptions, 'apiEndpoint' | 'stsEndpoint' | 'iamCredentialsEndpoint'>>;
 
 /** The listing fields we read (`fields` trims responses; `nextPageToken` must be named when paginating by hand). */
 const LIST_FIELDS = 'items(name,generation,size,timeDeleted,customTime,temporaryHold,eventBasedHold,' +

@@ -18,6 +18,8 @@ export interface ProxiedRequest {
   list: boolean;
   bucket?: string;
   query: URLSearchParams;
+  /** The request's `Authorization` header, if any (tests check what credentials the client sent). */
+  authorization?: string;
 }
 
 /** What to do with a matched request. */
@@ -76,6 +78,7 @@ function parse(req: IncomingMessage): ProxiedRequest {
     ...(m ? { bucket: decodeURIComponent(m[1]!) } : {}),
     ...(m?.[2] !== undefined ? { object: decodeURIComponent(m[2]) } : {}),
     query: url.searchParams,
+    ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
   };
 }
 
