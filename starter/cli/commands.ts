@@ -65,6 +65,13 @@ export interface ListOptions {
   /** At most this many rows (default 1000). */
   limit?: number;
   output?: OutputFormat;
+  /**
+   * Only retaining entries whose deletion is due within this many milliseconds from now, overdue ones included
+   * (their deadline has passed but the deletion has not started), sorted by deadline, soonest first.
+   */
+  dueWithinMs?: number;
+  /** Only retaining entries whose deadline has passed (the deletion should have started), most overdue first. */
+  overdue?: boolean;
 }
 
 /** The phase named by `text`, case-insensitively; a {@link CliError} (exit 2) listing the phases otherwise. */
@@ -77,13 +84,27 @@ export function parsePhase(text: string): Phase {
 /**
  * The visibility query behind `list`: the BackupEntry workflow type, this seed's workflow IDs (unless
  * `allClusters`), no runs that continued as new (their successor is listed), and optionally a phase or running only.
+ * `dueWithinMs` / `overdue` ask for running, retaining workflows whose `DeletionScheduledAt` (the deadline, set only
+ * while retaining) is at most `nowMs + dueWithinMs` / before `nowMs`.
  */
-export function buildListQuery(clusterIdentity: string, opts: Pick<ListOptions, 'phase' | 'allClusters' | 'running'> = {}): string {
+export function buildListQuery(clusterIdentity: string,
+  opts: Pick<ListOptions, 'phase' | 'allClusters' | 'running' | 'dueWithinMs' | 'overdue'> = {}, nowMs = Date.now()): string {
+  const byDeadline = opts.dueWithinMs !== undefined || !!opts.overdue;
   const parts = [`WorkflowType = "${WORKFLOW_TYPE}"`];
   if (!opts.allClusters) parts.push(`WorkflowId STARTS_WITH "backupentry/${clusterIdentity}/"`);
-  parts.push(opts.running ? 'ExecutionStatus = "Running"' : 'ExecutionStatus != "ContinuedAsNew"');
-  if (opts.phase) parts.push(`${BACKUP_ENTRY_PHASE.name} = "${opts.phase}"`);
+  parts.push(opts.running || byDeadline ? 'ExecutionStatus = "Running"' : 'ExecutionStatus != "ContinuedAsNew"');
+  const phase = byDeadline ? Phase.Retaining : opts.phase;
+  if (phase) parts.push(`${BACKUP_ENTRY_PHASE.name} = "${phase}"`);
+  const at = (ms: number): string => new Date(ms).toISOString();
+  if (opts.overdue) parts.push(`${DELETION_SCHEDULED_AT.name} < "${at(nowMs)}"`);
+  else if (opts.dueWithinMs !== undefined) parts.push(`${DELETION_SCHEDULED_AT.name} <= "${at(nowMs + opts.dueWithinMs)}"`);
   return parts.join(' AND ');
+}
+
+/** Rows by deletion deadline, soonest (most overdue) first; rows without one last, in their order. */
+export function sortByDeadline(rows: readonly EntryRow[]): EntryRow[] {
+  const due = (r: EntryRow): number => (r.deletionDue ? Date.parse(r.deletionDue) : Infinity);
+  return rows.map((r, i) => ({ r, i })).sort((a, b) => due(a.r) - due(b.r) || a.i - b.i).map((x) => x.r);
 }
 
 /**
@@ -92,8 +113,9 @@ export function buildListQuery(clusterIdentity: string, opts: Pick<ListOptions, 
  */
 export async function listEntries(ctx: CliContext, opts: ListOptions = {}): Promise<EntryRow[]> {
   const limit = opts.limit ?? 1000;
-  const query = buildListQuery(ctx.clusterIdentity, opts);
-  const rows: EntryRow[] = [];
+  const byDeadline = opts.dueWithinMs !== undefined || !!opts.overdue;
+  const query = buildListQuery(ctx.clusterIdentity, opts, now(ctx));
+  let rows: EntryRow[] = [];
   for await (const wf of ctx.client.workflow.list({ query, pageSize: Math.min(limit, 1000) })) {
     const sa = wf.typedSearchAttributes;
     const due = sa.get(DELETION_SCHEDULED_AT);
@@ -106,8 +128,9 @@ export async function listEntries(ctx: CliContext, opts: ListOptions = {}): Prom
       ...(type ? { type } : {}), ...(phase ? { phase } : {}), ...(bucket ? { bucket } : {}),
       ...(due ? { deletionDue: due.toISOString().replace(/\.000Z$/, 'Z') } : {}),
     });
-    if (rows.length >= limit) break;
+    if (rows.length >= limit && !byDeadline) break; // by deadline: every match, sorted, then the first `limit`
   }
+  if (byDeadline) rows = sortByDeadline(rows).slice(0, limit);
   ctx.out.write(opts.output === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : formatEntryTable(rows, now(ctx)));
   return rows;
 }

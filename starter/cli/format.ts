@@ -73,13 +73,18 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
   return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
 }
 
-/** The `list` table: ENTRY, TYPE, PHASE, BUCKET, DELETION DUE (with a relative time), one row per entry. */
+/**
+ * The `list` table: ENTRY, TYPE, PHASE, BUCKET, DELETION DUE (with a relative time, and `OVERDUE` when a retaining
+ * entry's deadline has passed: its deletion should have started), one row per entry.
+ */
 export function formatEntryTable(rows: readonly EntryRow[], nowMs: number): string {
   if (rows.length === 0) return 'No BackupEntry workflows match.\n';
-  return formatTable(['ENTRY', 'TYPE', 'PHASE', 'BUCKET', 'DELETION DUE'], rows.map((r) => [
-    r.entry, r.type, r.phase ?? r.status, r.bucket,
-    r.deletionDue ? `${r.deletionDue} (${formatRelative(Date.parse(r.deletionDue), nowMs)})` : undefined,
-  ]));
+  return formatTable(['ENTRY', 'TYPE', 'PHASE', 'BUCKET', 'DELETION DUE'], rows.map((r) => {
+    const due = r.deletionDue ? Date.parse(r.deletionDue) : undefined;
+    const overdue = due !== undefined && due < nowMs && r.phase === 'Retaining' ? ', OVERDUE' : '';
+    return [r.entry, r.type, r.phase ?? r.status, r.bucket,
+      r.deletionDue ? `${r.deletionDue} (${formatRelative(due!, nowMs)}${overdue})` : undefined];
+  }));
 }
 
 /** One decision log line: `<at>  <action> by <who>: <reason> → <outcome>`. */

@@ -6,7 +6,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadCliConfig } from '../../config';
-import { Phase } from '../../domain';
+import { Phase, parseDuration } from '../../domain';
 import {
   type CliContext, type OutputFormat, type OutputStream, cancelCleanupEntry, entryStatus, expediteEntry, extendEntry,
   listEntries, parsePhase,
@@ -55,6 +55,10 @@ export function buildProgram(io: Pick<RunCliOptions, 'out' | 'err'>, run: (fn: (
   program.command('list')
     .description('List BackupEntry workflows of this seed from Temporal visibility: entry, type, phase, bucket, deletion due.')
     .addOption(new Option('-p, --phase <phase>', 'only entries in this phase').choices(Object.values(Phase)).argParser(parsePhase))
+    .addOption(new Option('--due-within <duration>', 'only retaining entries whose deletion is due within this Go duration (overdue ones included), soonest first')
+      .argParser(dueDuration).conflicts(['phase', 'overdue']))
+    .addOption(new Option('--overdue', 'only retaining entries whose deadline has passed without the deletion starting, most overdue first')
+      .conflicts(['phase', 'dueWithin']))
     .option('--running', 'only running workflows (default: also finished ones)')
     .option('--all-clusters', 'include workflows of other seeds (other BEL_CLUSTER_IDENTITY values) in the namespace')
     .addOption(new Option('--limit <n>', 'at most this many rows').default(1000).argParser(positiveInt))
@@ -63,10 +67,13 @@ export function buildProgram(io: Pick<RunCliOptions, 'out' | 'err'>, run: (fn: (
 Examples:
   $ backupentry list                          # every entry of this seed, newest first
   $ backupentry list --phase Retaining        # what will be deleted, and when
+  $ backupentry list --due-within 24h         # the retention calendar of the next day, soonest first
+  $ backupentry list --overdue                # deadline passed, deletion not started (see docs/runbook.md)
   $ backupentry list --phase Retaining -o json | jq -r '.[] | [.entry, .deletionDue] | @tsv'`)
-    .action((o: { phase?: Phase; running?: boolean; allClusters?: boolean; limit: number; output?: string }) => run((ctx) =>
-      listEntries(ctx, { ...(o.phase ? { phase: o.phase } : {}), running: !!o.running, allClusters: !!o.allClusters,
-        limit: o.limit, output: fmt(o) })));
+    .action((o: { phase?: Phase; dueWithin?: number; overdue?: boolean; running?: boolean; allClusters?: boolean; limit: number;
+      output?: string }) => run((ctx) =>
+      listEntries(ctx, { ...(o.phase ? { phase: o.phase } : {}), ...(o.dueWithin !== undefined ? { dueWithinMs: o.dueWithin } : {}),
+        overdue: !!o.overdue, running: !!o.running, allClusters: !!o.allClusters, limit: o.limit, output: fmt(o) })));
 
   program.command('status')
     .description('Show an entry\'s story: phase, deletion deadline, inventory, last operation, deletion progress or receipt, decisions (who and why).')
@@ -125,6 +132,13 @@ An earlier deadline is refused (exit 2). kubectl: raise backupentry.extensions.g
         ...(o.until !== undefined ? { until: o.until } : {}), ...(o.as ? { as: o.as } : {}), output: fmt(o) })));
 
   return program;
+}
+
+/** `--due-within`: a Go duration (e.g. `24h`, `90m`), in milliseconds; a refusal (exit 2) otherwise. */
+function dueDuration(text: string): number {
+  const d = parseDuration(text);
+  if (!d.ok) throw refused(`--due-within: ${d.error.message}`);
+  return d.value;
 }
 
 function positiveInt(text: string): number {
