@@ -12,6 +12,25 @@ export interface ActivityMetricsSink {
   locked(provider: string, objects: number): void;
   /** An activity failed with this Gardener error code (the ApplicationFailure type); cancellations are not failures. */
   failed(activity: string, code: string): void;
+  /**
+   * A `deleteBackups` attempt started on `provider`: the returned tracker receives its progress until `end()`, so the
+   * worker can show deletions in flight, their progress and how long each has gone without any (optional).
+   */
+  deletionStarted?(provider: string): DeletionTracker;
+  /** The object store asked to slow down (HTTP 429 or 503); the request is retried (optional). */
+  throttled?(provider: string, status: number): void;
+}
+
+/** One running deletion attempt, as {@link ActivityMetricsSink.deletionStarted} follows it. Must not throw. */
+export interface DeletionTracker {
+  /**
+   * Progress so far: objects under the prefix before deletion (`inventoried`, once known) and the running counts
+   * (listed, deleted, locked, rewritten), cumulative over the attempts of this deletion. Any count that grew, or
+   * `listing` (a listing page arrived, e.g. while counting), counts as progress.
+   */
+  progress(p: { inventoried?: number; listed?: number; deleted?: number; locked?: number; rewritten?: number; listing?: boolean }): void;
+  /** The attempt ended (done, failed or cancelled). Idempotent. */
+  end(): void;
 }
 
 /**

@@ -6,7 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { entryPrefix, GardenerErrorCode } from '../domain';
 import { ClassifiedError, configurationProblem, toApplicationFailure } from './errors';
-import type { ActivityMetricsSink } from './metrics';
+import type { ActivityMetricsSink, DeletionTracker } from './metrics';
 import type {
   BucketSession, DeletionProgress, DeletionReceipt, Inventory, ObjectCount, SecretData, StorageProvider,
 } from './storage-port';
@@ -137,11 +137,13 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
       const context = `deleting backups of ${name}`;
       const ctx = Context.current();
       const beat = new ThrottledHeartbeat(ctx, heartbeatIntervalMs);
+      let tracker: DeletionTracker | undefined; // deletions in flight and their progress, for the worker's metrics
       try {
         const prefix = prefixOf(name);
         const resume = parseDeletionHeartbeat(ctx.info.heartbeatDetails);
         const startedAtMs = resume?.startedAtMs ?? now();
         const { session, type } = await openSession(name, target);
+        tracker = deps.metrics?.deletionStarted?.(type);
         // Metrics get what this attempt deleted: the deltas since the progress it resumed from.
         let counted: DeletionProgress = resume ?? zeroProgress();
         const count = (p: DeletionProgress): void => {
@@ -159,12 +161,19 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
           let inventoried = resume?.inventoried;
           const toDetails = (p: DeletionProgress): DeletionHeartbeat =>
             ({ ...p, startedAtMs, ...(inventoried ? { inventoried } : {}) });
+          const track = (p: DeletionProgress): void => tracker?.progress({ ...(inventoried ? { inventoried: inventoried.objects } : {}),
+            listed: p.listedObjects, deleted: p.deletedObjects, locked: p.lockedObjects, rewritten: p.rewrittenObjects });
+          track(resume ?? zeroProgress());
           if (!resume) beat.now(toDetails(zeroProgress())); // record the start time right away
           if (!inventoried) {
             // Before this attempt deletes anything: the baseline a resumed attempt checks its counts against.
             const before = resume ?? zeroProgress();
-            const inv = await session.inventory(prefix, { signal, onProgress: () => beat.maybe(toDetails(before)) });
+            const inv = await session.inventory(prefix, { signal, onProgress: () => {
+              tracker?.progress({ listing: true });
+              beat.maybe(toDetails(before));
+            } });
             inventoried = { objects: inv.objects, bytes: inv.bytes };
+            track(before);
             beat.now(toDetails(before));
           }
           const progress = await session.deletePrefix(prefix, {
@@ -172,14 +181,19 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
             ...(resume ? { resume } : {}),
             onProgress: (p) => {
               count(p);
+              track(p);
               beat.maybe(toDetails(p));
             },
           });
           count(progress);
+          track(progress);
           beat.now(toDetails(progress));
           // The final check lists the whole prefix again: heartbeat as it goes (a quiet listing of a large prefix
           // would otherwise outlast the heartbeat timeout), with the finished progress (a retry resumes at its end).
-          const rest = await session.remaining(prefix, { signal, onProgress: () => beat.maybe(toDetails(progress)) });
+          const rest = await session.remaining(prefix, { signal, onProgress: () => {
+            tracker?.progress({ listing: true });
+            beat.maybe(toDetails(progress));
+          } });
           const unexpected = rest.objects - rest.locked - progress.rewrittenObjects;
           if (unexpected > 0) {
             const { cursor: _done, ...counts } = progress;
@@ -206,6 +220,7 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
         throw failure(err, context);
       } finally {
         beat.stop();
+        tracker?.end();
       }
     },
   };

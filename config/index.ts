@@ -65,6 +65,7 @@ const schema = z.object({
   BEL_WATCHER_WATCH_TIMEOUT: duration('BEL_WATCHER_WATCH_TIMEOUT').prefault('5m'),
   BEL_WATCHER_RESYNC_PERIOD: duration('BEL_WATCHER_RESYNC_PERIOD').prefault('30m'),
   BEL_WATCHER_CONCURRENCY: positiveInt.max(256).default(8),
+  BEL_WATCHER_CALENDAR_PERIOD: duration('BEL_WATCHER_CALENDAR_PERIOD').prefault('30s'),
 });
 
 /**
@@ -159,6 +160,11 @@ export interface WatcherConfig {
   resyncPeriodMs: number;
   /** Temporal calls (start/signal) in flight at once. */
   concurrency: number;
+  /**
+   * How often the leader reads the retention calendar (retaining workflows by deadline) from Temporal visibility for
+   * its metrics (starter/retention-calendar.ts); 0 disables.
+   */
+  calendarPeriodMs: number;
 }
 
 /** Validates `env` against `s`; throws {@link ConfigError} listing every bad variable (names and rules, never values). */
@@ -236,6 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
       leaseDurationMs: w.lease, renewDeadlineMs: w.renew, retryPeriodMs: w.retry, httpPort: c.BEL_WATCHER_HTTP_PORT,
       idleTimeoutMs: c.BEL_WATCHER_IDLE_TIMEOUT, watchTimeoutMs: c.BEL_WATCHER_WATCH_TIMEOUT,
       resyncPeriodMs: c.BEL_WATCHER_RESYNC_PERIOD, concurrency: c.BEL_WATCHER_CONCURRENCY,
+      calendarPeriodMs: c.BEL_WATCHER_CALENDAR_PERIOD,
     },
   });
 }

@@ -9,8 +9,8 @@
  * entry created, changed or deleted while no watcher ran still gets its pass.
  */
 import {
-  ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, ANNOTATION_OPERATION, ANNOTATION_RETENTION_PERIOD,
-  ANNOTATION_TIMESTAMP, Operation, OperationAnnotation,
+  ANNOTATION_DELETION_DEADLINE, ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, ANNOTATION_OPERATION,
+  ANNOTATION_RETENTION_PERIOD, ANNOTATION_TIMESTAMP, Operation, OperationAnnotation,
 } from '../domain';
 
 /** Reasons the watcher gives in a `reconcile` signal (also the `reason` label of the signals metric). */
@@ -58,8 +58,13 @@ export interface EntryState {
     forceDeletion?: string;
     keepBackups?: string;
     retentionPeriod?: string;
+    /** The accepted deadline the workflow writes while the entry retains (RFC3339); read for metrics only. */
+    deletionDeadline?: string;
   };
-  lastOperation?: { type: string; state: string };
+  /** `status.lastOperation`; `lastUpdateTime` and `description` are read for metrics only. */
+  lastOperation?: { type: string; state: string; lastUpdateTime?: string; description?: string };
+  /** `status.lastError` (null/absent = none), for metrics only. */
+  lastError?: { codes: string[]; lastUpdateTime?: string };
   observedGeneration?: number;
 }
 
@@ -100,7 +105,8 @@ export function toEntryState(obj: unknown): EntryState | undefined {
     metadata?: { name?: unknown; uid?: unknown; resourceVersion?: unknown; generation?: unknown; deletionTimestamp?: unknown;
       annotations?: Record<string, unknown> };
     spec?: { type?: unknown; class?: unknown; secretRef?: { name?: unknown; namespace?: unknown } };
-    status?: { lastOperation?: { type?: unknown; state?: unknown }; observedGeneration?: unknown };
+    status?: { lastOperation?: { type?: unknown; state?: unknown; lastUpdateTime?: unknown; description?: unknown };
+      lastError?: { codes?: unknown; lastUpdateTime?: unknown } | null; observedGeneration?: unknown };
   };
   const m = o.metadata ?? {};
   const name = str(m.name);
@@ -116,11 +122,18 @@ export function toEntryState(obj: unknown): EntryState | undefined {
   pick(ANNOTATION_FORCE_DELETION, 'forceDeletion');
   pick(ANNOTATION_KEEP_BACKUPS, 'keepBackups');
   pick(ANNOTATION_RETENTION_PERIOD, 'retentionPeriod');
+  pick(ANNOTATION_DELETION_DEADLINE, 'deletionDeadline');
   const deletion = m.deletionTimestamp instanceof Date ? m.deletionTimestamp.toISOString() : str(m.deletionTimestamp);
   const refName = str(o.spec?.secretRef?.name);
   const refNs = str(o.spec?.secretRef?.namespace);
   const lastType = str(o.status?.lastOperation?.type);
   const lastState = str(o.status?.lastOperation?.state);
+  const lastTime = str(o.status?.lastOperation?.lastUpdateTime);
+  const lastDescription = str(o.status?.lastOperation?.description);
+  const err = o.status?.lastError;
+  const errTime = typeof err === 'object' && err !== null ? str(err.lastUpdateTime) : undefined;
+  const errCodes = typeof err === 'object' && err !== null && Array.isArray(err.codes)
+    ? err.codes.filter((c): c is string => typeof c === 'string') : [];
   return {
     name, uid: str(m.uid) ?? '', resourceVersion: str(m.resourceVersion) ?? '',
     generation: typeof m.generation === 'number' ? m.generation : 0,
@@ -128,7 +141,9 @@ export function toEntryState(obj: unknown): EntryState | undefined {
     type: str(o.spec?.type) ?? '', class: str(o.spec?.class) || 'shoot',
     ...(refName && refNs ? { secretRef: { namespace: refNs, name: refName } } : {}),
     annotations,
-    ...(lastType && lastState ? { lastOperation: { type: lastType, state: lastState } } : {}),
+    ...(lastType && lastState ? { lastOperation: { type: lastType, state: lastState,
+      ...(lastTime ? { lastUpdateTime: lastTime } : {}), ...(lastDescription ? { description: lastDescription } : {}) } } : {}),
+    ...(typeof err === 'object' && err !== null ? { lastError: { codes: errCodes, ...(errTime ? { lastUpdateTime: errTime } : {}) } } : {}),
     ...(typeof o.status?.observedGeneration === 'number' ? { observedGeneration: o.status.observedGeneration } : {}),
   };
 }

@@ -1,8 +1,12 @@
 /**
  * Prometheus metrics of the watcher (prom-client), in a registry of their own so that several watchers in one
- * process (tests) do not collide. Names start with `bel_watcher_`.
+ * process (tests) do not collide. Names start with `bel_watcher_`. The entry gauges (phases, failing entries, the
+ * retention calendar; entry-health.ts) are computed at scrape time from the leader's informer cache and its last read
+ * of Temporal visibility (retention-calendar.ts); a standby replica reports zeros, so dashboards and alerts take the
+ * `max` over replicas.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { DUE_WINDOWS, ERROR_CODE_LABELS, type EntryHealth, STATUS_PHASES, emptyHealth } from './entry-health';
 
 /** Live values the gauges read at scrape time. */
 export interface WatcherGaugeSources {
@@ -11,6 +15,8 @@ export interface WatcherGaugeSources {
   queueDepth(): number;
   /** Served entries by what they are about (intentCategory). */
   entriesByIntent(): Record<string, number>;
+  /** Phases, failures and the retention calendar of the served entries (zeros on a standby replica). */
+  entryHealth?(): EntryHealth;
 }
 
 /** The watcher's metrics. */
@@ -58,5 +64,34 @@ export function createWatcherMetrics(src: WatcherGaugeSources, opts: { registry?
       this.reset();
       for (const [intent, n] of Object.entries(src.entriesByIntent())) this.set({ intent }, n);
     } });
+  // One summary per scrape for all the entry gauges below.
+  let memo: { at: number; h: EntryHealth } | undefined;
+  const health = (): EntryHealth => {
+    if (!memo || Date.now() - memo.at > 200) memo = { at: Date.now(), h: src.entryHealth?.() ?? emptyHealth() };
+    return memo.h;
+  };
+  new Gauge({ name: 'bel_watcher_entries_by_phase',
+    help: 'Served BackupEntries by the phase their status shows (New, Reconciling, Ready, Error, Retaining, Deleting, Deleted, Migrated; leader only)',
+    labelNames: ['phase'], registers,
+    collect() { for (const phase of STATUS_PHASES) this.set({ phase }, health().byPhase[phase]); } });
+  new Gauge({ name: 'bel_watcher_error_entries', help: 'Failing BackupEntries (status lastError set) by Gardener error code (leader only)',
+    labelNames: ['code'], registers,
+    collect() { for (const code of ERROR_CODE_LABELS) this.set({ code }, health().errorsByCode[code] ?? 0); } });
+  new Gauge({ name: 'bel_watcher_error_longest_seconds',
+    help: 'How long the longest-failing BackupEntry has been failing, i.e. time since its last success as far as this watcher saw (0 = none failing)',
+    registers, collect() { this.set(health().errorLongestSeconds); } });
+  new Gauge({ name: 'bel_watcher_retention_due_entries',
+    help: 'Retaining BackupEntries whose deletion deadline is at most this far away (not yet passed; informer and Temporal visibility)',
+    labelNames: ['within'], registers,
+    collect() { for (const within of Object.keys(DUE_WINDOWS) as (keyof typeof DUE_WINDOWS)[]) this.set({ within }, health().dueWithin[within]); } });
+  new Gauge({ name: 'bel_watcher_retaining_workflows',
+    help: 'Running BackupEntry workflows in phase Retaining, from Temporal visibility (leader only; also entries released during retention)',
+    registers, collect() { this.set(health().retainingWorkflows); } });
+  new Gauge({ name: 'bel_watcher_retention_overdue_entries',
+    help: 'Retaining BackupEntries whose deadline has passed and whose deletion has not started', registers,
+    collect() { this.set(health().overdue); } });
+  new Gauge({ name: 'bel_watcher_retention_overdue_longest_seconds',
+    help: 'How far past its deadline the most overdue retaining BackupEntry is (0 = none overdue)', registers,
+    collect() { this.set(health().overdueLongestSeconds); } });
   return m;
 }

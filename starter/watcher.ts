@@ -33,6 +33,8 @@ import {
   type EntryState, type Fingerprint, SignalReason, changeIntent, fingerprintOf, firstSightIntent, intentCategory, isServed,
   secretKey, toEntryState,
 } from './intent';
+import { type EntryHealth, FailingSince, summarizeEntries } from './entry-health';
+import { type CalendarSnapshot, readRetentionCalendar } from './retention-calendar';
 import { LeaderElector } from './leader-election';
 import { Reflector, describeError } from './list-watch';
 import { SecretWatch, secretDataDigest, type SecretChange, type SecretFacts } from './secret-watch';
@@ -80,6 +82,8 @@ export interface WatcherHandle {
 interface Memory {
   fingerprints: Map<string, Fingerprint>;
   secrets: Map<string, SecretFacts>;
+  /** Since when failing entries fail (for `bel_watcher_error_longest_seconds`). */
+  failing: FailingSince;
 }
 
 const ENTRY_PATH = `/apis/${BACKUPENTRY_API.group}/${BACKUPENTRY_API.version}/${BACKUPENTRY_API.plural}`;
@@ -105,6 +109,10 @@ class Term {
   private readonly referrers = new Map<string, Set<string>>();
   private readonly secretOf = new Map<string, string>();
   private resyncTimer?: NodeJS.Timeout;
+  /** The retention calendar from Temporal visibility (metrics only), its refresh timer and whether a read runs. */
+  private calendar?: CalendarSnapshot;
+  private calendarTimer?: NodeJS.Timeout;
+  private calendarReading = false;
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
   private readonly abort = new AbortController();
@@ -148,6 +156,28 @@ class Term {
       this.resyncTimer = setInterval(() => this.relist('resync'), period);
       this.resyncTimer.unref();
     }
+    const calendarPeriod = this.d.config.watcher.calendarPeriodMs;
+    if (calendarPeriod > 0) {
+      void this.readCalendar();
+      this.calendarTimer = setInterval(() => void this.readCalendar(), calendarPeriod);
+      this.calendarTimer.unref();
+    }
+  }
+
+  /** Reads the retention calendar (retention-calendar.ts); a failure keeps the last one and is counted and logged. */
+  private async readCalendar(): Promise<void> {
+    if (this.calendarReading) return;
+    this.calendarReading = true;
+    try {
+      const { client, config } = this.d;
+      this.calendar = await this.temporal(() => readRetentionCalendar(client, config.clusterIdentity, Date.now()));
+    } catch (err) {
+      if (this.abort.signal.aborted) return;
+      this.d.metrics.temporalErrors.inc({ action: 'calendar' });
+      this.d.log.warn({ error: describeError(err) }, 'Could not read the retention calendar from Temporal visibility');
+    } finally {
+      this.calendarReading = false;
+    }
   }
 
   relist(reason: 'relist' | 'resync' = 'relist'): void {
@@ -162,6 +192,7 @@ class Term {
   /** Stops informers and queue; forgets decisions whose actions were not carried out, so the next term redoes them. */
   async stop(): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.calendarTimer) clearInterval(this.calendarTimer);
     await Promise.all([this.entries.stop(), this.secrets.stop()]);
     const stopping = this.queue.stop();
     this.abort.abort(); // calls in flight fail (their entries count as not done), so none lands after the term
@@ -172,6 +203,15 @@ class Term {
       if (key) this.d.memory.secrets.delete(key);
     }
     if (dropped.length) this.d.log.info({ entries: dropped.length }, 'Leadership ended with entry actions not done; the next leader redoes them');
+  }
+
+  /** Phases, failures and the retention calendar of the served entries (entry-health.ts). */
+  entryHealth(): EntryHealth {
+    const served = [...this.entries.items().values()].filter((e) => this.served(e));
+    // A calendar that could not be refreshed for long (Temporal unreachable) is dropped rather than trusted.
+    const maxAge = Math.max(10 * this.d.config.watcher.calendarPeriodMs, 300_000);
+    const calendar = this.calendar && Date.now() - this.calendar.atMs <= maxAge ? this.calendar : undefined;
+    return summarizeEntries(served, Date.now(), this.d.memory.failing, calendar);
   }
 
   entriesByIntent(): Record<string, number> {
@@ -194,9 +234,11 @@ class Term {
     const { fingerprints } = this.d.memory;
     for (const e of current.values()) {
       this.d.metrics.events.inc({ resource: 'backupentries', type: 'LISTED' });
+      this.d.memory.failing.observe(e, Date.now());
       this.decide(e);
     }
     for (const name of [...fingerprints.keys()]) if (!current.has(name)) this.gone(name);
+    this.d.memory.failing.keepOnly(current);
     this.referrers.clear();
     this.secretOf.clear();
     for (const e of current.values()) this.index(e);
@@ -206,9 +248,11 @@ class Term {
   private onEntryEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', e: EntryState): void {
     const before = this.referencedNamespaces();
     if (type === 'DELETED') {
+      this.d.memory.failing.forget(e.name);
       this.unindex(e.name);
       this.gone(e.name);
     } else {
+      this.d.memory.failing.observe(e, Date.now());
       this.decide(e);
       this.index(e);
     }
@@ -392,7 +436,7 @@ export async function startWatcher(opts: StartWatcherOptions): Promise<WatcherHa
   const w = config.watcher;
   const identity = opts.identity ?? w.identity ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
   const log = opts.logger.child({ identity });
-  const memory: Memory = { fingerprints: new Map(), secrets: new Map() };
+  const memory: Memory = { fingerprints: new Map(), secrets: new Map(), failing: new FailingSince() };
   let term: Term | undefined;
   let chain: Promise<void> = Promise.resolve();
   let stopped = false;
@@ -425,6 +469,7 @@ export async function startWatcher(opts: StartWatcherOptions): Promise<WatcherHa
     isInSync: () => term?.isInSync() ?? false,
     queueDepth: () => term?.queue.depth() ?? 0,
     entriesByIntent: () => term?.entriesByIntent() ?? {},
+    entryHealth: () => (term ? term.entryHealth() : undefined) ?? summarizeEntries([], Date.now(), memory.failing),
   }, { defaultMetrics: opts.defaultMetrics ?? false });
 
   let temporalOk: { at: number; ok: boolean } | undefined;

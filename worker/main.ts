@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { createActivities } from '../activities';
+import { createActivities, type ActivityMetricsSink } from '../activities';
 import type { StorageProvider } from '../activities/storage-port';
 import { startHealthServer, type HealthServer, type Readiness } from '../adapters/http/health-server';
 import { createKubeGateway } from '../adapters/kubernetes/kube-client';
@@ -22,8 +22,8 @@ import { type AppConfig, loadConfig } from '../config';
 import { createLogger, installTemporalRuntime } from '../config/logger';
 import { createWorkerMetrics } from './worker-metrics';
 
-/** Storage providers for the configured types. */
-export function createProviders(config: AppConfig): Map<string, StorageProvider> {
+/** Storage providers for the configured types; `metrics` counts the object stores' 429/503 answers. */
+export function createProviders(config: AppConfig, metrics?: ActivityMetricsSink): Map<string, StorageProvider> {
   const providers = new Map<string, StorageProvider>();
   if (config.providerTypes.includes('local') && config.local.rootDir) {
     providers.set('local', createLocalProvider({ rootDir: config.local.rootDir, hostPath: config.local.hostPath }));
@@ -31,7 +31,8 @@ export function createProviders(config: AppConfig): Map<string, StorageProvider>
   if (config.providerTypes.includes('gcp')) {
     providers.set('gcp', createGcsProvider({ ...(config.gcs.apiEndpoint ? { apiEndpoint: config.gcs.apiEndpoint } : {}),
       maxWritesPerSecond: config.gcs.maxWritesPerSecond, stsEndpoint: config.gcs.stsEndpoint,
-      iamCredentialsEndpoint: config.gcs.iamCredentialsEndpoint }));
+      iamCredentialsEndpoint: config.gcs.iamCredentialsEndpoint,
+      ...(metrics?.throttled ? { onThrottled: (status: number) => metrics.throttled?.('gcp', status) } : {}) }));
   }
   return providers;
 }
@@ -121,7 +122,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
     const w = await Worker.create({
       connection, namespace: config.temporal.namespace, taskQueue: config.taskQueue,
       ...(config.worker.workflowBundlePath ? { workflowBundle: { codePath: config.worker.workflowBundlePath } } : { workflowsPath: require.resolve('../workflows') }),
-      activities: createActivities({ kube: createKubeGateway(opts.kubeConfig), providers: createProviders(config), metrics: metrics.sink }),
+      activities: createActivities({ kube: createKubeGateway(opts.kubeConfig), providers: createProviders(config, metrics.sink), metrics: metrics.sink }),
       maxCachedWorkflows: config.worker.maxCachedWorkflows,
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivityTaskExecutions,
       maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTaskExecutions,

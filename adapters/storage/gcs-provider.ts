@@ -50,6 +50,8 @@ export interface GcsProviderOptions {
   maxAttempts?: number;
   /** Clock (customTime stamps, lock checks), for tests. */
   now?: () => number;
+  /** Called for every 429/503 answer (the request is retried); the worker counts them (`bel_worker_storage_throttled_total`). */
+  onThrottled?: (status: number) => void;
 }
 
 /** Fields of a service-account key file we need; all must be non-empty strings. */
@@ -137,6 +139,7 @@ export function createGcsProvider(opts: GcsProviderOptions = {}): StorageProvide
     requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
     maxAttempts: Math.max(1, opts.maxAttempts ?? 6),
     now: opts.now ?? Date.now,
+    onThrottled: opts.onThrottled ?? ((): void => undefined),
   };
   const rates = new Map<string, TokenBucket>();
   const rateFor = (bucket: string): TokenBucket => {
@@ -502,7 +505,10 @@ class GcsBucketSession implements BucketSession {
         if (signal.aborted) throw signal.reason;
         if (!isTransient(err) || attempt >= this.cfg.maxAttempts) throw err;
         const status = httpStatus(err);
-        if (status === 429 || status === 503) limiter?.backOff();
+        if (status === 429 || status === 503) {
+          limiter?.backOff();
+          this.cfg.onThrottled(status);
+        }
         const backoff = Math.min(10_000, 200 * 2 ** (attempt - 1));
         await sleep(backoff / 2 + Math.random() * (backoff / 2), signal);
       }

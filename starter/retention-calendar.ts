@@ -1,0 +1,48 @@
+/**
+ * The retention calendar from Temporal visibility, for the watcher's metrics: every running BackupEntry workflow of
+ * this seed in phase `Retaining` keeps its deadline in the `DeletionScheduledAt` search attribute, whatever the
+ * retention mode. With `BEL_RETENTION_MODE=release-entry` (the default) a retained entry has left the API server, so
+ * the informer cache alone cannot see it; visibility can. The leader reads it every `BEL_WATCHER_CALENDAR_PERIOD`
+ * (default 30 s): the retaining workflows due within the next hour (names and deadlines, so overdue ones are judged
+ * against the clock at scrape time), and counts for 24 h, 7 d and in total. A few cheap visibility calls per period.
+ */
+import type { Client } from '@temporalio/client';
+import { buildListQuery } from './cli/commands';
+import { BACKUP_ENTRY_NAME, DELETION_SCHEDULED_AT } from '../workflows/search-attributes';
+import { parseWorkflowId } from '../domain';
+
+/** What one read of visibility found. */
+export interface CalendarSnapshot {
+  /** When it was read (epoch ms). */
+  atMs: number;
+  /** Retaining workflows whose deadline is at most `atMs + 1 h` (overdue ones included): entry and deadline. */
+  soon: Array<{ entry: string; deadlineMs: number }>;
+  /** Retaining workflows whose deadline is at most `atMs + 24 h` / `+ 7 d` (overdue ones included). */
+  upTo24h: number;
+  upTo7d: number;
+  /** Every running retaining workflow of this seed. */
+  retaining: number;
+}
+
+/** Horizon of {@link CalendarSnapshot.soon}. */
+export const SOON_MS = 3600_000;
+
+/**
+ * Reads the calendar of `clusterIdentity`'s workflows at `nowMs` (same queries as `backupentry list --due-within`).
+ * `maxRows` bounds the listing of the next hour (a burst of deadlines); beyond it the counts still hold.
+ */
+export async function readRetentionCalendar(client: Client, clusterIdentity: string, nowMs: number, maxRows = 10_000):
+Promise<CalendarSnapshot> {
+  const q = (dueWithinMs?: number): string => buildListQuery(clusterIdentity,
+    dueWithinMs === undefined ? { running: true, phase: 'Retaining' } : { dueWithinMs }, nowMs);
+  const soon: CalendarSnapshot['soon'] = [];
+  for await (const wf of client.workflow.list({ query: q(SOON_MS), pageSize: 1000 })) {
+    const due = wf.typedSearchAttributes.get(DELETION_SCHEDULED_AT);
+    if (due) soon.push({ entry: wf.typedSearchAttributes.get(BACKUP_ENTRY_NAME) ?? parseWorkflowId(wf.workflowId)?.entryName ?? wf.workflowId,
+      deadlineMs: due.getTime() });
+    if (soon.length >= maxRows) break;
+  }
+  const [upTo24h, upTo7d, retaining] = await Promise.all([q(24 * 3600_000), q(7 * 24 * 3600_000), q()]
+    .map(async (query) => (await client.workflow.count(query)).count));
+  return { atMs: nowMs, soon, upTo24h: upTo24h!, upTo7d: upTo7d!, retaining: retaining! };
+}
