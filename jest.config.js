@@ -31,6 +31,12 @@ module.exports = {
       globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },
     {
+      // Alerts, dashboard and runbook on a real Prometheus (Debian's, scripts/install-prometheus.sh) scraping real worker
+      // and watcher processes; promtool rule tests; the chart's monitoring templates (README "Operating it").
+      ...base, displayName: 'prometheus', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/prometheus/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+    },
+    {
       // Temporal Web UI in Debian's Chromium (scripts/install-chromium.sh), driven by playwright-core; screenshots in test/browser/artifacts/.
       ...base, displayName: 'browser', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/browser/**/*.test.ts'],
       globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',

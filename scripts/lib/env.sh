@@ -5,6 +5,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 "$ROOT/scripts/install-tools.sh"
 "$ROOT/scripts/install-chromium.sh"
+"$ROOT/scripts/install-prometheus.sh"
 BEL_CACHE="${BEL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/backupentry-lifecycle}"
 # shellcheck disable=SC1091
 source "$BEL_CACHE/tools.env"
