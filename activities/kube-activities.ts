@@ -8,7 +8,7 @@ import {
   type BackupEntryObject, type KubeGateway, type SecretObject, isConflict, isNotFound, CONFLICT_ATTEMPTS,
 } from '../adapters/kubernetes/kube-client';
 import {
-  ANNOTATION_CREATED_BY, ANNOTATION_DELETION_DEADLINE, ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, ANNOTATION_OPERATION,
+  ANNOTATION_CREATED_BY, ANNOTATION_DELETION_DEADLINE, ANNOTATION_RETENTION_RECORDS, parseRetentionRecords, withRetentionRecord, ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, ANNOTATION_OPERATION,
   ANNOTATION_RETENTION_PERIOD, ANNOTATION_TIMESTAMP, ANNOTATION_WORKLOAD_IDENTITY_CONTEXT_OBJECT,
   ANNOTATION_WORKLOAD_IDENTITY_NAME, ANNOTATION_WORKLOAD_IDENTITY_NAMESPACE, ANNOTATION_WORKLOAD_IDENTITY_TOKEN_RENEW_TIMESTAMP,
   DATA_KEY_BUCKET_NAME, DATA_KEY_WORKLOAD_IDENTITY_CONFIG, DATA_KEY_WORKLOAD_IDENTITY_TOKEN, FINALIZER,
@@ -20,7 +20,7 @@ import { ClassifiedError, configurationProblem, isClassifiedError, redact, retry
   toApplicationFailure } from './errors';
 import type { EtcdSecretUse, SecretData, StorageProvider } from './storage-port';
 import type {
-  EntryEvent, EntryView, EtcdSecretDeletion, EtcdSecretRef, KubeActivities, StatusReport, StorageTarget,
+  EntryEvent, EntryView, EtcdSecretDeletion, EtcdSecretRef, KubeActivities, RetentionMode, StatusReport, StorageTarget,
 } from './types';
 
 /** Dependencies of {@link createKubeActivities}. */
@@ -32,6 +32,8 @@ export interface KubeActivityDeps {
   now?: () => number;
   /** The configured default retention, reported with every observed entry (see `EntryView.defaultRetentionMs`). */
   defaultRetentionMs?: number;
+  /** The configured retention mode, reported with every observed entry (see `EntryView.retentionMode`). */
+  retentionMode?: RetentionMode;
 }
 
 /** What the storage activities need to open a bucket session for an entry. Holds secret bytes: never log or return it. */
@@ -325,7 +327,8 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
     observeEntry: (name) => activity(`observing backupentry ${name}`, async () => {
       const entry = await findEntry(name);
       const view = entry ? toView(name, entry) : EMPTY_VIEW(name);
-      return deps.defaultRetentionMs === undefined ? view : { ...view, defaultRetentionMs: deps.defaultRetentionMs };
+      return { ...view, ...(deps.defaultRetentionMs !== undefined ? { defaultRetentionMs: deps.defaultRetentionMs } : {}),
+        ...(deps.retentionMode ? { retentionMode: deps.retentionMode } : {}) };
     }),
 
     ensureFinalizers: (name) => activity(`adding finalizers for backupentry ${name}`, async () => {
@@ -440,6 +443,28 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         }
       }),
 
+    recordRetention: (name, ref, record) => activity(`recording the retention of backupentry ${name} on secret ${ref.namespace}/${ref.name}`, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const secret = await findSecret(ref.namespace, ref.name);
+        if (!secret) return false;
+        const value = withRetentionRecord(secret.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS], name, record);
+        try {
+          await kube.patchSecret(ref.namespace, ref.name, { metadata: { resourceVersion: secret.metadata.resourceVersion ?? null,
+            annotations: { [ANNOTATION_RETENTION_RECORDS]: value ?? null } } });
+          return true;
+        } catch (err) {
+          if (isNotFound(err)) return false;
+          if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+        }
+      }
+    }),
+
+    readRetentionRecord: (name, ref) => activity(`reading the retention record of backupentry ${name}`, async () => {
+      const secret = await findSecret(ref.namespace, ref.name);
+      if (!secret || !(secret.metadata.finalizers ?? []).includes(FINALIZER)) return undefined;
+      return parseRetentionRecords(secret.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS])[name];
+    }),
+
     persistDecision: (name, decision) => activity(`recording the operator decision on backupentry ${name}`, async () => {
       const annotations: Record<string, string> = {};
       if (decision.deletionDeadline !== undefined) annotations[ANNOTATION_DELETION_DEADLINE] = decision.deletionDeadline;
@@ -494,7 +519,8 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
     },
 
     readEntryForStorage: async (name, pinned) => {
-      const entry = await requireEntry(name);
+      // Released during retention (BEL_RETENTION_MODE=release-entry) the entry is gone: the pinned target says all.
+      const entry = pinned ? (await findEntry(name)) ?? { metadata: { name }, spec: {} } : await requireEntry(name);
       const access = (secret: SecretObject) =>
         ({ secretData: secret.data, workloadIdentity: isWorkloadIdentitySecret(secret.metadata.labels) });
       if (pinned) {

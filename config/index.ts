@@ -31,6 +31,7 @@ const schema = z.object({
   BEL_PROVIDER_TYPES: list.prefault(DEFAULT_TYPES.join(',')),
   BEL_CLASSES: list.prefault(DEFAULT_CLASSES.join(',')),
   BEL_DEFAULT_RETENTION: duration('BEL_DEFAULT_RETENTION').prefault('72h'),
+  BEL_RETENTION_MODE: z.enum(['release-entry', 'hold-entry']).default('release-entry'),
   BACKUP_LOCAL_DIR: z.string().min(1).optional(),
   BEL_LOCAL_HOST_PATH: z.string().min(1).default('/etc/gardener/local-backupbuckets'),
   GCS_API_ENDPOINT: z.url().optional(),
@@ -91,6 +92,14 @@ export interface AppConfig {
   /** BackupEntry `spec.class` values served (empty class = `shoot`). */
   classes: readonly string[];
   defaultRetentionMs: number;
+  /**
+   * `BEL_RETENTION_MODE`: `release-entry` releases a deleted BackupEntry once its retention is registered (gardenlet
+   * finishes in seconds; the retention lives on in the workflow and in a record on the credentials secret);
+   * `hold-entry` keeps the entry until its backups are deleted (kubectl sees it; gardenlet re-runs its delete loop every
+   * 5 s meanwhile). See docs/adr/0003-release-the-entry-during-retention.md.
+   * @default 'release-entry'
+   */
+  retentionMode: 'release-entry' | 'hold-entry';
   local: { rootDir?: string; hostPath: string };
   gcs: {
     apiEndpoint?: string;
@@ -225,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
   return Object.freeze({
     clusterIdentity: c.BEL_CLUSTER_IDENTITY, taskQueue, warnings: Object.freeze(warnings), providerTypes: c.BEL_PROVIDER_TYPES, classes: c.BEL_CLASSES,
     defaultRetentionMs: c.BEL_DEFAULT_RETENTION,
+    retentionMode: c.BEL_RETENTION_MODE,
     local: { ...(c.BACKUP_LOCAL_DIR ? { rootDir: c.BACKUP_LOCAL_DIR } : {}), hostPath: c.BEL_LOCAL_HOST_PATH },
     gcs: { ...(c.GCS_API_ENDPOINT ? { apiEndpoint: c.GCS_API_ENDPOINT } : {}), maxWritesPerSecond: c.BEL_GCS_MAX_WRITES_PER_SECOND,
       stsEndpoint: c.BEL_GCP_STS_ENDPOINT, iamCredentialsEndpoint: c.BEL_GCP_IAM_CREDENTIALS_ENDPOINT },

@@ -8,7 +8,9 @@
 import { createHash } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { DATA_KEY_WORKLOAD_IDENTITY_TOKEN, isWorkloadIdentitySecret } from '../domain';
+import {
+  ANNOTATION_RETENTION_RECORDS, DATA_KEY_WORKLOAD_IDENTITY_TOKEN, FINALIZER, isWorkloadIdentitySecret, parseRetentionRecords,
+} from '../domain';
 import { Reflector, type RestartReason } from './list-watch';
 
 /** What is remembered about a secret: digests of its data and the names of its keys (never the data). */
@@ -46,6 +48,8 @@ export function secretDataDigest(data: Readonly<Record<string, string>> | undefi
 
 interface SecretItem extends SecretFacts {
   key: string;
+  /** Entries retained without their BackupEntry whose record is on this secret (our finalizer still on it). */
+  retained: string[];
 }
 
 function toSecretItem(obj: unknown, copyExclude: ReadonlySet<string>): SecretItem | undefined {
@@ -59,7 +63,11 @@ function toSecretItem(obj: unknown, copyExclude: ReadonlySet<string>): SecretIte
   const data = Object.fromEntries(Object.entries(o?.data ?? {}).filter(([k]) =>
     k !== DATA_KEY_WORKLOAD_IDENTITY_TOKEN || !isWorkloadIdentitySecret(o?.metadata?.labels)));
   const copied = Object.fromEntries(Object.entries(data).filter(([k]) => !copyExclude.has(k)));
-  return { key: `${namespace}/${name}`, digest: secretDataDigest(data), copyDigest: secretDataDigest(copied), keys: Object.keys(data).sort() };
+  const meta = o?.metadata as { annotations?: Record<string, string>; finalizers?: string[] } | undefined;
+  const retained = (meta?.finalizers ?? []).includes(FINALIZER)
+    ? Object.keys(parseRetentionRecords(meta?.annotations?.[ANNOTATION_RETENTION_RECORDS])) : [];
+  return { key: `${namespace}/${name}`, digest: secretDataDigest(data), copyDigest: secretDataDigest(copied), keys: Object.keys(data).sort(),
+    retained };
 }
 
 /** Options of {@link SecretWatch}. */
@@ -74,6 +82,11 @@ export interface SecretWatchOptions {
   log: Logger;
   /** A secret's data is new to this process; see {@link SecretChange}. */
   onChange(key: string, change: SecretChange): void;
+  /**
+   * The secret (listed, added or updated) carries retention records of entries released during retention
+   * (`BEL_RETENTION_MODE=release-entry`): their workflows must be running.
+   */
+  onRetained?(key: string, entries: readonly string[]): void;
   onRestart?(reason: RestartReason): void;
   onEventSeen?(type: string): void;
   onSyncChange?(): void;
@@ -145,6 +158,7 @@ export class SecretWatch {
       onSync: (current) => {
         for (const item of current.values()) {
           this.o.onEventSeen?.('LISTED');
+          if (item.retained.length) this.o.onRetained?.(item.key, item.retained);
           const before = remember(item);
           if (!before) this.o.onChange(item.key, 'first-sight');
           else if (before.digest !== item.digest) this.o.onChange(item.key, 'rotated');
@@ -158,6 +172,7 @@ export class SecretWatch {
           memory.delete(item.key);
           return;
         }
+        if (item.retained.length) this.o.onRetained?.(item.key, item.retained);
         const before = remember(item);
         if (!before) this.o.onChange(item.key, 'appeared');
         else if (before.digest !== item.digest) this.o.onChange(item.key, 'rotated');

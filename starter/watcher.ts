@@ -89,6 +89,8 @@ interface Memory {
 const ENTRY_PATH = `/apis/${BACKUPENTRY_API.group}/${BACKUPENTRY_API.version}/${BACKUPENTRY_API.plural}`;
 /** Keys of the etcd-backup secret that the controller sets itself; never compared with the provider secret. */
 const OWN_KEYS = new Set<string>([DATA_KEY_BUCKET_NAME, DATA_KEY_HOST_PATH]);
+/** Where gardenlet puts the extension secrets (`entry-<name>`) on a seed: always watched for retention records. */
+const GARDEN_NAMESPACE = 'garden';
 
 interface TermDeps {
   config: AppConfig;
@@ -107,6 +109,8 @@ class Term {
   readonly queue: WorkQueue;
   /** Served entries by referenced secret key, and the reverse. */
   private readonly referrers = new Map<string, Set<string>>();
+  /** Namespaces where a retention record of a released entry was seen (watched for good). */
+  private readonly retainedNamespaces = new Set<string>();
   private readonly secretOf = new Map<string, string>();
   private resyncTimer?: NodeJS.Timeout;
   /** The retention calendar from Temporal visibility (metrics only), its refresh timer and whether a read runs. */
@@ -144,6 +148,7 @@ class Term {
     this.secrets = new SecretWatch({
       kubeConfig, memory: d.memory.secrets, copyExclude: OWN_KEYS, idleTimeoutMs: w.idleTimeoutMs, watchTimeoutMs: w.watchTimeoutMs, log,
       onChange: (key, change) => this.onSecretChange(key, change),
+      onRetained: (key, names) => this.onRetained(key, names),
       onRestart: (reason) => metrics.restarts.inc({ informer: 'secrets', reason }),
       onEventSeen: (type) => metrics.events.inc({ resource: 'secrets', type }),
     });
@@ -299,8 +304,13 @@ class Term {
     if (set?.size === 0) this.referrers.delete(key);
   }
 
+  /**
+   * Secret namespaces to watch: those referenced by served entries, plus Gardener's `garden` (where gardenlet puts the
+   * extension secrets) and any where a retention record was seen: a released entry references nothing any more, yet
+   * its record must still be found after a restart.
+   */
   private referencedNamespaces(): Set<string> {
-    return new Set([...this.referrers.keys()].map((k) => k.slice(0, k.indexOf('/'))));
+    return new Set([...this.referrers.keys()].map((k) => k.slice(0, k.indexOf('/'))).concat(GARDEN_NAMESPACE, ...this.retainedNamespaces));
   }
 
   // --- secrets ------------------------------------------------------------------------------------------------------
@@ -318,6 +328,19 @@ class Term {
         this.d.log.info({ entry: name, secret: key, change }, 'Provider secret data changed; re-provisioning the etcd-backup secret');
         this.queue.add(name, { kind: 'signal', reasons: [SignalReason.SecretRotation] });
       }
+    }
+  }
+
+  /**
+   * Entries released during retention keep a record on their credentials secret; one without a BackupEntry must have a
+   * running workflow (after a terminated run or a reset, a new one resumes from the record): never lose track of it.
+   */
+  private onRetained(key: string, names: readonly string[]): void {
+    const slash = key.indexOf('/');
+    const secret = { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+    this.retainedNamespaces.add(secret.namespace);
+    for (const name of names) {
+      if (!this.entries.items().has(name)) this.queue.add(name, { kind: 'resume', secret });
     }
   }
 
@@ -411,6 +434,14 @@ class Term {
         }
         await this.temporal(() => client.workflow.start(backupEntryWorkflow, start));
         metrics.ensured.inc();
+        return;
+      case 'resume':
+        if (this.entries.items().has(name)) return; // the entry exists again: its own events drive the workflow
+        await this.temporal(() => client.workflow.start(backupEntryWorkflow, { ...start,
+          args: [{ ...input, retainedSecret: action.secret }] as [BackupEntryWorkflowInput] }));
+        metrics.ensured.inc();
+        log.info({ entry: name, workflowId: id.value, secret: `${action.secret.namespace}/${action.secret.name}` },
+          'Made sure the retention of a released entry runs (record on its credentials secret)');
         return;
       case 'gone':
         try {

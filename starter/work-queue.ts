@@ -15,9 +15,14 @@ export type EntryAction =
   /** Like `ensure`, then compare the etcd-backup secret with the provider secret and signal on a difference. */
   | { kind: 'verify-secret' }
   /** The entry is gone: signal the workflow only if it is still running. */
-  | { kind: 'gone' };
+  | { kind: 'gone' }
+  /**
+   * No BackupEntry, but a retention record on its credentials secret (released during retention): make sure its
+   * workflow runs, starting a new run from the record if none does.
+   */
+  | { kind: 'resume'; secret: { namespace: string; name: string } };
 
-const STRENGTH = { ensure: 0, 'verify-secret': 1, signal: 2 } as const;
+const STRENGTH = { resume: -1, ensure: 0, 'verify-secret': 1, signal: 2 } as const;
 
 /**
  * Merges a newly wanted action into a waiting one: `gone` replaces everything and is replaced by anything newer

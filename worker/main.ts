@@ -21,6 +21,7 @@ import { createLocalProvider } from '../adapters/storage/local-provider';
 import { type AppConfig, loadConfig } from '../config';
 import { createLogger, installTemporalRuntime } from '../config/logger';
 import { createWorkerMetrics } from './worker-metrics';
+import { WORKFLOW_CODE } from './workflow-code';
 
 /** Storage providers for the configured types; `metrics` counts the object stores' 429/503 answers. */
 export function createProviders(config: AppConfig, metrics?: ActivityMetricsSink): Map<string, StorageProvider> {
@@ -121,8 +122,11 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
     if (stopRequested) return;
     const w = await Worker.create({
       connection, namespace: config.temporal.namespace, taskQueue: config.taskQueue,
-      ...(config.worker.workflowBundlePath ? { workflowBundle: { codePath: config.worker.workflowBundlePath } } : { workflowsPath: require.resolve('../workflows') }),
-      activities: createActivities({ kube: createKubeGateway(opts.kubeConfig), providers: createProviders(config, metrics.sink), metrics: metrics.sink }),
+      ...(config.worker.workflowBundlePath ? { workflowBundle: { codePath: config.worker.workflowBundlePath } } : { workflowsPath: WORKFLOW_CODE.workflowsPath }),
+      // A prebuilt bundle carries the converter already (scripts/build-workflow-bundle.ts); activities use it from here.
+      dataConverter: { payloadConverterPath: WORKFLOW_CODE.payloadConverterPath },
+      activities: createActivities({ kube: createKubeGateway(opts.kubeConfig), providers: createProviders(config, metrics.sink), metrics: metrics.sink,
+        defaultRetentionMs: config.defaultRetentionMs, retentionMode: config.retentionMode }),
       maxCachedWorkflows: config.worker.maxCachedWorkflows,
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivityTaskExecutions,
       maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTaskExecutions,

@@ -317,7 +317,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     return d;
   }, {
     validator: (raw: unknown) => { orRefuse(checkExtend(raw)); },
-    description: 'Move the retention deadline later, never earlier (at most 10 years after the deletion). Input: {"by": "24h"} or {"until": "2026-12-01T00:00:00Z"}, plus "reason" and optionally "requestedBy".',
+    description: 'Move the retention deadline later, never earlier. At most 10 years after the deletion. Input: {"by": "24h"} or {"until": "2026-12-01T00:00:00Z"}, plus "reason" and optionally "requestedBy".',
   });
   setHandler(extendRetentionSignal, (raw: unknown) => {
     const r = checkExtend(raw);

@@ -23,8 +23,9 @@ export function invalidInput(input: unknown): string | undefined {
   if (!isObject(input)) return 'expected an object {"entryName": "<BackupEntry name>"}';
   const extra = Object.keys(input).filter((k) => !['entryName', 'settings', 'carried', 'retainedSecret'].includes(k));
   if (extra.length) return `unknown field(s) ${extra.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 32))).join(', ')}`;
-  if (typeof input.entryName !== 'string' || !input.entryName || input.entryName.length > 253) {
-    return '"entryName" must be a BackupEntry name (a string of 1 to 253 characters)';
+  // Bounded, not parsed: a name the API server would refuse still gets a run that finds no entry and says so.
+  if (typeof input.entryName !== 'string' || !input.entryName || input.entryName.length > 1024) {
+    return '"entryName" must be a BackupEntry name (a string of 1 to 1024 characters)';
   }
   if (input.settings !== undefined) {
     if (!isObject(input.settings)) return '"settings" must be an object';

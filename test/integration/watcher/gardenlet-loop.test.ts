@@ -6,17 +6,19 @@
 import { existsSync } from 'node:fs';
 import { expediteUpdate, statusQuery } from '../../../workflows/messages';
 import { playGardenletDeleteLoop, type DeleteLoopCost } from '../../support/gardenlet-delete-loop';
+import type { WatcherHandle } from '../../../starter/watcher';
 import { Harness } from './watcher-harness';
 
 const hold = new Harness({ env: { BEL_RETENTION_MODE: 'hold-entry' } });
 const release = new Harness({ env: { BEL_RETENTION_MODE: 'release-entry' } });
 const costs: Record<string, DeleteLoopCost> = {};
+let releaseWatcher: WatcherHandle;
 
 beforeAll(async () => {
   await hold.setup();
   await release.setup();
   await hold.leader();
-  await release.leader();
+  releaseWatcher = await release.leader();
 }, 180_000);
 
 afterAll(async () => {
@@ -36,9 +38,16 @@ it('hold-entry: gardenlet loops every 5 s for the whole retention (3 600 seed re
   hold.putObject(e.name);
   await hold.untilSucceeded(e.name);
   await hold.deleteEntry(e.name);
-  await hold.until(async () => (await hold.getEntry(e.name))?.status?.lastOperation?.state === 'Pending', 'Pending');
+  // The pass ends with the Pending status and then the accepted deadline written onto the entry; then it is idle.
+  await hold.until(async () => {
+    const x = await hold.getEntry(e.name);
+    return x?.status?.lastOperation?.state === 'Pending' && !!x.metadata.annotations?.['backupentry.extensions.gardener.cloud/deletion-deadline'];
+  }, 'Pending and the deadline on the entry');
   const handle = hold.client.workflow.getHandle(hold.workflowId(e.name));
-  await hold.until(async () => ((await handle.describe()).raw.pendingActivities ?? []).length === 0 || undefined, 'the workflow idle');
+  await hold.until(async () => {
+    const d = await handle.describe();
+    return ((d.raw.pendingActivities ?? []).length === 0 && !d.raw.pendingWorkflowTask) || undefined;
+  }, 'the workflow idle');
   const before = await hold.historyLength(e.name);
   const cost = await playGardenletDeleteLoop(hold.kc, { name: e.name, secretNamespace: 'garden', secretName: e.secretName,
     requeueMs: 300, maxRounds: 8, gardenNamespace: `garden-sim-${hold.suffix}` });
@@ -69,7 +78,22 @@ it('release-entry: gardenlet finishes within seconds; retention goes on in the w
   const v = await handle.query(statusQuery);
   expect(v.phase).toBe('Retaining');
   expect(existsSync(file)).toBe(true);
-  await handle.executeUpdate(expediteUpdate, { args: [{ reason: 'shoot gone for good', by: 'ops' }] });
+
+  // Never lose track: the run is terminated (no BackupEntry left to notice); the watcher finds the retention record on
+  // the secret at its next relist and starts a new run, which keeps the deadline.
+  await handle.terminate('operator terminated the run');
+  releaseWatcher.relist();
+  const resumed = await release.until(async () => {
+    const d = await release.client.workflow.getHandle(release.workflowId(e.name)).describe();
+    return d.status.name === 'RUNNING' ? release.client.workflow.getHandle(release.workflowId(e.name)) : undefined;
+  }, 'a new run started by the watcher from the retention record');
+  const v2 = await release.until(async () => {
+    const s = await resumed.query(statusQuery);
+    return s.phase === 'Retaining' ? s : undefined;
+  }, 'the new run retaining');
+  expect(v2.deletionScheduledAt).toBe(v.deletionScheduledAt);
+  expect(v2.decisions.some((d) => d.reason === 'resumed from the retention record')).toBe(true);
+  await resumed.executeUpdate(expediteUpdate, { args: [{ reason: 'shoot gone for good', by: 'ops' }] });
   await release.until(async () => !existsSync(file) || undefined, 'the backups deleted');
   await release.until(async () => !(await secretExists(release, e.secretName)) || undefined, 'the secret released and gone');
 });

@@ -65,7 +65,9 @@ export class Harness {
     this.config = loadConfig({
       ...process.env, BACKUP_LOCAL_DIR: this.root, BEL_TASK_QUEUE: `watcher-${this.suffix}`, BEL_PROVIDER_TYPES: 'local',
       BEL_CLUSTER_IDENTITY: `wt-${this.suffix}`, BEL_CLASSES: this.cls, BEL_WATCHER_LEASE_NAME: `watcher-${this.suffix}`,
-      BEL_WATCHER_HTTP_PORT: '0', BEL_LOG_LEVEL: 'warn', ...this.opts.env,
+      // The watcher tests play kubectl on deleted entries (annotations during retention): the entry is held unless a
+      // test says otherwise (gardenlet-loop.test.ts runs both modes).
+      BEL_WATCHER_HTTP_PORT: '0', BEL_LOG_LEVEL: 'warn', BEL_RETENTION_MODE: 'hold-entry', ...this.opts.env,
     });
     this.connection = await Connection.connect({ address: stackEnv('TEMPORAL_ADDRESS') });
     this.client = new Client({ connection: this.connection, namespace: stackEnv('TEMPORAL_NAMESPACE') });
