@@ -12,6 +12,11 @@ export const ANNOTATION_RETENTION_RECORDS = 'backupentry.extensions.gardener.clo
 
 /** One retained entry, as written on its credentials secret. */
 export interface RetentionRecord {
+  /**
+   * ID of the workflow that keeps the retention (`backupentry/<cluster identity>/<entry>`): only that seed's watcher
+   * may start a new run from the record (several seeds or test suites can share one API server).
+   */
+  workflowId: string;
   /** `metadata.uid` of the BackupEntry that was deleted. */
   uid: string;
   type: string;
@@ -27,7 +32,7 @@ export interface RetentionRecord {
 const isRecord = (v: unknown): v is RetentionRecord => {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
-  return typeof r.uid === 'string' && typeof r.type === 'string' && typeof r.bucketName === 'string' && r.bucketName !== ''
+  return typeof r.workflowId === 'string' && typeof r.uid === 'string' && typeof r.type === 'string' && typeof r.bucketName === 'string' && r.bucketName !== ''
     && typeof r.deletionTimestamp === 'string' && parseRfc3339(r.deletionTimestamp).ok
     && typeof r.deletionDeadline === 'string' && parseRfc3339(r.deletionDeadline).ok
     && (r.keepBackups === undefined || typeof r.keepBackups === 'boolean');

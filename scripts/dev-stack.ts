@@ -66,7 +66,9 @@ In a second terminal:
   npm run --silent cli -- extend ${first.name} --by 1h --reason "need more time"
   npm run --silent cli -- expedite ${first.name} --reason "shoot is gone for good" --wait
   # or keep the backups:  npm run --silent cli -- cancel-cleanup <entry> --reason "legal hold"
-  # kubectl only:         "$KUBECTL" annotate backupentry <entry> backupentry.core.gardener.cloud/force-deletion=true` : ''}
+  # the deleted entry leaves kubectl once retained (BEL_RETENTION_MODE=${config.retentionMode}); its record:
+  "$KUBECTL" get secret -n garden entry-${first.name} -o jsonpath='{.metadata.annotations}'
+  # kubectl only (run with BEL_RETENTION_MODE=hold-entry): "$KUBECTL" annotate backupentry <entry> backupentry.core.gardener.cloud/force-deletion=true` : ''}
 Ctrl-C stops everything.`);
 
   // The servers are detached children: keep this process (their parent) alive until a signal arrives.

@@ -23,6 +23,13 @@ export interface SecretFacts {
   keys: string[];
 }
 
+/** An entry retained without its BackupEntry, as its record on the secret names it. */
+export interface RetainedEntry {
+  entry: string;
+  /** The workflow that keeps the retention (its seed's). */
+  workflowId: string;
+}
+
 /** How a secret's data came to be noticed. */
 export type SecretChange =
   /** Seen before with other data: a rotation. */
@@ -49,7 +56,7 @@ export function secretDataDigest(data: Readonly<Record<string, string>> | undefi
 interface SecretItem extends SecretFacts {
   key: string;
   /** Entries retained without their BackupEntry whose record is on this secret (our finalizer still on it). */
-  retained: string[];
+  retained: RetainedEntry[];
 }
 
 function toSecretItem(obj: unknown, copyExclude: ReadonlySet<string>): SecretItem | undefined {
@@ -65,7 +72,8 @@ function toSecretItem(obj: unknown, copyExclude: ReadonlySet<string>): SecretIte
   const copied = Object.fromEntries(Object.entries(data).filter(([k]) => !copyExclude.has(k)));
   const meta = o?.metadata as { annotations?: Record<string, string>; finalizers?: string[] } | undefined;
   const retained = (meta?.finalizers ?? []).includes(FINALIZER)
-    ? Object.keys(parseRetentionRecords(meta?.annotations?.[ANNOTATION_RETENTION_RECORDS])) : [];
+    ? Object.entries(parseRetentionRecords(meta?.annotations?.[ANNOTATION_RETENTION_RECORDS])).map(([entry, r]) => ({ entry, workflowId: r.workflowId }))
+    : [];
   return { key: `${namespace}/${name}`, digest: secretDataDigest(data), copyDigest: secretDataDigest(copied), keys: Object.keys(data).sort(),
     retained };
 }
@@ -86,7 +94,7 @@ export interface SecretWatchOptions {
    * The secret (listed, added or updated) carries retention records of entries released during retention
    * (`BEL_RETENTION_MODE=release-entry`): their workflows must be running.
    */
-  onRetained?(key: string, entries: readonly string[]): void;
+  onRetained?(key: string, entries: readonly RetainedEntry[]): void;
   onRestart?(reason: RestartReason): void;
   onEventSeen?(type: string): void;
   onSyncChange?(): void;

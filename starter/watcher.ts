@@ -37,7 +37,7 @@ import { type EntryHealth, FailingSince, summarizeEntries } from './entry-health
 import { type CalendarSnapshot, readRetentionCalendar } from './retention-calendar';
 import { LeaderElector } from './leader-election';
 import { Reflector, describeError } from './list-watch';
-import { SecretWatch, secretDataDigest, type SecretChange, type SecretFacts } from './secret-watch';
+import { SecretWatch, secretDataDigest, type RetainedEntry, type SecretChange, type SecretFacts } from './secret-watch';
 import { createWatcherMetrics, type WatcherMetrics } from './watcher-metrics';
 import { type EntryAction, WorkQueue } from './work-queue';
 
@@ -335,12 +335,15 @@ class Term {
    * Entries released during retention keep a record on their credentials secret; one without a BackupEntry must have a
    * running workflow (after a terminated run or a reset, a new one resumes from the record): never lose track of it.
    */
-  private onRetained(key: string, names: readonly string[]): void {
+  private onRetained(key: string, retained: readonly RetainedEntry[]): void {
     const slash = key.indexOf('/');
     const secret = { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
-    this.retainedNamespaces.add(secret.namespace);
-    for (const name of names) {
-      if (!this.entries.items().has(name)) this.queue.add(name, { kind: 'resume', secret });
+    for (const { entry, workflowId } of retained) {
+      // Only this seed's records: another seed (or cluster identity) on the same API server keeps its own.
+      const own = workflowIdFor(this.d.config.clusterIdentity, entry);
+      if (!own.ok || own.value !== workflowId) continue;
+      this.retainedNamespaces.add(secret.namespace);
+      if (!this.entries.items().has(entry)) this.queue.add(entry, { kind: 'resume', secret });
     }
   }
 

@@ -17,7 +17,7 @@ import {
   reconcileReason, retentionDeadline, safeText, type CleanExtendRequest, type CleanOperatorRequest, type Result,
 } from '../domain';
 import type {
-  BackupEntryActivities, EntryView, PersistedDecision, SecretReference, StatusReport, StorageTarget,
+  BackupEntryActivities, EntryView, SecretReference, StatusReport, StorageTarget,
 } from '../activities/types';
 import type { DeletionReceipt } from '../activities/storage-port';
 import { DELETE_ACTIVITY, INVENTORY_ACTIVITY, KUBE_ACTIVITY } from './activity-options';
@@ -158,6 +158,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const identity = parseEntryName(name);
   const prefix = identity.ok ? identity.value.name.replace(/^source-/, '') + '/' : undefined;
   let deletionScope: CancellationScope | undefined;
+  /** The persist write in flight (see `persist`). */
+  let persisting: Promise<unknown> = Promise.resolve();
   /** The operation the current pass runs (for its Error status); undefined before the pass has decided. */
   let passOperation: Operation | undefined;
   /** `metadata.generation` the current pass read (its status reports name it as observedGeneration). */
@@ -218,18 +220,27 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
    * released during retention, into the retention record on its credentials secret. False when there was nothing to
    * write it on.
    */
-  const persist = async (decision: Omit<PersistedDecision, 'uid'>): Promise<boolean> => {
-    if (!s.uid || !patched(PATCH_PERSIST_DECISIONS)) return false;
+  const persist = (what: { deadline?: true; keep?: true }): Promise<boolean> => {
+    // One write at a time, each with the state as it is when it runs: an update handler and a pass persisting at once
+    // could otherwise land in the wrong order and leave an older (earlier) deadline written last.
+    const run = persisting.then(() => persistNow(what));
+    persisting = run.catch(() => undefined);
+    return run;
+  };
+  const persistNow = async (what: { deadline?: true; keep?: true }): Promise<boolean> => {
     const del = s.deletion;
-    if (del?.entryReleased && del.target) {
-      const keep = decision.keepBackups === true || s.cancel !== undefined;
-      const written = await kube.recordRetention(name, del.target.secretRef, { uid: s.uid, type: del.target.type,
-        bucketName: del.target.bucketName, deletionTimestamp: del.deletionTimestamp, deletionDeadline: iso(del.deadlineMs),
-        ...(keep ? { keepBackups: true } : {}) });
-      if (written) del.recordedDeadlineMs = del.deadlineMs;
+    if (!s.uid || !del || !patched(PATCH_PERSIST_DECISIONS)) return false;
+    const deadlineMs = del.deadlineMs;
+    const keep = what.keep === true || s.cancel !== undefined;
+    if (del.entryReleased && del.target) {
+      const written = await kube.recordRetention(name, del.target.secretRef, { workflowId: workflowInfo().workflowId, uid: s.uid,
+        type: del.target.type, bucketName: del.target.bucketName, deletionTimestamp: del.deletionTimestamp,
+        deletionDeadline: iso(deadlineMs), ...(keep ? { keepBackups: true } : {}) });
+      if (written) del.recordedDeadlineMs = deadlineMs;
       return written;
     }
-    return kube.persistDecision(name, { uid: s.uid, ...decision });
+    return kube.persistDecision(name, { uid: s.uid, ...(what.deadline ? { deletionDeadline: iso(deadlineMs) } : {}),
+      ...(what.keep ? { keepBackups: true } : {}) });
   };
 
   /**
@@ -239,7 +250,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
    */
   const releaseEntry = async (del: DeletionState): Promise<void> => {
     del.entryReleased = true;
-    if (!(await persist({ deletionDeadline: iso(del.deadlineMs) }))) {
+    if (!(await persist({ deadline: true }))) {
       del.entryReleased = false; // no secret to keep the record on: keep holding the entry instead
       return;
     }
@@ -301,7 +312,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   }, { description: 'Signal form of expedite: ends retention now; recorded as a note when it does not apply.' });
   setHandler(cancelCleanupUpdate, async (raw: unknown) => {
     const d = doCancel(orRefuse(checkCancel(raw)));
-    await persist({ keepBackups: true });
+    await persist({ keep: true });
     return d;
   }, {
     validator: (raw: unknown) => { orRefuse(checkCancel(raw)); },
@@ -313,7 +324,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   }, { description: 'Signal form of cancelCleanup: keeps the backups; recorded as a note when it does not apply.' });
   setHandler(extendRetentionUpdate, async (raw: unknown) => {
     const d = doExtend(orRefuse(checkExtend(raw)));
-    await persist({ deletionDeadline: iso(s.deletion!.deadlineMs) });
+    await persist({ deadline: true });
     return d;
   }, {
     validator: (raw: unknown) => { orRefuse(checkExtend(raw)); },
@@ -374,7 +385,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
 
   const keepBackups = async (): Promise<PassOutcome> => {
     const who = s.cancel ? `${s.cancel.by}: ${s.cancel.reason}` : 'keep-backups annotation';
-    await persist({ keepBackups: true });
+    await persist({ keep: true });
     let kept = '';
     try {
       const inv = await inventoryBackups(name, s.deletion?.target);
@@ -547,10 +558,10 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
         `to delete them now annotate ${ANNOTATION_FORCE_DELETION}=true or run "expedite", ` +
         `to keep them annotate ${ANNOTATION_KEEP_BACKUPS}=true or run "cancel-cleanup"` });
       if (del.entryReleased) {
-        if (del.recordedDeadlineMs !== del.deadlineMs) await persist({ deletionDeadline: iso(del.deadlineMs) });
+        if (del.recordedDeadlineMs !== del.deadlineMs) await persist({ deadline: true });
         return CONTINUE;
       }
-      if (entry.annotations.deletionDeadline !== iso(del.deadlineMs)) await persist({ deletionDeadline: iso(del.deadlineMs) });
+      if (entry.annotations.deletionDeadline !== iso(del.deadlineMs)) await persist({ deadline: true });
       if (entry.retentionMode === 'release-entry' && del.target && patched(PATCH_RELEASE_ENTRY)) await releaseEntry(del);
       return CONTINUE;
     }
@@ -609,7 +620,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     const rec = await kube.readRetentionRecord(name, ref);
     const deletedAt = rec ? parseRfc3339(rec.deletionTimestamp) : undefined;
     const deadline = rec ? parseRfc3339(rec.deletionDeadline) : undefined;
-    if (!rec || !deletedAt?.ok || !deadline?.ok) return false;
+    if (!rec || rec.workflowId !== workflowInfo().workflowId || !deletedAt?.ok || !deadline?.ok) return false;
     s.uid = rec.uid;
     s.secretRef = { ...ref };
     s.deletion = { deletionTimestamp: rec.deletionTimestamp, deadlineMs: Math.min(deadline.value, deletedAt.value + MAX_RETENTION_MS),

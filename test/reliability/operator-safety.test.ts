@@ -37,8 +37,10 @@ beforeAll(async () => {
   mkdirSync(join(localRoot, 'bucket-b'), { recursive: true });
   gcsBucket = await createGcsBucket(storage, `rel-ops-${short()}`);
   await kube.ensureNamespace('garden');
-  // 40 deletes/s on gcp: a deletion of 600 objects takes ~15 s, long enough to be interrupted.
-  worker = await startWorkerProcess({ env: { BEL_TASK_QUEUE: taskQueue, BEL_CLUSTER_IDENTITY: cluster, BEL_PROVIDER_TYPES: 'gcp,local',
+  // 40 deletes/s on gcp: a deletion of 600 objects takes ~15 s, long enough to be interrupted. The entries are held
+  // during retention (hold-entry): these cases play kubectl on the deleted entry; the default release-entry mode keeps
+  // its decisions on the credentials secret instead (workflow tier and test/integration/watcher/gardenlet-loop.test.ts).
+  worker = await startWorkerProcess({ env: { BEL_RETENTION_MODE: 'hold-entry', BEL_TASK_QUEUE: taskQueue, BEL_CLUSTER_IDENTITY: cluster, BEL_PROVIDER_TYPES: 'gcp,local',
     BACKUP_LOCAL_DIR: localRoot, GCS_API_ENDPOINT: stackEnv('GCS_API_ENDPOINT'), BEL_GCS_MAX_WRITES_PER_SECOND: '40' },
   logFile: join(dir, 'worker.log') });
   client = await temporalClient();

@@ -569,13 +569,19 @@ describe('hostile operator input and decisions that outlive a run', () => {
 });
 
 describe('retention with the entry released (BEL_RETENTION_MODE=release-entry)', () => {
-  it('releases the entry once retention is registered, keeps the record on the secret, and deletes at the deadline', async () => {
+  /** A Ready entry in release-entry mode, deleted, its BackupEntry released once the retention was registered. */
+  async function releasedEntry(): Promise<{ name: string; e: ReturnType<FakeWorld['add']>; h: WorkflowHandle<typeof backupEntryWorkflow> }> {
     const name = entryName();
     const e = world.add(name, { retentionMode: 'release-entry' });
     const h = await start(name);
     await until(h, phaseIs(Phase.Ready), 'Ready');
     await deleteEntry(h, name);
     await until(h, (v) => v.decisions.some((d) => d.reason === 'entry released during retention'), 'the entry released');
+    return { name, e, h };
+  }
+
+  it('releases the entry once retention is registered, keeps the record on the secret, and deletes at the deadline', async () => {
+    const { name, e, h } = await releasedEntry();
     expect(e.view.exists).toBe(false);
     expect(e.finalizerOnSecret).toBe(true);
     const rec = e.retentionRecords?.[name];
@@ -590,12 +596,7 @@ describe('retention with the entry released (BEL_RETENTION_MODE=release-entry)',
   });
 
   it('a new run started from the record (the run was terminated) keeps the deadline and a cancelled cleanup', async () => {
-    const name = entryName();
-    const e = world.add(name, { retentionMode: 'release-entry' });
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    await until(h, (v) => v.decisions.some((d) => d.reason === 'entry released during retention'), 'the entry released');
+    const { name, e, h } = await releasedEntry();
     const deadline = e.retentionRecords![name]!.deletionDeadline;
     await h.terminate('operator reset');
     const id = workflowIdFor('test-cluster', name);

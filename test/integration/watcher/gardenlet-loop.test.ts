@@ -44,11 +44,7 @@ it('hold-entry: gardenlet loops every 5 s for the whole retention (3 600 seed re
     return x?.status?.lastOperation?.state === 'Pending' && !!x.metadata.annotations?.['backupentry.extensions.gardener.cloud/deletion-deadline'];
   }, 'Pending and the deadline on the entry');
   const handle = hold.client.workflow.getHandle(hold.workflowId(e.name));
-  await hold.until(async () => {
-    const d = await handle.describe();
-    return ((d.raw.pendingActivities ?? []).length === 0 && !d.raw.pendingWorkflowTask) || undefined;
-  }, 'the workflow idle');
-  const before = await hold.historyLength(e.name);
+  const before = await hold.idleHistoryLength(e.name);
   const cost = await playGardenletDeleteLoop(hold.kc, { name: e.name, secretNamespace: 'garden', secretName: e.secretName,
     requeueMs: 300, maxRounds: 8, gardenNamespace: `garden-sim-${hold.suffix}` });
   costs.hold = cost;

@@ -170,6 +170,22 @@ export class Harness {
     return (await this.client.workflow.getHandle(this.workflowId(name)).describe()).historyLength;
   }
 
+  /**
+   * The entry's workflow history length once the workflow is idle: no activity pending, no workflow task pending, and
+   * the same length on two reads in a row.
+   */
+  async idleHistoryLength(name: string, timeoutMs = 60_000): Promise<number> {
+    const handle = this.client.workflow.getHandle(this.workflowId(name));
+    let last = -1;
+    return this.until(async () => {
+      const d = await handle.describe();
+      const idle = (d.raw.pendingActivities ?? []).length === 0 && !d.raw.pendingWorkflowTask;
+      const same = idle && d.historyLength === last;
+      last = idle ? d.historyLength : -1;
+      return same ? d.historyLength : undefined;
+    }, `${name}'s workflow idle`, timeoutMs, 300);
+  }
+
   /** Number of workflow runs (all states) with the entry's workflow ID, per the visibility store. */
   async runCount(name: string): Promise<number> {
     let n = 0;
