@@ -8,6 +8,7 @@ import { workflowIdFor } from '../../domain';
 import { runWorker } from '../../worker/main';
 import { backupEntryWorkflow } from '../../workflows/backup-entry-workflow';
 import { type EntryStatusView, reconcileSignal, statusQuery } from '../../workflows/messages';
+import { waitFor } from '../../stack';
 import { adminKubeConfig, stackEnv } from './env';
 
 const G = { group: 'extensions.gardener.cloud', version: 'v1alpha1', plural: 'backupentries' };
@@ -103,8 +104,21 @@ export async function startLiveEntries(label: string): Promise<LiveEntries> {
         'backupentry.extensions.gardener.cloud/retention-period': retention } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
       await custom.deleteClusterCustomObject({ ...G, name: entry.name });
       await entry.handle.signal(reconcileSignal, { reason: 'deletion' });
-      // Retaining is set before the Pending status is written; wait for both, so callers see the whole retention state.
-      return until(entry.handle, (v) => v.phase === 'Retaining' && v.lastOperation?.state === 'Pending', 'Retaining with the Pending status written');
+      // Retaining is set before the Pending status is written, and the pass then records the retention (on the entry,
+      // or, with BEL_RETENTION_MODE=release-entry, on the secret before releasing the entry): wait for all of it, so
+      // callers see the whole retention state and their own decisions come after the pass's.
+      const released = config.retentionMode === 'release-entry';
+      return until(entry.handle, (v) => v.phase === 'Retaining' && v.lastOperation?.state === 'Pending'
+        && (!released || v.decisions.some((d) => d.reason === 'entry released during retention')), 'Retaining with the retention registered')
+        .then(async (v) => {
+          if (!released) {
+            await waitFor(async () => {
+              const e = await custom.getClusterCustomObject({ ...G, name: entry.name }) as { metadata?: { annotations?: Record<string, string> } };
+              return e.metadata?.annotations?.['backupentry.extensions.gardener.cloud/deletion-deadline'] ? true : undefined;
+            }, { what: 'the accepted deadline on the entry', timeoutMs: 60_000, intervalMs: 200 });
+          }
+          return v;
+        });
     },
     objectsOf(name) {
       const dir = join(root, bucket, name);
