@@ -232,6 +232,20 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
     }
   }
 
+  /**
+   * Runs `step` (a fresh read, then a write guarded by the resourceVersion it read) again when the write meets a 409
+   * Conflict, at most {@link CONFLICT_ATTEMPTS} times: the one optimistic-locking loop of these activities.
+   */
+  async function retryOnConflict<T>(step: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await step();
+      } catch (err) {
+        if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+      }
+    }
+  }
+
   async function requireEntry(name: string): Promise<BackupEntryObject> {
     const entry = await findEntry(name);
     if (!entry) throw configurationProblem('EntryMissing', `backupentry ${name} does not exist`);
@@ -281,26 +295,22 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
    * fail with 409, and the next attempt shapes the secret from the fresh read.
    */
   async function writeEtcdSecret(namespace: string, secretName: string, shape: EtcdSecretShape): Promise<SecretObject> {
-    for (let attempt = 1; ; attempt++) {
+    return retryOnConflict(async () => {
       const existing = await findSecret(namespace, secretName);
       const { labels, annotations, data } = shape(existing);
-      try {
-        if (!existing) {
-          return await kube.createSecret({ metadata: { name: secretName, namespace, ...(labels ? { labels } : {}), annotations },
-            type: 'Opaque', data });
-        }
-        return await kube.replaceSecret({
-          metadata: {
-            name: secretName, namespace, resourceVersion: existing.metadata.resourceVersion, ...(labels ? { labels } : {}),
-            annotations, finalizers: existing.metadata.finalizers, ownerReferences: existing.metadata.ownerReferences,
-          },
-          // The type is immutable: keep what is there (Opaque when we created it).
-          type: existing.type, immutable: existing.immutable, data,
-        });
-      } catch (err) {
-        if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+      if (!existing) {
+        return kube.createSecret({ metadata: { name: secretName, namespace, ...(labels ? { labels } : {}), annotations },
+          type: 'Opaque', data });
       }
-    }
+      return kube.replaceSecret({
+        metadata: {
+          name: secretName, namespace, resourceVersion: existing.metadata.resourceVersion, ...(labels ? { labels } : {}),
+          annotations, finalizers: existing.metadata.finalizers, ownerReferences: existing.metadata.ownerReferences,
+        },
+        // The type is immutable: keep what is there (Opaque when we created it).
+        type: existing.type, immutable: existing.immutable, data,
+      });
+    });
   }
 
   function buildStatus(report: StatusReport, entry: BackupEntryObject): Status {
@@ -411,7 +421,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
     deleteEtcdBackupSecret: (name) => activity(`deleting the etcd-backup secret for backupentry ${name}`,
       async (): Promise<EtcdSecretDeletion> => {
         const id = identityOf(name);
-        for (let attempt = 1; ; attempt++) {
+        return retryOnConflict(async (): Promise<EtcdSecretDeletion> => {
           const secret = await findSecret(id.namespace, id.etcdSecretName);
           if (!secret) return 'absent';
           const createdBy = secret.metadata.annotations?.[ANNOTATION_CREATED_BY];
@@ -422,29 +432,25 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
             return 'deleted';
           } catch (err) {
             if (isNotFound(err)) return 'absent';
-            if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+            throw err;
           }
-        }
+        });
       }),
 
     removeOperationAnnotation: (name, value) => activity(
-      `removing the ${ANNOTATION_OPERATION} annotation from backupentry ${name}`, async () => {
-        for (let attempt = 1; ; attempt++) {
-          const entry = await findEntry(name);
-          if (!entry || entry.metadata.annotations?.[ANNOTATION_OPERATION] !== value) return;
-          try {
-            await kube.patchBackupEntry(name, { metadata: { resourceVersion: entry.metadata.resourceVersion ?? null,
-              annotations: { [ANNOTATION_OPERATION]: null } } });
-            return;
-          } catch (err) {
-            if (isNotFound(err)) return;
-            if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
-          }
+      `removing the ${ANNOTATION_OPERATION} annotation from backupentry ${name}`, () => retryOnConflict(async () => {
+        const entry = await findEntry(name);
+        if (!entry || entry.metadata.annotations?.[ANNOTATION_OPERATION] !== value) return;
+        try {
+          await kube.patchBackupEntry(name, { metadata: { resourceVersion: entry.metadata.resourceVersion ?? null,
+            annotations: { [ANNOTATION_OPERATION]: null } } });
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
         }
-      }),
+      })),
 
-    recordRetention: (name, ref, record) => activity(`recording the retention of backupentry ${name} on secret ${ref.namespace}/${ref.name}`, async () => {
-      for (let attempt = 1; ; attempt++) {
+    recordRetention: (name, ref, record) => activity(`recording the retention of backupentry ${name} on secret ${ref.namespace}/${ref.name}`,
+      () => retryOnConflict(async () => {
         const secret = await findSecret(ref.namespace, ref.name);
         if (!secret) return false;
         const value = withRetentionRecord(secret.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS], name, record);
@@ -454,10 +460,9 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
           return true;
         } catch (err) {
           if (isNotFound(err)) return false;
-          if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+          throw err;
         }
-      }
-    }),
+      })),
 
     readRetentionRecord: (name, ref) => activity(`reading the retention record of backupentry ${name}`, async () => {
       const secret = await findSecret(ref.namespace, ref.name);

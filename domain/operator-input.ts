@@ -60,7 +60,7 @@ export function safeText(text: string, maxChars: number): string {
   return `${out.join('').trimEnd()}…`;
 }
 
-/** UTF-8 length of a string (no TextEncoder: workflow code runs in a sandbox without it in older SDKs). */
+/** UTF-8 length of a string, counted from its code points (the same code in workflows, activities and the CLI). */
 export function utf8Length(s: string): number {
   let n = 0;
   for (const c of s) {

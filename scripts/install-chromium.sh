@@ -9,23 +9,9 @@ if [ -x /usr/bin/chromium ]; then
   say "chromium: installed ($(/usr/bin/chromium --version 2>/dev/null || echo 'version unknown'))"
   exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  say "no apt-get on this machine: install Chromium as /usr/bin/chromium yourself to run the browser tests" >&2
-  exit 0
-fi
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
-    say "not root and no passwordless sudo: run 'apt-get install -y chromium' as root to run the browser tests" >&2
-    exit 0
-  fi
-fi
-export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+apt_ready "install Chromium as /usr/bin/chromium (apt-get install -y chromium as root) to run the browser tests"
 t0=$SECONDS
-if ! apt-cache show chromium >/dev/null 2>&1; then
-  say "apt-get update (the package lists do not know chromium yet) ..."
-  $SUDO apt-get update -q
-fi
-say "apt-get install -y chromium (first run only; a few minutes) ..."
-$SUDO apt-get install -y -q --no-install-recommends chromium
+apt_install chromium
 say "chromium: installed in $((SECONDS - t0)) s ($(/usr/bin/chromium --version 2>/dev/null || echo 'version unknown'))"

@@ -15,18 +15,9 @@ if [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; then
   say "prometheus + promtool: installed ($(version))"
   exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  say "no apt-get on this machine: install Prometheus as /usr/bin/prometheus and /usr/bin/promtool yourself to run the prometheus tier" >&2
-  exit 0
-fi
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
-    say "not root and no passwordless sudo: run 'apt-get install -y --no-install-recommends prometheus' as root to run the prometheus tier" >&2
-    exit 0
-  fi
-fi
-export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+apt_ready "install Prometheus as /usr/bin/prometheus and /usr/bin/promtool (apt-get install -y --no-install-recommends prometheus as root) to run the prometheus tier"
 t0=$SECONDS
 POLICY=/usr/sbin/policy-rc.d
 own_policy=""
@@ -38,12 +29,7 @@ if [ ! -e "$POLICY" ]; then
 fi
 cleanup() { if [ -n "$own_policy" ]; then $SUDO rm -f "$POLICY"; fi; }
 trap cleanup EXIT
-if ! apt-cache show prometheus >/dev/null 2>&1; then
-  say "apt-get update (the package lists do not know prometheus yet) ..."
-  $SUDO apt-get update -q
-fi
-say "apt-get install -y --no-install-recommends prometheus (first run only) ..."
-$SUDO apt-get install -y -q --no-install-recommends prometheus
+apt_install prometheus
 # Belt and braces: where a service manager ignored the policy, stop and disable the Debian service again.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true

@@ -6,9 +6,8 @@
 # (e.g. --set monitoring.prometheusRule.alerts.failing.afterSeconds=600) and OUT=<file> writes elsewhere.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="${BEL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/backupentry-lifecycle}"
-HELM="${HELM:-$(sed -n 's/^HELM=//p' "$CACHE/tools.env" 2>/dev/null)}"
-[ -x "${HELM:-}" ] || { echo "render-monitoring: helm not found; run scripts/install-tools.sh" >&2; exit 1; }
+# shellcheck source=lib/helm.sh
+source "$ROOT/scripts/lib/helm.sh" render-monitoring
 OUT="${OUT:-$ROOT/deploy/monitoring/rules.yaml}"
 rendered="$("$HELM" template backupentry-lifecycle "$ROOT/deploy/helm/backupentry-lifecycle" --namespace backupentry-lifecycle \
   --set clusterIdentity=render --set monitoring.prometheusRule.enabled=true --show-only templates/prometheusrule.yaml "$@")"

@@ -14,7 +14,7 @@ import {
   ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, GardenerErrorCode, MAX_ACTOR_CHARS, MAX_REASON_CHARS, MAX_RETENTION_MS,
   Operation, Phase, SOURCE_PREFIX, boundByBytes, decideOperation, extendDeadline, formatDuration, formatRfc3339Seconds,
   parseBoolAnnotation, parseDuration, parseEntryName, parseExtendRequest, parseOperatorRequest, parseRfc3339,
-  reconcileReason, retentionDeadline, safeText, type CleanExtendRequest, type CleanOperatorRequest, type Result,
+  reconcileReason, retentionDeadline, safeText, type CleanExtendRequest, type CleanOperatorRequest, type DomainError, type Result,
 } from '../domain';
 import type {
   BackupEntryActivities, EntryView, SecretReference, StatusReport, StorageTarget,
@@ -204,8 +204,11 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     },
   };
   /** A validated request, or the refusal (shape first, then whether it applies now). */
-  const check = <T>(parsed: Result<T, string>, applies: (req: T) => string | undefined): Result<T, string> =>
-    !parsed.ok ? parsed : ((why) => (why ? { ok: false as const, error: why } : parsed))(applies(parsed.value));
+  const check = <T>(parsed: Result<T, string>, applies: (req: T) => string | undefined): Result<T, string> => {
+    if (!parsed.ok) return parsed;
+    const why = applies(parsed.value);
+    return why ? { ok: false, error: why } : parsed;
+  };
   const checkExpedite = (raw: unknown) => check(parseOperatorRequest(raw), () => refusal.expedite());
   const checkCancel = (raw: unknown) => check(parseOperatorRequest(raw), () => refusal.cancel());
   const checkExtend = (raw: unknown): Result<{ req: CleanExtendRequest; target: number }, string> => {
@@ -400,7 +403,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
 
   /** The retention of a just-deleted entry: its deadline, where the period came from, and a warning to show. */
-  const retentionOf = (entry: EntryView, deletedMs: number): { deadlineMs: number; retentionMs: number; source: string; warning?: string } => {
+  const retentionOf = (entry: EntryView, deletedMs: number): { deadlineMs: number; retentionMs: number; source: string; warning?: DomainError } => {
     // Control-plane migration: gardenlet waits at most 10 minutes for a `source-` entry to go, so it is never retained
     // (and gardenlet's force-deletion annotation never reaches the extension object).
     if (name.startsWith(SOURCE_PREFIX) && patched(PATCH_PERSIST_DECISIONS)) {
@@ -412,7 +415,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     const base = accepted !== undefined && accepted > r.deadlineMs
       ? { deadlineMs: accepted, retentionMs: accepted - deletedMs, source: 'accepted by an earlier run' }
       : { deadlineMs: r.deadlineMs, retentionMs: r.retentionMs, source: r.source as string };
-    return r.warning ? { ...base, warning: r.warning.message } : base;
+    return r.warning ? { ...base, warning: r.warning } : base;
   };
 
   const startDeletion = async (entry: EntryView): Promise<PassOutcome | undefined> => {
@@ -429,8 +432,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     const deletedAt = parseRfc3339(entry.deletionTimestamp!);
     const r = retentionOf(entry, deletedAt.ok ? deletedAt.value : Date.now());
     if (r.warning) {
-      record({ action: 'note', by: 'controller', reason: 'InvalidRetentionPeriod', outcome: r.warning });
-      await kube.recordEvent(name, { type: 'Warning', reason: 'InvalidRetentionPeriod', message: r.warning });
+      record({ action: 'note', by: 'controller', reason: r.warning.reason, outcome: r.warning.message });
+      await kube.recordEvent(name, { type: 'Warning', reason: r.warning.reason, message: r.warning.message });
     }
     const secret = await kube.deleteEtcdBackupSecret(name);
     if (secret === 'kept-created-by-other') {
@@ -569,20 +572,19 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     const bucket = del.target?.bucketName ?? entry.bucketName;
     await report({ kind: 'processing', operation: Operation.Delete, description: `Deleting the backups under ${prefix} in bucket ${bucket}`, progress: 10 });
     const stopWatch = patched(PATCH_PERSIST_DECISIONS) ? watchKeepBackupsDuringDeletion() : undefined;
+    let cancelled = false;
     try {
       deletionScope = new CancellationScope();
       del.receipt = await deletionScope.run(() => (del.target ? deleteBackups(name, del.target) : deleteBackups(name)));
     } catch (err) {
-      if (s.cancel && isCancellation(err)) {
-        await stopWatch?.();
-        return keepBackups();
-      }
-      throw err;
+      cancelled = s.cancel !== undefined && isCancellation(err);
+      if (!cancelled) throw err;
     } finally {
       deletionScope = undefined;
       await stopWatch?.();
     }
     const rc = del.receipt;
+    if (cancelled || !rc) return keepBackups(); // no receipt without a completed deletion: only cancellation leaves none
     const left = rc.remainingObjects ? `; ${rc.remainingObjects} objects remain (${rc.lockedObjects} locked for lifecycle expiry, ${rc.rewrittenObjects} rewritten during deletion)` : '';
     const unc = rc.uncountedAfterResume;
     const inferred = unc && (unc.objects > 0 || unc.bytes > 0)
@@ -597,15 +599,16 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
 
   /** A BackupEntry re-created under the same name (new uid) starts a fresh lifecycle: nothing of the old one carries over. */
   const startOverIfRecreated = async (entry: EntryView): Promise<void> => {
+    const recreated = s.uid !== undefined && s.uid !== '' && entry.uid !== '' && entry.uid !== s.uid;
     const old = s.deletion;
-    if (s.uid && entry.uid && entry.uid !== s.uid && old?.entryReleased && old.target && !old.receipt) {
+    if (recreated && old?.entryReleased && old.target && !old.receipt) {
       // The new entry's backups go to the same prefix: deleting the old incarnation's now would delete them too.
       await kube.recordRetention(name, old.target.secretRef, undefined);
       record({ action: 'note', by: 'controller', reason: 'entry re-created during retention',
         outcome: `a new BackupEntry ${name} appeared while the released one was retained; they share the prefix ${prefix}, ` +
           'so the pending deletion is cancelled and every object is kept' });
     }
-    if (s.uid && entry.uid && entry.uid !== s.uid && patched(PATCH_PERSIST_DECISIONS)) {
+    if (recreated && patched(PATCH_PERSIST_DECISIONS)) {
       const decisions = s.decisions;
       for (const key of Object.keys(s)) delete (s as unknown as Record<string, unknown>)[key];
       Object.assign(s, initialState(), { decisions });

@@ -474,6 +474,19 @@ describe('hostile operator input and decisions that outlive a run', () => {
     expect(e.objects).toBe(0);
   });
 
+  it('a deletion-deadline annotation typed by hand: garbage is ignored, a far one is capped at 10 years after the deletion', async () => {
+    for (const [text, expected] of [['next tuesday', 3600_000], ['9999-12-31T23:59:59Z', 87_600 * 3600_000]] as const) {
+      const name = entryName();
+      world.add(name);
+      const h = await start(name);
+      await until(h, phaseIs(Phase.Ready), 'Ready');
+      await deleteEntry(h, name, { deletionDeadline: text });
+      const v = await until(h, phaseIs(Phase.Retaining), `Retaining with deletion-deadline ${text}`);
+      const deletedAt = Date.parse(world.get(name).view.deletionTimestamp!);
+      expect(Date.parse(v.deletionScheduledAt!) - Math.floor(deletedAt / 1000) * 1000).toBe(expected);
+    }
+  });
+
   it('a start input not from the watcher is refused at once with a clear message (no retention of 0 smuggled in)', async () => {
     const id = `backupentry/test-cluster/${entryName()}`;
     const h = await env.client.workflow.start('backupEntryWorkflow', { taskQueue, workflowId: id,

@@ -206,18 +206,7 @@ export interface EntryObject {
   status?: { lastOperation?: { type: string; state: string }; observedGeneration?: number; lastError?: unknown };
 }
 
-/** Reads the value of `name{labels}` from Prometheus text (0 when absent). */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const lbl = m[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => lbl.includes(`${k}="${v}"`))) sum += Number(m[3]);
-  }
-  return sum;
-}
+export { metricValue } from '../../support/metric-value';
 
 /**
  * A TCP proxy in front of the shared kube-apiserver: `down()` closes every connection and refuses new ones (what a

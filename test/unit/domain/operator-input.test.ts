@@ -115,6 +115,11 @@ describe('workflow start input', () => {
     ['unknown setting', { entryName: 'a', settings: { retention: 0 } }],
     ['retry delay 0', { entryName: 'a', settings: { initialRetryDelayMs: 0 } }],
     ['carried not an object', { entryName: 'a', carried: 'x' }],
+    ['retainedSecret null', { entryName: 'a', retainedSecret: null }],
+    ['retainedSecret a string', { entryName: 'a', retainedSecret: 'garden/entry-a' }],
+    ['retainedSecret without a name', { entryName: 'a', retainedSecret: { namespace: 'garden' } }],
+    ['retainedSecret with a numeric name', { entryName: 'a', retainedSecret: { namespace: 'garden', name: 5 } }],
+    ['entryName huge', { entryName: 'x'.repeat(100_000) }],
     ['carried phase unknown', { entryName: 'a', carried: { phase: 'Gone', dirty: true, errorStreak: 0, decisions: [] } }],
     ['carried deadline before the deletion', { entryName: 'a', carried: { phase: 'Retaining', dirty: true, errorStreak: 0, decisions: [],
       deletion: { deletionTimestamp: '2026-11-30T12:00:00Z', deadlineMs: 0 } } }],
@@ -124,6 +129,7 @@ describe('workflow start input', () => {
 
   it('accepts what the watcher and continue-as-new send', () => {
     expect(invalidInput({ entryName: 'shoot--a--b', settings: { defaultRetentionMs: 72 * H } })).toBeUndefined();
+    expect(invalidInput({ entryName: 'shoot--a--b', retainedSecret: { namespace: 'garden', name: 'entry-shoot--a--b' } })).toBeUndefined();
     expect(invalidInput({ entryName: 'shoot--a--b', carried: { phase: 'Retaining', dirty: false, errorStreak: 0, decisions: [],
       deletion: { deletionTimestamp: '2026-11-30T12:00:00Z', deadlineMs: T0 + H } } })).toBeUndefined();
   });

@@ -14,19 +14,10 @@ import type { StorageProvider } from '../../../activities/storage-port';
 import { createGcsProvider } from '../../../adapters/storage/gcs-provider';
 import { createLocalProvider } from '../../../adapters/storage/local-provider';
 import { createWorkerMetrics } from '../../../worker/worker-metrics';
+import { metricValue as value } from '../../support/metric-value';
 
 const ENTRY = 'shoot--dev--demo--3f1c6a7e-2b4d-4c8e-9a0b-1234567890ab';
 
-/** Reads `name{labels}` from Prometheus text (summed; 0 when absent). */
-function value(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    if (Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) sum += Number(m[3]);
-  }
-  return sum;
-}
 
 describe('worker metrics: deletions in flight', () => {
   it('tracks progress and the time since the last progress, with a clock of its own', async () => {

@@ -10,21 +10,12 @@ import type { DeletionReceipt, StorageProvider } from '../../../activities/stora
 import { createLocalProvider } from '../../../adapters/storage/local-provider';
 import { ConfigError, loadConfig } from '../../../config';
 import { createWorkerMetrics } from '../../../worker/worker-metrics';
+import { metricValue as value } from '../../support/metric-value';
 
 const ENTRY = 'shoot--dev--demo--3f1c6a7e-2b4d-4c8e-9a0b-1234567890ab';
 const mockEnv = (info?: ConstructorParameters<typeof MockActivityEnvironment>[0]): MockActivityEnvironment =>
   new MockActivityEnvironment(info, { logger: new DefaultLogger('ERROR') });
 
-/** Reads `name{labels}` from Prometheus text (0 when absent). */
-function value(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    if (Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) sum += Number(m[3]);
-  }
-  return sum;
-}
 
 describe('worker metrics', () => {
   let root: string;
