@@ -54,7 +54,9 @@ describe('leader election on a Lease', () => {
     await h.until(() => workflowStarted(e.name), 'the leader starts the new entry\'s workflow');
     const standby = a.isLeader() ? b : a;
     expect(metricValue(await standby.metrics.metrics(), 'bel_watcher_signals_total')).toBe(0);
-    expect(metricValue(await leader.metrics.metrics(), 'bel_watcher_signals_total', { reason: 'created' })).toBeGreaterThan(0);
+    // The leader counts the signal once the signal-with-start call has returned, a moment after the workflow exists.
+    await h.until(async () => metricValue(await leader.metrics.metrics(), 'bel_watcher_signals_total', { reason: 'created' }) > 0 || undefined,
+      'the leader counted its created signal', 10_000, 50);
   });
 
   it('the leader stops: it releases the lease and the other takes over within the lease duration', async () => {
