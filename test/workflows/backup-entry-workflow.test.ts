@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -33,6 +34,19 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // BEL_RECORD_HISTORIES=<dir>: keep every history this suite wrote as a replay fixture (how the fixtures under
+  // fixtures/histories-* were made with the code each folder names).
+  const dir = process.env.BEL_RECORD_HISTORIES;
+  if (dir) {
+    mkdirSync(dir, { recursive: true });
+    for (const [i, h] of handles.entries()) {
+      const history = await env.client.workflow.getHandle(h.workflowId).fetchHistory();
+      writeFileSync(join(dir, `${String(i).padStart(3, '0')}.json`), JSON.stringify(history, function (this: Record<string, unknown>, key, value: unknown) {
+        const raw = this[key];
+        return raw instanceof Uint8Array ? { $bytes: Buffer.from(raw).toString('base64') } : value;
+      }));
+    }
+  }
   // Leave nothing running on a shared server: entries still Ready are terminated.
   await Promise.all(handles.map((h) => env.client.workflow.getHandle(h.workflowId).terminate('test suite finished').catch(() => undefined)));
   worker?.shutdown();
@@ -82,7 +96,8 @@ async function refusal(p: Promise<unknown>): Promise<string> {
  * as `{"$bytes": base64}` (the SDK's own JSON import needs a protobufjs this install does not have).
  */
 function historyFixture(file: string): unknown {
-  return JSON.parse(readFileSync(join(__dirname, 'fixtures', file), 'utf8'), (_key, value: unknown) =>
+  const raw = readFileSync(join(__dirname, 'fixtures', file));
+  return JSON.parse((file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8'), (_key, value: unknown) =>
     (value && typeof value === 'object' && typeof (value as { $bytes?: unknown }).$bytes === 'string'
       ? Buffer.from((value as { $bytes: string }).$bytes, 'base64') : value));
 }
@@ -396,6 +411,14 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     for (const file of ['history-before-secretref-entry-gone-during-retention.json', 'history-before-secretref-entry-gone-during-deletion.json']) {
       await Worker.runReplayHistory({ workflowBundle: bundle }, historyFixture(file), file);
     }
+  });
+
+  it('every history this suite wrote before the seed-scale rework (commit 915e844) still replays', async () => {
+    // Recorded with BEL_RECORD_HISTORIES from this suite at 915e844: remote Kubernetes activities, one per step.
+    const folder = 'histories-before-seed-scale';
+    const files = readdirSync(join(__dirname, 'fixtures', folder)).filter((f) => f.endsWith('.json.gz'));
+    expect(files.length).toBeGreaterThanOrEqual(30);
+    for (const file of files) await Worker.runReplayHistory({ workflowBundle: bundle }, historyFixture(join(folder, file)), file);
   });
 
   it('no workflow history of this suite contains the provider secret, and every history replays', async () => {
