@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  type BackupEntryObject, type KubeGateway, type SecretObject, isConflict, isNotFound, CONFLICT_ATTEMPTS,
+  type BackupEntryObject, type KubeGateway, type NamespaceObject, type SecretObject, httpStatusOf, isConflict, isNotFound,
+  CONFLICT_ATTEMPTS,
 } from '../adapters/kubernetes/kube-client';
 import {
   ANNOTATION_CREATED_BY, ANNOTATION_DELETION_DEADLINE, ANNOTATION_RETENTION_RECORDS, parseRetentionRecords, withRetentionRecord, ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, ANNOTATION_OPERATION,
@@ -20,7 +21,8 @@ import { ClassifiedError, configurationProblem, isClassifiedError, redact, retry
   toApplicationFailure } from './errors';
 import type { EtcdSecretUse, SecretData, StorageProvider } from './storage-port';
 import type {
-  EntryEvent, EntryView, EtcdSecretDeletion, EtcdSecretRef, KubeActivities, RetentionMode, StatusReport, StorageTarget,
+  BeginDeletionResult, EntryEvent, EntryView, EtcdSecretDeletion, EtcdSecretRef, KubeActivities, PersistedDecision,
+  RetentionMode, StatusReport, StorageTarget,
 } from './types';
 
 /** Dependencies of {@link createKubeActivities}. */
@@ -101,6 +103,18 @@ function toView(name: string, entry: BackupEntryObject): EntryView {
     annotations,
     ...(last?.type && last.state ? { lastOperation: { type: last.type, state: last.state } } : {}),
     hasFinalizer: (m.finalizers ?? []).includes(FINALIZER),
+    ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
+    finalizers: [...(m.finalizers ?? [])],
+  };
+}
+
+/** The entry as a view describes it: enough for the writes of a pass that already read it. */
+function objectOf(view: EntryView): BackupEntryObject {
+  return {
+    metadata: { name: view.name, uid: view.uid, generation: view.generation, finalizers: [...(view.finalizers ?? [])],
+      ...(view.resourceVersion ? { resourceVersion: view.resourceVersion } : {}),
+      ...(view.annotations.timestamp !== undefined ? { annotations: { [ANNOTATION_TIMESTAMP]: view.annotations.timestamp } } : {}) },
+    spec: { type: view.type, class: view.class, region: view.region, bucketName: view.bucketName, secretRef: { ...view.secretRef } },
   };
 }
 
@@ -117,6 +131,13 @@ function secretRefOf(entry: BackupEntryObject): { namespace: string; name: strin
 function secretRefMissing(ref: { namespace: string; name: string }): ClassifiedError {
   return configurationProblem('SecretRefMissing',
     `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef does not exist`);
+}
+
+/** The retryable wait for the shoot's namespace (`ns`: what was read of it; undefined: it does not exist). */
+function namespaceNotReady(namespace: string, secretName: string, ns: NamespaceObject | undefined): ClassifiedError {
+  return retryableConfigurationProblem('NamespaceMissing',
+    `waiting for namespace ${namespace} to ${ns ? 'be active (it is terminating)' : 'exist'}; ` +
+    `the ${secretName} secret is created once it does`);
 }
 
 function identityOf(name: string): EntryIdentity {
@@ -294,7 +315,24 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
    * carries the resourceVersion read, so a concurrent write (e.g. the token requestor storing a new `token`) makes it
    * fail with 409, and the next attempt shapes the secret from the fresh read.
    */
-  async function writeEtcdSecret(namespace: string, secretName: string, shape: EtcdSecretShape): Promise<SecretObject> {
+  async function writeEtcdSecret(namespace: string, secretName: string, shape: EtcdSecretShape,
+    createFirst = false): Promise<SecretObject> {
+    if (createFirst) {
+      // A new entry's secret does not exist yet: the create alone tells (and says whether the namespace exists).
+      const { labels, annotations, data } = shape(undefined);
+      try {
+        return await kube.createSecret({ metadata: { name: secretName, namespace, ...(labels ? { labels } : {}), annotations },
+          type: 'Opaque', data });
+      } catch (err) {
+        if (isNotFound(err)) throw namespaceNotReady(namespace, secretName, undefined);
+        if (httpStatusOf(err) === 403) {
+          // Forbidden is also what creating in a terminating namespace answers: only then is it worth waiting.
+          const ns = await kube.getNamespace(namespace).catch(() => undefined);
+          if (ns && (ns.metadata.deletionTimestamp || ns.phase === 'Terminating')) throw namespaceNotReady(namespace, secretName, ns);
+        }
+        if (!isConflict(err)) throw err;
+      }
+    }
     return retryOnConflict(async () => {
       const existing = await findSecret(namespace, secretName);
       const { labels, annotations, data } = shape(existing);
@@ -315,7 +353,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
 
   function buildStatus(report: StatusReport, entry: BackupEntryObject): Status {
     // Gardener's observedGeneration is the generation the operation acted on, not whatever is current when it reports.
-    const generation = report.generation ?? entry.metadata.generation ?? 0;
+    const generation = report.generation ?? report.observed?.generation ?? entry.metadata.generation ?? 0;
     const timestamp = entry.metadata.annotations?.[ANNOTATION_TIMESTAMP];
     const t = now();
     switch (report.kind) {
@@ -331,6 +369,117 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         }
         return pendingStatus(Operation.Delete, report.description, t, timestamp);
     }
+  }
+
+  /** Writes a status; the entry is read first only when the report does not say what the pass observed. */
+  async function writeStatus(name: string, report: StatusReport): Promise<void> {
+    const entry = report.observed
+      ? { metadata: { name, generation: report.observed.generation,
+        ...(report.observed.timestamp !== undefined ? { annotations: { [ANNOTATION_TIMESTAMP]: report.observed.timestamp } } : {}) } }
+      : await findEntry(name);
+    if (!entry) return;
+    try {
+      await kube.patchBackupEntryStatus(name, buildStatus(report, entry));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /** Our finalizer on the secretRef secret (`known`: its metadata as just read); a terminating secret is refused. */
+  async function addSecretFinalizer(ref: { namespace: string; name: string }, known?: SecretObject['metadata']): Promise<void> {
+    try {
+      await kube.editSecretFinalizers(ref.namespace, ref.name, (f, meta) => {
+        if (f.includes(FINALIZER)) return [...f];
+        if (meta.deletionTimestamp) {
+          throw configurationProblem('SecretRefTerminating',
+            `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef is being deleted`);
+        }
+        return [...f, FINALIZER];
+      }, known);
+    } catch (err) {
+      if (isNotFound(err)) throw secretRefMissing(ref);
+      throw err;
+    }
+  }
+
+  /** Removes `gardener.cloud/operation` when it still says `value` (read, then a conditional patch). */
+  function removeOperationAnnotation(name: string, value: string): Promise<void> {
+    return retryOnConflict(async () => {
+      const entry = await findEntry(name);
+      if (!entry || entry.metadata.annotations?.[ANNOTATION_OPERATION] !== value) return;
+      try {
+        await kube.patchBackupEntry(name, { metadata: { resourceVersion: entry.metadata.resourceVersion ?? null,
+          annotations: { [ANNOTATION_OPERATION]: null } } });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    });
+  }
+
+  /** Deletes the etcd-backup secret unless its created-by annotation names another entry. */
+  function deleteEtcdBackupSecret(name: string): Promise<EtcdSecretDeletion> {
+    const id = identityOf(name);
+    return retryOnConflict(async (): Promise<EtcdSecretDeletion> => {
+      const secret = await findSecret(id.namespace, id.etcdSecretName);
+      if (!secret) return 'absent';
+      const createdBy = secret.metadata.annotations?.[ANNOTATION_CREATED_BY];
+      if (createdBy !== undefined && createdBy !== name) return 'kept-created-by-other';
+      try {
+        await kube.deleteSecret(id.namespace, id.etcdSecretName,
+          { resourceVersion: secret.metadata.resourceVersion, uid: secret.metadata.uid });
+        return 'deleted';
+      } catch (err) {
+        if (isNotFound(err)) return 'absent';
+        throw err;
+      }
+    });
+  }
+
+  /** Writes an operator decision onto the entry, guarded by its uid; false when the entry is gone or another. */
+  async function persistDecision(name: string, decision: PersistedDecision): Promise<boolean> {
+    const annotations: Record<string, string> = {};
+    if (decision.deletionDeadline !== undefined) annotations[ANNOTATION_DELETION_DEADLINE] = decision.deletionDeadline;
+    if (decision.keepBackups) annotations[ANNOTATION_KEEP_BACKUPS] = 'true';
+    try {
+      // metadata.uid in a patch is a precondition: a re-created entry of the same name refuses it with 409.
+      await kube.patchBackupEntry(name, { metadata: { uid: decision.uid, annotations } });
+      return true;
+    } catch (err) {
+      if (isNotFound(err) || isConflict(err)) return false;
+      throw err;
+    }
+  }
+
+  /** A provider for the entry's type and a bucket name, or the configuration problem. */
+  function checkProvisionable(entry: BackupEntryObject): void {
+    providerFor(entry);
+    if (!entry.spec?.bucketName) {
+      // An etcd-backup secret without a bucket would let etcd's backups fail later, far from the cause.
+      throw configurationProblem('MissingBucketName', `backupentry ${entry.metadata.name} has no spec.bucketName`);
+    }
+  }
+
+  /** Writes the etcd-backup secret from the provider secret (`createFirst`: try a create before reading). */
+  async function provision(name: string, id: EntryIdentity, entry: BackupEntryObject, secret: SecretObject,
+    createFirst: boolean): Promise<EtcdSecretRef> {
+    const ref = secretRefOf(entry);
+    const provider = providerFor(entry);
+    // Gardener's generic actuator: of a workload-identity secret only `config` is copied (the token requestor
+    // writes the etcd-backup secret's own `token`); of any other secret, all of its data.
+    const wi = isWorkloadIdentitySecret(secret.metadata.labels) ? workloadIdentityRefOf(secret, ref) : undefined;
+    const config = secret.data[DATA_KEY_WORKLOAD_IDENTITY_CONFIG];
+    const source: Record<string, Buffer> = !wi ? secret.data
+      : config !== undefined ? { [DATA_KEY_WORKLOAD_IDENTITY_CONFIG]: config } : {};
+    const data: Record<string, Buffer> = {
+      ...source,
+      [DATA_KEY_BUCKET_NAME]: Buffer.from(entry.spec?.bucketName ?? ''),
+      ...extrasFor(provider, source, ref, { workloadIdentity: wi !== undefined, source: id.source }),
+    };
+    const written = await writeEtcdSecret(id.namespace, id.etcdSecretName,
+      wi ? workloadIdentityShape(name, wi, data) : plainShape(name, data), createFirst);
+    // The digest covers what is provisioned here; a kept `token` belongs to the token requestor (renewed often).
+    return { namespace: id.namespace, name: id.etcdSecretName, resourceVersion: written.metadata.resourceVersion ?? '',
+      digest: secretDataDigest(data) };
   }
 
   return {
@@ -352,41 +501,16 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         if (isNotFound(err)) return;
         throw err;
       }
-      const ref = secretRefOf(entry);
-      try {
-        await kube.editSecretFinalizers(ref.namespace, ref.name, (f, meta) => {
-          if (f.includes(FINALIZER)) return [...f];
-          if (meta.deletionTimestamp) {
-            throw configurationProblem('SecretRefTerminating',
-              `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef is being deleted`);
-          }
-          return [...f, FINALIZER];
-        });
-      } catch (err) {
-        if (isNotFound(err)) throw secretRefMissing(ref);
-        throw err;
-      }
+      await addSecretFinalizer(secretRefOf(entry));
     }),
 
-    writeStatus: (name, report) => activity(`writing the status for backupentry ${name}`, async () => {
-      const entry = await findEntry(name);
-      if (!entry) return;
-      try {
-        await kube.patchBackupEntryStatus(name, buildStatus(report, entry));
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    }),
+    writeStatus: (name, report) => activity(`writing the status for backupentry ${name}`, () => writeStatus(name, report)),
 
     provisionEtcdBackupSecret: (name) => activity(`provisioning the etcd-backup secret for backupentry ${name}`,
       async (): Promise<EtcdSecretRef> => {
         const id = identityOf(name);
         const entry = await requireEntry(name);
-        const provider = providerFor(entry);
-        if (!entry.spec?.bucketName) {
-          // An etcd-backup secret without a bucket would let etcd's backups fail later, far from the cause.
-          throw configurationProblem('MissingBucketName', `backupentry ${name} has no spec.bucketName`);
-        }
+        checkProvisionable(entry);
         let namespace;
         try {
           namespace = await kube.getNamespace(id.namespace);
@@ -394,60 +518,71 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
           if (!isNotFound(err)) throw err;
         }
         if (!namespace || namespace.metadata.deletionTimestamp || namespace.phase === 'Terminating') {
-          throw retryableConfigurationProblem('NamespaceMissing',
-            `waiting for namespace ${id.namespace} to ${namespace ? 'be active (it is terminating)' : 'exist'}; ` +
-            `the ${id.etcdSecretName} secret is created once it does`);
+          throw namespaceNotReady(id.namespace, id.etcdSecretName, namespace);
         }
+        return provision(name, id, entry, await providerSecret(entry), false);
+      }),
+
+    reconcileEntry: (name, { operation, entry: view }) => activity(`reconciling backupentry ${name}`,
+      async (): Promise<EtcdSecretRef> => {
+        const id = identityOf(name);
+        const entry = objectOf(view);
+        checkProvisionable(entry);
         const ref = secretRefOf(entry);
+        const observed = { generation: view.generation, ...(view.annotations.timestamp !== undefined ? { timestamp: view.annotations.timestamp } : {}) };
+        let known: BackupEntryObject['metadata'] | undefined = entry.metadata;
+        if (view.annotations.operation === 'reconcile') {
+          await removeOperationAnnotation(name, 'reconcile');
+          known = undefined; // the annotation's removal changed the resourceVersion
+        }
+        if (!view.hasFinalizer) {
+          await kube.editBackupEntryFinalizers(name, (f, meta) =>
+            (f.includes(FINALIZER) || meta.deletionTimestamp ? [...f] : [...f, FINALIZER]), known);
+        }
+        await writeStatus(name, { kind: 'processing', operation, description: 'Reconciling the BackupEntry', observed });
         const secret = await providerSecret(entry);
-        // Gardener's generic actuator: of a workload-identity secret only `config` is copied (the token requestor
-        // writes the etcd-backup secret's own `token`); of any other secret, all of its data.
-        const wi = isWorkloadIdentitySecret(secret.metadata.labels) ? workloadIdentityRefOf(secret, ref) : undefined;
-        const config = secret.data[DATA_KEY_WORKLOAD_IDENTITY_CONFIG];
-        const source: Record<string, Buffer> = !wi ? secret.data
-          : config !== undefined ? { [DATA_KEY_WORKLOAD_IDENTITY_CONFIG]: config } : {};
-        const data: Record<string, Buffer> = {
-          ...source,
-          [DATA_KEY_BUCKET_NAME]: Buffer.from(entry.spec?.bucketName ?? ''),
-          ...extrasFor(provider, source, ref, { workloadIdentity: wi !== undefined, source: id.source }),
-        };
-        const written = await writeEtcdSecret(id.namespace, id.etcdSecretName,
-          wi ? workloadIdentityShape(name, wi, data) : plainShape(name, data));
-        // The digest covers what is provisioned here; a kept `token` belongs to the token requestor (renewed often).
-        return { namespace: id.namespace, name: id.etcdSecretName, resourceVersion: written.metadata.resourceVersion ?? '',
-          digest: secretDataDigest(data) };
+        if (!(secret.metadata.finalizers ?? []).includes(FINALIZER)) await addSecretFinalizer(ref, secret.metadata);
+        const written = await provision(name, id, entry, secret, true);
+        await writeStatus(name, { kind: 'succeeded', operation, description: 'Successfully reconciled BackupEntry', observed });
+        if (operation === Operation.Restore) await removeOperationAnnotation(name, 'restore');
+        return written;
       }),
 
     deleteEtcdBackupSecret: (name) => activity(`deleting the etcd-backup secret for backupentry ${name}`,
-      async (): Promise<EtcdSecretDeletion> => {
-        const id = identityOf(name);
-        return retryOnConflict(async (): Promise<EtcdSecretDeletion> => {
-          const secret = await findSecret(id.namespace, id.etcdSecretName);
-          if (!secret) return 'absent';
-          const createdBy = secret.metadata.annotations?.[ANNOTATION_CREATED_BY];
-          if (createdBy !== undefined && createdBy !== name) return 'kept-created-by-other';
+      () => deleteEtcdBackupSecret(name)),
+
+    beginDeletion: (name, req) => activity(`registering the deletion of backupentry ${name}`,
+      async (): Promise<BeginDeletionResult> => {
+        const ref = req.entry.secretRef;
+        const secret = ref.name && ref.namespace ? await findSecret(ref.namespace, ref.name) : undefined;
+        if (!secret) return { secretRefExists: false };
+        const etcdSecret = await deleteEtcdBackupSecret(name);
+        if (req.pending) await writeStatus(name, req.pending);
+        if (req.record) {
+          const record = req.record;
+          let first: SecretObject | undefined = secret;
+          const recorded = await retryOnConflict(async () => {
+            const current = first ?? await findSecret(ref.namespace, ref.name);
+            first = undefined;
+            if (!current) return false;
+            await kube.patchSecret(ref.namespace, ref.name, { metadata: { resourceVersion: current.metadata.resourceVersion ?? null,
+              annotations: { [ANNOTATION_RETENTION_RECORDS]: withRetentionRecord(current.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS], name, record) ?? null } } });
+            return true;
+          }).catch((err: unknown) => { if (isNotFound(err)) return false; throw err; });
+          if (!recorded) return { secretRefExists: true, etcdSecret };
           try {
-            await kube.deleteSecret(id.namespace, id.etcdSecretName,
-              { resourceVersion: secret.metadata.resourceVersion, uid: secret.metadata.uid });
-            return 'deleted';
+            await kube.editBackupEntryFinalizers(name, (f) => without(f, FINALIZER), objectOf(req.entry).metadata);
           } catch (err) {
-            if (isNotFound(err)) return 'absent';
-            throw err;
+            if (!isNotFound(err)) throw err;
           }
-        });
+          return { secretRefExists: true, etcdSecret, released: true };
+        }
+        if (req.decision) return { secretRefExists: true, etcdSecret, persisted: await persistDecision(name, req.decision) };
+        return { secretRefExists: true, etcdSecret };
       }),
 
     removeOperationAnnotation: (name, value) => activity(
-      `removing the ${ANNOTATION_OPERATION} annotation from backupentry ${name}`, () => retryOnConflict(async () => {
-        const entry = await findEntry(name);
-        if (!entry || entry.metadata.annotations?.[ANNOTATION_OPERATION] !== value) return;
-        try {
-          await kube.patchBackupEntry(name, { metadata: { resourceVersion: entry.metadata.resourceVersion ?? null,
-            annotations: { [ANNOTATION_OPERATION]: null } } });
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
-      })),
+      `removing the ${ANNOTATION_OPERATION} annotation from backupentry ${name}`, () => removeOperationAnnotation(name, value)),
 
     recordRetention: (name, ref, record) => activity(`recording the retention of backupentry ${name} on secret ${ref.namespace}/${ref.name}`,
       () => retryOnConflict(async () => {
@@ -470,24 +605,16 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
       return parseRetentionRecords(secret.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS])[name];
     }),
 
-    persistDecision: (name, decision) => activity(`recording the operator decision on backupentry ${name}`, async () => {
-      const annotations: Record<string, string> = {};
-      if (decision.deletionDeadline !== undefined) annotations[ANNOTATION_DELETION_DEADLINE] = decision.deletionDeadline;
-      if (decision.keepBackups) annotations[ANNOTATION_KEEP_BACKUPS] = 'true';
-      try {
-        // metadata.uid in a patch is a precondition: a re-created entry of the same name refuses it with 409.
-        await kube.patchBackupEntry(name, { metadata: { uid: decision.uid, annotations } });
-        return true;
-      } catch (err) {
-        if (isNotFound(err) || isConflict(err)) return false;
-        throw err;
-      }
-    }),
+    persistDecision: (name, decision) => activity(`recording the operator decision on backupentry ${name}`,
+      () => persistDecision(name, decision)),
 
-    secretRefExists: (name) => activity(`checking the secretRef secret of backupentry ${name}`, async () => {
-      const entry = await findEntry(name);
-      if (!entry) return false;
-      const ref = secretRefOf(entry);
+    secretRefExists: (name, known) => activity(`checking the secretRef secret of backupentry ${name}`, async () => {
+      let ref = known?.name && known.namespace ? known : undefined;
+      if (!ref) {
+        const entry = await findEntry(name);
+        if (!entry) return false;
+        ref = secretRefOf(entry);
+      }
       return (await findSecret(ref.namespace, ref.name)) !== undefined;
     }),
 
@@ -515,7 +642,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
 
     recordEvent: async (name: string, event: EntryEvent): Promise<void> => {
       try {
-        const uid = (await findEntry(name))?.metadata.uid;
+        const uid = event.entryUid || (await findEntry(name))?.metadata.uid;
         await kube.createEntryEvent({ entryName: name, ...(uid ? { entryUid: uid } : {}), type: event.type,
           reason: event.reason, message: redact(event.message), time: new Date(now()) });
       } catch {

@@ -33,6 +33,12 @@ export interface EntryView {
   /** Our finalizer is on the entry. */
   hasFinalizer: boolean;
   /**
+   * `metadata.resourceVersion` and `metadata.finalizers` as read: a write in the same pass is conditional on them, so
+   * it needs no read of its own (a 409 costs one). Absent in views recorded before they were added.
+   */
+  resourceVersion?: string;
+  finalizers?: string[];
+  /**
    * The worker's configured default retention (`BEL_DEFAULT_RETENTION`), so that the retention applied never comes
    * from workflow input anybody can start a workflow with. Absent from fakes and from results recorded before it.
    */
@@ -61,6 +67,42 @@ export interface StatusReport {
    * current at the write (reports recorded before it).
    */
   generation?: number;
+  /**
+   * What the pass read of the entry: its generation and `gardener.cloud/timestamp` annotation. With it the status is
+   * written without reading the entry first; absent (reports recorded before it): the activity reads the entry.
+   */
+  observed?: { generation: number; timestamp?: string };
+}
+
+/** What {@link KubeActivities.reconcileEntry} is asked to do. */
+export interface ReconcileRequest {
+  /** Create, Reconcile or Restore (decided by the workflow from Gardener's operation table). */
+  operation: Operation;
+  /** The entry as this pass observed it: the writes are conditional on its resourceVersion. */
+  entry: EntryView;
+}
+
+/** What {@link KubeActivities.beginDeletion} is asked to do for a deleted entry first seen by the workflow. */
+export interface BeginDeletionRequest {
+  /** The entry as this pass observed it. */
+  entry: EntryView;
+  /** The Pending status to write (absent: the deletion starts at once, or cleanup was cancelled). */
+  pending?: StatusReport;
+  /** Release the entry during retention: write this record on its secretRef secret, then release the entry's finalizer. */
+  record?: RetentionRecord;
+  /** Hold the entry: write the accepted deadline onto it (as {@link KubeActivities.persistDecision}). */
+  decision?: PersistedDecision;
+}
+
+/** What {@link KubeActivities.beginDeletion} did. */
+export interface BeginDeletionResult {
+  /** False: the secretRef secret is gone and nothing else was done (the backups cannot be deleted). */
+  secretRefExists: boolean;
+  etcdSecret?: EtcdSecretDeletion;
+  /** The record was written and the entry's finalizer released. */
+  released?: boolean;
+  /** The decision was written onto the entry. */
+  persisted?: boolean;
 }
 
 /** Where the etcd-backup secret was written, and a digest of its data to notice changes without seeing them. */
@@ -110,6 +152,8 @@ export interface EntryEvent {
   /** CamelCase reason, e.g. `RetentionStarted`. */
   reason: string;
   message: string;
+  /** The entry's uid as the caller observed it (saves reading the entry); absent: read. */
+  entryUid?: string;
 }
 
 /** Kubernetes-side activities (Gardener's generic reconciler and actuator). All idempotent. */
@@ -129,8 +173,22 @@ export interface KubeActivities {
   deleteEtcdBackupSecret(name: string): Promise<EtcdSecretDeletion>;
   /** Removes `gardener.cloud/operation` when it still has `value`. */
   removeOperationAnnotation(name: string, value: string): Promise<void>;
-  /** Whether the entry's secretRef secret exists. */
-  secretRefExists(name: string): Promise<boolean>;
+  /**
+   * Gardener's reconcile of a live entry in one step: the `reconcile` operation annotation removed, our finalizer on
+   * the entry and on its secretRef secret, the Processing status, the etcd-backup secret provisioned (as
+   * {@link provisionEtcdBackupSecret}), the Succeeded status, and for a Restore its annotation removed. Each write is
+   * conditional on what the pass (or this step) read; on a new entry that is six requests. Run as a local activity.
+   */
+  reconcileEntry(name: string, request: ReconcileRequest): Promise<EtcdSecretRef>;
+  /**
+   * The first step of a deletion in one local activity: checks the secretRef secret exists (if not, does nothing
+   * else), deletes the etcd-backup secret under the created-by guard, writes the Pending status, and either records
+   * the retention on the secretRef secret and releases the entry (release-entry) or writes the deadline onto the
+   * entry (hold-entry). Writes are conditional on what the pass and this step read.
+   */
+  beginDeletion(name: string, request: BeginDeletionRequest): Promise<BeginDeletionResult>;
+  /** Whether the entry's secretRef secret exists (`ref`: the reference the caller observed, saving a read of the entry). */
+  secretRefExists(name: string, ref?: SecretReference): Promise<boolean>;
   /**
    * Removes our finalizer from the secretRef secret (if `secret`), then from the entry (or all of the entry's
    * finalizers with `allEntryFinalizers`): Gardener's order. The secret is the entry's own `spec.secretRef` while the

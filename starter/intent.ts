@@ -153,6 +153,16 @@ export function isServed(e: EntryState, filter: ServeFilter): boolean {
   return filter.providerTypes.includes(e.type) && filter.classes.includes(e.class);
 }
 
+/**
+ * An entry removed while its retention runs in `release-entry` mode (deleted, last status Delete/Pending): its
+ * workflow released it on purpose and carries the retention on without it, so telling it "gone" would only cost a
+ * workflow task. (Whoever removed it, the workflow deletes at the deadline as recorded: the same outcome.)
+ */
+export function releasedDuringRetention(e: EntryState, mode: 'release-entry' | 'hold-entry'): boolean {
+  return mode === 'release-entry' && e.deletionTimestamp !== undefined
+    && e.lastOperation?.type === 'Delete' && e.lastOperation.state === 'Pending';
+}
+
 /** The {@link Fingerprint} of an entry. */
 export function fingerprintOf(e: EntryState): Fingerprint {
   const a = e.annotations;

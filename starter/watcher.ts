@@ -32,6 +32,7 @@ import { startHealthServer, type HealthServer, type Readiness } from '../adapter
 import {
   type EntryState, type Fingerprint, SignalReason, changeIntent, fingerprintOf, firstSightIntent, intentCategory, isServed,
   secretKey, toEntryState,
+  releasedDuringRetention,
 } from './intent';
 import { type EntryHealth, FailingSince, summarizeEntries } from './entry-health';
 import { type CalendarSnapshot, readRetentionCalendar } from './retention-calendar';
@@ -255,7 +256,8 @@ class Term {
     if (type === 'DELETED') {
       this.d.memory.failing.forget(e.name);
       this.unindex(e.name);
-      this.gone(e.name);
+      if (releasedDuringRetention(e, this.d.config.retentionMode)) this.d.memory.fingerprints.delete(e.name);
+      else this.gone(e.name);
     } else {
       this.d.memory.failing.observe(e, Date.now());
       this.decide(e);

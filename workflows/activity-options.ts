@@ -3,7 +3,7 @@
  * Activities retry a few times on their own; after that the workflow writes an Error status with the Gardener codes
  * and retries the whole operation with its own backoff, as Gardener's reconciler requeues.
  */
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 import { GardenerErrorCode } from '../domain';
 
 /** Codes an attempt cannot fix by itself; these fail the activity at once (see activities/errors.ts). */
@@ -18,6 +18,17 @@ export const KUBE_ACTIVITY: ActivityOptions = {
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
 };
 
+/**
+ * The same Kubernetes steps as local activities (the workflow's default since `seed-scale-local-steps`): run by the
+ * worker that runs the workflow task, recorded as one marker each instead of three events and a task round trip.
+ * Each is a few API requests, far inside the workflow task timeout; retries after the first minute are timers.
+ */
+export const KUBE_LOCAL_ACTIVITY: LocalActivityOptions = {
+  startToCloseTimeout: '10s',
+  scheduleToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
 /** Counting the objects under a prefix: one listing pass; bounded by its own limit. */
 export const INVENTORY_ACTIVITY: ActivityOptions = {
   startToCloseTimeout: '10m',
@@ -25,13 +36,14 @@ export const INVENTORY_ACTIVITY: ActivityOptions = {
 };
 
 /**
- * Deleting the backups: long-running, heartbeating (a lost worker is noticed within 2 minutes and another attempt
- * resumes from the last heartbeat's cursor), cancellable by cancel-cleanup (the workflow waits for the activity to
- * acknowledge, so nothing is deleted after the workflow says "kept").
+ * Deleting the backups: long-running, heartbeating (the activity beats every second while it works; a lost worker is
+ * noticed within 20 s and another attempt resumes from the last heartbeat's cursor a second later), cancellable by
+ * cancel-cleanup (the workflow waits for the activity to acknowledge, so nothing is deleted after the workflow says
+ * "kept").
  */
 export const DELETE_ACTIVITY: ActivityOptions = {
   startToCloseTimeout: '12h',
-  heartbeatTimeout: '2m',
+  heartbeatTimeout: '20s',
   cancellationType: 'WAIT_CANCELLATION_COMPLETED',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
 };

@@ -8,7 +8,7 @@
  */
 import {
   ActivityFailure, ApplicationFailure, CancellationScope, allHandlersFinished, condition, continueAsNew, isCancellation,
-  log, patched, proxyActivities, setCurrentDetails, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo,
+  log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import {
   ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, GardenerErrorCode, MAX_ACTOR_CHARS, MAX_REASON_CHARS, MAX_RETENTION_MS,
@@ -20,7 +20,8 @@ import type {
   BackupEntryActivities, EntryView, SecretReference, StatusReport, StorageTarget,
 } from '../activities/types';
 import type { DeletionReceipt } from '../activities/storage-port';
-import { DELETE_ACTIVITY, INVENTORY_ACTIVITY, KUBE_ACTIVITY } from './activity-options';
+import { DELETE_ACTIVITY, INVENTORY_ACTIVITY, KUBE_ACTIVITY, KUBE_LOCAL_ACTIVITY } from './activity-options';
+import { RETENTION_TIMER_SUMMARY, RETRY_TIMER_SUMMARY } from './timer-summaries';
 import {
   type DecisionRecord, type EntryStatusView, cancelCleanupSignal,
   cancelCleanupUpdate, expediteSignal, expediteUpdate, extendRetentionSignal, extendRetentionUpdate, reconcileSignal,
@@ -115,7 +116,8 @@ export interface BackupEntryWorkflowResult {
   decisions: DecisionRecord[];
 }
 
-const kube = proxyActivities<BackupEntryActivities>(KUBE_ACTIVITY);
+const kubeRemote = proxyActivities<BackupEntryActivities>(KUBE_ACTIVITY);
+const kubeLocal = proxyLocalActivities<BackupEntryActivities>(KUBE_LOCAL_ACTIVITY);
 const { inventoryBackups } = proxyActivities<BackupEntryActivities>(INVENTORY_ACTIVITY);
 const { deleteBackups } = proxyActivities<BackupEntryActivities>(DELETE_ACTIVITY);
 
@@ -140,6 +142,13 @@ export const PATCH_RELEASE_ENTRY = 'release-entry-during-retention';
  */
 export const PATCH_RELEASE_SECRET_OF_GONE_ENTRY = 'release-secret-finalizer-of-gone-entry';
 
+/**
+ * Patch ID of the seed-scale shape: Kubernetes steps as local activities (one marker each), a reconcile in one step,
+ * status writes without a read, search attributes written once per pass and only when a value changed, the inventory
+ * counted beside the retention timer instead of before it. Histories recorded before it replay as they were written.
+ */
+export const PATCH_SEED_SCALE = 'seed-scale-local-steps';
+
 /** A pass ends either with "wait for the next trigger" or with the workflow's result. */
 type PassOutcome = { final: false } | { final: true; result: BackupEntryWorkflowResult };
 const CONTINUE: PassOutcome = { final: false };
@@ -158,6 +167,17 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const identity = parseEntryName(name);
   const prefix = identity.ok ? identity.value.name.replace(/^source-/, '') + '/' : undefined;
   let deletionScope: CancellationScope | undefined;
+  /** This version's shape (see PATCH_SEED_SCALE); false while replaying a history written before it. */
+  const fast = (): boolean => patched(PATCH_SEED_SCALE);
+  /**
+   * The older patches' behaviour is part of this version's shape: once `fast()` holds they are not asked (each patch
+   * costs two history events), and histories that predate this version still ask them where they did.
+   */
+  const since = (patchId: string): boolean => fast() || patched(patchId);
+  /** The Kubernetes steps: local activities in this version's shape, regular ones in older histories. */
+  const kube = (): BackupEntryActivities => (fast() ? kubeLocal : kubeRemote);
+  /** The entry as the current pass read it (its writes say what they observed instead of reading again). */
+  let passEntry: EntryView | undefined;
   /** The persist write in flight (see `persist`). */
   let persisting: Promise<unknown> = Promise.resolve();
   /** The operation the current pass runs (for its Error status); undefined before the pass has decided. */
@@ -232,17 +252,17 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
   const persistNow = async (what: { deadline?: true; keep?: true }): Promise<boolean> => {
     const del = s.deletion;
-    if (!s.uid || !del || !patched(PATCH_PERSIST_DECISIONS)) return false;
+    if (!s.uid || !del || !since(PATCH_PERSIST_DECISIONS)) return false;
     const deadlineMs = del.deadlineMs;
     const keep = what.keep === true || s.cancel !== undefined;
     if (del.entryReleased && del.target) {
-      const written = await kube.recordRetention(name, del.target.secretRef, { workflowId: workflowInfo().workflowId, uid: s.uid,
+      const written = await kube().recordRetention(name, del.target.secretRef, { workflowId: workflowInfo().workflowId, uid: s.uid,
         type: del.target.type, bucketName: del.target.bucketName, deletionTimestamp: del.deletionTimestamp,
         deletionDeadline: iso(deadlineMs), ...(keep ? { keepBackups: true } : {}) });
       if (written) del.recordedDeadlineMs = deadlineMs;
       return written;
     }
-    return kube.persistDecision(name, { uid: s.uid, ...(what.deadline ? { deletionDeadline: iso(deadlineMs) } : {}),
+    return kube().persistDecision(name, { uid: s.uid, ...(what.deadline ? { deletionDeadline: iso(deadlineMs) } : {}),
       ...(what.keep ? { keepBackups: true } : {}) });
   };
 
@@ -257,7 +277,10 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       del.entryReleased = false; // no secret to keep the record on: keep holding the entry instead
       return;
     }
-    await kube.releaseFinalizers(name, { secret: false });
+    await kube().releaseFinalizers(name, { secret: false });
+    noteReleased(del);
+  };
+  const noteReleased = (del: DeletionState): void => {
     record({ action: 'note', by: 'controller', reason: 'entry released during retention',
       outcome: `the BackupEntry was released (BEL_RETENTION_MODE=release-entry); retention continues on this workflow until ` +
         `${iso(del.deadlineMs)}, recorded on secret ${del.target!.secretRef.namespace}/${del.target!.secretRef.name}, which keeps our finalizer` });
@@ -343,12 +366,37 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const setPhase = (phase: Phase): void => {
     if (s.phase !== phase) log.info('Phase', { entry: name, from: s.phase, to: phase });
     s.phase = phase;
-    upsertSearchAttributes([{ key: BACKUP_ENTRY_PHASE, value: phase },
-      { key: DELETION_SCHEDULED_AT, value: phase === Phase.Retaining && s.deletion ? new Date(s.deletion.deadlineMs) : null }]);
+    if (!fast()) {
+      upsertSearchAttributes([{ key: BACKUP_ENTRY_PHASE, value: phase },
+        { key: DELETION_SCHEDULED_AT, value: phase === Phase.Retaining && s.deletion ? new Date(s.deletion.deadlineMs) : null }]);
+    }
     setCurrentDetails(summary(s));
   };
+  /**
+   * The search attributes the Web UI filters on, written once at the end of a pass and only those whose value
+   * changed (each upsert is a history event); older histories upserted at every phase change instead.
+   */
+  const flushAttributes = (): void => {
+    const have = workflowInfo().typedSearchAttributes;
+    const deadline = s.phase === Phase.Retaining && s.deletion ? s.deletion.deadlineMs : null;
+    const changed = [
+      ...(have.get(BACKUP_ENTRY_PHASE) !== s.phase ? [{ key: BACKUP_ENTRY_PHASE, value: s.phase }] : []),
+      ...((have.get(DELETION_SCHEDULED_AT)?.getTime() ?? null) !== deadline
+        ? [{ key: DELETION_SCHEDULED_AT, value: deadline === null ? null : new Date(deadline) }] : []),
+      ...(have.get(BACKUP_ENTRY_NAME) !== name ? [{ key: BACKUP_ENTRY_NAME, value: name }] : []),
+      ...(s.type && have.get(BACKUP_ENTRY_TYPE) !== s.type ? [{ key: BACKUP_ENTRY_TYPE, value: s.type }] : []),
+      ...(s.bucket && have.get(BACKUP_BUCKET) !== s.bucket ? [{ key: BACKUP_BUCKET, value: s.bucket }] : []),
+    ];
+    if (changed.length > 0) upsertSearchAttributes(changed as Parameters<typeof upsertSearchAttributes>[0]);
+  };
   const report = async (r: StatusReport): Promise<void> => {
-    await kube.writeStatus(name, passGeneration !== undefined ? { ...r, generation: passGeneration } : r);
+    if (fast() && s.deletion?.entryReleased) {
+      // The entry was released and is gone (or going): there is no status left to write.
+    } else if (fast() && passEntry?.exists) {
+      await kube().writeStatus(name, { ...r, ...observedOf(passEntry) });
+    } else {
+      await kube().writeStatus(name, passGeneration !== undefined ? { ...r, generation: passGeneration } : r);
+    }
     const state = { processing: 'Processing', error: 'Error', succeeded: 'Succeeded', pending: 'Pending' }[r.kind];
     s.lastOperation = { type: r.operation, state, description: r.description, at: nowIso() };
     if (r.kind === 'succeeded' || r.kind === 'pending') s.lastError = undefined;
@@ -361,17 +409,26 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
 
   /** Releases our finalizers (secret first); the remembered secretRef stands in for the spec of a vanished entry. */
   const release = (opts: { secret: boolean; allEntryFinalizers?: boolean }): Promise<void> =>
-    kube.releaseFinalizers(name, { ...opts, ...(opts.secret && s.secretRef ? { secretRef: s.secretRef } : {}) });
+    kube().releaseFinalizers(name, { ...opts, ...(opts.secret && s.secretRef ? { secretRef: s.secretRef } : {}) });
 
   // --- operations ----------------------------------------------------------------------------------------------------
   const reconcile = async (entry: EntryView, op: Operation): Promise<PassOutcome> => {
-    if (entry.annotations.operation === 'reconcile') await kube.removeOperationAnnotation(name, 'reconcile');
+    if (fast()) {
+      setPhase(Phase.Reconciling);
+      s.etcdBackupSecret = await kube().reconcileEntry(name, { operation: op, entry });
+      const state = 'Succeeded';
+      s.lastOperation = { type: op, state, description: 'Successfully reconciled BackupEntry', at: nowIso() };
+      s.lastError = undefined;
+      setPhase(Phase.Ready);
+      return CONTINUE;
+    }
+    if (entry.annotations.operation === 'reconcile') await kube().removeOperationAnnotation(name, 'reconcile');
     setPhase(Phase.Reconciling);
-    await kube.ensureFinalizers(name);
+    await kube().ensureFinalizers(name);
     await report({ kind: 'processing', operation: op, description: 'Reconciling the BackupEntry' });
-    s.etcdBackupSecret = await kube.provisionEtcdBackupSecret(name);
+    s.etcdBackupSecret = await kube().provisionEtcdBackupSecret(name);
     await report({ kind: 'succeeded', operation: op, description: 'Successfully reconciled BackupEntry' });
-    if (op === Operation.Restore) await kube.removeOperationAnnotation(name, 'restore');
+    if (op === Operation.Restore) await kube().removeOperationAnnotation(name, 'restore');
     setPhase(Phase.Ready);
     return CONTINUE;
   };
@@ -382,7 +439,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     await report({ kind: 'processing', operation: Operation.Migrate, description: 'Migrating the BackupEntry' });
     await report({ kind: 'succeeded', operation: Operation.Migrate, description: 'Successfully migrated BackupEntry' });
     await release({ secret: true, allEntryFinalizers: true });
-    await kube.removeOperationAnnotation(name, 'migrate');
+    await kube().removeOperationAnnotation(name, 'migrate');
     return final(Phase.Migrated, 'migrated');
   };
 
@@ -397,7 +454,9 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       kept = ` (objects kept under ${prefix})`;
     }
     await report({ kind: 'succeeded', operation: Operation.Delete, description: `Cleanup cancelled by ${who}; backups kept${kept}` });
-    await kube.recordEvent(name, { type: 'Warning', reason: 'BackupsKept', message: `Cleanup cancelled by ${who}; backups kept${kept}` });
+    if (!(fast() && s.deletion?.entryReleased)) {
+      await kube().recordEvent(name, { type: 'Warning', reason: 'BackupsKept', message: `Cleanup cancelled by ${who}; backups kept${kept}`, ...uidOf(passEntry) });
+    }
     await release({ secret: true });
     return final(Phase.Kept, 'kept');
   };
@@ -406,7 +465,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const retentionOf = (entry: EntryView, deletedMs: number): { deadlineMs: number; retentionMs: number; source: string; warning?: DomainError } => {
     // Control-plane migration: gardenlet waits at most 10 minutes for a `source-` entry to go, so it is never retained
     // (and gardenlet's force-deletion annotation never reaches the extension object).
-    if (name.startsWith(SOURCE_PREFIX) && patched(PATCH_PERSIST_DECISIONS)) {
+    if (name.startsWith(SOURCE_PREFIX) && since(PATCH_PERSIST_DECISIONS)) {
       return { deadlineMs: deletedMs, retentionMs: 0, source: 'control-plane migration copy: not retained' };
     }
     const r = retentionDeadline({ deletionTimestampMs: deletedMs, defaultRetentionMs: entry.defaultRetentionMs ?? settings.defaultRetentionMs,
@@ -418,31 +477,38 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     return r.warning ? { ...base, warning: r.warning } : base;
   };
 
+  /** The secretRef secret is gone at deletion: Gardener releases the finalizer without cleanup (gardener/gardener#2557); so do we, loudly. */
+  const orphaned = async (entry: EntryView): Promise<PassOutcome> => {
+    const msg = `secret ${entry.secretRef.namespace}/${entry.secretRef.name} is gone, so the backups under ${prefix} in ` +
+      `bucket ${entry.bucketName} cannot be deleted and stay behind`;
+    record({ action: 'note', by: 'controller', reason: 'secretRef missing at deletion', outcome: msg });
+    await kube().recordEvent(name, { type: 'Warning', reason: 'BackupsOrphaned', message: msg, ...uidOf(entry) });
+    await release({ secret: false });
+    return final(Phase.Orphaned, 'orphaned');
+  };
+
+  /** A deletion first seen, in the shape of histories written before PATCH_SEED_SCALE (one activity per step). */
   const startDeletion = async (entry: EntryView): Promise<PassOutcome | undefined> => {
-    await report({ kind: 'processing', operation: Operation.Delete, description: 'Deleting the BackupEntry' });
-    if (!(await kube.secretRefExists(name))) {
-      // Gardener releases the finalizer without cleanup here (gardener/gardener#2557); we do the same, loudly.
-      const msg = `secret ${entry.secretRef.namespace}/${entry.secretRef.name} is gone, so the backups under ${prefix} in ` +
-        `bucket ${entry.bucketName} cannot be deleted and stay behind`;
-      record({ action: 'note', by: 'controller', reason: 'secretRef missing at deletion', outcome: msg });
-      await kube.recordEvent(name, { type: 'Warning', reason: 'BackupsOrphaned', message: msg });
-      await release({ secret: false });
-      return final(Phase.Orphaned, 'orphaned');
-    }
+    // This version writes Pending (or the deletion's Processing) right after, in the same workflow task.
+    if (!fast()) await report({ kind: 'processing', operation: Operation.Delete, description: 'Deleting the BackupEntry' });
+    if (!(await kube().secretRefExists(name))) return orphaned(entry);
     const deletedAt = parseRfc3339(entry.deletionTimestamp!);
     const r = retentionOf(entry, deletedAt.ok ? deletedAt.value : Date.now());
     if (r.warning) {
       record({ action: 'note', by: 'controller', reason: r.warning.reason, outcome: r.warning.message });
-      await kube.recordEvent(name, { type: 'Warning', reason: r.warning.reason, message: r.warning.message });
+      await kube().recordEvent(name, { type: 'Warning', reason: r.warning.reason, message: r.warning.message, ...uidOf(entry) });
     }
-    const secret = await kube.deleteEtcdBackupSecret(name);
+    const secret = await kube().deleteEtcdBackupSecret(name);
     if (secret === 'kept-created-by-other') {
       record({ action: 'note', by: 'controller', reason: 'etcd-backup secret belongs to another entry', outcome: 'secret left in place' });
     }
     // What is deleted is fixed now: a later edit of the spec never redirects the deletion (see noteSpecChange).
     const target: StorageTarget = { type: entry.type, bucketName: entry.bucketName, secretRef: { ...entry.secretRef } };
     let inventory: DeletionState['inventory'];
-    if (patched(PATCH_PERSIST_DECISIONS)) {
+    if (fast()) {
+      // Counted beside the retention timer, not before it: the timer starts in this workflow task.
+      if (r.deadlineMs > Date.now()) countInBackground(target);
+    } else if (since(PATCH_PERSIST_DECISIONS)) {
       // Best effort: a bucket or credentials gone at this point must not block keep-backups or cancel-cleanup.
       try {
         inventory = await inventoryBackups(name, target);
@@ -458,6 +524,71 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     record({ action: 'retention-start', by: 'controller', reason: `retention ${formatDuration(r.retentionMs)} (${r.source})`,
       outcome: `${what} under ${prefix} in bucket ${target.bucketName} are deleted at ${iso(r.deadlineMs)}` });
     return undefined;
+  };
+
+  /** The Pending status of a retained entry: until when, and how to change it. */
+  const pendingReport = (deadlineMs: number, inv?: DeletionState['inventory']): StatusReport => ({
+    kind: 'pending', operation: Operation.Delete, description:
+      `Backups are retained until ${iso(deadlineMs)}${inv ? ` (${inv.objects} objects, ${bytes(inv.bytes)})` : ''}; ` +
+      `to delete them now annotate ${ANNOTATION_FORCE_DELETION}=true or run "expedite", ` +
+      `to keep them annotate ${ANNOTATION_KEEP_BACKUPS}=true or run "cancel-cleanup"`,
+  });
+
+  /**
+   * A deletion first seen, in this version's shape: the retention is decided without I/O, then one local activity
+   * checks the credentials, deletes the etcd-backup secret, writes Pending and records the deadline (or releases the
+   * entry); the retention timer starts when this workflow task completes, and the inventory is counted beside it.
+   */
+  const beginDeletion = async (entry: EntryView): Promise<PassOutcome | undefined> => {
+    const deletedAt = parseRfc3339(entry.deletionTimestamp!);
+    const r = retentionOf(entry, deletedAt.ok ? deletedAt.value : Date.now());
+    const target: StorageTarget = { type: entry.type, bucketName: entry.bucketName, secretRef: { ...entry.secretRef } };
+    const del: DeletionState = { deletionTimestamp: entry.deletionTimestamp!, deadlineMs: r.deadlineMs, retentionMs: r.retentionMs,
+      retentionSource: r.source, target };
+    s.deletion = del;
+    // The annotations are applied (and recorded) after retention-start, as before; whether they end it now is known here.
+    const says = (v: string | undefined): boolean => { const b = v !== undefined ? parseBoolAnnotation(v) : undefined; return b?.ok === true && b.value; };
+    const retain = !s.cancel && !s.expedite && !says(entry.annotations.forceDeletion) && !says(entry.annotations.keepBackups)
+      && Date.now() < del.deadlineMs;
+    const release = retain && entry.retentionMode === 'release-entry';
+    const deadline = iso(del.deadlineMs);
+    const res = await kube().beginDeletion(name, { entry,
+      ...(retain ? { pending: { ...pendingReport(del.deadlineMs), ...observedOf(entry) } } : {}),
+      ...(release ? { record: { workflowId: workflowInfo().workflowId, uid: entry.uid, type: target.type, bucketName: target.bucketName,
+        deletionTimestamp: del.deletionTimestamp, deletionDeadline: deadline } } : {}),
+      ...(retain && !release && entry.annotations.deletionDeadline !== deadline ? { decision: { uid: entry.uid, deletionDeadline: deadline } } : {}) });
+    if (!res.secretRefExists) {
+      s.deletion = undefined;
+      return orphaned(entry);
+    }
+    if (r.warning) {
+      record({ action: 'note', by: 'controller', reason: r.warning.reason, outcome: r.warning.message });
+      await kube().recordEvent(name, { type: 'Warning', reason: r.warning.reason, message: r.warning.message, ...uidOf(entry) });
+    }
+    if (res.etcdSecret === 'kept-created-by-other') {
+      record({ action: 'note', by: 'controller', reason: 'etcd-backup secret belongs to another entry', outcome: 'secret left in place' });
+    }
+    record({ action: 'retention-start', by: 'controller', reason: `retention ${formatDuration(r.retentionMs)} (${r.source})`,
+      outcome: `the objects under ${prefix} in bucket ${target.bucketName} are deleted at ${deadline}` });
+    if (retain) s.lastOperation = { type: Operation.Delete, state: 'Pending', description: pendingReport(del.deadlineMs).description, at: nowIso() };
+    if (res.released) {
+      del.entryReleased = true;
+      del.recordedDeadlineMs = del.deadlineMs;
+      noteReleased(del);
+    }
+    if (retain) countInBackground(target);
+    return undefined;
+  };
+
+  /** Counts the objects under the prefix while the retention runs; the count shows in the status query and summary. */
+  const countInBackground = (target: StorageTarget): void => {
+    void inventoryBackups(name, target).then((inv) => {
+      if (!s.deletion || s.deletion.target !== target) return; // re-created meanwhile: the count is stale
+      s.deletion.inventory = inv;
+      setCurrentDetails(summary(s));
+    }, (err: unknown) => {
+      if (s.deletion?.target === target) record({ action: 'note', by: 'controller', reason: 'inventory failed', outcome: `objects not counted: ${describeFailure(err).message}` });
+    });
   };
 
   /** A deadline written on the entry (by an earlier run, or by hand), bounded to 10 years after the deletion. */
@@ -521,7 +652,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
         if (!deleting) return;
         s.dirty = false;
         try {
-          const e = await kube.observeEntry(name);
+          const e = await kube().observeEntry(name);
           const keep = e.exists && e.uid === s.uid ? e.annotations.keepBackups : undefined;
           const v = keep !== undefined ? parseBoolAnnotation(keep) : undefined;
           if (deleting && !s.cancel && v?.ok && v.value) doCancel({ by: 'kubectl-annotation', reason: `${ANNOTATION_KEEP_BACKUPS}=${keep}` });
@@ -539,39 +670,43 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const deleteFlow = async (entry: EntryView): Promise<PassOutcome> => {
     if (!entry.hasFinalizer && !s.deletion) return CONTINUE; // never ours (or already released): nothing to clean
     // Gardener removes the reconcile annotation on every operation, delete included (left, it would re-trigger passes).
-    if (entry.annotations.operation === 'reconcile' && patched(PATCH_PERSIST_DECISIONS)) await kube.removeOperationAnnotation(name, 'reconcile');
+    if (entry.annotations.operation === 'reconcile' && since(PATCH_PERSIST_DECISIONS)) await kube().removeOperationAnnotation(name, 'reconcile');
     const keep = entry.annotations.keepBackups;
     if (keep !== undefined) {
       const v = parseBoolAnnotation(keep);
       if (!v.ok) throw ApplicationFailure.nonRetryable(`${v.error.message}; nothing is deleted until it is fixed`, GardenerErrorCode.ConfigurationProblem);
     }
+    let registered = false;
     if (!s.deletion) {
-      const ended = await startDeletion(entry);
+      const ended = fast() ? await beginDeletion(entry) : await startDeletion(entry);
       if (ended) return ended;
+      registered = fast();
     }
     noteSpecChange(entry);
     applyAnnotations(entry);
     const del = s.deletion!;
     if (s.cancel) return keepBackups();
+    if (registered && !s.expedite && Date.now() < del.deadlineMs) {
+      setPhase(Phase.Retaining); // beginDeletion wrote the Pending status and the deadline (or released the entry)
+      return CONTINUE;
+    }
     if (!s.expedite && Date.now() < del.deadlineMs) {
       setPhase(Phase.Retaining);
       const inv = del.inventory;
-      await report({ kind: 'pending', operation: Operation.Delete, description:
-        `Backups are retained until ${iso(del.deadlineMs)}${inv ? ` (${inv.objects} objects, ${bytes(inv.bytes)})` : ''}; ` +
-        `to delete them now annotate ${ANNOTATION_FORCE_DELETION}=true or run "expedite", ` +
-        `to keep them annotate ${ANNOTATION_KEEP_BACKUPS}=true or run "cancel-cleanup"` });
+      await report(pendingReport(del.deadlineMs, inv));
       if (del.entryReleased) {
         if (del.recordedDeadlineMs !== del.deadlineMs) await persist({ deadline: true });
         return CONTINUE;
       }
       if (entry.annotations.deletionDeadline !== iso(del.deadlineMs)) await persist({ deadline: true });
-      if (entry.retentionMode === 'release-entry' && del.target && patched(PATCH_RELEASE_ENTRY)) await releaseEntry(del);
+      if (entry.retentionMode === 'release-entry' && del.target && since(PATCH_RELEASE_ENTRY)) await releaseEntry(del);
       return CONTINUE;
     }
     setPhase(Phase.Deleting);
+    if (fast()) flushAttributes(); // a deletion can take hours: the Web UI shows it as Deleting meanwhile
     const bucket = del.target?.bucketName ?? entry.bucketName;
     await report({ kind: 'processing', operation: Operation.Delete, description: `Deleting the backups under ${prefix} in bucket ${bucket}`, progress: 10 });
-    const stopWatch = patched(PATCH_PERSIST_DECISIONS) ? watchKeepBackupsDuringDeletion() : undefined;
+    const stopWatch = since(PATCH_PERSIST_DECISIONS) ? watchKeepBackupsDuringDeletion() : undefined;
     let cancelled = false;
     try {
       deletionScope = new CancellationScope();
@@ -592,7 +727,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       : '';
     const text = `Deleted ${rc.deletedObjects} objects (${bytes(rc.deletedBytes)}) under ${prefix} in ${formatDuration(Math.max(1, Math.round(rc.durationMs / 1000)) * 1000)}${inferred}${left}`;
     await report({ kind: 'succeeded', operation: Operation.Delete, description: text });
-    await kube.recordEvent(name, { type: 'Normal', reason: 'BackupsDeleted', message: text });
+    if (!(fast() && del.entryReleased)) await kube().recordEvent(name, { type: 'Normal', reason: 'BackupsDeleted', message: text, ...uidOf(passEntry) });
     await release({ secret: true });
     return final(Phase.Deleted, 'deleted');
   };
@@ -603,12 +738,12 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     const old = s.deletion;
     if (recreated && old?.entryReleased && old.target && !old.receipt) {
       // The new entry's backups go to the same prefix: deleting the old incarnation's now would delete them too.
-      await kube.recordRetention(name, old.target.secretRef, undefined);
+      await kube().recordRetention(name, old.target.secretRef, undefined);
       record({ action: 'note', by: 'controller', reason: 'entry re-created during retention',
         outcome: `a new BackupEntry ${name} appeared while the released one was retained; they share the prefix ${prefix}, ` +
           'so the pending deletion is cancelled and every object is kept' });
     }
-    if (recreated && patched(PATCH_PERSIST_DECISIONS)) {
+    if (recreated && since(PATCH_PERSIST_DECISIONS)) {
       const decisions = s.decisions;
       for (const key of Object.keys(s)) delete (s as unknown as Record<string, unknown>)[key];
       Object.assign(s, initialState(), { decisions });
@@ -620,7 +755,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
 
   /** A new run for an entry released during retention: the retention record on its secret says where it stands. */
   const resumeFromRecord = async (ref: SecretReference): Promise<boolean> => {
-    const rec = await kube.readRetentionRecord(name, ref);
+    const rec = await kube().readRetentionRecord(name, ref);
     const deletedAt = rec ? parseRfc3339(rec.deletionTimestamp) : undefined;
     const deadline = rec ? parseRfc3339(rec.deletionDeadline) : undefined;
     if (!rec || rec.workflowId !== workflowInfo().workflowId || !deletedAt?.ok || !deadline?.ok) return false;
@@ -636,13 +771,14 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
 
   const pass = async (): Promise<PassOutcome> => {
-    const entry = await kube.observeEntry(name);
-    if (!entry.exists && !s.deletion && input.retainedSecret && patched(PATCH_RELEASE_ENTRY)) await resumeFromRecord(input.retainedSecret);
+    const entry = await kube().observeEntry(name);
+    passEntry = entry;
+    if (!entry.exists && !s.deletion && input.retainedSecret && since(PATCH_RELEASE_ENTRY)) await resumeFromRecord(input.retainedSecret);
     if (!entry.exists && s.deletion?.entryReleased && !s.deletion.receipt) return deleteFlow(releasedView(s.deletion));
     if (!entry.exists) {
       // Whoever removed the entry (our finalizer taken off by hand, or it vanished between our steps) left our
       // finalizer on its secretRef secret, which nothing else would ever remove.
-      const released = s.secretRef !== undefined && patched(PATCH_RELEASE_SECRET_OF_GONE_ENTRY);
+      const released = s.secretRef !== undefined && since(PATCH_RELEASE_SECRET_OF_GONE_ENTRY);
       if (released) await release({ secret: true });
       if (s.deletion?.receipt) return final(Phase.Deleted, 'deleted');
       if (s.phase === Phase.Kept || s.phase === Phase.Migrated || s.phase === Phase.Orphaned) return final(s.phase, 'gone');
@@ -660,8 +796,10 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     if (!s.memoWritten || s.type !== entry.type || s.bucket !== bucket) {
       s.type = entry.type;
       s.bucket = bucket;
-      upsertSearchAttributes([{ key: BACKUP_ENTRY_NAME, value: name }, { key: BACKUP_ENTRY_TYPE, value: entry.type },
-        { key: BACKUP_BUCKET, value: bucket }]);
+      if (!fast()) {
+        upsertSearchAttributes([{ key: BACKUP_ENTRY_NAME, value: name }, { key: BACKUP_ENTRY_TYPE, value: entry.type },
+          { key: BACKUP_BUCKET, value: bucket }]);
+      }
       upsertMemo({ shootNamespace: identity.ok ? identity.value.namespace : '', bucket, prefix: prefix ?? '' });
       s.memoWritten = true;
     }
@@ -690,8 +828,9 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     log.warn('Operation failed; retrying later', { entry: name, message, codes, retryInMs: delay });
     const op = passOperation ?? currentOperation(s);
     try {
-      await kube.writeStatus(name, { kind: 'error', operation: op, description: message, codes: codes as GardenerErrorCode[],
-        ...(passGeneration !== undefined ? { generation: passGeneration } : {}) });
+      const observed = fast() ? observedOf(passEntry) : {};
+      await kube().writeStatus(name, { kind: 'error', operation: op, description: message, codes: codes as GardenerErrorCode[],
+        ...(passGeneration !== undefined ? { generation: passGeneration } : {}), ...observed });
       s.lastOperation = { type: op, state: 'Error', description: message, at: nowIso() };
     } catch (statusErr) {
       log.warn('Could not write the Error status', { entry: name, error: describeFailure(statusErr).message });
@@ -707,9 +846,11 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       s.retryAtMs = undefined;
       passOperation = undefined;
       passGeneration = undefined;
+      passEntry = undefined;
       try {
         const outcome = await pass();
         s.errorStreak = 0;
+        if (fast()) flushAttributes();
         if (outcome.final) {
           await condition(allHandlersFinished);
           return outcome.result;
@@ -717,14 +858,16 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       } catch (err) {
         if (isCancellation(err) && !s.cancel) throw err; // the workflow itself is being cancelled
         await failed(err);
+        if (fast()) flushAttributes();
       }
     }
     const wakeAt = Math.min(s.retryAtMs ?? Infinity, s.phase === Phase.Retaining && s.deletion && !s.expedite ? s.deletion.deadlineMs : Infinity);
     const canSuggested = (): boolean => workflowInfo().continueAsNewSuggested ||
       (settings.continueAsNewAfterEvents !== undefined && workflowInfo().historyLength >= settings.continueAsNewAfterEvents);
+    const timer = { summary: wakeAt === s.retryAtMs ? RETRY_TIMER_SUMMARY : RETENTION_TIMER_SUMMARY };
     const woke = wakeAt === Infinity
       ? (await condition(() => s.dirty || canSuggested()), true)
-      : wakeAt - Date.now() > 0 ? await condition(() => s.dirty || canSuggested(), wakeAt - Date.now()) : false;
+      : wakeAt - Date.now() > 0 ? await condition(() => s.dirty || canSuggested(), wakeAt - Date.now(), timer) : false;
     if (!woke) s.dirty = true; // the retry timer or the retention deadline fired
     if (!s.dirty && canSuggested()) {
       await condition(allHandlersFinished);
@@ -734,6 +877,17 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
 }
 
 // --- pure helpers ----------------------------------------------------------------------------------------------------
+
+/** What a pass read of the entry, for a status report written without reading it again. */
+function observedOf(entry: EntryView | undefined): Pick<StatusReport, 'observed'> {
+  return entry?.exists ? { observed: { generation: entry.generation,
+    ...(entry.annotations.timestamp !== undefined ? { timestamp: entry.annotations.timestamp } : {}) } } : {};
+}
+
+/** The entry's uid for an Event, when the pass read one (saves the activity a read). */
+function uidOf(entry: EntryView | undefined): { entryUid?: string } {
+  return entry?.exists && entry.uid ? { entryUid: entry.uid } : {};
+}
 
 function iso(ms: number): string {
   return formatRfc3339Seconds(ms);

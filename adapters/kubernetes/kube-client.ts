@@ -118,16 +118,18 @@ export interface KubeGateway {
   patchBackupEntryStatus(name: string, status: object): Promise<void>;
   /**
    * Read-modify-write of the entry's finalizers with the resourceVersion in the merge patch; retries on 409 up to
-   * {@link CONFLICT_ATTEMPTS} times. Returns false (and writes nothing) when the edit changes nothing.
+   * {@link CONFLICT_ATTEMPTS} times. Returns false (and writes nothing) when the edit changes nothing. `known`: metadata
+   * the caller read moments ago (with its resourceVersion); the first attempt edits it instead of reading again, and
+   * only a 409 costs a fresh read.
    */
-  editBackupEntryFinalizers(name: string, edit: FinalizerEdit): Promise<boolean>;
+  editBackupEntryFinalizers(name: string, edit: FinalizerEdit, known?: ObjectMeta): Promise<boolean>;
 
   /** Reads a Secret, data decoded. */
   getSecret(namespace: string, name: string): Promise<SecretObject>;
   /** JSON-merge-patches a Secret's metadata (never data); include `metadata.resourceVersion` for optimistic locking. */
   patchSecret(namespace: string, name: string, patch: MergePatch): Promise<SecretObject>;
   /** Like {@link editBackupEntryFinalizers}, for a Secret. */
-  editSecretFinalizers(namespace: string, name: string, edit: FinalizerEdit): Promise<boolean>;
+  editSecretFinalizers(namespace: string, name: string, edit: FinalizerEdit, known?: ObjectMeta): Promise<boolean>;
   /** Creates a Secret (409 when it exists). */
   createSecret(secret: SecretObject): Promise<SecretObject>;
   /** Replaces a Secret wholesale; `metadata.resourceVersion` makes it conditional (409 when it changed). */
@@ -300,9 +302,9 @@ export function createKubeGateway(kc: KubeConfig): KubeGateway {
 
   /** Read-modify-write of a finalizer list with the resourceVersion as precondition; retries on conflicts. */
   async function editFinalizers(read: () => Promise<ObjectMeta>, write: (patch: MergePatch) => Promise<unknown>,
-    edit: FinalizerEdit): Promise<boolean> {
+    edit: FinalizerEdit, known?: ObjectMeta): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
-      const meta = await read();
+      const meta = attempt === 1 && known?.resourceVersion ? known : await read();
       const current = meta.finalizers ?? [];
       const wanted = edit(current, meta);
       if (sameList(current, wanted)) return false;
@@ -326,9 +328,9 @@ export function createKubeGateway(kc: KubeConfig): KubeGateway {
       await custom.patchClusterCustomObjectStatus({ ...be, name, body: { status } }, MERGE_PATCH);
     }),
 
-    editBackupEntryFinalizers: (name, edit) => editFinalizers(
+    editBackupEntryFinalizers: (name, edit, known) => editFinalizers(
       async () => (await gateway.getBackupEntry(name)).metadata,
-      (patch) => gateway.patchBackupEntry(name, patch), edit),
+      (patch) => gateway.patchBackupEntry(name, patch), edit, known),
 
     getSecret: (namespace, name) => call(`get secret ${namespace}/${name}`, async () =>
       toSecretObject(await core.readNamespacedSecret({ namespace, name })), false),
@@ -336,9 +338,9 @@ export function createKubeGateway(kc: KubeConfig): KubeGateway {
     patchSecret: (namespace, name, patch) => call(`patch secret ${namespace}/${name}`, async () =>
       toSecretObject(await core.patchNamespacedSecret({ namespace, name, body: patch }, MERGE_PATCH)), false),
 
-    editSecretFinalizers: (namespace, name, edit) => editFinalizers(
+    editSecretFinalizers: (namespace, name, edit, known) => editFinalizers(
       async () => (await gateway.getSecret(namespace, name)).metadata,
-      (patch) => gateway.patchSecret(namespace, name, patch), edit),
+      (patch) => gateway.patchSecret(namespace, name, patch), edit, known),
 
     createSecret: (secret) => call(`create secret ${secret.metadata.namespace}/${secret.metadata.name}`, async () =>
       toSecretObject(await core.createNamespacedSecret({ namespace: secret.metadata.namespace,

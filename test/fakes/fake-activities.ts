@@ -70,7 +70,34 @@ export class FakeWorld {
       e.calls.push(what);
       return e;
     };
-    return {
+    const acts: BackupEntryActivities = {
+      // The real step in one local activity; here the same fakes in Gardener's order, so the call log reads alike.
+      reconcileEntry: async (name, { operation, entry }) => {
+        if (entry.annotations.operation === 'reconcile') await acts.removeOperationAnnotation(name, 'reconcile');
+        await acts.ensureFinalizers(name);
+        await acts.writeStatus(name, { kind: 'processing', operation, description: 'Reconciling the BackupEntry' });
+        const secret = await acts.provisionEtcdBackupSecret(name);
+        await acts.writeStatus(name, { kind: 'succeeded', operation, description: 'Successfully reconciled BackupEntry' });
+        if (operation === 'Restore') await acts.removeOperationAnnotation(name, 'restore');
+        return secret;
+      },
+      beginDeletion: async (name, req) => {
+        const e = this.get(name);
+        if (!(await acts.secretRefExists(name, req.entry.secretRef))) return { secretRefExists: false };
+        const etcdSecret = await acts.deleteEtcdBackupSecret(name);
+        if (req.pending) await acts.writeStatus(name, req.pending);
+        if (req.record) {
+          if (!(await acts.recordRetention(name, e.secret, req.record))) return { secretRefExists: true, etcdSecret };
+          e.calls.push('releaseFinalizers:ours');
+          if (e.view.exists) {
+            e.view.hasFinalizer = false;
+            if (e.view.deletionTimestamp) e.view.exists = false;
+          }
+          return { secretRefExists: true, etcdSecret, released: true };
+        }
+        if (req.decision) return { secretRefExists: true, etcdSecret, persisted: await acts.persistDecision(name, req.decision) };
+        return { secretRefExists: true, etcdSecret };
+      },
       observeEntry: async (name) => {
         const e = this.entries.get(name);
         if (!e || !e.view.exists) return goneView(name);
@@ -169,5 +196,6 @@ export class FakeWorld {
           durationMs: 1500, objectsPerSecond: total / 1.5, remainingObjects: 0, ...e.receiptExtras };
       },
     };
+    return acts;
   }
 }

@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Phase, workflowIdFor } from '../../domain';
@@ -10,6 +11,7 @@ import { backupEntryWorkflow, type WorkflowSettings } from '../../workflows/back
 import {
   cancelCleanupUpdate, expediteSignal, expediteUpdate, extendRetentionUpdate, reconcileSignal, statusQuery, type EntryStatusView,
 } from '../../workflows/messages';
+import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
 import { WORKFLOW_CODE } from '../../worker/workflow-code';
 import { FakeWorld, PLANTED_SECRET } from '../fakes/fake-activities';
 import { stackEnv } from '../support/env';
@@ -197,7 +199,9 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     const v = await until(h, (x) => x.lastOperation?.state === 'Pending', 'Retaining with a Pending status');
     expect(v.phase).toBe(Phase.Retaining);
     expect(v.retention).toEqual({ periodMs: 4000, source: 'annotation' });
-    expect(v.summary).toMatch(/^Retaining 12 objects \(12\.0 KiB\) until .* UTC — expedite or cancel-cleanup$/);
+    // The inventory is counted beside the running retention timer; the summary shows it once it is in.
+    const counted = await until(h, (x) => x.inventory !== undefined, 'the inventory');
+    expect(counted.summary).toMatch(/^Retaining 12 objects \(12\.0 KiB\) until .* UTC — expedite or cancel-cleanup$/);
     const pending = e.statuses.find((s) => s.kind === 'pending')!;
     expect(pending.description).toContain('are retained until');
     expect(e.calls).not.toContain('deleteBackups');
@@ -364,7 +368,7 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
   it('continues as new with its state, and signals around it are not lost', async () => {
     const name = entryName();
     const e = world.add(name);
-    const h = await start(name, { ...SETTINGS, continueAsNewAfterEvents: 40 });
+    const h = await start(name, { ...SETTINGS, continueAsNewAfterEvents: 24 });
     await until(h, phaseIs(Phase.Ready), 'Ready');
     const firstRun = (await h.describe()).runId;
     for (let i = 0; i < 12; i += 1) await h.signal(reconcileSignal, { reason: `burst-${i}` });
@@ -418,7 +422,17 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     const folder = 'histories-before-seed-scale';
     const files = readdirSync(join(__dirname, 'fixtures', folder)).filter((f) => f.endsWith('.json.gz'));
     expect(files.length).toBeGreaterThanOrEqual(30);
-    for (const file of files) await Worker.runReplayHistory({ workflowBundle: bundle }, historyFixture(join(folder, file)), file);
+    for (const file of files) {
+      // Kept as the client's decoded History message (JSON.stringify of it): protobufjs's fromObject reads it back.
+      const history = temporal.api.history.v1.History.fromObject(historyFixture(join(folder, file)) as Record<string, unknown>);
+      // The workflow ID is not in the history; the run read it (retention records name it): derive it as start() did.
+      const input = history.events[0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
+      const id = workflowIdFor('test-cluster', (JSON.parse(Buffer.from(input.data!).toString('utf8')) as { entryName: string }).entryName);
+      if (!id.ok) throw new Error(id.error.message);
+      await Worker.runReplayHistory({ workflowBundle: bundle }, history, id.value).catch((err: unknown) => {
+        throw new Error(`${file}: ${(err as Error).message}`);
+      });
+    }
   });
 
   it('no workflow history of this suite contains the provider secret, and every history replays', async () => {
@@ -629,6 +643,23 @@ describe('retention with the entry released (BEL_RETENTION_MODE=release-entry)',
     expect((await h.result()).outcome).toBe('deleted');
     expect(e.objects).toBe(0);
     expect(e.finalizerOnSecret).toBe(false);
+  });
+
+  it('a whole lifecycle (create, retain, delete) is at most 40 history events; Kubernetes steps are local activities', async () => {
+    const name = entryName();
+    const e = world.add(name, { retentionMode: 'release-entry', annotations: { retentionPeriod: '2s' } });
+    const h = await start(name);
+    await until(h, phaseIs(Phase.Ready), 'Ready');
+    await deleteEntry(h, name);
+    expect((await h.result()).outcome).toBe('deleted');
+    expect(e.objects).toBe(0);
+    const { events } = await h.fetchHistory();
+    expect(events!.length).toBeLessThanOrEqual(40);
+    const scheduled = events!.flatMap((ev) => (ev.activityTaskScheduledEventAttributes ? [ev.activityTaskScheduledEventAttributes.activityType!.name] : []));
+    expect(scheduled.sort()).toEqual(['deleteBackups', 'inventoryBackups']);
+    const timers = events!.flatMap((ev) => (ev.timerStartedEventAttributes ? [ev] : []));
+    const summaries = timers.map((t) => Buffer.from(t.userMetadata?.summary?.data ?? []).toString('utf8'));
+    expect(summaries).toEqual([JSON.stringify(RETENTION_TIMER_SUMMARY)]);
   });
 
   it('a new run started from the record (the run was terminated) keeps the deadline and a cancelled cleanup', async () => {
