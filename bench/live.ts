@@ -21,6 +21,8 @@ import {
 export const G = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: BACKUPENTRY_API.plural };
 export { FINALIZER };
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+/** The label on every object a benchmark run creates (entries, provider secrets): its run ID. */
+export const RUN_LABEL = 'bench.backupentry-lifecycle/run';
 
 /** The compiled product the rig starts: worker and watcher entry points and the prebuilt workflow bundle. */
 export interface ProductBuild {
@@ -168,7 +170,8 @@ export class Rig {
     await this.core.createNamespace({ body: { metadata: { name: 'garden' } } }).catch(ignoreConflict);
     await mapLimit(entries, concurrency, async (e) => {
       await this.core.createNamespace({ body: { metadata: { name: e.namespace } } }).catch(ignoreConflict);
-      await this.core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: `entry-${e.name}` },
+      // Labelled with the run, so a SecretObserver can watch this run's provider secrets (finalizer released = done).
+      await this.core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: `entry-${e.name}`, labels: { [RUN_LABEL]: this.run } },
         stringData: { note: 'local provider: no credentials' } } }).catch(ignoreConflict);
       for (let i = 0; i < objects; i++) {
         const dir = join(this.localRoot, bucket, e.name, 'etcd-main', 'v2');
@@ -181,7 +184,7 @@ export class Rig {
   /** Creates the BackupEntry object of `e` (type `local`, class `cls`, default: this rig's class). */
   async createEntry(e: BenchEntry, bucket: string, cls = this.cls): Promise<void> {
     await this.custom.createClusterCustomObject({ ...G, body: { apiVersion: `${G.group}/${G.version}`, kind: 'BackupEntry',
-      metadata: { name: e.name, labels: { 'bench.backupentry-lifecycle/run': this.run } },
+      metadata: { name: e.name, labels: { [RUN_LABEL]: this.run } },
       spec: { type: 'local', class: cls, region: 'local', bucketName: bucket, secretRef: { name: `entry-${e.name}`, namespace: 'garden' } } } });
   }
 
@@ -265,7 +268,7 @@ export class EntryObserver {
 
   constructor(kc: KubeConfig, run: string) {
     const custom = kc.makeApiClient(CustomObjectsApi);
-    const selector = `bench.backupentry-lifecycle/run=${run}`;
+    const selector = `${RUN_LABEL}=${run}`;
     this.reflector = new Reflector<EntrySnapshot>({
       name: 'bench-backupentries', kubeConfig: kc, path: `/apis/${G.group}/${G.version}/${G.plural}`,
       list: async ({ limit, continueToken }) => (await custom.listClusterCustomObject({ ...G, limit, labelSelector: selector,
@@ -273,12 +276,16 @@ export class EntryObserver {
       transform: (obj) => {
         const o = obj as { metadata?: { name?: string; labels?: Record<string, string>; deletionTimestamp?: string };
           status?: { lastOperation?: { state?: string; type?: string } } };
-        if (o.metadata?.labels?.['bench.backupentry-lifecycle/run'] !== run || !o.metadata.name) return undefined;
+        if (o.metadata?.labels?.[RUN_LABEL] !== run || !o.metadata.name) return undefined;
         return { name: o.metadata.name, state: o.status?.lastOperation?.state, type: o.status?.lastOperation?.type,
           deletionTimestamp: o.metadata.deletionTimestamp };
       },
       keyOf: (e) => e.name,
-      onSync: (current) => { for (const e of current.values()) this.note(e, false); },
+      onSync: (current, previous) => {
+        for (const e of current.values()) this.note(e, false);
+        // A relist (after a 410) shows deletions the watch missed only by their absence.
+        for (const [k, e] of previous) if (!current.has(k)) this.note(e, true);
+      },
       onEvent: (type, e) => this.note(e, type === 'DELETED'),
       idleTimeoutMs: 120_000, watchTimeoutMs: 300_000, log: pino({ level: 'silent' }),
     });
@@ -320,52 +327,85 @@ export class EntryObserver {
   }
 }
 
-/** Timings of one workflow read from its history (Temporal server clock, ms since epoch). */
-export interface HistoryTimings {
-  startedAt: number;
-  /** Per activity: type, scheduled, started, closed. */
-  activities: Array<{ type: string; scheduled: number; started?: number; closed?: number }>;
-  /** Timers: started, the time it was set to fire, fired (undefined if cancelled). */
-  timers: Array<{ started: number; target: number; fired?: number }>;
+/** What {@link SecretObserver} remembers of one provider secret, by the bench's clock. */
+export interface ObservedSecret {
+  /** It carries our finalizer now. */
+  held: boolean;
+  /** Last time it was seen losing our finalizer (or deleted while holding it). */
+  releasedAt?: number;
 }
 
-const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
-  t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : NaN;
+interface SecretSnapshot { name: string; held: boolean }
 
-/** Reads the timings of workflow `workflowId` (all runs are not followed: one run is what these benchmarks make). */
-export async function historyTimings(client: Client, workflowId: string): Promise<HistoryTimings> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const out: HistoryTimings = { startedAt: NaN, activities: [], timers: [] };
-  const byScheduledId = new Map<string, HistoryTimings['activities'][number]>();
-  const timerById = new Map<string, HistoryTimings['timers'][number]>();
-  for (const ev of history.events ?? []) {
-    const at = ms(ev.eventTime as never);
-    const id = String(ev.eventId);
-    if (ev.workflowExecutionStartedEventAttributes) out.startedAt = at;
-    else if (ev.activityTaskScheduledEventAttributes) {
-      const a = { type: ev.activityTaskScheduledEventAttributes.activityType?.name ?? '?', scheduled: at };
-      byScheduledId.set(id, a);
-      out.activities.push(a);
-    } else if (ev.activityTaskStartedEventAttributes) {
-      const a = byScheduledId.get(String(ev.activityTaskStartedEventAttributes.scheduledEventId));
-      if (a) a.started = at;
-    } else {
-      const closed = ev.activityTaskCompletedEventAttributes ?? ev.activityTaskFailedEventAttributes ?? ev.activityTaskTimedOutEventAttributes
-        ?? ev.activityTaskCanceledEventAttributes;
-      if (closed) {
-        const a = byScheduledId.get(String(closed.scheduledEventId));
-        if (a) a.closed = at;
-      } else if (ev.timerStartedEventAttributes) {
-        const t = { started: at, target: at + ms(ev.timerStartedEventAttributes.startToFireTimeout as never) };
-        timerById.set(ev.timerStartedEventAttributes.timerId ?? '', t);
-        out.timers.push(t);
-      } else if (ev.timerFiredEventAttributes) {
-        const t = timerById.get(ev.timerFiredEventAttributes.timerId ?? '');
-        if (t) t.fired = at;
-      }
-    }
+/**
+ * Watches the provider secrets (`garden/entry-<name>`) of one run label with the product's reflector and timestamps
+ * when each lost our finalizer: the end of a lifecycle in either retention mode (the entry's own finalizer goes at
+ * retention start with `release-entry`, at the end with `hold-entry`; the secret's at the end in both).
+ */
+export class SecretObserver {
+  readonly seen = new Map<string, ObservedSecret>();
+  private readonly reflector: Reflector<SecretSnapshot>;
+
+  constructor(kc: KubeConfig, run: string, namespace = 'garden') {
+    const core = kc.makeApiClient(CoreV1Api);
+    const selector = `${RUN_LABEL}=${run}`;
+    this.reflector = new Reflector<SecretSnapshot>({
+      name: `bench-secrets/${namespace}`, kubeConfig: kc, path: `/api/v1/namespaces/${namespace}/secrets`,
+      list: async ({ limit, continueToken }) => (await core.listNamespacedSecret({ namespace, limit, labelSelector: selector,
+        ...(continueToken ? { _continue: continueToken } : {}) })) as never,
+      transform: (obj) => {
+        const o = obj as { metadata?: { name?: string; labels?: Record<string, string>; finalizers?: string[] } };
+        if (o.metadata?.labels?.[RUN_LABEL] !== run || !o.metadata.name) return undefined;
+        return { name: o.metadata.name, held: (o.metadata.finalizers ?? []).includes(FINALIZER) };
+      },
+      keyOf: (e) => e.name,
+      onSync: (current, previous) => {
+        for (const e of current.values()) this.note(e.name, e.held);
+        for (const [k] of previous) if (!current.has(k)) this.note(k, false);
+      },
+      onEvent: (type, e) => this.note(e.name, type !== 'DELETED' && e.held),
+      idleTimeoutMs: 120_000, watchTimeoutMs: 300_000, log: pino({ level: 'silent' }),
+    });
+    this.reflector.start();
   }
-  return out;
+
+  private note(name: string, held: boolean): void {
+    const o = this.seen.get(name) ?? { held: false };
+    if (o.held && !held) o.releasedAt = Date.now();
+    o.held = held;
+    this.seen.set(name, o);
+  }
+
+  /** When the secret of `entry` lost our finalizer, if it has and does not hold it again. */
+  releasedAt(entry: string): number | undefined {
+    const o = this.seen.get(`entry-${entry}`);
+    return o && !o.held ? o.releasedAt : undefined;
+  }
+
+  async stop(): Promise<void> {
+    await this.reflector.stop();
+  }
+}
+
+/**
+ * A runnable `.js` path for the bench script `bench/<name>`: the compiled file next to this one, or (when the bench
+ * runs from TypeScript sources, under jest) a boot file in `dir` that registers @swc/core as the `.ts` loader first.
+ */
+export function benchScript(name: string, dir: string): string {
+  if (!__filename.endsWith('.ts')) return join(__dirname, `${name}.js`);
+  mkdirSync(dir, { recursive: true });
+  const boot = join(dir, `${name}.boot.js`);
+  writeFileSync(boot, `
+const { transformSync } = require(${JSON.stringify(require.resolve('@swc/core'))});
+const { readFileSync } = require('node:fs');
+require.extensions['.ts'] = (module, filename) => {
+  const { code } = transformSync(readFileSync(filename, 'utf8'), { filename,
+    jsc: { target: 'es2023', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } });
+  module._compile(code, filename);
+};
+require(${JSON.stringify(join(__dirname, `${name}.ts`))});
+`);
+  return boot;
 }
 
 /** Samples the resident memory of processes every `intervalMs` and keeps the peak of each (MiB). */

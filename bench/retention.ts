@@ -1,22 +1,39 @@
 /**
- * The retention benchmark (issue 8, part 3): N BackupEntries (type `local`, a few backup files each) reconciled, then
- * all deleted at once with a short retention (default 60 s, the worker's `BEL_DEFAULT_RETENTION`), on the real stack
- * with the worker and the watcher as processes. Per entry, from its workflow history, against its deadline
- * (deletionTimestamp + retention, exactly what the workflow computes):
- * - timer lateness: the retention timer's fire event after the deadline;
- * - deletion start: the first activity the workflow scheduled after waking (it reads the entry, then deletes);
- * - first delete call: the deleteBackups activity starting (includes waiting for an activity slot).
- * Also: how long after deletion the workflow had reported Pending (backlog before the timer is even set), worker,
- * watcher and Temporal server RSS (peak, sampled each second), and that every prefix is empty and every entry gone.
+ * The retention benchmark (issue 8 part 3, method of issue 14): N BackupEntries (type `local`, a few backup files
+ * each) reconciled, then all deleted at once with a short retention (default 60 s, the worker's
+ * `BEL_DEFAULT_RETENTION`), on the real stack with the worker and the watcher as processes. Per entry, against its
+ * deadline (deletionTimestamp + retention, exactly what the workflow computes), from its workflow history (every run of
+ * a continue-as-new chain):
+ * - the retention timer: the TimerStarted event whose summary (user metadata) is `RETENTION_TIMER_SUMMARY`
+ *   (workflows/timer-summaries.ts), decoded with the default payload converter; never guessed from a duration;
+ * - deletion start: the `deleteBackups` ActivityTaskScheduled event (other activities, regular or local, are ignored);
+ * - first delete call: that activity's ActivityTaskStarted event;
+ * - retention timer set after the deletion: its TimerStarted event − the moment the bench's delete call returned
+ *   (includes the watch delivery and the watcher's signal: an upper bound of "after the watcher saw it"); also shown
+ *   against the first signal recorded after the delete call was sent (a lower bound);
+ * - `historyEventsPerLifecycle`: every history event of the lifecycle create → retain → delete, median over entries.
+ * And, by the bench's watches: deadline → entry gone with every finalizer released (the entry object gone and our
+ * finalizer off its credentials secret), per entry and overall (last deadline → last release).
+ *
+ * In the same run, on the same stack, before our service starts: the floor (bench/floor-retention.ts: the same deletes
+ * and writes done directly with client-node, N other entries) and the no-op ceiling (bench/ceiling.ts: N workflows of
+ * the same shape with a stub activity, on a bench-only worker). Also: worker, watcher and Temporal server RSS (peak,
+ * sampled each second), and that every prefix is empty, never before its deadline.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config';
+import { RETENTION_TIMER_SUMMARY } from '../workflows/timer-summaries';
+import { runCeiling, type CeilingResult } from './ceiling';
 import { machineInfo, type MachineInfo } from './deletion';
+import { FloorRetention } from './floor-retention';
+import { lifecycleHistory } from './history';
 import {
-  EntryObserver, MemorySampler, Rig, benchEntries, historyTimings, mapLimit, spread, type ProductBuild, type Spread,
+  EntryObserver, MemorySampler, Rig, SecretObserver, benchEntries, mapLimit, quantile, spread, type BenchEntry, type ProductBuild,
+  type Spread,
 } from './live';
+import { floorReconcileEntry } from './reconcile';
 
 /** Options of {@link runRetentionBenchmark}. */
 export interface RetentionBenchOptions {
@@ -29,10 +46,23 @@ export interface RetentionBenchOptions {
   concurrency: number;
   /** The worker's workflow cache (`BEL_MAX_CACHED_WORKFLOWS`); default: the product's default. */
   maxCachedWorkflows?: number;
+  /** Skip the floor and the ceiling (faster; the ratios are then missing). */
+  skipFloor?: boolean;
+  skipCeiling?: boolean;
   build: ProductBuild;
   dir: string;
   stackEnv?: Record<string, string>;
   log?: (line: string) => void;
+}
+
+/** Deadline → every entry gone, for one side. */
+export interface GoneFigures {
+  /** Per entry: its deadline → its entry gone and our finalizer off its secret (ms; negative = before the deadline). */
+  perEntry: Spread;
+  /** Last deadline → last entry gone (ms). */
+  overallMs: number;
+  /** Entries never seen gone. */
+  missing: number;
 }
 
 /** The result written under `retention` in the results JSON. */
@@ -41,27 +71,47 @@ export interface RetentionBenchResult {
   mode: RetentionBenchOptions['mode'];
   at: string;
   machine: MachineInfo;
-  settings: { entries: number; retentionSeconds: number; objectsPerEntry: number; concurrency: number; maxCachedWorkflows: number };
+  settings: { entries: number; retentionSeconds: number; objectsPerEntry: number; concurrency: number; maxCachedWorkflows: number;
+    retentionMode?: string; activitySlots?: number; workflowTaskSlots?: number };
   /** Create burst → all Succeeded. */
   reconcile: { totalMs: number; entriesPerSecond: number };
   /** Delete calls: first → last returned. */
   deleteBurstMs: number;
-  /** Per entry, milliseconds after its deadline (negative = early). */
-  lateness: { timerFired: Spread; deletionStart: Spread; firstDeleteCall: Spread };
   /**
-   * Deletion start after the deadline, only for entries whose workflow had its retention timer running before the
-   * deadline: the timer path itself, without the backlog of learning about the deletion.
+   * Per entry, milliseconds after its deadline (negative = early): the retention timer fired, `deleteBackups`
+   * scheduled (deletion start), `deleteBackups` started (first delete call).
    */
+  lateness: { timerFired: Spread; deletionStart: Spread; firstDeleteCall: Spread };
+  /** Deletion start after the deadline, only for entries whose retention timer was set before the deadline. */
   deletionStartWithTimer: Spread;
+  /** Retention timer started − the delete call returned (upper bound) / − the first signal after the delete call was sent (lower bound). */
+  timerSetAfterDeletion?: { afterDeleteCall: Spread; afterSignal: Spread };
+  /** Entries whose retention timer was started before their deadline. */
+  timersSetBeforeDeadline?: number;
   /** Per entry: deletionTimestamp → Pending status seen (the workflow took over the deletion). */
   pendingAfterDeletionMs: Spread;
-  /** Timers that fired, measured against the time they were set to fire (Temporal's own precision). */
+  /**
+   * Per entry: the retention timer's own target (TimerStarted + its duration) − the deadline. Workflow time is the
+   * workflow task's start, so a timer started after local activities in the same task is set to fire that much late.
+   */
+  timerTargetAfterDeadline?: Spread;
+  /** Retention timers that fired, measured against the time they were set to fire (Temporal's own precision). */
   timerPrecisionMs: Spread;
-  /** Entries whose workflow set no retention timer (it learned of the deletion after the deadline). */
+  /** Entries whose workflow started no retention timer (no TimerStarted with the retention summary). */
   entriesWithoutTimer: number;
+  /** Median over entries of all history events of the lifecycle (every run of a continue-as-new chain). */
+  historyEventsPerLifecycle?: number;
+  /** Per lifecycle: history events (spread), runs, regular and local activities, workflow tasks (medians). */
+  history?: { events: Spread; runsMax: number; activities: number; localActivities: number; workflowTasks: number; timers: number; signals: number };
+  /** Deadline → every entry gone (finalizers released): ours, the floor, ours / floor (overall). */
+  gone?: { ours: GoneFigures; floor?: GoneFigures; ratioToFloor?: number; ratioToFloorP99?: number };
+  /** The floor's own timings (bench clock). */
+  floor?: { registered: Spread; deleteStarted: Spread; problems: string[] };
+  /** The no-op ceiling's figures. */
+  ceiling?: CeilingResult;
   /** Peak RSS, MiB. */
   peakRssMiB: { worker?: number; watcher?: number; temporal?: number };
-  /** Last deadline → every entry gone. */
+  /** Last deadline → every entry gone (ours; = gone.ours.overallMs). */
   drainMs: number;
   verified: boolean;
   problems: string[];
@@ -76,91 +126,178 @@ export const RETENTION_QUICK = { entries: 8, retentionSeconds: 5, objects: 2, co
 
 const BUCKET = 'bench-retention';
 
+/** Waits (re-checking every 250 ms) until `done()`; throws `what` after `timeoutMs`. */
+async function until(done: () => number, total: number, what: string, timeoutMs: number, progress?: (n: number) => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = done();
+    progress?.(n);
+    if (n >= total) return;
+    if (Date.now() > deadline) throw new Error(`${total - n} of ${total} entries not ${what} after ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Deadline → gone per entry: the later of "entry object gone" and "our finalizer off its secret", by the watches. */
+function goneFigures(names: readonly string[], deadlines: ReadonlyMap<string, number>, entries: EntryObserver, secrets: SecretObserver): GoneFigures {
+  const per: number[] = [];
+  let last = -Infinity;
+  let missing = 0;
+  for (const n of names) {
+    const entryGone = entries.seen.get(n)?.goneAt;
+    const released = secrets.releasedAt(n);
+    if (entryGone === undefined || released === undefined) { missing += 1; continue; }
+    const gone = Math.max(entryGone, released);
+    per.push(gone - deadlines.get(n)!);
+    last = Math.max(last, gone);
+  }
+  return { perEntry: spread(per), overallMs: last - Math.max(...deadlines.values()), missing };
+}
+
+const goneCount = (names: readonly string[], entries: EntryObserver, secrets: SecretObserver): number =>
+  names.filter((n) => entries.seen.get(n)?.goneAt !== undefined && secrets.releasedAt(n) !== undefined).length;
+
 /** Runs the benchmark (throws only when the rig cannot start or entries never reach a state). */
 export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<RetentionBenchResult> {
   const log = o.log ?? (() => undefined);
   const machine = machineInfo();
-  const maxCachedWorkflows = o.maxCachedWorkflows ?? loadConfig({ BACKUP_LOCAL_DIR: '/', BEL_PROVIDER_TYPES: 'local' }).worker.maxCachedWorkflows;
+  const defaults = loadConfig({ BACKUP_LOCAL_DIR: '/', BEL_PROVIDER_TYPES: 'local' });
+  const maxCachedWorkflows = o.maxCachedWorkflows ?? defaults.worker.maxCachedWorkflows;
+  const retentionMode = defaults.retentionMode;
   const rig = await Rig.start({ build: o.build, dir: o.dir, log, ...(o.stackEnv ? { stackEnv: o.stackEnv } : {}),
     env: { BEL_DEFAULT_RETENTION: `${o.retentionSeconds}s`, BEL_MAX_CACHED_WORKFLOWS: String(maxCachedWorkflows) } });
   let sampler: MemorySampler | undefined;
+  const problems: string[] = [];
   try {
     const entries = benchEntries(`r${rig.run}`, o.entries);
+    const floorEntries = o.skipFloor ? [] : benchEntries(`rf${rig.run}`, o.entries);
     const names = entries.map((e) => e.name);
-    log(`preparing ${o.entries} namespaces, provider secrets and ${o.entries * o.objects} backup files (not timed)`);
-    await rig.prepare(entries, BUCKET, o.objects, o.concurrency);
-    await rig.startService();
-    sampler = new MemorySampler(() => ({ worker: rig.worker?.proc.child.pid, watcher: rig.watcher?.proc.child.pid, temporal: rig.temporalPid }));
+    log(`preparing ${entries.length + floorEntries.length} namespaces, provider secrets and ` +
+      `${(entries.length + floorEntries.length) * o.objects} backup files (not timed)`);
+    await rig.prepare([...entries, ...floorEntries], BUCKET, o.objects, o.concurrency);
     const observer = new EntryObserver(rig.kc, rig.run);
+    const secrets = new SecretObserver(rig.kc, rig.run);
     try {
-      const every = (what: string): ((n: number) => void) => {
+      const every = (what: string, total = o.entries): ((n: number) => void) => {
         let shown = 0;
         return (n) => {
-          if (n >= shown + Math.max(1, o.entries / 5)) { shown = n; log(`${what}: ${n}/${o.entries}`); }
+          if (n >= shown + Math.max(1, total / 5)) { shown = n; log(`${what}: ${n}/${total}`); }
         };
       };
-      log(`creating ${o.entries} entries (${o.concurrency} in flight)`);
+
+      // The floor first (no Temporal work of ours running), then the ceiling, then ours on the same stack.
+      let floorGone: GoneFigures | undefined;
+      let floorTimes: RetentionBenchResult['floor'];
+      if (floorEntries.length) {
+        const r = await runFloorSide(rig, floorEntries, o, retentionMode, observer, secrets, log, every);
+        floorGone = r.gone;
+        floorTimes = r.times;
+        problems.push(...r.times.problems);
+      }
+      let ceiling: CeilingResult | undefined;
+      if (!o.skipCeiling) {
+        ceiling = await runCeiling(rig, { entries: o.entries, retentionSeconds: o.retentionSeconds, concurrency: o.concurrency,
+          maxCachedWorkflows, activitySlots: defaults.worker.maxConcurrentActivityTaskExecutions,
+          workflowTaskSlots: defaults.worker.maxConcurrentWorkflowTaskExecutions, dir: join(o.dir, 'ceiling'), log });
+        problems.push(...ceiling.problems);
+      }
+
+      await rig.startService();
+      sampler = new MemorySampler(() => ({ worker: rig.worker?.proc.child.pid, watcher: rig.watcher?.proc.child.pid, temporal: rig.temporalPid }));
+      log(`ours: creating ${o.entries} entries (${o.concurrency} in flight)`);
       const t0 = Date.now();
       await mapLimit(entries, o.concurrency, (e) => rig.createEntry(e, BUCKET));
-      await observer.until(names, (x) => x.succeededAt !== undefined, 'Succeeded', 3600_000, every('Succeeded'));
+      await observer.until(names, (x) => x.succeededAt !== undefined, 'Succeeded', 3600_000, every('ours: Succeeded'));
       const reconcileMs = Math.max(...names.map((n) => observer.seen.get(n)!.succeededAt!)) - t0;
-      log(`all Succeeded in ${(reconcileMs / 1000).toFixed(1)} s; deleting all ${o.entries} (retention ${o.retentionSeconds} s)`);
+      log(`ours: all Succeeded in ${(reconcileMs / 1000).toFixed(1)} s; deleting all ${o.entries} (retention ${o.retentionSeconds} s)`);
 
       const d0 = Date.now();
-      await mapLimit(entries, o.concurrency, (e) => rig.deleteEntry(e));
-      const deleteBurstMs = Date.now() - d0;
-      await observer.until(names, (x) => x.goneAt !== undefined, 'gone', 3600_000, every('gone'));
-      // With BEL_RETENTION_MODE=release-entry (the default) the entries are gone once their retention is registered;
-      // the deletion ends when the workflow does.
-      const closedAt = await mapLimit(entries, 16, async (e) => {
-        const handle = rig.client!.workflow.getHandle(rig.workflowId(e.name));
-        await handle.result();
-        return (await handle.describe()).closeTime?.getTime() ?? Date.now();
+      const deleteCalls = await mapLimit(entries, o.concurrency, async (e) => {
+        const sentAt = Date.now();
+        await rig.deleteEntry(e);
+        return { sentAt, returnedAt: Date.now() };
       });
+      const deleteBurstMs = Date.now() - d0;
+      await until(() => goneCount(names, observer, secrets), names.length, 'gone with their finalizers released',
+        3600_000 + o.retentionSeconds * 1000, every('ours: gone, finalizers released'));
+      // The lifecycle's history is complete once the workflow has closed.
+      await mapLimit(entries, 16, (e) => rig.client!.workflow.getHandle(rig.workflowId(e.name)).result());
       sampler.stop();
 
-      log(`all gone; reading ${o.entries} workflow histories`);
-      const rows = await mapLimit(entries, 16, async (e) => {
+      log(`ours: all gone; reading ${o.entries} workflow histories`);
+      const rows = await mapLimit(entries, 16, async (e, i) => {
         const seen = observer.seen.get(e.name)!;
-        const deadline = Date.parse(seen.deletionTimestamp!) + o.retentionSeconds * 1000;
-        const h = await historyTimings(rig.client!, rig.workflowId(e.name));
-        // The retention timer: the one set to fire at the deadline (± the second-truncation of deletionTimestamp).
-        const timer = h.timers.find((t) => Math.abs(t.target - deadline) < 1500 && t.fired !== undefined);
-        const woke = timer?.fired ?? deadline;
-        const start = h.activities.find((a) => a.scheduled >= woke);
+        const deletedAt = Date.parse(seen.deletionTimestamp!);
+        const deadline = deletedAt + o.retentionSeconds * 1000;
+        const h = await lifecycleHistory(rig.client!, rig.workflowId(e.name));
+        const retention = h.timers.filter((t) => t.summary === RETENTION_TIMER_SUMMARY);
+        const set = retention[0];
+        const fired = retention.filter((t) => t.fired !== undefined).at(-1);
         const del = h.activities.find((a) => a.type === 'deleteBackups');
-        return { deadline, timer, start: start?.scheduled, firstDelete: del?.started, deletedAt: Date.parse(seen.deletionTimestamp!),
-          pendingAt: seen.pendingAt, allTimers: h.timers };
+        const call = deleteCalls[i]!;
+        const signal = h.signals.find((s) => s.at >= call.sentAt);
+        return { name: e.name, deadline, deletedAt, set, fired, retention, del, call, signal, pendingAt: seen.pendingAt, h };
       });
-      const lastDeadline = Math.max(...rows.map((r) => r.deadline));
-      const drainMs = Math.max(...closedAt, ...names.map((n) => observer.seen.get(n)!.goneAt!)) - lastDeadline;
-      const problems = verify(rig.localRoot, entries.map((e) => e.name), rows);
-      const timerFired = rows.flatMap((r) => (r.timer ? [r.timer.fired! - r.deadline] : []));
-      const deletionStart = rows.flatMap((r) => (r.start !== undefined ? [r.start - r.deadline] : []));
-      const firstDeleteCall = rows.flatMap((r) => (r.firstDelete !== undefined ? [r.firstDelete - r.deadline] : []));
-      const precision = rows.flatMap((r) => r.allTimers.filter((t) => t.fired !== undefined).map((t) => t.fired! - t.target));
-      const lateness = { timerFired: spread(timerFired), deletionStart: spread(deletionStart), firstDeleteCall: spread(firstDeleteCall) };
-      const withTimer = spread(rows.flatMap((r) => (r.timer && r.start !== undefined ? [r.start - r.deadline] : [])));
+      const deadlines = new Map(rows.map((r) => [r.name, r.deadline]));
+      const gone = goneFigures(names, deadlines, observer, secrets);
+      problems.unshift(...verify(rig.localRoot, names, rows.map((r) => ({ deadline: r.deadline, start: r.del?.scheduled }))));
+      if (floorEntries.length) problems.push(...verify(rig.localRoot, floorEntries.map((e) => e.name), []).map((p) => `floor: ${p}`));
+      const lateness = {
+        timerFired: spread(rows.flatMap((r) => (r.fired ? [r.fired.fired! - r.deadline] : []))),
+        deletionStart: spread(rows.flatMap((r) => (r.del ? [r.del.scheduled - r.deadline] : []))),
+        firstDeleteCall: spread(rows.flatMap((r) => (r.del?.started !== undefined ? [r.del.started - r.deadline] : []))),
+      };
+      const withTimer = spread(rows.flatMap((r) => (r.set && r.set.started < r.deadline && r.del ? [r.del.scheduled - r.deadline] : [])));
+      const timerSetAfterDeletion = {
+        afterDeleteCall: spread(rows.flatMap((r) => (r.set ? [r.set.started - r.call.returnedAt] : []))),
+        afterSignal: spread(rows.flatMap((r) => (r.set && r.signal ? [r.set.started - r.signal.at] : []))),
+      };
+      const med = (xs: number[]): number => quantile(xs, 0.5);
+      const history = {
+        events: spread(rows.map((r) => r.h.events)), runsMax: Math.max(...rows.map((r) => r.h.runs)),
+        activities: med(rows.map((r) => r.h.activities.length)), localActivities: med(rows.map((r) => r.h.localActivities.length)),
+        workflowTasks: med(rows.map((r) => r.h.workflowTasks)), timers: med(rows.map((r) => r.h.timers.length)),
+        signals: med(rows.map((r) => r.h.signals.length)),
+      };
+      const historyEventsPerLifecycle = history.events.p50;
+      const ratio = floorGone ? round(gone.overallMs / floorGone.overallMs, 2) : undefined;
+      const ratioP99 = floorGone ? round(gone.perEntry.p99 / floorGone.perEntry.p99, 2) : undefined;
       const peak = sampler.peak;
       const full = o.mode === 'full';
+      const workerMiB = peak.worker ?? NaN;
       return {
         benchmark: 'retention', mode: o.mode, at: new Date().toISOString(),
         machine: { ...machine, loadAverageEnd: os.loadavg().map((l) => Math.round(l * 100) / 100) },
-        settings: { entries: o.entries, retentionSeconds: o.retentionSeconds, objectsPerEntry: o.objects, concurrency: o.concurrency, maxCachedWorkflows },
+        settings: { entries: o.entries, retentionSeconds: o.retentionSeconds, objectsPerEntry: o.objects, concurrency: o.concurrency, maxCachedWorkflows,
+          retentionMode, activitySlots: defaults.worker.maxConcurrentActivityTaskExecutions, workflowTaskSlots: defaults.worker.maxConcurrentWorkflowTaskExecutions },
         reconcile: { totalMs: reconcileMs, entriesPerSecond: Math.round(o.entries / (reconcileMs / 1000) * 10) / 10 },
-        deleteBurstMs, lateness, deletionStartWithTimer: withTimer,
+        deleteBurstMs, lateness, deletionStartWithTimer: withTimer, timerSetAfterDeletion,
+        timersSetBeforeDeadline: rows.filter((r) => r.set && r.set.started < r.deadline).length,
         pendingAfterDeletionMs: spread(rows.flatMap((r) => (r.pendingAt !== undefined ? [r.pendingAt - r.deletedAt] : []))),
-        timerPrecisionMs: spread(precision), entriesWithoutTimer: rows.filter((r) => !r.timer).length,
+        timerTargetAfterDeadline: spread(rows.flatMap((r) => (r.set ? [r.set.target - r.deadline] : []))),
+        timerPrecisionMs: spread(rows.flatMap((r) => r.retention.filter((t) => t.fired !== undefined).map((t) => t.fired! - t.target))),
+        entriesWithoutTimer: rows.filter((r) => !r.set).length,
+        historyEventsPerLifecycle, history,
+        gone: { ours: gone, ...(floorGone ? { floor: floorGone } : {}), ...(ratio !== undefined ? { ratioToFloor: ratio } : {}),
+          ...(ratioP99 !== undefined ? { ratioToFloorP99: ratioP99 } : {}) },
+        ...(floorTimes ? { floor: floorTimes } : {}),
+        ...(ceiling ? { ceiling } : {}),
         peakRssMiB: { ...(peak.worker ? { worker: peak.worker } : {}), ...(peak.watcher ? { watcher: peak.watcher } : {}),
           ...(peak.temporal ? { temporal: peak.temporal } : {}) },
-        drainMs, verified: problems.length === 0, problems,
+        drainMs: gone.overallMs, verified: problems.length === 0, problems,
         targets: full ? [
-          { target: 'p99 deadline → deletion start < 2 s', value: `${(lateness.deletionStart.p99 / 1000).toFixed(2)} s`, met: lateness.deletionStart.p99 < 2000 },
-          { target: 'worker peak RSS < 500 MB', value: `${Math.round((peak.worker ?? NaN) * 1.048576)} MB`, met: (peak.worker ?? Infinity) * 1.048576 < 500 },
+          { target: 'deletion start (deleteBackups scheduled) after the deadline, p99 < 5 s', value: `${(lateness.deletionStart.p99 / 1000).toFixed(2)} s`,
+            met: lateness.deletionStart.p99 < 5000 },
+          { target: 'deadline → every entry gone ≤ 2× the floor', value: ratio !== undefined ? `${ratio}×` : '–', met: ratio !== undefined && ratio <= 2 },
+          { target: 'worker peak RSS < 500 MiB', value: `${Math.round(workerMiB)} MiB`, met: workerMiB < 500 },
+          { target: 'retention timer set after the deletion, p99 < 1 s', value: `${(timerSetAfterDeletion.afterDeleteCall.p99 / 1000).toFixed(2)} s`,
+            met: timerSetAfterDeletion.afterDeleteCall.p99 < 1000 },
+          { target: 'historyEventsPerLifecycle ≤ 40', value: String(historyEventsPerLifecycle), met: historyEventsPerLifecycle <= 40 },
         ] : [],
         ok: problems.length === 0,
       };
     } finally {
+      await secrets.stop();
       await observer.stop();
     }
   } finally {
@@ -169,39 +306,93 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
   }
 }
 
-/** Every entry's prefix is empty and its workflow deleted after its deadline. */
+/** The floor side: its entries reconciled by the floor's writes (not timed), deleted at once, carried to the end by {@link FloorRetention}. */
+async function runFloorSide(rig: Rig, entries: readonly BenchEntry[], o: RetentionBenchOptions, mode: 'release-entry' | 'hold-entry',
+  observer: EntryObserver, secrets: SecretObserver, log: (line: string) => void, every: (what: string, total?: number) => (n: number) => void):
+Promise<{ gone: GoneFigures; times: NonNullable<RetentionBenchResult['floor']> }> {
+  const cls = `floor-${rig.run}`;
+  const names = entries.map((e) => e.name);
+  log(`floor: reconciling ${entries.length} entries with the floor's own writes (not timed)`);
+  await mapLimit(entries, o.concurrency, (e) => floorReconcileEntry(rig, e, BUCKET, cls));
+  const floor = new FloorRetention(rig, { cls, bucket: BUCKET, retentionMs: o.retentionSeconds * 1000, concurrency: o.concurrency, mode, entries });
+  try {
+    log(`floor: deleting all ${entries.length} (retention ${o.retentionSeconds} s, ${mode})`);
+    await mapLimit(entries, o.concurrency, (e) => rig.deleteEntry(e));
+    await until(() => goneCount(names, observer, secrets), names.length, 'gone (floor)', 3600_000 + o.retentionSeconds * 1000,
+      every('floor: gone, finalizers released', names.length));
+  } finally {
+    await floor.stop();
+  }
+  const deadlines = new Map(names.map((n) => [n, floor.times.get(n)?.deadline ?? NaN]));
+  const gone = goneFigures(names, deadlines, observer, secrets);
+  const times = [...floor.times.values()];
+  log(`floor: last deadline → all gone ${(gone.overallMs / 1000).toFixed(2)} s`);
+  return { gone, times: { registered: spread(times.flatMap((t) => (t.registeredAt !== undefined ? [t.registeredAt - t.seenAt] : []))),
+    deleteStarted: spread(times.flatMap((t) => (t.deleteStartedAt !== undefined ? [t.deleteStartedAt - t.deadline] : []))),
+    problems: [...floor.problems] } };
+}
+
+/** Every entry's prefix is empty and its deletion started after its deadline. */
 function verify(root: string, names: readonly string[], rows: Array<{ deadline: number; start?: number }>): string[] {
   const problems: string[] = [];
   const left = names.filter((n) => existsSync(join(root, BUCKET, n))
     && readdirSync(join(root, BUCKET, n), { recursive: true, withFileTypes: true }).some((f) => f.isFile()));
   if (left.length) problems.push(`${left.length} prefixes not empty (first ${left[0]})`);
   const early = rows.filter((r) => r.start !== undefined && r.start < r.deadline - 1000);
-  if (early.length) problems.push(`${early.length} deletions started before the deadline`);
+  if (early.length) problems.push(`${early.length} deletions (deleteBackups scheduled) before the deadline`);
   const never = rows.filter((r) => r.start === undefined);
-  if (never.length) problems.push(`${never.length} workflows never started a deletion`);
+  if (never.length) problems.push(`${never.length} workflows never scheduled deleteBackups`);
   return problems;
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
 }
 
 /** The markdown section of a result. */
 export function renderRetentionMarkdown(r: RetentionBenchResult): string {
   const m = r.machine;
-  const v = (ms: number): string => (Number.isFinite(ms) ? String(ms) : '–');
-  const row = (what: string, x: Spread): string => `| ${what} | ${x.n} | ${v(x.p50)} | ${v(x.p99)} | ${v(x.max)} |`;
+  const v = (ms: number | undefined): string => (ms !== undefined && Number.isFinite(ms) ? String(ms) : '–');
+  const row = (what: string, x: Spread | undefined): string => (x ? `| ${what} | ${x.n} | ${v(x.p50)} | ${v(x.p99)} | ${v(x.max)} |` : `| ${what} | – | – | – | – |`);
+  const s = (ms: number | undefined): string => (ms !== undefined && Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '–');
+  const c = r.ceiling;
+  const g = r.gone;
   return [
     `### Retention (${r.mode}), ${r.at.slice(0, 16).replace('T', ' ')} UTC`, '',
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}. Load average ${m.loadAverageStart.join(' / ')} at start, ${m.loadAverageEnd.join(' / ')} at end.`, '',
     `Settings: ${r.settings.entries} entries of type local (${r.settings.objectsPerEntry} backup files each), reconciled, then all deleted ` +
-    `(${r.settings.concurrency} delete calls in flight, burst took ${(r.deleteBurstMs / 1000).toFixed(1)} s) with retention ${r.settings.retentionSeconds} s; ` +
-    `worker max cached workflows ${r.settings.maxCachedWorkflows}. Reconcile of all ${r.settings.entries}: ${(r.reconcile.totalMs / 1000).toFixed(1)} s ` +
-    `(${r.reconcile.entriesPerSecond} entries/s).`, '',
+    `(${r.settings.concurrency} delete calls in flight, burst took ${(r.deleteBurstMs / 1000).toFixed(1)} s) with retention ${r.settings.retentionSeconds} s` +
+    `${r.settings.retentionMode ? ` (${r.settings.retentionMode})` : ''}; worker max cached workflows ${r.settings.maxCachedWorkflows}` +
+    `${r.settings.activitySlots ? `, ${r.settings.activitySlots} activity slots, ${r.settings.workflowTaskSlots} workflow task slots` : ''}. ` +
+    `Reconcile of all ${r.settings.entries}: ${(r.reconcile.totalMs / 1000).toFixed(1)} s (${r.reconcile.entriesPerSecond} entries/s). ` +
+    'Deadline = deletionTimestamp + retention (what the workflow computes). The retention timer is the TimerStarted event with the ' +
+    'summary `retention deadline`; deletion start is the `deleteBackups` ActivityTaskScheduled event. Same stack, in this order: floor, ceiling, ours.', '',
     '| after the deadline (deletionTimestamp + retention) | entries | p50 (ms) | p99 (ms) | max (ms) |', '|---|---:|---:|---:|---:|',
-    row('retention timer fired', r.lateness.timerFired), row('deletion start (first activity after waking)', r.lateness.deletionStart),
+    row('retention timer set to fire (its TimerStarted + duration)', r.timerTargetAfterDeadline),
+    row('retention timer fired', r.lateness.timerFired), row('deletion start (deleteBackups scheduled)', r.lateness.deletionStart),
     row('first delete call (deleteBackups started)', r.lateness.firstDeleteCall),
-    row('deletion start, entries whose retention timer was running before the deadline', r.deletionStartWithTimer), '',
+    row('deletion start, entries whose retention timer was set before the deadline', r.deletionStartWithTimer),
+    row('entry gone, every finalizer released — ours', g?.ours.perEntry), row('entry gone, every finalizer released — floor', g?.floor?.perEntry),
+    row('no-op ceiling: stub activity scheduled', c?.deletionStart), row('no-op ceiling: timer fired', c?.timerFired), '',
+    `**Deadline → every entry gone (finalizers released), last deadline → last release:** ours ${s(g?.ours.overallMs)} s, ` +
+    `floor ${s(g?.floor?.overallMs)} s, ours / floor **${g?.ratioToFloor ?? '–'}×** (per-entry p99: ${g?.ratioToFloorP99 ?? '–'}×).` +
+    (g?.ours.missing ? ` ${g.ours.missing} entries of ours never seen gone.` : ''), '',
+    `**Retention timer set after the deletion** (TimerStarted − the bench's delete call returned; includes the watch delivery and the watcher's ` +
+    `signal): p50 ${v(r.timerSetAfterDeletion?.afterDeleteCall.p50)} ms, p99 ${v(r.timerSetAfterDeletion?.afterDeleteCall.p99)} ms; against the first ` +
+    `signal recorded after the delete call was sent: p50 ${v(r.timerSetAfterDeletion?.afterSignal.p50)} ms, p99 ${v(r.timerSetAfterDeletion?.afterSignal.p99)} ms. ` +
+    `Timers set before their deadline: ${r.timersSetBeforeDeadline ?? '–'} of ${r.settings.entries}; entries without a retention timer: ${r.entriesWithoutTimer}.`, '',
+    `**historyEventsPerLifecycle** (create → retain → delete, every run, median): **${r.historyEventsPerLifecycle ?? '–'}** ` +
+    (r.history ? `(p99 ${r.history.events.p99}, max ${r.history.events.max}; runs per lifecycle ≤ ${r.history.runsMax}; median per lifecycle: ` +
+      `${r.history.activities} activities, ${r.history.localActivities} local activities, ${r.history.workflowTasks} workflow tasks, ` +
+      `${r.history.timers} timers, ${r.history.signals} signals).` : ''), '',
+    c ? `**No-op ceiling** (bench/ceiling-workflow.ts on a bench-only worker, same cache and slots, same N and retention): ` +
+      `${c.entries} started and idle in ${s(c.startAllMs)} s, signalled in ${s(c.signalBurstMs)} s; stub activity scheduled after the deadline ` +
+      `p50 ${v(c.deletionStart.p50)} ms, p99 ${v(c.deletionStart.p99)} ms; timer set after the signal returned p99 ${v(c.timerSetAfterSignal.p99)} ms; ` +
+      `last deadline → all closed ${s(c.drainMs)} s; ${c.historyEvents} history events per workflow; worker peak RSS ${c.workerPeakRssMiB ?? '–'} MiB.` : 'No-op ceiling: not run.', '',
+    r.floor ? `Floor (bench/floor-retention.ts): deletion seen → registered p99 ${v(r.floor.registered.p99)} ms; deadline → its deletion started p99 ${v(r.floor.deleteStarted.p99)} ms.` : 'Floor: not run.', '',
     `Deletion → Pending status seen (${r.pendingAfterDeletionMs.n} entries): p50 ${v(r.pendingAfterDeletionMs.p50)} ms, p99 ${v(r.pendingAfterDeletionMs.p99)} ms. ` +
-    `Timer precision (fired − set to fire, all ${r.timerPrecisionMs.n} timers that fired): p50 ${v(r.timerPrecisionMs.p50)} ms, p99 ${v(r.timerPrecisionMs.p99)} ms. ` +
-    `Entries without a retention timer (learned of the deletion after the deadline): ${r.entriesWithoutTimer}. ` +
-    `Last deadline → every entry gone: ${(r.drainMs / 1000).toFixed(1)} s.`, '',
+    `Retention timer precision (fired − set to fire, ${r.timerPrecisionMs.n} timers): p50 ${v(r.timerPrecisionMs.p50)} ms, p99 ${v(r.timerPrecisionMs.p99)} ms.`, '',
     `Peak RSS: worker ${r.peakRssMiB.worker ?? '–'} MiB, watcher ${r.peakRssMiB.watcher ?? '–'} MiB, Temporal dev server ${r.peakRssMiB.temporal ?? '– (not started by the benchmark)'} MiB. ` +
     `Verified (every prefix empty, every entry gone, no deletion before its deadline): ${r.verified ? 'yes' : `**no**: ${r.problems.join('; ')}`}.`, '',
     ...(r.targets.length ? ['| target | value | met |', '|---|---|---|', ...r.targets.map((t) => `| ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`), ''] : []),
