@@ -1,7 +1,14 @@
 /**
  * The prefix deleters the deletion benchmark compares, each given the same bucket contents:
- * - `ours`: the `gcp` provider's `deletePrefix` (adapters/storage/gcs-provider.ts) with its default settings and the
- *   per-bucket write cap the benchmark runs with;
+ * - `ours`: the product's `deleteBackups` activity as the worker runs it — the storage activities
+ *   (`createStorageActivities`, activities/storage-activities.ts) over the worker's own providers (`createProviders`
+ *   from worker/main.ts, configured through `loadConfig` with the benchmark's endpoint and write cap) and the worker's
+ *   metrics sink, executed by the SDK's activity wrapper (`MockActivityEnvironment` wraps the worker's `Activity`
+ *   class: context, heartbeats, cancellation signal). Its listings are included: the inventory before deleting, the
+ *   paged deletion, the final check. Not included: the entry and secret read through Kubernetes (a stub returns the
+ *   bucket and credentials) and the heartbeat's trip to the server;
+ * - `deletePrefix` (only on request, `--deleters`): the `gcp` provider's `deletePrefix` alone
+ *   (adapters/storage/gcs-provider.ts), with the same cap: the deletion without the activity's two extra listings;
  * - `deleteFiles`: `@google-cloud/storage`'s `bucket.deleteFiles({ prefix })`, as a Node developer would call it;
  * - `gardener`: Gardener provider-gcp's algorithm (`DeleteObjectsWithPrefix`, research note object-store §4),
  *   re-created here for the benchmark only: list every object under the prefix into memory, then delete with 10
@@ -10,13 +17,17 @@
  */
 import { Storage, type File } from '@google-cloud/storage';
 import type { SecretData } from '../activities/storage-port';
+import type * as DeleterActivity from './deleter-activity';
 import { createGcsProvider } from '../adapters/storage/gcs-provider';
 
-/** Names of the compared deleters, in the order they run. */
+/** Names of the compared deleters, in the order they run by default. */
 export const DELETERS = ['ours', 'deleteFiles', 'gardener'] as const;
 
-/** One of {@link DELETERS}. */
-export type DeleterName = (typeof DELETERS)[number];
+/** Deleters run only when asked for with `--deleters`. */
+export const EXTRA_DELETERS = ['deletePrefix'] as const;
+
+/** One of {@link DELETERS} or {@link EXTRA_DELETERS}. */
+export type DeleterName = (typeof DELETERS)[number] | (typeof EXTRA_DELETERS)[number];
 
 /** What a deleter is asked to do. */
 export interface DeletionJob {
@@ -31,7 +42,7 @@ export interface DeletionJob {
 }
 
 /** A service-account key that passes the provider's checks; never used, as custom endpoints send no credentials. */
-const BENCH_CREDENTIALS: SecretData = {
+export const BENCH_CREDENTIALS: SecretData = {
   'serviceaccount.json': Buffer.from(JSON.stringify({ type: 'service_account', project_id: 'bench',
     client_email: 'bench@bench.iam.gserviceaccount.com', private_key_id: 'bench',
     private_key: '-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n',
@@ -73,7 +84,9 @@ async function gardenerDeleteObjectsWithPrefix(storage: Storage, bucketName: str
  */
 export async function runDeleter(job: DeletionJob): Promise<number | undefined> {
   switch (job.deleter) {
-    case 'ours': {
+    case 'ours':
+      return (await prepareDeleter(job))();
+    case 'deletePrefix': {
       const session = createGcsProvider({ apiEndpoint: job.endpoint, maxWritesPerSecond: job.capPerSecond })
         .open(job.bucket, BENCH_CREDENTIALS);
       try {
@@ -96,4 +109,18 @@ export async function runDeleter(job: DeletionJob): Promise<number | undefined> 
       throw new Error(`unknown deleter ${String(never)}`);
     }
   }
+}
+
+type DeleterActivityModule = typeof DeleterActivity;
+
+/**
+ * Everything a deleter needs before it starts, loaded and built; the returned function runs the deletion alone (the
+ * benchmark times only that). For `ours` this loads the worker's modules (the SDK's native bridge among them) and
+ * builds the activity; only `ours` loads them, so they do not weigh on the other deleters' RSS.
+ */
+export async function prepareDeleter(job: DeletionJob): Promise<() => Promise<number | undefined>> {
+  if (job.deleter !== 'ours') return () => runDeleter(job);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { prepareDeleteBackupsActivity } = require('./deleter-activity') as DeleterActivityModule;
+  return prepareDeleteBackupsActivity(job);
 }

@@ -1,10 +1,10 @@
 /**
  * Child-process entry of the deletion benchmark: one process per deleter run, so that its peak RSS
  * (`process.resourceUsage().maxRSS`) belongs to that deleter alone. Receives one {@link DeletionJob} over IPC, runs
- * it, answers one {@link WorkerResult} and exits. Modules are loaded before the job arrives, so the measured time is
- * the deletion only.
+ * it, answers one {@link WorkerResult} and exits. Modules are loaded before the clock starts (those only `ours` needs
+ * once the job says it is `ours`), so the measured time is the deletion only.
  */
-import { runDeleter, type DeletionJob } from './deleters';
+import { prepareDeleter, type DeletionJob } from './deleters';
 
 /** What the worker answers. */
 export interface WorkerResult {
@@ -23,12 +23,15 @@ export interface WorkerResult {
 const MIB = 1024 * 1024;
 
 async function run(job: DeletionJob): Promise<WorkerResult> {
-  const rssBeforeMiB = process.memoryUsage.rss() / MIB;
-  const t0 = performance.now();
   let deleted: number | undefined;
   let error: string | undefined;
+  let rssBeforeMiB = NaN;
+  let t0 = performance.now();
   try {
-    deleted = await runDeleter(job);
+    const deleter = await prepareDeleter(job); // `ours` loads the worker's modules here, before the clock starts
+    rssBeforeMiB = process.memoryUsage.rss() / MIB;
+    t0 = performance.now();
+    deleted = await deleter();
   } catch (err) {
     const e = err as { message?: unknown; code?: unknown };
     error = `${e.code !== undefined ? `[${String(e.code)}] ` : ''}${String(e.message ?? err)}`.slice(0, 500);

@@ -29,7 +29,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DELETERS, type DeleterName } from './deleters';
+import { DELETERS, EXTRA_DELETERS, type DeleterName } from './deleters';
 import {
   FULL_OPTIONS, QUICK_OPTIONS, renderDeletionMarkdown, runDeletionBenchmark, type DeletionBenchOptions,
 } from './deletion';
@@ -75,7 +75,8 @@ export function parseDeletionArgs(argv: string[]): { options: DeletionBenchOptio
   const base = values.quick ? QUICK_OPTIONS : FULL_OPTIONS;
   const custom = ['sizes', 'fake-gcs-sizes', 'latency-ms', 'cap', 'burst', 'deleters'].some((k) => k in values);
   const deleters = values.deleters === undefined ? base.deleters : values.deleters.split(',').map((d) => {
-    if (!(DELETERS as readonly string[]).includes(d)) throw new Error(`unknown deleter ${d} (known: ${DELETERS.join(', ')})`);
+    const known: readonly string[] = [...DELETERS, ...EXTRA_DELETERS];
+    if (!known.includes(d)) throw new Error(`unknown deleter ${d} (known: ${known.join(', ')})`);
     return d as DeleterName;
   });
   const options: DeletionBenchOptions = {
