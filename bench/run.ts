@@ -1,8 +1,9 @@
 /**
- * Benchmark entry point: `npm run build && npm run bench -- [all|deletion|reconcile|retention] [flags]`.
+ * Benchmark entry point: `npm run build && npm run bench -- [all|deletion|reconcile|retention|report] [flags]`.
  * Without a name, all three run one after the other (the committed figures).
  *
  * Common flags:
+ *   --runs R                runs of each benchmark (default 3 for a full run, 1 otherwise); each run starts afresh
  *   --quick                 tiny sizes, proves the benchmarks work; timings meaningless
  *   --note TEXT             stored with the results (e.g. what else ran on the machine)
  *   --out DIR               where to write; default bench/results (full run) or bench/results/tmp (others)
@@ -13,17 +14,19 @@
  *   --latency-ms 30         stand-in latency per request
  *   --cap 1000              bucket write cap (stand-in 429s; our deleter's configured rate)
  *   --burst 100             stand-in token-bucket depth (default cap / 10)
- *   --deleters ours,gardener   subset/order of ours, deleteFiles, gardener
+ *   --deleters ours,gardener   subset/order of ours, deleteFiles, gardener (and deletePrefix: the provider call alone)
  *   --fake-gcs-endpoint URL use a running fake-gcs-server instead of starting one
  *
  * Flags (reconcile): --entries 200, --concurrency 50 (creates in flight, the worker's activity slots, the floor's
  * entries in flight). Flags (retention): --entries 5000, --retention-seconds 60, --objects 3, --concurrency 50,
- * --max-cached-workflows N (the worker's BEL_MAX_CACHED_WORKFLOWS; default: the product's default).
- * Both start their own stack (kube-apiserver + etcd + Temporal dev server) and the worker and watcher from `dist/`.
+ * --max-cached-workflows N (the worker's BEL_MAX_CACHED_WORKFLOWS; default: the product's default), --no-floor and
+ * --no-ceiling (skip those sides). Both start their own stack (kube-apiserver + etcd + Temporal dev server) and the
+ * worker and watcher from `dist/`.
  *
- * Prints each benchmark's markdown and writes `<out>/latest.json` + `<out>/latest.md` for a full run,
- * `<out>/<mode>.json` + `.md` otherwise. Each benchmark owns its key in the JSON and its marked section in the
- * markdown. Exits 1 if any run failed its verification.
+ * Every run's whole result goes to `<out>/raw/<benchmark>-<start time>.json` (with its set: this invocation, run i of
+ * R). After each run the report is regenerated from the raw files only (bench/summary.ts): `<out>/latest.md` and
+ * `<out>/latest.json` for a full run, `<out>/<mode>.md` and `.json` otherwise. `report` regenerates it without running
+ * anything (`--out`, `--mode quick|custom|full`). Exits 1 if any run failed its verification.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +39,7 @@ import {
 import { distBuild } from './live';
 import { RECONCILE_FULL, RECONCILE_QUICK, renderReconcileMarkdown, runReconcileBenchmark } from './reconcile';
 import { RETENTION_FULL, RETENTION_QUICK, renderRetentionMarkdown, runRetentionBenchmark } from './retention';
+import { writeRaw, writeReport, type RunSet } from './summary';
 
 /** The repository root: the nearest folder above this file with the project's package.json. */
 export function repoRoot(): string {
@@ -97,7 +101,10 @@ export function parseDeletionArgs(argv: string[]): { options: DeletionBenchOptio
 const START = (name: string): string => `<!-- bench:${name}:start -->`;
 const END = (name: string): string => `<!-- bench:${name}:end -->`;
 
-/** Writes `result` under its benchmark's key and `markdown` as its marked section, keeping other benchmarks' entries. */
+/**
+ * Writes `result` under its benchmark's key and `markdown` as its marked section, keeping other benchmarks' entries
+ * (for ad-hoc result files; `npm run bench` writes raw results and a report built from them, bench/summary.ts).
+ */
 export function writeResults(dir: string, base: string, result: { benchmark: string }, markdown: string): { json: string; md: string } {
   mkdirSync(dir, { recursive: true });
   const json = join(dir, `${base}.json`);
@@ -119,12 +126,12 @@ export function writeResults(dir: string, base: string, result: { benchmark: str
 /** Parses the flags of the reconcile and retention benchmarks. */
 export function parseLiveArgs(name: 'reconcile' | 'retention', argv: string[]): {
   mode: 'full' | 'quick' | 'custom'; entries: number; concurrency: number; retentionSeconds: number; objects: number;
-  maxCachedWorkflows?: number; note?: string; out?: string;
+  maxCachedWorkflows?: number; skipFloor?: boolean; skipCeiling?: boolean; note?: string; out?: string;
 } {
   const { values } = parseArgs({ args: argv, allowPositionals: true, options: {
     quick: { type: 'boolean' }, entries: { type: 'string' }, concurrency: { type: 'string' }, note: { type: 'string' }, out: { type: 'string' },
     ...(name === 'retention' ? { 'retention-seconds': { type: 'string' as const }, objects: { type: 'string' as const },
-      'max-cached-workflows': { type: 'string' as const } } : {}),
+      'max-cached-workflows': { type: 'string' as const }, 'no-floor': { type: 'boolean' as const }, 'no-ceiling': { type: 'boolean' as const } } : {}),
   } });
   const base: { entries: number; concurrency: number; retentionSeconds?: number; objects?: number } = name === 'reconcile'
     ? (values.quick ? RECONCILE_QUICK : RECONCILE_FULL) : (values.quick ? RETENTION_QUICK : RETENTION_FULL);
@@ -134,13 +141,14 @@ export function parseLiveArgs(name: 'reconcile' | 'retention', argv: string[]): 
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${key} must be a whole number ≥ 1, got ${String(v[key])}`);
     return n;
   };
-  const custom = ['entries', 'concurrency', 'retention-seconds', 'objects', 'max-cached-workflows'].some((k) => k in values);
+  const custom = ['entries', 'concurrency', 'retention-seconds', 'objects', 'max-cached-workflows', 'no-floor', 'no-ceiling'].some((k) => k in values);
   return {
     mode: values.quick ? 'quick' : custom ? 'custom' : 'full',
     entries: int('entries', base.entries), concurrency: int('concurrency', base.concurrency),
     retentionSeconds: int('retention-seconds', base.retentionSeconds ?? 60),
     objects: int('objects', base.objects ?? 1),
     ...(v['max-cached-workflows'] !== undefined ? { maxCachedWorkflows: int('max-cached-workflows', 1) } : {}),
+    ...(v['no-floor'] ? { skipFloor: true } : {}), ...(v['no-ceiling'] ? { skipCeiling: true } : {}),
     ...(values.note ? { note: values.note } : {}), ...(values.out ? { out: values.out } : {}),
   };
 }
@@ -148,55 +156,97 @@ export function parseLiveArgs(name: 'reconcile' | 'retention', argv: string[]): 
 const BENCHMARKS = ['deletion', 'reconcile', 'retention'] as const;
 type BenchName = typeof BENCHMARKS[number];
 
+type AnyResult = Parameters<typeof writeRaw>[1];
+
 async function runOne(name: BenchName, argv: string[], root: string, log: (line: string) => void):
-Promise<{ result: { benchmark: string; ok: boolean }; markdown: string; mode: string; out?: string }> {
+Promise<{ result: AnyResult; markdown: string; mode: string; note?: string; out?: string }> {
   if (name === 'deletion') {
     const { options, out } = parseDeletionArgs(argv);
     const result = await runDeletionBenchmark({ ...options, log });
-    return { result, markdown: renderDeletionMarkdown(result), mode: options.mode, ...(out ? { out } : {}) };
+    return { result, markdown: renderDeletionMarkdown(result), mode: options.mode, ...(options.note ? { note: options.note } : {}),
+      ...(out ? { out } : {}) };
   }
   const a = parseLiveArgs(name, argv);
   const dir = mkdtempSync(join(tmpdir(), `bel-bench-${name}-`));
   const common = { mode: a.mode, entries: a.entries, concurrency: a.concurrency, build: distBuild(root), dir, log };
+  const extra = { ...(a.note ? { note: a.note } : {}), ...(a.out ? { out: a.out } : {}) };
   try {
     if (name === 'reconcile') {
       const result = await runReconcileBenchmark(common);
-      return { result, markdown: renderReconcileMarkdown(result), mode: a.mode, ...(a.out ? { out: a.out } : {}) };
+      return { result, markdown: renderReconcileMarkdown(result), mode: a.mode, ...extra };
     }
     const result = await runRetentionBenchmark({ ...common, retentionSeconds: a.retentionSeconds, objects: a.objects,
-      ...(a.maxCachedWorkflows ? { maxCachedWorkflows: a.maxCachedWorkflows } : {}) });
-    return { result, markdown: renderRetentionMarkdown(result), mode: a.mode, ...(a.out ? { out: a.out } : {}) };
+      ...(a.maxCachedWorkflows ? { maxCachedWorkflows: a.maxCachedWorkflows } : {}),
+      ...(a.skipFloor ? { skipFloor: true } : {}), ...(a.skipCeiling ? { skipCeiling: true } : {}) });
+    return { result, markdown: renderRetentionMarkdown(result), mode: a.mode, ...extra };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
+/** Takes `--runs R` out of `argv` (the benchmarks' own parsers are strict). */
+export function takeRuns(argv: readonly string[]): { runs?: number; rest: string[] } {
+  const rest: string[] = [];
+  let runs: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = a === '--runs' ? argv[++i] : a.startsWith('--runs=') ? a.slice('--runs='.length) : undefined;
+    if (a === '--runs' || a.startsWith('--runs=')) {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--runs must be a whole number ≥ 1, got ${String(value)}`);
+      runs = n;
+    } else {
+      rest.push(a);
+    }
+  }
+  return { ...(runs !== undefined ? { runs } : {}), rest };
+}
+
+/** Report file base name for a mode. */
+const reportBase = (mode: string): string => (mode === 'full' ? 'latest' : mode);
+
 async function main(argv: string[]): Promise<number> {
   const [first] = argv;
   const name = first && !first.startsWith('-') ? first : 'all';
-  const rest = first && !first.startsWith('-') ? argv.slice(1) : argv;
+  const { runs: asked, rest } = takeRuns(first && !first.startsWith('-') ? argv.slice(1) : argv);
+  const root = repoRoot();
+  if (name === 'report') {
+    const { values } = parseArgs({ args: rest, options: { out: { type: 'string' }, mode: { type: 'string' } } });
+    const mode = values.mode ?? 'full';
+    const dir = resolve(root, values.out ?? (mode === 'full' ? 'bench/results' : 'bench/results/tmp'));
+    const files = writeReport(dir, reportBase(mode), mode);
+    console.error(`[bench] wrote ${files.md} and ${files.json}`);
+    return 0;
+  }
   if (name !== 'all' && !(BENCHMARKS as readonly string[]).includes(name)) {
-    console.error(`unknown benchmark ${name} (available: all, ${BENCHMARKS.join(', ')})`);
+    console.error(`unknown benchmark ${name} (available: all, ${BENCHMARKS.join(', ')}, report)`);
     return 2;
   }
   const names: BenchName[] = name === 'all' ? [...BENCHMARKS] : [name as BenchName];
   if (name === 'all') {
     const { values } = parseArgs({ args: rest, options: { quick: { type: 'boolean' }, note: { type: 'string' }, out: { type: 'string' } } });
-    if (!values.quick && Object.keys(values).some((k) => k !== 'note' && k !== 'out')) throw new Error('all: only --quick, --note and --out');
+    if (!values.quick && Object.keys(values).some((k) => k !== 'note' && k !== 'out')) throw new Error('all: only --quick, --runs, --note and --out');
   }
-  const root = repoRoot();
   let failed = false;
   for (const bench of names) {
-    const t0 = Date.now();
-    const log = (line: string): void => console.error(`[bench ${bench} ${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}`);
-    const { result, markdown, mode, out } = await runOne(bench, rest, root, log);
-    const dir = resolve(root, out ?? (mode === 'full' ? 'bench/results' : 'bench/results/tmp'));
-    const files = writeResults(dir, mode === 'full' ? 'latest' : mode, result, markdown);
-    console.log(markdown);
-    console.error(`[bench ${bench}] wrote ${files.json} and ${files.md}`);
-    if (!result.ok) {
-      console.error(`[bench ${bench}] FAILED: a run did not verify (see the table)`);
-      failed = true;
+    const setId = new Date().toISOString();
+    let runs = asked ?? 1;
+    for (let i = 1; i <= runs; i++) {
+      const t0 = Date.now();
+      const log = (line: string): void => console.error(`[bench ${bench}${runs > 1 ? ` ${i}/${runs}` : ''} ${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}`);
+      const runStartedAt = new Date().toISOString();
+      const { result, markdown, mode, note, out } = await runOne(bench, rest, root, log);
+      if (i === 1 && asked === undefined && mode === 'full') runs = 3; // a full run's figures are medians of 3
+      const dir = resolve(root, out ?? (mode === 'full' ? 'bench/results' : 'bench/results/tmp'));
+      const set: RunSet = { id: setId, index: i, of: runs, runStartedAt, argv: rest, ...(note ? { note } : {}) };
+      const raw = writeRaw(dir, result, set);
+      const files = writeReport(dir, reportBase(mode), mode);
+      console.log(markdown);
+      console.error(`[bench ${bench}] wrote ${raw}; report ${files.md}`);
+      if (!result.ok) {
+        console.error(`[bench ${bench}] FAILED: a run did not verify (see the table)`);
+        failed = true;
+      }
     }
   }
   return failed ? 1 : 0;
