@@ -585,6 +585,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     void inventoryBackups(name, target).then((inv) => {
       if (!s.deletion || s.deletion.target !== target) return; // re-created meanwhile: the count is stale
       s.deletion.inventory = inv;
+      record({ action: 'note', by: 'controller', reason: 'inventory',
+        outcome: `${inv.objects} objects (${bytes(inv.bytes)}) under ${prefix} in bucket ${target.bucketName}${inv.truncated ? ' (counting stopped at its limit)' : ''}` });
       setCurrentDetails(summary(s));
     }, (err: unknown) => {
       if (s.deletion?.target === target) record({ action: 'note', by: 'controller', reason: 'inventory failed', outcome: `objects not counted: ${describeFailure(err).message}` });

@@ -168,7 +168,9 @@ beforeAll(async () => {
   mkdirSync(join(localRoot, LOCAL_BUCKET), { recursive: true });
   gcsBucket = await createGcsBucket(storage, `rel-bad-${short()}`);
   await kube.ensureNamespace('garden');
-  worker = await startWorkerProcess({ env: { BEL_TASK_QUEUE: taskQueue, BEL_CLUSTER_IDENTITY: cluster, BEL_PROVIDER_TYPES: 'gcp,local',
+  // hold-entry: these cases read what the workflow wrote on the deleted entry (Pending, notes); in the default
+  // release-entry mode the entry is released in the same step that writes Pending, and is gone before it can be read.
+  worker = await startWorkerProcess({ env: { BEL_RETENTION_MODE: 'hold-entry', BEL_TASK_QUEUE: taskQueue, BEL_CLUSTER_IDENTITY: cluster, BEL_PROVIDER_TYPES: 'gcp,local',
     BACKUP_LOCAL_DIR: localRoot, GCS_API_ENDPOINT: stackEnv('GCS_API_ENDPOINT') }, logFile: join(dir, 'worker.log') });
   client = await temporalClient();
 }, 300_000);

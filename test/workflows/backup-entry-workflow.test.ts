@@ -210,7 +210,8 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     expect((d.searchAttributes.DeletionScheduledAt as Date[])[0]!.toISOString().slice(0, 19)).toBe(v.deletionScheduledAt!.slice(0, 19));
     const result = await h.result();
     expect(result.outcome).toBe('deleted');
-    expect(result.decisions.map((x) => x.action)).toEqual(['retention-start']);
+    expect(result.decisions.map((x) => `${x.action}:${x.reason}`)).toEqual(['retention-start:retention 4s (annotation)', 'note:inventory']);
+    expect(result.decisions[1]!.outcome).toMatch(/^12 objects \(12\.0 KiB\) under /);
   });
 
   it('expedite during retention deletes at once; expedite on a live entry is refused with a clear message', async () => {

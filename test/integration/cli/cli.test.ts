@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { runCli } from '../../../starter/cli/program';
 import type { EntryRow, StatusReportView } from '../../../starter/cli/format';
+import { waitFor } from '../../../stack/wait';
 import { statusQuery } from '../../../workflows/messages';
 import { type LiveEntries, type LiveEntry, startLiveEntries } from '../../support/live-entries';
 
@@ -80,6 +81,8 @@ describe('backupentry CLI against a real worker, kube-apiserver and Temporal', (
   });
 
   it('status shows phase, deadline, inventory and the decision log', async () => {
+    // The inventory is counted beside the running retention timer: wait for it to be in.
+    await waitFor(async () => ((await retaining.handle.query(statusQuery)).inventory ? true : undefined), { what: 'the inventory' });
     const r = await cli('status', retaining.name);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^Phase:\s+Retaining$/m);
@@ -87,7 +90,8 @@ describe('backupentry CLI against a real worker, kube-apiserver and Temporal', (
     expect(r.out).toMatch(/^Inventory:\s+3 objects, 300 B$/m);
     expect(r.out).toMatch(/^Summary:\s+Retaining 3 objects \(300 B\) until .* UTC — expedite or cancel-cleanup$/m);
     expect(r.out).toMatch(/^Last operation:\s+Delete Pending at .*Backups are retained until/m);
-    expect(r.out).toMatch(/^ {2}\S+ {2}retention-start by controller: retention 1h \(annotation\) → 3 objects/m);
+    expect(r.out).toMatch(/^ {2}\S+ {2}retention-start by controller: retention 1h \(annotation\) → the objects under /m);
+    expect(r.out).toMatch(/^ {2}\S+ {2}note by controller: inventory → 3 objects \(300 B\) under /m);
     const json = JSON.parse((await cli('status', retaining.name, '-o', 'json')).out) as StatusReportView;
     expect(json.view).toMatchObject({ phase: 'Retaining', deletionScheduledAt: retaining.deadline, inventory: { objects: 3, bytes: 300 } });
   });

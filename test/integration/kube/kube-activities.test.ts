@@ -134,7 +134,7 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
         'backupentry.extensions.gardener.cloud/retention-period': '1h', 'unrelated/annotation': 'x' } });
       const view = record(await acts.observeEntry(name));
       expect(view).toEqual({
-        exists: true, name, uid: expect.any(String), generation: 1, type: 'gcp', class: 'shoot', bucketName: 'bucket-1',
+        exists: true, name, uid: expect.any(String), resourceVersion: expect.any(String), finalizers: [], generation: 1, type: 'gcp', class: 'shoot', bucketName: 'bucket-1',
         region: 'local', secretRef: { name: secretName, namespace: 'garden' },
         annotations: { operation: 'reconcile', timestamp: '2026-03-01T07:00:00Z', retentionPeriod: '1h' },
         hasFinalizer: false,
@@ -330,6 +330,85 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
       await acts.ensureFinalizers(name);
       await acts.writeStatus(name, { kind: 'processing', operation: Operation.Delete, description: 'x' });
       await acts.removeOperationAnnotation(name, 'reconcile');
+    });
+  });
+
+  describe('reconcileEntry and beginDeletion (the local-activity steps)', () => {
+    /** The activities over a gateway that counts its calls by method. */
+    const counted = () => {
+      const calls: Record<string, number> = {};
+      const inner = createKubeGateway(kc);
+      const kube = new Proxy(inner, { get: (t, p: string) => {
+        const v = (t as unknown as Record<string, unknown>)[p];
+        return typeof v === 'function' ? (...args: unknown[]) => { calls[p] = (calls[p] ?? 0) + 1; return (v as (...a: unknown[]) => unknown).apply(t, args); } : v;
+      } });
+      return { calls, acts: createKubeActivities({ kube, providers, now: () => NOW }) };
+    };
+
+    it('reconciles a new entry in one step from the observed view, without reading the entry again', async () => {
+      const { name, ns, secretName } = await makeEntry({ finalizers: ['example.com/other'], annotations: { [ANNOTATION_OPERATION]: 'reconcile' } });
+      const view = await acts.observeEntry(name);
+      const { calls, acts: a } = counted();
+      const written = record(await a.reconcileEntry(name, { operation: Operation.Create, entry: view }));
+      expect(written).toMatchObject({ namespace: ns, name: 'etcd-backup', digest: expect.stringMatching(/^[0-9a-f]{16}$/) });
+      const entry = await getEntry(name);
+      expect(entry.metadata.finalizers).toEqual(['example.com/other', FINALIZER]);
+      expect(entry.metadata.annotations?.[ANNOTATION_OPERATION]).toBeUndefined();
+      expect(entry.status?.lastOperation).toMatchObject({ type: 'Create', state: 'Succeeded' });
+      expect((await readSecret('garden', secretName)).metadata?.finalizers).toEqual([FINALIZER]);
+      expect(decode((await readSecret(ns, 'etcd-backup')).data)).toMatchObject({ bucketName: 'bucket-1', hostPath: HOST_PATH });
+      // One read of the entry: the operation annotation's conditional removal; no namespace read; the secret created.
+      expect(calls).toMatchObject({ getBackupEntry: 1, createSecret: 1, patchBackupEntryStatus: 2, getSecret: 1 });
+      expect(calls.getNamespace).toBeUndefined();
+      expect(calls.replaceSecret).toBeUndefined();
+
+      // Again on the same (now stale) view: the 409s cost a read each, the existing etcd-backup secret is replaced.
+      const again = counted();
+      await again.acts.reconcileEntry(name, { operation: Operation.Reconcile, entry: { ...view, annotations: {} } });
+      expect((await getEntry(name)).metadata.finalizers).toEqual(['example.com/other', FINALIZER]);
+      expect(again.calls.replaceSecret).toBe(1);
+    });
+
+    it('a missing namespace is a retryable wait, learnt from the create', async () => {
+      const { name } = await makeEntry({ namespace: false });
+      const f = await fail(acts.reconcileEntry(name, { operation: Operation.Create, entry: await acts.observeEntry(name) }));
+      expect(f.type).toBe(GardenerErrorCode.RetryableConfigurationProblem);
+      expect(f.message).toContain('waiting for namespace');
+    });
+
+    it('beginDeletion releases the entry with the record on its secret, holds it with the deadline, or does nothing without a secret', async () => {
+      const record1 = { workflowId: 'wf-1', uid: '', type: 'local', bucketName: 'bucket-1', deletionTimestamp: '2026-03-01T08:00:00Z',
+        deletionDeadline: '2026-03-04T08:00:00Z' };
+      const pending = { kind: 'pending' as const, operation: Operation.Delete, description: 'Backups are retained until 2026-03-04T08:00:00Z' };
+      // release-entry
+      const a = await makeEntry();
+      await acts.ensureFinalizers(a.name);
+      await acts.provisionEtcdBackupSecret(a.name);
+      await custom.deleteClusterCustomObject({ ...be, name: a.name });
+      const viewA = await acts.observeEntry(a.name);
+      const released = record(await acts.beginDeletion(a.name, { entry: viewA, pending: { ...pending, observed: { generation: viewA.generation } },
+        record: { ...record1, uid: viewA.uid } }));
+      expect(released).toEqual({ secretRefExists: true, etcdSecret: 'deleted', released: true });
+      expect((await acts.observeEntry(a.name)).exists).toBe(false);
+      expect(await acts.readRetentionRecord(a.name, { namespace: 'garden', name: a.secretName })).toMatchObject({ workflowId: 'wf-1', uid: viewA.uid });
+      // hold-entry
+      const b = await makeEntry();
+      await acts.ensureFinalizers(b.name);
+      await custom.deleteClusterCustomObject({ ...be, name: b.name });
+      const viewB = await acts.observeEntry(b.name);
+      const held = await acts.beginDeletion(b.name, { entry: viewB, pending: { ...pending, observed: { generation: viewB.generation } },
+        decision: { uid: viewB.uid, deletionDeadline: '2026-03-04T08:00:00Z' } });
+      expect(held).toEqual({ secretRefExists: true, etcdSecret: 'absent', persisted: true });
+      const entryB = await getEntry(b.name);
+      expect(entryB.metadata.finalizers).toEqual([FINALIZER]);
+      expect(entryB.status?.lastOperation).toMatchObject({ type: 'Delete', state: 'Pending' });
+      expect(entryB.metadata.annotations?.['backupentry.extensions.gardener.cloud/deletion-deadline']).toBe('2026-03-04T08:00:00Z');
+      // no secret: nothing written
+      const c = await makeEntry({ secret: null });
+      const viewC = await acts.observeEntry(c.name);
+      expect(await acts.beginDeletion(c.name, { entry: viewC, pending })).toEqual({ secretRefExists: false });
+      expect((await getEntry(c.name)).status?.lastOperation).toBeUndefined();
+      await acts.releaseFinalizers(b.name, { secret: true });
     });
   });
 

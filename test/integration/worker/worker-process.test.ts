@@ -63,7 +63,7 @@ describe('worker process: endpoint, metrics, graceful stop', () => {
     await h.annotate(e.name, { 'backupentry.extensions.gardener.cloud/retention-period': '0s' });
     await h.deleteEntry(e.name);
     await h.untilGone(e.name);
-    // An entry whose provider secret does not exist: ensureFinalizers fails with a configuration problem.
+    // An entry whose provider secret does not exist: its reconcile step fails with a configuration problem.
     const broken = h.newName();
     await h.core.createNamespace({ body: { metadata: { name: broken.ns } } });
     await h.custom.createClusterCustomObject({ ...G, body: { apiVersion: BACKUPENTRY_API.apiVersion, kind: BACKUPENTRY_API.kind,
@@ -71,8 +71,8 @@ describe('worker process: endpoint, metrics, graceful stop', () => {
         secretRef: { name: 'no-such-secret', namespace: 'garden' } } } });
     const text = await h.until(async () => {
       const t = (await get('/metrics')).text;
-      return metricValue(t, 'bel_worker_activity_failures_total', { activity: 'ensureFinalizers', code: 'ERR_CONFIGURATION_PROBLEM' }) > 0 ? t : undefined;
-    }, 'a counted ensureFinalizers failure', 60_000);
+      return metricValue(t, 'bel_worker_activity_failures_total', { activity: 'reconcileEntry', code: 'ERR_CONFIGURATION_PROBLEM' }) > 0 ? t : undefined;
+    }, 'a counted reconcileEntry failure', 60_000);
     expect(metricValue(text, 'bel_worker_deleted_objects_total', { provider: 'local' })).toBe(2);
     expect(metricValue(text, 'bel_worker_deleted_bytes_total', { provider: 'local' })).toBe(128);
     expect(metricValue(text, 'bel_worker_state', { state: 'RUNNING' })).toBe(1);
