@@ -227,6 +227,14 @@ function renderRun(r: RawResult): string {
   return renderRetentionMarkdown(r);
 }
 
+/** How long a run took, start to result. */
+function took(r: RawResult): string {
+  const ms = Date.parse(r.benchmark === 'deletion' ? r.finishedAt : r.at) - Date.parse(startedAt(r));
+  if (!Number.isFinite(ms)) return '–';
+  const min = Math.floor(ms / 60_000);
+  return min ? `${min} min ${Math.round((ms % 60_000) / 1000)} s` : `${Math.round(ms / 1000)} s`;
+}
+
 const TITLES: Record<string, string> = { deletion: 'Deletion', reconcile: 'Reconcile', retention: 'Retention' };
 
 /** The report: the target table, then per benchmark its set's summary, the runs' load averages and each run's section. */
@@ -243,8 +251,8 @@ export function renderReport(sets: ReadonlyMap<string, readonly RawResult[]>): s
     out.push(`Command flags: \`${first.set.argv.join(' ') || '(none)'}\`${first.set.note ? `; note: ${first.set.note}` : ''}.`, '');
     out.push('| figure | median | min – max |', '|---|---:|---:|',
       ...aggregate(runs).map((a) => `| ${a.label} | ${withUnit(a.stat.median, a.unit)} | ${spanOf(a.stat, a.unit)} |`), '');
-    out.push('| run | started (UTC) | load average at start (1/5/15 min) | at end | verified | raw result |', '|---:|---|---|---|---|---|',
-      ...runs.map((r) => `| ${r.set.index} | ${startedAt(r).slice(0, 19).replace('T', ' ')} | ${r.machine.loadAverageStart.join(' / ')} | ` +
+    out.push('| run | started (UTC) | took | load average at start (1/5/15 min) | at end | verified | raw result |', '|---:|---|---:|---|---|---|---|',
+      ...runs.map((r) => `| ${r.set.index} | ${startedAt(r).slice(0, 19).replace('T', ' ')} | ${took(r)} | ${r.machine.loadAverageStart.join(' / ')} | ` +
         `${r.machine.loadAverageEnd.join(' / ')} | ${r.ok ? 'yes' : '**no**'} | \`${r.file ?? ''}\` |`), '');
     for (const r of runs) out.push(`<details><summary>Run ${r.set.index}</summary>`, '', renderRun(r).replace(/^### /, '#### '), '</details>', '');
   }
