@@ -4,6 +4,7 @@
  * configured only through the environment, BackupEntry fixtures, an observer that timestamps what the API server
  * shows, workflow-history timings, API-server request counts and process memory. Nothing here asserts a timing.
  */
+import { reuseConnections } from '../adapters/kubernetes/connection-reuse';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -113,6 +114,9 @@ export class Rig {
   private constructor(readonly o: RigOptions, readonly env: Record<string, string>, stack?: Stack) {
     this.stack = stack;
     this.kc.loadFromFile(env.KUBECONFIG!);
+    // The floor and the bench's own requests keep their connections as the product does (client-node alone opens a
+    // new TLS connection per request): the floor is client-node at its best, not at its default.
+    reuseConnections(this.kc);
     this.core = this.kc.makeApiClient(CoreV1Api);
     this.custom = this.kc.makeApiClient(CustomObjectsApi);
   }

@@ -29,6 +29,7 @@ import { type BackupEntryWorkflowInput, backupEntryWorkflow } from '../workflows
 import { reconcileSignal } from '../workflows/messages';
 import { BACKUP_ENTRY_NAME } from '../workflows/search-attributes';
 import { startHealthServer, type HealthServer, type Readiness } from '../adapters/http/health-server';
+import { reuseConnections } from '../adapters/kubernetes/connection-reuse';
 import {
   type EntryState, type Fingerprint, SignalReason, changeIntent, fingerprintOf, firstSightIntent, intentCategory, isServed,
   secretKey, toEntryState,
@@ -468,7 +469,8 @@ class Term {
  * cannot listen.
  */
 export async function startWatcher(opts: StartWatcherOptions): Promise<WatcherHandle> {
-  const { config, kubeConfig, client } = opts;
+  const { config, client } = opts;
+  const kubeConfig = reuseConnections(opts.kubeConfig);
   const w = config.watcher;
   const identity = opts.identity ?? w.identity ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
   const log = opts.logger.child({ identity });

@@ -10,6 +10,7 @@ import {
   type CoreV1Event, type KubeConfig, type V1Namespace, type V1OwnerReference, type V1Secret,
 } from '@kubernetes/client-node';
 import { ClassifiedError } from '../../activities/errors';
+import { reuseConnections } from './connection-reuse';
 import { BACKUPENTRY_API, GardenerErrorCode } from '../../domain';
 
 /** JSON value as sent in a merge patch (`null` deletes a field). */
@@ -288,6 +289,7 @@ function eventName(entryName: string, time: Date): string {
  * returned object holds two API clients and no other state.
  */
 export function createKubeGateway(kc: KubeConfig): KubeGateway {
+  reuseConnections(kc);
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const be = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: BACKUPENTRY_API.plural };
