@@ -5,7 +5,7 @@
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
-import { DEFAULT_CLASSES, DEFAULT_TYPES, defaultTaskQueue, parseDuration } from '../domain';
+import { DEFAULT_CLASSES, DEFAULT_RETENTION_MS, DEFAULT_TYPES, defaultTaskQueue, formatDuration, parseDuration } from '../domain';
 
 const duration = (name: string) => z.string().transform((text, ctx) => {
   const d = parseDuration(text);
@@ -30,7 +30,7 @@ const schema = z.object({
   BEL_TASK_QUEUE: z.string().min(1).optional(),
   BEL_PROVIDER_TYPES: list.prefault(DEFAULT_TYPES.join(',')),
   BEL_CLASSES: list.prefault(DEFAULT_CLASSES.join(',')),
-  BEL_DEFAULT_RETENTION: duration('BEL_DEFAULT_RETENTION').prefault('72h'),
+  BEL_DEFAULT_RETENTION: duration('BEL_DEFAULT_RETENTION').prefault(formatDuration(DEFAULT_RETENTION_MS)),
   BEL_RETENTION_MODE: z.enum(['release-entry', 'hold-entry']).default('release-entry'),
   BACKUP_LOCAL_DIR: z.string().min(1).optional(),
   BEL_LOCAL_HOST_PATH: z.string().min(1).default('/etc/gardener/local-backupbuckets'),

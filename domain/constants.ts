@@ -19,8 +19,6 @@ export const ANNOTATION_TIMESTAMP = 'gardener.cloud/timestamp';
 export const ANNOTATION_CREATED_BY = 'backup.gardener.cloud/created-by';
 /** Gardener's "delete now" annotation (`strconv.ParseBool` true); for us it expedites the retention wait. */
 export const ANNOTATION_FORCE_DELETION = 'backupentry.core.gardener.cloud/force-deletion';
-/** Gardener's deletion confirmation annotation, required to DELETE a deletion-protected resource. */
-export const ANNOTATION_CONFIRM_DELETION = 'confirmation.gardener.cloud/deletion';
 /** Ours: per-entry retention period, a Go duration such as `72h`, `1h30m` or `0s`. */
 export const ANNOTATION_RETENTION_PERIOD = 'backupentry.extensions.gardener.cloud/retention-period';
 /**
@@ -87,5 +85,9 @@ export const BACKUPENTRY_API = {
 export const DEFAULT_CLASSES: readonly string[] = ['shoot'];
 /** `spec.type` values handled by default (SPEC §3). */
 export const DEFAULT_TYPES: readonly string[] = ['gcp', 'local'];
-/** Default retention period after deletion (SPEC §4), as an annotation-style text. */
-export const DEFAULT_RETENTION_PERIOD = '72h';
+/**
+ * Retention after an entry's deletion when neither its annotation nor `BEL_DEFAULT_RETENTION` says otherwise: the one
+ * home of this default (the configuration and the workflow's settings take it from here).
+ * @default 72h
+ */
+export const DEFAULT_RETENTION_MS = 72 * 3600_000;

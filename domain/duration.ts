@@ -61,3 +61,12 @@ export function formatDuration(ms: number): string {
   }
   return ms < 0 ? `-${out}` : out;
 }
+
+/** Bytes in binary units, one decimal: `0 B`, `192 B`, `12.0 KiB`, `5.6 GiB` (CLI, statuses and the workflow summary). */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}

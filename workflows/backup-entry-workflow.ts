@@ -11,7 +11,7 @@ import {
   log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import {
-  ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, GardenerErrorCode, MAX_ACTOR_CHARS, MAX_REASON_CHARS, MAX_RETENTION_MS,
+  ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, DEFAULT_RETENTION_MS, formatBytes, GardenerErrorCode, MAX_ACTOR_CHARS, MAX_REASON_CHARS, MAX_RETENTION_MS,
   Operation, Phase, SOURCE_PREFIX, boundByBytes, decideOperation, extendDeadline, formatDuration, formatRfc3339Seconds,
   parseBoolAnnotation, parseDuration, parseEntryName, parseExtendRequest, parseOperatorRequest, parseRfc3339,
   reconcileReason, retentionDeadline, safeText, type CleanExtendRequest, type CleanOperatorRequest, type DomainError, type Result,
@@ -32,7 +32,11 @@ import { BACKUP_BUCKET, BACKUP_ENTRY_NAME, BACKUP_ENTRY_PHASE, BACKUP_ENTRY_TYPE
 
 /** Settings that shape the workflow's behaviour; fixed at start and carried across continue-as-new. */
 export interface WorkflowSettings {
-  /** Retention after deletion when the entry has no retention annotation (SPEC §4: 72h). */
+  /**
+   * Retention after deletion when the entry has no retention annotation; superseded by the worker's
+   * `BEL_DEFAULT_RETENTION` (reported by observeEntry).
+   * @default 72h (DEFAULT_RETENTION_MS)
+   */
   defaultRetentionMs: number;
   /** First delay before an operation that failed is tried again; doubles per failure up to `maxRetryDelayMs`. */
   initialRetryDelayMs: number;
@@ -43,7 +47,7 @@ export interface WorkflowSettings {
 
 /** Defaults of {@link WorkflowSettings}. */
 export const DEFAULT_WORKFLOW_SETTINGS: WorkflowSettings = {
-  defaultRetentionMs: 72 * 3600_000, initialRetryDelayMs: 5_000, maxRetryDelayMs: 5 * 60_000,
+  defaultRetentionMs: DEFAULT_RETENTION_MS, initialRetryDelayMs: 5_000, maxRetryDelayMs: 5 * 60_000,
 };
 
 /** Deletion bookkeeping, set when the entry's deletion is first seen. */
@@ -910,13 +914,7 @@ function initialState(): CarriedState {
   return { phase: Phase.Reconciling, dirty: true, errorStreak: 0, decisions: [], memoWritten: false };
 }
 
-function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
+const bytes = formatBytes;
 
 function currentOperation(s: CarriedState): Operation {
   if (s.deletion) return Operation.Delete;

@@ -16,7 +16,7 @@ import {
 import {
   BACKUP_BUCKET, BACKUP_ENTRY_NAME, BACKUP_ENTRY_PHASE, BACKUP_ENTRY_TYPE, DELETION_SCHEDULED_AT,
 } from '../../workflows/search-attributes';
-import { CliError, ExitCode, failed, refused } from './errors';
+import { CliError, failed, refused } from './errors';
 import {
   type DeletionProgressView, type EntryRow, type StatusReportView, formatBytes, formatDecision, formatEntryTable,
   formatStatus,
@@ -384,9 +384,4 @@ async function followToEnd(ctx: CliContext, handle: WorkflowHandle, entry: strin
   } finally {
     abort.abort();
   }
-}
-
-/** Exit code a verb's error maps to (for callers that catch errors themselves). */
-export function exitCodeOf(e: unknown): ExitCode {
-  return e instanceof CliError ? e.exitCode : ExitCode.Failed;
 }

@@ -2,7 +2,7 @@
  * Text rendering of the CLI's output: the `list` table and the multi-line `status` story. Pure functions (the current
  * time is a parameter), so the output is testable without a server.
  */
-import { formatDuration, safeText } from '../../domain';
+import { formatBytes, formatDuration, safeText } from '../../domain';
 
 /**
  * Stored text as the terminal may see it: decisions, reasons and names come from whoever sent a signal or update (and
@@ -50,14 +50,7 @@ export interface StatusReportView {
   progress?: DeletionProgressView;
 }
 
-/** Bytes in binary units, one decimal: `0 B`, `192 B`, `5.6 GiB`. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
+export { formatBytes };
 
 /** `in 59m58s` / `3m ago` relative to `nowMs`, to the second. */
 export function formatRelative(atMs: number, nowMs: number): string {
