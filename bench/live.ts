@@ -2,7 +2,8 @@
  * The rig of the benchmarks that run the whole service (issue 8, parts 2 and 3): the local stack (kube-apiserver +
  * etcd + Temporal dev server, or an already running one), the worker and the watcher as the product's own processes
  * configured only through the environment, BackupEntry fixtures, an observer that timestamps what the API server
- * shows, workflow-history timings, API-server request counts and process memory. Nothing here asserts a timing.
+ * shows (entries, and provider secrets losing our finalizer), API-server request counts and process memory; workflow
+ * histories are read by bench/history.ts. Nothing here asserts a timing.
  */
 import { reuseConnections } from '../adapters/kubernetes/connection-reuse';
 import { execFileSync } from 'node:child_process';
