@@ -652,14 +652,15 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
 
     readEntryForStorage: async (name, pinned) => {
       // Released during retention (BEL_RETENTION_MODE=release-entry) the entry is gone: the pinned target says all.
-      const entry = pinned ? (await findEntry(name)) ?? { metadata: { name }, spec: {} } : await requireEntry(name);
       const access = (secret: SecretObject) =>
         ({ secretData: secret.data, workloadIdentity: isWorkloadIdentitySecret(secret.metadata.labels) });
       if (pinned) {
-        // Fixed when retention started: a later spec edit never redirects the deletion to another bucket.
-        const spec = { ...entry.spec, type: pinned.type, bucketName: pinned.bucketName, secretRef: pinned.secretRef };
-        return { ...pinned, ...access(await providerSecret({ ...entry, spec })) };
+        // Fixed when retention started: a later spec edit never redirects the deletion to another bucket, and
+        // nothing of the entry is read (released during retention, it is gone anyway).
+        const spec = { type: pinned.type, bucketName: pinned.bucketName, secretRef: pinned.secretRef };
+        return { ...pinned, ...access(await providerSecret({ metadata: { name }, spec })) };
       }
+      const entry = await requireEntry(name);
       return { type: entry.spec?.type ?? '', bucketName: entry.spec?.bucketName ?? '',
         ...access(await providerSecret(entry)) };
     },

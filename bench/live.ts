@@ -155,7 +155,9 @@ export class Rig {
       ...this.o.env,
     };
     this.worker = await startProductProcess({ name: 'worker', script: this.o.build.worker, logFile: join(this.o.dir, 'worker.log'),
-      ready: WORKER_READY, env: { ...common, BEL_LOG_LEVEL: 'info', BEL_WORKER_HTTP_PORT: '0', BEL_WORKER_SDK_METRICS_ADDRESS: 'off' } });
+      ready: WORKER_READY, env: { ...common, BEL_LOG_LEVEL: 'info', BEL_WORKER_HTTP_PORT: '0', BEL_WORKER_SDK_METRICS_ADDRESS: 'off',
+        // BENCH_WORKER_NODE_OPTIONS: Node flags for the worker alone (e.g. heap limits), not for the benchmark process.
+        ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}) } });
     this.watcher = await startProductProcess({ name: 'watcher', script: this.o.build.watcher, logFile: join(this.o.dir, 'watcher.log'),
       ready: WATCHER_READY, env: { ...common, BEL_LOG_LEVEL: 'info', BEL_WATCHER_HTTP_PORT: '0', BEL_WATCHER_LEASE_NAME: `bench-${this.run}` } });
   }
