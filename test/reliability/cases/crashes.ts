@@ -3,7 +3,7 @@
  * - C1: the worker process is killed mid-deletion; another worker process resumes from the heartbeat cursor.
  * - C2/C3: the Temporal dev server (SQLite file) is killed and restarted on the same address during retention and
  *   during deletion; the retention timer fires at its deadline and the deletion completes.
- * The tests run concurrently: C1 spends most of its time waiting out the 2-minute heartbeat timeout that tells
+ * The tests run concurrently: C1 spends most of its time waiting out the 20 s heartbeat timeout that tells
  * Temporal the killed worker is gone.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -134,6 +134,8 @@ export function crashTests(): void {
       objects: OBJECTS, deletedAtKill, heartbeatLag, leftAtKill, cursorAtKill: cursor.slice(name.length),
       serverHeartbeatDeleted: serverHb.hb!.deletedObjects, listedTwice, deletesByA: deletedByA.length, deletesByB: deletedByB.length,
       notFoundByB: deletedByB.filter((d) => d.status === 404).length, receipt: result.deletion, resumeAfterKillMs: tDone - tKill,
+      // Kill → the next worker's first delete: the heartbeat timeout, the retry delay and the new attempt's first listing.
+      firstDeleteByBAfterKillMs: (deletedByB[0]?.t ?? tDone) - tKill,
     });
   }, 480_000);
 
