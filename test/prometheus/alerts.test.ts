@@ -152,6 +152,16 @@ describe('alerts on a real Prometheus scraping real worker and watcher processes
 
   test('the dashboard and the rules query only metric names the live worker and watcher export', async () => {
     const scrape = async (port: number): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    // The Temporal runtime exports a regular activity's metrics once one has run, and the Kubernetes steps are local
+    // activities: an entry deleted at once (retention 0s) runs deleteBackups first.
+    const name = await createEntry();
+    putLocal(root, 'bucket', [`${name}/etcd-main/v2/Full-1.gz`]);
+    await succeeded(name);
+    await kube.annotate(name, { [ANN.retention]: '0s' });
+    await kube.deleteEntry(name);
+    await gone(name);
+    await pollFor(async () => (/^temporal_activity_schedule_to_start_latency_bucket/m.test(await scrape(workerPort)) ? true : undefined),
+      'the worker exporting activity metrics', 60_000);
     const exposed = new Set([...exposedNames(await scrape(workerPort)), ...exposedNames(await scrape(watcherPort))]);
     // Prometheus's own series for every query (ALERTS etc. are not used).
     const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as unknown;

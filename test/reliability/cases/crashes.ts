@@ -134,8 +134,8 @@ export function crashTests(): void {
       objects: OBJECTS, deletedAtKill, heartbeatLag, leftAtKill, cursorAtKill: cursor.slice(name.length),
       serverHeartbeatDeleted: serverHb.hb!.deletedObjects, listedTwice, deletesByA: deletedByA.length, deletesByB: deletedByB.length,
       notFoundByB: deletedByB.filter((d) => d.status === 404).length, receipt: result.deletion, resumeAfterKillMs: tDone - tKill,
-      // Kill → the next worker's first delete: the heartbeat timeout, the retry delay and the new attempt's first listing.
-      firstDeleteByBAfterKillMs: (deletedByB[0]?.t ?? tDone) - tKill,
+      // Kill → the next worker's attempt starts (its first listing): the heartbeat timeout plus the retry delay.
+      resumedAfterKillMs: firstListByB.t - tKill,
     });
   }, 480_000);
 
