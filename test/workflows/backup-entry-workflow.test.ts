@@ -646,16 +646,25 @@ describe('retention with the entry released (BEL_RETENTION_MODE=release-entry)',
     expect(e.finalizerOnSecret).toBe(false);
   });
 
-  it('a whole lifecycle (create, retain, delete) is at most 40 history events; Kubernetes steps are local activities', async () => {
+  it('a whole lifecycle (create, retain, delete) is 24 history events plus its workflow tasks (39 in all); Kubernetes steps are local activities', async () => {
     const name = entryName();
-    const e = world.add(name, { retentionMode: 'release-entry', annotations: { retentionPeriod: '2s' } });
+    const e = world.add(name, { retentionMode: 'release-entry', annotations: { retentionPeriod: '6s' } });
     const h = await start(name);
     await until(h, phaseIs(Phase.Ready), 'Ready');
     await deleteEntry(h, name);
+    // The shape counted: the inventory is in before the deadline (its own workflow task), then the timer fires.
+    const counted = await until(h, (v) => v.inventory !== undefined, 'the inventory', 6000);
+    expect(Date.now()).toBeLessThan(Date.parse(counted.deletionScheduledAt!));
     expect((await h.result()).outcome).toBe('deleted');
     expect(e.objects).toBe(0);
     const { events } = await h.fetchHistory();
-    expect(events!.length).toBeLessThanOrEqual(40);
+    const shape = events!.map((ev) => `${String(ev.eventId)} ${temporal.api.enums.v1.EventType[ev.eventType!]} ${ev.markerRecordedEventAttributes?.markerName ?? ''}${ev.activityTaskScheduledEventAttributes?.activityType?.name ?? ''}`);
+    // 39 events when each stage is one workflow task; a loaded machine sometimes splits the first one after its first
+    // local activity (3 more task events). What the workflow itself records is 24 events either way.
+    const own = events!.filter((ev) => !ev.workflowTaskScheduledEventAttributes && !ev.workflowTaskStartedEventAttributes
+      && !ev.workflowTaskCompletedEventAttributes);
+    expect({ own: own.length <= 24 ? 'at most 24' : shape, all: events!.length <= 43 ? 'at most 43' : shape })
+      .toEqual({ own: 'at most 24', all: 'at most 43' });
     const scheduled = events!.flatMap((ev) => (ev.activityTaskScheduledEventAttributes ? [ev.activityTaskScheduledEventAttributes.activityType!.name] : []));
     expect(scheduled.sort()).toEqual(['deleteBackups', 'inventoryBackups']);
     const timers = events!.flatMap((ev) => (ev.timerStartedEventAttributes ? [ev] : []));
