@@ -14,7 +14,7 @@ import {
   ANNOTATION_WORKLOAD_IDENTITY_NAME, ANNOTATION_WORKLOAD_IDENTITY_NAMESPACE, ANNOTATION_WORKLOAD_IDENTITY_TOKEN_RENEW_TIMESTAMP,
   DATA_KEY_BUCKET_NAME, DATA_KEY_WORKLOAD_IDENTITY_CONFIG, DATA_KEY_WORKLOAD_IDENTITY_TOKEN, FINALIZER,
   LABEL_SECURITY_PURPOSE, LABEL_WORKLOAD_IDENTITY_PROVIDER, Operation, PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR,
-  errorStatus, isWorkloadIdentitySecret, parseEntryName, pendingStatus, processingStatus, succeededStatus,
+  errorStatus, isWorkloadIdentitySecret, parseEntryName, pendingStatus, processingStatus, succeededStatus, type RetentionRecord,
   type EntryIdentity, type Status,
 } from '../domain';
 import { ClassifiedError, configurationProblem, isClassifiedError, redact, retryableConfigurationProblem,
@@ -22,7 +22,7 @@ import { ClassifiedError, configurationProblem, isClassifiedError, redact, retry
 import type { EtcdSecretUse, SecretData, StorageProvider } from './storage-port';
 import type {
   BeginDeletionResult, EntryEvent, EntryView, EtcdSecretDeletion, EtcdSecretRef, KubeActivities, PersistedDecision,
-  RetentionMode, StatusReport, StorageTarget,
+  RetentionMode, SecretReference, StatusReport, StorageTarget,
 } from './types';
 
 /** Dependencies of {@link createKubeActivities}. */
@@ -353,7 +353,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
 
   function buildStatus(report: StatusReport, entry: BackupEntryObject): Status {
     // Gardener's observedGeneration is the generation the operation acted on, not whatever is current when it reports.
-    const generation = report.generation ?? report.observed?.generation ?? entry.metadata.generation ?? 0;
+    const generation = report.generation ?? entry.metadata.generation ?? 0;
     const timestamp = entry.metadata.annotations?.[ANNOTATION_TIMESTAMP];
     const t = now();
     switch (report.kind) {
@@ -412,6 +412,29 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
           annotations: { [ANNOTATION_OPERATION]: null } } });
       } catch (err) {
         if (!isNotFound(err)) throw err;
+      }
+    });
+  }
+
+  /**
+   * Writes (or, with `record` undefined, removes) the entry's retention record on the secret `ref`, conditional on its
+   * resourceVersion (`known`: the secret as just read; a conflict reads it again). Secret gone: false.
+   */
+  function writeRetentionRecord(name: string, ref: SecretReference, record: RetentionRecord | undefined,
+    known?: SecretObject): Promise<boolean> {
+    let first = known;
+    return retryOnConflict(async () => {
+      const secret = first ?? await findSecret(ref.namespace, ref.name);
+      first = undefined;
+      if (!secret) return false;
+      const value = withRetentionRecord(secret.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS], name, record);
+      try {
+        await kube.patchSecret(ref.namespace, ref.name, { metadata: { resourceVersion: secret.metadata.resourceVersion ?? null,
+          annotations: { [ANNOTATION_RETENTION_RECORDS]: value ?? null } } });
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
       }
     });
   }
@@ -559,16 +582,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         const etcdSecret = await deleteEtcdBackupSecret(name);
         if (req.pending) await writeStatus(name, req.pending);
         if (req.record) {
-          const record = req.record;
-          let first: SecretObject | undefined = secret;
-          const recorded = await retryOnConflict(async () => {
-            const current = first ?? await findSecret(ref.namespace, ref.name);
-            first = undefined;
-            if (!current) return false;
-            await kube.patchSecret(ref.namespace, ref.name, { metadata: { resourceVersion: current.metadata.resourceVersion ?? null,
-              annotations: { [ANNOTATION_RETENTION_RECORDS]: withRetentionRecord(current.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS], name, record) ?? null } } });
-            return true;
-          }).catch((err: unknown) => { if (isNotFound(err)) return false; throw err; });
+          const recorded = await writeRetentionRecord(name, ref, req.record, secret);
           if (!recorded) return { secretRefExists: true, etcdSecret };
           try {
             await kube.editBackupEntryFinalizers(name, (f) => without(f, FINALIZER), objectOf(req.entry).metadata);
@@ -585,19 +599,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
       `removing the ${ANNOTATION_OPERATION} annotation from backupentry ${name}`, () => removeOperationAnnotation(name, value)),
 
     recordRetention: (name, ref, record) => activity(`recording the retention of backupentry ${name} on secret ${ref.namespace}/${ref.name}`,
-      () => retryOnConflict(async () => {
-        const secret = await findSecret(ref.namespace, ref.name);
-        if (!secret) return false;
-        const value = withRetentionRecord(secret.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS], name, record);
-        try {
-          await kube.patchSecret(ref.namespace, ref.name, { metadata: { resourceVersion: secret.metadata.resourceVersion ?? null,
-            annotations: { [ANNOTATION_RETENTION_RECORDS]: value ?? null } } });
-          return true;
-        } catch (err) {
-          if (isNotFound(err)) return false;
-          throw err;
-        }
-      })),
+      () => writeRetentionRecord(name, ref, record)),
 
     readRetentionRecord: (name, ref) => activity(`reading the retention record of backupentry ${name}`, async () => {
       const secret = await findSecret(ref.namespace, ref.name);
