@@ -1,4 +1,5 @@
 /** Pure domain logic of backupentry-lifecycle: deterministic, no I/O, safe inside Temporal workflows. */
+export * from './backoff';
 export * from './constants';
 export * from './duration';
 export * from './entry-name';

@@ -22,7 +22,8 @@ import {
 import {
   assertUsablePrefix, CursorTracker, isFlatKeyInPrefix, outsidePrefixError, quote, startProgress,
 } from './prefix-guard';
-import { AimdLimiter, sleep, TokenBucket } from './rate-control';
+import { sleep } from '../abortable-sleep';
+import { AimdLimiter, TokenBucket } from './rate-control';
 
 /** Options of {@link createGcsProvider}. */
 export interface GcsProviderOptions {

@@ -1,22 +1,11 @@
 /**
- * Flow control for bulk object deletion: an AIMD concurrency limiter, a token bucket and an abortable sleep.
+ * Flow control for bulk object deletion: an AIMD concurrency limiter and a token bucket.
  *
  * Written by hand on purpose: the usual npm pools (p-limit, p-queue) have a fixed concurrency and no notion of
  * "the server says slow down"; adapting the window to 429/503 feedback (additive increase, multiplicative decrease,
  * as TCP does) and capping the request rate per bucket is a few dozen lines and keeps the dependency list short.
  */
-import { setTimeout as sleepTimer } from 'node:timers/promises';
-
-/** Sleeps `ms`; rejects with the signal's reason as soon as `signal` aborts. */
-export async function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  signal.throwIfAborted();
-  try {
-    await sleepTimer(ms, undefined, { signal });
-  } catch (err) {
-    if (signal.aborted) throw signal.reason;
-    throw err;
-  }
-}
+import { sleep } from '../abortable-sleep';
 
 /** Options of {@link AimdLimiter}. */
 export interface AimdOptions {
