@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import pino from 'pino';
 import { ANNOTATION_RETENTION_RECORDS, SECRET_ETCD_BACKUP, withRetentionRecord } from '../domain';
-import { Reflector } from '../starter/list-watch';
+import { Reflector } from '../adapters/kubernetes/list-watch';
 import { G, RUN_LABEL, type BenchEntry, type Rig } from './live';
 
 /** Per entry, by the bench's clock. */

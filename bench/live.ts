@@ -14,7 +14,7 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOption
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { BACKUPENTRY_API, FINALIZER, workflowIdFor } from '../domain';
-import { Reflector } from '../starter/list-watch';
+import { Reflector } from '../adapters/kubernetes/list-watch';
 import {
   processMemory, startProductProcess, startStack, WATCHER_READY, WORKER_READY, type ProductProcess, type Stack,
 } from '../stack';

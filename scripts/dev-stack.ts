@@ -4,7 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
 import { createLogger, installTemporalRuntime } from '../config/logger';
-import { startWatcher } from '../starter/watcher';
+import { startWatcher } from '../starter/start-watcher';
 import { runWorker } from '../worker/main';
 import { startStack } from '../stack';
 import { seedDemo } from './demo';

@@ -46,3 +46,56 @@ Promise<CalendarSnapshot> {
     .map(async (query) => (await client.workflow.count(query)).count));
   return { atMs: nowMs, soon, upTo24h: upTo24h!, upTo7d: upTo7d!, retaining: retaining! };
 }
+
+/** Options of {@link CalendarRefresh}. */
+export interface CalendarRefreshOptions {
+  /** Refresh period; 0 disables the calendar. */
+  periodMs: number;
+  /** One read (e.g. {@link readRetentionCalendar} through the term's Temporal deadline). */
+  read(): Promise<CalendarSnapshot>;
+  /** A read failed; the last snapshot is kept. */
+  onError(err: unknown): void;
+}
+
+/**
+ * The leader's periodic calendar read: one read at a time, the last good snapshot kept, and a snapshot that could not
+ * be refreshed for long (Temporal unreachable) dropped rather than trusted.
+ */
+export class CalendarRefresh {
+  private snapshot?: CalendarSnapshot;
+  private timer?: NodeJS.Timeout;
+  private reading = false;
+
+  constructor(private readonly o: CalendarRefreshOptions) {}
+
+  /** Reads now and then every period (nothing when the period is 0). */
+  start(): void {
+    if (this.o.periodMs <= 0) return;
+    void this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.o.periodMs);
+    this.timer.unref();
+  }
+
+  /** Stops the refresh (a read in flight is left to end on its own). */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** The last snapshot, unless it is older than ten periods (at least 5 min) at `nowMs`. */
+  current(nowMs: number): CalendarSnapshot | undefined {
+    const maxAge = Math.max(10 * this.o.periodMs, 300_000);
+    return this.snapshot && nowMs - this.snapshot.atMs <= maxAge ? this.snapshot : undefined;
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.reading) return;
+    this.reading = true;
+    try {
+      this.snapshot = await this.o.read();
+    } catch (err) {
+      this.o.onError(err);
+    } finally {
+      this.reading = false;
+    }
+  }
+}

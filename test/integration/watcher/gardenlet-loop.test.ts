@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { expediteUpdate, statusQuery } from '../../../workflows/messages';
 import { playGardenletDeleteLoop, type DeleteLoopCost } from '../../support/gardenlet-delete-loop';
-import type { WatcherHandle } from '../../../starter/watcher';
+import type { WatcherHandle } from '../../../starter/start-watcher';
 import { Harness } from './watcher-harness';
 
 const hold = new Harness({ env: { BEL_RETENTION_MODE: 'hold-entry' } });

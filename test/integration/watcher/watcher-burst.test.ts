@@ -3,7 +3,7 @@
  * creates, updates and deletes, and the API server going away under a running watcher. Every entry must reach its
  * end state with at most one workflow run.
  */
-import type { WatcherHandle } from '../../../starter/watcher';
+import type { WatcherHandle } from '../../../starter/start-watcher';
 import { ApiServerProxy, Harness, metricValue, type EntryRef } from './watcher-harness';
 import { mapLimit } from '../../../bench/live';
 

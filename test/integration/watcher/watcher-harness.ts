@@ -12,7 +12,7 @@ import { Client, Connection } from '@temporalio/client';
 import pino, { type Logger } from 'pino';
 import { type AppConfig, loadConfig } from '../../../config';
 import { BACKUPENTRY_API, workflowIdFor } from '../../../domain';
-import { startWatcher, type StartWatcherOptions, type WatcherHandle } from '../../../starter/watcher';
+import { startWatcher, type StartWatcherOptions, type WatcherHandle } from '../../../starter/start-watcher';
 import { runWorker } from '../../../worker/main';
 import { adminKubeConfig, stackEnv } from '../../support/env';
 import { annotateEntry, getEntry } from '../../support/entries';

@@ -3,7 +3,7 @@
  * started workflow is proof enough that a watcher acted).
  */
 import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
-import type { WatcherHandle } from '../../../starter/watcher';
+import type { WatcherHandle } from '../../../starter/start-watcher';
 import { ApiServerProxy, Harness, metricValue } from './watcher-harness';
 
 const LEASE = { BEL_WATCHER_LEASE_DURATION: '3s', BEL_WATCHER_RENEW_DEADLINE: '2s', BEL_WATCHER_RETRY_PERIOD: '500ms' };

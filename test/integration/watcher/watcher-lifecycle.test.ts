@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import type { backupEntryWorkflow } from '../../../workflows/backup-entry-workflow';
 import { statusQuery } from '../../../workflows/messages';
-import type { WatcherHandle } from '../../../starter/watcher';
+import type { WatcherHandle } from '../../../starter/start-watcher';
 import { Harness, MERGE_PATCH, metricValue } from './watcher-harness';
 
 const h = new Harness();

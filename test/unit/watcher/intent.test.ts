@@ -3,7 +3,8 @@ import pino from 'pino';
 import {
   type EntryState, changeIntent, fingerprintOf, firstSightIntent, intentCategory, isServed, toEntryState,
 } from '../../../starter/intent';
-import { type EntryAction, WorkQueue, mergeActions } from '../../../starter/work-queue';
+import { WorkQueue } from '../../../adapters/kubernetes/work-queue';
+import { type EntryAction, mergeActions } from '../../../starter/entry-action';
 
 const base = (over: Partial<EntryState> = {}): EntryState => ({
   name: 'shoot--dev--a--0b1c', uid: 'u1', resourceVersion: '10', generation: 1, type: 'local', class: 'shoot',
@@ -123,19 +124,28 @@ describe('WorkQueue', () => {
     let running = 0;
     let maxRunning = 0;
     let releaseA!: () => void;
+    let aStarted!: () => void;
+    const aRunning = new Promise<void>((r) => (aStarted = r));
+    let bRetried!: () => void;
+    const bDone = new Promise<void>((r) => (bRetried = r));
     let failOnce = true;
-    const q = new WorkQueue({
+    const q = new WorkQueue<EntryAction>({ merge: mergeActions,
       concurrency: 4, log, describe: describe_, backoff: { initialMs: 5, maxMs: 10 },
       handle: async (key, action) => {
         calls.push([key, action]);
         running += 1;
         maxRunning = Math.max(maxRunning, running);
         try {
-          if (key === 'a' && calls.filter(([k]) => k === 'a').length === 1) await new Promise<void>((r) => (releaseA = r));
+          if (key === 'a' && calls.filter(([k]) => k === 'a').length === 1) {
+            const held = new Promise<void>((r) => (releaseA = r));
+            aStarted();
+            await held;
+          }
           if (key === 'b' && failOnce) {
             failOnce = false;
             throw new Error('temporal unavailable');
           }
+          if (key === 'b') bRetried();
         } finally {
           running -= 1;
         }
@@ -143,10 +153,11 @@ describe('WorkQueue', () => {
     });
     q.add('a', { kind: 'ensure' });
     q.add('b', { kind: 'signal', reasons: ['created'] });
-    await new Promise((r) => setTimeout(r, 20));
+    await aRunning; // the first action of `a` is in flight: what is added now waits and is merged
     q.add('a', { kind: 'signal', reasons: ['deletion'] });
     q.add('a', { kind: 'signal', reasons: ['force-deletion'] });
     releaseA();
+    await bDone;
     await q.idle();
     expect(calls.filter(([k]) => k === 'a').map(([, a]) => a)).toEqual([
       { kind: 'ensure' }, { kind: 'signal', reasons: ['deletion', 'force-deletion'] }]);
@@ -157,7 +168,7 @@ describe('WorkQueue', () => {
 
   it('stop() waits for calls in flight and returns the keys it dropped', async () => {
     let release!: () => void;
-    const q = new WorkQueue({
+    const q = new WorkQueue<EntryAction>({ merge: mergeActions,
       concurrency: 1, log, describe: describe_,
       handle: async (key) => { if (key === 'x') await new Promise<void>((r) => (release = r)); },
     });

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { Reflector, type ListResult, type RestartReason } from '../../../starter/list-watch';
+import { Reflector, type ListResult, type RestartReason } from '../../../adapters/kubernetes/list-watch';
 
 type Step = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
 

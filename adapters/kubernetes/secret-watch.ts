@@ -10,7 +10,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   ANNOTATION_RETENTION_RECORDS, DATA_KEY_WORKLOAD_IDENTITY_TOKEN, FINALIZER, isWorkloadIdentitySecret, parseRetentionRecords,
-} from '../domain';
+} from '../../domain';
 import { Reflector, type RestartReason } from './list-watch';
 
 /** What is remembered about a secret: digests of its data and the names of its keys (never the data). */

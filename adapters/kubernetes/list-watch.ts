@@ -1,6 +1,6 @@
 /**
- * A list+watch loop (a "reflector") on one Kubernetes collection, written for the failure modes of
- * `@kubernetes/client-node` 2.0.1 (kube-test-cluster.md §4):
+ * A list+watch loop (a "reflector") on one Kubernetes collection, written by hand for the failure modes of
+ * `@kubernetes/client-node` 2.0.1 (kube-test-cluster.md §4; docs/adr/0005):
  * - client-node's `ListWatch` stops for good on any error but 410; this loop never stops until {@link Reflector.stop}:
  *   410 Gone (HTTP or watch `ERROR` event, also an expired `continue` token) relists at once, every other error
  *   restarts after an exponential backoff with jitter, resuming the watch from the last resourceVersion;
@@ -14,7 +14,8 @@
  */
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { InterruptibleSleep } from './interruptible-sleep';
+import { backoffDelay } from '../../domain';
+import { sleepUnlessAborted } from '../abortable-sleep';
 
 /** One page of a list call as the API returns it. */
 export interface ListResult {
@@ -104,7 +105,8 @@ export class Reflector<T> {
   private controller?: AbortController;
   private cancelWatch?: () => void;
   private abortReason?: 'stop' | 'relist' | 'resync';
-  private readonly sleeper = new InterruptibleSleep();
+  /** Aborts the current backoff sleep: `stop()` and `relist()` wake the loop through it. */
+  private sleepAbort?: AbortController;
   private relistWanted?: RestartReason;
   private lastActivityMs = Date.now();
   private readonly stopSignal: Promise<never>;
@@ -131,7 +133,7 @@ export class Reflector<T> {
     this.signalStop();
     this.controller?.abort();
     this.cancelWatch?.();
-    this.sleeper.wake();
+    this.sleepAbort?.abort();
     await this.loop;
     this.setSynced(false);
   }
@@ -161,7 +163,18 @@ export class Reflector<T> {
     this.abortReason = reason;
     this.controller?.abort();
     this.cancelWatch?.();
-    this.sleeper.wake();
+    this.sleepAbort?.abort();
+  }
+
+  /** Sleeps `ms`, or less when `stop()` or `relist()` wake the loop. */
+  private async pause(ms: number): Promise<void> {
+    const abort = new AbortController();
+    this.sleepAbort = abort;
+    try {
+      await sleepUnlessAborted(ms, abort.signal);
+    } finally {
+      if (this.sleepAbort === abort) this.sleepAbort = undefined;
+    }
   }
 
   private setSynced(v: boolean): void {
@@ -193,7 +206,7 @@ export class Reflector<T> {
         if (outcome === 'closed' && Date.now() - startedAt < 1000) {
           // A watch the server ends at once, again and again, must not become a busy loop.
           failures += 1;
-          await this.sleeper.sleep(Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures - 1, 20)));
+          await this.pause(backoffDelay(failures, backoff));
           continue;
         }
         failures = 0;
@@ -216,12 +229,11 @@ export class Reflector<T> {
         }
         this.setSynced(false);
         failures += 1;
-        const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures - 1, 20));
-        const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+        const delay = backoffDelay(failures, { ...backoff, jitter: 0.2 });
         this.o.log.warn({ informer: this.o.name, error: describeError(err), failures, retryInMs: delay },
           'List/watch failed; restarting after a backoff');
         this.o.onRestart?.('error');
-        await this.sleeper.sleep(delay);
+        await this.pause(delay);
       }
     }
   }

@@ -1,65 +1,42 @@
 /**
- * A keyed, coalescing work queue with bounded concurrency and per-key retry backoff: the watcher's buffer between
- * Kubernetes events (synchronous, ordered) and Temporal calls (asynchronous, may fail). One entry is never handled
- * twice at once; actions queued for the same entry while it waits are merged, so a burst of events costs one call.
+ * A keyed, coalescing work queue with bounded concurrency and per-key retry backoff (client-go's workqueue, in small):
+ * the watcher's buffer between Kubernetes events (synchronous, ordered) and Temporal calls (asynchronous, may fail).
+ * One key is never handled twice at once; actions queued for the same key while it waits are merged by the owner's
+ * `merge`, so a burst of events costs one call. Written by hand: p-queue and the like run queued tasks; none keeps
+ * one mergeable action per key with a per-key retry backoff.
  */
 import type { Logger } from 'pino';
-import type { SignalReason } from './intent';
+import { backoffDelay } from '../../domain';
 
-/** What the watcher does for one entry. */
-export type EntryAction =
-  /** Start the workflow if it is not running (`USE_EXISTING`: no history for a running one). */
-  | { kind: 'ensure' }
-  /** Signal-with-start `reconcile` with these reasons. */
-  | { kind: 'signal'; reasons: SignalReason[] }
-  /** Like `ensure`, then compare the etcd-backup secret with the provider secret and signal on a difference. */
-  | { kind: 'verify-secret' }
-  /** The entry is gone: signal the workflow only if it is still running. */
-  | { kind: 'gone' }
-  /**
-   * No BackupEntry, but a retention record on its credentials secret (released during retention): make sure its
-   * workflow runs, starting a new run from the record if none does.
-   */
-  | { kind: 'resume'; secret: { namespace: string; name: string } };
-
-const STRENGTH = { resume: -1, ensure: 0, 'verify-secret': 1, signal: 2 } as const;
-
-/**
- * Merges a newly wanted action into a waiting one: `gone` replaces everything and is replaced by anything newer
- * (the entry came back); otherwise the stronger wins (signal > verify-secret > ensure) and signal reasons are united.
- */
-export function mergeActions(waiting: EntryAction | undefined, next: EntryAction): EntryAction {
-  if (!waiting || waiting.kind === 'gone' || next.kind === 'gone') return next;
-  if (waiting.kind === 'signal' && next.kind === 'signal') {
-    return { kind: 'signal', reasons: [...new Set([...waiting.reasons, ...next.reasons])] };
-  }
-  return STRENGTH[next.kind] >= STRENGTH[waiting.kind] ? next : waiting;
-}
-
-/** Options of {@link WorkQueue}. */
-export interface WorkQueueOptions {
+/** Options of {@link WorkQueue}; `A` is the owner's action type. */
+export interface WorkQueueOptions<A extends { readonly kind: string }> {
   concurrency: number;
+  /**
+   * Merges a newly wanted action into one still waiting for the same key (`waiting` undefined: none waits). Whatever
+   * it returns is what the handler eventually gets.
+   */
+  merge(waiting: A | undefined, next: A): A;
   /** Does the work; a rejection is retried after a backoff unless `isPermanent` says otherwise. */
-  handle(key: string, action: EntryAction): Promise<void>;
+  handle(key: string, action: A): Promise<void>;
   /** Errors that retrying cannot fix (the action is dropped and logged). Default: none. */
   isPermanent?(err: unknown): boolean;
   /** First retry delay and cap. Default 500 ms and 60 s. */
   backoff?: { initialMs: number; maxMs: number };
   log: Logger;
   /** Called for every failed attempt. */
-  onError?(action: EntryAction, err: unknown): void;
+  onError?(action: A, err: unknown): void;
   /** Describes an error for the log without secrets. */
   describe(err: unknown): string;
 }
 
 /**
- * The queue. Contract: after `add(key, a)` the handler eventually runs with an action at least as strong as `a`
- * (see {@link mergeActions}) unless the queue is stopped first; per key, handler calls never overlap and run in
+ * The queue. Contract: after `add(key, a)` the handler eventually runs with `a` merged into what waited (see
+ * {@link WorkQueueOptions.merge}) unless the queue is stopped first; per key, handler calls never overlap and run in
  * the order the actions were added. `stop()` lets calls in flight finish and returns every key whose action was
  * not done, so the caller can forget what it decided about them.
  */
-export class WorkQueue {
-  private readonly waiting = new Map<string, EntryAction>();
+export class WorkQueue<A extends { readonly kind: string }> {
+  private readonly waiting = new Map<string, A>();
   private readonly ready: string[] = [];
   private readonly readySet = new Set<string>();
   private readonly delayed = new Map<string, NodeJS.Timeout>();
@@ -68,12 +45,12 @@ export class WorkQueue {
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly o: WorkQueueOptions) {}
+  constructor(private readonly o: WorkQueueOptions<A>) {}
 
   /** Queues (or merges) an action for `key`. Ignored after `stop()`. */
-  add(key: string, action: EntryAction): void {
+  add(key: string, action: A): void {
     if (this.stopped) return;
-    this.waiting.set(key, mergeActions(this.waiting.get(key), action));
+    this.waiting.set(key, this.o.merge(this.waiting.get(key), action));
     if (!this.inFlight.has(key) && !this.delayed.has(key)) this.markReady(key);
     this.pump();
   }
@@ -134,27 +111,26 @@ export class WorkQueue {
     this.notifyIdle();
   }
 
-  private async runOne(key: string, action: EntryAction): Promise<void> {
+  private async runOne(key: string, action: A): Promise<void> {
     try {
       await this.o.handle(key, action);
       this.attempts.delete(key);
     } catch (err) {
       this.o.onError?.(action, err);
       if (this.stopped) {
-        this.waiting.set(key, mergeActions(action, this.waiting.get(key) ?? action));
+        this.waiting.set(key, this.o.merge(action, this.waiting.get(key) ?? action));
       } else if (this.o.isPermanent?.(err)) {
         this.attempts.delete(key);
         this.o.log.error({ entry: key, action: action.kind, error: this.o.describe(err) }, 'Giving up on an entry action');
       } else {
         const n = (this.attempts.get(key) ?? 0) + 1;
         this.attempts.set(key, n);
-        const b = this.o.backoff ?? { initialMs: 500, maxMs: 60_000 };
-        const delay = Math.round(Math.min(b.maxMs, b.initialMs * 2 ** Math.min(n - 1, 20)) * (0.8 + Math.random() * 0.4));
+        const delay = backoffDelay(n, { ...(this.o.backoff ?? { initialMs: 500, maxMs: 60_000 }), jitter: 0.2 });
         this.o.log.warn({ entry: key, action: action.kind, error: this.o.describe(err), attempt: n, retryInMs: delay },
           'Entry action failed; retrying later');
         // The failed action and anything queued meanwhile are merged (a newer `gone` wins).
         const newer = this.waiting.get(key);
-        this.waiting.set(key, newer ? mergeActions(action, newer) : action);
+        this.waiting.set(key, newer ? this.o.merge(action, newer) : action);
         this.delayed.set(key, setTimeout(() => {
           this.delayed.delete(key);
           if (this.waiting.has(key)) this.markReady(key);

@@ -10,11 +10,12 @@
  *   at once when it sees another holder;
  * - on `stop()` a leader first stops acting, then releases the lease (empty holder, duration 1 s) so a standby
  *   replica takes over within one retry period instead of a lease duration.
+ * Written by hand: `@kubernetes/client-node` 2.0.1 ships no leader election (docs/adr/0005).
  */
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { sleepUnlessAborted } from '../abortable-sleep';
 import { describeError, withTimeout } from './list-watch';
-import { InterruptibleSleep } from './interruptible-sleep';
 
 /** Options of {@link LeaderElector}. */
 export interface LeaderElectionOptions {
@@ -75,7 +76,8 @@ export class LeaderElector {
   private leading = false;
   private stopped = false;
   private loop?: Promise<void>;
-  private readonly sleeper = new InterruptibleSleep();
+  /** Aborts the wait between two rounds: `stop()` ends the loop through it. */
+  private readonly stopAbort = new AbortController();
   private deadman?: NodeJS.Timeout;
   private observed?: Record;
   private observedAtMs = 0;
@@ -100,7 +102,7 @@ export class LeaderElector {
   /** Stops campaigning; a leader stops acting, then releases the lease. Idempotent. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.sleeper.wake();
+    this.stopAbort.abort();
     await this.loop;
     await this.stepDown('shutdown');
     await this.release();
@@ -132,7 +134,7 @@ export class LeaderElector {
         }
       }
       const wait = this.leading ? this.o.retryPeriodMs : this.o.retryPeriodMs * (1 + Math.random() * 1.2);
-      await this.sleeper.sleep(wait);
+      await sleepUnlessAborted(wait, this.stopAbort.signal);
     }
   }
 
