@@ -1,33 +1,9 @@
-import { ApplicationFailure } from '@temporalio/common';
-import { classifyMessage, GardenerErrorCode, isNonRetryableCode } from '../domain';
-
 /**
- * An error that already knows its Gardener error code and whether retrying can help. Adapters throw it; activities
- * turn it into an ApplicationFailure with {@link toApplicationFailure}. The message must never contain secret material.
- * Compared by `name`, not instanceof (Jest and the workflow sandbox duplicate classes).
+ * How activity errors leave an activity: as Temporal ApplicationFailures carrying the Gardener codes. Classified
+ * errors themselves live in domain/errors.ts; whether to retry follows from domain `stopsRetrying`.
  */
-export class ClassifiedError extends Error {
-  override readonly name = 'ClassifiedError';
-  constructor(message: string, readonly code: GardenerErrorCode, readonly retryable: boolean, readonly reason: string,
-    options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
-
-/** True for a {@link ClassifiedError}, also across module copies. */
-export function isClassifiedError(err: unknown): err is ClassifiedError {
-  return err instanceof Error && err.name === 'ClassifiedError' && typeof (err as ClassifiedError).code === 'string';
-}
-
-/** A specific configuration problem the operator must fix (non-retryable: retrying alone will not help). */
-export function configurationProblem(reason: string, message: string): ClassifiedError {
-  return new ClassifiedError(message, GardenerErrorCode.ConfigurationProblem, false, reason);
-}
-
-/** A condition that resolves by itself or by another controller (e.g. the shoot namespace is not there yet). */
-export function retryableConfigurationProblem(reason: string, message: string): ClassifiedError {
-  return new ClassifiedError(message, GardenerErrorCode.RetryableConfigurationProblem, true, reason);
-}
+import { ApplicationFailure } from '@temporalio/common';
+import { classifyMessage, GardenerErrorCode, isClassifiedError, stopsRetrying } from '../domain';
 
 /** Details carried by every failure an activity raises: the Gardener codes for the entry's `lastError`. */
 export interface FailureDetails {
@@ -38,7 +14,8 @@ export interface FailureDetails {
 /**
  * Converts anything an activity caught into an ApplicationFailure whose `type` is the Gardener code (or
  * `ERR_RETRYABLE_INFRA_DEPENDENCIES` for unknown errors) and whose details carry the codes. Unclassified errors are
- * classified from their message (provider-gcp's regex approach) and stay retryable unless a code says otherwise.
+ * classified from their message (provider-gcp's regex approach) and stay retryable unless one of their codes
+ * {@link stopsRetrying} (a ClassifiedError's `retryable` follows the same rule).
  * The cause is not attached, so no library error text (which may quote a request) reaches the workflow history.
  */
 export function toApplicationFailure(err: unknown, context: string): ApplicationFailure {
@@ -53,7 +30,7 @@ export function toApplicationFailure(err: unknown, context: string): Application
   const code = codes[0] ?? GardenerErrorCode.RetryableInfraDependencies;
   const details: FailureDetails = { codes: codes.length ? codes : [], reason: 'Unclassified' };
   return ApplicationFailure.create({ message: `${context}: ${message}`, type: code,
-    nonRetryable: codes.some((c) => isNonRetryableCode(c) && c !== GardenerErrorCode.InfraRateLimitsExceeded),
+    nonRetryable: codes.some(stopsRetrying),
     details: [details] });
 }
 

@@ -2,7 +2,7 @@
  * The activities factory: builds every activity the BackupEntry workflow calls from its dependencies. The worker's
  * composition root (worker/main.ts) is the only caller that passes real adapters; tests pass their own.
  */
-import type { KubeGateway } from '../adapters/kubernetes/kube-client';
+import type { KubeGateway } from './kube-port';
 import { createKubeActivities } from './kube-activities';
 import { type ActivityMetricsSink, countFailures } from './metrics';
 import { createStorageActivities } from './storage-activities';

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import {
   type BackupEntryObject, type KubeGateway, type NamespaceObject, type SecretObject, httpStatusOf, isConflict, isNotFound,
   CONFLICT_ATTEMPTS,
-} from '../adapters/kubernetes/kube-client';
+} from './kube-port';
 import {
   ANNOTATION_CREATED_BY, ANNOTATION_DELETION_DEADLINE, ANNOTATION_RETENTION_RECORDS, parseRetentionRecords, withRetentionRecord, ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, ANNOTATION_OPERATION,
   ANNOTATION_RETENTION_PERIOD, ANNOTATION_TIMESTAMP, ANNOTATION_WORKLOAD_IDENTITY_CONTEXT_OBJECT,
@@ -15,10 +15,9 @@ import {
   DATA_KEY_BUCKET_NAME, DATA_KEY_WORKLOAD_IDENTITY_CONFIG, DATA_KEY_WORKLOAD_IDENTITY_TOKEN, FINALIZER,
   LABEL_SECURITY_PURPOSE, LABEL_WORKLOAD_IDENTITY_PROVIDER, Operation, PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR,
   errorStatus, isWorkloadIdentitySecret, parseEntryName, pendingStatus, processingStatus, succeededStatus, type RetentionRecord,
-  type EntryIdentity, type Status,
+  type EntryIdentity, type Status, ClassifiedError, configurationProblem, isClassifiedError, retryableConfigurationProblem,
 } from '../domain';
-import { ClassifiedError, configurationProblem, isClassifiedError, redact, retryableConfigurationProblem,
-  toApplicationFailure } from './errors';
+import { redact, toApplicationFailure } from './errors';
 import type { EtcdSecretUse, SecretData, StorageProvider } from './storage-port';
 import type {
   BeginDeletionResult, EntryEvent, EntryView, EtcdSecretDeletion, EtcdSecretRef, KubeActivities, PersistedDecision,
@@ -142,7 +141,7 @@ function namespaceNotReady(namespace: string, secretName: string, ns: NamespaceO
 
 function identityOf(name: string): EntryIdentity {
   const parsed = parseEntryName(name);
-  if (!parsed.ok) throw new ClassifiedError(parsed.error.message, parsed.error.code, false, parsed.error.reason);
+  if (!parsed.ok) throw new ClassifiedError(parsed.error.message, parsed.error.code, parsed.error.reason);
   return parsed.value;
 }
 

@@ -4,8 +4,8 @@
  * anything else happens; providers only ever see a validated prefix.
  */
 import { Context } from '@temporalio/activity';
-import { entryPrefix, GardenerErrorCode } from '../domain';
-import { ClassifiedError, configurationProblem, toApplicationFailure } from './errors';
+import { ClassifiedError, configurationProblem, entryPrefix, GardenerErrorCode } from '../domain';
+import { toApplicationFailure } from './errors';
 import type { ActivityMetricsSink, DeletionTracker } from './metrics';
 import type {
   BucketSession, DeletionProgress, DeletionReceipt, Inventory, ObjectCount, SecretData, StorageProvider,
@@ -200,7 +200,7 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
             beat.now(toDetails(counts)); // no cursor: the next attempt lists the prefix from the start
             throw new ClassifiedError(`${unexpected} object(s) are still under prefix "${prefix}" after deletion ` +
               '(written while deleting?); the next attempt deletes them', GardenerErrorCode.RetryableInfraDependencies,
-            true, 'PrefixNotEmpty');
+            'PrefixNotEmpty');
           }
           // A resumed attempt never saw what earlier attempts deleted after their last heartbeat reached the server.
           const uncounted = resume ? uncountedAfterResume(inventoried, rest, progress) : undefined;

@@ -1,7 +1,7 @@
 /**
  * The storage provider seam (Gardener's BackupEntryDelegate, re-cast): everything provider-specific about an entry's
  * backups. Providers never touch finalizers, status or Kubernetes; the activities do that around them.
- * Implementations: adapters/storage/gcs-provider.ts (`gcp`) and adapters/storage/local-provider.ts (`local`).
+ * Implemented by the storage adapters: storage/gcs-provider.ts (`gcp`) and storage/local-provider.ts (`local`).
  */
 
 /** The provider secret's data (`spec.secretRef`), as bytes. Never logged, never returned to a workflow. */

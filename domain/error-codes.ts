@@ -31,6 +31,29 @@ export function isNonRetryableCode(code: string): boolean {
   return NON_RETRYABLE_CODES.has(code as GardenerErrorCode);
 }
 
+/**
+ * The one exception to {@link NON_RETRYABLE_CODES}: a rate limit is reported to Gardener as non-retryable, but our
+ * own layers retry it (the storage adapter has already shrunk its request window; the activity retry policy's backoff
+ * gives the server the rest of the time it asks for).
+ */
+export const RETRIED_DESPITE_GARDENER: ReadonlySet<GardenerErrorCode> = new Set<GardenerErrorCode>([
+  GardenerErrorCode.InfraRateLimitsExceeded,
+]);
+
+/**
+ * The single list of codes on which retrying stops at once, derived from {@link NON_RETRYABLE_CODES} minus
+ * {@link RETRIED_DESPITE_GARDENER}. Everything else derives from it: a ClassifiedError's `retryable`, the
+ * `nonRetryable` flag of the ApplicationFailure an activity raises, and the activity retry policies'
+ * `nonRetryableErrorTypes` (docs/adr/0006-one-retry-story.md).
+ */
+export const STOP_RETRYING_CODES: readonly GardenerErrorCode[] =
+  [...NON_RETRYABLE_CODES].filter((code) => !RETRIED_DESPITE_GARDENER.has(code));
+
+/** True iff a failure with `code` must not be retried by our own layers (it is in {@link STOP_RETRYING_CODES}). */
+export function stopsRetrying(code: string): boolean {
+  return STOP_RETRYING_CODES.includes(code as GardenerErrorCode);
+}
+
 /** `Error 403`, `status 429`, `code: 503`, `statusCode=500`, `HTTP/1.1 502`, … followed by the given status pattern. */
 const http = (status: string): string => `(?:\\berror|\\bcode|\\bstatus(?:code)?|\\bhttp(?:/[\\d.]+)?)[\\s:=#"']{0,3}${status}\\b`;
 

@@ -4,6 +4,7 @@ export * from './constants';
 export * from './duration';
 export * from './entry-name';
 export * from './error-codes';
+export * from './errors';
 export * from './operation';
 export * from './phase';
 export * from './result';

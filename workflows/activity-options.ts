@@ -4,13 +4,14 @@
  * and retries the whole operation with its own backoff, as Gardener's reconciler requeues.
  */
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
-import { GardenerErrorCode } from '../domain';
+import { STOP_RETRYING_CODES } from '../domain';
 
-/** Codes an attempt cannot fix by itself; these fail the activity at once (see activities/errors.ts). */
-const NON_RETRYABLE = [
-  GardenerErrorCode.ConfigurationProblem, GardenerErrorCode.InfraUnauthorized,
-  GardenerErrorCode.InfraUnauthenticated, GardenerErrorCode.InfraQuotaExceeded,
-];
+/**
+ * Codes an attempt cannot fix by itself: the domain's one list ({@link STOP_RETRYING_CODES}). Our activities already
+ * mark such failures non-retryable (activities/errors.ts `toApplicationFailure`); naming the types here as well stops
+ * retries of any failure that carries one of these codes as its type without that flag.
+ */
+const NON_RETRYABLE: string[] = [...STOP_RETRYING_CODES];
 
 /** Kubernetes reads and writes: short, a few quick retries (API server hiccups, 409s). */
 export const KUBE_ACTIVITY: ActivityOptions = {

@@ -1,175 +1,23 @@
 /**
- * The Kubernetes gateway of the activities: the only module that talks to `@kubernetes/client-node` for them.
- * It offers exactly the calls the Kubernetes activities need, in the project's own small types (secret data as
- * Buffers, times as RFC3339 strings), and turns every HTTP failure into a {@link ClassifiedError} whose message
- * names the verb and the resource but never quotes a response body.
+ * The Kubernetes gateway of the activities: the only module that talks to `@kubernetes/client-node` for them. It
+ * implements the activities' Kubernetes port (activities/kube-port.ts) and turns every HTTP failure into a
+ * {@link KubeApiError} whose message names the verb and the resource but never quotes a response body.
  */
 import { randomInt } from 'node:crypto';
 import {
   CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions,
   type CoreV1Event, type KubeConfig, type V1Namespace, type V1OwnerReference, type V1Secret,
 } from '@kubernetes/client-node';
-import { ClassifiedError } from '../../activities/errors';
+import {
+  CLUSTER_SCOPED_EVENT_NAMESPACE, CONFLICT_ATTEMPTS, isConflict, KubeApiError,
+  type BackupEntryObject, type FinalizerEdit, type KubeGateway, type MergePatch, type NamespaceObject, type ObjectMeta,
+  type SecretObject,
+} from '../../activities/kube-port';
 import { reuseConnections } from './connection-reuse';
 import { BACKUPENTRY_API, GardenerErrorCode } from '../../domain';
 
-/** JSON value as sent in a merge patch (`null` deletes a field). */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-/** A JSON merge patch (RFC 7386) body. */
-export type MergePatch = { [key: string]: JsonValue };
-
-/** The object metadata the activities look at. Times are RFC3339 strings. */
-export interface ObjectMeta {
-  name: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  finalizers?: string[];
-}
-
-/** A BackupEntry as stored (cluster-scoped custom object; only the fields the controller reads are typed). */
-export interface BackupEntryObject {
-  metadata: ObjectMeta;
-  spec?: {
-    type?: string;
-    class?: string;
-    region?: string;
-    bucketName?: string;
-    secretRef?: { name?: string; namespace?: string };
-  };
-  status?: {
-    lastOperation?: { type?: string; state?: string };
-    observedGeneration?: number;
-  };
-}
-
-/** A Secret with its data decoded to bytes. Never log it. */
-export interface SecretObject {
-  metadata: ObjectMeta & {
-    namespace: string;
-    /** Passed through unchanged by {@link KubeGateway.replaceSecret}; opaque to the activities. */
-    ownerReferences?: readonly unknown[];
-  };
-  /** Secret type; `Opaque` when created without one. Immutable once set. */
-  type?: string;
-  immutable?: boolean;
-  data: Record<string, Buffer>;
-}
-
-/** The parts of a Namespace the activities look at. */
-export interface NamespaceObject {
-  metadata: ObjectMeta;
-  /** `Active` or `Terminating`. */
-  phase?: string;
-}
-
-/** A core/v1 Event about a BackupEntry (the gateway fills in names, namespace and times). */
-export interface EntryEventSpec {
-  entryName: string;
-  /** UID of the entry, when known (ties the event to this incarnation of the name). */
-  entryUid?: string;
-  type: 'Normal' | 'Warning';
-  reason: string;
-  message: string;
-  /** When it happened. */
-  time: Date;
-}
-
-/** Preconditions of a delete: the server refuses with 409 when the object changed since it was read. */
-export interface DeletePreconditions {
-  resourceVersion?: string;
-  uid?: string;
-}
-
-/**
- * A finalizer edit: gets the current list and the object's metadata, returns the wanted list. It may throw to
- * abort the edit (e.g. no new finalizer may be added once `deletionTimestamp` is set: the API server refuses).
- */
-export type FinalizerEdit = (current: readonly string[], meta: ObjectMeta) => string[];
-
 /** Component name the controller reports in Events. */
 export const EVENT_COMPONENT = 'backupentry-lifecycle';
-/**
- * Namespace of Events about cluster-scoped objects. client-go's recorder (`tools/record/event.go` makeEvent) puts
- * them in `default` with `involvedObject.namespace` empty, and `kubectl describe` finds them there.
- */
-export const CLUSTER_SCOPED_EVENT_NAMESPACE = 'default';
-/** Attempts of a read-modify-write under optimistic locking before a conflict is reported. */
-export const CONFLICT_ATTEMPTS = 5;
-
-/**
- * The Kubernetes calls of the activities. Every method throws a {@link ClassifiedError}: 404 and 409 are
- * recognised with {@link isNotFound} and {@link isConflict} (retryable when they escape), 401 is
- * ERR_INFRA_UNAUTHENTICATED and 403 ERR_INFRA_UNAUTHORIZED (both non-retryable), 429 is
- * ERR_INFRA_RATE_LIMITS_EXCEEDED and everything else (5xx, 422, network) ERR_RETRYABLE_INFRA_DEPENDENCIES, retryable.
- */
-export interface KubeGateway {
-  /** Reads a BackupEntry. */
-  getBackupEntry(name: string): Promise<BackupEntryObject>;
-  /** JSON-merge-patches a BackupEntry (metadata/spec); include `metadata.resourceVersion` for optimistic locking. */
-  patchBackupEntry(name: string, patch: MergePatch): Promise<BackupEntryObject>;
-  /**
-   * JSON-merge-patches `status` through the status subresource (`{ status }` is sent, so omitted fields stay and
-   * `null` fields are removed). `status` must be plain JSON, e.g. a domain `Status`.
-   */
-  patchBackupEntryStatus(name: string, status: object): Promise<void>;
-  /**
-   * Read-modify-write of the entry's finalizers with the resourceVersion in the merge patch; retries on 409 up to
-   * {@link CONFLICT_ATTEMPTS} times. Returns false (and writes nothing) when the edit changes nothing. `known`: metadata
-   * the caller read moments ago (with its resourceVersion); the first attempt edits it instead of reading again, and
-   * only a 409 costs a fresh read.
-   */
-  editBackupEntryFinalizers(name: string, edit: FinalizerEdit, known?: ObjectMeta): Promise<boolean>;
-
-  /** Reads a Secret, data decoded. */
-  getSecret(namespace: string, name: string): Promise<SecretObject>;
-  /** JSON-merge-patches a Secret's metadata (never data); include `metadata.resourceVersion` for optimistic locking. */
-  patchSecret(namespace: string, name: string, patch: MergePatch): Promise<SecretObject>;
-  /** Like {@link editBackupEntryFinalizers}, for a Secret. */
-  editSecretFinalizers(namespace: string, name: string, edit: FinalizerEdit, known?: ObjectMeta): Promise<boolean>;
-  /** Creates a Secret (409 when it exists). */
-  createSecret(secret: SecretObject): Promise<SecretObject>;
-  /** Replaces a Secret wholesale; `metadata.resourceVersion` makes it conditional (409 when it changed). */
-  replaceSecret(secret: SecretObject): Promise<SecretObject>;
-  /** Deletes a Secret, conditionally on the preconditions (409 when they do not hold). */
-  deleteSecret(namespace: string, name: string, preconditions: DeletePreconditions): Promise<void>;
-
-  /** Reads a Namespace. */
-  getNamespace(name: string): Promise<NamespaceObject>;
-  /** Creates a core/v1 Event about a BackupEntry, in {@link CLUSTER_SCOPED_EVENT_NAMESPACE}. */
-  createEntryEvent(event: EntryEventSpec): Promise<void>;
-}
-
-/** True when `err` is the gateway's error for HTTP 404 (the object does not exist). */
-export function isNotFound(err: unknown): boolean {
-  return httpStatusOf(err) === 404;
-}
-
-/** True when `err` is the gateway's error for HTTP 409 (optimistic-lock conflict or already exists). */
-export function isConflict(err: unknown): boolean {
-  return httpStatusOf(err) === 409;
-}
-
-/** The HTTP status a gateway error carries, if any. */
-export function httpStatusOf(err: unknown): number | undefined {
-  if (err instanceof Error && err.name === 'ClassifiedError') {
-    const status = (err as ClassifiedError & { httpStatus?: unknown }).httpStatus;
-    return typeof status === 'number' ? status : undefined;
-  }
-  return undefined;
-}
-
-/** A {@link ClassifiedError} from a Kubernetes API call, with the HTTP status when there was a response. */
-class KubeApiError extends ClassifiedError {
-  constructor(message: string, code: GardenerErrorCode, retryable: boolean, reason: string,
-    readonly httpStatus: number | undefined) {
-    super(message, code, retryable, reason);
-  }
-}
 
 /** Shape of client-node's ApiException (compared structurally: jest may load the library twice). */
 interface ApiExceptionLike { code: number; body?: unknown }
@@ -204,25 +52,25 @@ function translate(err: unknown, what: string, quoteServerMessage: boolean): Kub
     const { reason, message } = statusOf(err.body);
     if (status === 401) {
       return new KubeApiError(`${what}: the API server did not accept the controller's credentials (HTTP 401)`,
-        GardenerErrorCode.InfraUnauthenticated, false, 'Unauthenticated', status);
+        GardenerErrorCode.InfraUnauthenticated, 'Unauthenticated', status);
     }
     if (status === 403) {
       return new KubeApiError(`${what}: forbidden (HTTP 403); check the RBAC rules of the controller's service account`,
-        GardenerErrorCode.InfraUnauthorized, false, 'Forbidden', status);
+        GardenerErrorCode.InfraUnauthorized, 'Forbidden', status);
     }
     const detail = quoteServerMessage && message ? `: ${message.replace(/\s+/g, ' ').slice(0, 300)}` : '';
     const text = `${what}: HTTP ${status}${reason ? ` ${reason}` : ''}${detail}`;
-    if (status === 404) return new KubeApiError(text, GardenerErrorCode.RetryableInfraDependencies, true, 'NotFound', status);
-    if (status === 409) return new KubeApiError(text, GardenerErrorCode.RetryableInfraDependencies, true, 'Conflict', status);
-    if (status === 429) return new KubeApiError(text, GardenerErrorCode.InfraRateLimitsExceeded, true, 'TooManyRequests', status);
-    return new KubeApiError(text, GardenerErrorCode.RetryableInfraDependencies, true, reason ?? `HTTP${status}`, status);
+    if (status === 404) return new KubeApiError(text, GardenerErrorCode.RetryableInfraDependencies, 'NotFound', status);
+    if (status === 409) return new KubeApiError(text, GardenerErrorCode.RetryableInfraDependencies, 'Conflict', status);
+    if (status === 429) return new KubeApiError(text, GardenerErrorCode.InfraRateLimitsExceeded, 'TooManyRequests', status);
+    return new KubeApiError(text, GardenerErrorCode.RetryableInfraDependencies, reason ?? `HTTP${status}`, status);
   }
   // No response: connection refused, TLS, DNS, timeouts. Only the error code is kept (the text quotes the URL).
   const code = (err as { code?: unknown } | null)?.code;
   const cause = (err as { cause?: { code?: unknown } } | null)?.cause?.code;
   const sysCode = [code, cause].find((c): c is string => typeof c === 'string' && /^[A-Z_]{2,40}$/.test(c));
   return new KubeApiError(`${what}: the API server is unreachable${sysCode ? ` (${sysCode})` : ''}`,
-    GardenerErrorCode.RetryableInfraDependencies, true, 'ApiServerUnreachable', undefined);
+    GardenerErrorCode.RetryableInfraDependencies, 'ApiServerUnreachable', undefined);
 }
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

@@ -12,9 +12,11 @@
  * the key, the field and the endpoint host, never a value.
  */
 import { IdentityPoolClient, type IdentityPoolClientOptions } from 'google-auth-library';
-import { ClassifiedError, configurationProblem, isClassifiedError, retryableConfigurationProblem } from '../../activities/errors';
 import type { SecretData } from '../../activities/storage-port';
-import { DATA_KEY_WORKLOAD_IDENTITY_CONFIG, DATA_KEY_WORKLOAD_IDENTITY_TOKEN, GardenerErrorCode } from '../../domain';
+import {
+  ClassifiedError, configurationProblem, DATA_KEY_WORKLOAD_IDENTITY_CONFIG, DATA_KEY_WORKLOAD_IDENTITY_TOKEN, GardenerErrorCode,
+  isClassifiedError, retryableConfigurationProblem,
+} from '../../domain';
 
 /** Google's token exchange (STS) endpoint: the default of `BEL_GCP_STS_ENDPOINT`. */
 export const DEFAULT_GCP_STS_ENDPOINT = 'https://sts.googleapis.com/v1/token';
@@ -215,23 +217,23 @@ ClassifiedError {
   const detail = status !== undefined ? `HTTP ${status}${oauth ? `, ${oauth}` : ''}` : '';
   if (status === undefined) {
     const code = typeof e.code === 'string' && /^E[A-Z_]{2,30}$/.test(e.code) ? ` (${e.code})` : '';
-    return new ClassifiedError(`${stage} failed without a response${code}`, GardenerErrorCode.RetryableInfraDependencies, true,
+    return new ClassifiedError(`${stage} failed without a response${code}`, GardenerErrorCode.RetryableInfraDependencies,
       'WorkloadIdentityExchangeUnavailable');
   }
   if (status === 429) {
-    return new ClassifiedError(`${stage} is rate limited (${detail})`, GardenerErrorCode.InfraRateLimitsExceeded, true,
+    return new ClassifiedError(`${stage} is rate limited (${detail})`, GardenerErrorCode.InfraRateLimitsExceeded,
       'WorkloadIdentityExchangeRateLimited');
   }
   if (status >= 500 || status === 408) {
-    return new ClassifiedError(`${stage} is unavailable (${detail})`, GardenerErrorCode.RetryableInfraDependencies, true,
+    return new ClassifiedError(`${stage} is unavailable (${detail})`, GardenerErrorCode.RetryableInfraDependencies,
       'WorkloadIdentityExchangeUnavailable');
   }
   if (status === 403) {
     return new ClassifiedError(`${stage} denied the workload identity permission (${detail})`,
-      GardenerErrorCode.InfraUnauthorized, false, 'WorkloadIdentityUnauthorized');
+      GardenerErrorCode.InfraUnauthorized, 'WorkloadIdentityUnauthorized');
   }
   return new ClassifiedError(`${stage} did not accept the workload identity token (${detail})`,
-    GardenerErrorCode.InfraUnauthenticated, false, 'WorkloadIdentityUnauthenticated');
+    GardenerErrorCode.InfraUnauthenticated, 'WorkloadIdentityUnauthenticated');
 }
 
 /** An IdentityPoolClient whose failures are {@link tokenExchangeError}s (never the library's error objects). */

@@ -9,12 +9,12 @@
  * token bucket, outcomes counted per object, and a resume cursor.
  */
 import { Storage, type Bucket, type GetFilesResponse, type StorageOptions } from '@google-cloud/storage';
-import { ClassifiedError, redact } from '../../activities/errors';
+import { redact } from '../../activities/errors';
 import type {
   BucketSession, DeletePrefixOptions, DeletionProgress, EtcdSecretUse, Inventory, ObjectCount, SecretData, SecretUse,
   StorageProvider,
 } from '../../activities/storage-port';
-import { DATA_KEY_SERVICE_ACCOUNT_JSON, GardenerErrorCode } from '../../domain';
+import { backoffDelay, type BackoffPolicy, ClassifiedError, DATA_KEY_SERVICE_ACCOUNT_JSON, GardenerErrorCode } from '../../domain';
 import {
   DEFAULT_GCP_IAM_CREDENTIALS_ENDPOINT, DEFAULT_GCP_STS_ENDPOINT, parseWorkloadIdentityConfig, subjectTokenOf,
   workloadIdentityAuthClient, workloadIdentityEtcdSecretData,
@@ -70,7 +70,7 @@ export interface ServiceAccount {
 }
 
 const configProblem = (reason: string, message: string): ClassifiedError =>
-  new ClassifiedError(message, GardenerErrorCode.ConfigurationProblem, false, reason);
+  new ClassifiedError(message, GardenerErrorCode.ConfigurationProblem, reason);
 
 /**
  * Reads and checks the `serviceaccount.json` key of a provider secret. Throws a non-retryable ClassifiedError
@@ -243,6 +243,8 @@ function httpStatus(err: unknown): number | undefined {
 
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const TRANSIENT_NET = /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|ECONNABORTED|socket hang up|network timeout|timed out|unexpected connection closure/i;
+/** Per-request retry delay before the jitter: 200 ms doubling to at most 10 s (docs/adr/0006-one-retry-story.md). */
+const REQUEST_BACKOFF: BackoffPolicy = { initialMs: 200, maxMs: 10_000 };
 
 function isTransient(err: unknown): boolean {
   const status = httpStatus(err);
@@ -274,15 +276,15 @@ function accessError(err: unknown, what: string): ClassifiedError | undefined {
   const status = httpStatus(err);
   if (status === 401) {
     return new ClassifiedError(`${what}: the service account was not accepted (${describe(err)})`,
-      GardenerErrorCode.InfraUnauthenticated, false, 'Unauthenticated');
+      GardenerErrorCode.InfraUnauthenticated, 'Unauthenticated');
   }
   if (status === 403) {
     return new ClassifiedError(`${what}: permission denied (${describe(err)})`,
-      GardenerErrorCode.InfraUnauthorized, false, 'Unauthorized');
+      GardenerErrorCode.InfraUnauthorized, 'Unauthorized');
   }
   if (status === 429) {
     return new ClassifiedError(`${what}: still rate limited after retries (${describe(err)})`,
-      GardenerErrorCode.InfraRateLimitsExceeded, true, 'RateLimited');
+      GardenerErrorCode.InfraRateLimitsExceeded, 'RateLimited');
   }
   return undefined;
 }
@@ -510,7 +512,8 @@ class GcsBucketSession implements BucketSession {
           limiter?.backOff();
           this.cfg.onThrottled(status);
         }
-        const backoff = Math.min(10_000, 200 * 2 ** (attempt - 1));
+        // min(10 s, 200 ms · 2^(attempt − 1)), then a uniform draw from [backoff/2, backoff) ("equal jitter").
+        const backoff = backoffDelay(attempt, REQUEST_BACKOFF);
         await sleep(backoff / 2 + Math.random() * (backoff / 2), signal);
       }
     }
@@ -548,7 +551,7 @@ class GcsBucketSession implements BucketSession {
       const { items, next } = page;
       if (next && next.pageToken !== undefined && next.pageToken === query.pageToken) {
         throw new ClassifiedError(`listing bucket ${quote(this.bucketName)} did not advance (page token repeated)`,
-          GardenerErrorCode.InfraDependencies, false, 'ListingStuck');
+          GardenerErrorCode.InfraDependencies, 'ListingStuck');
       }
       pending = next ? fetchPage(next) : undefined;
       if (next) query = next;
@@ -576,7 +579,7 @@ class GcsBucketSession implements BucketSession {
         if (held) {
           if (compareNames(item.name, held.name) < 0) {
             throw new ClassifiedError(`listing bucket ${quote(this.bucketName)} returned names out of order ` +
-              `(${quote(item.name)} after ${quote(held.name)})`, GardenerErrorCode.InfraDependencies, false,
+              `(${quote(item.name)} after ${quote(held.name)})`, GardenerErrorCode.InfraDependencies,
             'ListingOutOfOrder');
           }
           yield held;

@@ -8,11 +8,10 @@
 import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, lstat, open, opendir, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ClassifiedError, retryableConfigurationProblem } from '../../activities/errors';
 import type {
   BucketSession, DeletePrefixOptions, DeletionProgress, Inventory, ObjectCount, SecretData, StorageProvider,
 } from '../../activities/storage-port';
-import { assertKeyInPrefix, DATA_KEY_HOST_PATH, GardenerErrorCode } from '../../domain';
+import { assertKeyInPrefix, ClassifiedError, DATA_KEY_HOST_PATH, GardenerErrorCode, retryableConfigurationProblem } from '../../domain';
 import { assertUsablePrefix, outsidePrefixError, quote, startProgress } from './prefix-guard';
 
 /** Where etcd pods see the local buckets by default (provider-local's `--container-mount-path`). */
@@ -27,7 +26,7 @@ export interface LocalProviderOptions {
 }
 
 const configProblem = (reason: string, message: string): ClassifiedError =>
-  new ClassifiedError(message, GardenerErrorCode.ConfigurationProblem, false, reason);
+  new ClassifiedError(message, GardenerErrorCode.ConfigurationProblem, reason);
 
 /** A walked non-directory entry under the prefix: its key and its name in the folder that holds it. */
 interface Leaf {

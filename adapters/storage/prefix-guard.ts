@@ -2,9 +2,8 @@
  * Guards and bookkeeping shared by the storage providers: the prefix check every provider runs before touching a
  * bucket, the error for a listing that strayed outside the prefix, and the resume cursor of out-of-order deletion.
  */
-import { ClassifiedError } from '../../activities/errors';
 import type { DeletionProgress } from '../../activities/storage-port';
-import { GardenerErrorCode } from '../../domain';
+import { ClassifiedError, GardenerErrorCode } from '../../domain';
 
 /** Quotes a name for a message, shortened. Names are not secret; they are shortened so messages stay small. */
 export function quote(s: string): string {
@@ -21,7 +20,7 @@ export function assertUsablePrefix(prefix: string): void {
     || prefix.split('/').some((seg) => seg === '..' || seg === '.');
   if (bad) {
     throw new ClassifiedError(`refusing to work on prefix ${quote(prefix)}: a prefix must be "<entry name>/"`,
-      GardenerErrorCode.ConfigurationProblem, false, 'InvalidPrefix');
+      GardenerErrorCode.ConfigurationProblem, 'InvalidPrefix');
   }
 }
 
@@ -43,7 +42,7 @@ export function isFlatKeyInPrefix(prefix: string, key: string): boolean {
 export function outsidePrefixError(prefix: string, key: string, count: number): ClassifiedError {
   return new ClassifiedError(`listing under prefix ${quote(prefix)} returned ${count} object(s) outside it ` +
     `(first: ${quote(key)}); they were not deleted and deletion stopped`,
-  GardenerErrorCode.InfraDependencies, false, 'ListingOutsidePrefix');
+  GardenerErrorCode.InfraDependencies, 'ListingOutsidePrefix');
 }
 
 /** Counts of a fresh deletion, or the ones to resume from (copied, never mutated). */

@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import { configurationProblem } from '../../../activities/errors';
+import { configurationProblem } from '../../../domain/errors';
 import { createKubeActivities, secretDataDigest } from '../../../activities/kube-activities';
 import type { SecretData, StorageProvider } from '../../../activities/storage-port';
 import { createKubeGateway } from '../../../adapters/kubernetes/kube-client';

@@ -10,7 +10,8 @@ import { toApplicationFailure } from '../../../activities/errors';
 import { createKubeActivities } from '../../../activities/kube-activities';
 import type { StorageProvider } from '../../../activities/storage-port';
 import { createGcsProvider } from '../../../adapters/storage/gcs-provider';
-import { createKubeGateway, type KubeGateway } from '../../../adapters/kubernetes/kube-client';
+import type { KubeGateway } from '../../../activities/kube-port';
+import { createKubeGateway } from '../../../adapters/kubernetes/kube-client';
 import { BACKUPENTRY_API, GardenerErrorCode } from '../../../domain';
 import { adminKubeConfig, uniqueName } from '../../support/env';
 

@@ -5,7 +5,7 @@
  * exchanged token>` (or the impersonated account's token). A refused token reaches no storage request at all.
  */
 import { type Bucket, Storage } from '@google-cloud/storage';
-import { isClassifiedError, type ClassifiedError } from '../../../activities/errors';
+import { isClassifiedError, type ClassifiedError } from '../../../domain/errors';
 import type { DeletionProgress, SecretData } from '../../../activities/storage-port';
 import { createGcsProvider } from '../../../adapters/storage/gcs-provider';
 import { GardenerErrorCode } from '../../../domain';

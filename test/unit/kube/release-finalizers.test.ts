@@ -1,9 +1,8 @@
-import { ClassifiedError } from '../../../activities/errors';
 import { createKubeActivities } from '../../../activities/kube-activities';
 import type {
   BackupEntryObject, FinalizerEdit, KubeGateway, ObjectMeta, SecretObject,
-} from '../../../adapters/kubernetes/kube-client';
-import { FINALIZER, GardenerErrorCode } from '../../../domain';
+} from '../../../activities/kube-port';
+import { ClassifiedError, FINALIZER, GardenerErrorCode } from '../../../domain';
 
 const ENTRY = 'shoot--dev--demo--3f1c6a7e';
 const REF = { namespace: 'garden', name: `entry-${ENTRY}` };
@@ -11,7 +10,7 @@ const OTHER = 'example.com/other';
 
 /** The gateway's error for HTTP 404, as `isNotFound` recognises it. */
 function notFound(what: string): Error {
-  return Object.assign(new ClassifiedError(`${what}: HTTP 404 NotFound`, GardenerErrorCode.RetryableInfraDependencies, true,
+  return Object.assign(new ClassifiedError(`${what}: HTTP 404 NotFound`, GardenerErrorCode.RetryableInfraDependencies,
     'NotFound'), { httpStatus: 404 });
 }
 

@@ -4,11 +4,10 @@
  * optimistic lock, the refusals, and that plain secrets keep their old treatment.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { ClassifiedError } from '../../../activities/errors';
 import { createKubeActivities, secretDataDigest } from '../../../activities/kube-activities';
 import type { EtcdSecretUse, SecretData, StorageProvider } from '../../../activities/storage-port';
-import type { BackupEntryObject, KubeGateway, SecretObject } from '../../../adapters/kubernetes/kube-client';
-import { GardenerErrorCode } from '../../../domain';
+import type { BackupEntryObject, KubeGateway, SecretObject } from '../../../activities/kube-port';
+import { ClassifiedError, GardenerErrorCode } from '../../../domain';
 
 const NS = 'shoot--dev--wi';
 const ENTRY = `${NS}--3f1c6a7e`;
@@ -25,7 +24,7 @@ const WI_ANNOTATIONS = { 'workloadidentity.security.gardener.cloud/name': 'backu
 const RENEW = 'workloadidentity.security.gardener.cloud/token-renew-timestamp';
 
 function httpError(status: number, what: string): Error {
-  return Object.assign(new ClassifiedError(`${what}: HTTP ${status}`, GardenerErrorCode.RetryableInfraDependencies, true, 'Http'),
+  return Object.assign(new ClassifiedError(`${what}: HTTP ${status}`, GardenerErrorCode.RetryableInfraDependencies, 'Http'),
     { httpStatus: status });
 }
 

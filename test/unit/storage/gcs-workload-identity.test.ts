@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ClassifiedError, isClassifiedError } from '../../../activities/errors';
+import { type ClassifiedError, isClassifiedError } from '../../../domain/errors';
 import type { SecretData } from '../../../activities/storage-port';
 import { parseWorkloadIdentityConfig, tokenExchangeError, workloadIdentityEtcdSecretData } from '../../../adapters/storage/gcp-workload-identity';
 import { createGcsProvider } from '../../../adapters/storage/gcs-provider';
