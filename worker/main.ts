@@ -16,10 +16,12 @@ import { createActivities, type ActivityMetricsSink } from '../activities';
 import type { StorageProvider } from '../activities/storage-port';
 import { startHealthServer, type HealthServer, type Readiness } from '../adapters/http/health-server';
 import { createKubeGateway } from '../adapters/kubernetes/kube-client';
+import { sleepUnlessAborted } from '../adapters/abortable-sleep';
 import { createGcsProvider } from '../adapters/storage/gcs-provider';
 import { createLocalProvider } from '../adapters/storage/local-provider';
 import { type AppConfig, loadConfig } from '../config';
 import { createLogger, installTemporalRuntime } from '../config/logger';
+import { backoffDelay, type BackoffPolicy } from '../domain';
 import { createWorkerMetrics } from './worker-metrics';
 import { WORKFLOW_CODE } from './workflow-code';
 
@@ -59,13 +61,8 @@ export interface RunWorkerOptions {
   logger?: Logger;
 }
 
-/** Waits `ms`, or less when `stop` resolves first; true when stopped. */
-function sleepUnlessStopped(ms: number, stopped: Promise<unknown>): Promise<boolean> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    void stopped.then(() => { clearTimeout(t); resolve(true); });
-  });
-}
+/** Delay between attempts to connect to Temporal: 1 s doubling to at most 30 s, no jitter. */
+const CONNECT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 30_000 };
 
 /**
  * Runs a worker until `stop` resolves (or SIGINT/SIGTERM, which the SDK handles); resolves when it has stopped.
@@ -76,7 +73,9 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
   const { config, logger } = opts;
   const stop = opts.stop ?? new Promise<never>(() => undefined);
   let stopRequested = false;
-  void stop.then(() => { stopRequested = true; });
+  // Aborted when `stop` resolves: cuts the wait between connection attempts short.
+  const stopping = new AbortController();
+  void stop.then(() => { stopRequested = true; stopping.abort(); });
   let connection: NativeConnection | undefined;
   let worker: Worker | undefined;
   const metrics = createWorkerMetrics(() => worker?.getState(), { defaultMetrics: opts.defaultMetrics ?? false });
@@ -113,10 +112,10 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
         connection = await NativeConnection.connect(config.temporal.connect.connectionOptions);
       } catch (err) {
         if (!server) throw err;
-        const delay = Math.min(30_000, 1000 * 2 ** Math.min(attempt - 1, 5));
+        const delay = backoffDelay(attempt, CONNECT_BACKOFF);
         logger?.warn({ temporal: config.temporal.address, error: err instanceof Error ? err.message : String(err), retryInMs: delay },
           'Temporal is not reachable yet');
-        if (stopRequested || await sleepUnlessStopped(delay, stop)) return;
+        if (stopRequested || await sleepUnlessAborted(delay, stopping.signal)) return;
       }
     }
     if (stopRequested) return;

@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import {
   ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, DEFAULT_RETENTION_MS, formatBytes, GardenerErrorCode, MAX_ACTOR_CHARS, MAX_REASON_CHARS, MAX_RETENTION_MS,
-  Operation, Phase, SOURCE_PREFIX, boundByBytes, decideOperation, extendDeadline, formatDuration, formatRfc3339Seconds,
+  Operation, Phase, SOURCE_PREFIX, backoffDelay, boundByBytes, decideOperation, extendDeadline, formatDuration, formatRfc3339Seconds,
   parseBoolAnnotation, parseDuration, parseEntryName, parseExtendRequest, parseOperatorRequest, parseRfc3339,
   reconcileReason, retentionDeadline, safeText, type CleanExtendRequest, type CleanOperatorRequest, type DomainError, type Result,
 } from '../domain';
@@ -828,7 +828,9 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const failed = async (err: unknown): Promise<void> => {
     const { message, codes } = describeFailure(err);
     s.errorStreak += 1;
-    const delay = Math.min(settings.maxRetryDelayMs, settings.initialRetryDelayMs * 2 ** Math.min(s.errorStreak - 1, 20));
+    // min(max, initial · 2^min(streak − 1, 20)), no jitter: the same delays as before backoffDelay (replay-safe).
+    const delay = backoffDelay(Math.min(s.errorStreak, 21),
+      { initialMs: settings.initialRetryDelayMs, maxMs: settings.maxRetryDelayMs });
     s.retryAtMs = Date.now() + delay;
     s.lastError = { message, codes, at: nowIso() };
     log.warn('Operation failed; retrying later', { entry: name, message, codes, retryInMs: delay });
