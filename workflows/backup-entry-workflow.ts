@@ -22,6 +22,7 @@ import type {
 import type { DeletionReceipt } from '../activities/storage-port';
 import { DELETE_ACTIVITY, INVENTORY_ACTIVITY, KUBE_ACTIVITY, KUBE_LOCAL_ACTIVITY } from './activity-options';
 import { RETENTION_TIMER_SUMMARY, RETRY_TIMER_SUMMARY } from './timer-summaries';
+import { oneAtATime } from './one-at-a-time';
 import {
   type DecisionRecord, type EntryStatusView, cancelCleanupSignal,
   cancelCleanupUpdate, expediteSignal, expediteUpdate, extendRetentionSignal, extendRetentionUpdate, reconcileSignal,
@@ -153,6 +154,15 @@ export const PATCH_RELEASE_SECRET_OF_GONE_ENTRY = 'release-secret-finalizer-of-g
  */
 export const PATCH_SEED_SCALE = 'seed-scale-local-steps';
 
+/**
+ * Patch ID of the current shape: the seed-scale shape (PATCH_SEED_SCALE) with one local activity in flight at a time
+ * (workflows/one-at-a-time.ts) and each operator decision written once per run. Before it, an update handler's write
+ * and the main loop's next step could be in flight together, and such a history (update accepted, two markers,
+ * update completed, then the main loop's commands) did not replay: the replay put the main loop's next command
+ * before the update's completion (TMPRL1100, found by the workflow tier's replay of its own histories).
+ */
+export const PATCH_ONE_LOCAL_STEP = 'one-local-step-at-a-time';
+
 /** A pass ends either with "wait for the next trigger" or with the workflow's result. */
 type PassOutcome = { final: false } | { final: true; result: BackupEntryWorkflowResult };
 const CONTINUE: PassOutcome = { final: false };
@@ -171,15 +181,24 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const identity = parseEntryName(name);
   const prefix = identity.ok ? identity.value.name.replace(/^source-/, '') + '/' : undefined;
   let deletionScope: CancellationScope | undefined;
-  /** This version's shape (see PATCH_SEED_SCALE); false while replaying a history written before it. */
-  const fast = (): boolean => patched(PATCH_SEED_SCALE);
+  /** The current shape (PATCH_ONE_LOCAL_STEP); false while replaying a history written before it. */
+  const current = (): boolean => patched(PATCH_ONE_LOCAL_STEP);
+  /**
+   * The seed-scale shape (PATCH_SEED_SCALE), which the current one includes; false while replaying a history written
+   * before it. New runs record only the current patch's marker.
+   */
+  const fast = (): boolean => current() || patched(PATCH_SEED_SCALE);
   /**
    * The older patches' behaviour is part of this version's shape: once `fast()` holds they are not asked (each patch
    * costs two history events), and histories that predate this version still ask them where they did.
    */
   const since = (patchId: string): boolean => fast() || patched(patchId);
-  /** The Kubernetes steps: local activities in this version's shape, regular ones in older histories. */
-  const kube = (): BackupEntryActivities => (fast() ? kubeLocal : kubeRemote);
+  /**
+   * The Kubernetes steps: local activities one at a time in the current shape, local activities as called in
+   * histories of the seed-scale shape, regular activities in older histories.
+   */
+  const kubeSerial = oneAtATime(kubeLocal);
+  const kube = (): BackupEntryActivities => (current() ? kubeSerial : fast() ? kubeLocal : kubeRemote);
   /** The entry as the current pass read it (its writes say what they observed instead of reading again). */
   let passEntry: EntryView | undefined;
   /** The persist write in flight (see `persist`). */
@@ -254,20 +273,36 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     persisting = run.catch(() => undefined);
     return run;
   };
+  /** What this run last wrote successfully, so that the same decision is not written twice (PATCH_ONE_LOCAL_STEP). */
+  let persisted: { uid?: string; released?: boolean; deadlineMs?: number; keep?: boolean } = {};
   const persistNow = async (what: { deadline?: true; keep?: true }): Promise<boolean> => {
     const del = s.deletion;
     if (!s.uid || !del || !since(PATCH_PERSIST_DECISIONS)) return false;
     const deadlineMs = del.deadlineMs;
     const keep = what.keep === true || s.cancel !== undefined;
-    if (del.entryReleased && del.target) {
+    const released = Boolean(del.entryReleased && del.target);
+    const same = persisted.uid === s.uid && persisted.released === released;
+    const already = same && (released
+      ? persisted.deadlineMs === deadlineMs && persisted.keep === keep
+      : (!what.deadline || persisted.deadlineMs === deadlineMs) && (!what.keep || persisted.keep === true));
+    if (already && current()) return true;
+    if (released && del.target) {
       const written = await kube().recordRetention(name, del.target.secretRef, { workflowId: workflowInfo().workflowId, uid: s.uid,
         type: del.target.type, bucketName: del.target.bucketName, deletionTimestamp: del.deletionTimestamp,
         deletionDeadline: iso(deadlineMs), ...(keep ? { keepBackups: true } : {}) });
-      if (written) del.recordedDeadlineMs = deadlineMs;
+      if (written) {
+        del.recordedDeadlineMs = deadlineMs;
+        persisted = { uid: s.uid, released, deadlineMs, keep };
+      }
       return written;
     }
-    return kube().persistDecision(name, { uid: s.uid, ...(what.deadline ? { deletionDeadline: iso(deadlineMs) } : {}),
+    const written = await kube().persistDecision(name, { uid: s.uid, ...(what.deadline ? { deletionDeadline: iso(deadlineMs) } : {}),
       ...(what.keep ? { keepBackups: true } : {}) });
+    if (written) {
+      persisted = { uid: s.uid, released, deadlineMs: what.deadline ? deadlineMs : same ? persisted.deadlineMs : undefined,
+        keep: what.keep ? true : same ? persisted.keep : undefined };
+    }
+    return written;
   };
 
   /**

@@ -7,10 +7,15 @@ import type { RetentionRecord } from '../../domain';
 /** A secret value planted in the fake provider secret: no workflow history may ever contain it. */
 export const PLANTED_SECRET = 'PLANTED-SECRET-7f3c9a2e-do-not-leak';
 
+/** A status the workflow wrote, with what the fake cluster held at that moment (to check the order of effects). */
+export type WrittenStatus = StatusReport & {
+  world: { finalizers: boolean; etcdSecret: boolean; operationAnnotation?: string };
+};
+
 /** One entry in the fake cluster: what observeEntry reads and the activities change. */
 export interface FakeEntry {
   view: EntryView;
-  statuses: StatusReport[];
+  statuses: WrittenStatus[];
   /** The secretRef secret (`spec.secretRef` at creation) and whether our finalizer is on it. */
   secret: { namespace: string; name: string };
   finalizerOnSecret: boolean;
@@ -18,7 +23,11 @@ export interface FakeEntry {
   etcdSecret?: { data: Record<string, string>; createdBy: string };
   objects: number;
   events: string[];
-  calls: string[];
+  /** How often deleteBackups ran, and whether a run of it was cancelled. */
+  deletionRuns: number;
+  deletionCancelled: boolean;
+  /** Whether a release took every finalizer off the entry (migration), not only ours. */
+  releasedAllFinalizers: boolean;
   /** Fail the next N provisionEtcdBackupSecret calls with a retryable NamespaceMissing failure. */
   failProvision: number;
   /** When set, deleteBackups heartbeats and waits until this promise resolves (or it is cancelled). */
@@ -51,7 +60,7 @@ export class FakeWorld {
       region: 'local', secretRef: { name: `entry-${name}`, namespace: 'garden' }, annotations: {}, hasFinalizer: false, ...over };
     const e: FakeEntry = {
       view, statuses: [], secret: { ...view.secretRef }, finalizerOnSecret: false, secretRefExists: true, objects: 12, events: [],
-      calls: [], failProvision: 0,
+      deletionRuns: 0, deletionCancelled: false, releasedAllFinalizers: false, failProvision: 0,
     };
     this.entries.set(name, e);
     return e;
@@ -65,13 +74,9 @@ export class FakeWorld {
 
   /** The activities, as the worker registers them. */
   activities(): BackupEntryActivities {
-    const call = (name: string, what: string): FakeEntry => {
-      const e = this.get(name);
-      e.calls.push(what);
-      return e;
-    };
+    const entryNamed = (name: string): FakeEntry => this.get(name);
     const acts: BackupEntryActivities = {
-      // The real step in one local activity; here the same fakes in Gardener's order, so the call log reads alike.
+      // The real step in one local activity; here the same fakes in Gardener's order.
       reconcileEntry: async (name, { operation, entry }) => {
         if (entry.annotations.operation === 'reconcile') await acts.removeOperationAnnotation(name, 'reconcile');
         await acts.ensureFinalizers(name);
@@ -88,7 +93,6 @@ export class FakeWorld {
         if (req.pending) await acts.writeStatus(name, req.pending);
         if (req.record) {
           if (!(await acts.recordRetention(name, e.secret, req.record))) return { secretRefExists: true, etcdSecret };
-          e.calls.push('releaseFinalizers:ours');
           if (e.view.exists) {
             e.view.hasFinalizer = false;
             if (e.view.deletionTimestamp) e.view.exists = false;
@@ -101,21 +105,21 @@ export class FakeWorld {
       observeEntry: async (name) => {
         const e = this.entries.get(name);
         if (!e || !e.view.exists) return goneView(name);
-        e.calls.push('observeEntry');
         return structuredClone(e.view);
       },
       ensureFinalizers: async (name) => {
-        const e = call(name, 'ensureFinalizers');
+        const e = entryNamed(name);
         e.view.hasFinalizer = true;
         e.finalizerOnSecret = true;
       },
       writeStatus: async (name, report) => {
-        const e = call(name, `writeStatus:${report.kind}`);
-        e.statuses.push(report);
+        const e = entryNamed(name);
+        e.statuses.push({ ...report, world: { finalizers: e.view.hasFinalizer && e.finalizerOnSecret, etcdSecret: e.etcdSecret !== undefined,
+          ...(e.view.annotations.operation !== undefined ? { operationAnnotation: e.view.annotations.operation } : {}) } });
         e.view.lastOperation = { type: report.operation, state: { processing: 'Processing', error: 'Error', succeeded: 'Succeeded', pending: 'Pending' }[report.kind] };
       },
       provisionEtcdBackupSecret: async (name) => {
-        const e = call(name, 'provisionEtcdBackupSecret');
+        const e = entryNamed(name);
         if (e.failProvision > 0) {
           e.failProvision -= 1;
           throw ApplicationFailure.create({ message: 'waiting for namespace shoot--x to exist', type: 'ERR_RETRYABLE_CONFIGURATION_PROBLEM',
@@ -125,18 +129,18 @@ export class FakeWorld {
         return { namespace: 'shoot--dev--x', name: 'etcd-backup', resourceVersion: '7', digest: 'abcdef0123456789' };
       },
       deleteEtcdBackupSecret: async (name) => {
-        const e = call(name, 'deleteEtcdBackupSecret');
+        const e = entryNamed(name);
         if (!e.etcdSecret) return 'absent';
         e.etcdSecret = undefined;
         return 'deleted';
       },
       removeOperationAnnotation: async (name, value) => {
-        const e = call(name, `removeOperationAnnotation:${value}`);
+        const e = entryNamed(name);
         if (e.view.annotations.operation === value) delete e.view.annotations.operation;
       },
-      secretRefExists: async (name) => call(name, 'secretRefExists').secretRefExists,
+      secretRefExists: async (name) => entryNamed(name).secretRefExists,
       recordRetention: async (name, _ref, record) => {
-        const e = call(name, `recordRetention:${record ? 'set' : 'remove'}`);
+        const e = entryNamed(name);
         e.retentionRecords ??= {};
         if (record) e.retentionRecords[name] = record; else delete e.retentionRecords[name];
         return true;
@@ -146,32 +150,34 @@ export class FakeWorld {
         return e?.finalizerOnSecret ? e.retentionRecords?.[name] : undefined;
       },
       persistDecision: async (name, decision) => {
-        const e = call(name, `persistDecision:${decision.deletionDeadline ? 'deadline' : ''}${decision.keepBackups ? 'keep' : ''}`);
+        const e = entryNamed(name);
         if (!e.view.exists || e.view.uid !== decision.uid) return false;
         if (decision.deletionDeadline) e.view.annotations.deletionDeadline = decision.deletionDeadline;
         if (decision.keepBackups) e.view.annotations.keepBackups = 'true';
         return true;
       },
       releaseFinalizers: async (name, opts) => {
-        const e = call(name, `releaseFinalizers:${opts.secret ? 'secret+' : ''}${opts.allEntryFinalizers ? 'all' : 'ours'}`);
+        const e = entryNamed(name);
         if (e.releaseBlocked) throw ApplicationFailure.create({ message: 'API server busy', type: 'ERR_RETRYABLE' });
         // Like the real activity: the secret is found through the entry's spec.secretRef while the entry exists, and
         // only through the secretRef the workflow passes once it is gone.
         const ref = e.view.exists ? e.view.secretRef : opts.secretRef;
         if (opts.secret && ref?.namespace === e.secret.namespace && ref.name === e.secret.name) e.finalizerOnSecret = false;
         if (!e.view.exists) return;
+        if (opts.allEntryFinalizers) e.releasedAllFinalizers = true;
         e.view.hasFinalizer = false;
         if (e.view.deletionTimestamp) e.view.exists = false; // the API server removes a deleted entry without finalizers
       },
       recordEvent: async (name, event) => {
-        call(name, 'recordEvent').events.push(`${event.type}/${event.reason}: ${event.message}`);
+        entryNamed(name).events.push(`${event.type}/${event.reason}: ${event.message}`);
       },
       inventoryBackups: async (name) => {
-        const e = call(name, 'inventoryBackups');
+        const e = entryNamed(name);
         return { objects: e.objects, bytes: e.objects * 1024, truncated: false };
       },
       deleteBackups: async (name, target): Promise<DeletionReceipt> => {
-        const e = call(name, 'deleteBackups');
+        const e = entryNamed(name);
+        e.deletionRuns += 1;
         e.deletedFrom = target?.bucketName ?? e.view.bucketName;
         const total = e.objects;
         if (e.holdDeletion) {
@@ -184,7 +190,7 @@ export class FakeWorld {
               await activitySleep(100);
             } catch (err) {
               if (err instanceof CancelledFailure || (err as Error).name === 'CancelledFailure') {
-                e.calls.push('deleteBackups:cancelled');
+                e.deletionCancelled = true;
               }
               throw err;
             }

@@ -13,7 +13,8 @@ import {
 } from '../../workflows/messages';
 import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
 import { WORKFLOW_CODE } from '../../worker/workflow-code';
-import { FakeWorld, PLANTED_SECRET } from '../fakes/fake-activities';
+import { waitFor } from '../../stack/wait';
+import { FakeWorld, PLANTED_SECRET, type FakeEntry } from '../fakes/fake-activities';
 import { stackEnv } from '../support/env';
 import { historyText } from '../support/history-text';
 
@@ -74,16 +75,13 @@ async function start(name: string, settings: Partial<WorkflowSettings> = SETTING
   return h;
 }
 
-/** Polls the status query until `check` holds (a condition, not a sleep). */
+/** Waits (through the status query, not a sleep) until `check` holds; the timeout names the last status seen. */
 async function until(h: WorkflowHandle, check: (v: EntryStatusView) => boolean, what: string, timeoutMs = 30_000): Promise<EntryStatusView> {
-  const deadline = Date.now() + timeoutMs;
-  let last: EntryStatusView | undefined;
-  while (Date.now() < deadline) {
-    last = await h.query(statusQuery);
-    if (check(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last)}`);
+  return waitFor(async () => {
+    const v = await h.query(statusQuery);
+    if (check(v)) return v;
+    throw new Error(`last status: ${JSON.stringify(v)}`);
+  }, { what, timeoutMs, intervalMs: 50 });
 }
 
 /** The validator's message of a refused update (the client wraps it in WorkflowUpdateFailedError). */
@@ -115,576 +113,548 @@ async function deleteEntry(h: WorkflowHandle, name: string, annotations: Record<
   await h.signal(reconcileSignal, { reason: 'deletion' });
 }
 
-describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () => {
-  it('create: finalizers, Processing then Succeeded, etcd-backup secret, phase Ready with search attributes', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    const h = await start(name);
-    const v = await until(h, phaseIs(Phase.Ready), 'Ready');
-    expect(e.calls.slice(0, 5)).toEqual(['observeEntry', 'ensureFinalizers', 'writeStatus:processing', 'provisionEtcdBackupSecret', 'writeStatus:succeeded']);
-    expect(e.statuses.map((s) => [s.kind, s.operation])).toEqual([['processing', 'Create'], ['succeeded', 'Create']]);
-    expect(v.etcdBackupSecret).toEqual({ namespace: 'shoot--dev--x', name: 'etcd-backup', resourceVersion: '7', digest: 'abcdef0123456789' });
-    expect(v.summary).toContain('Ready');
-    const d = await h.describe();
-    expect(d.searchAttributes.BackupEntryPhase).toEqual(['Ready']);
-    expect(d.searchAttributes.BackupEntryType).toEqual(['local']);
-    expect(d.searchAttributes.BackupBucket).toEqual(['bucket-a']);
-    expect(d.memo).toMatchObject({ bucket: 'bucket-a', prefix: `${name}/` });
-  });
+type Handle = WorkflowHandle<typeof backupEntryWorkflow>;
+interface Given { name: string; e: FakeEntry; h: Handle }
+interface GivenOptions {
+  /** Workflow settings in the start input. */
+  settings?: Partial<WorkflowSettings>;
+  /** Fields of the fake entry (annotations, retentionMode, the worker's default retention, ...). */
+  entry?: Parameters<FakeWorld['add']>[1];
+  /** The entry's name. @default a fresh `shoot--dev--…` name */
+  name?: string;
+  /** Adjusts the fake entry before its workflow starts (failures to inject, deletions to hold). */
+  arrange?: (e: FakeEntry) => void;
+}
 
-  it('reconcile annotation is removed when picked up; restore is removed only after success', async () => {
-    const name = entryName();
-    const e = world.add(name, { annotations: { operation: 'reconcile' } });
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    expect(e.calls.indexOf('removeOperationAnnotation:reconcile')).toBeLessThan(e.calls.indexOf('ensureFinalizers'));
-    expect(e.view.annotations.operation).toBeUndefined();
-    e.view.annotations.operation = 'restore';
-    await h.signal(reconcileSignal, { reason: 'operation-annotation' });
-    await until(h, () => e.view.annotations.operation === undefined, 'restore annotation removed');
-    const restoreStatuses = e.statuses.filter((s) => s.operation === 'Restore').map((s) => s.kind);
-    expect(restoreStatuses).toEqual(['processing', 'succeeded']);
-    expect(e.calls.lastIndexOf('writeStatus:succeeded')).toBeLessThan(e.calls.lastIndexOf('removeOperationAnnotation:restore'));
-  });
+/** An entry whose workflow has reconciled it: finalizers on, etcd-backup provisioned, phase Ready. */
+async function givenReadyEntry(opts: GivenOptions = {}): Promise<Given> {
+  const name = opts.name ?? entryName();
+  const e = world.add(name, opts.entry);
+  opts.arrange?.(e);
+  const h = await start(name, opts.settings ?? SETTINGS);
+  await until(h, phaseIs(Phase.Ready), 'Ready');
+  return { name, e, h };
+}
 
-  it('migrate: releases every finalizer and never touches the bucket', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    e.view.annotations.operation = 'migrate';
-    await h.signal(reconcileSignal, { reason: 'operation-annotation' });
-    const result = await h.result();
-    expect(result.outcome).toBe('migrated');
-    expect(e.calls).toContain('releaseFinalizers:secret+all');
-    expect(e.calls.filter((c) => /Backups|EtcdBackupSecret:delete|deleteEtcd/.test(c))).toEqual([]);
-    expect(e.view.annotations.operation).toBeUndefined();
-  });
+/** A Ready entry, then deleted: its workflow waits out the retention period (phase Retaining). */
+async function givenRetainingEntry(opts: GivenOptions = {}): Promise<Given> {
+  const given = await givenReadyEntry(opts);
+  await deleteEntry(given.h, given.name);
+  await until(given.h, phaseIs(Phase.Retaining), 'Retaining');
+  return given;
+}
 
-  it('delete with retention 0: deletes the secret and the backups, reports a receipt, releases the finalizers', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    const result = await h.result();
-    expect(result).toMatchObject({ outcome: 'deleted', phase: 'Deleted', deletion: { deletedObjects: 12, deletedBytes: 12 * 1024 } });
-    expect(e.etcdSecret).toBeUndefined();
-    expect(e.finalizerOnSecret).toBe(false);
-    expect(e.view.exists).toBe(false);
-    const last = e.statuses.at(-1)!;
-    expect(last).toMatchObject({ kind: 'succeeded', operation: 'Delete' });
-    expect(last.description).toMatch(/^Deleted 12 objects \(12\.0 KiB\) under shoot--dev--.*\/ in 2s$/);
-    expect(e.events.some((x) => x.startsWith('Normal/BackupsDeleted'))).toBe(true);
-  });
-
-  it('a receipt with objects inferred after a resumed attempt says so in the Succeeded status', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    e.receiptExtras = { inventoried: { objects: 12, bytes: 12 * 1024 }, uncountedAfterResume: { objects: 4, bytes: 4 * 1024 } };
-    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    const result = await h.result();
-    expect(result.deletion).toMatchObject({ deletedObjects: 12, uncountedAfterResume: { objects: 4 } });
-    expect(e.statuses.at(-1)!.description).toMatch(/^Deleted 12 objects \(12\.0 KiB\) under .* in 2s; 4 of them \(4\.0 KiB\) deleted by an interrupted attempt after its last checkpoint, counted from the inventory taken before deletion$/);
-  });
-
-  it('delete with retention > 0: waits on a durable timer and deletes when it fires', async () => {
-    const name = entryName();
-    const e = world.add(name, { annotations: { retentionPeriod: '4s' } });
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    const v = await until(h, (x) => x.lastOperation?.state === 'Pending', 'Retaining with a Pending status');
-    expect(v.phase).toBe(Phase.Retaining);
-    expect(v.retention).toEqual({ periodMs: 4000, source: 'annotation' });
-    // The inventory is counted beside the running retention timer; the summary shows it once it is in.
-    const counted = await until(h, (x) => x.inventory !== undefined, 'the inventory');
-    expect(counted.summary).toMatch(/^Retaining 12 objects \(12\.0 KiB\) until .* UTC — expedite or cancel-cleanup$/);
-    const pending = e.statuses.find((s) => s.kind === 'pending')!;
-    expect(pending.description).toContain('are retained until');
-    expect(e.calls).not.toContain('deleteBackups');
-    const d = await h.describe();
-    expect(d.searchAttributes.BackupEntryPhase).toEqual(['Retaining']);
-    expect((d.searchAttributes.DeletionScheduledAt as Date[])[0]!.toISOString().slice(0, 19)).toBe(v.deletionScheduledAt!.slice(0, 19));
-    const result = await h.result();
-    expect(result.outcome).toBe('deleted');
-    expect(result.decisions.map((x) => `${x.action}:${x.reason}`)).toEqual(['retention-start:retention 4s (annotation)', 'note:inventory']);
-    expect(result.decisions[1]!.outcome).toMatch(/^12 objects \(12\.0 KiB\) under /);
-  });
-
-  it('expedite during retention deletes at once; expedite on a live entry is refused with a clear message', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    expect(await refusal(h.executeUpdate(expediteUpdate, { args: [{ reason: 'test', by: 'alice' }] })))
-      .toMatch(/is not being deleted \(phase Ready\); there is no retention to expedite/);
-    await h.signal(expediteSignal, { reason: 'signal on a live entry', by: 'bob' });
-    await until(h, (v) => v.decisions.some((d) => d.action === 'refused' && d.by === 'bob'), 'signal recorded as a note');
-    await deleteEntry(h, name);
-    await until(h, phaseIs(Phase.Retaining), 'Retaining');
-    const decision = await h.executeUpdate(expediteUpdate, { args: [{ reason: 'shoot recreated elsewhere', by: 'alice' }] });
-    expect(decision).toMatchObject({ action: 'expedite', by: 'alice', reason: 'shoot recreated elsewhere' });
-    const result = await h.result();
-    expect(result.outcome).toBe('deleted');
-    expect(e.calls).toContain('deleteBackups');
-  });
-
-  it('force-deletion annotation expedites; an unparseable one is only noted', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name, { forceDeletion: 'maybe' });
-    const v = await until(h, phaseIs(Phase.Retaining), 'Retaining');
-    expect(v.decisions.find((d) => d.outcome === 'force-deletion ignored')?.reason).toMatch(/maybe/);
-    e.view.annotations.forceDeletion = 'true';
-    await h.signal(reconcileSignal, { reason: 'force-deletion' });
-    const result = await h.result();
-    expect(result.outcome).toBe('deleted');
-    expect(result.decisions.find((d) => d.action === 'expedite')?.by).toBe('kubectl-annotation');
-  });
-
-  it('entry force-removed during retention: the secretRef secret\'s finalizer is released with the remembered secretRef', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    expect(e.finalizerOnSecret).toBe(true);
-    await deleteEntry(h, name);
-    await until(h, phaseIs(Phase.Retaining), 'Retaining');
-    // Someone removes our finalizer by hand: the API server deletes the entry, its spec.secretRef is unreadable.
-    e.view.exists = false;
-    await h.signal(reconcileSignal, { reason: 'entry gone' });
-    const result = await h.result();
-    expect(result).toMatchObject({ outcome: 'gone', phase: Phase.Orphaned });
-    expect(e.calls.at(-1)).toBe('releaseFinalizers:secret+ours');
-    expect(e.finalizerOnSecret).toBe(false);
-  });
-
-  it('entry vanishes while its backups are deleted: the release afterwards still frees the secretRef secret', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    e.duringDeletion = () => { e.view.exists = false; };
-    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    const result = await h.result();
-    expect(result).toMatchObject({ outcome: 'deleted', phase: Phase.Deleted });
-    expect(e.calls).toContain('releaseFinalizers:secret+ours');
-    expect(e.finalizerOnSecret).toBe(false);
-  });
-
-  it('cancel-cleanup during retention keeps every object and releases the finalizers', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    await until(h, phaseIs(Phase.Retaining), 'Retaining');
-    await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'legal hold', by: 'carol' }] });
-    const result = await h.result();
-    expect(result).toMatchObject({ outcome: 'kept', phase: 'Kept' });
-    expect(e.calls).not.toContain('deleteBackups');
-    expect(e.objects).toBe(12);
-    expect(e.finalizerOnSecret).toBe(false);
-    expect(e.statuses.at(-1)!.description).toBe(`Cleanup cancelled by carol: legal hold; backups kept (12 objects, 12.0 KiB kept under ${name}/)`);
-  });
-
-  it('cancel-cleanup during deletion stops the activity and keeps what is left', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    let started!: () => void;
-    const deletionStarted = new Promise<void>((r) => (started = r));
+/** Makes the fake's deleteBackups run until cancelled; resolves when it has started. */
+function holdDeletion(e: FakeEntry): Promise<void> {
+  return new Promise<void>((started) => {
     e.holdDeletion = new Promise<void>(() => undefined); // never released: only cancellation ends it
     e.deletionStarted = started;
-    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    await deletionStarted;
-    await until(h, phaseIs(Phase.Deleting), 'Deleting');
-    const d = await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'wrong entry', by: 'dave' }] });
-    expect(d.outcome).toContain('deletion stopped');
-    const result = await h.result();
-    expect(result.outcome).toBe('kept');
-    expect(e.calls).toContain('deleteBackups:cancelled');
-    expect(e.objects).toBe(12);
+  });
+}
+
+/** Ends a test's workflow that is still retaining (nothing may keep running on the shared server). */
+async function endRetention(h: Handle): Promise<void> {
+  await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'end test' }] });
+  await h.result();
+}
+
+describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () => {
+  describe('creating and reconciling an entry', () => {
+    it('adds the finalizers first, writes Processing then Succeeded, provisions etcd-backup, and shows Ready', async () => {
+      const { name, e, h } = await givenReadyEntry();
+      expect(e.statuses.map((s) => [s.kind, s.operation])).toEqual([['processing', 'Create'], ['succeeded', 'Create']]);
+      // Processing is written with both finalizers already on; Succeeded only once etcd-backup exists.
+      expect(e.statuses.map((s) => s.world)).toEqual([{ finalizers: true, etcdSecret: false }, { finalizers: true, etcdSecret: true }]);
+      expect(e.etcdSecret?.createdBy).toBe(name);
+      const v = await h.query(statusQuery);
+      expect(v.etcdBackupSecret).toEqual({ namespace: 'shoot--dev--x', name: 'etcd-backup', resourceVersion: '7', digest: 'abcdef0123456789' });
+      expect(v.summary).toContain('Ready');
+      const d = await h.describe();
+      expect(d.searchAttributes.BackupEntryPhase).toEqual(['Ready']);
+      expect(d.searchAttributes.BackupEntryType).toEqual(['local']);
+      expect(d.searchAttributes.BackupBucket).toEqual(['bucket-a']);
+      expect(d.memo).toMatchObject({ bucket: 'bucket-a', prefix: `${name}/` });
+    });
+
+    it('removes the reconcile annotation when it picks it up, and the restore annotation only after success', async () => {
+      const { e, h } = await givenReadyEntry({ entry: { annotations: { operation: 'reconcile' } } });
+      expect(e.view.annotations.operation).toBeUndefined();
+      expect(e.statuses[0]).toMatchObject({ kind: 'processing', world: { finalizers: true } });
+      expect(e.statuses[0]!.world.operationAnnotation).toBeUndefined();
+      e.view.annotations.operation = 'restore';
+      await h.signal(reconcileSignal, { reason: 'operation-annotation' });
+      await until(h, () => e.view.annotations.operation === undefined, 'restore annotation removed');
+      const restore = e.statuses.filter((s) => s.operation === 'Restore');
+      expect(restore.map((s) => [s.kind, s.world.operationAnnotation])).toEqual([['processing', 'restore'], ['succeeded', 'restore']]);
+    });
+
+    it('reports an error with its Gardener code, retries with backoff, then succeeds', async () => {
+      const { e, h } = await givenReadyEntry({ arrange: (x) => { x.failProvision = 2; } });
+      const errors = e.statuses.filter((s) => s.kind === 'error');
+      expect(errors).toHaveLength(2);
+      expect(errors[0]).toMatchObject({ operation: 'Create', codes: ['ERR_RETRYABLE_CONFIGURATION_PROBLEM'] });
+      expect(errors[0]!.description).toContain('waiting for namespace shoot--x to exist');
+      expect(e.statuses.at(-1)).toMatchObject({ kind: 'succeeded', operation: 'Create' });
+      expect((await h.query(statusQuery)).lastError).toBeUndefined();
+    });
+
+    it('continues as new with its state, and signals around it are not lost', async () => {
+      const { name, e, h } = await givenReadyEntry({ settings: { ...SETTINGS, continueAsNewAfterEvents: 24 } });
+      const firstRun = (await h.describe()).runId;
+      for (let i = 0; i < 12; i += 1) await h.signal(reconcileSignal, { reason: `burst-${i}` });
+      await h.signal(expediteSignal, { reason: 'around continue-as-new', by: 'erin' });
+      await until(h, (x) => x.phase === Phase.Ready && x.decisions.some((d) => d.by === 'erin'), 'note survives continue-as-new');
+      const latest = env.client.workflow.getHandle(h.workflowId);
+      await waitFor(async () => (await latest.describe()).runId !== firstRun, { what: 'a new run', timeoutMs: 30_000 });
+      const carried = await until(latest, (x) => x.decisions.some((d) => d.by === 'erin'), 'decision log carried over');
+      expect(carried.etcdBackupSecret?.digest).toBe('abcdef0123456789');
+      await deleteEntry(latest, name);
+      await until(latest, phaseIs(Phase.Retaining), 'Retaining after continue-as-new');
+      await latest.executeUpdate(expediteUpdate, { args: [{ reason: 'done', by: 'erin' }] });
+      expect((await latest.result()).outcome).toBe('deleted');
+      expect(e.deletionRuns).toBe(1);
+      expect(e.objects).toBe(0);
+    });
+
+    it('a re-created entry (new uid) starts afresh and does not inherit the old deletion', async () => {
+      const { e, h } = await givenRetainingEntry();
+      delete e.view.deletionTimestamp;
+      e.view.uid = 'uid-2';
+      e.view.annotations = {};
+      delete e.view.lastOperation;
+      await h.signal(reconcileSignal, { reason: 'created' });
+      const v = await until(h, phaseIs(Phase.Ready), 'Ready again');
+      expect(v.deletionScheduledAt).toBeUndefined();
+      expect(v.decisions.some((d) => d.reason === 'entry re-created')).toBe(true);
+    });
   });
 
-  it('extend moves the deadline later and refuses an earlier one', async () => {
-    const name = entryName();
-    world.add(name);
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'x', by: '24h' }] }))).toMatch(/not retaining/);
-    await deleteEntry(h, name);
-    const before = await until(h, phaseIs(Phase.Retaining), 'Retaining');
-    const earlier = new Date(Date.parse(before.deletionScheduledAt!) - 60_000).toISOString();
-    expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'x', until: earlier }] })))
-      .toMatch(/extend must move the deadline later/);
-    expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: '', by: '1h' }] }))).toMatch(/"reason" is empty: say why/);
-    const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'audit', by: '24h', }] });
-    expect(d.outcome).toMatch(/deadline moved to/);
-    const after = await h.query(statusQuery);
-    expect(Date.parse(after.deletionScheduledAt!) - Date.parse(before.deletionScheduledAt!)).toBe(24 * 3600_000);
-    expect(after.retention?.source).toBe('extended');
-    await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'end test' }] });
-    await h.result();
+  describe('migration (operation annotation migrate)', () => {
+    it('releases every finalizer and never touches the bucket or etcd-backup', async () => {
+      const { e, h } = await givenReadyEntry();
+      e.view.annotations.operation = 'migrate';
+      await h.signal(reconcileSignal, { reason: 'operation-annotation' });
+      expect((await h.result()).outcome).toBe('migrated');
+      expect(e.releasedAllFinalizers).toBe(true);
+      expect(e.finalizerOnSecret).toBe(false);
+      expect(e.deletionRuns).toBe(0);
+      expect(e.objects).toBe(12);
+      expect(e.etcdSecret).toBeDefined();
+      expect(e.view.annotations.operation).toBeUndefined();
+    });
   });
 
-  it('extend records who asked (requestedBy), and a longer retention-period annotation extends as kubectl-annotation', async () => {
-    const name = entryName();
-    world.add(name);
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name, { retentionPeriod: '1h' });
-    const before = await until(h, phaseIs(Phase.Retaining), 'Retaining');
-    const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'audit', by: '30m', requestedBy: 'carol' }] });
-    expect(d).toMatchObject({ action: 'extend', by: 'carol', reason: 'audit' });
-    world.get(name).view.annotations.retentionPeriod = '3h';
-    await h.signal(reconcileSignal, { reason: 'annotation' });
-    const after = await until(h, (v) => v.decisions.some((x) => x.action === 'extend' && x.by === 'kubectl-annotation'), 'annotation extend');
-    expect(Date.parse(after.deletionScheduledAt!) - Date.parse(before.deletionScheduledAt!)).toBe(2 * 3600_000);
-    expect(after.phase).toBe(Phase.Retaining);
-    await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'end test' }] });
-    await h.result();
-  });
+  describe('deletion without retention', () => {
+    const noRetention = { ...SETTINGS, defaultRetentionMs: 0 };
 
-  it('error then recovery: Error status with the Gardener code, retried with backoff, then Succeeded', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    e.failProvision = 2;
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    const errors = e.statuses.filter((s) => s.kind === 'error');
-    expect(errors).toHaveLength(2);
-    expect(errors[0]).toMatchObject({ operation: 'Create', codes: ['ERR_RETRYABLE_CONFIGURATION_PROBLEM'] });
-    expect(errors[0]!.description).toContain('waiting for namespace shoot--x to exist');
-    expect(e.statuses.at(-1)).toMatchObject({ kind: 'succeeded', operation: 'Create' });
-    expect((await h.query(statusQuery)).lastError).toBeUndefined();
-  });
-
-  it('continues as new with its state, and signals around it are not lost', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    const h = await start(name, { ...SETTINGS, continueAsNewAfterEvents: 24 });
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    const firstRun = (await h.describe()).runId;
-    for (let i = 0; i < 12; i += 1) await h.signal(reconcileSignal, { reason: `burst-${i}` });
-    await h.signal(expediteSignal, { reason: 'around continue-as-new', by: 'erin' });
-    await until(h, (x) => x.phase === Phase.Ready && x.decisions.some((d) => d.by === 'erin'), 'note survives continue-as-new');
-    const latest = env.client.workflow.getHandle(h.workflowId);
-    const deadline = Date.now() + 30_000;
-    while ((await latest.describe()).runId === firstRun && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect((await latest.describe()).runId).not.toBe(firstRun);
-    const carried = await until(latest, (x) => x.decisions.some((d) => d.by === 'erin'), 'decision log carried over');
-    expect(carried.etcdBackupSecret?.digest).toBe('abcdef0123456789');
-    await deleteEntry(latest, name);
-    await until(latest, phaseIs(Phase.Retaining), 'Retaining after continue-as-new');
-    await latest.executeUpdate(expediteUpdate, { args: [{ reason: 'done', by: 'erin' }] });
-    const result = await latest.result();
-    expect(result.outcome).toBe('deleted');
-    expect(e.calls).toContain('deleteBackups');
-  });
-
-  it('a worker restart during retention keeps the deadline', async () => {
-    const queue = `restart-${randomUUID()}`;
-    const name = entryName();
-    world.add(name);
-    const w1 = await newWorker(queue);
-    const h = await start(name, SETTINGS, queue);
-    const before = await w1.runUntil(async () => {
-      await until(h, phaseIs(Phase.Ready), 'Ready');
+    it('deletes etcd-backup and the backups, reports a receipt, and releases the finalizers', async () => {
+      const { name, e, h } = await givenReadyEntry({ settings: noRetention });
       await deleteEntry(h, name);
-      return until(h, phaseIs(Phase.Retaining), 'Retaining');
+      const result = await h.result();
+      expect(result).toMatchObject({ outcome: 'deleted', phase: 'Deleted', deletion: { deletedObjects: 12, deletedBytes: 12 * 1024 } });
+      expect(e.etcdSecret).toBeUndefined();
+      expect(e.finalizerOnSecret).toBe(false);
+      expect(e.view.exists).toBe(false);
+      const last = e.statuses.at(-1)!;
+      expect(last).toMatchObject({ kind: 'succeeded', operation: 'Delete' });
+      expect(last.description).toMatch(/^Deleted 12 objects \(12\.0 KiB\) under shoot--dev--.*\/ in 2s$/);
+      expect(e.events.some((x) => x.startsWith('Normal/BackupsDeleted'))).toBe(true);
     });
-    const w2 = await newWorker(queue);
-    await w2.runUntil(async () => {
-      await h.signal(reconcileSignal, { reason: 'after restart' });
-      const after = await until(h, (v) => v.decisions.length > 0 && v.phase === Phase.Retaining, 'Retaining after restart');
-      expect(after.deletionScheduledAt).toBe(before.deletionScheduledAt);
-      await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'end test' }] });
-      await h.result();
+
+    it('says so in the Succeeded status when objects were inferred after a resumed attempt', async () => {
+      const { name, e, h } = await givenReadyEntry({ settings: noRetention, arrange: (x) => {
+        x.receiptExtras = { inventoried: { objects: 12, bytes: 12 * 1024 }, uncountedAfterResume: { objects: 4, bytes: 4 * 1024 } };
+      } });
+      await deleteEntry(h, name);
+      const result = await h.result();
+      expect(result.deletion).toMatchObject({ deletedObjects: 12, uncountedAfterResume: { objects: 4 } });
+      expect(e.statuses.at(-1)!.description).toMatch(/^Deleted 12 objects \(12\.0 KiB\) under .* in 2s; 4 of them \(4\.0 KiB\) deleted by an interrupted attempt after its last checkpoint, counted from the inventory taken before deletion$/);
+    });
+
+    it('an entry that vanishes while its backups are deleted still gets its secretRef secret released', async () => {
+      const { name, e, h } = await givenReadyEntry({ settings: noRetention, arrange: (x) => {
+        x.duringDeletion = () => { x.view.exists = false; };
+      } });
+      await deleteEntry(h, name);
+      expect(await h.result()).toMatchObject({ outcome: 'deleted', phase: Phase.Deleted });
+      expect(e.finalizerOnSecret).toBe(false);
+    });
+
+    it('a source- entry (control-plane migration) is deleted at once, whatever the default retention', async () => {
+      const { name, e, h } = await givenReadyEntry({ name: `source-${entryName()}`, settings: { ...SETTINGS, defaultRetentionMs: 72 * 3600_000 } });
+      await deleteEntry(h, name);
+      expect((await h.result()).outcome).toBe('deleted');
+      expect(e.objects).toBe(0);
     });
   });
 
-  it('histories recorded before the remembered secretRef (a gone entry ended without an activity) still replay', async () => {
-    // Recorded with the workflow of commit 225f25f and these fake activities; the current code must replay them
-    // unchanged (the new release of a gone entry's secret sits behind `patched`).
-    for (const file of ['history-before-secretref-entry-gone-during-retention.json', 'history-before-secretref-entry-gone-during-deletion.json']) {
-      await Worker.runReplayHistory({ workflowBundle: bundle }, historyFixture(file), file);
-    }
-  });
-
-  it('every history this suite wrote before the seed-scale rework (commit 915e844) still replays', async () => {
-    // Recorded with BEL_RECORD_HISTORIES from this suite at 915e844: remote Kubernetes activities, one per step.
-    const folder = 'histories-before-seed-scale';
-    const files = readdirSync(join(__dirname, 'fixtures', folder)).filter((f) => f.endsWith('.json.gz'));
-    expect(files.length).toBeGreaterThanOrEqual(30);
-    for (const file of files) {
-      // Kept as the client's decoded History message (JSON.stringify of it): protobufjs's fromObject reads it back.
-      const history = temporal.api.history.v1.History.fromObject(historyFixture(join(folder, file)) as Record<string, unknown>);
-      // The workflow ID is not in the history; the run read it (retention records name it): derive it as start() did.
-      const input = history.events[0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
-      const id = workflowIdFor('test-cluster', (JSON.parse(Buffer.from(input.data!).toString('utf8')) as { entryName: string }).entryName);
-      if (!id.ok) throw new Error(id.error.message);
-      await Worker.runReplayHistory({ workflowBundle: bundle }, history, id.value).catch((err: unknown) => {
-        throw new Error(`${file}: ${(err as Error).message}`);
-      });
-    }
-  });
-
-  it('no workflow history of this suite contains the provider secret, and every history replays', async () => {
-    const raw = await Promise.all(handles.map(async (h) => historyText(await env.client.workflow.getHandle(h.workflowId).fetchHistory())));
-    // The decoder works: payloads are readable text (the entry names are in the workflow inputs).
-    expect(raw.every((text, i) => text.includes(handles[i]!.workflowId.split('/').pop()!))).toBe(true);
-    expect(raw.length).toBeGreaterThan(10);
-    for (const text of raw) {
-      expect(text).not.toContain(PLANTED_SECRET);
-      expect(text).not.toContain(Buffer.from(PLANTED_SECRET).toString('base64'));
-    }
-    for (const h of handles) {
-      const history = await env.client.workflow.getHandle(h.workflowId).fetchHistory();
-      await Worker.runReplayHistory({ workflowBundle: bundle }, history, h.workflowId);
-    }
-  });
-});
-
-describe('hostile operator input and decisions that outlive a run', () => {
-  /** Every malformed payload a person can send from the Web UI or `temporal workflow signal --input`. */
-  const MALFORMED: Array<[string, unknown[]]> = [
-    ['no payload', []], ['null', [null]], ['a string', ['please']], ['a number', [42]], ['an array', [[1, 2]]],
-    ['binary/plain bytes', [new Uint8Array([0xde, 0xad, 0xbe, 0xef])]], ['empty object', [{}]],
-    ['reason a number', [{ reason: 5 }]], ['by a number', [{ reason: 'x', by: 3 }]], ['unknown field', [{ reason: 'x', reson: 'y' }]],
-    ['extend by a number', [{ reason: 'x', by: 24 }]], ['extend until a number', [{ reason: 'x', until: 1 }]],
-  ];
-  const SIGNALS = ['reconcile', 'expedite', 'cancelCleanup', 'extendRetention'];
-  const UPDATES = [expediteUpdate, cancelCleanupUpdate, extendRetentionUpdate];
-
-  /** A signal whose payload is not JSON at all (the SDK cannot decode it; before the tolerant converter this wedged the workflow). */
-  async function rawSignal(h: WorkflowHandle, signalName: string, encoding: string, data: string): Promise<void> {
-    await env.client.workflowService.signalWorkflowExecution({
-      namespace: stackEnv('TEMPORAL_NAMESPACE'), workflowExecution: { workflowId: h.workflowId }, signalName, identity: 'hostile-test',
-      input: { payloads: [{ metadata: { encoding: Buffer.from(encoding) }, data: Buffer.from(data) }] },
+  describe('retention on a durable timer', () => {
+    it('waits with a Pending status, counts the inventory meanwhile, and deletes when the timer fires', async () => {
+      const { name, e, h } = await givenReadyEntry({ entry: { annotations: { retentionPeriod: '4s' } } });
+      await deleteEntry(h, name);
+      const v = await until(h, (x) => x.lastOperation?.state === 'Pending', 'Retaining with a Pending status');
+      expect(v.phase).toBe(Phase.Retaining);
+      expect(v.retention).toEqual({ periodMs: 4000, source: 'annotation' });
+      // The inventory is counted beside the running retention timer; the summary shows it once it is in.
+      const counted = await until(h, (x) => x.inventory !== undefined, 'the inventory');
+      expect(counted.summary).toMatch(/^Retaining 12 objects \(12\.0 KiB\) until .* UTC — expedite or cancel-cleanup$/);
+      expect(e.statuses.find((s) => s.kind === 'pending')!.description).toContain('are retained until');
+      expect(e.deletionRuns).toBe(0);
+      const d = await h.describe();
+      expect(d.searchAttributes.BackupEntryPhase).toEqual(['Retaining']);
+      expect((d.searchAttributes.DeletionScheduledAt as Date[])[0]!.toISOString().slice(0, 19)).toBe(v.deletionScheduledAt!.slice(0, 19));
+      const result = await h.result();
+      expect(result.outcome).toBe('deleted');
+      expect(result.decisions.map((x) => `${x.action}:${x.reason}`)).toEqual(['retention-start:retention 4s (annotation)', 'note:inventory']);
+      expect(result.decisions[1]!.outcome).toMatch(/^12 objects \(12\.0 KiB\) under /);
     });
-  }
 
-  async function retainingEntry(settings: Partial<WorkflowSettings> = SETTINGS): Promise<{ name: string; e: ReturnType<FakeWorld['add']>; h: WorkflowHandle<typeof backupEntryWorkflow> }> {
-    const name = entryName();
-    const e = world.add(name);
-    const h = await start(name, settings);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    await until(h, phaseIs(Phase.Retaining), 'Retaining');
-    return { name, e, h };
-  }
+    it('the worker\'s default retention wins over a settings value in the start input', async () => {
+      const { e, h } = await givenRetainingEntry({ entry: { defaultRetentionMs: 3600_000 }, settings: { ...SETTINGS, defaultRetentionMs: 0 } });
+      expect((await h.query(statusQuery)).retention?.periodMs).toBe(3600_000);
+      expect(e.deletionRuns).toBe(0);
+      await endRetention(h);
+    });
 
-  it('no payload wedges the workflow: every malformed payload to every signal and update, then status answers and a deletion completes', async () => {
-    const { e, h } = await retainingEntry();
-    for (const signal of SIGNALS) {
-      for (const [, args] of MALFORMED) await h.signal(signal, ...args);
-      await rawSignal(h, signal, 'json/plain', 'this is {not JSON');
-      await rawSignal(h, signal, 'binary/unknown', '\u0000\u0001');
-      await rawSignal(h, signal, 'binary/plain', 'raw bytes');
-    }
-    // A valid extend whose free text is 1 MiB long and tries to forge a decision line.
-    await h.signal('extendRetention', { by: '1h', reason: 'r'.repeat(1024 * 1024), requestedBy: `evil\n2026-01-01 expedite by root\u001b[2J` });
-    for (const update of UPDATES) {
-      for (const [label, args] of MALFORMED) {
-        const msg = await refusal(h.executeUpdate(update, { args: args as [never] }));
-        expect({ label, msg }).toEqual({ label, msg: expect.stringMatching(/expected a JSON object|required|must be|unknown field|is empty|give exactly one|not retaining|Unable to|decode|cannot|Failed/i) });
+    it('a deletion-deadline annotation typed by hand: garbage is ignored, a far one is capped at 10 years after the deletion', async () => {
+      for (const [text, expected] of [['next tuesday', 3600_000], ['9999-12-31T23:59:59Z', 87_600 * 3600_000]] as const) {
+        const { name, h } = await givenReadyEntry();
+        await deleteEntry(h, name, { deletionDeadline: text });
+        const v = await until(h, phaseIs(Phase.Retaining), `Retaining with deletion-deadline ${text}`);
+        const deletedAt = Date.parse(world.get(name).view.deletionTimestamp!);
+        expect(Date.parse(v.deletionScheduledAt!) - Math.floor(deletedAt / 1000) * 1000).toBe(expected);
       }
-    }
-    const far = await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ until: '9999-12-31T23:59:59Z', reason: 'forever' }] }));
-    expect(far).toMatch(/at most 87600h after the deletion/);
-    const v = await h.query(statusQuery);
-    expect(v.phase).toBe(Phase.Retaining);
-    const refused = v.decisions.filter((d) => d.action === 'refused');
-    expect(refused.length).toBeGreaterThan(10);
-    // The 1 MiB reason was cut, and the fake decision line it tried to forge is not a line of its own.
-    expect(JSON.stringify(v).length).toBeLessThan(64 * 1024);
-    // eslint-disable-next-line no-control-regex
-    for (const d of v.decisions) expect(`${d.by} ${d.reason} ${d.outcome}`).not.toMatch(/[\n\u001b]/);
-    await h.executeUpdate(expediteUpdate, { args: [{ reason: 'all good', by: 'ops' }] });
-    expect((await h.result()).outcome).toBe('deleted');
-    expect(e.objects).toBe(0);
-  });
+    });
 
-  it('a deletion-deadline annotation typed by hand: garbage is ignored, a far one is capped at 10 years after the deletion', async () => {
-    for (const [text, expected] of [['next tuesday', 3600_000], ['9999-12-31T23:59:59Z', 87_600 * 3600_000]] as const) {
+    it('what is deleted is fixed when retention starts: a later bucket change is noted and ignored', async () => {
+      const { e, h } = await givenRetainingEntry();
+      e.view.bucketName = 'bucket-elsewhere';
+      await h.signal(reconcileSignal, { reason: 'generation' });
+      await until(h, (v) => v.decisions.some((d) => d.reason === 'spec changed after deletion'), 'the spec-change note');
+      await h.executeUpdate(expediteUpdate, { args: [{ reason: 'go', by: 'ops' }] });
+      expect((await h.result()).outcome).toBe('deleted');
+      expect(e.deletedFrom).toBe('bucket-a');
+    });
+
+    it('an entry force-removed during retention: the secretRef secret\'s finalizer is released with the remembered secretRef', async () => {
+      const { e, h } = await givenReadyEntry();
+      expect(e.finalizerOnSecret).toBe(true);
+      await deleteEntry(h, e.view.name);
+      await until(h, phaseIs(Phase.Retaining), 'Retaining');
+      // Someone removes our finalizer by hand: the API server deletes the entry, its spec.secretRef is unreadable.
+      e.view.exists = false;
+      await h.signal(reconcileSignal, { reason: 'entry gone' });
+      expect(await h.result()).toMatchObject({ outcome: 'gone', phase: Phase.Orphaned });
+      expect(e.finalizerOnSecret).toBe(false);
+      expect(e.deletionRuns).toBe(0);
+    });
+
+    it('a worker restart during retention keeps the deadline', async () => {
+      const queue = `restart-${randomUUID()}`;
       const name = entryName();
       world.add(name);
-      const h = await start(name);
-      await until(h, phaseIs(Phase.Ready), 'Ready');
-      await deleteEntry(h, name, { deletionDeadline: text });
-      const v = await until(h, phaseIs(Phase.Retaining), `Retaining with deletion-deadline ${text}`);
-      const deletedAt = Date.parse(world.get(name).view.deletionTimestamp!);
-      expect(Date.parse(v.deletionScheduledAt!) - Math.floor(deletedAt / 1000) * 1000).toBe(expected);
+      const w1 = await newWorker(queue);
+      const h = await start(name, SETTINGS, queue);
+      const before = await w1.runUntil(async () => {
+        await until(h, phaseIs(Phase.Ready), 'Ready');
+        await deleteEntry(h, name);
+        return until(h, phaseIs(Phase.Retaining), 'Retaining');
+      });
+      const w2 = await newWorker(queue);
+      await w2.runUntil(async () => {
+        await h.signal(reconcileSignal, { reason: 'after restart' });
+        const after = await until(h, (v) => v.decisions.length > 0 && v.phase === Phase.Retaining, 'Retaining after restart');
+        expect(after.deletionScheduledAt).toBe(before.deletionScheduledAt);
+        await endRetention(h);
+      });
+    });
+  });
+
+  describe('what an operator can do during retention and deletion', () => {
+    it('expedite during retention deletes at once; expedite on a live entry is refused with a clear message', async () => {
+      const { name, e, h } = await givenReadyEntry();
+      expect(await refusal(h.executeUpdate(expediteUpdate, { args: [{ reason: 'test', by: 'alice' }] })))
+        .toMatch(/is not being deleted \(phase Ready\); there is no retention to expedite/);
+      await h.signal(expediteSignal, { reason: 'signal on a live entry', by: 'bob' });
+      await until(h, (v) => v.decisions.some((d) => d.action === 'refused' && d.by === 'bob'), 'signal recorded as a note');
+      await deleteEntry(h, name);
+      await until(h, phaseIs(Phase.Retaining), 'Retaining');
+      const decision = await h.executeUpdate(expediteUpdate, { args: [{ reason: 'shoot recreated elsewhere', by: 'alice' }] });
+      expect(decision).toMatchObject({ action: 'expedite', by: 'alice', reason: 'shoot recreated elsewhere' });
+      expect((await h.result()).outcome).toBe('deleted');
+      expect(e.objects).toBe(0);
+    });
+
+    it('the force-deletion annotation expedites; an unparseable one is only noted', async () => {
+      const { name, e, h } = await givenReadyEntry();
+      await deleteEntry(h, name, { forceDeletion: 'maybe' });
+      const v = await until(h, phaseIs(Phase.Retaining), 'Retaining');
+      expect(v.decisions.find((d) => d.outcome === 'force-deletion ignored')?.reason).toMatch(/maybe/);
+      e.view.annotations.forceDeletion = 'true';
+      await h.signal(reconcileSignal, { reason: 'force-deletion' });
+      const result = await h.result();
+      expect(result.outcome).toBe('deleted');
+      expect(result.decisions.find((d) => d.action === 'expedite')?.by).toBe('kubectl-annotation');
+    });
+
+    it('cancel-cleanup during retention keeps every object and releases the finalizers', async () => {
+      const { name, e, h } = await givenRetainingEntry();
+      await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'legal hold', by: 'carol' }] });
+      expect(await h.result()).toMatchObject({ outcome: 'kept', phase: 'Kept' });
+      expect(e.deletionRuns).toBe(0);
+      expect(e.objects).toBe(12);
+      expect(e.finalizerOnSecret).toBe(false);
+      expect(e.statuses.at(-1)!.description).toBe(`Cleanup cancelled by carol: legal hold; backups kept (12 objects, 12.0 KiB kept under ${name}/)`);
+    });
+
+    it('a cancelled cleanup is written onto the entry before the update returns', async () => {
+      const { e, h } = await givenRetainingEntry();
+      e.releaseBlocked = true;
+      await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'legal hold', by: 'carol' }] });
+      expect(e.view.annotations.keepBackups).toBe('true');
+      e.releaseBlocked = false;
+      expect((await h.result()).outcome).toBe('kept');
+    });
+
+    it('cancel-cleanup during deletion stops the activity and keeps what is left', async () => {
+      let started!: Promise<void>;
+      const { name, e, h } = await givenReadyEntry({ settings: { ...SETTINGS, defaultRetentionMs: 0 }, arrange: (x) => { started = holdDeletion(x); } });
+      await deleteEntry(h, name);
+      await started;
+      await until(h, phaseIs(Phase.Deleting), 'Deleting');
+      const d = await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'wrong entry', by: 'dave' }] });
+      expect(d.outcome).toContain('deletion stopped');
+      expect((await h.result()).outcome).toBe('kept');
+      expect(e.deletionCancelled).toBe(true);
+      expect(e.objects).toBe(12);
+    });
+
+    it('the keep-backups annotation stops a running deletion and keeps what is left', async () => {
+      let started!: Promise<void>;
+      const { name, e, h } = await givenReadyEntry({ settings: { ...SETTINGS, defaultRetentionMs: 0 }, arrange: (x) => { started = holdDeletion(x); } });
+      await deleteEntry(h, name);
+      await started;
+      e.view.annotations.keepBackups = 'true';
+      await h.signal(reconcileSignal, { reason: 'keep-backups' });
+      expect((await h.result()).outcome).toBe('kept');
+      expect(e.deletionCancelled).toBe(true);
+      expect(e.objects).toBe(12);
+    });
+
+    it('extend moves the deadline later and refuses an earlier one', async () => {
+      const { name, h } = await givenReadyEntry();
+      expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'x', by: '24h' }] }))).toMatch(/not retaining/);
+      await deleteEntry(h, name);
+      const before = await until(h, phaseIs(Phase.Retaining), 'Retaining');
+      const earlier = new Date(Date.parse(before.deletionScheduledAt!) - 60_000).toISOString();
+      expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'x', until: earlier }] })))
+        .toMatch(/extend must move the deadline later/);
+      expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: '', by: '1h' }] }))).toMatch(/"reason" is empty: say why/);
+      const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'audit', by: '24h' }] });
+      expect(d.outcome).toMatch(/deadline moved to/);
+      const after = await h.query(statusQuery);
+      expect(Date.parse(after.deletionScheduledAt!) - Date.parse(before.deletionScheduledAt!)).toBe(24 * 3600_000);
+      expect(after.retention?.source).toBe('extended');
+      await endRetention(h);
+    });
+
+    it('extend records who asked (requestedBy), and a longer retention-period annotation extends as kubectl-annotation', async () => {
+      const { name, h } = await givenReadyEntry();
+      await deleteEntry(h, name, { retentionPeriod: '1h' });
+      const before = await until(h, phaseIs(Phase.Retaining), 'Retaining');
+      const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'audit', by: '30m', requestedBy: 'carol' }] });
+      expect(d).toMatchObject({ action: 'extend', by: 'carol', reason: 'audit' });
+      world.get(name).view.annotations.retentionPeriod = '3h';
+      await h.signal(reconcileSignal, { reason: 'annotation' });
+      const after = await until(h, (v) => v.decisions.some((x) => x.action === 'extend' && x.by === 'kubectl-annotation'), 'annotation extend');
+      expect(Date.parse(after.deletionScheduledAt!) - Date.parse(before.deletionScheduledAt!)).toBe(2 * 3600_000);
+      expect(after.phase).toBe(Phase.Retaining);
+      await endRetention(h);
+    });
+
+    it('an accepted extend survives a terminated run: the new run keeps the later deadline', async () => {
+      const { name, e, h } = await givenRetainingEntry();
+      const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ by: '720h', reason: 'audit', requestedBy: 'erin' }] });
+      const deadline = /deadline moved to (\S+)/.exec(d.outcome)![1]!;
+      expect(e.view.annotations.deletionDeadline).toBe(deadline);
+      await h.terminate('operator reset');
+      const h2 = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
+      const v = await until(h2, phaseIs(Phase.Retaining), 'Retaining in the new run');
+      expect(v.deletionScheduledAt).toBe(deadline);
+      expect(v.retention?.source).toBe('accepted by an earlier run');
+      expect(e.deletionRuns).toBe(0);
+    });
+  });
+
+  describe('hostile operator input', () => {
+    /** Every malformed payload a person can send from the Web UI or `temporal workflow signal --input`. */
+    const MALFORMED: Array<[string, unknown[]]> = [
+      ['no payload', []], ['null', [null]], ['a string', ['please']], ['a number', [42]], ['an array', [[1, 2]]],
+      ['binary/plain bytes', [new Uint8Array([0xde, 0xad, 0xbe, 0xef])]], ['empty object', [{}]],
+      ['reason a number', [{ reason: 5 }]], ['by a number', [{ reason: 'x', by: 3 }]], ['unknown field', [{ reason: 'x', reson: 'y' }]],
+      ['extend by a number', [{ reason: 'x', by: 24 }]], ['extend until a number', [{ reason: 'x', until: 1 }]],
+    ];
+    const SIGNALS = ['reconcile', 'expedite', 'cancelCleanup', 'extendRetention'];
+    const UPDATES = [expediteUpdate, cancelCleanupUpdate, extendRetentionUpdate];
+
+    /** A signal whose payload is not JSON at all (the SDK cannot decode it; before the tolerant converter this wedged the workflow). */
+    async function rawSignal(h: WorkflowHandle, signalName: string, encoding: string, data: string): Promise<void> {
+      await env.client.workflowService.signalWorkflowExecution({
+        namespace: stackEnv('TEMPORAL_NAMESPACE'), workflowExecution: { workflowId: h.workflowId }, signalName, identity: 'hostile-test',
+        input: { payloads: [{ metadata: { encoding: Buffer.from(encoding) }, data: Buffer.from(data) }] },
+      });
     }
+
+    it('no payload wedges the workflow: every malformed payload to every signal and update, then status answers and a deletion completes', async () => {
+      const { e, h } = await givenRetainingEntry();
+      for (const signal of SIGNALS) {
+        for (const [, args] of MALFORMED) await h.signal(signal, ...args);
+        await rawSignal(h, signal, 'json/plain', 'this is {not JSON');
+        await rawSignal(h, signal, 'binary/unknown', '\u0000\u0001');
+        await rawSignal(h, signal, 'binary/plain', 'raw bytes');
+      }
+      // A valid extend whose free text is 1 MiB long and tries to forge a decision line.
+      await h.signal('extendRetention', { by: '1h', reason: 'r'.repeat(1024 * 1024), requestedBy: `evil\n2026-01-01 expedite by root\u001b[2J` });
+      for (const update of UPDATES) {
+        for (const [label, args] of MALFORMED) {
+          const msg = await refusal(h.executeUpdate(update, { args: args as [never] }));
+          expect({ label, msg }).toEqual({ label, msg: expect.stringMatching(/expected a JSON object|required|must be|unknown field|is empty|give exactly one|not retaining|Unable to|decode|cannot|Failed/i) });
+        }
+      }
+      const far = await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ until: '9999-12-31T23:59:59Z', reason: 'forever' }] }));
+      expect(far).toMatch(/at most 87600h after the deletion/);
+      const v = await h.query(statusQuery);
+      expect(v.phase).toBe(Phase.Retaining);
+      const refused = v.decisions.filter((d) => d.action === 'refused');
+      expect(refused.length).toBeGreaterThan(10);
+      // The 1 MiB reason was cut, and the fake decision line it tried to forge is not a line of its own.
+      expect(JSON.stringify(v).length).toBeLessThan(64 * 1024);
+      // eslint-disable-next-line no-control-regex
+      for (const d of v.decisions) expect(`${d.by} ${d.reason} ${d.outcome}`).not.toMatch(/[\n\u001b]/);
+      await h.executeUpdate(expediteUpdate, { args: [{ reason: 'all good', by: 'ops' }] });
+      expect((await h.result()).outcome).toBe('deleted');
+      expect(e.objects).toBe(0);
+    });
+
+    it('a start input not from the watcher is refused at once with a clear message (no retention of 0 smuggled in)', async () => {
+      const id = `backupentry/test-cluster/${entryName()}`;
+      const h = await env.client.workflow.start('backupEntryWorkflow', { taskQueue, workflowId: id,
+        args: [{ entryName: 'shoot--a--b', settings: { defaultRetentionMs: '0' } }] });
+      await expect(h.result()).rejects.toMatchObject({ cause: { message: expect.stringMatching(/invalid workflow input: "settings.defaultRetentionMs" must be a whole number/) } });
+    });
   });
 
-  it('a start input not from the watcher is refused at once with a clear message (no retention of 0 smuggled in)', async () => {
-    const id = `backupentry/test-cluster/${entryName()}`;
-    const h = await env.client.workflow.start('backupEntryWorkflow', { taskQueue, workflowId: id,
-      args: [{ entryName: 'shoot--a--b', settings: { defaultRetentionMs: '0' } }] });
-    await expect(h.result()).rejects.toMatchObject({ cause: { message: expect.stringMatching(/invalid workflow input: "settings.defaultRetentionMs" must be a whole number/) } });
+  describe('retention with the entry released (BEL_RETENTION_MODE=release-entry)', () => {
+    /** A Ready entry in release-entry mode, deleted, its BackupEntry released once the retention was registered. */
+    async function givenReleasedEntry(): Promise<Given> {
+      const given = await givenReadyEntry({ entry: { retentionMode: 'release-entry' } });
+      await deleteEntry(given.h, given.name);
+      await until(given.h, (v) => v.decisions.some((d) => d.reason === 'entry released during retention'), 'the entry released');
+      return given;
+    }
+
+    it('releases the entry once retention is registered, keeps the record on the secret, and deletes at the deadline', async () => {
+      const { name, e, h } = await givenReleasedEntry();
+      expect(e.view.exists).toBe(false);
+      expect(e.finalizerOnSecret).toBe(true);
+      const rec = e.retentionRecords?.[name];
+      expect(rec).toMatchObject({ uid: 'uid-1', type: 'local', bucketName: 'bucket-a' });
+      // Extend through Temporal: the record follows.
+      await h.executeUpdate(extendRetentionUpdate, { args: [{ by: '2h', reason: 'audit' }] });
+      expect(Date.parse(e.retentionRecords![name]!.deletionDeadline)).toBeGreaterThan(Date.parse(rec!.deletionDeadline));
+      await h.executeUpdate(expediteUpdate, { args: [{ reason: 'go', by: 'ops' }] });
+      expect((await h.result()).outcome).toBe('deleted');
+      expect(e.objects).toBe(0);
+      expect(e.finalizerOnSecret).toBe(false);
+    });
+
+    it('a whole lifecycle (create, retain, delete) is 24 history events plus its workflow tasks (39 in all); Kubernetes steps are local activities', async () => {
+      const { name, e, h } = await givenReadyEntry({ entry: { retentionMode: 'release-entry', annotations: { retentionPeriod: '6s' } } });
+      await deleteEntry(h, name);
+      // The shape counted: the inventory is in before the deadline (its own workflow task), then the timer fires.
+      const counted = await until(h, (v) => v.inventory !== undefined, 'the inventory', 6000);
+      expect(Date.now()).toBeLessThan(Date.parse(counted.deletionScheduledAt!));
+      expect((await h.result()).outcome).toBe('deleted');
+      expect(e.objects).toBe(0);
+      const { events } = await h.fetchHistory();
+      const shape = events!.map((ev) => `${String(ev.eventId)} ${temporal.api.enums.v1.EventType[ev.eventType!]} ${ev.markerRecordedEventAttributes?.markerName ?? ''}${ev.activityTaskScheduledEventAttributes?.activityType?.name ?? ''}`);
+      // 39 events when each stage is one workflow task; a loaded machine sometimes splits the first one after its first
+      // local activity (3 more task events). What the workflow itself records is 24 events either way.
+      const own = events!.filter((ev) => !ev.workflowTaskScheduledEventAttributes && !ev.workflowTaskStartedEventAttributes
+        && !ev.workflowTaskCompletedEventAttributes);
+      expect({ own: own.length <= 24 ? 'at most 24' : shape, all: events!.length <= 43 ? 'at most 43' : shape })
+        .toEqual({ own: 'at most 24', all: 'at most 43' });
+      const scheduled = events!.flatMap((ev) => (ev.activityTaskScheduledEventAttributes ? [ev.activityTaskScheduledEventAttributes.activityType!.name] : []));
+      expect(scheduled.sort()).toEqual(['deleteBackups', 'inventoryBackups']);
+      const timers = events!.flatMap((ev) => (ev.timerStartedEventAttributes ? [ev] : []));
+      const summaries = timers.map((t) => Buffer.from(t.userMetadata?.summary?.data ?? []).toString('utf8'));
+      expect(summaries).toEqual([JSON.stringify(RETENTION_TIMER_SUMMARY)]);
+    });
+
+    it('a new run started from the record (the run was terminated) keeps the deadline and a cancelled cleanup', async () => {
+      const { name, e, h } = await givenReleasedEntry();
+      const deadline = e.retentionRecords![name]!.deletionDeadline;
+      await h.terminate('operator reset');
+      const id = workflowIdFor('test-cluster', name);
+      const h2 = await env.client.workflow.start(backupEntryWorkflow, { taskQueue, workflowId: id.ok ? id.value : '',
+        args: [{ entryName: name, settings: { ...SETTINGS, defaultRetentionMs: 0 }, retainedSecret: e.secret }] });
+      handles.push(h2);
+      const v = await until(h2, phaseIs(Phase.Retaining), 'Retaining in the new run');
+      expect(v.deletionScheduledAt).toBe(deadline);
+      await h2.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'legal hold', by: 'carol' }] });
+      expect((await h2.result()).outcome).toBe('kept');
+      expect(e.objects).toBe(12);
+      expect(e.finalizerOnSecret).toBe(false);
+    });
   });
 
-  it('the worker\'s default retention wins over a settings value in the start input', async () => {
-    const name = entryName();
-    const e = world.add(name, { defaultRetentionMs: 3600_000 });
-    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    const v = await until(h, phaseIs(Phase.Retaining), 'Retaining');
-    expect(v.retention?.periodMs).toBe(3600_000);
-    expect(e.calls).not.toContain('deleteBackups');
-  });
+  describe('histories: replay and secrets (runs last: it reads every workflow this suite started)', () => {
+    it('histories recorded before the remembered secretRef (a gone entry ended without an activity) still replay', async () => {
+      // Recorded with the workflow of commit 225f25f and these fake activities; the current code must replay them
+      // unchanged (the new release of a gone entry's secret sits behind `patched`).
+      for (const file of ['history-before-secretref-entry-gone-during-retention.json', 'history-before-secretref-entry-gone-during-deletion.json']) {
+        await Worker.runReplayHistory({ workflowBundle: bundle }, historyFixture(file), file);
+      }
+    });
 
-  it('an accepted extend survives a terminated run: the new run keeps the later deadline', async () => {
-    const { name, e, h } = await retainingEntry();
-    const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ by: '720h', reason: 'audit', requestedBy: 'erin' }] });
-    const deadline = /deadline moved to (\S+)/.exec(d.outcome)![1]!;
-    expect(e.view.annotations.deletionDeadline).toBe(deadline);
-    await h.terminate('operator reset');
-    const h2 = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
-    const v = await until(h2, phaseIs(Phase.Retaining), 'Retaining in the new run');
-    expect(v.deletionScheduledAt).toBe(deadline);
-    expect(v.retention?.source).toBe('accepted by an earlier run');
-    expect(e.calls.filter((c) => c === 'deleteBackups')).toEqual([]);
-  });
+    // Recorded with BEL_RECORD_HISTORIES from this suite with the code each folder names; the current code must replay
+    // every one of them as it was written (each newer shape sits behind a patch).
+    it.each([
+      ['histories-before-seed-scale', 'commit 915e844: remote Kubernetes activities, one per step'],
+      // One history of that suite is left out: an extend whose write ran beside the main loop's (two local activities in
+      // flight) and which no code can replay; PATCH_ONE_LOCAL_STEP keeps new runs from writing that shape.
+      ['histories-seed-scale', 'commit c2be0da: local Kubernetes steps, possibly two in flight at once'],
+    ])('every history in fixtures/%s still replays (%s)', async (folder) => {
+      const files = readdirSync(join(__dirname, 'fixtures', folder)).filter((f) => f.endsWith('.json.gz'));
+      expect(files.length).toBeGreaterThanOrEqual(30);
+      for (const file of files) {
+        // Kept as the client's decoded History message (JSON.stringify of it): protobufjs's fromObject reads it back.
+        const history = temporal.api.history.v1.History.fromObject(historyFixture(join(folder, file)) as Record<string, unknown>);
+        // The workflow ID is not in the history; the run read it (retention records name it): derive it as start() did.
+        const input = history.events[0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
+        const id = workflowIdFor('test-cluster', (JSON.parse(Buffer.from(input.data!).toString('utf8')) as { entryName: string }).entryName);
+        if (!id.ok) throw new Error(id.error.message);
+        await Worker.runReplayHistory({ workflowBundle: bundle }, history, id.value).catch((err: unknown) => {
+          throw new Error(`${file}: ${(err as Error).message}`);
+        });
+      }
+    });
 
-  it('a cancelled cleanup is written onto the entry before the update returns', async () => {
-    const { e, h } = await retainingEntry();
-    e.releaseBlocked = true;
-    await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'legal hold', by: 'carol' }] });
-    expect(e.view.annotations.keepBackups).toBe('true');
-    e.releaseBlocked = false;
-    expect((await h.result()).outcome).toBe('kept');
-  });
-
-  it('the keep-backups annotation stops a running deletion and keeps what is left', async () => {
-    const name = entryName();
-    const e = world.add(name);
-    let started!: () => void;
-    const deletionStarted = new Promise<void>((r) => (started = r));
-    e.holdDeletion = new Promise<void>(() => undefined);
-    e.deletionStarted = started;
-    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 0 });
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    await deletionStarted;
-    e.view.annotations.keepBackups = 'true';
-    await h.signal(reconcileSignal, { reason: 'keep-backups' });
-    const result = await h.result();
-    expect(result.outcome).toBe('kept');
-    expect(e.calls).toContain('deleteBackups:cancelled');
-    expect(e.objects).toBe(12);
-  });
-
-  it('what is deleted is fixed when retention starts: a later bucket change is noted and ignored', async () => {
-    const { name, e, h } = await retainingEntry();
-    e.view.bucketName = 'bucket-elsewhere';
-    await h.signal(reconcileSignal, { reason: 'generation' });
-    await until(h, (v) => v.decisions.some((d) => d.reason === 'spec changed after deletion'), 'the spec-change note');
-    await h.executeUpdate(expediteUpdate, { args: [{ reason: 'go', by: 'ops' }] });
-    expect((await h.result()).outcome).toBe('deleted');
-    expect(e.deletedFrom).toBe('bucket-a');
-    expect(name).toBeDefined();
-  });
-
-  it('a source- entry (control-plane migration) is deleted at once, whatever the default retention', async () => {
-    const name = `source-${entryName()}`;
-    const e = world.add(name);
-    const h = await start(name, { ...SETTINGS, defaultRetentionMs: 72 * 3600_000 });
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    expect((await h.result()).outcome).toBe('deleted');
-    expect(e.objects).toBe(0);
-  });
-
-  it('a re-created entry (new uid) starts afresh and does not inherit the old deletion', async () => {
-    const { name, e, h } = await retainingEntry();
-    delete e.view.deletionTimestamp;
-    e.view.uid = 'uid-2';
-    e.view.annotations = {};
-    delete e.view.lastOperation;
-    await h.signal(reconcileSignal, { reason: 'created' });
-    const v = await until(h, phaseIs(Phase.Ready), 'Ready again');
-    expect(v.deletionScheduledAt).toBeUndefined();
-    expect(v.decisions.some((d) => d.reason === 'entry re-created')).toBe(true);
-    expect(name).toBeDefined();
-  });
-});
-
-describe('retention with the entry released (BEL_RETENTION_MODE=release-entry)', () => {
-  /** A Ready entry in release-entry mode, deleted, its BackupEntry released once the retention was registered. */
-  async function releasedEntry(): Promise<{ name: string; e: ReturnType<FakeWorld['add']>; h: WorkflowHandle<typeof backupEntryWorkflow> }> {
-    const name = entryName();
-    const e = world.add(name, { retentionMode: 'release-entry' });
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    await until(h, (v) => v.decisions.some((d) => d.reason === 'entry released during retention'), 'the entry released');
-    return { name, e, h };
-  }
-
-  it('releases the entry once retention is registered, keeps the record on the secret, and deletes at the deadline', async () => {
-    const { name, e, h } = await releasedEntry();
-    expect(e.view.exists).toBe(false);
-    expect(e.finalizerOnSecret).toBe(true);
-    const rec = e.retentionRecords?.[name];
-    expect(rec).toMatchObject({ uid: 'uid-1', type: 'local', bucketName: 'bucket-a' });
-    // Extend through Temporal: the record follows.
-    await h.executeUpdate(extendRetentionUpdate, { args: [{ by: '2h', reason: 'audit' }] });
-    expect(Date.parse(e.retentionRecords![name]!.deletionDeadline)).toBeGreaterThan(Date.parse(rec!.deletionDeadline));
-    await h.executeUpdate(expediteUpdate, { args: [{ reason: 'go', by: 'ops' }] });
-    expect((await h.result()).outcome).toBe('deleted');
-    expect(e.objects).toBe(0);
-    expect(e.finalizerOnSecret).toBe(false);
-  });
-
-  it('a whole lifecycle (create, retain, delete) is 24 history events plus its workflow tasks (39 in all); Kubernetes steps are local activities', async () => {
-    const name = entryName();
-    const e = world.add(name, { retentionMode: 'release-entry', annotations: { retentionPeriod: '6s' } });
-    const h = await start(name);
-    await until(h, phaseIs(Phase.Ready), 'Ready');
-    await deleteEntry(h, name);
-    // The shape counted: the inventory is in before the deadline (its own workflow task), then the timer fires.
-    const counted = await until(h, (v) => v.inventory !== undefined, 'the inventory', 6000);
-    expect(Date.now()).toBeLessThan(Date.parse(counted.deletionScheduledAt!));
-    expect((await h.result()).outcome).toBe('deleted');
-    expect(e.objects).toBe(0);
-    const { events } = await h.fetchHistory();
-    const shape = events!.map((ev) => `${String(ev.eventId)} ${temporal.api.enums.v1.EventType[ev.eventType!]} ${ev.markerRecordedEventAttributes?.markerName ?? ''}${ev.activityTaskScheduledEventAttributes?.activityType?.name ?? ''}`);
-    // 39 events when each stage is one workflow task; a loaded machine sometimes splits the first one after its first
-    // local activity (3 more task events). What the workflow itself records is 24 events either way.
-    const own = events!.filter((ev) => !ev.workflowTaskScheduledEventAttributes && !ev.workflowTaskStartedEventAttributes
-      && !ev.workflowTaskCompletedEventAttributes);
-    expect({ own: own.length <= 24 ? 'at most 24' : shape, all: events!.length <= 43 ? 'at most 43' : shape })
-      .toEqual({ own: 'at most 24', all: 'at most 43' });
-    const scheduled = events!.flatMap((ev) => (ev.activityTaskScheduledEventAttributes ? [ev.activityTaskScheduledEventAttributes.activityType!.name] : []));
-    expect(scheduled.sort()).toEqual(['deleteBackups', 'inventoryBackups']);
-    const timers = events!.flatMap((ev) => (ev.timerStartedEventAttributes ? [ev] : []));
-    const summaries = timers.map((t) => Buffer.from(t.userMetadata?.summary?.data ?? []).toString('utf8'));
-    expect(summaries).toEqual([JSON.stringify(RETENTION_TIMER_SUMMARY)]);
-  });
-
-  it('a new run started from the record (the run was terminated) keeps the deadline and a cancelled cleanup', async () => {
-    const { name, e, h } = await releasedEntry();
-    const deadline = e.retentionRecords![name]!.deletionDeadline;
-    await h.terminate('operator reset');
-    const id = workflowIdFor('test-cluster', name);
-    const h2 = await env.client.workflow.start(backupEntryWorkflow, { taskQueue, workflowId: id.ok ? id.value : '',
-      args: [{ entryName: name, settings: { ...SETTINGS, defaultRetentionMs: 0 }, retainedSecret: e.secret }] });
-    handles.push(h2);
-    const v = await until(h2, phaseIs(Phase.Retaining), 'Retaining in the new run');
-    expect(v.deletionScheduledAt).toBe(deadline);
-    await h2.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'legal hold', by: 'carol' }] });
-    expect((await h2.result()).outcome).toBe('kept');
-    expect(e.objects).toBe(12);
-    expect(e.finalizerOnSecret).toBe(false);
+    it('no workflow history of this suite contains the provider secret, and every history replays', async () => {
+      const raw = await Promise.all(handles.map(async (h) => historyText(await env.client.workflow.getHandle(h.workflowId).fetchHistory())));
+      // The decoder works: payloads are readable text (the entry names are in the workflow inputs).
+      expect(raw.every((text, i) => text.includes(handles[i]!.workflowId.split('/').pop()!))).toBe(true);
+      expect(raw.length).toBeGreaterThan(10);
+      for (const text of raw) {
+        expect(text).not.toContain(PLANTED_SECRET);
+        expect(text).not.toContain(Buffer.from(PLANTED_SECRET).toString('base64'));
+      }
+      for (const [i, h] of handles.entries()) {
+        const history = await env.client.workflow.getHandle(h.workflowId).fetchHistory();
+        await Worker.runReplayHistory({ workflowBundle: bundle }, history, h.workflowId).catch((err: unknown) => {
+          throw new Error(`history ${i} (${h.workflowId}): ${(err as Error).message}`);
+        });
+      }
+    });
   });
 });
