@@ -1,5 +1,5 @@
 /**
- * The Kubernetes activities: Gardener's generic BackupEntry reconciler and actuator (gardener-contract.md §2),
+ * The Kubernetes activities: Gardener's generic BackupEntry reconciler and actuator (docs/gardener-behaviour.md),
  * one idempotent step each, on top of the {@link KubeGateway}. Inputs and results carry names, references and
  * digests only; secret data is read here and written to the etcd-backup secret, never returned or logged.
  */

@@ -10,7 +10,7 @@
  * - `deletePrefix` (only on request, `--deleters`): the `gcp` provider's `deletePrefix` alone
  *   (adapters/storage/gcs-provider.ts), with the same cap: the deletion without the activity's two extra listings;
  * - `deleteFiles`: `@google-cloud/storage`'s `bucket.deleteFiles({ prefix })`, as a Node developer would call it;
- * - `gardener`: Gardener provider-gcp's algorithm (`DeleteObjectsWithPrefix`, research note object-store §4),
+ * - `gardener`: Gardener provider-gcp's algorithm (`DeleteObjectsWithPrefix`, docs/object-stores.md §4),
  *   re-created here for the benchmark only: list every object under the prefix into memory, then delete with 10
  *   requests in flight, errgroup-style (the first real error stops new deletes and is returned after the in-flight
  *   ones end), a 404 counting as done, no retries (plain deletes carry no precondition).

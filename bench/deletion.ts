@@ -1,5 +1,5 @@
 /**
- * The deletion benchmark (issue 8, part 1): N objects under one entry prefix plus sibling prefixes that must
+ * The deletion benchmark: N objects under one entry prefix plus sibling prefixes that must
  * survive, deleted by each compared deleter (bench/deleters.ts) on identical bucket contents, on two backends:
  * fake-gcs-server (N ≤ 5 000: its memory backend is O(N) per request) and the in-memory GCS stand-in
  * (bench/gcs-stand-in.ts, with injected latency and a 429-enforced bucket write cap) for every N.
@@ -24,7 +24,7 @@ import { startGcsStandIn, type GcsStandIn } from './gcs-stand-in';
 /** Where a run's bucket lives. */
 export type Backend = 'fake-gcs-server' | 'stand-in';
 
-/** Largest N run against fake-gcs-server (research note object-store §3.5: it slows down with bucket size). */
+/** Largest N run against fake-gcs-server (docs/object-stores.md §3: it slows down with bucket size). */
 export const FAKE_GCS_MAX_OBJECTS = 5000;
 
 /** Options of {@link runDeletionBenchmark}. */
@@ -111,7 +111,7 @@ export interface MachineInfo {
   loadAverageEnd: number[];
 }
 
-/** One target of issue 8 checked against the figures. */
+/** One target of the deletion benchmark checked against the figures. */
 export interface TargetCheck {
   target: string;
   objects?: number;
@@ -338,7 +338,7 @@ function addRatios(runs: DeletionRun[]): void {
 }
 
 /**
- * Issue 8's targets for our deleter on the stand-in: ≥ 90 % of the write cap, ≥ 3× Gardener's algorithm, peak RSS
+ * The deletion benchmark's targets for our deleter on the stand-in: ≥ 90 % of the write cap, ≥ 3× Gardener's algorithm, peak RSS
  * flat from 10k to 100k objects (at most 10 % more).
  */
 export function evaluateTargets(runs: DeletionRun[]): TargetCheck[] {

@@ -1,7 +1,7 @@
 /**
  * A fast, in-memory stand-in for the subset of the Google Cloud Storage JSON API that our GCS provider and the
  * deletion baselines use, for benchmarks at sizes fake-gcs-server cannot serve (its memory backend scans the whole
- * bucket per request, research note object-store §3.5).
+ * bucket per request, docs/object-stores.md §3).
  *
  * Served: bucket get / insert / delete / list; objects list (`prefix`, `startOffset`, `endOffset`, `pageToken`,
  * `maxResults` ≤ 1000 (default 1000, as GCS), `versions`, `fields`); object get (metadata, or `alt=media`); media and
@@ -12,7 +12,7 @@
  *
  * Realism knobs: every request is answered after an injected latency (default 30 ms), and object writes (upload,
  * delete, patch) are limited per bucket by a token bucket (default 1 000/s, GCS's initial bucket write budget,
- * research note §2.1); writes over the cap get GCS's 429 `rateLimitExceeded`, which are counted.
+ * docs/object-stores.md §2); writes over the cap get GCS's 429 `rateLimitExceeded`, which are counted.
  *
  * Speed: each bucket keeps its generations in an array sorted by (name, generation) plus maps by name and by
  * (name, generation); a list page is a binary search plus a scan of that page, so it costs O(page + log N), not

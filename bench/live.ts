@@ -1,5 +1,5 @@
 /**
- * The rig of the benchmarks that run the whole service (issue 8, parts 2 and 3): the local stack (kube-apiserver +
+ * The rig of the benchmarks that run the whole service: the local stack (kube-apiserver +
  * etcd + Temporal dev server, or an already running one), the worker and the watcher as the product's own processes
  * configured only through the environment, BackupEntry fixtures, an observer that timestamps what the API server
  * shows (entries, and provider secrets losing our finalizer), API-server request counts and process memory; workflow
@@ -84,7 +84,7 @@ export function benchEntries(run: string, count: number): BenchEntry[] {
 
 /** What {@link Rig.start} starts. */
 export interface RigOptions {
-  /** The SPEC §2 variables of a running stack (KUBECONFIG, TEMPORAL_ADDRESS, ...); unset = start an own stack. */
+  /** The stack environment of a running stack (KUBECONFIG, TEMPORAL_ADDRESS, ...; docs/design.md §1); unset = start an own stack. */
   stackEnv?: Record<string, string>;
   build: ProductBuild;
   /** Working folder (logs, local buckets of an own stack). */

@@ -1,5 +1,5 @@
 /**
- * The reconcile benchmark (issue 8 part 2, method of issue 14): N BackupEntries created at once on the real stack
+ * The reconcile benchmark: N BackupEntries created at once on the real stack
  * with the worker and the watcher running as processes; time until every entry shows Succeeded and has its
  * `etcd-backup` secret. In the same run, the floor: the same Kubernetes API writes per entry done directly with
  * client-node at the same concurrency, on entries of a class the watcher does not serve. Both sides get the same

@@ -1,5 +1,5 @@
 /**
- * The retention benchmark (issue 8 part 3, method of issue 14): N BackupEntries (type `local`, a few backup files
+ * The retention benchmark: N BackupEntries (type `local`, a few backup files
  * each) reconciled, then all deleted at once with a short retention (default 60 s, the worker's
  * `BEL_DEFAULT_RETENTION`), on the real stack with the worker and the watcher as processes. Per entry, against its
  * deadline (deletionTimestamp + retention, exactly what the workflow computes), from its workflow history (every run of

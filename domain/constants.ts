@@ -83,7 +83,7 @@ export const BACKUPENTRY_API = {
 
 /** `spec.class` the controller handles by default; an empty class means `shoot`. */
 export const DEFAULT_CLASSES: readonly string[] = ['shoot'];
-/** `spec.type` values handled by default (SPEC §3). */
+/** `spec.type` values handled by default (docs/design.md §3). */
 export const DEFAULT_TYPES: readonly string[] = ['gcp', 'local'];
 /**
  * Retention after an entry's deletion when neither its annotation nor `BEL_DEFAULT_RETENTION` says otherwise: the one

@@ -1,4 +1,4 @@
-/** Lifecycle phase of an entry's workflow, shown as the `BackupEntryPhase` search attribute (SPEC §4). */
+/** Lifecycle phase of an entry's workflow, shown as the `BackupEntryPhase` search attribute (docs/design.md §4). */
 export const Phase = {
   /** Provisioning the etcd-backup secret / running a create, reconcile, restore or migrate. */
   Reconciling: 'Reconciling',

@@ -13,7 +13,7 @@ import { seedDemo } from './demo';
  * The dev stack (the README's run command): every local part on free ports — etcd + kube-apiserver with the CRD, the
  * Temporal dev server with its Web UI, fake-gcs-server — plus the worker and the watcher in this process and a demo
  * (a shoot namespace, provider secrets, BackupEntries with realistic backup objects). Writes `.dev/stack.env`
- * (SPEC §2) and prints what to try. Runs until Ctrl-C (SIGINT) or SIGTERM, then stops everything it started.
+ * (docs/design.md §1) and prints what to try. Runs until Ctrl-C (SIGINT) or SIGTERM, then stops everything it started.
  *
  * Flags: `--gcp` also creates a `gcp` entry on fake-gcs-server; `--no-demo` skips the demo entries;
  * `--retention <duration>` sets the default retention (default 10m, so the demo's timer is visible).

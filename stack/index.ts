@@ -40,7 +40,7 @@ export interface Stack {
   gcs?: FakeGcs;
   /** Root of the `local` storage provider: one folder per bucket. */
   localDir: string;
-  /** The SPEC §2 environment: KUBECONFIG, TEMPORAL_ADDRESS, ... (only keys of started parts). */
+  /** The stack environment (docs/design.md §1): KUBECONFIG, TEMPORAL_ADDRESS, ... (only keys of started parts). */
   env(): Record<string, string>;
   /** Writes {@link Stack.env} as shell `KEY=value` lines. */
   writeEnvFile(file: string): void;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `backupentry`: the operators' CLI (SPEC §2). `npm run cli -- <verb>` or the package's `bin`. Verbs: list, status,
+ * `backupentry`: the operators' CLI (docs/design.md §1). `npm run cli -- <verb>` or the package's `bin`. Verbs: list, status,
  * expedite, cancel-cleanup, extend; `--help` on each. Connects with the worker's envconfig variables. Exit codes:
  * 0 done, 1 failed, 2 refused (the reason is printed on stderr). The logic lives in `cli/` (testable functions).
  */

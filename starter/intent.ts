@@ -2,7 +2,7 @@
  * Intent translation of the watcher: which BackupEntries it serves and when an observed entry needs its workflow's
  * attention. Pure functions over a reduced view of the entry, so the rules are unit-tested without servers.
  *
- * Gardener's predicates (gardener-contract.md §2) trigger on every event that carries an operation annotation and on
+ * Gardener's predicates (docs/gardener-behaviour.md) trigger on every event that carries an operation annotation and on
  * every event of a deleting entry; a controller whose reconcile is a workflow must not do that, because each trigger
  * is a history event. The rules here signal only when something meaningful *changed* since the last decision
  * (remembered as a {@link Fingerprint}), and on first sight of an entry they apply Gardener's CREATE predicate, so an

@@ -1,6 +1,6 @@
 /**
  * The watcher process: lists and watches BackupEntries (and the provider secrets they reference) and keeps one
- * workflow per served entry informed, as the leader of its replicas (SPEC §2–4, issue 5).
+ * workflow per served entry informed, as the leader of its replicas (docs/design.md §1, §4).
  *
  * - Only the leader (a `coordination.k8s.io/v1` Lease, adapters/kubernetes/leader-election.ts) runs informers and
  *   talks to Temporal. Each leadership term (leadership-term.ts) builds its informers and work queue afresh; what the

@@ -168,7 +168,7 @@ type PassOutcome = { final: false } | { final: true; result: BackupEntryWorkflow
 const CONTINUE: PassOutcome = { final: false };
 
 /**
- * The lifecycle of one BackupEntry, from creation through retention to deletion of its backups (SPEC §4).
+ * The lifecycle of one BackupEntry, from creation through retention to deletion of its backups (docs/design.md §4).
  * Workflow ID: `workflowIdFor(clusterIdentity, entryName)` (domain/workflow-id.ts).
  */
 export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Promise<BackupEntryWorkflowResult> {
@@ -652,7 +652,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
         `secret ${t.secretRef.namespace}/${t.secretRef.name})` });
   };
 
-  /** Annotations an operator with only kubectl uses to steer a deletion (SPEC §4). */
+  /** Annotations an operator with only kubectl uses to steer a deletion (docs/design.md §4). */
   const applyAnnotations = (entry: EntryView): void => {
     const force = entry.annotations.forceDeletion;
     if (force !== undefined && !s.expedite && s.phase !== Phase.Deleting) {

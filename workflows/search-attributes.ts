@@ -11,7 +11,7 @@ export const BACKUP_BUCKET = defineSearchAttributeKey('BackupBucket', SearchAttr
 /** When the retention period ends and deletion of the backups starts (unset while the entry lives). */
 export const DELETION_SCHEDULED_AT = defineSearchAttributeKey('DeletionScheduledAt', SearchAttributeType.DATETIME);
 
-/** Every search attribute the workflow writes; the Temporal namespace must have them registered (SPEC §4). */
+/** Every search attribute the workflow writes; the Temporal namespace must have them registered (docs/design.md §4). */
 export const SEARCH_ATTRIBUTES = [
   BACKUP_ENTRY_PHASE, BACKUP_ENTRY_NAME, BACKUP_ENTRY_TYPE, BACKUP_BUCKET, DELETION_SCHEDULED_AT,
 ] as const;

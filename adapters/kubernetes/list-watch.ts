@@ -1,6 +1,6 @@
 /**
  * A list+watch loop (a "reflector") on one Kubernetes collection, written by hand for the failure modes of
- * `@kubernetes/client-node` 2.0.1 (kube-test-cluster.md §4; docs/adr/0005):
+ * `@kubernetes/client-node` 2.0.1 (docs/adr/0005):
  * - client-node's `ListWatch` stops for good on any error but 410; this loop never stops until {@link Reflector.stop}:
  *   410 Gone (HTTP or watch `ERROR` event, also an expired `continue` token) relists at once, every other error
  *   restarts after an exponential backoff with jitter, resuming the watch from the last resourceVersion;

@@ -1,7 +1,7 @@
 /**
  * The `gcp` storage provider: Google Cloud Storage through `@google-cloud/storage`, with a deletion loop of our own.
  *
- * Why not `bucket.deleteFiles({ prefix })` (docs/research object-store §1.1): it keeps 10 plain deletes in flight
+ * Why not `bucket.deleteFiles({ prefix })` (docs/object-stores.md §1): it keeps 10 plain deletes in flight
  * with a drain barrier every 1 000 files, never retries (no preconditions), reports no progress, and rejects while
  * queued deletes keep running. Here: pages of ≤1 000 names listed with `versions: true` (noncurrent generations go
  * too), the next page fetched while the current one deletes, each generation deleted with

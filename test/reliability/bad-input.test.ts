@@ -1,5 +1,5 @@
 /**
- * The bad-input matrix (SPEC §6; docs/reliability.md, cases B01–B30): each case creates what an operator or gardenlet
+ * The bad-input matrix (docs/design.md §6; docs/reliability.md, cases B01–B30): each case creates what an operator or gardenlet
  * might get wrong on the real kube-apiserver, starts the entry's workflow directly (as the watcher would) on a real
  * worker process, and asserts the exact status (`lastOperation`, `lastError.codes`), a line in the worker's log, and
  * that no object was deleted — neither the entry's own nor anybody else's.

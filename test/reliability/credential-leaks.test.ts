@@ -1,5 +1,5 @@
 /**
- * Credential leaks (SPEC §6 "never a secret in a log line"; docs/reliability.md, case K1): the real watcher and worker
+ * Credential leaks (docs/design.md §6: "never a secret in a log line"; docs/reliability.md, case K1): the real watcher and worker
  * processes (log level trace) drive full lifecycles of entries whose provider secrets carry a service-account key —
  * a plain deletion, a 403 that is fixed, a malformed key file that is fixed, a rotation, kept backups, a `local`
  * token, a `gcp` workload-identity secret whose token is exchanged at a loopback token-exchange stand-in — and afterwards every workflow history (payloads decoded), every log line of both processes, the metrics

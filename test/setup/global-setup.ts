@@ -8,7 +8,7 @@ declare global {
 /**
  * Starts one local stack (kube-apiserver + etcd + CRD, Temporal dev server, fake-gcs-server) for the whole jest run.
  * Every server-backed tier names this file; jest calls it once per project, so the second call finds the stack running.
- * Workers inherit the stack's SPEC §2 environment (KUBECONFIG, TEMPORAL_ADDRESS, GCS_API_ENDPOINT, ...).
+ * Workers inherit the stack environment (docs/design.md §1) (KUBECONFIG, TEMPORAL_ADDRESS, GCS_API_ENDPOINT, ...).
  */
 export default async function globalSetup(): Promise<void> {
   // Worker processes that tests start (test/support/worker-process.ts) must not compete for the production ports of

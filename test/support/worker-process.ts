@@ -87,7 +87,7 @@ export type WorkerProcess = ProductProcess;
 export type { LogLine };
 
 /**
- * Starts `node <build>/worker/main.js` with the given environment on top of this process's (the stack's SPEC §2
+ * Starts `node <build>/worker/main.js` with the given environment on top of this process's (the stack environment, docs/design.md §1
  * variables come from there). Resolves once the worker logged that it is polling (or rejects with its log).
  */
 export async function startWorkerProcess(opts: { env: Record<string, string>; logFile: string; readyTimeoutMs?: number }):

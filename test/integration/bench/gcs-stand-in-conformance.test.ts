@@ -6,7 +6,7 @@
  *
  * Deliberate differences, not compared here (the stand-in follows GCS where fake-gcs-server v1.56.1 does not):
  * - delete with a mismatching `ifGenerationMatch`: GCS and the stand-in answer 412; fake-gcs-server deletes anyway
- *   (research note object-store §3.2, #1282); asserted for the stand-in at the end;
+ *   (docs/object-stores.md §3; fake-gcs-server #1282); asserted for the stand-in at the end;
  * - list without `maxResults`: GCS and the stand-in page at 1 000; fake-gcs-server returns everything in one page;
  * - `fields`: the stand-in trims responses as GCS does; fake-gcs-server ignores it (only the selected fields are
  *   compared);

@@ -1,5 +1,5 @@
 /**
- * Several seeds on one Temporal namespace (issue #12 item 3): two seeds are two kube-apiservers (each with its etcd) —
+ * Several seeds on one Temporal namespace: two seeds are two kube-apiservers (each with its etcd) —
  * seed A the stack's, seed B started here — and ONE Temporal dev server, the stack's. Each seed runs its own worker
  * and watcher as real processes (the product's entry points, configured only through the environment) with default
  * task queue settings: only BEL_CLUSTER_IDENTITY, the kubeconfig and the local bucket folder differ. The same

@@ -1,7 +1,7 @@
 import { backoffDelay } from '../../../domain';
 
 /**
- * The hand-written delays that backoffDelay replaced (issue 15) give the same numbers: the workflow's `failed()` must
+ * The hand-written delays that backoffDelay replaced give the same numbers: the workflow's `failed()` must
  * keep its delays exactly (recorded histories replay their timers), the others keep their distributions.
  */
 describe('delays taken from backoffDelay', () => {

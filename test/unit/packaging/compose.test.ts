@@ -14,7 +14,7 @@ const SCHEMA = join(ROOT, 'node_modules', 'dclint', 'schemas', 'compose.schema.j
 
 /**
  * Image tags of docker-compose.yml and where each comes from (none of them could be pulled here: no registry access):
- * the Temporal ones are those of temporalio/docker-compose's PostgreSQL setup (shared/research/temporal.md §6),
+ * the Temporal ones are those of temporalio/docker-compose's PostgreSQL setup,
  * fake-gcs-server is the version the tests build from the Go module proxy (scripts/versions.env).
  */
 const KNOWN_IMAGES: Record<string, string> = {

@@ -1,5 +1,5 @@
 /**
- * Long listings heartbeat (issue #13): `deleteBackups` runs under a 2-minute heartbeat timeout, so its final "is the
+ * Long listings heartbeat: `deleteBackups` runs under a 2-minute heartbeat timeout, so its final "is the
  * prefix empty" listing must heartbeat while it runs, like the inventory and the deletion do. The providers report
  * the running count of `remaining` for that (local: per object; gcp: per object name, checked against a loopback
  * stub of the JSON API).

@@ -1,5 +1,5 @@
 /**
- * The local provider against a concurrent symlink swap (issue #13, TOCTOU): while a prefix is being deleted, a
+ * The local provider against a concurrent symlink swap (a TOCTOU race): while a prefix is being deleted, a
  * "swapper" keeps renaming a folder inside the prefix away and putting a symlink to an outside folder in its place,
  * and back. The outside folder holds sentinel files with the same names (and the same sub-folder layout) as the
  * swapped folder, so any path-based operation that follows the swapped-in link lands on a sentinel. Real filesystem,
