@@ -27,8 +27,7 @@ COPY activities ./activities
 COPY adapters ./adapters
 COPY worker ./worker
 COPY starter ./starter
-COPY scripts/build-workflow-bundle.ts ./scripts/build-workflow-bundle.ts
-RUN npx tsc -p tsconfig.image.json && node dist/scripts/build-workflow-bundle.js && rm -rf dist/scripts
+RUN npx tsc -p tsconfig.image.json && node dist/worker/build-workflow-bundle.js
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \

@@ -66,7 +66,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['scripts/**/*.ts', 'stack/**/*.ts', 'bench/**/*.ts'],
+    files: ['tools/scripts/**/*.ts', 'tools/stack/**/*.ts', 'tools/bench/**/*.ts'],
     rules: { 'no-console': 'off' },
   },
 );

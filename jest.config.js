@@ -10,7 +10,7 @@ const base = {
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
 };
-/** One jest project per test tier (SPEC §8). Tiers that need servers share one stack per run (test/setup/). */
+/** One jest project per test tier (docs/design.md §8). Tiers that need servers share one stack per run (test/setup/). */
 module.exports = {
   // Per-project testTimeout is ignored by jest; server-backed tests need minutes on a busy 2-core machine.
   testTimeout: 180000,
@@ -31,13 +31,13 @@ module.exports = {
       globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },
     {
-      // Alerts, dashboard and runbook on a real Prometheus (Debian's, scripts/install-prometheus.sh) scraping real worker
+      // Alerts, dashboard and runbook on a real Prometheus (Debian's, tools/scripts/install-prometheus.sh) scraping real worker
       // and watcher processes; promtool rule tests; the chart's monitoring templates (README "Operating it").
       ...base, displayName: 'prometheus', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/prometheus/**/*.test.ts'],
       globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },
     {
-      // Temporal Web UI in Debian's Chromium (scripts/install-chromium.sh), driven by playwright-core; screenshots in test/browser/artifacts/.
+      // Temporal Web UI in Debian's Chromium (tools/scripts/install-chromium.sh), driven by playwright-core; screenshots in test/browser/artifacts/.
       ...base, displayName: 'browser', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/browser/**/*.test.ts'],
       globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },

@@ -122,7 +122,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
     const w = await Worker.create({
       connection, namespace: config.temporal.namespace, taskQueue: config.taskQueue,
       ...(config.worker.workflowBundlePath ? { workflowBundle: { codePath: config.worker.workflowBundlePath } } : { workflowsPath: WORKFLOW_CODE.workflowsPath }),
-      // A prebuilt bundle carries the converter already (scripts/build-workflow-bundle.ts); activities use it from here.
+      // A prebuilt bundle carries the converter already (worker/build-workflow-bundle.ts); activities use it from here.
       dataConverter: { payloadConverterPath: WORKFLOW_CODE.payloadConverterPath },
       activities: createActivities({ kube: createKubeGateway(opts.kubeConfig), providers: createProviders(config, metrics.sink), metrics: metrics.sink,
         defaultRetentionMs: config.defaultRetentionMs, retentionMode: config.retentionMode }),

@@ -1,6 +1,6 @@
 /**
  * Where the BackupEntry workflow's code and its payload converter live: the one definition every bundle of the
- * workflow is built from (the worker, `scripts/build-workflow-bundle.ts`, the tests' worker processes), so none of
+ * workflow is built from (the worker, `worker/build-workflow-bundle.ts`, the tests' worker processes), so none of
  * them can bundle the workflow without its tolerant payload converter (workflows/payload-converter.ts).
  */
 export const WORKFLOW_CODE = {

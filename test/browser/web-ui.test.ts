@@ -28,7 +28,7 @@ describe('Temporal Web UI with a retaining BackupEntry (Chromium via playwright-
   const workflowUrl = (): string => `${ui()}/namespaces/${ns()}/workflows/${encodeURIComponent(entry.workflowId)}`;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-chromium.sh (scripts/test.sh does)`);
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run tools/scripts/install-chromium.sh (tools/scripts/test.sh does)`);
     mkdirSync(ARTIFACTS, { recursive: true });
     live = await startLiveEntries('web');
     entry = await live.createReady();

@@ -1,5 +1,5 @@
 /**
- * The alert rules on real components: a real Prometheus (Debian's, scripts/install-prometheus.sh) scrapes a
+ * The alert rules on real components: a real Prometheus (Debian's, tools/scripts/install-prometheus.sh) scrapes a
  * worker and a watcher started as real processes (their own entry points, test/support/worker-process.ts) every
  * second and evaluates the chart's rules — rendered from the chart with short thresholds — every second. Each alert's
  * condition is brought about on the real stack (kube-apiserver + etcd, Temporal dev server, local bucket and
@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
-import { kubeconfigForUser } from '../../stack';
+import { kubeconfigForUser } from '../../tools/stack';
 import { runCli } from '../../starter/cli/program';
 import type { EntryRow } from '../../starter/cli/format';
 import { CHART, helm, objectsOf } from '../support/manifests';

@@ -46,15 +46,15 @@ describe('alert rules, runbook and dashboard files', () => {
     }
   });
 
-  it('deploy/monitoring/rules.yaml is the chart\'s PrometheusRule spec with its defaults (scripts/render-monitoring.sh)', async () => {
+  it('deploy/monitoring/rules.yaml is the chart\'s PrometheusRule spec with its defaults (tools/scripts/render-monitoring.sh)', async () => {
     const rendered = await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle',
       '--set', 'clusterIdentity=render', '--set', 'monitoring.prometheusRule.enabled=true', '--show-only', 'templates/prometheusrule.yaml');
     const rule = objectsOf(rendered).find((o) => o.kind === 'PrometheusRule')!;
     expect(parse(readFileSync(RULES, 'utf8'))).toEqual(rule.spec);
-    // Byte for byte what the script writes now (a stale file fails here: re-run scripts/render-monitoring.sh).
+    // Byte for byte what the script writes now (a stale file fails here: re-run tools/scripts/render-monitoring.sh).
     const dir = mkdtempSync(join(tmpdir(), 'bel-rules-'));
     try {
-      await promisify(execFile)(join(ROOT, 'scripts', 'render-monitoring.sh'), [], { env: { ...process.env, OUT: join(dir, 'rules.yaml') } });
+      await promisify(execFile)(join(ROOT, 'tools', 'scripts', 'render-monitoring.sh'), [], { env: { ...process.env, OUT: join(dir, 'rules.yaml') } });
       expect(readFileSync(join(dir, 'rules.yaml'), 'utf8')).toBe(readFileSync(RULES, 'utf8'));
     } finally {
       rmSync(dir, { recursive: true, force: true });

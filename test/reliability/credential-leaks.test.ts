@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { workflowIdFor } from '../../domain';
 import { reconcileSignal, statusQuery, type EntryStatusView } from '../../workflows/messages';
-import { freePort } from '../../stack';
+import { freePort } from '../../tools/stack';
 import { faults, on, startFaultProxy, type FaultProxy } from '../support/fault-proxy';
 import { stackEnv } from '../support/env';
 import { startStsStandIn, type StsStandIn } from '../support/sts-stand-in';

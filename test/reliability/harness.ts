@@ -13,7 +13,7 @@ import { workflowIdFor } from '../../domain';
 import { backupEntryWorkflow, type WorkflowSettings } from '../../workflows/backup-entry-workflow';
 import { type EntryStatusView, statusQuery } from '../../workflows/messages';
 import { adminKubeConfig, stackEnv } from '../support/env';
-import { waitFor } from '../../stack';
+import { waitFor } from '../../tools/stack';
 import { annotateEntry, getEntry } from '../support/entries';
 
 export const G = { group: 'extensions.gardener.cloud', version: 'v1alpha1', plural: 'backupentries' };
@@ -253,4 +253,4 @@ export function recordResult(testCase: string, data: Record<string, unknown>): v
 }
 
 /** Runs `fn` over `items` with at most `limit` at once (one implementation, shared with the benchmarks). */
-export { mapLimit } from '../../bench/live';
+export { mapLimit } from '../../tools/bench/live';

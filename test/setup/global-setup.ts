@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { startStack, type Stack } from '../../stack';
+import { startStack, type Stack } from '../../tools/stack';
 
 declare global {
   var __belStack: Stack | undefined;

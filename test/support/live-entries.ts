@@ -8,7 +8,7 @@ import { workflowIdFor } from '../../domain';
 import { runWorker } from '../../worker/main';
 import { backupEntryWorkflow } from '../../workflows/backup-entry-workflow';
 import { type EntryStatusView, reconcileSignal, statusQuery } from '../../workflows/messages';
-import { waitFor } from '../../stack';
+import { waitFor } from '../../tools/stack';
 import { adminKubeConfig, stackEnv } from './env';
 
 const G = { group: 'extensions.gardener.cloud', version: 'v1alpha1', plural: 'backupentries' };

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { helmPath } from '../../stack';
+import { helmPath } from '../../tools/stack';
 import { stackEnv } from './env';
 
 export const ROOT = resolve(__dirname, '..', '..');

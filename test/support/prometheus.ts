@@ -1,5 +1,5 @@
 /**
- * A real Prometheus for the `prometheus` tier: Debian's `prometheus` and `promtool` (scripts/install-prometheus.sh),
+ * A real Prometheus for the `prometheus` tier: Debian's `prometheus` and `promtool` (tools/scripts/install-prometheus.sh),
  * started on a free loopback port with a configuration of the test's own, and its HTTP API (targets, rules, alerts,
  * instant queries). Every wait polls with a bound; nothing sleeps for a fixed time.
  */
@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { freePort, startProcess, stopProcess, waitFor, type ManagedProcess } from '../../stack';
+import { freePort, startProcess, stopProcess, waitFor, type ManagedProcess } from '../../tools/stack';
 
 const run = promisify(execFile);
 export const PROMETHEUS_BIN = process.env.BEL_PROMETHEUS ?? '/usr/bin/prometheus';
@@ -19,7 +19,7 @@ export const MIN_VERSION = [2, 42] as const;
 /** Throws a message naming the install script when prometheus/promtool are missing or too old; returns the version. */
 export async function requirePrometheus(): Promise<string> {
   for (const bin of [PROMETHEUS_BIN, PROMTOOL_BIN]) {
-    if (!existsSync(bin)) throw new Error(`${bin} is missing: run scripts/install-prometheus.sh (apt: prometheus), as scripts/test.sh does`);
+    if (!existsSync(bin)) throw new Error(`${bin} is missing: run tools/scripts/install-prometheus.sh (apt: prometheus), as tools/scripts/test.sh does`);
   }
   const { stdout } = await run(PROMETHEUS_BIN, ['--version']);
   const m = /version (\d+)\.(\d+)\.(\d+)/.exec(stdout);

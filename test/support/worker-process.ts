@@ -1,7 +1,7 @@
 /**
  * The worker and the watcher as real, separate processes, for crash and restart tests: `node <build>/worker/main.js`
  * and `node <build>/starter/watcher.js`, i.e. the product's own entry points (configuration from the environment, the
- * pino logger with the Temporal runtime bridged into it), started through stack/processes (own process group,
+ * pino logger with the Temporal runtime bridged into it), started through tools/stack/processes (own process group,
  * parent-death signal) so a test can SIGKILL them and read their JSON log lines.
  *
  * The product is transpiled with swc (what jest uses) into a private folder per content hash, and the workflow bundle
@@ -15,7 +15,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { transformSync } from '@swc/core';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { WORKFLOW_CODE } from '../../worker/workflow-code';
-import { startProductProcess, WATCHER_READY, WORKER_READY, type LogLine, type ProductProcess } from '../../stack';
+import { startProductProcess, WATCHER_READY, WORKER_READY, type LogLine, type ProductProcess } from '../../tools/stack';
 
 const ROOT = resolve(__dirname, '..', '..');
 /** Folders worker/main.ts and starter/watcher.ts need at run time. */

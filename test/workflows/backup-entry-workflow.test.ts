@@ -13,7 +13,7 @@ import {
 } from '../../workflows/messages';
 import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
 import { WORKFLOW_CODE } from '../../worker/workflow-code';
-import { waitFor } from '../../stack/wait';
+import { waitFor } from '../../tools/stack/wait';
 import { FakeWorld, PLANTED_SECRET, type FakeEntry } from '../fakes/fake-activities';
 import { stackEnv } from '../support/env';
 import { historyText } from '../support/history-text';

@@ -3,8 +3,8 @@
  * the GCS stand-in, every deleter in its own child process, exactly as the full benchmark runs. Asserts correctness
  * only (everything under the prefix deleted, every sibling outside it intact, no deleter error), never a timing.
  */
-import { renderDeletionMarkdown, QUICK_OPTIONS, runDeletionBenchmark } from '../../../bench/deletion';
-import { DELETERS } from '../../../bench/deleters';
+import { renderDeletionMarkdown, QUICK_OPTIONS, runDeletionBenchmark } from '../../../tools/bench/deletion';
+import { DELETERS } from '../../../tools/bench/deleters';
 import { stackEnv } from '../../support/env';
 
 describe('deletion benchmark, quick mode', () => {

@@ -1,5 +1,5 @@
 /**
- * The GCS stand-in (bench/gcs-stand-in.ts) answers the JSON API subset we use as fake-gcs-server does: the same
+ * The GCS stand-in (tools/bench/gcs-stand-in.ts) answers the JSON API subset we use as fake-gcs-server does: the same
  * `@google-cloud/storage` calls, run against both, give the same observations (names, pages, sizes, hashes, contents,
  * generations' shape and order, error codes). Volatile values (timestamps, generation numbers) are reduced to what
  * callers rely on.
@@ -15,7 +15,7 @@
  * - page tokens are opaque (the stand-in's encode name + generation, fake-gcs-server's are the next name).
  */
 import { type Bucket, type GetFilesResponse, Storage } from '@google-cloud/storage';
-import { startGcsStandIn, type GcsStandIn } from '../../../bench/gcs-stand-in';
+import { startGcsStandIn, type GcsStandIn } from '../../../tools/bench/gcs-stand-in';
 import { stackEnv, uniqueName } from '../../support/env';
 
 const ENTRY = 'shoot--dev--conf--3f1c6a7e-2b4d-4c8e-9a0b-1234567890ab';

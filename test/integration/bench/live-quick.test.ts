@@ -7,9 +7,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ProductBuild } from '../../../bench/live';
-import { RECONCILE_QUICK, renderReconcileMarkdown, runReconcileBenchmark } from '../../../bench/reconcile';
-import { RETENTION_QUICK, renderRetentionMarkdown, runRetentionBenchmark } from '../../../bench/retention';
+import type { ProductBuild } from '../../../tools/bench/live';
+import { RECONCILE_QUICK, renderReconcileMarkdown, runReconcileBenchmark } from '../../../tools/bench/reconcile';
+import { RETENTION_QUICK, renderRetentionMarkdown, runRetentionBenchmark } from '../../../tools/bench/retention';
 import { stackEnv } from '../../support/env';
 import { prepareWorkerBuild } from '../../support/worker-process';
 

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { runCli } from '../../../starter/cli/program';
 import type { EntryRow, StatusReportView } from '../../../starter/cli/format';
-import { waitFor } from '../../../stack/wait';
+import { waitFor } from '../../../tools/stack/wait';
 import { statusQuery } from '../../../workflows/messages';
 import { type LiveEntries, type LiveEntry, startLiveEntries } from '../../support/live-entries';
 

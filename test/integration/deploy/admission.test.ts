@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { BACKUPENTRY_API } from '../../../domain';
-import { waitFor } from '../../../stack/wait';
+import { waitFor } from '../../../tools/stack/wait';
 import { getEntry as readEntry, type StoredEntry } from '../../support/entries';
 import { adminKubeConfig, uniqueName } from '../../support/env';
 import { CHART, type K8sObject, ROOT, helm, kubectl, objectsOf } from '../../support/manifests';

@@ -8,7 +8,7 @@ import { CHART, type K8sObject, ROOT, helm, kubectl, objectsOf } from '../../sup
 const PLAIN = join(ROOT, 'deploy', 'kubernetes', 'backupentry-lifecycle.yaml');
 const CRD = join(ROOT, 'deploy', 'crd', 'extensions.gardener.cloud_backupentries.yaml');
 const GARDENER = join(ROOT, 'deploy', 'gardener', 'controller-registration.yaml');
-/** The chart has no default cluster identity; scripts/render-manifests.sh renders the plain manifests with this one. */
+/** The chart has no default cluster identity; tools/scripts/render-manifests.sh renders the plain manifests with this one. */
 const PLAIN_IDENTITY = ['--set', 'clusterIdentity=REPLACE-WITH-THE-SEED-CLUSTER-IDENTITY'];
 
 /** `kubectl apply --dry-run=server` of `files` against the stack; returns both streams (rejects on failure). */
@@ -35,7 +35,7 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
     expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
   });
 
-  it('deploy/kubernetes is exactly the chart rendered with its defaults (scripts/render-manifests.sh)', async () => {
+  it('deploy/kubernetes is exactly the chart rendered with its defaults (tools/scripts/render-manifests.sh)', async () => {
     const rendered = await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle', ...PLAIN_IDENTITY);
     const plain = readFileSync(PLAIN, 'utf8');
     expect(plain.slice(plain.indexOf('\n---\n') + 1)).toBe(rendered);

@@ -9,7 +9,7 @@ import pino from 'pino';
 import type { Agent } from 'undici';
 import { reuseConnections } from '../../../adapters/kubernetes/connection-reuse';
 import { Reflector } from '../../../adapters/kubernetes/list-watch';
-import { waitFor } from '../../../stack/wait';
+import { waitFor } from '../../../tools/stack/wait';
 import { adminKubeConfig } from '../../support/env';
 
 /** The dispatcher client-node hands to a request made with `kc` (the pooled one, after reuseConnections). */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { BACKUPENTRY_API, FINALIZER } from '../../../domain';
-import { kubeconfigForUser } from '../../../stack';
+import { kubeconfigForUser } from '../../../tools/stack';
 import { runWorker } from '../../../worker/main';
 import { stackEnv } from '../../support/env';
 import { CHART, helm, kubectl, objectsOf } from '../../support/manifests';

@@ -15,7 +15,7 @@ import { Client, Connection } from '@temporalio/client';
 import {
   ANNOTATION_RETENTION_PERIOD, BACKUPENTRY_API, DATA_KEY_BUCKET_NAME, FINALIZER, SECRET_ETCD_BACKUP, defaultTaskQueue, workflowIdFor,
 } from '../../../domain';
-import { applyCrd, startKubeControlPlane, toolPaths, waitFor, type KubeControlPlane } from '../../../stack';
+import { applyCrd, startKubeControlPlane, toolPaths, waitFor, type KubeControlPlane } from '../../../tools/stack';
 import { statusQuery } from '../../../workflows/messages';
 import { annotateEntry, getEntry } from '../../support/entries';
 import { stackEnv } from '../../support/env';

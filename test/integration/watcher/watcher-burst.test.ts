@@ -5,7 +5,7 @@
  */
 import type { WatcherHandle } from '../../../starter/start-watcher';
 import { ApiServerProxy, Harness, metricValue, type EntryRef } from './watcher-harness';
-import { mapLimit } from '../../../bench/live';
+import { mapLimit } from '../../../tools/bench/live';
 
 const h = new Harness();
 const RETENTION_0 = { 'backupentry.extensions.gardener.cloud/retention-period': '0s' };

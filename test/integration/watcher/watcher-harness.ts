@@ -16,7 +16,7 @@ import { startWatcher, type StartWatcherOptions, type WatcherHandle } from '../.
 import { runWorker } from '../../../worker/main';
 import { adminKubeConfig, stackEnv } from '../../support/env';
 import { annotateEntry, getEntry } from '../../support/entries';
-import { waitFor } from '../../../stack';
+import { waitFor } from '../../../tools/stack';
 
 /** Coordinates of the BackupEntry resource for CustomObjectsApi calls. */
 export const G = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: BACKUPENTRY_API.plural };

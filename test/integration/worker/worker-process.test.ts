@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { Storage } from '@google-cloud/storage';
-import { freePort } from '../../../stack';
+import { freePort } from '../../../tools/stack';
 import { BACKUPENTRY_API } from '../../../domain';
 import { stackEnv } from '../../support/env';
 import { startWorkerProcess, type WorkerProcess } from '../../support/worker-process';

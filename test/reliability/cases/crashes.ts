@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Bucket } from '@google-cloud/storage';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { killProcess, startTemporalDevServer, toolPaths, type TemporalDevServer } from '../../../stack';
+import { killProcess, startTemporalDevServer, toolPaths, type TemporalDevServer } from '../../../tools/stack';
 import { reconcileSignal } from '../../../workflows/messages';
 import { startFaultProxy, type FaultProxy } from '../../support/fault-proxy';
 import { holdPort, stablePort } from '../../support/stable-port';

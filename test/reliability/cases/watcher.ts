@@ -14,7 +14,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { workflowIdFor } from '../../../domain';
 import { reconcileSignal, statusQuery } from '../../../workflows/messages';
-import { applyCrd, freePort, killProcess, startKubeControlPlane, startProcess, toolPaths, type KubeControlPlane, type ManagedProcess } from '../../../stack';
+import { applyCrd, freePort, killProcess, startKubeControlPlane, startProcess, toolPaths, type KubeControlPlane, type ManagedProcess } from '../../../tools/stack';
 import { holdPort } from '../../support/stable-port';
 import { startWatcherProcess, startWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import {

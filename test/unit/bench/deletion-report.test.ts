@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import {
   benchKeys, evaluateTargets, renderDeletionMarkdown, siblingKeys, verifyListing, type DeletionBenchResult,
   type DeletionRun,
-} from '../../../bench/deletion';
-import { parseDeletionArgs, writeResults } from '../../../bench/run';
+} from '../../../tools/bench/deletion';
+import { parseDeletionArgs, writeResults } from '../../../tools/bench/run';
 
 const ENTRY = 'shoot--bench--n10--3f1c6a7e-2b4d-4c8e-9a0b-1234567890ab';
 

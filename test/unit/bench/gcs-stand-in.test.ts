@@ -1,10 +1,10 @@
 /**
- * The GCS stand-in's own behaviour (bench/gcs-stand-in.ts): listing order and pagination, generations and
+ * The GCS stand-in's own behaviour (tools/bench/gcs-stand-in.ts): listing order and pagination, generations and
  * preconditions, the write cap and its 429s, latency, and refusing what it does not implement. Its agreement with
  * fake-gcs-server is test/integration/bench/gcs-stand-in-conformance.test.ts.
  */
 import { Storage } from '@google-cloud/storage';
-import { applyFields, parseFields, startGcsStandIn, type GcsStandIn } from '../../../bench/gcs-stand-in';
+import { applyFields, parseFields, startGcsStandIn, type GcsStandIn } from '../../../tools/bench/gcs-stand-in';
 
 let si: GcsStandIn;
 const opened: GcsStandIn[] = [];

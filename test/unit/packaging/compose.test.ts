@@ -15,14 +15,14 @@ const SCHEMA = join(ROOT, 'node_modules', 'dclint', 'schemas', 'compose.schema.j
 /**
  * Image tags of docker-compose.yml and where each comes from (none of them could be pulled here: no registry access):
  * the Temporal ones are those of temporalio/docker-compose's PostgreSQL setup,
- * fake-gcs-server is the version the tests build from the Go module proxy (scripts/versions.env).
+ * fake-gcs-server is the version the tests build from the Go module proxy (tools/scripts/versions.env).
  */
 const KNOWN_IMAGES: Record<string, string> = {
   'postgres:16': 'temporalio/docker-compose .env (POSTGRESQL_VERSION=16)',
   'temporalio/auto-setup:1.29.1': 'temporalio/docker-compose .env (TEMPORAL_VERSION=1.29.1)',
   'temporalio/admin-tools:1.29.1-tctl-1.18.4-cli-1.5.0': 'temporalio/docker-compose .env (TEMPORAL_ADMINTOOLS_VERSION)',
   'temporalio/ui:2.34.0': 'temporalio/docker-compose .env (TEMPORAL_UI_VERSION=2.34.0)',
-  'fsouza/fake-gcs-server:1.56.1': 'same release as FAKE_GCS_SERVER_VERSION=v1.56.1 in scripts/versions.env',
+  'fsouza/fake-gcs-server:1.56.1': 'same release as FAKE_GCS_SERVER_VERSION=v1.56.1 in tools/scripts/versions.env',
   'backupentry-lifecycle:dev': 'built from ./Dockerfile',
 };
 

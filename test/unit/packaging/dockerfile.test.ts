@@ -93,7 +93,7 @@ describe('Dockerfile', () => {
     for (const inc of tsconfig.include) expect([inc, copied.includes(inc)]).toEqual([inc, true]);
     const run = ins.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
     expect(run).toContain('tsc -p tsconfig.image.json');
-    expect(run).toContain('node dist/scripts/build-workflow-bundle.js');
+    expect(run).toContain('node dist/worker/build-workflow-bundle.js');
     const cmd = ins.find((i) => i.stage === finalStage && i.op === 'CMD')!;
     expect(JSON.parse(cmd.args)).toEqual(['dist/worker/main.js']);
   });

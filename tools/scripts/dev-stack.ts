@@ -1,11 +1,11 @@
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig } from '../config';
-import { createLogger, installTemporalRuntime } from '../config/logger';
-import { startWatcher } from '../starter/start-watcher';
-import { runWorker } from '../worker/main';
+import { loadConfig } from '../../config';
+import { createLogger, installTemporalRuntime } from '../../config/logger';
+import { startWatcher } from '../../starter/start-watcher';
+import { runWorker } from '../../worker/main';
 import { startStack } from '../stack';
 import { seedDemo } from './demo';
 
@@ -22,7 +22,8 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const flag = (name: string): boolean => args.includes(name);
   const retention = (args.includes('--retention') ? args[args.indexOf('--retention') + 1] : undefined) ?? '10m';
-  const root = resolve(__dirname, '..', '..');
+  // tools/scripts (or dist/tools/scripts when built) → the repository root.
+  const root = resolve(__dirname, '..', '..', ...(__dirname.includes(`${sep}dist${sep}`) ? ['..'] : []));
   const devDir = join(root, '.dev');
   mkdirSync(devDir, { recursive: true });
   const t0 = Date.now();

@@ -2,4 +2,4 @@
 # The one command that starts the whole thing locally with embedded defaults (the dev stack). Ctrl-C stops it.
 source "$(dirname "$0")/lib/env.sh"
 npm run --silent build
-exec node dist/scripts/dev-stack.js "$@"
+exec node dist/tools/scripts/dev-stack.js "$@"

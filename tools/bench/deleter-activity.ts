@@ -1,15 +1,15 @@
 /**
- * The deletion benchmark's `ours` deleter (bench/deleters.ts): the product's `deleteBackups` activity as the worker
+ * The deletion benchmark's `ours` deleter (tools/bench/deleters.ts): the product's `deleteBackups` activity as the worker
  * builds it (storage activities over the worker's providers and metrics sink, configured through `loadConfig`), run in
  * the SDK's activity wrapper (`MockActivityEnvironment` wraps the worker's own `Activity` class). A module of its own
  * so the other deleters' processes do not load the worker's modules.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createStorageActivities } from '../activities/storage-activities';
-import type { DeletionReceipt } from '../activities/storage-port';
-import { loadConfig } from '../config';
-import { createProviders } from '../worker/main';
-import { createWorkerMetrics } from '../worker/worker-metrics';
+import { createStorageActivities } from '../../activities/storage-activities';
+import type { DeletionReceipt } from '../../activities/storage-port';
+import { loadConfig } from '../../config';
+import { createProviders } from '../../worker/main';
+import { createWorkerMetrics } from '../../worker/worker-metrics';
 import { BENCH_CREDENTIALS, type DeletionJob } from './deleters';
 
 /**

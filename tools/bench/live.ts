@@ -3,9 +3,9 @@
  * etcd + Temporal dev server, or an already running one), the worker and the watcher as the product's own processes
  * configured only through the environment, BackupEntry fixtures, an observer that timestamps what the API server
  * shows (entries, and provider secrets losing our finalizer), API-server request counts and process memory; workflow
- * histories are read by bench/history.ts. Nothing here asserts a timing.
+ * histories are read by tools/bench/history.ts. Nothing here asserts a timing.
  */
-import { reuseConnections } from '../adapters/kubernetes/connection-reuse';
+import { reuseConnections } from '../../adapters/kubernetes/connection-reuse';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,8 +13,8 @@ import { join, resolve } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
-import { BACKUPENTRY_API, FINALIZER, workflowIdFor } from '../domain';
-import { Reflector } from '../adapters/kubernetes/list-watch';
+import { BACKUPENTRY_API, FINALIZER, workflowIdFor } from '../../domain';
+import { Reflector } from '../../adapters/kubernetes/list-watch';
 import {
   processMemory, startProductProcess, startStack, WATCHER_READY, WORKER_READY, type ProductProcess, type Stack,
 } from '../stack';
@@ -395,7 +395,7 @@ export class SecretObserver {
 }
 
 /**
- * A runnable `.js` path for the bench script `bench/<name>`: the compiled file next to this one, or (when the bench
+ * A runnable `.js` path for the bench script `tools/bench/<name>`: the compiled file next to this one, or (when the bench
  * runs from TypeScript sources, under jest) a boot file in `dir` that registers @swc/core as the `.ts` loader first.
  */
 export function benchScript(name: string, dir: string): string {

@@ -15,16 +15,16 @@
  * And, by the bench's watches: deadline → entry gone with every finalizer released (the entry object gone and our
  * finalizer off its credentials secret), per entry and overall (last deadline → last release).
  *
- * In the same run, on the same stack, before our service starts: the floor (bench/floor-retention.ts: the same deletes
- * and writes done directly with client-node, N other entries) and the no-op ceiling (bench/ceiling.ts: N workflows of
+ * In the same run, on the same stack, before our service starts: the floor (tools/bench/floor-retention.ts: the same deletes
+ * and writes done directly with client-node, N other entries) and the no-op ceiling (tools/bench/ceiling.ts: N workflows of
  * the same shape with a stub activity, on a bench-only worker). Also: worker, watcher and Temporal server RSS (peak,
  * sampled each second), and that every prefix is empty, never before its deadline.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../config';
-import { RETENTION_TIMER_SUMMARY } from '../workflows/timer-summaries';
+import { loadConfig } from '../../config';
+import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
 import { runCeiling, type CeilingResult } from './ceiling';
 import { machineInfo, type MachineInfo } from './deletion';
 import { FloorRetention } from './floor-retention';
@@ -389,11 +389,11 @@ export function renderRetentionMarkdown(r: RetentionBenchResult): string {
     (r.history ? `(p99 ${r.history.events.p99}, max ${r.history.events.max}; runs per lifecycle ≤ ${r.history.runsMax}; median per lifecycle: ` +
       `${r.history.activities} activities, ${r.history.localActivities} local activities, ${r.history.workflowTasks} workflow tasks, ` +
       `${r.history.timers} timers, ${r.history.signals} signals).` : ''), '',
-    c ? `**No-op ceiling** (bench/ceiling-workflow.ts on a bench-only worker, same cache and slots, same N and retention): ` +
+    c ? `**No-op ceiling** (tools/bench/ceiling-workflow.ts on a bench-only worker, same cache and slots, same N and retention): ` +
       `${c.entries} started and idle in ${s(c.startAllMs)} s, signalled in ${s(c.signalBurstMs)} s; stub activity scheduled after the deadline ` +
       `p50 ${v(c.deletionStart.p50)} ms, p99 ${v(c.deletionStart.p99)} ms; timer set after the signal returned p99 ${v(c.timerSetAfterSignal.p99)} ms; ` +
       `last deadline → all closed ${s(c.drainMs)} s; ${c.historyEvents} history events per workflow; worker peak RSS ${c.workerPeakRssMiB ?? '–'} MiB.` : 'No-op ceiling: not run.', '',
-    r.floor ? `Floor (bench/floor-retention.ts): deletion seen → registered p99 ${v(r.floor.registered.p99)} ms; deadline → its deletion started p99 ${v(r.floor.deleteStarted.p99)} ms.` : 'Floor: not run.', '',
+    r.floor ? `Floor (tools/bench/floor-retention.ts): deletion seen → registered p99 ${v(r.floor.registered.p99)} ms; deadline → its deletion started p99 ${v(r.floor.deleteStarted.p99)} ms.` : 'Floor: not run.', '',
     `Deletion → Pending status seen (${r.pendingAfterDeletionMs.n} entries): p50 ${v(r.pendingAfterDeletionMs.p50)} ms, p99 ${v(r.pendingAfterDeletionMs.p99)} ms. ` +
     `Retention timer precision (fired − set to fire, ${r.timerPrecisionMs.n} timers): p50 ${v(r.timerPrecisionMs.p50)} ms, p99 ${v(r.timerPrecisionMs.p99)} ms.`, '',
     `Peak RSS: worker ${r.peakRssMiB.worker ?? '–'} MiB, watcher ${r.peakRssMiB.watcher ?? '–'} MiB, Temporal dev server ${r.peakRssMiB.temporal ?? '– (not started by the benchmark)'} MiB. ` +

@@ -4,7 +4,7 @@ import { ApiextensionsV1Api, type KubeConfig, loadYaml, type V1CustomResourceDef
 import { waitFor } from './wait';
 
 /** Path of the BackupEntry CRD shipped in deploy/. */
-export const BACKUP_ENTRY_CRD = join(__dirname, ...(__dirname.includes(`${sep}dist${sep}`) ? ['..', '..'] : ['..']), 'deploy', 'crd',
+export const BACKUP_ENTRY_CRD = join(__dirname, ...(__dirname.includes(`${sep}dist${sep}`) ? ['..', '..', '..'] : ['..', '..']), 'deploy', 'crd',
   'extensions.gardener.cloud_backupentries.yaml');
 
 /**

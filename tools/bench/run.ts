@@ -6,7 +6,7 @@
  *   --runs R                runs of each benchmark (default 3 for a full run, 1 otherwise); each run starts afresh
  *   --quick                 tiny sizes, proves the benchmarks work; timings meaningless
  *   --note TEXT             stored with the results (e.g. what else ran on the machine)
- *   --out DIR               where to write; default bench/results (full run) or bench/results/tmp (others)
+ *   --out DIR               where to write; default tools/bench/results (full run) or tools/bench/results/tmp (others)
  *
  * Flags (deletion):
  *   --sizes 1000,10000      object counts on the GCS stand-in (default 1000,10000,100000)
@@ -24,7 +24,7 @@
  * worker and watcher from `dist/`.
  *
  * Every run's whole result goes to `<out>/raw/<benchmark>-<start time>.json` (with its set: this invocation, run i of
- * R). After each run the report is regenerated from the raw files only (bench/summary.ts): `<out>/latest.md` and
+ * R). After each run the report is regenerated from the raw files only (tools/bench/summary.ts): `<out>/latest.md` and
  * `<out>/latest.json` for a full run, `<out>/<mode>.md` and `.json` otherwise. `report` regenerates it without running
  * anything (`--out`, `--mode quick|custom|full`). Exits 1 if any run failed its verification.
  */
@@ -103,7 +103,7 @@ const END = (name: string): string => `<!-- bench:${name}:end -->`;
 
 /**
  * Writes `result` under its benchmark's key and `markdown` as its marked section, keeping other benchmarks' entries
- * (for ad-hoc result files; `npm run bench` writes raw results and a report built from them, bench/summary.ts).
+ * (for ad-hoc result files; `npm run bench` writes raw results and a report built from them, tools/bench/summary.ts).
  */
 export function writeResults(dir: string, base: string, result: { benchmark: string }, markdown: string): { json: string; md: string } {
   mkdirSync(dir, { recursive: true });
@@ -114,7 +114,7 @@ export function writeResults(dir: string, base: string, result: { benchmark: str
   writeFileSync(json, `${JSON.stringify(all, null, 2)}\n`);
   const section = `${START(result.benchmark)}\n${markdown}${markdown.endsWith('\n') ? '' : '\n'}${END(result.benchmark)}\n`;
   let text = existsSync(md) ? readFileSync(md, 'utf8') : '# Benchmark results\n\nWritten by `npm run bench` ' +
-    '(bench/run.ts); see the README section "Benchmarks".\n\n';
+    '(tools/bench/run.ts); see the README section "Benchmarks".\n\n';
   const from = text.indexOf(START(result.benchmark));
   const to = text.indexOf(END(result.benchmark));
   text = from >= 0 && to > from ? text.slice(0, from) + section + text.slice(to + END(result.benchmark).length + 1)
@@ -213,7 +213,7 @@ async function main(argv: string[]): Promise<number> {
   if (name === 'report') {
     const { values } = parseArgs({ args: rest, options: { out: { type: 'string' }, mode: { type: 'string' } } });
     const mode = values.mode ?? 'full';
-    const dir = resolve(root, values.out ?? (mode === 'full' ? 'bench/results' : 'bench/results/tmp'));
+    const dir = resolve(root, values.out ?? (mode === 'full' ? 'tools/bench/results' : 'tools/bench/results/tmp'));
     const files = writeReport(dir, reportBase(mode), mode);
     console.error(`[bench] wrote ${files.md} and ${files.json}`);
     return 0;
@@ -237,7 +237,7 @@ async function main(argv: string[]): Promise<number> {
       const runStartedAt = new Date().toISOString();
       const { result, markdown, mode, note, out } = await runOne(bench, rest, root, log);
       if (i === 1 && asked === undefined && mode === 'full') runs = 3; // a full run's figures are medians of 3
-      const dir = resolve(root, out ?? (mode === 'full' ? 'bench/results' : 'bench/results/tmp'));
+      const dir = resolve(root, out ?? (mode === 'full' ? 'tools/bench/results' : 'tools/bench/results/tmp'));
       const set: RunSet = { id: setId, index: i, of: runs, runStartedAt, argv: rest, ...(note ? { note } : {}) };
       const raw = writeRaw(dir, result, set);
       const files = writeReport(dir, reportBase(mode), mode);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs every test: installs what is missing, then lint, type-check and all jest tiers
 # (unit, workflows, integration) against a real local stack started by the tests themselves.
-# Extra arguments go to jest, e.g. `scripts/test.sh --selectProjects unit`.
+# Extra arguments go to jest, e.g. `tools/scripts/test.sh --selectProjects unit`.
 source "$(dirname "$0")/lib/env.sh"
 t0=$SECONDS
 echo "[test] lint"; npm run --silent lint

@@ -1,6 +1,6 @@
 /**
- * The retention benchmark's no-op ceiling: N workflows of bench/ceiling-workflow.ts (the retention shape with a stub
- * activity) on the same Temporal server, run by a bench-only worker process (bench/ceiling-worker.ts) with the product
+ * The retention benchmark's no-op ceiling: N workflows of tools/bench/ceiling-workflow.ts (the retention shape with a stub
+ * activity) on the same Temporal server, run by a bench-only worker process (tools/bench/ceiling-worker.ts) with the product
  * worker's cache and slot settings. All N are started and left idle, then signalled at once with their deadline
  * (signal sent + retention); per workflow, from its history: the stub activity scheduled after the deadline (what the
  * product's `deleteBackups` scheduled is compared with), the timer firing, the timer set after the signal returned.
@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startProductProcess, type ProductProcess } from '../stack';
-import { RETENTION_TIMER_SUMMARY } from '../workflows/timer-summaries';
+import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
 import { lifecycleHistory } from './history';
 import { MemorySampler, benchScript, mapLimit, quantile, spread, type Rig, type Spread } from './live';
 

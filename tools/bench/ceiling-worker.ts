@@ -1,5 +1,5 @@
 /**
- * The worker process of the retention benchmark's no-op ceiling (bench/ceiling-workflow.ts): one SDK worker on its
+ * The worker process of the retention benchmark's no-op ceiling (tools/bench/ceiling-workflow.ts): one SDK worker on its
  * own task queue with the product worker's cache and slot settings, so the ceiling differs from the product only in
  * what the workflow does. Configured by the environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CEILING_TASK_QUEUE,
  * CEILING_MAX_CACHED_WORKFLOWS, CEILING_ACTIVITY_SLOTS, CEILING_WORKFLOW_TASK_SLOTS. Prints CEILING_READY once it
@@ -8,7 +8,7 @@
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { CeilingActivities } from './ceiling-workflow';
 
-/** Printed once the worker polls (bench/ceiling.ts waits for this text). */
+/** Printed once the worker polls (tools/bench/ceiling.ts waits for this text). */
 const CEILING_READY = 'ceiling worker polling';
 
 async function main(): Promise<void> {

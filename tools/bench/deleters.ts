@@ -16,9 +16,9 @@
  *   ones end), a 404 counting as done, no retries (plain deletes carry no precondition).
  */
 import { Storage, type File } from '@google-cloud/storage';
-import type { SecretData } from '../activities/storage-port';
+import type { SecretData } from '../../activities/storage-port';
 import type * as DeleterActivity from './deleter-activity';
-import { createGcsProvider } from '../adapters/storage/gcs-provider';
+import { createGcsProvider } from '../../adapters/storage/gcs-provider';
 
 /** Names of the compared deleters, in the order they run by default. */
 export const DELETERS = ['ours', 'deleteFiles', 'gardener'] as const;

@@ -1,10 +1,10 @@
 /**
  * The deletion benchmark: N objects under one entry prefix plus sibling prefixes that must
- * survive, deleted by each compared deleter (bench/deleters.ts) on identical bucket contents, on two backends:
+ * survive, deleted by each compared deleter (tools/bench/deleters.ts) on identical bucket contents, on two backends:
  * fake-gcs-server (N ≤ 5 000: its memory backend is O(N) per request) and the in-memory GCS stand-in
- * (bench/gcs-stand-in.ts, with injected latency and a 429-enforced bucket write cap) for every N.
+ * (tools/bench/gcs-stand-in.ts, with injected latency and a 429-enforced bucket write cap) for every N.
  *
- * Each deleter runs in a child process of its own (bench/deletion-worker.ts), so peak RSS is per deleter. After
+ * Each deleter runs in a child process of its own (tools/bench/deletion-worker.ts), so peak RSS is per deleter. After
  * every run the bucket is listed (all generations): the prefix must be empty and every sibling present, else the run
  * is marked failed and the benchmark fails. Timings are reported, never asserted.
  */
@@ -119,7 +119,7 @@ export interface TargetCheck {
   met: boolean;
 }
 
-/** Everything a deletion benchmark run produced (also the JSON written to bench/results). */
+/** Everything a deletion benchmark run produced (also the JSON written to tools/bench/results). */
 export interface DeletionBenchResult {
   benchmark: 'deletion';
   mode: DeletionBenchOptions['mode'];

@@ -15,8 +15,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import pino from 'pino';
-import { ANNOTATION_RETENTION_RECORDS, SECRET_ETCD_BACKUP, withRetentionRecord } from '../domain';
-import { Reflector } from '../adapters/kubernetes/list-watch';
+import { ANNOTATION_RETENTION_RECORDS, SECRET_ETCD_BACKUP, withRetentionRecord } from '../../domain';
+import { Reflector } from '../../adapters/kubernetes/list-watch';
 import { G, RUN_LABEL, type BenchEntry, type Rig } from './live';
 
 /** Per entry, by the bench's clock. */

@@ -3,10 +3,10 @@
  * and nothing else — started, waits for the deletion signal, a durable timer until the deadline (named with the
  * product's retention timer summary, so the benchmark finds it the same way), one stub activity, complete. Run for
  * the same N as the product, it shows what Temporal alone (dev server + one SDK worker) sustains on the machine.
- * Bundled only for the bench's own worker (bench/ceiling-worker.ts) on a task queue of its own.
+ * Bundled only for the bench's own worker (tools/bench/ceiling-worker.ts) on a task queue of its own.
  */
 import { condition, defineSignal, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
-import { RETENTION_TIMER_SUMMARY } from '../workflows/timer-summaries';
+import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
 
 /** The activity the ceiling schedules where the product schedules `deleteBackups`. */
 export interface CeilingActivities {

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { Storage } from '@google-cloud/storage';
-import { BACKUPENTRY_API } from '../domain';
+import { BACKUPENTRY_API } from '../../domain';
 
 /** One demo BackupEntry the dev stack creates. */
 export interface DemoEntry {

@@ -1,11 +1,11 @@
 # Sourced by the project's entry scripts: installs/locates the tools, puts Node 24 first on PATH and makes sure
 # node_modules matches package-lock.json for this Node version. Never downloads from release pages.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 cd "$ROOT"
-"$ROOT/scripts/install-tools.sh"
-"$ROOT/scripts/install-chromium.sh"
-"$ROOT/scripts/install-prometheus.sh"
+"$ROOT/tools/scripts/install-tools.sh"
+"$ROOT/tools/scripts/install-chromium.sh"
+"$ROOT/tools/scripts/install-prometheus.sh"
 BEL_CACHE="${BEL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/backupentry-lifecycle}"
 # shellcheck disable=SC1091
 source "$BEL_CACHE/tools.env"

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-/** Paths of the external binaries, as written by `scripts/install-tools.sh` to `<cache>/tools.env`. */
+/** Paths of the external binaries, as written by `tools/scripts/install-tools.sh` to `<cache>/tools.env`. */
 export interface ToolPaths {
   NODE_BIN: string;
   TEMPORAL_CLI: string;
@@ -19,7 +19,7 @@ export function cacheDir(): string {
 
 function readToolsEnv(): Record<string, string> {
   const file = join(cacheDir(), 'tools.env');
-  if (!existsSync(file)) throw new Error(`${file} is missing: run scripts/install-tools.sh first`);
+  if (!existsSync(file)) throw new Error(`${file} is missing: run tools/scripts/install-tools.sh first`);
   const entries = readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('='))
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
   return Object.fromEntries(entries);
@@ -28,7 +28,7 @@ function readToolsEnv(): Record<string, string> {
 /** Path of the helm binary (lints and renders the chart in the tests); throws when it is not installed. */
 export function helmPath(): string {
   const p = readToolsEnv().HELM;
-  if (!p || !existsSync(p)) throw new Error(`HELM (${p ?? 'unset'}) from ${join(cacheDir(), 'tools.env')} does not exist: run scripts/install-tools.sh`);
+  if (!p || !existsSync(p)) throw new Error(`HELM (${p ?? 'unset'}) from ${join(cacheDir(), 'tools.env')} does not exist: run tools/scripts/install-tools.sh`);
   return p;
 }
 
@@ -39,7 +39,7 @@ export function toolPaths(): ToolPaths {
   const keys: (keyof ToolPaths)[] = ['NODE_BIN', 'TEMPORAL_CLI', 'FAKE_GCS_SERVER', 'ETCD', 'KUBE_APISERVER', 'KUBECTL'];
   for (const k of keys) {
     const p = env[k];
-    if (!p || !existsSync(p)) throw new Error(`${k} (${p ?? 'unset'}) from ${file} does not exist: run scripts/install-tools.sh`);
+    if (!p || !existsSync(p)) throw new Error(`${k} (${p ?? 'unset'}) from ${file} does not exist: run tools/scripts/install-tools.sh`);
   }
   return env as ToolPaths;
 }
