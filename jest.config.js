@@ -2,7 +2,14 @@
 // @kubernetes/client-node and a few of its dependencies are ESM-only: Jest's CommonJS loader cannot require them
 // without --experimental-vm-modules, so they are transpiled to CommonJS like our own code (docs/adr/0001).
 const esmOnly = [
-  '@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose', 'jsonpath-plus', 'rfc4648', 'socks-proxy-agent', 'agent-base',
+  '@kubernetes/client-node',
+  'openid-client',
+  'oauth4webapi',
+  'jose',
+  'jsonpath-plus',
+  'rfc4648',
+  'socks-proxy-agent',
+  'agent-base',
 ];
 const base = {
   testEnvironment: 'node',
@@ -17,29 +24,49 @@ module.exports = {
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
-      ...base, displayName: 'workflows', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/workflows/**/*.test.ts'],
-      globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+      ...base,
+      displayName: 'workflows',
+      setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'],
+      testMatch: ['<rootDir>/test/workflows/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/setup/global-setup.ts',
+      globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },
     {
-      ...base, displayName: 'integration', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-      globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+      ...base,
+      displayName: 'integration',
+      setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'],
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/setup/global-setup.ts',
+      globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },
     {
       // Crash/restart, storage faults, bad input, prefix isolation, credential leaks, load (docs/reliability.md).
       // Larger sizes with BEL_RELIABILITY_FULL=1.
-      ...base, displayName: 'reliability', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/reliability/**/*.test.ts'],
-      globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+      ...base,
+      displayName: 'reliability',
+      setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'],
+      testMatch: ['<rootDir>/test/reliability/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/setup/global-setup.ts',
+      globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },
     {
       // Alerts, dashboard and runbook on a real Prometheus (Debian's, tools/scripts/install-prometheus.sh) scraping real worker
       // and watcher processes; promtool rule tests; the chart's monitoring templates (README "Operating it").
-      ...base, displayName: 'prometheus', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/prometheus/**/*.test.ts'],
-      globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+      ...base,
+      displayName: 'prometheus',
+      setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'],
+      testMatch: ['<rootDir>/test/prometheus/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/setup/global-setup.ts',
+      globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },
     {
       // Temporal Web UI in Debian's Chromium (tools/scripts/install-chromium.sh), driven by playwright-core; screenshots in test/browser/artifacts/.
-      ...base, displayName: 'browser', setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'], testMatch: ['<rootDir>/test/browser/**/*.test.ts'],
-      globalSetup: '<rootDir>/test/setup/global-setup.ts', globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+      ...base,
+      displayName: 'browser',
+      setupFiles: ['<rootDir>/test/setup/quiet-temporal.ts'],
+      testMatch: ['<rootDir>/test/browser/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/setup/global-setup.ts',
+      globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
     },
   ],
 };

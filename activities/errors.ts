@@ -22,16 +22,23 @@ export function toApplicationFailure(err: unknown, context: string): Application
   if (err instanceof ApplicationFailure) return err;
   if (isClassifiedError(err)) {
     const details: FailureDetails = { codes: [err.code], reason: err.reason };
-    return ApplicationFailure.create({ message: `${context}: ${err.message}`, type: err.code, nonRetryable: !err.retryable,
-      details: [details] });
+    return ApplicationFailure.create({
+      message: `${context}: ${err.message}`,
+      type: err.code,
+      nonRetryable: !err.retryable,
+      details: [details],
+    });
   }
   const message = redact(err instanceof Error ? err.message : String(err));
   const codes = classifyMessage(message);
   const code = codes[0] ?? GardenerErrorCode.RetryableInfraDependencies;
   const details: FailureDetails = { codes: codes.length ? codes : [], reason: 'Unclassified' };
-  return ApplicationFailure.create({ message: `${context}: ${message}`, type: code,
+  return ApplicationFailure.create({
+    message: `${context}: ${message}`,
+    type: code,
     nonRetryable: codes.some(stopsRetrying),
-    details: [details] });
+    details: [details],
+  });
 }
 
 /**

@@ -30,8 +30,12 @@ export type { ActivityMetricsSink } from './metrics';
 export function createActivities(deps: ActivityDeps): BackupEntryActivities {
   const kube = createKubeActivities(deps);
   const { readEntryForStorage, ...kubeActivities } = kube;
-  const storage = createStorageActivities({ readEntry: readEntryForStorage, providers: deps.providers,
-    ...(deps.now ? { now: deps.now } : {}), ...(deps.metrics ? { metrics: deps.metrics } : {}) });
+  const storage = createStorageActivities({
+    readEntry: readEntryForStorage,
+    providers: deps.providers,
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+  });
   const activities: BackupEntryActivities = { ...kubeActivities, ...storage };
   return deps.metrics ? countFailures(activities, deps.metrics) : activities;
 }

@@ -5,23 +5,66 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  type BackupEntryObject, type KubeGateway, type NamespaceObject, type SecretObject, httpStatusOf, isConflict, isNotFound,
+  type BackupEntryObject,
+  type KubeGateway,
+  type NamespaceObject,
+  type SecretObject,
+  httpStatusOf,
+  isConflict,
+  isNotFound,
   CONFLICT_ATTEMPTS,
 } from './kube-port';
 import {
-  ANNOTATION_CREATED_BY, ANNOTATION_DELETION_DEADLINE, ANNOTATION_RETENTION_RECORDS, parseRetentionRecords, withRetentionRecord, ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, ANNOTATION_OPERATION,
-  ANNOTATION_RETENTION_PERIOD, ANNOTATION_TIMESTAMP, ANNOTATION_WORKLOAD_IDENTITY_CONTEXT_OBJECT,
-  ANNOTATION_WORKLOAD_IDENTITY_NAME, ANNOTATION_WORKLOAD_IDENTITY_NAMESPACE, ANNOTATION_WORKLOAD_IDENTITY_TOKEN_RENEW_TIMESTAMP,
-  DATA_KEY_BUCKET_NAME, DATA_KEY_WORKLOAD_IDENTITY_CONFIG, DATA_KEY_WORKLOAD_IDENTITY_TOKEN, FINALIZER,
-  LABEL_SECURITY_PURPOSE, LABEL_WORKLOAD_IDENTITY_PROVIDER, Operation, PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR,
-  errorStatus, isWorkloadIdentitySecret, parseEntryName, pendingStatus, processingStatus, succeededStatus, type RetentionRecord,
-  type EntryIdentity, type Status, ClassifiedError, configurationProblem, isClassifiedError, retryableConfigurationProblem,
+  ANNOTATION_CREATED_BY,
+  ANNOTATION_DELETION_DEADLINE,
+  ANNOTATION_RETENTION_RECORDS,
+  parseRetentionRecords,
+  withRetentionRecord,
+  ANNOTATION_FORCE_DELETION,
+  ANNOTATION_KEEP_BACKUPS,
+  ANNOTATION_OPERATION,
+  ANNOTATION_RETENTION_PERIOD,
+  ANNOTATION_TIMESTAMP,
+  ANNOTATION_WORKLOAD_IDENTITY_CONTEXT_OBJECT,
+  ANNOTATION_WORKLOAD_IDENTITY_NAME,
+  ANNOTATION_WORKLOAD_IDENTITY_NAMESPACE,
+  ANNOTATION_WORKLOAD_IDENTITY_TOKEN_RENEW_TIMESTAMP,
+  DATA_KEY_BUCKET_NAME,
+  DATA_KEY_WORKLOAD_IDENTITY_CONFIG,
+  DATA_KEY_WORKLOAD_IDENTITY_TOKEN,
+  FINALIZER,
+  LABEL_SECURITY_PURPOSE,
+  LABEL_WORKLOAD_IDENTITY_PROVIDER,
+  Operation,
+  PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR,
+  errorStatus,
+  isWorkloadIdentitySecret,
+  parseEntryName,
+  pendingStatus,
+  processingStatus,
+  succeededStatus,
+  type RetentionRecord,
+  type EntryIdentity,
+  type Status,
+  ClassifiedError,
+  configurationProblem,
+  isClassifiedError,
+  retryableConfigurationProblem,
 } from '../domain';
 import { redact, toApplicationFailure } from './errors';
 import type { EtcdSecretUse, SecretData, StorageProvider } from './storage-port';
 import type {
-  BeginDeletionResult, EntryEvent, EntryView, EtcdSecretDeletion, EtcdSecretRef, KubeActivities, PersistedDecision,
-  RetentionMode, SecretReference, StatusReport, StorageTarget,
+  BeginDeletionResult,
+  EntryEvent,
+  EntryView,
+  EtcdSecretDeletion,
+  EtcdSecretRef,
+  KubeActivities,
+  PersistedDecision,
+  RetentionMode,
+  SecretReference,
+  StatusReport,
+  StorageTarget,
 } from './types';
 
 /** Dependencies of {@link createKubeActivities}. */
@@ -72,8 +115,17 @@ export function secretDataDigest(data: SecretData): string {
 }
 
 const EMPTY_VIEW = (name: string): EntryView => ({
-  exists: false, name, uid: '', generation: 0, type: '', class: '', bucketName: '', region: '',
-  secretRef: { name: '', namespace: '' }, annotations: {}, hasFinalizer: false,
+  exists: false,
+  name,
+  uid: '',
+  generation: 0,
+  type: '',
+  class: '',
+  bucketName: '',
+  region: '',
+  secretRef: { name: '', namespace: '' },
+  annotations: {},
+  hasFinalizer: false,
 });
 
 function toView(name: string, entry: BackupEntryObject): EntryView {
@@ -110,10 +162,23 @@ function toView(name: string, entry: BackupEntryObject): EntryView {
 /** The entry as a view describes it: enough for the writes of a pass that already read it. */
 function objectOf(view: EntryView): BackupEntryObject {
   return {
-    metadata: { name: view.name, uid: view.uid, generation: view.generation, finalizers: [...(view.finalizers ?? [])],
+    metadata: {
+      name: view.name,
+      uid: view.uid,
+      generation: view.generation,
+      finalizers: [...(view.finalizers ?? [])],
       ...(view.resourceVersion ? { resourceVersion: view.resourceVersion } : {}),
-      ...(view.annotations.timestamp !== undefined ? { annotations: { [ANNOTATION_TIMESTAMP]: view.annotations.timestamp } } : {}) },
-    spec: { type: view.type, class: view.class, region: view.region, bucketName: view.bucketName, secretRef: { ...view.secretRef } },
+      ...(view.annotations.timestamp !== undefined
+        ? { annotations: { [ANNOTATION_TIMESTAMP]: view.annotations.timestamp } }
+        : {}),
+    },
+    spec: {
+      type: view.type,
+      class: view.class,
+      region: view.region,
+      bucketName: view.bucketName,
+      secretRef: { ...view.secretRef },
+    },
   };
 }
 
@@ -121,22 +186,28 @@ function objectOf(view: EntryView): BackupEntryObject {
 function secretRefOf(entry: BackupEntryObject): { namespace: string; name: string } {
   const ref = entry.spec?.secretRef;
   if (!ref?.name || !ref.namespace) {
-    throw configurationProblem('SecretRefInvalid',
-      `backupentry ${entry.metadata.name} has no complete spec.secretRef (name and namespace are required)`);
+    throw configurationProblem(
+      'SecretRefInvalid',
+      `backupentry ${entry.metadata.name} has no complete spec.secretRef (name and namespace are required)`,
+    );
   }
   return { namespace: ref.namespace, name: ref.name };
 }
 
 function secretRefMissing(ref: { namespace: string; name: string }): ClassifiedError {
-  return configurationProblem('SecretRefMissing',
-    `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef does not exist`);
+  return configurationProblem(
+    'SecretRefMissing',
+    `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef does not exist`,
+  );
 }
 
 /** The retryable wait for the shoot's namespace (`ns`: what was read of it; undefined: it does not exist). */
 function namespaceNotReady(namespace: string, secretName: string, ns: NamespaceObject | undefined): ClassifiedError {
-  return retryableConfigurationProblem('NamespaceMissing',
+  return retryableConfigurationProblem(
+    'NamespaceMissing',
     `waiting for namespace ${namespace} to ${ns ? 'be active (it is terminating)' : 'exist'}; ` +
-    `the ${secretName} secret is created once it does`);
+      `the ${secretName} secret is created once it does`,
+  );
 }
 
 function identityOf(name: string): EntryIdentity {
@@ -172,9 +243,11 @@ function workloadIdentityRefOf(secret: SecretObject, ref: { namespace: string; n
     ...(provider === undefined ? [`label ${LABEL_WORKLOAD_IDENTITY_PROVIDER}`] : []),
   ];
   if (name === undefined || namespace === undefined || provider === undefined) {
-    throw configurationProblem('WorkloadIdentityIncomplete',
+    throw configurationProblem(
+      'WorkloadIdentityIncomplete',
       `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef is labelled ${LABEL_SECURITY_PURPOSE}=` +
-      `${PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR} but lacks the ${missing.join(' and the ')} (gardenlet sets them with the label)`);
+        `${PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR} but lacks the ${missing.join(' and the ')} (gardenlet sets them with the label)`,
+    );
   }
   const contextObject = a[ANNOTATION_WORKLOAD_IDENTITY_CONTEXT_OBJECT];
   return { name, namespace, provider, ...(contextObject !== undefined ? { contextObject } : {}) };
@@ -189,8 +262,9 @@ type EtcdSecretShape = (existing: SecretObject | undefined) => {
 };
 
 /** A plain secret's copy: data replaced wholesale, labels cleared, only our created-by annotation. */
-const plainShape = (entryName: string, data: Record<string, Buffer>): EtcdSecretShape => () =>
-  ({ annotations: { [ANNOTATION_CREATED_BY]: entryName }, data });
+const plainShape =
+  (entryName: string, data: Record<string, Buffer>): EtcdSecretShape =>
+  () => ({ annotations: { [ANNOTATION_CREATED_BY]: entryName }, data });
 
 /**
  * A workload-identity secret's copy, as Gardener's generic actuator shapes it: labels reset to the purpose label and
@@ -198,12 +272,16 @@ const plainShape = (entryName: string, data: Record<string, Buffer>): EtcdSecret
  * WorkloadIdentity's name, namespace and context object, and created-by; data replaced, except the `token` the token
  * requestor wrote into the existing etcd-backup secret, which is kept.
  */
-const workloadIdentityShape = (entryName: string, wi: WorkloadIdentityRef, data: Record<string, Buffer>): EtcdSecretShape =>
+const workloadIdentityShape =
+  (entryName: string, wi: WorkloadIdentityRef, data: Record<string, Buffer>): EtcdSecretShape =>
   (existing) => {
     const renew = existing?.metadata.annotations?.[ANNOTATION_WORKLOAD_IDENTITY_TOKEN_RENEW_TIMESTAMP];
     const token = existing?.data[DATA_KEY_WORKLOAD_IDENTITY_TOKEN];
     return {
-      labels: { [LABEL_SECURITY_PURPOSE]: PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR, [LABEL_WORKLOAD_IDENTITY_PROVIDER]: wi.provider },
+      labels: {
+        [LABEL_SECURITY_PURPOSE]: PURPOSE_WORKLOAD_IDENTITY_TOKEN_REQUESTOR,
+        [LABEL_WORKLOAD_IDENTITY_PROVIDER]: wi.provider,
+      },
       annotations: {
         ...(renew !== undefined ? { [ANNOTATION_WORKLOAD_IDENTITY_TOKEN_RENEW_TIMESTAMP]: renew } : {}),
         [ANNOTATION_WORKLOAD_IDENTITY_NAME]: wi.name,
@@ -281,7 +359,10 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
     const secret = await findSecret(ref.namespace, ref.name);
     if (!secret) throw secretRefMissing(ref);
     if (Object.keys(secret.data).length === 0 && !isWorkloadIdentitySecret(secret.metadata.labels)) {
-      throw configurationProblem('SecretRefEmpty', `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef has no data`);
+      throw configurationProblem(
+        'SecretRefEmpty',
+        `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef has no data`,
+      );
     }
     return secret;
   }
@@ -291,21 +372,29 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
     const provider = providers.get(type);
     if (!provider) {
       const known = [...providers.keys()].sort().join(', ') || 'none';
-      throw configurationProblem('UnknownType',
-        `backupentry ${entry.metadata.name} has spec.type ${JSON.stringify(type.slice(0, 63))}, for which no storage provider is configured (known: ${known})`);
+      throw configurationProblem(
+        'UnknownType',
+        `backupentry ${entry.metadata.name} has spec.type ${JSON.stringify(type.slice(0, 63))}, for which no storage provider is configured (known: ${known})`,
+      );
     }
     return provider;
   }
 
   /** The provider's extra keys; a provider error that is not classified is replaced (its text may quote the data). */
-  function extrasFor(provider: StorageProvider, data: SecretData, ref: { namespace: string; name: string },
-    use: EtcdSecretUse): Record<string, Buffer> {
+  function extrasFor(
+    provider: StorageProvider,
+    data: SecretData,
+    ref: { namespace: string; name: string },
+    use: EtcdSecretUse,
+  ): Record<string, Buffer> {
     try {
       return provider.etcdSecretExtras(data, use);
     } catch (err) {
       if (isClassifiedError(err)) throw err;
-      throw configurationProblem('InvalidProviderSecret',
-        `the ${provider.type} provider rejected the data of secret ${ref.namespace}/${ref.name} referenced by spec.secretRef`);
+      throw configurationProblem(
+        'InvalidProviderSecret',
+        `the ${provider.type} provider rejected the data of secret ${ref.namespace}/${ref.name} referenced by spec.secretRef`,
+      );
     }
   }
 
@@ -314,20 +403,28 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
    * carries the resourceVersion read, so a concurrent write (e.g. the token requestor storing a new `token`) makes it
    * fail with 409, and the next attempt shapes the secret from the fresh read.
    */
-  async function writeEtcdSecret(namespace: string, secretName: string, shape: EtcdSecretShape,
-    createFirst = false): Promise<SecretObject> {
+  async function writeEtcdSecret(
+    namespace: string,
+    secretName: string,
+    shape: EtcdSecretShape,
+    createFirst = false,
+  ): Promise<SecretObject> {
     if (createFirst) {
       // A new entry's secret does not exist yet: the create alone tells (and says whether the namespace exists).
       const { labels, annotations, data } = shape(undefined);
       try {
-        return await kube.createSecret({ metadata: { name: secretName, namespace, ...(labels ? { labels } : {}), annotations },
-          type: 'Opaque', data });
+        return await kube.createSecret({
+          metadata: { name: secretName, namespace, ...(labels ? { labels } : {}), annotations },
+          type: 'Opaque',
+          data,
+        });
       } catch (err) {
         if (isNotFound(err)) throw namespaceNotReady(namespace, secretName, undefined);
         if (httpStatusOf(err) === 403) {
           // Forbidden is also what creating in a terminating namespace answers: only then is it worth waiting.
           const ns = await kube.getNamespace(namespace).catch(() => undefined);
-          if (ns && (ns.metadata.deletionTimestamp || ns.phase === 'Terminating')) throw namespaceNotReady(namespace, secretName, ns);
+          if (ns && (ns.metadata.deletionTimestamp || ns.phase === 'Terminating'))
+            throw namespaceNotReady(namespace, secretName, ns);
         }
         if (!isConflict(err)) throw err;
       }
@@ -336,16 +433,26 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
       const existing = await findSecret(namespace, secretName);
       const { labels, annotations, data } = shape(existing);
       if (!existing) {
-        return kube.createSecret({ metadata: { name: secretName, namespace, ...(labels ? { labels } : {}), annotations },
-          type: 'Opaque', data });
+        return kube.createSecret({
+          metadata: { name: secretName, namespace, ...(labels ? { labels } : {}), annotations },
+          type: 'Opaque',
+          data,
+        });
       }
       return kube.replaceSecret({
         metadata: {
-          name: secretName, namespace, resourceVersion: existing.metadata.resourceVersion, ...(labels ? { labels } : {}),
-          annotations, finalizers: existing.metadata.finalizers, ownerReferences: existing.metadata.ownerReferences,
+          name: secretName,
+          namespace,
+          resourceVersion: existing.metadata.resourceVersion,
+          ...(labels ? { labels } : {}),
+          annotations,
+          finalizers: existing.metadata.finalizers,
+          ownerReferences: existing.metadata.ownerReferences,
         },
         // The type is immutable: keep what is there (Opaque when we created it).
-        type: existing.type, immutable: existing.immutable, data,
+        type: existing.type,
+        immutable: existing.immutable,
+        data,
       });
     });
   }
@@ -364,7 +471,10 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         return succeededStatus(report.operation, report.description, generation, t, timestamp);
       case 'pending':
         if (report.operation !== Operation.Delete) {
-          throw configurationProblem('InvalidStatusReport', `a pending status is only defined for Delete, not ${report.operation}`);
+          throw configurationProblem(
+            'InvalidStatusReport',
+            `a pending status is only defined for Delete, not ${report.operation}`,
+          );
         }
         return pendingStatus(Operation.Delete, report.description, t, timestamp);
     }
@@ -373,8 +483,15 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
   /** Writes a status; the entry is read first only when the report does not say what the pass observed. */
   async function writeStatus(name: string, report: StatusReport): Promise<void> {
     const entry = report.observed
-      ? { metadata: { name, generation: report.observed.generation,
-        ...(report.observed.timestamp !== undefined ? { annotations: { [ANNOTATION_TIMESTAMP]: report.observed.timestamp } } : {}) } }
+      ? {
+          metadata: {
+            name,
+            generation: report.observed.generation,
+            ...(report.observed.timestamp !== undefined
+              ? { annotations: { [ANNOTATION_TIMESTAMP]: report.observed.timestamp } }
+              : {}),
+          },
+        }
       : await findEntry(name);
     if (!entry) return;
     try {
@@ -385,16 +502,26 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
   }
 
   /** Our finalizer on the secretRef secret (`known`: its metadata as just read); a terminating secret is refused. */
-  async function addSecretFinalizer(ref: { namespace: string; name: string }, known?: SecretObject['metadata']): Promise<void> {
+  async function addSecretFinalizer(
+    ref: { namespace: string; name: string },
+    known?: SecretObject['metadata'],
+  ): Promise<void> {
     try {
-      await kube.editSecretFinalizers(ref.namespace, ref.name, (f, meta) => {
-        if (f.includes(FINALIZER)) return [...f];
-        if (meta.deletionTimestamp) {
-          throw configurationProblem('SecretRefTerminating',
-            `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef is being deleted`);
-        }
-        return [...f, FINALIZER];
-      }, known);
+      await kube.editSecretFinalizers(
+        ref.namespace,
+        ref.name,
+        (f, meta) => {
+          if (f.includes(FINALIZER)) return [...f];
+          if (meta.deletionTimestamp) {
+            throw configurationProblem(
+              'SecretRefTerminating',
+              `secret ${ref.namespace}/${ref.name} referenced by spec.secretRef is being deleted`,
+            );
+          }
+          return [...f, FINALIZER];
+        },
+        known,
+      );
     } catch (err) {
       if (isNotFound(err)) throw secretRefMissing(ref);
       throw err;
@@ -407,8 +534,12 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
       const entry = await findEntry(name);
       if (!entry || entry.metadata.annotations?.[ANNOTATION_OPERATION] !== value) return;
       try {
-        await kube.patchBackupEntry(name, { metadata: { resourceVersion: entry.metadata.resourceVersion ?? null,
-          annotations: { [ANNOTATION_OPERATION]: null } } });
+        await kube.patchBackupEntry(name, {
+          metadata: {
+            resourceVersion: entry.metadata.resourceVersion ?? null,
+            annotations: { [ANNOTATION_OPERATION]: null },
+          },
+        });
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
@@ -419,17 +550,25 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
    * Writes (or, with `record` undefined, removes) the entry's retention record on the secret `ref`, conditional on its
    * resourceVersion (`known`: the secret as just read; a conflict reads it again). Secret gone: false.
    */
-  function writeRetentionRecord(name: string, ref: SecretReference, record: RetentionRecord | undefined,
-    known?: SecretObject): Promise<boolean> {
+  function writeRetentionRecord(
+    name: string,
+    ref: SecretReference,
+    record: RetentionRecord | undefined,
+    known?: SecretObject,
+  ): Promise<boolean> {
     let first = known;
     return retryOnConflict(async () => {
-      const secret = first ?? await findSecret(ref.namespace, ref.name);
+      const secret = first ?? (await findSecret(ref.namespace, ref.name));
       first = undefined;
       if (!secret) return false;
       const value = withRetentionRecord(secret.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS], name, record);
       try {
-        await kube.patchSecret(ref.namespace, ref.name, { metadata: { resourceVersion: secret.metadata.resourceVersion ?? null,
-          annotations: { [ANNOTATION_RETENTION_RECORDS]: value ?? null } } });
+        await kube.patchSecret(ref.namespace, ref.name, {
+          metadata: {
+            resourceVersion: secret.metadata.resourceVersion ?? null,
+            annotations: { [ANNOTATION_RETENTION_RECORDS]: value ?? null },
+          },
+        });
         return true;
       } catch (err) {
         if (isNotFound(err)) return false;
@@ -447,8 +586,10 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
       const createdBy = secret.metadata.annotations?.[ANNOTATION_CREATED_BY];
       if (createdBy !== undefined && createdBy !== name) return 'kept-created-by-other';
       try {
-        await kube.deleteSecret(id.namespace, id.etcdSecretName,
-          { resourceVersion: secret.metadata.resourceVersion, uid: secret.metadata.uid });
+        await kube.deleteSecret(id.namespace, id.etcdSecretName, {
+          resourceVersion: secret.metadata.resourceVersion,
+          uid: secret.metadata.uid,
+        });
         return 'deleted';
       } catch (err) {
         if (isNotFound(err)) return 'absent';
@@ -482,54 +623,77 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
   }
 
   /** Writes the etcd-backup secret from the provider secret (`createFirst`: try a create before reading). */
-  async function provision(name: string, id: EntryIdentity, entry: BackupEntryObject, secret: SecretObject,
-    createFirst: boolean): Promise<EtcdSecretRef> {
+  async function provision(
+    name: string,
+    id: EntryIdentity,
+    entry: BackupEntryObject,
+    secret: SecretObject,
+    createFirst: boolean,
+  ): Promise<EtcdSecretRef> {
     const ref = secretRefOf(entry);
     const provider = providerFor(entry);
     // Gardener's generic actuator: of a workload-identity secret only `config` is copied (the token requestor
     // writes the etcd-backup secret's own `token`); of any other secret, all of its data.
     const wi = isWorkloadIdentitySecret(secret.metadata.labels) ? workloadIdentityRefOf(secret, ref) : undefined;
     const config = secret.data[DATA_KEY_WORKLOAD_IDENTITY_CONFIG];
-    const source: Record<string, Buffer> = !wi ? secret.data
-      : config !== undefined ? { [DATA_KEY_WORKLOAD_IDENTITY_CONFIG]: config } : {};
+    const source: Record<string, Buffer> = !wi
+      ? secret.data
+      : config !== undefined
+        ? { [DATA_KEY_WORKLOAD_IDENTITY_CONFIG]: config }
+        : {};
     const data: Record<string, Buffer> = {
       ...source,
       [DATA_KEY_BUCKET_NAME]: Buffer.from(entry.spec?.bucketName ?? ''),
       ...extrasFor(provider, source, ref, { workloadIdentity: wi !== undefined, source: id.source }),
     };
-    const written = await writeEtcdSecret(id.namespace, id.etcdSecretName,
-      wi ? workloadIdentityShape(name, wi, data) : plainShape(name, data), createFirst);
+    const written = await writeEtcdSecret(
+      id.namespace,
+      id.etcdSecretName,
+      wi ? workloadIdentityShape(name, wi, data) : plainShape(name, data),
+      createFirst,
+    );
     // The digest covers what is provisioned here; a kept `token` belongs to the token requestor (renewed often).
-    return { namespace: id.namespace, name: id.etcdSecretName, resourceVersion: written.metadata.resourceVersion ?? '',
-      digest: secretDataDigest(data) };
+    return {
+      namespace: id.namespace,
+      name: id.etcdSecretName,
+      resourceVersion: written.metadata.resourceVersion ?? '',
+      digest: secretDataDigest(data),
+    };
   }
 
   return {
-    observeEntry: (name) => activity(`observing backupentry ${name}`, async () => {
-      const entry = await findEntry(name);
-      const view = entry ? toView(name, entry) : EMPTY_VIEW(name);
-      return { ...view, ...(deps.defaultRetentionMs !== undefined ? { defaultRetentionMs: deps.defaultRetentionMs } : {}),
-        ...(deps.retentionMode ? { retentionMode: deps.retentionMode } : {}) };
-    }),
+    observeEntry: (name) =>
+      activity(`observing backupentry ${name}`, async () => {
+        const entry = await findEntry(name);
+        const view = entry ? toView(name, entry) : EMPTY_VIEW(name);
+        return {
+          ...view,
+          ...(deps.defaultRetentionMs !== undefined ? { defaultRetentionMs: deps.defaultRetentionMs } : {}),
+          ...(deps.retentionMode ? { retentionMode: deps.retentionMode } : {}),
+        };
+      }),
 
-    ensureFinalizers: (name) => activity(`adding finalizers for backupentry ${name}`, async () => {
-      const entry = await findEntry(name);
-      if (!entry) return;
-      // The API server admits no new finalizer once deletion started: a deleted entry keeps what it has.
-      try {
-        await kube.editBackupEntryFinalizers(name, (f, meta) =>
-          (f.includes(FINALIZER) || meta.deletionTimestamp ? [...f] : [...f, FINALIZER]));
-      } catch (err) {
-        if (isNotFound(err)) return;
-        throw err;
-      }
-      await addSecretFinalizer(secretRefOf(entry));
-    }),
+    ensureFinalizers: (name) =>
+      activity(`adding finalizers for backupentry ${name}`, async () => {
+        const entry = await findEntry(name);
+        if (!entry) return;
+        // The API server admits no new finalizer once deletion started: a deleted entry keeps what it has.
+        try {
+          await kube.editBackupEntryFinalizers(name, (f, meta) =>
+            f.includes(FINALIZER) || meta.deletionTimestamp ? [...f] : [...f, FINALIZER],
+          );
+        } catch (err) {
+          if (isNotFound(err)) return;
+          throw err;
+        }
+        await addSecretFinalizer(secretRefOf(entry));
+      }),
 
-    writeStatus: (name, report) => activity(`writing the status for backupentry ${name}`, () => writeStatus(name, report)),
+    writeStatus: (name, report) =>
+      activity(`writing the status for backupentry ${name}`, () => writeStatus(name, report)),
 
-    provisionEtcdBackupSecret: (name) => activity(`provisioning the etcd-backup secret for backupentry ${name}`,
-      async (): Promise<EtcdSecretRef> => {
+    provisionEtcdBackupSecret: (name) =>
+      activity(`provisioning the etcd-backup secret for backupentry ${name}`, async (): Promise<EtcdSecretRef> => {
         const id = identityOf(name);
         const entry = await requireEntry(name);
         checkProvisionable(entry);
@@ -545,36 +709,52 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         return provision(name, id, entry, await providerSecret(entry), false);
       }),
 
-    reconcileEntry: (name, { operation, entry: view }) => activity(`reconciling backupentry ${name}`,
-      async (): Promise<EtcdSecretRef> => {
+    reconcileEntry: (name, { operation, entry: view }) =>
+      activity(`reconciling backupentry ${name}`, async (): Promise<EtcdSecretRef> => {
         const id = identityOf(name);
         const entry = objectOf(view);
         checkProvisionable(entry);
         const ref = secretRefOf(entry);
-        const observed = { generation: view.generation, ...(view.annotations.timestamp !== undefined ? { timestamp: view.annotations.timestamp } : {}) };
+        const observed = {
+          generation: view.generation,
+          ...(view.annotations.timestamp !== undefined ? { timestamp: view.annotations.timestamp } : {}),
+        };
         let known: BackupEntryObject['metadata'] | undefined = entry.metadata;
         if (view.annotations.operation === 'reconcile') {
           await removeOperationAnnotation(name, 'reconcile');
           known = undefined; // the annotation's removal changed the resourceVersion
         }
         if (!view.hasFinalizer) {
-          await kube.editBackupEntryFinalizers(name, (f, meta) =>
-            (f.includes(FINALIZER) || meta.deletionTimestamp ? [...f] : [...f, FINALIZER]), known);
+          await kube.editBackupEntryFinalizers(
+            name,
+            (f, meta) => (f.includes(FINALIZER) || meta.deletionTimestamp ? [...f] : [...f, FINALIZER]),
+            known,
+          );
         }
-        await writeStatus(name, { kind: 'processing', operation, description: 'Reconciling the BackupEntry', observed });
+        await writeStatus(name, {
+          kind: 'processing',
+          operation,
+          description: 'Reconciling the BackupEntry',
+          observed,
+        });
         const secret = await providerSecret(entry);
         if (!(secret.metadata.finalizers ?? []).includes(FINALIZER)) await addSecretFinalizer(ref, secret.metadata);
         const written = await provision(name, id, entry, secret, true);
-        await writeStatus(name, { kind: 'succeeded', operation, description: 'Successfully reconciled BackupEntry', observed });
+        await writeStatus(name, {
+          kind: 'succeeded',
+          operation,
+          description: 'Successfully reconciled BackupEntry',
+          observed,
+        });
         if (operation === Operation.Restore) await removeOperationAnnotation(name, 'restore');
         return written;
       }),
 
-    deleteEtcdBackupSecret: (name) => activity(`deleting the etcd-backup secret for backupentry ${name}`,
-      () => deleteEtcdBackupSecret(name)),
+    deleteEtcdBackupSecret: (name) =>
+      activity(`deleting the etcd-backup secret for backupentry ${name}`, () => deleteEtcdBackupSecret(name)),
 
-    beginDeletion: (name, req) => activity(`registering the deletion of backupentry ${name}`,
-      async (): Promise<BeginDeletionResult> => {
+    beginDeletion: (name, req) =>
+      activity(`registering the deletion of backupentry ${name}`, async (): Promise<BeginDeletionResult> => {
         const ref = req.entry.secretRef;
         const secret = ref.name && ref.namespace ? await findSecret(ref.namespace, ref.name) : undefined;
         if (!secret) return { secretRefExists: false };
@@ -590,62 +770,76 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
           }
           return { secretRefExists: true, etcdSecret, released: true };
         }
-        if (req.decision) return { secretRefExists: true, etcdSecret, persisted: await persistDecision(name, req.decision) };
+        if (req.decision)
+          return { secretRefExists: true, etcdSecret, persisted: await persistDecision(name, req.decision) };
         return { secretRefExists: true, etcdSecret };
       }),
 
-    removeOperationAnnotation: (name, value) => activity(
-      `removing the ${ANNOTATION_OPERATION} annotation from backupentry ${name}`, () => removeOperationAnnotation(name, value)),
+    removeOperationAnnotation: (name, value) =>
+      activity(`removing the ${ANNOTATION_OPERATION} annotation from backupentry ${name}`, () =>
+        removeOperationAnnotation(name, value),
+      ),
 
-    recordRetention: (name, ref, record) => activity(`recording the retention of backupentry ${name} on secret ${ref.namespace}/${ref.name}`,
-      () => writeRetentionRecord(name, ref, record)),
+    recordRetention: (name, ref, record) =>
+      activity(`recording the retention of backupentry ${name} on secret ${ref.namespace}/${ref.name}`, () =>
+        writeRetentionRecord(name, ref, record),
+      ),
 
-    readRetentionRecord: (name, ref) => activity(`reading the retention record of backupentry ${name}`, async () => {
-      const secret = await findSecret(ref.namespace, ref.name);
-      if (!secret || !(secret.metadata.finalizers ?? []).includes(FINALIZER)) return undefined;
-      return parseRetentionRecords(secret.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS])[name];
-    }),
+    readRetentionRecord: (name, ref) =>
+      activity(`reading the retention record of backupentry ${name}`, async () => {
+        const secret = await findSecret(ref.namespace, ref.name);
+        if (!secret || !(secret.metadata.finalizers ?? []).includes(FINALIZER)) return undefined;
+        return parseRetentionRecords(secret.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS])[name];
+      }),
 
-    persistDecision: (name, decision) => activity(`recording the operator decision on backupentry ${name}`,
-      () => persistDecision(name, decision)),
+    persistDecision: (name, decision) =>
+      activity(`recording the operator decision on backupentry ${name}`, () => persistDecision(name, decision)),
 
-    secretRefExists: (name, known) => activity(`checking the secretRef secret of backupentry ${name}`, async () => {
-      let ref = known?.name && known.namespace ? known : undefined;
-      if (!ref) {
+    secretRefExists: (name, known) =>
+      activity(`checking the secretRef secret of backupentry ${name}`, async () => {
+        let ref = known?.name && known.namespace ? known : undefined;
+        if (!ref) {
+          const entry = await findEntry(name);
+          if (!entry) return false;
+          ref = secretRefOf(entry);
+        }
+        return (await findSecret(ref.namespace, ref.name)) !== undefined;
+      }),
+
+    releaseFinalizers: (name, opts) =>
+      activity(`releasing finalizers for backupentry ${name}`, async () => {
         const entry = await findEntry(name);
-        if (!entry) return false;
-        ref = secretRefOf(entry);
-      }
-      return (await findSecret(ref.namespace, ref.name)) !== undefined;
-    }),
-
-    releaseFinalizers: (name, opts) => activity(`releasing finalizers for backupentry ${name}`, async () => {
-      const entry = await findEntry(name);
-      if (opts.secret) {
-        // A gone entry has no spec.secretRef to read: the workflow's remembered reference stands in for it.
-        const own = entry?.spec?.secretRef;
-        const ref = own?.name && own.namespace ? { namespace: own.namespace, name: own.name } : opts.secretRef;
-        if (ref?.name && ref.namespace) {
-          try {
-            await kube.editSecretFinalizers(ref.namespace, ref.name, (f) => without(f, FINALIZER));
-          } catch (err) {
-            if (!isNotFound(err)) throw err;
+        if (opts.secret) {
+          // A gone entry has no spec.secretRef to read: the workflow's remembered reference stands in for it.
+          const own = entry?.spec?.secretRef;
+          const ref = own?.name && own.namespace ? { namespace: own.namespace, name: own.name } : opts.secretRef;
+          if (ref?.name && ref.namespace) {
+            try {
+              await kube.editSecretFinalizers(ref.namespace, ref.name, (f) => without(f, FINALIZER));
+            } catch (err) {
+              if (!isNotFound(err)) throw err;
+            }
           }
         }
-      }
-      if (!entry) return;
-      try {
-        await kube.editBackupEntryFinalizers(name, (f) => (opts.allEntryFinalizers ? [] : without(f, FINALIZER)));
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    }),
+        if (!entry) return;
+        try {
+          await kube.editBackupEntryFinalizers(name, (f) => (opts.allEntryFinalizers ? [] : without(f, FINALIZER)));
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }),
 
     recordEvent: async (name: string, event: EntryEvent): Promise<void> => {
       try {
         const uid = event.entryUid || (await findEntry(name))?.metadata.uid;
-        await kube.createEntryEvent({ entryName: name, ...(uid ? { entryUid: uid } : {}), type: event.type,
-          reason: event.reason, message: redact(event.message), time: new Date(now()) });
+        await kube.createEntryEvent({
+          entryName: name,
+          ...(uid ? { entryUid: uid } : {}),
+          type: event.type,
+          reason: event.reason,
+          message: redact(event.message),
+          time: new Date(now()),
+        });
       } catch {
         // Best effort: an Event that cannot be written must not fail the workflow step.
       }
@@ -653,8 +847,10 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
 
     readEntryForStorage: async (name, pinned) => {
       // Released during retention (BEL_RETENTION_MODE=release-entry) the entry is gone: the pinned target says all.
-      const access = (secret: SecretObject) =>
-        ({ secretData: secret.data, workloadIdentity: isWorkloadIdentitySecret(secret.metadata.labels) });
+      const access = (secret: SecretObject) => ({
+        secretData: secret.data,
+        workloadIdentity: isWorkloadIdentitySecret(secret.metadata.labels),
+      });
       if (pinned) {
         // Fixed when retention started: a later spec edit never redirects the deletion to another bucket, and
         // nothing of the entry is read (released during retention, it is gone anyway).
@@ -662,8 +858,11 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         return { ...pinned, ...access(await providerSecret({ metadata: { name }, spec })) };
       }
       const entry = await requireEntry(name);
-      return { type: entry.spec?.type ?? '', bucketName: entry.spec?.bucketName ?? '',
-        ...access(await providerSecret(entry)) };
+      return {
+        type: entry.spec?.type ?? '',
+        bucketName: entry.spec?.bucketName ?? '',
+        ...access(await providerSecret(entry)),
+      };
     },
   };
 }

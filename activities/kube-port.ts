@@ -146,7 +146,12 @@ export class KubeApiError extends ClassifiedError {
    * @param message names the verb and the resource; never quotes secret data.
    * @param httpStatus the response's HTTP status, if there was a response.
    */
-  constructor(message: string, code: GardenerErrorCode, reason: string, readonly httpStatus: number | undefined) {
+  constructor(
+    message: string,
+    code: GardenerErrorCode,
+    reason: string,
+    readonly httpStatus: number | undefined,
+  ) {
     super(message, code, reason);
   }
 }

@@ -28,7 +28,14 @@ export interface DeletionTracker {
    * (listed, deleted, locked, rewritten), cumulative over the attempts of this deletion. Any count that grew, or
    * `listing` (a listing page arrived, e.g. while counting), counts as progress.
    */
-  progress(p: { inventoried?: number; listed?: number; deleted?: number; locked?: number; rewritten?: number; listing?: boolean }): void;
+  progress(p: {
+    inventoried?: number;
+    listed?: number;
+    deleted?: number;
+    locked?: number;
+    rewritten?: number;
+    listing?: boolean;
+  }): void;
   /** The attempt ended (done, failed or cancelled). Idempotent. */
   end(): void;
 }

@@ -8,7 +8,13 @@ import { ClassifiedError, configurationProblem, entryPrefix, GardenerErrorCode }
 import { toApplicationFailure } from './errors';
 import type { ActivityMetricsSink, DeletionTracker } from './metrics';
 import type {
-  BucketSession, DeletionProgress, DeletionReceipt, Inventory, ObjectCount, SecretData, StorageProvider,
+  BucketSession,
+  DeletionProgress,
+  DeletionReceipt,
+  Inventory,
+  ObjectCount,
+  SecretData,
+  StorageProvider,
 } from './storage-port';
 import type { StorageActivities, StorageTarget } from './types';
 
@@ -18,8 +24,10 @@ export interface StorageActivityDeps {
    * The entry's provider type, bucket and provider secret data, and whether that secret is a workload-identity one
    * (throws a ClassifiedError when unavailable).
    */
-  readEntry(name: string, target?: StorageTarget):
-  Promise<{ type: string; bucketName: string; secretData: SecretData; workloadIdentity?: boolean }>;
+  readEntry(
+    name: string,
+    target?: StorageTarget,
+  ): Promise<{ type: string; bucketName: string; secretData: SecretData; workloadIdentity?: boolean }>;
   /** Storage providers by `spec.type`. */
   providers: ReadonlyMap<string, StorageProvider>;
   /** Clock (epoch ms) for durations; default `Date.now`. */
@@ -102,12 +110,18 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
     const provider = deps.providers.get(entry.type);
     if (!provider) {
       const known = [...deps.providers.keys()].map((t) => `"${t}"`).join(', ');
-      throw configurationProblem('UnsupportedType',
-        `storage type ${JSON.stringify(entry.type)} is not served by this controller (known: ${known || 'none'})`);
+      throw configurationProblem(
+        'UnsupportedType',
+        `storage type ${JSON.stringify(entry.type)} is not served by this controller (known: ${known || 'none'})`,
+      );
     }
     if (!entry.bucketName) throw configurationProblem('MissingBucketName', 'the BackupEntry has no spec.bucketName');
-    return { session: await provider.open(entry.bucketName, entry.secretData,
-      { workloadIdentity: entry.workloadIdentity === true }), type: entry.type };
+    return {
+      session: await provider.open(entry.bucketName, entry.secretData, {
+        workloadIdentity: entry.workloadIdentity === true,
+      }),
+      type: entry.type,
+    };
   }
 
   /** Rethrows cancellation as is (the SDK reports it as cancelled); converts anything else. */
@@ -124,7 +138,10 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
         const prefix = prefixOf(name);
         const { session } = await openSession(name, target);
         try {
-          return await session.inventory(prefix, { signal: Context.current().cancellationSignal, limit: inventoryLimit });
+          return await session.inventory(prefix, {
+            signal: Context.current().cancellationSignal,
+            limit: inventoryLimit,
+          });
         } finally {
           await session.close();
         }
@@ -159,19 +176,31 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
         try {
           const signal = ctx.cancellationSignal;
           let inventoried = resume?.inventoried;
-          const toDetails = (p: DeletionProgress): DeletionHeartbeat =>
-            ({ ...p, startedAtMs, ...(inventoried ? { inventoried } : {}) });
-          const track = (p: DeletionProgress): void => tracker?.progress({ ...(inventoried ? { inventoried: inventoried.objects } : {}),
-            listed: p.listedObjects, deleted: p.deletedObjects, locked: p.lockedObjects, rewritten: p.rewrittenObjects });
+          const toDetails = (p: DeletionProgress): DeletionHeartbeat => ({
+            ...p,
+            startedAtMs,
+            ...(inventoried ? { inventoried } : {}),
+          });
+          const track = (p: DeletionProgress): void =>
+            tracker?.progress({
+              ...(inventoried ? { inventoried: inventoried.objects } : {}),
+              listed: p.listedObjects,
+              deleted: p.deletedObjects,
+              locked: p.lockedObjects,
+              rewritten: p.rewrittenObjects,
+            });
           track(resume ?? zeroProgress());
           if (!resume) beat.now(toDetails(zeroProgress())); // record the start time right away
           if (!inventoried) {
             // Before this attempt deletes anything: the baseline a resumed attempt checks its counts against.
             const before = resume ?? zeroProgress();
-            const inv = await session.inventory(prefix, { signal, onProgress: () => {
-              tracker?.progress({ listing: true });
-              beat.maybe(toDetails(before));
-            } });
+            const inv = await session.inventory(prefix, {
+              signal,
+              onProgress: () => {
+                tracker?.progress({ listing: true });
+                beat.maybe(toDetails(before));
+              },
+            });
             inventoried = { objects: inv.objects, bytes: inv.bytes };
             track(before);
             beat.now(toDetails(before));
@@ -190,28 +219,41 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
           beat.now(toDetails(progress));
           // The final check lists the whole prefix again: heartbeat as it goes (a quiet listing of a large prefix
           // would otherwise outlast the heartbeat timeout), with the finished progress (a retry resumes at its end).
-          const rest = await session.remaining(prefix, { signal, onProgress: () => {
-            tracker?.progress({ listing: true });
-            beat.maybe(toDetails(progress));
-          } });
+          const rest = await session.remaining(prefix, {
+            signal,
+            onProgress: () => {
+              tracker?.progress({ listing: true });
+              beat.maybe(toDetails(progress));
+            },
+          });
           const unexpected = rest.objects - rest.locked - progress.rewrittenObjects;
           if (unexpected > 0) {
             const { cursor: _done, ...counts } = progress;
             beat.now(toDetails(counts)); // no cursor: the next attempt lists the prefix from the start
-            throw new ClassifiedError(`${unexpected} object(s) are still under prefix "${prefix}" after deletion ` +
-              '(written while deleting?); the next attempt deletes them', GardenerErrorCode.RetryableInfraDependencies,
-            'PrefixNotEmpty');
+            throw new ClassifiedError(
+              `${unexpected} object(s) are still under prefix "${prefix}" after deletion ` +
+                '(written while deleting?); the next attempt deletes them',
+              GardenerErrorCode.RetryableInfraDependencies,
+              'PrefixNotEmpty',
+            );
           }
           // A resumed attempt never saw what earlier attempts deleted after their last heartbeat reached the server.
           const uncounted = resume ? uncountedAfterResume(inventoried, rest, progress) : undefined;
           const deletedObjects = progress.deletedObjects + (uncounted?.objects ?? 0);
           const deletedBytes = progress.deletedBytes + (uncounted?.bytes ?? 0);
           const durationMs = Math.max(0, now() - startedAtMs);
-          const objectsPerSecond = durationMs > 0
-            ? Math.round((deletedObjects / (durationMs / 1000)) * 10) / 10
-            : deletedObjects;
-          return { ...progress, deletedObjects, deletedBytes, durationMs, objectsPerSecond, remainingObjects: rest.objects,
-            inventoried, ...(uncounted ? { uncountedAfterResume: uncounted } : {}) };
+          const objectsPerSecond =
+            durationMs > 0 ? Math.round((deletedObjects / (durationMs / 1000)) * 10) / 10 : deletedObjects;
+          return {
+            ...progress,
+            deletedObjects,
+            deletedBytes,
+            durationMs,
+            objectsPerSecond,
+            remainingObjects: rest.objects,
+            inventoried,
+            ...(uncounted ? { uncountedAfterResume: uncounted } : {}),
+          };
         } finally {
           await session.close();
         }
@@ -230,8 +272,11 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
  * What left the prefix since the inventory (`inventoried − remaining`, a lower bound: objects written meanwhile only
  * lower it) beyond what was counted one by one, per field and never below 0.
  */
-export function uncountedAfterResume(inventoried: ObjectCount, remaining: ObjectCount, counted: DeletionProgress):
-ObjectCount {
+export function uncountedAfterResume(
+  inventoried: ObjectCount,
+  remaining: ObjectCount,
+  counted: DeletionProgress,
+): ObjectCount {
   return {
     objects: Math.max(0, inventoried.objects - remaining.objects - counted.deletedObjects),
     bytes: Math.max(0, inventoried.bytes - remaining.bytes - counted.deletedBytes),
@@ -251,7 +296,10 @@ class ThrottledHeartbeat {
   private pending: DeletionHeartbeat | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly ctx: Context, private readonly intervalMs: number) {}
+  constructor(
+    private readonly ctx: Context,
+    private readonly intervalMs: number,
+  ) {}
 
   /** Heartbeats now. */
   now(details: DeletionHeartbeat): void {

@@ -84,8 +84,10 @@ export interface BucketSession {
    * Counts objects and bytes under `prefix` (stops at `limit`). A missing bucket is a ClassifiedError.
    * `onProgress`, if given, is called with the running count as counting goes (the caller throttles heartbeats).
    */
-  inventory(prefix: string, opts: { signal: AbortSignal; limit?: number; onProgress?(counted: ObjectCount): void }):
-  Promise<Inventory>;
+  inventory(
+    prefix: string,
+    opts: { signal: AbortSignal; limit?: number; onProgress?(counted: ObjectCount): void },
+  ): Promise<Inventory>;
   /**
    * Deletes every object (and, on versioned buckets, every noncurrent generation) whose name starts with `prefix`,
    * and nothing else. Deleting an empty or missing prefix succeeds. Safe to retry: an object that is already gone
@@ -97,8 +99,10 @@ export interface BucketSession {
    * `onProgress`, if given, is called with the running count as listing goes, after every counted object (or object
    * name with its generations); the caller throttles heartbeats. A listing that makes no progress calls nothing.
    */
-  remaining(prefix: string, opts: { signal: AbortSignal; onProgress?(counted: ObjectCount): void }):
-  Promise<{ objects: number; locked: number; bytes: number }>;
+  remaining(
+    prefix: string,
+    opts: { signal: AbortSignal; onProgress?(counted: ObjectCount): void },
+  ): Promise<{ objects: number; locked: number; bytes: number }>;
   /** Releases connections. */
   close(): Promise<void>;
 }

@@ -5,17 +5,30 @@
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { z } from 'zod';
-import { DEFAULT_CLASSES, DEFAULT_RETENTION_MS, DEFAULT_TYPES, defaultTaskQueue, formatDuration, parseDuration } from '../domain';
+import {
+  DEFAULT_CLASSES,
+  DEFAULT_RETENTION_MS,
+  DEFAULT_TYPES,
+  defaultTaskQueue,
+  formatDuration,
+  parseDuration,
+} from '../domain';
 
-const duration = (name: string) => z.string().transform((text, ctx) => {
-  const d = parseDuration(text);
-  if (!d.ok) {
-    ctx.addIssue({ code: 'custom', message: `${name}: ${d.error.message}` });
-    return z.NEVER;
-  }
-  return d.value;
-});
-const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const duration = (name: string) =>
+  z.string().transform((text, ctx) => {
+    const d = parseDuration(text);
+    if (!d.ok) {
+      ctx.addIssue({ code: 'custom', message: `${name}: ${d.error.message}` });
+      return z.NEVER;
+    }
+    return d.value;
+  });
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
 const positiveInt = z.coerce.number().int().positive();
 
 /**
@@ -25,7 +38,10 @@ const positiveInt = z.coerce.number().int().positive();
 export const DEFAULT_CLUSTER_IDENTITY = 'local-seed';
 
 const schema = z.object({
-  BEL_CLUSTER_IDENTITY: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'lowercase letters, digits, "-" and "."').default(DEFAULT_CLUSTER_IDENTITY),
+  BEL_CLUSTER_IDENTITY: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'lowercase letters, digits, "-" and "."')
+    .default(DEFAULT_CLUSTER_IDENTITY),
   /** Unset: `backupentry-lifecycle/<BEL_CLUSTER_IDENTITY>` (domain `defaultTaskQueue`), distinct per seed. */
   BEL_TASK_QUEUE: z.string().min(1).optional(),
   BEL_PROVIDER_TYPES: list.prefault(DEFAULT_TYPES.join(',')),
@@ -45,18 +61,30 @@ const schema = z.object({
   BEL_MAX_CONCURRENT_ACTIVITY_TASKS: positiveInt.max(10_000).default(50),
   BEL_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.max(10_000).default(40),
   BEL_WORKER_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  BEL_WORKER_SDK_METRICS_ADDRESS: z.string().transform((text, ctx) => {
-    if (text === 'off') return undefined;
-    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
-    const port = m ? Number(m[2]) : NaN;
-    if (!m || port > 65535) {
-      ctx.addIssue({ code: 'custom', message: 'BEL_WORKER_SDK_METRICS_ADDRESS: "<host>:<port>" (port 0 = a free port) or "off"' });
-      return z.NEVER;
-    }
-    return { host: m[1]!, port };
-  }).prefault('127.0.0.1:9464'),
-  BEL_WATCHER_LEASE_NAME: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS subdomain name').default('backupentry-lifecycle-watcher'),
-  BEL_WATCHER_LEASE_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a namespace name').default('default'),
+  BEL_WORKER_SDK_METRICS_ADDRESS: z
+    .string()
+    .transform((text, ctx) => {
+      if (text === 'off') return undefined;
+      const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+      const port = m ? Number(m[2]) : NaN;
+      if (!m || port > 65535) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'BEL_WORKER_SDK_METRICS_ADDRESS: "<host>:<port>" (port 0 = a free port) or "off"',
+        });
+        return z.NEVER;
+      }
+      return { host: m[1]!, port };
+    })
+    .prefault('127.0.0.1:9464'),
+  BEL_WATCHER_LEASE_NAME: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS subdomain name')
+    .default('backupentry-lifecycle-watcher'),
+  BEL_WATCHER_LEASE_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a namespace name')
+    .default('default'),
   BEL_WATCHER_IDENTITY: z.string().min(1).max(128).optional(),
   BEL_WATCHER_LEASE_DURATION: duration('BEL_WATCHER_LEASE_DURATION').prefault('15s'),
   BEL_WATCHER_RENEW_DEADLINE: duration('BEL_WATCHER_RENEW_DEADLINE').prefault('10s'),
@@ -192,10 +220,12 @@ function parseEnv<S extends z.ZodType>(s: S, env: NodeJS.ProcessEnv): z.output<S
  */
 export function checkClusterIdentity(identity: string, env: NodeJS.ProcessEnv): string | undefined {
   if (identity !== DEFAULT_CLUSTER_IDENTITY || !env.KUBERNETES_SERVICE_HOST) return undefined;
-  return `BEL_CLUSTER_IDENTITY: running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set) with the built-in default ` +
+  return (
+    `BEL_CLUSTER_IDENTITY: running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set) with the built-in default ` +
     `identity "${DEFAULT_CLUSTER_IDENTITY}"; set BEL_CLUSTER_IDENTITY to this seed's cluster identity, unique among the ` +
     `seeds that share the Temporal namespace (the Helm chart sets it from gardener.seed.clusterIdentity, which gardenlet ` +
-    `injects, or from the chart value clusterIdentity)`;
+    `injects, or from the chart value clusterIdentity)`
+  );
 }
 
 /** Thrown when the environment does not describe a valid configuration; lists every problem at once. */
@@ -212,18 +242,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
   const identityProblem = checkClusterIdentity(c.BEL_CLUSTER_IDENTITY, env);
   if (identityProblem) throw new ConfigError(`invalid configuration:\n  ${identityProblem}`);
   const taskQueue = c.BEL_TASK_QUEUE ?? defaultTaskQueue(c.BEL_CLUSTER_IDENTITY);
-  const warnings = c.BEL_TASK_QUEUE !== undefined && !c.BEL_TASK_QUEUE.includes(c.BEL_CLUSTER_IDENTITY)
-    ? [`BEL_TASK_QUEUE "${c.BEL_TASK_QUEUE}" does not contain BEL_CLUSTER_IDENTITY "${c.BEL_CLUSTER_IDENTITY}": if another seed's ` +
-      `workers poll the same queue in this Temporal namespace, they run this seed's activities against their own API server ` +
-      `(unset BEL_TASK_QUEUE for the default ${defaultTaskQueue(c.BEL_CLUSTER_IDENTITY)})`]
-    : [];
+  const warnings =
+    c.BEL_TASK_QUEUE !== undefined && !c.BEL_TASK_QUEUE.includes(c.BEL_CLUSTER_IDENTITY)
+      ? [
+          `BEL_TASK_QUEUE "${c.BEL_TASK_QUEUE}" does not contain BEL_CLUSTER_IDENTITY "${c.BEL_CLUSTER_IDENTITY}": if another seed's ` +
+            `workers poll the same queue in this Temporal namespace, they run this seed's activities against their own API server ` +
+            `(unset BEL_TASK_QUEUE for the default ${defaultTaskQueue(c.BEL_CLUSTER_IDENTITY)})`,
+        ]
+      : [];
   if (c.BEL_PROVIDER_TYPES.includes('local') && !c.BACKUP_LOCAL_DIR) {
-    throw new ConfigError('invalid configuration:\n  BACKUP_LOCAL_DIR: required when BEL_PROVIDER_TYPES includes "local" (root folder with one folder per bucket)');
+    throw new ConfigError(
+      'invalid configuration:\n  BACKUP_LOCAL_DIR: required when BEL_PROVIDER_TYPES includes "local" (root folder with one folder per bucket)',
+    );
   }
-  const w = { lease: c.BEL_WATCHER_LEASE_DURATION, renew: c.BEL_WATCHER_RENEW_DEADLINE, retry: c.BEL_WATCHER_RETRY_PERIOD };
+  const w = {
+    lease: c.BEL_WATCHER_LEASE_DURATION,
+    renew: c.BEL_WATCHER_RENEW_DEADLINE,
+    retry: c.BEL_WATCHER_RETRY_PERIOD,
+  };
   const leaderProblems = [
     ...(w.renew >= w.lease ? ['BEL_WATCHER_RENEW_DEADLINE: must be shorter than BEL_WATCHER_LEASE_DURATION'] : []),
-    ...(w.retry * 1.2 >= w.renew ? ['BEL_WATCHER_RETRY_PERIOD: 1.2 × the retry period must be shorter than BEL_WATCHER_RENEW_DEADLINE'] : []),
+    ...(w.retry * 1.2 >= w.renew
+      ? ['BEL_WATCHER_RETRY_PERIOD: 1.2 × the retry period must be shorter than BEL_WATCHER_RENEW_DEADLINE']
+      : []),
     ...(w.retry <= 0 ? ['BEL_WATCHER_RETRY_PERIOD: must be positive'] : []),
     ...(c.BEL_WATCHER_IDLE_TIMEOUT < 1000 ? ['BEL_WATCHER_IDLE_TIMEOUT: must be at least 1s'] : []),
     ...(c.BEL_WATCHER_WATCH_TIMEOUT < 1000 ? ['BEL_WATCHER_WATCH_TIMEOUT: must be at least 1s'] : []),
@@ -232,26 +273,43 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
   const connect = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
   const address = connect.connectionOptions.address ?? 'localhost:7233';
   return Object.freeze({
-    clusterIdentity: c.BEL_CLUSTER_IDENTITY, taskQueue, warnings: Object.freeze(warnings), providerTypes: c.BEL_PROVIDER_TYPES, classes: c.BEL_CLASSES,
+    clusterIdentity: c.BEL_CLUSTER_IDENTITY,
+    taskQueue,
+    warnings: Object.freeze(warnings),
+    providerTypes: c.BEL_PROVIDER_TYPES,
+    classes: c.BEL_CLASSES,
     defaultRetentionMs: c.BEL_DEFAULT_RETENTION,
     retentionMode: c.BEL_RETENTION_MODE,
     local: { ...(c.BACKUP_LOCAL_DIR ? { rootDir: c.BACKUP_LOCAL_DIR } : {}), hostPath: c.BEL_LOCAL_HOST_PATH },
-    gcs: { ...(c.GCS_API_ENDPOINT ? { apiEndpoint: c.GCS_API_ENDPOINT } : {}), maxWritesPerSecond: c.BEL_GCS_MAX_WRITES_PER_SECOND,
-      stsEndpoint: c.BEL_GCP_STS_ENDPOINT, iamCredentialsEndpoint: c.BEL_GCP_IAM_CREDENTIALS_ENDPOINT },
+    gcs: {
+      ...(c.GCS_API_ENDPOINT ? { apiEndpoint: c.GCS_API_ENDPOINT } : {}),
+      maxWritesPerSecond: c.BEL_GCS_MAX_WRITES_PER_SECOND,
+      stsEndpoint: c.BEL_GCP_STS_ENDPOINT,
+      iamCredentialsEndpoint: c.BEL_GCP_IAM_CREDENTIALS_ENDPOINT,
+    },
     logLevel: c.BEL_LOG_LEVEL,
-    worker: { maxCachedWorkflows: c.BEL_MAX_CACHED_WORKFLOWS, shutdownGraceMs: c.BEL_SHUTDOWN_GRACE,
+    worker: {
+      maxCachedWorkflows: c.BEL_MAX_CACHED_WORKFLOWS,
+      shutdownGraceMs: c.BEL_SHUTDOWN_GRACE,
       ...(c.BEL_WORKFLOW_BUNDLE ? { workflowBundlePath: c.BEL_WORKFLOW_BUNDLE } : {}),
       maxConcurrentActivityTaskExecutions: c.BEL_MAX_CONCURRENT_ACTIVITY_TASKS,
       maxConcurrentWorkflowTaskExecutions: c.BEL_MAX_CONCURRENT_WORKFLOW_TASKS,
       httpPort: c.BEL_WORKER_HTTP_PORT,
-      ...(c.BEL_WORKER_SDK_METRICS_ADDRESS ? { sdkMetrics: c.BEL_WORKER_SDK_METRICS_ADDRESS } : {}) },
+      ...(c.BEL_WORKER_SDK_METRICS_ADDRESS ? { sdkMetrics: c.BEL_WORKER_SDK_METRICS_ADDRESS } : {}),
+    },
     temporal: { address, namespace: connect.namespace ?? 'default', connect },
     watcher: {
-      leaseName: c.BEL_WATCHER_LEASE_NAME, leaseNamespace: c.BEL_WATCHER_LEASE_NAMESPACE,
+      leaseName: c.BEL_WATCHER_LEASE_NAME,
+      leaseNamespace: c.BEL_WATCHER_LEASE_NAMESPACE,
       ...(c.BEL_WATCHER_IDENTITY ? { identity: c.BEL_WATCHER_IDENTITY } : {}),
-      leaseDurationMs: w.lease, renewDeadlineMs: w.renew, retryPeriodMs: w.retry, httpPort: c.BEL_WATCHER_HTTP_PORT,
-      idleTimeoutMs: c.BEL_WATCHER_IDLE_TIMEOUT, watchTimeoutMs: c.BEL_WATCHER_WATCH_TIMEOUT,
-      resyncPeriodMs: c.BEL_WATCHER_RESYNC_PERIOD, concurrency: c.BEL_WATCHER_CONCURRENCY,
+      leaseDurationMs: w.lease,
+      renewDeadlineMs: w.renew,
+      retryPeriodMs: w.retry,
+      httpPort: c.BEL_WATCHER_HTTP_PORT,
+      idleTimeoutMs: c.BEL_WATCHER_IDLE_TIMEOUT,
+      watchTimeoutMs: c.BEL_WATCHER_WATCH_TIMEOUT,
+      resyncPeriodMs: c.BEL_WATCHER_RESYNC_PERIOD,
+      concurrency: c.BEL_WATCHER_CONCURRENCY,
       calendarPeriodMs: c.BEL_WATCHER_CALENDAR_PERIOD,
     },
   });

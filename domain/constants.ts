@@ -61,7 +61,8 @@ export const ANNOTATION_WORKLOAD_IDENTITY_NAMESPACE = 'workloadidentity.security
 /** Annotation: the object the token is used in the context of (JSON), optional. */
 export const ANNOTATION_WORKLOAD_IDENTITY_CONTEXT_OBJECT = 'workloadidentity.security.gardener.cloud/context-object';
 /** Annotation the token requestor sets: when the token has to be renewed. */
-export const ANNOTATION_WORKLOAD_IDENTITY_TOKEN_RENEW_TIMESTAMP = 'workloadidentity.security.gardener.cloud/token-renew-timestamp';
+export const ANNOTATION_WORKLOAD_IDENTITY_TOKEN_RENEW_TIMESTAMP =
+  'workloadidentity.security.gardener.cloud/token-renew-timestamp';
 /** Data key of the provider-specific workload-identity configuration. */
 export const DATA_KEY_WORKLOAD_IDENTITY_CONFIG = 'config';
 /** Data key of the workload-identity token (a JWT), written by the token requestor. */

@@ -6,7 +6,14 @@ const HOUR = 3_600_000;
 export const MAX_DURATION_MS = 10 * 365 * 24 * HOUR;
 
 const UNIT_MS: Readonly<Record<string, number>> = {
-  ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: HOUR,
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: HOUR,
 };
 const COMPONENT = /(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/y;
 const EXAMPLES = '"72h", "1h30m" or "0s"';
@@ -33,7 +40,8 @@ export function parseDuration(text: string, maxMs: number = MAX_DURATION_MS): Re
       COMPONENT.lastIndex = pos;
       const m = COMPONENT.exec(body);
       if (!m || (m[1] === '' && (m[2] ?? '') === '')) {
-        if (/^[\d.]+$/.test(body)) return invalid(`duration ${shown} has no unit; add one of h, m, s, ms (e.g. "${body}h")`);
+        if (/^[\d.]+$/.test(body))
+          return invalid(`duration ${shown} has no unit; add one of h, m, s, ms (e.g. "${body}h")`);
         return invalid(`duration ${shown} is not a Go duration such as ${EXAMPLES}`);
       }
       const unit = UNIT_MS[m[3] ?? ''] ?? 0;
@@ -54,7 +62,12 @@ export function formatDuration(ms: number): string {
   let rest = Math.round(Math.abs(ms));
   if (rest === 0) return '0s';
   let out = '';
-  for (const [unit, size] of [['h', HOUR], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+  for (const [unit, size] of [
+    ['h', HOUR],
+    ['m', 60_000],
+    ['s', 1000],
+    ['ms', 1],
+  ] as const) {
     const n = Math.floor(rest / size);
     if (n > 0) out += `${n}${unit}`;
     rest -= n * size;
@@ -67,6 +80,9 @@ export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let v = n;
   let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }

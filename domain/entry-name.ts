@@ -51,10 +51,13 @@ export function parseEntryName(name: string): Result<EntryIdentity> {
   if (name !== name.toLowerCase()) {
     return invalid(`BackupEntry name ${q(name)} contains upper-case letters; names are lower-case DNS subdomains`);
   }
-  if (name === SOURCE_PREFIX) return invalid(`BackupEntry name ${q(name)} has nothing after the "${SOURCE_PREFIX}" prefix`);
+  if (name === SOURCE_PREFIX)
+    return invalid(`BackupEntry name ${q(name)} has nothing after the "${SOURCE_PREFIX}" prefix`);
   if (!SUBDOMAIN.test(name)) {
-    return invalid(`BackupEntry name ${q(name)} is not a DNS subdomain (lower-case alphanumerics, "-" and ".", ` +
-      'starting and ending with an alphanumeric)');
+    return invalid(
+      `BackupEntry name ${q(name)} is not a DNS subdomain (lower-case alphanumerics, "-" and ".", ` +
+        'starting and ending with an alphanumeric)',
+    );
   }
   const source = name.startsWith(SOURCE_PREFIX);
   const base = source ? name.slice(SOURCE_PREFIX.length) : name;
@@ -62,14 +65,19 @@ export function parseEntryName(name: string): Result<EntryIdentity> {
   if (tokens.length < 2) return invalid(`BackupEntry name ${q(name)} has no "--<shoot UID>" token`);
   const shootUid = tokens[tokens.length - 1] ?? '';
   if (!LABEL.test(shootUid)) {
-    return invalid(`BackupEntry name ${q(name)} ends in "--${shootUid}", which is not a shoot UID ` +
-      '(lower-case alphanumerics and "-", starting and ending with an alphanumeric)');
+    return invalid(
+      `BackupEntry name ${q(name)} ends in "--${shootUid}", which is not a shoot UID ` +
+        '(lower-case alphanumerics and "-", starting and ending with an alphanumeric)',
+    );
   }
   const technicalId = tokens.slice(0, -1).join('--');
-  if (technicalId.length === 0) return invalid(`BackupEntry name ${q(name)} has nothing before its "--<shoot UID>" token`);
+  if (technicalId.length === 0)
+    return invalid(`BackupEntry name ${q(name)} has nothing before its "--<shoot UID>" token`);
   if (technicalId.length > MAX_NAMESPACE_LENGTH || !LABEL.test(technicalId)) {
-    return invalid(`BackupEntry name ${q(name)} yields namespace ${q(technicalId)}, which is not a DNS-1123 label ` +
-      `(lower-case alphanumerics and "-", at most ${MAX_NAMESPACE_LENGTH} characters)`);
+    return invalid(
+      `BackupEntry name ${q(name)} yields namespace ${q(technicalId)}, which is not a DNS-1123 label ` +
+        `(lower-case alphanumerics and "-", at most ${MAX_NAMESPACE_LENGTH} characters)`,
+    );
   }
   return ok({
     name,

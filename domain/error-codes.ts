@@ -46,8 +46,9 @@ export const RETRIED_DESPITE_GARDENER: ReadonlySet<GardenerErrorCode> = new Set<
  * `nonRetryable` flag of the ApplicationFailure an activity raises, and the activity retry policies'
  * `nonRetryableErrorTypes` (docs/adr/0006-one-retry-story.md).
  */
-export const STOP_RETRYING_CODES: readonly GardenerErrorCode[] =
-  [...NON_RETRYABLE_CODES].filter((code) => !RETRIED_DESPITE_GARDENER.has(code));
+export const STOP_RETRYING_CODES: readonly GardenerErrorCode[] = [...NON_RETRYABLE_CODES].filter(
+  (code) => !RETRIED_DESPITE_GARDENER.has(code),
+);
 
 /** True iff a failure with `code` must not be retried by our own layers (it is in {@link STOP_RETRYING_CODES}). */
 export function stopsRetrying(code: string): boolean {
@@ -55,20 +56,41 @@ export function stopsRetrying(code: string): boolean {
 }
 
 /** `Error 403`, `status 429`, `code: 503`, `statusCode=500`, `HTTP/1.1 502`, … followed by the given status pattern. */
-const http = (status: string): string => `(?:\\berror|\\bcode|\\bstatus(?:code)?|\\bhttp(?:/[\\d.]+)?)[\\s:=#"']{0,3}${status}\\b`;
+const http = (status: string): string =>
+  `(?:\\berror|\\bcode|\\bstatus(?:code)?|\\bhttp(?:/[\\d.]+)?)[\\s:=#"']{0,3}${status}\\b`;
 
 /** Regex table modelled on provider-gcp's `pkg/apis/gcp/helper/error_codes.go`, tuned for `@google-cloud/storage` and Node errors. */
 const TABLE: ReadonlyArray<readonly [GardenerErrorCode, RegExp]> = [
-  [GardenerErrorCode.InfraUnauthenticated, new RegExp(
-    `${http('401')}|invalid_grant|invalid_client|invalid_rapt|unauthenticated|cannot fetch token|invalid credentials|authentication failed|anonymous caller`, 'i')],
-  [GardenerErrorCode.InfraUnauthorized, new RegExp(
-    `${http('403')}|accessdenied|access denied|forbidden|not authorized|permission denied|permission_denied|(?<!anonymous caller )does not have [\\w.]+ access`, 'i')],
-  [GardenerErrorCode.InfraRateLimitsExceeded, new RegExp(
-    `${http('429')}|ratelimitexceeded|rate limit|too many requests|throttl|slowdown`, 'i')],
+  [
+    GardenerErrorCode.InfraUnauthenticated,
+    new RegExp(
+      `${http('401')}|invalid_grant|invalid_client|invalid_rapt|unauthenticated|cannot fetch token|invalid credentials|authentication failed|anonymous caller`,
+      'i',
+    ),
+  ],
+  [
+    GardenerErrorCode.InfraUnauthorized,
+    new RegExp(
+      `${http('403')}|accessdenied|access denied|forbidden|not authorized|permission denied|permission_denied|(?<!anonymous caller )does not have [\\w.]+ access`,
+      'i',
+    ),
+  ],
+  [
+    GardenerErrorCode.InfraRateLimitsExceeded,
+    new RegExp(`${http('429')}|ratelimitexceeded|rate limit|too many requests|throttl|slowdown`, 'i'),
+  ],
   [GardenerErrorCode.InfraQuotaExceeded, /quota/i],
-  [GardenerErrorCode.ConfigurationProblem, /notfound|invalid value|bucket does not exist|bucket doesn't exist|no such bucket|invalid bucket name/i],
-  [GardenerErrorCode.RetryableInfraDependencies, new RegExp(
-    `${http('5\\d\\d')}|internal server error|service unavailable|bad gateway|gateway timeout|backenderror|econnreset|econnrefused|etimedout|eai_again|epipe|socket hang up|timed out|timeout|deadline_exceeded|deadline exceeded`, 'i')],
+  [
+    GardenerErrorCode.ConfigurationProblem,
+    /notfound|invalid value|bucket does not exist|bucket doesn't exist|no such bucket|invalid bucket name/i,
+  ],
+  [
+    GardenerErrorCode.RetryableInfraDependencies,
+    new RegExp(
+      `${http('5\\d\\d')}|internal server error|service unavailable|bad gateway|gateway timeout|backenderror|econnreset|econnrefused|etimedout|eai_again|epipe|socket hang up|timed out|timeout|deadline_exceeded|deadline exceeded`,
+      'i',
+    ),
+  ],
 ];
 
 /**

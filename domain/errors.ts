@@ -28,7 +28,12 @@ export class ClassifiedError extends Error {
    * @param code the Gardener error code; decides `retryable`.
    * @param reason a short CamelCase word for the failure (kept in the failure's details).
    */
-  constructor(message: string, readonly code: GardenerErrorCode, readonly reason: string, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly code: GardenerErrorCode,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.retryable = !stopsRetrying(code);
   }
@@ -36,7 +41,9 @@ export class ClassifiedError extends Error {
   /** Brand check for `ClassifiedError` itself; subclasses fall back to the prototype chain. */
   static override [Symbol.hasInstance](this: unknown, value: unknown): boolean {
     if (this === ClassifiedError) {
-      return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[CLASSIFIED_ERROR] === true;
+      return (
+        typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[CLASSIFIED_ERROR] === true
+      );
     }
     return Function.prototype[Symbol.hasInstance].call(this, value);
   }

@@ -74,7 +74,8 @@ export function utf8Length(s: string): number {
 export function describePayload(v: unknown): string {
   if (v === undefined) return 'no payload';
   if (v === null) return 'null';
-  if (isUndecodable(v)) return `a payload that is not JSON (encoding ${safeText(v.undecodablePayload.encoding, 40) || 'none'}, ${v.undecodablePayload.bytes} bytes)`;
+  if (isUndecodable(v))
+    return `a payload that is not JSON (encoding ${safeText(v.undecodablePayload.encoding, 40) || 'none'}, ${v.undecodablePayload.bytes} bytes)`;
   if (Array.isArray(v)) return 'an array';
   if (v instanceof Uint8Array) return `binary data (${v.length} bytes)`;
   if (typeof v === 'string') return `the string ${JSON.stringify(safeText(v, PREVIEW_CHARS))}`;
@@ -111,11 +112,19 @@ function asObject(v: unknown, example: string): Result<Record<string, unknown>, 
 function unknownFields(o: Record<string, unknown>, known: readonly string[], example: string): Refusal | undefined {
   const extra = Object.keys(o).filter((k) => !known.includes(k));
   if (extra.length === 0) return undefined;
-  const shown = extra.slice(0, 5).map((k) => JSON.stringify(safeText(k, 32))).join(', ');
+  const shown = extra
+    .slice(0, 5)
+    .map((k) => JSON.stringify(safeText(k, 32)))
+    .join(', ');
   return `unknown field${extra.length > 1 ? 's' : ''} ${shown}${extra.length > 5 ? ', …' : ''}; expected ${example}`;
 }
 
-function textField(o: Record<string, unknown>, key: string, maxChars: number, required: boolean): Result<string | undefined, Refusal> {
+function textField(
+  o: Record<string, unknown>,
+  key: string,
+  maxChars: number,
+  required: boolean,
+): Result<string | undefined, Refusal> {
   const v = o[key];
   if (v === undefined || (v === null && !required)) {
     return required ? err(`"${key}" is required: say why (it is recorded with who asked)`) : ok(undefined);
@@ -153,7 +162,10 @@ export function parseExtendRequest(v: unknown): Result<CleanExtendRequest, Refus
   const who = textField(o.value, 'requestedBy', MAX_ACTOR_CHARS, false);
   if (!who.ok) return who;
   const { by, until } = o.value;
-  if ((by === undefined) === (until === undefined)) return err(`give exactly one of "by" (a duration such as "24h") or "until" (an RFC3339 time); e.g. ${EXAMPLE_EXTEND}`);
+  if ((by === undefined) === (until === undefined))
+    return err(
+      `give exactly one of "by" (a duration such as "24h") or "until" (an RFC3339 time); e.g. ${EXAMPLE_EXTEND}`,
+    );
   const base = { reason: reason.value!, requestedBy: who.value ?? 'unknown' };
   if (by !== undefined) {
     if (typeof by !== 'string') return err(`"by" must be a duration text such as "24h", got ${describePayload(by)}`);
@@ -162,7 +174,8 @@ export function parseExtendRequest(v: unknown): Result<CleanExtendRequest, Refus
     if (d.value <= 0) return err('"by" must be more than zero: extend moves the deadline later');
     return ok({ ...base, byMs: d.value });
   }
-  if (typeof until !== 'string') return err(`"until" must be an RFC3339 time text such as "2026-12-01T00:00:00Z", got ${describePayload(until)}`);
+  if (typeof until !== 'string')
+    return err(`"until" must be an RFC3339 time text such as "2026-12-01T00:00:00Z", got ${describePayload(until)}`);
   const t = parseRfc3339(until);
   if (!t.ok) return err(`"until": ${t.error.message}`);
   return ok({ ...base, untilMs: t.value });
@@ -172,15 +185,23 @@ export function parseExtendRequest(v: unknown): Result<CleanExtendRequest, Refus
  * The deadline an extend asks for, or why it cannot be granted: later than `currentDeadlineMs`, and no later than
  * `deletionMs + MAX_RETENTION_MS`.
  */
-export function extendDeadline(req: CleanExtendRequest, currentDeadlineMs: number, deletionMs: number): Result<number, Refusal> {
+export function extendDeadline(
+  req: CleanExtendRequest,
+  currentDeadlineMs: number,
+  deletionMs: number,
+): Result<number, Refusal> {
   const target = req.byMs !== undefined ? currentDeadlineMs + req.byMs : req.untilMs!;
   const limit = deletionMs + MAX_RETENTION_MS;
   if (target > limit) {
-    return err(`the deadline can be at most ${formatDuration(MAX_RETENTION_MS)} after the deletion (${formatRfc3339Seconds(limit)}); ` +
-      'to keep backups longer, cancel the cleanup (keep-backups) instead');
+    return err(
+      `the deadline can be at most ${formatDuration(MAX_RETENTION_MS)} after the deletion (${formatRfc3339Seconds(limit)}); ` +
+        'to keep backups longer, cancel the cleanup (keep-backups) instead',
+    );
   }
   if (target <= currentDeadlineMs) {
-    return err(`extend must move the deadline later: ${formatRfc3339Seconds(target)} is not after the current deadline ${formatRfc3339Seconds(currentDeadlineMs)}`);
+    return err(
+      `extend must move the deadline later: ${formatRfc3339Seconds(target)} is not after the current deadline ${formatRfc3339Seconds(currentDeadlineMs)}`,
+    );
   }
   return ok(target);
 }

@@ -32,10 +32,18 @@ export interface RetentionRecord {
 const isRecord = (v: unknown): v is RetentionRecord => {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
-  return typeof r.workflowId === 'string' && typeof r.uid === 'string' && typeof r.type === 'string' && typeof r.bucketName === 'string' && r.bucketName !== ''
-    && typeof r.deletionTimestamp === 'string' && parseRfc3339(r.deletionTimestamp).ok
-    && typeof r.deletionDeadline === 'string' && parseRfc3339(r.deletionDeadline).ok
-    && (r.keepBackups === undefined || typeof r.keepBackups === 'boolean');
+  return (
+    typeof r.workflowId === 'string' &&
+    typeof r.uid === 'string' &&
+    typeof r.type === 'string' &&
+    typeof r.bucketName === 'string' &&
+    r.bucketName !== '' &&
+    typeof r.deletionTimestamp === 'string' &&
+    parseRfc3339(r.deletionTimestamp).ok &&
+    typeof r.deletionDeadline === 'string' &&
+    parseRfc3339(r.deletionDeadline).ok &&
+    (r.keepBackups === undefined || typeof r.keepBackups === 'boolean')
+  );
 };
 
 /** The records in an annotation value; malformed entries are dropped (never thrown), as is a value that is not JSON. */
@@ -44,15 +52,22 @@ export function parseRetentionRecords(text: string | undefined): Record<string, 
   try {
     const parsed = JSON.parse(text) as unknown;
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
-    return Object.fromEntries(Object.entries(parsed as Record<string, unknown>).filter(([, v]) => isRecord(v))) as Record<string, RetentionRecord>;
+    return Object.fromEntries(
+      Object.entries(parsed as Record<string, unknown>).filter(([, v]) => isRecord(v)),
+    ) as Record<string, RetentionRecord>;
   } catch {
     return {};
   }
 }
 
 /** The annotation value with `name`'s record set (or removed with `undefined`); `undefined` when no record is left. */
-export function withRetentionRecord(text: string | undefined, name: string, record: RetentionRecord | undefined): string | undefined {
+export function withRetentionRecord(
+  text: string | undefined,
+  name: string,
+  record: RetentionRecord | undefined,
+): string | undefined {
   const records = parseRetentionRecords(text);
-  if (record) records[name] = record; else delete records[name];
+  if (record) records[name] = record;
+  else delete records[name];
   return Object.keys(records).length ? JSON.stringify(records) : undefined;
 }

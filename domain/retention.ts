@@ -15,8 +15,11 @@ export function parseBoolAnnotation(text: string): Result<boolean> {
   if (TRUE.includes(text)) return ok(true);
   if (FALSE.includes(text)) return ok(false);
   const shown = JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
-  return err({ code: GardenerErrorCode.ConfigurationProblem, reason: 'InvalidBoolean',
-    message: `value ${shown} is not a boolean; use "true" or "false"` });
+  return err({
+    code: GardenerErrorCode.ConfigurationProblem,
+    reason: 'InvalidBoolean',
+    message: `value ${shown} is not a boolean; use "true" or "false"`,
+  });
 }
 
 /** When the objects of a deleted entry may be removed, and why. */
@@ -44,10 +47,15 @@ export function retentionDeadline(input: {
   annotation?: string;
 }): RetentionDeadline {
   const { deletionTimestampMs, defaultRetentionMs, annotation } = input;
-  const byDefault = { deadlineMs: deletionTimestampMs + defaultRetentionMs, retentionMs: defaultRetentionMs, source: 'default' as const };
+  const byDefault = {
+    deadlineMs: deletionTimestampMs + defaultRetentionMs,
+    retentionMs: defaultRetentionMs,
+    source: 'default' as const,
+  };
   if (annotation === undefined) return byDefault;
   const parsed = parseRetentionPeriod(annotation);
-  if (parsed.ok) return { deadlineMs: deletionTimestampMs + parsed.value, retentionMs: parsed.value, source: 'annotation' };
+  if (parsed.ok)
+    return { deadlineMs: deletionTimestampMs + parsed.value, retentionMs: parsed.value, source: 'annotation' };
   const message = `${parsed.error.message}; using the default retention ${formatDuration(defaultRetentionMs)}`;
   return { ...byDefault, warning: { ...parsed.error, message } };
 }
@@ -56,6 +64,9 @@ export function retentionDeadline(input: {
 export function parseRetentionPeriod(text: string): Result<number> {
   const parsed = parseDuration(text);
   if (parsed.ok) return parsed;
-  return err({ ...parsed.error, reason: 'InvalidRetentionPeriod',
-    message: `annotation ${ANNOTATION_RETENTION_PERIOD}: ${parsed.error.message}` });
+  return err({
+    ...parsed.error,
+    reason: 'InvalidRetentionPeriod',
+    message: `annotation ${ANNOTATION_RETENTION_PERIOD}: ${parsed.error.message}`,
+  });
 }

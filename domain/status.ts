@@ -59,11 +59,23 @@ export function errorDescription(op: Operation, message: string): string {
  * Status when an operation starts: lastOperation {op, Processing, progress (default 1), description}.
  * observedGeneration and lastError are left as they are, as Gardener does.
  */
-export function processingStatus(op: Operation, description: string, nowMs: number, timestampAnnotation?: string,
-  progress = 1): Status {
+export function processingStatus(
+  op: Operation,
+  description: string,
+  nowMs: number,
+  timestampAnnotation?: string,
+  progress = 1,
+): Status {
   const p = Math.min(100, Math.max(0, Math.round(progress)));
-  return { lastOperation: { type: op, state: OperationState.Processing, progress: p, description,
-    lastUpdateTime: lastUpdateTime(nowMs, timestampAnnotation) } };
+  return {
+    lastOperation: {
+      type: op,
+      state: OperationState.Processing,
+      progress: p,
+      description,
+      lastUpdateTime: lastUpdateTime(nowMs, timestampAnnotation),
+    },
+  };
 }
 
 /**
@@ -71,8 +83,14 @@ export function processingStatus(op: Operation, description: string, nowMs: numb
  * (deduplicated; `[]` replaces old codes), lastUpdateTime}, observedGeneration = `generation`. The description is
  * {@link errorDescription}(op, message); `message` must not contain secret material.
  */
-export function errorStatus(op: Operation, message: string, codes: readonly GardenerErrorCode[], generation: number,
-  nowMs: number, timestampAnnotation?: string): Status {
+export function errorStatus(
+  op: Operation,
+  message: string,
+  codes: readonly GardenerErrorCode[],
+  generation: number,
+  nowMs: number,
+  timestampAnnotation?: string,
+): Status {
   const time = lastUpdateTime(nowMs, timestampAnnotation);
   const description = errorDescription(op, message);
   return {
@@ -83,11 +101,21 @@ export function errorStatus(op: Operation, message: string, codes: readonly Gard
 }
 
 /** Status when an operation succeeded: lastOperation {op, Succeeded, 100}, lastError null, observedGeneration = `generation`. */
-export function succeededStatus(op: Operation, description: string, generation: number, nowMs: number,
-  timestampAnnotation?: string): Status {
+export function succeededStatus(
+  op: Operation,
+  description: string,
+  generation: number,
+  nowMs: number,
+  timestampAnnotation?: string,
+): Status {
   return {
-    lastOperation: { type: op, state: OperationState.Succeeded, progress: 100, description,
-      lastUpdateTime: lastUpdateTime(nowMs, timestampAnnotation) },
+    lastOperation: {
+      type: op,
+      state: OperationState.Succeeded,
+      progress: 100,
+      description,
+      lastUpdateTime: lastUpdateTime(nowMs, timestampAnnotation),
+    },
     lastError: null,
     observedGeneration: generation,
   };
@@ -99,8 +127,20 @@ export function succeededStatus(op: Operation, description: string, generation: 
  * the core BackupEntry, so a stale one from a failed attempt would show a waiting entry as failing.
  * observedGeneration is left as it is.
  */
-export function pendingStatus(op: typeof Operation.Delete, description: string, nowMs: number,
-  timestampAnnotation?: string): Status {
-  return { lastOperation: { type: op, state: OperationState.Pending, progress: 0, description,
-    lastUpdateTime: lastUpdateTime(nowMs, timestampAnnotation) }, lastError: null };
+export function pendingStatus(
+  op: typeof Operation.Delete,
+  description: string,
+  nowMs: number,
+  timestampAnnotation?: string,
+): Status {
+  return {
+    lastOperation: {
+      type: op,
+      state: OperationState.Pending,
+      progress: 0,
+      description,
+      lastUpdateTime: lastUpdateTime(nowMs, timestampAnnotation),
+    },
+    lastError: null,
+  };
 }

@@ -10,14 +10,25 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?
  */
 export function parseRfc3339(text: string): Result<number> {
   const m = RFC3339.exec(text);
-  const bad = () => err({ code: GardenerErrorCode.ConfigurationProblem, reason: 'InvalidTimestamp',
-    message: `timestamp ${JSON.stringify(text.slice(0, 64))} is not an RFC3339 time such as "2026-08-20T10:00:00Z"` });
+  const bad = () =>
+    err({
+      code: GardenerErrorCode.ConfigurationProblem,
+      reason: 'InvalidTimestamp',
+      message: `timestamp ${JSON.stringify(text.slice(0, 64))} is not an RFC3339 time such as "2026-08-20T10:00:00Z"`,
+    });
   if (!m) return bad();
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   const base = Date.UTC(y, mo - 1, d, h, mi, s);
   const check = new Date(base);
-  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d
-    || h > 23 || mi > 59 || s > 59) return bad();
+  if (
+    check.getUTCFullYear() !== y ||
+    check.getUTCMonth() !== mo - 1 ||
+    check.getUTCDate() !== d ||
+    h > 23 ||
+    mi > 59 ||
+    s > 59
+  )
+    return bad();
   const ms = Number(((m[7] ?? '') + '000').slice(0, 3));
   const offsetMin = m[8] ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]));
   return ok(base + ms - offsetMin * 60_000);

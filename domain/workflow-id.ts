@@ -25,12 +25,16 @@ const invalid = (reason: string, message: string): Result<never> =>
  */
 export function workflowIdFor(clusterIdentity: string, entryName: string): Result<string> {
   if (clusterIdentity.length === 0 || /\s/.test(clusterIdentity)) {
-    return invalid('InvalidClusterIdentity',
-      `cluster identity ${JSON.stringify(clusterIdentity)} must be non-empty and contain no whitespace`);
+    return invalid(
+      'InvalidClusterIdentity',
+      `cluster identity ${JSON.stringify(clusterIdentity)} must be non-empty and contain no whitespace`,
+    );
   }
   if (entryName.length === 0 || /[\s/]/.test(entryName)) {
-    return invalid('InvalidEntryName', `BackupEntry name ${JSON.stringify(entryName)} must be non-empty and ` +
-      'contain no whitespace or "/"');
+    return invalid(
+      'InvalidEntryName',
+      `BackupEntry name ${JSON.stringify(entryName)} must be non-empty and ` + 'contain no whitespace or "/"',
+    );
   }
   return ok(`${WORKFLOW_ID_PREFIX}${clusterIdentity}/${entryName}`);
 }

@@ -10,7 +10,12 @@ export { runCli } from './cli/program';
 
 if (require.main === module) {
   runCli(process.argv.slice(2), { out: process.stdout, err: process.stderr }).then(
-    (code) => { process.exitCode = code; },
-    (e: unknown) => { process.stderr.write(`backupentry: ${e instanceof Error ? e.message : String(e)}\n`); process.exitCode = 1; },
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`backupentry: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    },
   );
 }

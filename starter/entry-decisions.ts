@@ -6,11 +6,24 @@
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config';
 import { DATA_KEY_BUCKET_NAME, DATA_KEY_HOST_PATH, parseEntryName, workflowIdFor } from '../domain';
-import { type RetainedEntry, type SecretChange, type SecretFacts, secretDataDigest } from '../adapters/kubernetes/secret-watch';
+import {
+  type RetainedEntry,
+  type SecretChange,
+  type SecretFacts,
+  secretDataDigest,
+} from '../adapters/kubernetes/secret-watch';
 import type { EntryAction } from './entry-action';
 import type { FailingSince } from './entry-health';
 import {
-  type EntryState, type Fingerprint, SignalReason, changeIntent, fingerprintOf, firstSightIntent, isServed, releasedDuringRetention, secretKey,
+  type EntryState,
+  type Fingerprint,
+  SignalReason,
+  changeIntent,
+  fingerprintOf,
+  firstSightIntent,
+  isServed,
+  releasedDuringRetention,
+  secretKey,
 } from './intent';
 import { SecretReferrers } from './secret-referrers';
 import type { WatcherMetrics } from './watcher-metrics';
@@ -144,7 +157,10 @@ export class EntryDecisions {
         // Only settled entries: the others get a pass anyway, which provisions from the current data.
         if (e.lastOperation?.state === 'Succeeded') this.d.enqueue(name, { kind: 'verify-secret' });
       } else {
-        this.d.log.info({ entry: name, secret: key, change }, 'Provider secret data changed; re-provisioning the etcd-backup secret');
+        this.d.log.info(
+          { entry: name, secret: key, change },
+          'Provider secret data changed; re-provisioning the etcd-backup secret',
+        );
         this.d.enqueue(name, { kind: 'signal', reasons: [SignalReason.SecretRotation] });
       }
     }

@@ -13,7 +13,16 @@ import type { EntryState } from './intent';
 import type { CalendarSnapshot } from './retention-calendar';
 
 /** Phases as an entry's status shows them (label values of `bel_watcher_entries_by_phase`). */
-export const STATUS_PHASES = ['New', 'Reconciling', 'Ready', 'Error', 'Retaining', 'Deleting', 'Deleted', 'Migrated'] as const;
+export const STATUS_PHASES = [
+  'New',
+  'Reconciling',
+  'Ready',
+  'Error',
+  'Retaining',
+  'Deleting',
+  'Deleted',
+  'Migrated',
+] as const;
 /** One of {@link STATUS_PHASES}. */
 export type StatusPhase = (typeof STATUS_PHASES)[number];
 
@@ -54,7 +63,8 @@ const RETAINED_UNTIL = /retained until (\S+?)(?:[ ;,]|$)/;
  */
 export function deadlineOf(e: EntryState): number | undefined {
   if (e.deletionTimestamp === undefined) return undefined;
-  const fromAnnotation = e.annotations.deletionDeadline !== undefined ? parseRfc3339(e.annotations.deletionDeadline) : undefined;
+  const fromAnnotation =
+    e.annotations.deletionDeadline !== undefined ? parseRfc3339(e.annotations.deletionDeadline) : undefined;
   if (fromAnnotation?.ok) return fromAnnotation.value;
   const m = e.lastOperation?.type === 'Delete' ? RETAINED_UNTIL.exec(e.lastOperation.description ?? '') : null;
   const fromDescription = m ? parseRfc3339(m[1]!) : undefined;
@@ -123,7 +133,9 @@ export function emptyHealth(): EntryHealth {
     errorsByCode: Object.fromEntries(ERROR_CODE_LABELS.map((c) => [c, 0])),
     errorLongestSeconds: 0,
     dueWithin: { '1h': 0, '24h': 0, '7d': 0 },
-    overdue: 0, overdueLongestSeconds: 0, retainingWorkflows: 0,
+    overdue: 0,
+    overdueLongestSeconds: 0,
+    retainingWorkflows: 0,
   };
 }
 
@@ -135,8 +147,12 @@ const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(GardenerErrorCode
  * show — visibility sees released entries, the informer sees held entries whose workflow is not running (e.g.
  * terminated by hand) — and the 24 h / 7 d counts the larger of both.
  */
-export function summarizeEntries(entries: Iterable<EntryState>, nowMs: number, failing: FailingSince, calendar?: CalendarSnapshot):
-EntryHealth {
+export function summarizeEntries(
+  entries: Iterable<EntryState>,
+  nowMs: number,
+  failing: FailingSince,
+  calendar?: CalendarSnapshot,
+): EntryHealth {
   const h = emptyHealth();
   const overdue = new Map<string, number>();
   const dueSoon = new Set<string>();
@@ -159,7 +175,8 @@ EntryHealth {
       continue;
     }
     if (deadline - nowMs <= DUE_WINDOWS['1h']) dueSoon.add(e.name);
-    for (const [w, ms] of Object.entries(DUE_WINDOWS) as [DueWindow, number][]) if (deadline - nowMs <= ms) h.dueWithin[w] += 1;
+    for (const [w, ms] of Object.entries(DUE_WINDOWS) as [DueWindow, number][])
+      if (deadline - nowMs <= ms) h.dueWithin[w] += 1;
   }
   if (calendar) {
     let overdueInCalendar = 0;
@@ -175,7 +192,8 @@ EntryHealth {
     h.retainingWorkflows = calendar.retaining;
   }
   h.overdue = overdue.size;
-  for (const deadline of overdue.values()) h.overdueLongestSeconds = Math.max(h.overdueLongestSeconds, (nowMs - deadline) / 1000);
+  for (const deadline of overdue.values())
+    h.overdueLongestSeconds = Math.max(h.overdueLongestSeconds, (nowMs - deadline) / 1000);
   h.errorLongestSeconds = Math.round(h.errorLongestSeconds * 1000) / 1000;
   h.overdueLongestSeconds = Math.round(h.overdueLongestSeconds * 1000) / 1000;
   return h;

@@ -9,8 +9,14 @@
  * entry created, changed or deleted while no watcher ran still gets its pass.
  */
 import {
-  ANNOTATION_DELETION_DEADLINE, ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, ANNOTATION_OPERATION,
-  ANNOTATION_RETENTION_PERIOD, ANNOTATION_TIMESTAMP, Operation, OperationAnnotation,
+  ANNOTATION_DELETION_DEADLINE,
+  ANNOTATION_FORCE_DELETION,
+  ANNOTATION_KEEP_BACKUPS,
+  ANNOTATION_OPERATION,
+  ANNOTATION_RETENTION_PERIOD,
+  ANNOTATION_TIMESTAMP,
+  Operation,
+  OperationAnnotation,
 } from '../domain';
 
 /** Reasons the watcher gives in a `reconcile` signal (also the `reason` label of the signals metric). */
@@ -81,10 +87,7 @@ export interface Fingerprint {
 }
 
 /** What to do about an entry: nothing, make sure its workflow exists (no history if it runs), or signal it. */
-export type Intent =
-  | { kind: 'none' }
-  | { kind: 'ensure' }
-  | { kind: 'signal'; reasons: SignalReason[] };
+export type Intent = { kind: 'none' } | { kind: 'ensure' } | { kind: 'signal'; reasons: SignalReason[] };
 
 /** Which entries this watcher serves. */
 export interface ServeFilter {
@@ -102,11 +105,20 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 export function toEntryState(obj: unknown): EntryState | undefined {
   if (typeof obj !== 'object' || obj === null) return undefined;
   const o = obj as {
-    metadata?: { name?: unknown; uid?: unknown; resourceVersion?: unknown; generation?: unknown; deletionTimestamp?: unknown;
-      annotations?: Record<string, unknown> };
+    metadata?: {
+      name?: unknown;
+      uid?: unknown;
+      resourceVersion?: unknown;
+      generation?: unknown;
+      deletionTimestamp?: unknown;
+      annotations?: Record<string, unknown>;
+    };
     spec?: { type?: unknown; class?: unknown; secretRef?: { name?: unknown; namespace?: unknown } };
-    status?: { lastOperation?: { type?: unknown; state?: unknown; lastUpdateTime?: unknown; description?: unknown };
-      lastError?: { codes?: unknown; lastUpdateTime?: unknown } | null; observedGeneration?: unknown };
+    status?: {
+      lastOperation?: { type?: unknown; state?: unknown; lastUpdateTime?: unknown; description?: unknown };
+      lastError?: { codes?: unknown; lastUpdateTime?: unknown } | null;
+      observedGeneration?: unknown;
+    };
   };
   const m = o.metadata ?? {};
   const name = str(m.name);
@@ -132,18 +144,33 @@ export function toEntryState(obj: unknown): EntryState | undefined {
   const lastDescription = str(o.status?.lastOperation?.description);
   const err = o.status?.lastError;
   const errTime = typeof err === 'object' && err !== null ? str(err.lastUpdateTime) : undefined;
-  const errCodes = typeof err === 'object' && err !== null && Array.isArray(err.codes)
-    ? err.codes.filter((c): c is string => typeof c === 'string') : [];
+  const errCodes =
+    typeof err === 'object' && err !== null && Array.isArray(err.codes)
+      ? err.codes.filter((c): c is string => typeof c === 'string')
+      : [];
   return {
-    name, uid: str(m.uid) ?? '', resourceVersion: str(m.resourceVersion) ?? '',
+    name,
+    uid: str(m.uid) ?? '',
+    resourceVersion: str(m.resourceVersion) ?? '',
     generation: typeof m.generation === 'number' ? m.generation : 0,
     ...(deletion ? { deletionTimestamp: deletion } : {}),
-    type: str(o.spec?.type) ?? '', class: str(o.spec?.class) || 'shoot',
+    type: str(o.spec?.type) ?? '',
+    class: str(o.spec?.class) || 'shoot',
     ...(refName && refNs ? { secretRef: { namespace: refNs, name: refName } } : {}),
     annotations,
-    ...(lastType && lastState ? { lastOperation: { type: lastType, state: lastState,
-      ...(lastTime ? { lastUpdateTime: lastTime } : {}), ...(lastDescription ? { description: lastDescription } : {}) } } : {}),
-    ...(typeof err === 'object' && err !== null ? { lastError: { codes: errCodes, ...(errTime ? { lastUpdateTime: errTime } : {}) } } : {}),
+    ...(lastType && lastState
+      ? {
+          lastOperation: {
+            type: lastType,
+            state: lastState,
+            ...(lastTime ? { lastUpdateTime: lastTime } : {}),
+            ...(lastDescription ? { description: lastDescription } : {}),
+          },
+        }
+      : {}),
+    ...(typeof err === 'object' && err !== null
+      ? { lastError: { codes: errCodes, ...(errTime ? { lastUpdateTime: errTime } : {}) } }
+      : {}),
     ...(typeof o.status?.observedGeneration === 'number' ? { observedGeneration: o.status.observedGeneration } : {}),
   };
 }
@@ -159,15 +186,21 @@ export function isServed(e: EntryState, filter: ServeFilter): boolean {
  * workflow task. (Whoever removed it, the workflow deletes at the deadline as recorded: the same outcome.)
  */
 export function releasedDuringRetention(e: EntryState, mode: 'release-entry' | 'hold-entry'): boolean {
-  return mode === 'release-entry' && e.deletionTimestamp !== undefined
-    && e.lastOperation?.type === 'Delete' && e.lastOperation.state === 'Pending';
+  return (
+    mode === 'release-entry' &&
+    e.deletionTimestamp !== undefined &&
+    e.lastOperation?.type === 'Delete' &&
+    e.lastOperation.state === 'Pending'
+  );
 }
 
 /** The {@link Fingerprint} of an entry. */
 export function fingerprintOf(e: EntryState): Fingerprint {
   const a = e.annotations;
   return {
-    uid: e.uid, generation: e.generation, deleting: e.deletionTimestamp !== undefined,
+    uid: e.uid,
+    generation: e.generation,
+    deleting: e.deletionTimestamp !== undefined,
     ...(a.operation !== undefined ? { operation: a.operation } : {}),
     ...(a.timestamp !== undefined ? { timestamp: a.timestamp } : {}),
     ...(a.forceDeletion !== undefined ? { forceDeletion: a.forceDeletion } : {}),
@@ -176,7 +209,11 @@ export function fingerprintOf(e: EntryState): Fingerprint {
   };
 }
 
-const TRIGGERING_OPERATIONS: readonly string[] = [OperationAnnotation.Reconcile, OperationAnnotation.Restore, OperationAnnotation.Migrate];
+const TRIGGERING_OPERATIONS: readonly string[] = [
+  OperationAnnotation.Reconcile,
+  OperationAnnotation.Restore,
+  OperationAnnotation.Migrate,
+];
 
 /** True when the operation annotation asks for a pass (`reconcile`, `restore`, `migrate`). */
 export function isTriggeringOperation(op: string | undefined): boolean {
@@ -196,8 +233,12 @@ export function isTriggeringOperation(op: string | undefined): boolean {
 export function firstSightIntent(e: EntryState): Intent {
   const op = e.annotations.operation;
   const last = e.lastOperation;
-  if (last?.type === Operation.Migrate && last.state === 'Succeeded'
-    && op !== OperationAnnotation.Restore && op !== OperationAnnotation.Migrate) {
+  if (
+    last?.type === Operation.Migrate &&
+    last.state === 'Succeeded' &&
+    op !== OperationAnnotation.Restore &&
+    op !== OperationAnnotation.Migrate
+  ) {
     return { kind: 'none' };
   }
   if (op === OperationAnnotation.WaitForState) return { kind: 'ensure' };
@@ -206,7 +247,8 @@ export function firstSightIntent(e: EntryState): Intent {
   if (e.deletionTimestamp !== undefined) reasons.push(SignalReason.Deletion);
   if (!last) reasons.push(SignalReason.Created);
   else if (last.state !== 'Succeeded' && e.deletionTimestamp === undefined) reasons.push(SignalReason.NotSucceeded);
-  if (last && e.observedGeneration !== undefined && e.observedGeneration !== e.generation) reasons.push(SignalReason.Generation);
+  if (last && e.observedGeneration !== undefined && e.observedGeneration !== e.generation)
+    reasons.push(SignalReason.Generation);
   return reasons.length ? { kind: 'signal', reasons } : { kind: 'ensure' };
 }
 
@@ -225,14 +267,18 @@ export function changeIntent(prev: Fingerprint, e: EntryState): Intent {
   if (cur.deleting && !prev.deleting) reasons.push(SignalReason.Deletion);
   if (cur.generation !== prev.generation) reasons.push(SignalReason.Generation);
   const opChanged = cur.operation !== prev.operation;
-  if ((opChanged && isTriggeringOperation(cur.operation))
-    || (opChanged && prev.operation === OperationAnnotation.WaitForState)
-    || (!opChanged && isTriggeringOperation(cur.operation) && cur.timestamp !== prev.timestamp)) {
+  if (
+    (opChanged && isTriggeringOperation(cur.operation)) ||
+    (opChanged && prev.operation === OperationAnnotation.WaitForState) ||
+    (!opChanged && isTriggeringOperation(cur.operation) && cur.timestamp !== prev.timestamp)
+  ) {
     reasons.push(SignalReason.OperationAnnotation);
   }
-  if (cur.forceDeletion !== undefined && cur.forceDeletion !== prev.forceDeletion) reasons.push(SignalReason.ForceDeletion);
+  if (cur.forceDeletion !== undefined && cur.forceDeletion !== prev.forceDeletion)
+    reasons.push(SignalReason.ForceDeletion);
   if (cur.keepBackups !== undefined && cur.keepBackups !== prev.keepBackups) reasons.push(SignalReason.KeepBackups);
-  if (cur.retentionPeriod !== undefined && cur.retentionPeriod !== prev.retentionPeriod) reasons.push(SignalReason.RetentionPeriod);
+  if (cur.retentionPeriod !== undefined && cur.retentionPeriod !== prev.retentionPeriod)
+    reasons.push(SignalReason.RetentionPeriod);
   return reasons.length ? { kind: 'signal', reasons } : { kind: 'none' };
 }
 

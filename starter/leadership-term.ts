@@ -46,20 +46,31 @@ export class Term {
     const { config, kube, client, log, metrics, memory } = d;
     const w = config.watcher;
     this.decisions = new EntryDecisions({
-      config, log, metrics, memory,
+      config,
+      log,
+      metrics,
+      memory,
       entries: () => this.entries.items(),
       enqueue: (name, action) => this.queue.add(name, action),
       watchNamespaces: (namespaces) => this.secrets.setNamespaces(namespaces),
       readSecretData: (namespace, name) => kube.readSecretData(namespace, name),
     });
     this.actions = new TemporalActions({
-      config, client, log, metrics, temporalTimeoutMs: d.temporalTimeoutMs, signal: this.abort.signal,
+      config,
+      client,
+      log,
+      metrics,
+      temporalTimeoutMs: d.temporalTimeoutMs,
+      signal: this.abort.signal,
       entry: (name) => this.entries.items().get(name),
       readFinalizers: (name) => kube.readBackupEntryFinalizers(name),
       etcdSecretDiffers: (name) => this.decisions.etcdSecretDiffers(name),
     });
     this.queue = new WorkQueue<EntryAction>({
-      concurrency: w.concurrency, log, describe: describeError, merge: mergeActions,
+      concurrency: w.concurrency,
+      log,
+      describe: describeError,
+      merge: mergeActions,
       handle: (name, action) => this.actions.perform(name, action),
       onError: (action) => metrics.temporalErrors.inc({ action: action.kind }),
     });
@@ -68,12 +79,18 @@ export class Term {
       keyOf: (e) => e.name,
       onSync: (current) => this.decisions.onEntrySync(current),
       onEvent: (type, e) => this.decisions.onEntryEvent(type, e),
-      idleTimeoutMs: w.idleTimeoutMs, watchTimeoutMs: w.watchTimeoutMs, log,
+      idleTimeoutMs: w.idleTimeoutMs,
+      watchTimeoutMs: w.watchTimeoutMs,
+      log,
       onRestart: (reason) => metrics.restarts.inc({ informer: 'backupentries', reason }),
       onEventSeen: (type) => metrics.events.inc({ resource: 'backupentries', type }),
     });
     this.secrets = kube.secretWatch({
-      memory: memory.secrets, copyExclude: OWN_KEYS, idleTimeoutMs: w.idleTimeoutMs, watchTimeoutMs: w.watchTimeoutMs, log,
+      memory: memory.secrets,
+      copyExclude: OWN_KEYS,
+      idleTimeoutMs: w.idleTimeoutMs,
+      watchTimeoutMs: w.watchTimeoutMs,
+      log,
       onChange: (key, change) => this.decisions.onSecretChange(key, change),
       onRetained: (key, names) => this.decisions.onRetained(key, names),
       onRestart: (reason) => metrics.restarts.inc({ informer: 'secrets', reason }),
@@ -125,7 +142,11 @@ export class Term {
       const key = this.decisions.secretOfEntry(name);
       if (key) this.d.memory.secrets.delete(key);
     }
-    if (dropped.length) this.d.log.info({ entries: dropped.length }, 'Leadership ended with entry actions not done; the next leader redoes them');
+    if (dropped.length)
+      this.d.log.info(
+        { entries: dropped.length },
+        'Leadership ended with entry actions not done; the next leader redoes them',
+      );
   }
 
   /** Phases, failures and the retention calendar of the served entries (entry-health.ts). */

@@ -31,19 +31,32 @@ export const SOON_MS = 3600_000;
  * Reads the calendar of `clusterIdentity`'s workflows at `nowMs` (same queries as `backupentry list --due-within`).
  * `maxRows` bounds the listing of the next hour (a burst of deadlines); beyond it the counts still hold.
  */
-export async function readRetentionCalendar(client: Client, clusterIdentity: string, nowMs: number, maxRows = 10_000):
-Promise<CalendarSnapshot> {
-  const q = (dueWithinMs?: number): string => buildListQuery(clusterIdentity,
-    dueWithinMs === undefined ? { running: true, phase: 'Retaining' } : { dueWithinMs }, nowMs);
+export async function readRetentionCalendar(
+  client: Client,
+  clusterIdentity: string,
+  nowMs: number,
+  maxRows = 10_000,
+): Promise<CalendarSnapshot> {
+  const q = (dueWithinMs?: number): string =>
+    buildListQuery(
+      clusterIdentity,
+      dueWithinMs === undefined ? { running: true, phase: 'Retaining' } : { dueWithinMs },
+      nowMs,
+    );
   const soon: CalendarSnapshot['soon'] = [];
   for await (const wf of client.workflow.list({ query: q(SOON_MS), pageSize: 1000 })) {
     const due = wf.typedSearchAttributes.get(DELETION_SCHEDULED_AT);
-    if (due) soon.push({ entry: wf.typedSearchAttributes.get(BACKUP_ENTRY_NAME) ?? parseWorkflowId(wf.workflowId)?.entryName ?? wf.workflowId,
-      deadlineMs: due.getTime() });
+    if (due)
+      soon.push({
+        entry:
+          wf.typedSearchAttributes.get(BACKUP_ENTRY_NAME) ?? parseWorkflowId(wf.workflowId)?.entryName ?? wf.workflowId,
+        deadlineMs: due.getTime(),
+      });
     if (soon.length >= maxRows) break;
   }
-  const [upTo24h, upTo7d, retaining] = await Promise.all([q(24 * 3600_000), q(7 * 24 * 3600_000), q()]
-    .map(async (query) => (await client.workflow.count(query)).count));
+  const [upTo24h, upTo7d, retaining] = await Promise.all(
+    [q(24 * 3600_000), q(7 * 24 * 3600_000), q()].map(async (query) => (await client.workflow.count(query)).count),
+  );
   return { atMs: nowMs, soon, upTo24h: upTo24h!, upTo7d: upTo7d!, retaining: retaining! };
 }
 

@@ -72,13 +72,26 @@ export async function startWatcher(opts: StartWatcherOptions): Promise<WatcherHa
   let stopped = false;
 
   const elector: LeaderElector = kube.leaderElector({
-    namespace: w.leaseNamespace, name: w.leaseName, identity, leaseDurationMs: w.leaseDurationMs,
-    renewDeadlineMs: w.renewDeadlineMs, retryPeriodMs: w.retryPeriodMs, log,
+    namespace: w.leaseNamespace,
+    name: w.leaseName,
+    identity,
+    leaseDurationMs: w.leaseDurationMs,
+    renewDeadlineMs: w.renewDeadlineMs,
+    retryPeriodMs: w.retryPeriodMs,
+    log,
     onStartedLeading: () => {
       metrics.leaderTransitions.inc();
       chain = chain.then(() => {
         if (stopped || !elector.isLeader() || term) return;
-        term = new Term({ config, kube, client, log, metrics, memory, temporalTimeoutMs: opts.temporalTimeoutMs ?? 30_000 });
+        term = new Term({
+          config,
+          kube,
+          client,
+          log,
+          metrics,
+          memory,
+          temporalTimeoutMs: opts.temporalTimeoutMs ?? 30_000,
+        });
         term.start();
         log.info({ types: config.providerTypes, classes: config.classes }, 'Leading: watching BackupEntries');
       });
@@ -94,26 +107,34 @@ export async function startWatcher(opts: StartWatcherOptions): Promise<WatcherHa
     onNewLeader: (holder) => log.info({ leader: holder || '(none)' }, 'Lease holder changed'),
   });
 
-  const metrics = createWatcherMetrics({
-    isLeader: () => elector.isLeader(),
-    isInSync: () => term?.isInSync() ?? false,
-    queueDepth: () => term?.queue.depth() ?? 0,
-    entriesByIntent: () => term?.entriesByIntent() ?? {},
-    entryHealth: () => (term ? term.entryHealth() : undefined) ?? summarizeEntries([], Date.now(), memory.failing),
-  }, { defaultMetrics: opts.defaultMetrics ?? false });
+  const metrics = createWatcherMetrics(
+    {
+      isLeader: () => elector.isLeader(),
+      isInSync: () => term?.isInSync() ?? false,
+      queueDepth: () => term?.queue.depth() ?? 0,
+      entriesByIntent: () => term?.entriesByIntent() ?? {},
+      entryHealth: () => (term ? term.entryHealth() : undefined) ?? summarizeEntries([], Date.now(), memory.failing),
+    },
+    { defaultMetrics: opts.defaultMetrics ?? false },
+  );
 
   let temporalOk: { at: number; ok: boolean } | undefined;
   const temporalReachable = async (): Promise<boolean> => {
     if (temporalOk && Date.now() - temporalOk.at < 5000) return temporalOk.ok;
-    const ok = await client.connection.withDeadline(Date.now() + 3000, () => client.workflowService.getSystemInfo({}))
-      .then(() => true, () => false);
+    const ok = await client.connection
+      .withDeadline(Date.now() + 3000, () => client.workflowService.getSystemInfo({}))
+      .then(
+        () => true,
+        () => false,
+      );
     temporalOk = { at: Date.now(), ok };
     return ok;
   };
   const ready = async (): Promise<Readiness> => {
     const detail: string[] = [];
     if (!(await temporalReachable())) detail.push(`temporal: ${config.temporal.address} is not reachable`);
-    if (elector.isLeader() && !(term?.isInSync() ?? false)) detail.push('informers: not in sync (listing or restarting)');
+    if (elector.isLeader() && !(term?.isInSync() ?? false))
+      detail.push('informers: not in sync (listing or restarting)');
     return { ok: detail.length === 0, detail };
   };
 
@@ -124,8 +145,10 @@ export async function startWatcher(opts: StartWatcherOptions): Promise<WatcherHa
     log.info({ port: server.port }, 'Serving /metrics, /healthz and /readyz');
   }
   elector.start();
-  log.info({ lease: `${w.leaseNamespace}/${w.leaseName}`, taskQueue: config.taskQueue, cluster: config.clusterIdentity },
-    'Watcher started; campaigning for the lease');
+  log.info(
+    { lease: `${w.leaseNamespace}/${w.leaseName}`, taskQueue: config.taskQueue, cluster: config.clusterIdentity },
+    'Watcher started; campaigning for the lease',
+  );
 
   let stopping: Promise<void> | undefined;
   return {

@@ -50,14 +50,25 @@ export class TemporalActions {
       log.error({ entry: name, error: id.error.message }, 'Entry has no valid workflow ID; ignored');
       return;
     }
-    const input: BackupEntryWorkflowInput = { entryName: name, settings: { defaultRetentionMs: config.defaultRetentionMs } };
+    const input: BackupEntryWorkflowInput = {
+      entryName: name,
+      settings: { defaultRetentionMs: config.defaultRetentionMs },
+    };
     const start = {
-      taskQueue: config.taskQueue, workflowId: id.value, args: [input] as [BackupEntryWorkflowInput],
-      typedSearchAttributes: [{ key: BACKUP_ENTRY_NAME, value: name }], workflowIdConflictPolicy: 'USE_EXISTING' as const,
+      taskQueue: config.taskQueue,
+      workflowId: id.value,
+      args: [input] as [BackupEntryWorkflowInput],
+      typedSearchAttributes: [{ key: BACKUP_ENTRY_NAME, value: name }],
+      workflowIdConflictPolicy: 'USE_EXISTING' as const,
     };
     const signal = async (reasons: string[]): Promise<void> => {
-      await this.call(() => client.workflow.signalWithStart(backupEntryWorkflow, {
-        ...start, signal: reconcileSignal, signalArgs: [{ reason: reasons.join(',') }] }));
+      await this.call(() =>
+        client.workflow.signalWithStart(backupEntryWorkflow, {
+          ...start,
+          signal: reconcileSignal,
+          signalArgs: [{ reason: reasons.join(',') }],
+        }),
+      );
       for (const reason of reasons) metrics.signals.inc({ reason });
       log.info({ entry: name, workflowId: id.value, reasons }, 'Signalled workflow');
     };
@@ -68,7 +79,11 @@ export class TemporalActions {
         log.debug({ entry: name, workflowId: id.value }, 'Ensured workflow');
         return;
       case 'signal':
-        if (this.d.entry(name)?.deletionTimestamp !== undefined && !(await this.deletionNeedsNewRun(name, action.reasons))) return;
+        if (
+          this.d.entry(name)?.deletionTimestamp !== undefined &&
+          !(await this.deletionNeedsNewRun(name, action.reasons))
+        )
+          return;
         return signal(action.reasons);
       case 'verify-secret':
         if (await this.d.etcdSecretDiffers(name)) {
@@ -80,15 +95,23 @@ export class TemporalActions {
         return;
       case 'resume':
         if (this.d.entry(name) !== undefined) return; // the entry exists again: its own events drive the workflow
-        await this.call(() => client.workflow.start(backupEntryWorkflow, { ...start,
-          args: [{ ...input, retainedSecret: action.secret }] as [BackupEntryWorkflowInput] }));
+        await this.call(() =>
+          client.workflow.start(backupEntryWorkflow, {
+            ...start,
+            args: [{ ...input, retainedSecret: action.secret }] as [BackupEntryWorkflowInput],
+          }),
+        );
         metrics.ensured.inc();
-        log.info({ entry: name, workflowId: id.value, secret: `${action.secret.namespace}/${action.secret.name}` },
-          'Made sure the retention of a released entry runs (record on its credentials secret)');
+        log.info(
+          { entry: name, workflowId: id.value, secret: `${action.secret.namespace}/${action.secret.name}` },
+          'Made sure the retention of a released entry runs (record on its credentials secret)',
+        );
         return;
       case 'gone':
         try {
-          await this.call(() => client.workflow.getHandle(id.value).signal(reconcileSignal, { reason: SignalReason.Gone }));
+          await this.call(() =>
+            client.workflow.getHandle(id.value).signal(reconcileSignal, { reason: SignalReason.Gone }),
+          );
           metrics.signals.inc({ reason: SignalReason.Gone });
           log.info({ entry: name, workflowId: id.value }, 'Entry is gone; told its running workflow');
         } catch (err) {

@@ -40,58 +40,149 @@ export interface WatcherMetrics {
  * Creates the metrics in a new registry (or `registry`). `defaultMetrics` adds prom-client's process metrics
  * (the watcher process does; tests do not).
  */
-export function createWatcherMetrics(src: WatcherGaugeSources, opts: { registry?: Registry; defaultMetrics?: boolean } = {}): WatcherMetrics {
+export function createWatcherMetrics(
+  src: WatcherGaugeSources,
+  opts: { registry?: Registry; defaultMetrics?: boolean } = {},
+): WatcherMetrics {
   const registry = opts.registry ?? new Registry();
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const m: WatcherMetrics = {
     registry,
-    events: new Counter({ name: 'bel_watcher_events_total', help: 'Watch events and listed objects seen', labelNames: ['resource', 'type'], registers }),
-    signals: new Counter({ name: 'bel_watcher_signals_total', help: 'reconcile signals sent to workflows, by reason', labelNames: ['reason'], registers }),
-    ensured: new Counter({ name: 'bel_watcher_workflows_ensured_total', help: 'Workflows started or found running (USE_EXISTING start)', registers }),
-    temporalErrors: new Counter({ name: 'bel_watcher_temporal_errors_total', help: 'Failed Temporal calls, by action', labelNames: ['action'], registers }),
-    restarts: new Counter({ name: 'bel_watcher_informer_restarts_total', help: 'Informer relists and watch restarts, by reason', labelNames: ['informer', 'reason'], registers }),
-    leaderTransitions: new Counter({ name: 'bel_watcher_leader_transitions_total', help: 'Times this replica became leader', registers }),
+    events: new Counter({
+      name: 'bel_watcher_events_total',
+      help: 'Watch events and listed objects seen',
+      labelNames: ['resource', 'type'],
+      registers,
+    }),
+    signals: new Counter({
+      name: 'bel_watcher_signals_total',
+      help: 'reconcile signals sent to workflows, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    ensured: new Counter({
+      name: 'bel_watcher_workflows_ensured_total',
+      help: 'Workflows started or found running (USE_EXISTING start)',
+      registers,
+    }),
+    temporalErrors: new Counter({
+      name: 'bel_watcher_temporal_errors_total',
+      help: 'Failed Temporal calls, by action',
+      labelNames: ['action'],
+      registers,
+    }),
+    restarts: new Counter({
+      name: 'bel_watcher_informer_restarts_total',
+      help: 'Informer relists and watch restarts, by reason',
+      labelNames: ['informer', 'reason'],
+      registers,
+    }),
+    leaderTransitions: new Counter({
+      name: 'bel_watcher_leader_transitions_total',
+      help: 'Times this replica became leader',
+      registers,
+    }),
   };
-  new Gauge({ name: 'bel_watcher_leader', help: '1 while this replica is the leader', registers,
-    collect() { this.set(src.isLeader() ? 1 : 0); } });
-  new Gauge({ name: 'bel_watcher_in_sync', help: '1 while the informers are listed and watching (leader only)', registers,
-    collect() { this.set(src.isInSync() ? 1 : 0); } });
-  new Gauge({ name: 'bel_watcher_queue_depth', help: 'Entry actions waiting or in flight', registers,
-    collect() { this.set(src.queueDepth()); } });
-  new Gauge({ name: 'bel_watcher_entries', help: 'Served BackupEntries by intent (leader only)', labelNames: ['intent'], registers,
+  new Gauge({
+    name: 'bel_watcher_leader',
+    help: '1 while this replica is the leader',
+    registers,
+    collect() {
+      this.set(src.isLeader() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'bel_watcher_in_sync',
+    help: '1 while the informers are listed and watching (leader only)',
+    registers,
+    collect() {
+      this.set(src.isInSync() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'bel_watcher_queue_depth',
+    help: 'Entry actions waiting or in flight',
+    registers,
+    collect() {
+      this.set(src.queueDepth());
+    },
+  });
+  new Gauge({
+    name: 'bel_watcher_entries',
+    help: 'Served BackupEntries by intent (leader only)',
+    labelNames: ['intent'],
+    registers,
     collect() {
       this.reset();
       for (const [intent, n] of Object.entries(src.entriesByIntent())) this.set({ intent }, n);
-    } });
+    },
+  });
   // One summary per scrape for all the entry gauges below.
   let memo: { at: number; h: EntryHealth } | undefined;
   const health = (): EntryHealth => {
     if (!memo || Date.now() - memo.at > 200) memo = { at: Date.now(), h: src.entryHealth?.() ?? emptyHealth() };
     return memo.h;
   };
-  new Gauge({ name: 'bel_watcher_entries_by_phase',
+  new Gauge({
+    name: 'bel_watcher_entries_by_phase',
     help: 'Served BackupEntries by the phase their status shows (New, Reconciling, Ready, Error, Retaining, Deleting, Deleted, Migrated; leader only)',
-    labelNames: ['phase'], registers,
-    collect() { for (const phase of STATUS_PHASES) this.set({ phase }, health().byPhase[phase]); } });
-  new Gauge({ name: 'bel_watcher_error_entries', help: 'Failing BackupEntries (status lastError set) by Gardener error code (leader only)',
-    labelNames: ['code'], registers,
-    collect() { for (const code of ERROR_CODE_LABELS) this.set({ code }, health().errorsByCode[code] ?? 0); } });
-  new Gauge({ name: 'bel_watcher_error_longest_seconds',
+    labelNames: ['phase'],
+    registers,
+    collect() {
+      for (const phase of STATUS_PHASES) this.set({ phase }, health().byPhase[phase]);
+    },
+  });
+  new Gauge({
+    name: 'bel_watcher_error_entries',
+    help: 'Failing BackupEntries (status lastError set) by Gardener error code (leader only)',
+    labelNames: ['code'],
+    registers,
+    collect() {
+      for (const code of ERROR_CODE_LABELS) this.set({ code }, health().errorsByCode[code] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'bel_watcher_error_longest_seconds',
     help: 'How long the longest-failing BackupEntry has been failing, i.e. time since its last success as far as this watcher saw (0 = none failing)',
-    registers, collect() { this.set(health().errorLongestSeconds); } });
-  new Gauge({ name: 'bel_watcher_retention_due_entries',
+    registers,
+    collect() {
+      this.set(health().errorLongestSeconds);
+    },
+  });
+  new Gauge({
+    name: 'bel_watcher_retention_due_entries',
     help: 'Retaining BackupEntries whose deletion deadline is at most this far away (not yet passed; informer and Temporal visibility)',
-    labelNames: ['within'], registers,
-    collect() { for (const within of Object.keys(DUE_WINDOWS) as (keyof typeof DUE_WINDOWS)[]) this.set({ within }, health().dueWithin[within]); } });
-  new Gauge({ name: 'bel_watcher_retaining_workflows',
+    labelNames: ['within'],
+    registers,
+    collect() {
+      for (const within of Object.keys(DUE_WINDOWS) as (keyof typeof DUE_WINDOWS)[])
+        this.set({ within }, health().dueWithin[within]);
+    },
+  });
+  new Gauge({
+    name: 'bel_watcher_retaining_workflows',
     help: 'Running BackupEntry workflows in phase Retaining, from Temporal visibility (leader only; also entries released during retention)',
-    registers, collect() { this.set(health().retainingWorkflows); } });
-  new Gauge({ name: 'bel_watcher_retention_overdue_entries',
-    help: 'Retaining BackupEntries whose deadline has passed and whose deletion has not started', registers,
-    collect() { this.set(health().overdue); } });
-  new Gauge({ name: 'bel_watcher_retention_overdue_longest_seconds',
-    help: 'How far past its deadline the most overdue retaining BackupEntry is (0 = none overdue)', registers,
-    collect() { this.set(health().overdueLongestSeconds); } });
+    registers,
+    collect() {
+      this.set(health().retainingWorkflows);
+    },
+  });
+  new Gauge({
+    name: 'bel_watcher_retention_overdue_entries',
+    help: 'Retaining BackupEntries whose deadline has passed and whose deletion has not started',
+    registers,
+    collect() {
+      this.set(health().overdue);
+    },
+  });
+  new Gauge({
+    name: 'bel_watcher_retention_overdue_longest_seconds',
+    help: 'How far past its deadline the most overdue retaining BackupEntry is (0 = none overdue)',
+    registers,
+    collect() {
+      this.set(health().overdueLongestSeconds);
+    },
+  });
   return m;
 }

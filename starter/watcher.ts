@@ -35,7 +35,10 @@ async function connectWithRetry(config: AppConfig, log: Logger, abort: AbortSign
       return await Connection.connect(config.temporal.connect.connectionOptions);
     } catch (err) {
       const delay = backoffDelay(attempt, { initialMs: 1000, maxMs: 30_000 });
-      log.warn({ temporal: config.temporal.address, error: describeError(err), retryInMs: delay }, 'Temporal is not reachable yet');
+      log.warn(
+        { temporal: config.temporal.address, error: describeError(err), retryInMs: delay },
+        'Temporal is not reachable yet',
+      );
       await sleepUnlessAborted(delay, abort);
     }
   }
@@ -70,8 +73,11 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().then(() => process.exit(0), (err: unknown) => {
-    process.stderr.write(`watcher failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`watcher failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

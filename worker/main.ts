@@ -32,10 +32,16 @@ export function createProviders(config: AppConfig, metrics?: ActivityMetricsSink
     providers.set('local', createLocalProvider({ rootDir: config.local.rootDir, hostPath: config.local.hostPath }));
   }
   if (config.providerTypes.includes('gcp')) {
-    providers.set('gcp', createGcsProvider({ ...(config.gcs.apiEndpoint ? { apiEndpoint: config.gcs.apiEndpoint } : {}),
-      maxWritesPerSecond: config.gcs.maxWritesPerSecond, stsEndpoint: config.gcs.stsEndpoint,
-      iamCredentialsEndpoint: config.gcs.iamCredentialsEndpoint,
-      ...(metrics?.throttled ? { onThrottled: (status: number) => metrics.throttled?.('gcp', status) } : {}) }));
+    providers.set(
+      'gcp',
+      createGcsProvider({
+        ...(config.gcs.apiEndpoint ? { apiEndpoint: config.gcs.apiEndpoint } : {}),
+        maxWritesPerSecond: config.gcs.maxWritesPerSecond,
+        stsEndpoint: config.gcs.stsEndpoint,
+        iamCredentialsEndpoint: config.gcs.iamCredentialsEndpoint,
+        ...(metrics?.throttled ? { onThrottled: (status: number) => metrics.throttled?.('gcp', status) } : {}),
+      }),
+    );
   }
   return providers;
 }
@@ -75,7 +81,10 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
   let stopRequested = false;
   // Aborted when `stop` resolves: cuts the wait between connection attempts short.
   const stopping = new AbortController();
-  void stop.then(() => { stopRequested = true; stopping.abort(); });
+  void stop.then(() => {
+    stopRequested = true;
+    stopping.abort();
+  });
   let connection: NativeConnection | undefined;
   let worker: Worker | undefined;
   const metrics = createWorkerMetrics(() => worker?.getState(), { defaultMetrics: opts.defaultMetrics ?? false });
@@ -85,7 +94,12 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
     const c = connection;
     if (!c) return false;
     if (temporalOk && Date.now() - temporalOk.at < 5000) return temporalOk.ok;
-    const ok = await c.withDeadline(Date.now() + 3000, () => c.workflowService.getSystemInfo({})).then(() => true, () => false);
+    const ok = await c
+      .withDeadline(Date.now() + 3000, () => c.workflowService.getSystemInfo({}))
+      .then(
+        () => true,
+        () => false,
+      );
     temporalOk = { at: Date.now(), ok };
     return ok;
   };
@@ -101,8 +115,13 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
 
   let server: HealthServer | undefined;
   if (opts.httpPort !== undefined) {
-    server = await startHealthServer({ port: opts.httpPort, registry: metrics.registry, live, ready,
-      ...(opts.extraMetrics ? { extraMetrics: opts.extraMetrics } : {}) });
+    server = await startHealthServer({
+      port: opts.httpPort,
+      registry: metrics.registry,
+      live,
+      ready,
+      ...(opts.extraMetrics ? { extraMetrics: opts.extraMetrics } : {}),
+    });
     opts.onListening?.(server.port);
     logger?.info({ port: server.port }, 'Serving /metrics, /healthz and /readyz');
   }
@@ -113,19 +132,34 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
       } catch (err) {
         if (!server) throw err;
         const delay = backoffDelay(attempt, CONNECT_BACKOFF);
-        logger?.warn({ temporal: config.temporal.address, error: err instanceof Error ? err.message : String(err), retryInMs: delay },
-          'Temporal is not reachable yet');
-        if (stopRequested || await sleepUnlessAborted(delay, stopping.signal)) return;
+        logger?.warn(
+          {
+            temporal: config.temporal.address,
+            error: err instanceof Error ? err.message : String(err),
+            retryInMs: delay,
+          },
+          'Temporal is not reachable yet',
+        );
+        if (stopRequested || (await sleepUnlessAborted(delay, stopping.signal))) return;
       }
     }
     if (stopRequested) return;
     const w = await Worker.create({
-      connection, namespace: config.temporal.namespace, taskQueue: config.taskQueue,
-      ...(config.worker.workflowBundlePath ? { workflowBundle: { codePath: config.worker.workflowBundlePath } } : { workflowsPath: WORKFLOW_CODE.workflowsPath }),
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.taskQueue,
+      ...(config.worker.workflowBundlePath
+        ? { workflowBundle: { codePath: config.worker.workflowBundlePath } }
+        : { workflowsPath: WORKFLOW_CODE.workflowsPath }),
       // A prebuilt bundle carries the converter already (worker/build-workflow-bundle.ts); activities use it from here.
       dataConverter: { payloadConverterPath: WORKFLOW_CODE.payloadConverterPath },
-      activities: createActivities({ kube: createKubeGateway(opts.kubeConfig), providers: createProviders(config, metrics.sink), metrics: metrics.sink,
-        defaultRetentionMs: config.defaultRetentionMs, retentionMode: config.retentionMode }),
+      activities: createActivities({
+        kube: createKubeGateway(opts.kubeConfig),
+        providers: createProviders(config, metrics.sink),
+        metrics: metrics.sink,
+        defaultRetentionMs: config.defaultRetentionMs,
+        retentionMode: config.retentionMode,
+      }),
       maxCachedWorkflows: config.worker.maxCachedWorkflows,
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivityTaskExecutions,
       maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTaskExecutions,
@@ -139,7 +173,9 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
     });
     worker = w;
     // The SDK also stops the worker on SIGINT/SIGTERM itself; only ask for a shutdown while it is still running.
-    void stop.then(() => { if (w.getState() === 'RUNNING') w.shutdown(); });
+    void stop.then(() => {
+      if (w.getState() === 'RUNNING') w.shutdown();
+    });
     await w.run();
   } finally {
     await connection?.close();
@@ -172,8 +208,12 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, 'worker');
   const sdk = config.worker.sdkMetrics;
-  const sdkPort = sdk ? (sdk.port || await freePortOn(sdk.host.replace(/^\[(.*)\]$/, '$1'))) : undefined;
-  installTemporalRuntime(logger, config.logLevel, sdk && sdkPort ? { prometheusBindAddress: `${sdk.host}:${sdkPort}` } : {});
+  const sdkPort = sdk ? sdk.port || (await freePortOn(sdk.host.replace(/^\[(.*)\]$/, '$1'))) : undefined;
+  installTemporalRuntime(
+    logger,
+    config.logLevel,
+    sdk && sdkPort ? { prometheusBindAddress: `${sdk.host}:${sdkPort}` } : {},
+  );
   const kc = new KubeConfig();
   kc.loadFromDefault();
   // The SDK's runtime stops the worker on SIGINT/SIGTERM; this also ends a wait for Temporal at start.
@@ -181,21 +221,46 @@ async function main(): Promise<void> {
   const stop = new Promise<string>((resolve) => (onSignal = resolve));
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.once('SIGTERM', () => onSignal('SIGTERM'));
-  void stop.then((signal) => logger.info({ signal, graceMs: config.worker.shutdownGraceMs }, 'Stopping: no new tasks; activities get the grace time'));
+  void stop.then((signal) =>
+    logger.info(
+      { signal, graceMs: config.worker.shutdownGraceMs },
+      'Stopping: no new tasks; activities get the grace time',
+    ),
+  );
   for (const warning of config.warnings) logger.warn(warning);
-  logger.info({ cluster: config.clusterIdentity, taskQueue: config.taskQueue, temporal: config.temporal.address,
-    namespace: config.temporal.namespace, providers: config.providerTypes, bundle: config.worker.workflowBundlePath ?? '(bundled at start)',
-    maxCachedWorkflows: config.worker.maxCachedWorkflows, activitySlots: config.worker.maxConcurrentActivityTaskExecutions,
-    workflowTaskSlots: config.worker.maxConcurrentWorkflowTaskExecutions,
-    sdkMetrics: sdk && sdkPort ? `${sdk.host}:${sdkPort}` : 'off' }, 'Starting worker');
-  await runWorker({ config, kubeConfig: kc, stop, logger, httpPort: config.worker.httpPort, defaultMetrics: true,
-    ...(sdk && sdkPort ? { extraMetrics: sdkMetricsReader(sdk.host, sdkPort) } : {}) });
+  logger.info(
+    {
+      cluster: config.clusterIdentity,
+      taskQueue: config.taskQueue,
+      temporal: config.temporal.address,
+      namespace: config.temporal.namespace,
+      providers: config.providerTypes,
+      bundle: config.worker.workflowBundlePath ?? '(bundled at start)',
+      maxCachedWorkflows: config.worker.maxCachedWorkflows,
+      activitySlots: config.worker.maxConcurrentActivityTaskExecutions,
+      workflowTaskSlots: config.worker.maxConcurrentWorkflowTaskExecutions,
+      sdkMetrics: sdk && sdkPort ? `${sdk.host}:${sdkPort}` : 'off',
+    },
+    'Starting worker',
+  );
+  await runWorker({
+    config,
+    kubeConfig: kc,
+    stop,
+    logger,
+    httpPort: config.worker.httpPort,
+    defaultMetrics: true,
+    ...(sdk && sdkPort ? { extraMetrics: sdkMetricsReader(sdk.host, sdkPort) } : {}),
+  });
   logger.info('Worker stopped');
 }
 
 if (require.main === module) {
-  main().then(() => process.exit(0), (err: unknown) => {
-    process.stderr.write(`worker failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`worker failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

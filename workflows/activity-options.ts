@@ -16,7 +16,13 @@ const NON_RETRYABLE: string[] = [...STOP_RETRYING_CODES];
 /** Kubernetes reads and writes: short, a few quick retries (API server hiccups, 409s). */
 export const KUBE_ACTIVITY: ActivityOptions = {
   startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '10s',
+    maximumAttempts: 4,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  },
 };
 
 /**
@@ -27,13 +33,25 @@ export const KUBE_ACTIVITY: ActivityOptions = {
 export const KUBE_LOCAL_ACTIVITY: LocalActivityOptions = {
   startToCloseTimeout: '10s',
   scheduleToCloseTimeout: '2m',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '10s',
+    maximumAttempts: 4,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  },
 };
 
 /** Counting the objects under a prefix: one listing pass; bounded by its own limit. */
 export const INVENTORY_ACTIVITY: ActivityOptions = {
   startToCloseTimeout: '10m',
-  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1m',
+    maximumAttempts: 4,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  },
 };
 
 /**
@@ -46,5 +64,11 @@ export const DELETE_ACTIVITY: ActivityOptions = {
   startToCloseTimeout: '12h',
   heartbeatTimeout: '20s',
   cancellationType: 'WAIT_CANCELLATION_COMPLETED',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '5m',
+    maximumAttempts: 10,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  },
 };

@@ -7,29 +7,86 @@
  * Deterministic: workflow time only, no I/O outside activities, all state carried explicitly across continue-as-new.
  */
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, allHandlersFinished, condition, continueAsNew, isCancellation,
-  log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  log,
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import {
-  ANNOTATION_FORCE_DELETION, ANNOTATION_KEEP_BACKUPS, DEFAULT_RETENTION_MS, formatBytes, GardenerErrorCode, MAX_ACTOR_CHARS, MAX_REASON_CHARS, MAX_RETENTION_MS,
-  Operation, Phase, SOURCE_PREFIX, backoffDelay, boundByBytes, decideOperation, extendDeadline, formatDuration, formatRfc3339Seconds,
-  parseBoolAnnotation, parseDuration, parseEntryName, parseExtendRequest, parseOperatorRequest, parseRfc3339,
-  reconcileReason, retentionDeadline, safeText, type CleanExtendRequest, type CleanOperatorRequest, type DomainError, type Result,
+  ANNOTATION_FORCE_DELETION,
+  ANNOTATION_KEEP_BACKUPS,
+  DEFAULT_RETENTION_MS,
+  formatBytes,
+  GardenerErrorCode,
+  MAX_ACTOR_CHARS,
+  MAX_REASON_CHARS,
+  MAX_RETENTION_MS,
+  Operation,
+  Phase,
+  SOURCE_PREFIX,
+  backoffDelay,
+  boundByBytes,
+  decideOperation,
+  extendDeadline,
+  formatDuration,
+  formatRfc3339Seconds,
+  parseBoolAnnotation,
+  parseDuration,
+  parseEntryName,
+  parseExtendRequest,
+  parseOperatorRequest,
+  parseRfc3339,
+  reconcileReason,
+  retentionDeadline,
+  safeText,
+  type CleanExtendRequest,
+  type CleanOperatorRequest,
+  type DomainError,
+  type Result,
 } from '../domain';
 import type {
-  BackupEntryActivities, EntryView, SecretReference, StatusReport, StorageTarget,
+  BackupEntryActivities,
+  EntryView,
+  SecretReference,
+  StatusReport,
+  StorageTarget,
 } from '../activities/types';
 import type { DeletionReceipt } from '../activities/storage-port';
 import { DELETE_ACTIVITY, INVENTORY_ACTIVITY, KUBE_ACTIVITY, KUBE_LOCAL_ACTIVITY } from './activity-options';
 import { RETENTION_TIMER_SUMMARY, RETRY_TIMER_SUMMARY } from './timer-summaries';
 import { oneAtATime } from './one-at-a-time';
 import {
-  type DecisionRecord, type EntryStatusView, cancelCleanupSignal,
-  cancelCleanupUpdate, expediteSignal, expediteUpdate, extendRetentionSignal, extendRetentionUpdate, reconcileSignal,
+  type DecisionRecord,
+  type EntryStatusView,
+  cancelCleanupSignal,
+  cancelCleanupUpdate,
+  expediteSignal,
+  expediteUpdate,
+  extendRetentionSignal,
+  extendRetentionUpdate,
+  reconcileSignal,
   statusQuery,
 } from './messages';
 import { invalidInput } from './workflow-input';
-import { BACKUP_BUCKET, BACKUP_ENTRY_NAME, BACKUP_ENTRY_PHASE, BACKUP_ENTRY_TYPE, DELETION_SCHEDULED_AT } from './search-attributes';
+import {
+  BACKUP_BUCKET,
+  BACKUP_ENTRY_NAME,
+  BACKUP_ENTRY_PHASE,
+  BACKUP_ENTRY_TYPE,
+  DELETION_SCHEDULED_AT,
+} from './search-attributes';
 
 /** Settings that shape the workflow's behaviour; fixed at start and carried across continue-as-new. */
 export interface WorkflowSettings {
@@ -48,7 +105,9 @@ export interface WorkflowSettings {
 
 /** Defaults of {@link WorkflowSettings}. */
 export const DEFAULT_WORKFLOW_SETTINGS: WorkflowSettings = {
-  defaultRetentionMs: DEFAULT_RETENTION_MS, initialRetryDelayMs: 5_000, maxRetryDelayMs: 5 * 60_000,
+  defaultRetentionMs: DEFAULT_RETENTION_MS,
+  initialRetryDelayMs: 5_000,
+  maxRetryDelayMs: 5 * 60_000,
 };
 
 /** Deletion bookkeeping, set when the entry's deletion is first seen. */
@@ -215,14 +274,24 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     return full;
   };
   const view = (): EntryStatusView => ({
-    entryName: name, phase: s.phase, decisions: [...s.decisions], summary: summary(s),
-    ...(s.type ? { type: s.type } : {}), ...(s.bucket ? { bucket: s.bucket } : {}), ...(prefix ? { prefix } : {}),
+    entryName: name,
+    phase: s.phase,
+    decisions: [...s.decisions],
+    summary: summary(s),
+    ...(s.type ? { type: s.type } : {}),
+    ...(s.bucket ? { bucket: s.bucket } : {}),
+    ...(prefix ? { prefix } : {}),
     ...(identity.ok ? { namespace: identity.value.namespace } : {}),
-    ...(s.deletion && !s.deletion.receipt ? { deletionScheduledAt: iso(s.deletion.deadlineMs),
-      retention: { periodMs: s.deletion.retentionMs, source: s.deletion.retentionSource } } : {}),
+    ...(s.deletion && !s.deletion.receipt
+      ? {
+          deletionScheduledAt: iso(s.deletion.deadlineMs),
+          retention: { periodMs: s.deletion.retentionMs, source: s.deletion.retentionSource },
+        }
+      : {}),
     ...(s.deletion?.inventory ? { inventory: s.deletion.inventory } : {}),
     ...(s.deletion?.receipt ? { deletion: s.deletion.receipt } : {}),
-    ...(s.lastOperation ? { lastOperation: s.lastOperation } : {}), ...(s.lastError ? { lastError: s.lastError } : {}),
+    ...(s.lastOperation ? { lastOperation: s.lastOperation } : {}),
+    ...(s.lastError ? { lastError: s.lastError } : {}),
     ...(s.etcdBackupSecret ? { etcdBackupSecret: s.etcdBackupSecret } : {}),
   });
 
@@ -232,7 +301,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const refusal = {
     expedite(): string | undefined {
       if (s.phase === Phase.Deleting) return `entry ${name} is already deleting its backups`;
-      if (s.phase !== Phase.Retaining) return `entry ${name} is not being deleted (phase ${s.phase}); there is no retention to expedite`;
+      if (s.phase !== Phase.Retaining)
+        return `entry ${name} is not being deleted (phase ${s.phase}); there is no retention to expedite`;
       return undefined;
     },
     cancel(): string | undefined {
@@ -242,7 +312,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       return s.cancel ? `cleanup of ${name} was already cancelled by ${s.cancel.by}` : undefined;
     },
     extend(req: CleanExtendRequest): Result<number, string> {
-      if (s.phase !== Phase.Retaining || !s.deletion) return { ok: false, error: `entry ${name} is not retaining backups (phase ${s.phase}); nothing to extend` };
+      if (s.phase !== Phase.Retaining || !s.deletion)
+        return { ok: false, error: `entry ${name} is not retaining backups (phase ${s.phase}); nothing to extend` };
       return extendDeadline(req, s.deletion.deadlineMs, deletionMsOf(s.deletion));
     },
   };
@@ -282,25 +353,40 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     const keep = what.keep === true || s.cancel !== undefined;
     const released = Boolean(del.entryReleased && del.target);
     const same = persisted.uid === s.uid && persisted.released === released;
-    const already = same && (released
-      ? persisted.deadlineMs === deadlineMs && persisted.keep === keep
-      : (!what.deadline || persisted.deadlineMs === deadlineMs) && (!what.keep || persisted.keep === true));
+    const already =
+      same &&
+      (released
+        ? persisted.deadlineMs === deadlineMs && persisted.keep === keep
+        : (!what.deadline || persisted.deadlineMs === deadlineMs) && (!what.keep || persisted.keep === true));
     if (already && current()) return true;
     if (released && del.target) {
-      const written = await kube().recordRetention(name, del.target.secretRef, { workflowId: workflowInfo().workflowId, uid: s.uid,
-        type: del.target.type, bucketName: del.target.bucketName, deletionTimestamp: del.deletionTimestamp,
-        deletionDeadline: iso(deadlineMs), ...(keep ? { keepBackups: true } : {}) });
+      const written = await kube().recordRetention(name, del.target.secretRef, {
+        workflowId: workflowInfo().workflowId,
+        uid: s.uid,
+        type: del.target.type,
+        bucketName: del.target.bucketName,
+        deletionTimestamp: del.deletionTimestamp,
+        deletionDeadline: iso(deadlineMs),
+        ...(keep ? { keepBackups: true } : {}),
+      });
       if (written) {
         del.recordedDeadlineMs = deadlineMs;
         persisted = { uid: s.uid, released, deadlineMs, keep };
       }
       return written;
     }
-    const written = await kube().persistDecision(name, { uid: s.uid, ...(what.deadline ? { deletionDeadline: iso(deadlineMs) } : {}),
-      ...(what.keep ? { keepBackups: true } : {}) });
+    const written = await kube().persistDecision(name, {
+      uid: s.uid,
+      ...(what.deadline ? { deletionDeadline: iso(deadlineMs) } : {}),
+      ...(what.keep ? { keepBackups: true } : {}),
+    });
     if (written) {
-      persisted = { uid: s.uid, released, deadlineMs: what.deadline ? deadlineMs : same ? persisted.deadlineMs : undefined,
-        keep: what.keep ? true : same ? persisted.keep : undefined };
+      persisted = {
+        uid: s.uid,
+        released,
+        deadlineMs: what.deadline ? deadlineMs : same ? persisted.deadlineMs : undefined,
+        keep: what.keep ? true : same ? persisted.keep : undefined,
+      };
     }
     return written;
   };
@@ -320,26 +406,50 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     noteReleased(del);
   };
   const noteReleased = (del: DeletionState): void => {
-    record({ action: 'note', by: 'controller', reason: 'entry released during retention',
-      outcome: `the BackupEntry was released (BEL_RETENTION_MODE=release-entry); retention continues on this workflow until ` +
-        `${iso(del.deadlineMs)}, recorded on secret ${del.target!.secretRef.namespace}/${del.target!.secretRef.name}, which keeps our finalizer` });
+    record({
+      action: 'note',
+      by: 'controller',
+      reason: 'entry released during retention',
+      outcome:
+        `the BackupEntry was released (BEL_RETENTION_MODE=release-entry); retention continues on this workflow until ` +
+        `${iso(del.deadlineMs)}, recorded on secret ${del.target!.secretRef.namespace}/${del.target!.secretRef.name}, which keeps our finalizer`,
+    });
   };
 
   /** The entry as the deletion flow sees it once it was released: what was pinned at retention start. */
   const releasedView = (del: DeletionState): EntryView => ({
-    exists: false, name, uid: s.uid ?? '', generation: 0, deletionTimestamp: del.deletionTimestamp, type: del.target!.type,
-    class: 'shoot', bucketName: del.target!.bucketName, region: '', secretRef: { ...del.target!.secretRef }, annotations: {},
+    exists: false,
+    name,
+    uid: s.uid ?? '',
+    generation: 0,
+    deletionTimestamp: del.deletionTimestamp,
+    type: del.target!.type,
+    class: 'shoot',
+    bucketName: del.target!.bucketName,
+    region: '',
+    secretRef: { ...del.target!.secretRef },
+    annotations: {},
     hasFinalizer: false,
   });
   const doExpedite = (req: CleanOperatorRequest): DecisionRecord => {
-    const d = record({ action: 'expedite', by: req.by, reason: req.reason, outcome: 'retention ended early; deleting backups now' });
+    const d = record({
+      action: 'expedite',
+      by: req.by,
+      reason: req.reason,
+      outcome: 'retention ended early; deleting backups now',
+    });
     s.expedite = d;
     s.dirty = true;
     return d;
   };
   const doCancel = (req: CleanOperatorRequest): DecisionRecord => {
     const during = s.phase === Phase.Deleting ? 'deletion stopped; remaining objects are kept' : 'every object is kept';
-    const d = record({ action: 'cancel-cleanup', by: req.by, reason: req.reason, outcome: `${during}; finalizers released` });
+    const d = record({
+      action: 'cancel-cleanup',
+      by: req.by,
+      reason: req.reason,
+      outcome: `${during}; finalizers released`,
+    });
     s.cancel = d;
     s.dirty = true;
     deletionScope?.cancel();
@@ -349,13 +459,23 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     s.deletion!.deadlineMs = target;
     s.deletion!.retentionSource = 'extended';
     s.dirty = true;
-    return record({ action: 'extend', by: req.requestedBy, reason: req.reason, outcome: `deadline moved to ${iso(target)}` });
+    return record({
+      action: 'extend',
+      by: req.requestedBy,
+      reason: req.reason,
+      outcome: `deadline moved to ${iso(target)}`,
+    });
   };
   const refuse = (action: string, raw: unknown, why: string): void => {
-    const o = typeof raw === 'object' && raw !== null ? raw as Record<string, unknown> : {};
-    const said = (v: unknown, max: number): string | undefined => (typeof v === 'string' ? safeText(v, max) || undefined : undefined);
-    record({ action: 'refused', by: said(o.by ?? o.requestedBy, MAX_ACTOR_CHARS) ?? 'unknown',
-      reason: said(o.reason, MAX_REASON_CHARS) ?? '(none given)', outcome: `${action} ignored: ${why}` });
+    const o = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+    const said = (v: unknown, max: number): string | undefined =>
+      typeof v === 'string' ? safeText(v, max) || undefined : undefined;
+    record({
+      action: 'refused',
+      by: said(o.by ?? o.requestedBy, MAX_ACTOR_CHARS) ?? 'unknown',
+      reason: said(o.reason, MAX_REASON_CHARS) ?? '(none given)',
+      outcome: `${action} ignored: ${why}`,
+    });
   };
   /** The update's refusal: an ApplicationFailure (type `Refused`), shown as is by the Web UI and the CLI. */
   const orRefuse = <T>(r: Result<T, string>): T => {
@@ -363,51 +483,95 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     return r.value;
   };
 
-  setHandler(reconcileSignal, (intent: unknown) => {
-    s.dirty = true;
-    log.debug('Reconcile intent', { entry: name, reason: reconcileReason(intent) });
-  }, { description: 'Watcher: the BackupEntry changed; re-read it and act (payload: {reason}; any payload is accepted).' });
+  setHandler(
+    reconcileSignal,
+    (intent: unknown) => {
+      s.dirty = true;
+      log.debug('Reconcile intent', { entry: name, reason: reconcileReason(intent) });
+    },
+    {
+      description: 'Watcher: the BackupEntry changed; re-read it and act (payload: {reason}; any payload is accepted).',
+    },
+  );
   setHandler(expediteUpdate, (raw: unknown) => doExpedite(orRefuse(checkExpedite(raw))), {
-    validator: (raw: unknown) => { orRefuse(checkExpedite(raw)); },
+    validator: (raw: unknown) => {
+      orRefuse(checkExpedite(raw));
+    },
     description: 'End the retention period now and delete the backups. Input: {"reason": "...", "by": "..."}.',
   });
-  setHandler(expediteSignal, (raw: unknown) => {
-    const r = checkExpedite(raw);
-    if (r.ok) doExpedite(r.value); else refuse('expedite', raw, r.error);
-  }, { description: 'Signal form of expedite: ends retention now; recorded as a note when it does not apply.' });
-  setHandler(cancelCleanupUpdate, async (raw: unknown) => {
-    const d = doCancel(orRefuse(checkCancel(raw)));
-    await persist({ keep: true });
-    return d;
-  }, {
-    validator: (raw: unknown) => { orRefuse(checkCancel(raw)); },
-    description: 'Keep every backup object of this deleted entry, release the finalizers and end as Kept. Input: {"reason": "...", "by": "..."}.',
+  setHandler(
+    expediteSignal,
+    (raw: unknown) => {
+      const r = checkExpedite(raw);
+      if (r.ok) doExpedite(r.value);
+      else refuse('expedite', raw, r.error);
+    },
+    { description: 'Signal form of expedite: ends retention now; recorded as a note when it does not apply.' },
+  );
+  setHandler(
+    cancelCleanupUpdate,
+    async (raw: unknown) => {
+      const d = doCancel(orRefuse(checkCancel(raw)));
+      await persist({ keep: true });
+      return d;
+    },
+    {
+      validator: (raw: unknown) => {
+        orRefuse(checkCancel(raw));
+      },
+      description:
+        'Keep every backup object of this deleted entry, release the finalizers and end as Kept. Input: {"reason": "...", "by": "..."}.',
+    },
+  );
+  setHandler(
+    cancelCleanupSignal,
+    (raw: unknown) => {
+      const r = checkCancel(raw);
+      if (r.ok) doCancel(r.value);
+      else refuse('cancel-cleanup', raw, r.error);
+    },
+    { description: 'Signal form of cancelCleanup: keeps the backups; recorded as a note when it does not apply.' },
+  );
+  setHandler(
+    extendRetentionUpdate,
+    async (raw: unknown) => {
+      const d = doExtend(orRefuse(checkExtend(raw)));
+      await persist({ deadline: true });
+      return d;
+    },
+    {
+      validator: (raw: unknown) => {
+        orRefuse(checkExtend(raw));
+      },
+      description:
+        'Move the retention deadline later, never earlier. At most 10 years after the deletion. Input: {"by": "24h"} or {"until": "2026-12-01T00:00:00Z"}, plus "reason" and optionally "requestedBy".',
+    },
+  );
+  setHandler(
+    extendRetentionSignal,
+    (raw: unknown) => {
+      const r = checkExtend(raw);
+      if (r.ok) doExtend(r.value);
+      else refuse('extend', raw, r.error);
+    },
+    { description: 'Signal form of extendRetention; recorded as a note when it does not apply.' },
+  );
+  setHandler(statusQuery, view, {
+    description: 'Phase, deletion deadline, inventory, last operation, deletion receipt and decision log.',
   });
-  setHandler(cancelCleanupSignal, (raw: unknown) => {
-    const r = checkCancel(raw);
-    if (r.ok) doCancel(r.value); else refuse('cancel-cleanup', raw, r.error);
-  }, { description: 'Signal form of cancelCleanup: keeps the backups; recorded as a note when it does not apply.' });
-  setHandler(extendRetentionUpdate, async (raw: unknown) => {
-    const d = doExtend(orRefuse(checkExtend(raw)));
-    await persist({ deadline: true });
-    return d;
-  }, {
-    validator: (raw: unknown) => { orRefuse(checkExtend(raw)); },
-    description: 'Move the retention deadline later, never earlier. At most 10 years after the deletion. Input: {"by": "24h"} or {"until": "2026-12-01T00:00:00Z"}, plus "reason" and optionally "requestedBy".',
-  });
-  setHandler(extendRetentionSignal, (raw: unknown) => {
-    const r = checkExtend(raw);
-    if (r.ok) doExtend(r.value); else refuse('extend', raw, r.error);
-  }, { description: 'Signal form of extendRetention; recorded as a note when it does not apply.' });
-  setHandler(statusQuery, view, { description: 'Phase, deletion deadline, inventory, last operation, deletion receipt and decision log.' });
 
   // --- status helpers ------------------------------------------------------------------------------------------------
   const setPhase = (phase: Phase): void => {
     if (s.phase !== phase) log.info('Phase', { entry: name, from: s.phase, to: phase });
     s.phase = phase;
     if (!fast()) {
-      upsertSearchAttributes([{ key: BACKUP_ENTRY_PHASE, value: phase },
-        { key: DELETION_SCHEDULED_AT, value: phase === Phase.Retaining && s.deletion ? new Date(s.deletion.deadlineMs) : null }]);
+      upsertSearchAttributes([
+        { key: BACKUP_ENTRY_PHASE, value: phase },
+        {
+          key: DELETION_SCHEDULED_AT,
+          value: phase === Phase.Retaining && s.deletion ? new Date(s.deletion.deadlineMs) : null,
+        },
+      ]);
     }
     setCurrentDetails(summary(s));
   };
@@ -421,7 +585,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     const changed = [
       ...(have.get(BACKUP_ENTRY_PHASE) !== s.phase ? [{ key: BACKUP_ENTRY_PHASE, value: s.phase }] : []),
       ...((have.get(DELETION_SCHEDULED_AT)?.getTime() ?? null) !== deadline
-        ? [{ key: DELETION_SCHEDULED_AT, value: deadline === null ? null : new Date(deadline) }] : []),
+        ? [{ key: DELETION_SCHEDULED_AT, value: deadline === null ? null : new Date(deadline) }]
+        : []),
       ...(have.get(BACKUP_ENTRY_NAME) !== name ? [{ key: BACKUP_ENTRY_NAME, value: name }] : []),
       ...(s.type && have.get(BACKUP_ENTRY_TYPE) !== s.type ? [{ key: BACKUP_ENTRY_TYPE, value: s.type }] : []),
       ...(s.bucket && have.get(BACKUP_BUCKET) !== s.bucket ? [{ key: BACKUP_BUCKET, value: s.bucket }] : []),
@@ -442,8 +607,16 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
   const final = (phase: Phase, outcome: BackupEntryWorkflowResult['outcome']): PassOutcome => {
     setPhase(phase);
-    return { final: true, result: { entryName: name, phase, outcome, decisions: [...s.decisions],
-      ...(s.deletion?.receipt ? { deletion: s.deletion.receipt } : {}) } };
+    return {
+      final: true,
+      result: {
+        entryName: name,
+        phase,
+        outcome,
+        decisions: [...s.decisions],
+        ...(s.deletion?.receipt ? { deletion: s.deletion.receipt } : {}),
+      },
+    };
   };
 
   /** Releases our finalizers (secret first); the remembered secretRef stands in for the spec of a vanished entry. */
@@ -492,33 +665,50 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     } catch {
       kept = ` (objects kept under ${prefix})`;
     }
-    await report({ kind: 'succeeded', operation: Operation.Delete, description: `Cleanup cancelled by ${who}; backups kept${kept}` });
+    await report({
+      kind: 'succeeded',
+      operation: Operation.Delete,
+      description: `Cleanup cancelled by ${who}; backups kept${kept}`,
+    });
     if (!(fast() && s.deletion?.entryReleased)) {
-      await kube().recordEvent(name, { type: 'Warning', reason: 'BackupsKept', message: `Cleanup cancelled by ${who}; backups kept${kept}`, ...uidOf(passEntry) });
+      await kube().recordEvent(name, {
+        type: 'Warning',
+        reason: 'BackupsKept',
+        message: `Cleanup cancelled by ${who}; backups kept${kept}`,
+        ...uidOf(passEntry),
+      });
     }
     await release({ secret: true });
     return final(Phase.Kept, 'kept');
   };
 
   /** The retention of a just-deleted entry: its deadline, where the period came from, and a warning to show. */
-  const retentionOf = (entry: EntryView, deletedMs: number): { deadlineMs: number; retentionMs: number; source: string; warning?: DomainError } => {
+  const retentionOf = (
+    entry: EntryView,
+    deletedMs: number,
+  ): { deadlineMs: number; retentionMs: number; source: string; warning?: DomainError } => {
     // Control-plane migration: gardenlet waits at most 10 minutes for a `source-` entry to go, so it is never retained
     // (and gardenlet's force-deletion annotation never reaches the extension object).
     if (name.startsWith(SOURCE_PREFIX) && since(PATCH_PERSIST_DECISIONS)) {
       return { deadlineMs: deletedMs, retentionMs: 0, source: 'control-plane migration copy: not retained' };
     }
-    const r = retentionDeadline({ deletionTimestampMs: deletedMs, defaultRetentionMs: entry.defaultRetentionMs ?? settings.defaultRetentionMs,
-      ...(entry.annotations.retentionPeriod !== undefined ? { annotation: entry.annotations.retentionPeriod } : {}) });
+    const r = retentionDeadline({
+      deletionTimestampMs: deletedMs,
+      defaultRetentionMs: entry.defaultRetentionMs ?? settings.defaultRetentionMs,
+      ...(entry.annotations.retentionPeriod !== undefined ? { annotation: entry.annotations.retentionPeriod } : {}),
+    });
     const accepted = acceptedDeadline(entry, deletedMs);
-    const base = accepted !== undefined && accepted > r.deadlineMs
-      ? { deadlineMs: accepted, retentionMs: accepted - deletedMs, source: 'accepted by an earlier run' }
-      : { deadlineMs: r.deadlineMs, retentionMs: r.retentionMs, source: r.source as string };
+    const base =
+      accepted !== undefined && accepted > r.deadlineMs
+        ? { deadlineMs: accepted, retentionMs: accepted - deletedMs, source: 'accepted by an earlier run' }
+        : { deadlineMs: r.deadlineMs, retentionMs: r.retentionMs, source: r.source as string };
     return r.warning ? { ...base, warning: r.warning } : base;
   };
 
   /** The secretRef secret is gone at deletion: Gardener releases the finalizer without cleanup (gardener/gardener#2557); so do we, loudly. */
   const orphaned = async (entry: EntryView): Promise<PassOutcome> => {
-    const msg = `secret ${entry.secretRef.namespace}/${entry.secretRef.name} is gone, so the backups under ${prefix} in ` +
+    const msg =
+      `secret ${entry.secretRef.namespace}/${entry.secretRef.name} is gone, so the backups under ${prefix} in ` +
       `bucket ${entry.bucketName} cannot be deleted and stay behind`;
     record({ action: 'note', by: 'controller', reason: 'secretRef missing at deletion', outcome: msg });
     await kube().recordEvent(name, { type: 'Warning', reason: 'BackupsOrphaned', message: msg, ...uidOf(entry) });
@@ -529,17 +719,28 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   /** A deletion first seen, in the shape of histories written before PATCH_SEED_SCALE (one activity per step). */
   const startDeletion = async (entry: EntryView): Promise<PassOutcome | undefined> => {
     // This version writes Pending (or the deletion's Processing) right after, in the same workflow task.
-    if (!fast()) await report({ kind: 'processing', operation: Operation.Delete, description: 'Deleting the BackupEntry' });
+    if (!fast())
+      await report({ kind: 'processing', operation: Operation.Delete, description: 'Deleting the BackupEntry' });
     if (!(await kube().secretRefExists(name))) return orphaned(entry);
     const deletedAt = parseRfc3339(entry.deletionTimestamp!);
     const r = retentionOf(entry, deletedAt.ok ? deletedAt.value : Date.now());
     if (r.warning) {
       record({ action: 'note', by: 'controller', reason: r.warning.reason, outcome: r.warning.message });
-      await kube().recordEvent(name, { type: 'Warning', reason: r.warning.reason, message: r.warning.message, ...uidOf(entry) });
+      await kube().recordEvent(name, {
+        type: 'Warning',
+        reason: r.warning.reason,
+        message: r.warning.message,
+        ...uidOf(entry),
+      });
     }
     const secret = await kube().deleteEtcdBackupSecret(name);
     if (secret === 'kept-created-by-other') {
-      record({ action: 'note', by: 'controller', reason: 'etcd-backup secret belongs to another entry', outcome: 'secret left in place' });
+      record({
+        action: 'note',
+        by: 'controller',
+        reason: 'etcd-backup secret belongs to another entry',
+        outcome: 'secret left in place',
+      });
     }
     // What is deleted is fixed now: a later edit of the spec never redirects the deletion (see noteSpecChange).
     const target: StorageTarget = { type: entry.type, bucketName: entry.bucketName, secretRef: { ...entry.secretRef } };
@@ -552,22 +753,39 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       try {
         inventory = await inventoryBackups(name, target);
       } catch (err) {
-        record({ action: 'note', by: 'controller', reason: 'inventory failed', outcome: `objects not counted: ${describeFailure(err).message}` });
+        record({
+          action: 'note',
+          by: 'controller',
+          reason: 'inventory failed',
+          outcome: `objects not counted: ${describeFailure(err).message}`,
+        });
       }
     } else {
       inventory = await inventoryBackups(name);
     }
-    s.deletion = { deletionTimestamp: entry.deletionTimestamp!, deadlineMs: r.deadlineMs, retentionMs: r.retentionMs,
-      retentionSource: r.source, ...(inventory ? { inventory } : {}), target };
+    s.deletion = {
+      deletionTimestamp: entry.deletionTimestamp!,
+      deadlineMs: r.deadlineMs,
+      retentionMs: r.retentionMs,
+      retentionSource: r.source,
+      ...(inventory ? { inventory } : {}),
+      target,
+    };
     const what = inventory ? `${inventory.objects} objects (${bytes(inventory.bytes)})` : 'the objects';
-    record({ action: 'retention-start', by: 'controller', reason: `retention ${formatDuration(r.retentionMs)} (${r.source})`,
-      outcome: `${what} under ${prefix} in bucket ${target.bucketName} are deleted at ${iso(r.deadlineMs)}` });
+    record({
+      action: 'retention-start',
+      by: 'controller',
+      reason: `retention ${formatDuration(r.retentionMs)} (${r.source})`,
+      outcome: `${what} under ${prefix} in bucket ${target.bucketName} are deleted at ${iso(r.deadlineMs)}`,
+    });
     return undefined;
   };
 
   /** The Pending status of a retained entry: until when, and how to change it. */
   const pendingReport = (deadlineMs: number, inv?: DeletionState['inventory']): StatusReport => ({
-    kind: 'pending', operation: Operation.Delete, description:
+    kind: 'pending',
+    operation: Operation.Delete,
+    description:
       `Backups are retained until ${iso(deadlineMs)}${inv ? ` (${inv.objects} objects, ${bytes(inv.bytes)})` : ''}; ` +
       `to delete them now annotate ${ANNOTATION_FORCE_DELETION}=true or run "expedite", ` +
       `to keep them annotate ${ANNOTATION_KEEP_BACKUPS}=true or run "cancel-cleanup"`,
@@ -582,34 +800,80 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     const deletedAt = parseRfc3339(entry.deletionTimestamp!);
     const r = retentionOf(entry, deletedAt.ok ? deletedAt.value : Date.now());
     const target: StorageTarget = { type: entry.type, bucketName: entry.bucketName, secretRef: { ...entry.secretRef } };
-    const del: DeletionState = { deletionTimestamp: entry.deletionTimestamp!, deadlineMs: r.deadlineMs, retentionMs: r.retentionMs,
-      retentionSource: r.source, target };
+    const del: DeletionState = {
+      deletionTimestamp: entry.deletionTimestamp!,
+      deadlineMs: r.deadlineMs,
+      retentionMs: r.retentionMs,
+      retentionSource: r.source,
+      target,
+    };
     s.deletion = del;
     // The annotations are applied (and recorded) after retention-start, as before; whether they end it now is known here.
-    const says = (v: string | undefined): boolean => { const b = v !== undefined ? parseBoolAnnotation(v) : undefined; return b?.ok === true && b.value; };
-    const retain = !s.cancel && !s.expedite && !says(entry.annotations.forceDeletion) && !says(entry.annotations.keepBackups)
-      && Date.now() < del.deadlineMs;
+    const says = (v: string | undefined): boolean => {
+      const b = v !== undefined ? parseBoolAnnotation(v) : undefined;
+      return b?.ok === true && b.value;
+    };
+    const retain =
+      !s.cancel &&
+      !s.expedite &&
+      !says(entry.annotations.forceDeletion) &&
+      !says(entry.annotations.keepBackups) &&
+      Date.now() < del.deadlineMs;
     const release = retain && entry.retentionMode === 'release-entry';
     const deadline = iso(del.deadlineMs);
-    const res = await kube().beginDeletion(name, { entry,
+    const res = await kube().beginDeletion(name, {
+      entry,
       ...(retain ? { pending: { ...pendingReport(del.deadlineMs), ...observedOf(entry) } } : {}),
-      ...(release ? { record: { workflowId: workflowInfo().workflowId, uid: entry.uid, type: target.type, bucketName: target.bucketName,
-        deletionTimestamp: del.deletionTimestamp, deletionDeadline: deadline } } : {}),
-      ...(retain && !release && entry.annotations.deletionDeadline !== deadline ? { decision: { uid: entry.uid, deletionDeadline: deadline } } : {}) });
+      ...(release
+        ? {
+            record: {
+              workflowId: workflowInfo().workflowId,
+              uid: entry.uid,
+              type: target.type,
+              bucketName: target.bucketName,
+              deletionTimestamp: del.deletionTimestamp,
+              deletionDeadline: deadline,
+            },
+          }
+        : {}),
+      ...(retain && !release && entry.annotations.deletionDeadline !== deadline
+        ? { decision: { uid: entry.uid, deletionDeadline: deadline } }
+        : {}),
+    });
     if (!res.secretRefExists) {
       s.deletion = undefined;
       return orphaned(entry);
     }
     if (r.warning) {
       record({ action: 'note', by: 'controller', reason: r.warning.reason, outcome: r.warning.message });
-      await kube().recordEvent(name, { type: 'Warning', reason: r.warning.reason, message: r.warning.message, ...uidOf(entry) });
+      await kube().recordEvent(name, {
+        type: 'Warning',
+        reason: r.warning.reason,
+        message: r.warning.message,
+        ...uidOf(entry),
+      });
     }
     if (res.etcdSecret === 'kept-created-by-other') {
-      record({ action: 'note', by: 'controller', reason: 'etcd-backup secret belongs to another entry', outcome: 'secret left in place' });
+      record({
+        action: 'note',
+        by: 'controller',
+        reason: 'etcd-backup secret belongs to another entry',
+        outcome: 'secret left in place',
+      });
     }
-    record({ action: 'retention-start', by: 'controller', reason: `retention ${formatDuration(r.retentionMs)} (${r.source})`,
-      outcome: `the objects under ${prefix} in bucket ${target.bucketName} are deleted at ${deadline}` });
-    if (retain) s.lastOperation = { type: Operation.Delete, state: 'Pending', description: pendingReport(del.deadlineMs).description, at: nowIso() };
+    record({
+      action: 'retention-start',
+      by: 'controller',
+      reason: `retention ${formatDuration(r.retentionMs)} (${r.source})`,
+      outcome: `the objects under ${prefix} in bucket ${target.bucketName} are deleted at ${deadline}`,
+    });
+    if (retain)
+      s.lastOperation = {
+        type: Operation.Delete,
+        state: 'Pending',
+        description: pendingReport(del.deadlineMs).description,
+        at: nowIso(),
+      };
     if (res.released) {
       del.entryReleased = true;
       del.recordedDeadlineMs = del.deadlineMs;
@@ -621,15 +885,28 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
 
   /** Counts the objects under the prefix while the retention runs; the count shows in the status query and summary. */
   const countInBackground = (target: StorageTarget): void => {
-    void inventoryBackups(name, target).then((inv) => {
-      if (!s.deletion || s.deletion.target !== target) return; // re-created meanwhile: the count is stale
-      s.deletion.inventory = inv;
-      record({ action: 'note', by: 'controller', reason: 'inventory',
-        outcome: `${inv.objects} objects (${bytes(inv.bytes)}) under ${prefix} in bucket ${target.bucketName}${inv.truncated ? ' (counting stopped at its limit)' : ''}` });
-      setCurrentDetails(summary(s));
-    }, (err: unknown) => {
-      if (s.deletion?.target === target) record({ action: 'note', by: 'controller', reason: 'inventory failed', outcome: `objects not counted: ${describeFailure(err).message}` });
-    });
+    void inventoryBackups(name, target).then(
+      (inv) => {
+        if (!s.deletion || s.deletion.target !== target) return; // re-created meanwhile: the count is stale
+        s.deletion.inventory = inv;
+        record({
+          action: 'note',
+          by: 'controller',
+          reason: 'inventory',
+          outcome: `${inv.objects} objects (${bytes(inv.bytes)}) under ${prefix} in bucket ${target.bucketName}${inv.truncated ? ' (counting stopped at its limit)' : ''}`,
+        });
+        setCurrentDetails(summary(s));
+      },
+      (err: unknown) => {
+        if (s.deletion?.target === target)
+          record({
+            action: 'note',
+            by: 'controller',
+            reason: 'inventory failed',
+            outcome: `objects not counted: ${describeFailure(err).message}`,
+          });
+      },
+    );
   };
 
   /** A deadline written on the entry (by an earlier run, or by hand), bounded to 10 years after the deletion. */
@@ -643,13 +920,23 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const noteSpecChange = (entry: EntryView): void => {
     const t = s.deletion?.target;
     if (!t || s.deletion!.specChangeNoted) return;
-    if (entry.type === t.type && entry.bucketName === t.bucketName
-      && entry.secretRef.name === t.secretRef.name && entry.secretRef.namespace === t.secretRef.namespace) return;
+    if (
+      entry.type === t.type &&
+      entry.bucketName === t.bucketName &&
+      entry.secretRef.name === t.secretRef.name &&
+      entry.secretRef.namespace === t.secretRef.namespace
+    )
+      return;
     s.deletion!.specChangeNoted = true;
-    record({ action: 'note', by: 'controller', reason: 'spec changed after deletion',
-      outcome: `the entry now says type ${entry.type}, bucket ${entry.bucketName}, secret ${entry.secretRef.namespace}/${entry.secretRef.name}; ` +
+    record({
+      action: 'note',
+      by: 'controller',
+      reason: 'spec changed after deletion',
+      outcome:
+        `the entry now says type ${entry.type}, bucket ${entry.bucketName}, secret ${entry.secretRef.namespace}/${entry.secretRef.name}; ` +
         `ignored: the backups are deleted where they were when retention started (type ${t.type}, bucket ${t.bucketName}, ` +
-        `secret ${t.secretRef.namespace}/${t.secretRef.name})` });
+        `secret ${t.secretRef.namespace}/${t.secretRef.name})`,
+    });
   };
 
   /** Annotations an operator with only kubectl uses to steer a deletion (docs/design.md §4). */
@@ -659,7 +946,12 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       const v = parseBoolAnnotation(force);
       if (v.ok && v.value) doExpedite({ by: 'kubectl-annotation', reason: `${ANNOTATION_FORCE_DELETION}=${force}` });
       else if (!v.ok && !s.decisions.some((d) => d.reason === v.error.message)) {
-        record({ action: 'note', by: 'kubectl-annotation', reason: v.error.message, outcome: 'force-deletion ignored' });
+        record({
+          action: 'note',
+          by: 'kubectl-annotation',
+          reason: v.error.message,
+          outcome: 'force-deletion ignored',
+        });
       }
     }
     const keep = entry.annotations.keepBackups;
@@ -673,11 +965,20 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     const period = entry.annotations.retentionPeriod;
     const d = period !== undefined ? parseDuration(period) : undefined;
     if (d?.ok && deletedMs + d.value > del.deadlineMs && !name.startsWith(SOURCE_PREFIX)) {
-      doExtend({ req: { requestedBy: 'kubectl-annotation', reason: `retention-period annotation changed to ${period}` }, target: deletedMs + d.value });
+      doExtend({
+        req: { requestedBy: 'kubectl-annotation', reason: `retention-period annotation changed to ${period}` },
+        target: deletedMs + d.value,
+      });
     }
     const accepted = acceptedDeadline(entry, deletedMs);
     if (accepted !== undefined && accepted > del.deadlineMs) {
-      doExtend({ req: { requestedBy: 'kubectl-annotation', reason: `deletion-deadline annotation says ${entry.annotations.deletionDeadline}` }, target: accepted });
+      doExtend({
+        req: {
+          requestedBy: 'kubectl-annotation',
+          reason: `deletion-deadline annotation says ${entry.annotations.deletionDeadline}`,
+        },
+        target: accepted,
+      });
     }
   };
 
@@ -696,9 +997,13 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
           const e = await kube().observeEntry(name);
           const keep = e.exists && e.uid === s.uid ? e.annotations.keepBackups : undefined;
           const v = keep !== undefined ? parseBoolAnnotation(keep) : undefined;
-          if (deleting && !s.cancel && v?.ok && v.value) doCancel({ by: 'kubectl-annotation', reason: `${ANNOTATION_KEEP_BACKUPS}=${keep}` });
+          if (deleting && !s.cancel && v?.ok && v.value)
+            doCancel({ by: 'kubectl-annotation', reason: `${ANNOTATION_KEEP_BACKUPS}=${keep}` });
         } catch (err) {
-          log.warn('Could not look at the entry during the deletion', { entry: name, error: describeFailure(err).message });
+          log.warn('Could not look at the entry during the deletion', {
+            entry: name,
+            error: describeFailure(err).message,
+          });
         }
       }
     })();
@@ -711,11 +1016,16 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const deleteFlow = async (entry: EntryView): Promise<PassOutcome> => {
     if (!entry.hasFinalizer && !s.deletion) return CONTINUE; // never ours (or already released): nothing to clean
     // Gardener removes the reconcile annotation on every operation, delete included (left, it would re-trigger passes).
-    if (entry.annotations.operation === 'reconcile' && since(PATCH_PERSIST_DECISIONS)) await kube().removeOperationAnnotation(name, 'reconcile');
+    if (entry.annotations.operation === 'reconcile' && since(PATCH_PERSIST_DECISIONS))
+      await kube().removeOperationAnnotation(name, 'reconcile');
     const keep = entry.annotations.keepBackups;
     if (keep !== undefined) {
       const v = parseBoolAnnotation(keep);
-      if (!v.ok) throw ApplicationFailure.nonRetryable(`${v.error.message}; nothing is deleted until it is fixed`, GardenerErrorCode.ConfigurationProblem);
+      if (!v.ok)
+        throw ApplicationFailure.nonRetryable(
+          `${v.error.message}; nothing is deleted until it is fixed`,
+          GardenerErrorCode.ConfigurationProblem,
+        );
     }
     let registered = false;
     if (!s.deletion) {
@@ -746,7 +1056,12 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     setPhase(Phase.Deleting);
     if (fast()) flushAttributes(); // a deletion can take hours: the Web UI shows it as Deleting meanwhile
     const bucket = del.target?.bucketName ?? entry.bucketName;
-    await report({ kind: 'processing', operation: Operation.Delete, description: `Deleting the backups under ${prefix} in bucket ${bucket}`, progress: 10 });
+    await report({
+      kind: 'processing',
+      operation: Operation.Delete,
+      description: `Deleting the backups under ${prefix} in bucket ${bucket}`,
+      progress: 10,
+    });
     const stopWatch = since(PATCH_PERSIST_DECISIONS) ? watchKeepBackupsDuringDeletion() : undefined;
     let cancelled = false;
     try {
@@ -761,14 +1076,18 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     }
     const rc = del.receipt;
     if (cancelled || !rc) return keepBackups(); // no receipt without a completed deletion: only cancellation leaves none
-    const left = rc.remainingObjects ? `; ${rc.remainingObjects} objects remain (${rc.lockedObjects} locked for lifecycle expiry, ${rc.rewrittenObjects} rewritten during deletion)` : '';
-    const unc = rc.uncountedAfterResume;
-    const inferred = unc && (unc.objects > 0 || unc.bytes > 0)
-      ? `; ${unc.objects} of them (${bytes(unc.bytes)}) deleted by an interrupted attempt after its last checkpoint, counted from the inventory taken before deletion`
+    const left = rc.remainingObjects
+      ? `; ${rc.remainingObjects} objects remain (${rc.lockedObjects} locked for lifecycle expiry, ${rc.rewrittenObjects} rewritten during deletion)`
       : '';
+    const unc = rc.uncountedAfterResume;
+    const inferred =
+      unc && (unc.objects > 0 || unc.bytes > 0)
+        ? `; ${unc.objects} of them (${bytes(unc.bytes)}) deleted by an interrupted attempt after its last checkpoint, counted from the inventory taken before deletion`
+        : '';
     const text = `Deleted ${rc.deletedObjects} objects (${bytes(rc.deletedBytes)}) under ${prefix} in ${formatDuration(Math.max(1, Math.round(rc.durationMs / 1000)) * 1000)}${inferred}${left}`;
     await report({ kind: 'succeeded', operation: Operation.Delete, description: text });
-    if (!(fast() && del.entryReleased)) await kube().recordEvent(name, { type: 'Normal', reason: 'BackupsDeleted', message: text, ...uidOf(passEntry) });
+    if (!(fast() && del.entryReleased))
+      await kube().recordEvent(name, { type: 'Normal', reason: 'BackupsDeleted', message: text, ...uidOf(passEntry) });
     await release({ secret: true });
     return final(Phase.Deleted, 'deleted');
   };
@@ -780,16 +1099,25 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     if (recreated && old?.entryReleased && old.target && !old.receipt) {
       // The new entry's backups go to the same prefix: deleting the old incarnation's now would delete them too.
       await kube().recordRetention(name, old.target.secretRef, undefined);
-      record({ action: 'note', by: 'controller', reason: 'entry re-created during retention',
-        outcome: `a new BackupEntry ${name} appeared while the released one was retained; they share the prefix ${prefix}, ` +
-          'so the pending deletion is cancelled and every object is kept' });
+      record({
+        action: 'note',
+        by: 'controller',
+        reason: 'entry re-created during retention',
+        outcome:
+          `a new BackupEntry ${name} appeared while the released one was retained; they share the prefix ${prefix}, ` +
+          'so the pending deletion is cancelled and every object is kept',
+      });
     }
     if (recreated && since(PATCH_PERSIST_DECISIONS)) {
       const decisions = s.decisions;
       for (const key of Object.keys(s)) delete (s as unknown as Record<string, unknown>)[key];
       Object.assign(s, initialState(), { decisions });
-      record({ action: 'note', by: 'controller', reason: 'entry re-created',
-        outcome: `a new BackupEntry ${name} (uid ${entry.uid}) replaced the one this workflow followed; its lifecycle starts afresh` });
+      record({
+        action: 'note',
+        by: 'controller',
+        reason: 'entry re-created',
+        outcome: `a new BackupEntry ${name} (uid ${entry.uid}) replaced the one this workflow followed; its lifecycle starts afresh`,
+      });
     }
     s.uid = entry.uid;
   };
@@ -802,11 +1130,21 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     if (!rec || rec.workflowId !== workflowInfo().workflowId || !deletedAt?.ok || !deadline?.ok) return false;
     s.uid = rec.uid;
     s.secretRef = { ...ref };
-    s.deletion = { deletionTimestamp: rec.deletionTimestamp, deadlineMs: Math.min(deadline.value, deletedAt.value + MAX_RETENTION_MS),
-      retentionMs: deadline.value - deletedAt.value, retentionSource: 'retention record on the credentials secret',
-      target: { type: rec.type, bucketName: rec.bucketName, secretRef: { ...ref } }, entryReleased: true, recordedDeadlineMs: deadline.value };
-    record({ action: 'note', by: 'controller', reason: 'resumed from the retention record',
-      outcome: `retention of the released entry continues until ${iso(s.deletion.deadlineMs)}${rec.keepBackups ? '; its cleanup was cancelled' : ''}` });
+    s.deletion = {
+      deletionTimestamp: rec.deletionTimestamp,
+      deadlineMs: Math.min(deadline.value, deletedAt.value + MAX_RETENTION_MS),
+      retentionMs: deadline.value - deletedAt.value,
+      retentionSource: 'retention record on the credentials secret',
+      target: { type: rec.type, bucketName: rec.bucketName, secretRef: { ...ref } },
+      entryReleased: true,
+      recordedDeadlineMs: deadline.value,
+    };
+    record({
+      action: 'note',
+      by: 'controller',
+      reason: 'resumed from the retention record',
+      outcome: `retention of the released entry continues until ${iso(s.deletion.deadlineMs)}${rec.keepBackups ? '; its cleanup was cancelled' : ''}`,
+    });
     if (rec.keepBackups) doCancel({ by: 'retention-record', reason: 'cleanup cancelled before this run' });
     return true;
   };
@@ -814,7 +1152,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const pass = async (): Promise<PassOutcome> => {
     const entry = await kube().observeEntry(name);
     passEntry = entry;
-    if (!entry.exists && !s.deletion && input.retainedSecret && since(PATCH_RELEASE_ENTRY)) await resumeFromRecord(input.retainedSecret);
+    if (!entry.exists && !s.deletion && input.retainedSecret && since(PATCH_RELEASE_ENTRY))
+      await resumeFromRecord(input.retainedSecret);
     if (!entry.exists && s.deletion?.entryReleased && !s.deletion.receipt) return deleteFlow(releasedView(s.deletion));
     if (!entry.exists) {
       // Whoever removed the entry (our finalizer taken off by hand, or it vanished between our steps) left our
@@ -822,10 +1161,17 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       const released = s.secretRef !== undefined && since(PATCH_RELEASE_SECRET_OF_GONE_ENTRY);
       if (released) await release({ secret: true });
       if (s.deletion?.receipt) return final(Phase.Deleted, 'deleted');
-      if (s.phase === Phase.Kept || s.phase === Phase.Migrated || s.phase === Phase.Orphaned) return final(s.phase, 'gone');
-      const secret = released ? `; our finalizer on secret ${s.secretRef!.namespace}/${s.secretRef!.name} was released` : '';
-      record({ action: 'note', by: 'controller', reason: 'entry disappeared',
-        outcome: `the BackupEntry no longer exists${secret}; nothing left to do` });
+      if (s.phase === Phase.Kept || s.phase === Phase.Migrated || s.phase === Phase.Orphaned)
+        return final(s.phase, 'gone');
+      const secret = released
+        ? `; our finalizer on secret ${s.secretRef!.namespace}/${s.secretRef!.name} was released`
+        : '';
+      record({
+        action: 'note',
+        by: 'controller',
+        reason: 'entry disappeared',
+        outcome: `the BackupEntry no longer exists${secret}; nothing left to do`,
+      });
       return final(s.deletion ? Phase.Orphaned : s.phase, 'gone');
     }
     await startOverIfRecreated(entry);
@@ -838,8 +1184,11 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       s.type = entry.type;
       s.bucket = bucket;
       if (!fast()) {
-        upsertSearchAttributes([{ key: BACKUP_ENTRY_NAME, value: name }, { key: BACKUP_ENTRY_TYPE, value: entry.type },
-          { key: BACKUP_BUCKET, value: bucket }]);
+        upsertSearchAttributes([
+          { key: BACKUP_ENTRY_NAME, value: name },
+          { key: BACKUP_ENTRY_TYPE, value: entry.type },
+          { key: BACKUP_BUCKET, value: bucket },
+        ]);
       }
       upsertMemo({ shootNamespace: identity.ok ? identity.value.namespace : '', bucket, prefix: prefix ?? '' });
       s.memoWritten = true;
@@ -847,16 +1196,21 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     if (!identity.ok) {
       throw ApplicationFailure.nonRetryable(identity.error.message, GardenerErrorCode.ConfigurationProblem);
     }
-    const decision = decideOperation({ ...(entry.annotations.operation ? { operationAnnotation: entry.annotations.operation } : {}),
+    const decision = decideOperation({
+      ...(entry.annotations.operation ? { operationAnnotation: entry.annotations.operation } : {}),
       ...(entry.deletionTimestamp ? { deletionTimestamp: entry.deletionTimestamp } : {}),
-      ...(entry.lastOperation ? { lastOperation: entry.lastOperation } : {}) });
+      ...(entry.lastOperation ? { lastOperation: entry.lastOperation } : {}),
+    });
     if (decision.kind === 'wait-for-state') return CONTINUE;
     if (decision.kind === 'skip-migrated') return final(Phase.Migrated, 'migrated');
     passOperation = decision.operation;
     switch (decision.operation) {
-      case Operation.Migrate: return migrate();
-      case Operation.Delete: return deleteFlow(entry);
-      default: return reconcile(entry, decision.operation);
+      case Operation.Migrate:
+        return migrate();
+      case Operation.Delete:
+        return deleteFlow(entry);
+      default:
+        return reconcile(entry, decision.operation);
     }
   };
 
@@ -864,21 +1218,30 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     const { message, codes } = describeFailure(err);
     s.errorStreak += 1;
     // min(max, initial · 2^min(streak − 1, 20)), no jitter: the same delays as before backoffDelay (replay-safe).
-    const delay = backoffDelay(Math.min(s.errorStreak, 21),
-      { initialMs: settings.initialRetryDelayMs, maxMs: settings.maxRetryDelayMs });
+    const delay = backoffDelay(Math.min(s.errorStreak, 21), {
+      initialMs: settings.initialRetryDelayMs,
+      maxMs: settings.maxRetryDelayMs,
+    });
     s.retryAtMs = Date.now() + delay;
     s.lastError = { message, codes, at: nowIso() };
     log.warn('Operation failed; retrying later', { entry: name, message, codes, retryInMs: delay });
     const op = passOperation ?? currentOperation(s);
     try {
       const observed = fast() ? observedOf(passEntry) : {};
-      await kube().writeStatus(name, { kind: 'error', operation: op, description: message, codes: codes as GardenerErrorCode[],
-        ...(passGeneration !== undefined ? { generation: passGeneration } : {}), ...observed });
+      await kube().writeStatus(name, {
+        kind: 'error',
+        operation: op,
+        description: message,
+        codes: codes as GardenerErrorCode[],
+        ...(passGeneration !== undefined ? { generation: passGeneration } : {}),
+        ...observed,
+      });
       s.lastOperation = { type: op, state: 'Error', description: message, at: nowIso() };
     } catch (statusErr) {
       log.warn('Could not write the Error status', { entry: name, error: describeFailure(statusErr).message });
     }
-    if (s.phase !== Phase.Retaining && s.phase !== Phase.Deleting) setPhase(Phase.Error); else setCurrentDetails(summary(s));
+    if (s.phase !== Phase.Retaining && s.phase !== Phase.Deleting) setPhase(Phase.Error);
+    else setCurrentDetails(summary(s));
   };
 
   // --- main loop -----------------------------------------------------------------------------------------------------
@@ -904,13 +1267,21 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
         if (fast()) flushAttributes();
       }
     }
-    const wakeAt = Math.min(s.retryAtMs ?? Infinity, s.phase === Phase.Retaining && s.deletion && !s.expedite ? s.deletion.deadlineMs : Infinity);
-    const canSuggested = (): boolean => workflowInfo().continueAsNewSuggested ||
-      (settings.continueAsNewAfterEvents !== undefined && workflowInfo().historyLength >= settings.continueAsNewAfterEvents);
+    const wakeAt = Math.min(
+      s.retryAtMs ?? Infinity,
+      s.phase === Phase.Retaining && s.deletion && !s.expedite ? s.deletion.deadlineMs : Infinity,
+    );
+    const canSuggested = (): boolean =>
+      workflowInfo().continueAsNewSuggested ||
+      (settings.continueAsNewAfterEvents !== undefined &&
+        workflowInfo().historyLength >= settings.continueAsNewAfterEvents);
     const timer = { summary: wakeAt === s.retryAtMs ? RETRY_TIMER_SUMMARY : RETENTION_TIMER_SUMMARY };
-    const woke = wakeAt === Infinity
-      ? (await condition(() => s.dirty || canSuggested()), true)
-      : wakeAt - Date.now() > 0 ? await condition(() => s.dirty || canSuggested(), wakeAt - Date.now(), timer) : false;
+    const woke =
+      wakeAt === Infinity
+        ? (await condition(() => s.dirty || canSuggested()), true)
+        : wakeAt - Date.now() > 0
+          ? await condition(() => s.dirty || canSuggested(), wakeAt - Date.now(), timer)
+          : false;
     if (!woke) s.dirty = true; // the retry timer or the retention deadline fired
     if (!s.dirty && canSuggested()) {
       await condition(allHandlersFinished);
@@ -923,8 +1294,14 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
 
 /** What a pass read of the entry, for a status report written without reading it again. */
 function observedOf(entry: EntryView | undefined): Pick<StatusReport, 'observed'> {
-  return entry?.exists ? { observed: { generation: entry.generation,
-    ...(entry.annotations.timestamp !== undefined ? { timestamp: entry.annotations.timestamp } : {}) } } : {};
+  return entry?.exists
+    ? {
+        observed: {
+          generation: entry.generation,
+          ...(entry.annotations.timestamp !== undefined ? { timestamp: entry.annotations.timestamp } : {}),
+        },
+      }
+    : {};
 }
 
 /** The entry's uid for an Event, when the pass read one (saves the activity a read). */
@@ -973,15 +1350,23 @@ function describeFailure(err: unknown): { message: string; codes: string[] } {
 /** The one-line story shown as the workflow's current details in the Web UI. */
 function summary(s: CarriedState): string {
   const d = s.deletion;
-  const inv = d?.inventory ? `${d.inventory.objects.toLocaleString('en-US')} objects (${bytes(d.inventory.bytes)})` : 'backups';
+  const inv = d?.inventory
+    ? `${d.inventory.objects.toLocaleString('en-US')} objects (${bytes(d.inventory.bytes)})`
+    : 'backups';
   switch (s.phase) {
     case Phase.Retaining:
       return `Retaining ${inv} until ${d ? iso(d.deadlineMs).replace('T', ' ').replace('Z', ' UTC') : '?'} — expedite or cancel-cleanup`;
-    case Phase.Deleting: return `Deleting ${inv}`;
-    case Phase.Deleted: return `Deleted ${d?.receipt?.deletedObjects ?? 0} objects (${bytes(d?.receipt?.deletedBytes ?? 0)})`;
-    case Phase.Kept: return `Cleanup cancelled — backups kept (${s.cancel?.by ?? 'annotation'}: ${s.cancel?.reason ?? ''})`;
-    case Phase.Error: return `Error: ${s.lastError?.message ?? 'unknown'} — retrying`;
-    case Phase.Ready: return `Ready — etcd-backup secret ${s.etcdBackupSecret ? `${s.etcdBackupSecret.namespace}/${s.etcdBackupSecret.name}` : 'provisioned'}`;
-    default: return s.phase;
+    case Phase.Deleting:
+      return `Deleting ${inv}`;
+    case Phase.Deleted:
+      return `Deleted ${d?.receipt?.deletedObjects ?? 0} objects (${bytes(d?.receipt?.deletedBytes ?? 0)})`;
+    case Phase.Kept:
+      return `Cleanup cancelled — backups kept (${s.cancel?.by ?? 'annotation'}: ${s.cancel?.reason ?? ''})`;
+    case Phase.Error:
+      return `Error: ${s.lastError?.message ?? 'unknown'} — retrying`;
+    case Phase.Ready:
+      return `Ready — etcd-backup secret ${s.etcdBackupSecret ? `${s.etcdBackupSecret.namespace}/${s.etcdBackupSecret.name}` : 'provisioned'}`;
+    default:
+      return s.phase;
   }
 }

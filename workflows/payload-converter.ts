@@ -9,7 +9,12 @@
  * signals; TypeScript does not yet). With the marker, the handlers see a value they can refuse with a clear note.
  * Encoding is untouched, so histories and payloads written before are read exactly as before.
  */
-import { DefaultPayloadConverter, type ConverterHint, type Payload, type SerializationContext } from '@temporalio/common';
+import {
+  DefaultPayloadConverter,
+  type ConverterHint,
+  type Payload,
+  type SerializationContext,
+} from '@temporalio/common';
 import type { UndecodablePayload } from '../domain/operator-input';
 
 class TolerantPayloadConverter extends DefaultPayloadConverter {

@@ -13,5 +13,9 @@ export const DELETION_SCHEDULED_AT = defineSearchAttributeKey('DeletionScheduled
 
 /** Every search attribute the workflow writes; the Temporal namespace must have them registered (docs/design.md §4). */
 export const SEARCH_ATTRIBUTES = [
-  BACKUP_ENTRY_PHASE, BACKUP_ENTRY_NAME, BACKUP_ENTRY_TYPE, BACKUP_BUCKET, DELETION_SCHEDULED_AT,
+  BACKUP_ENTRY_PHASE,
+  BACKUP_ENTRY_NAME,
+  BACKUP_ENTRY_TYPE,
+  BACKUP_BUCKET,
+  DELETION_SCHEDULED_AT,
 ] as const;

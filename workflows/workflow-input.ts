@@ -22,7 +22,11 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function invalidInput(input: unknown): string | undefined {
   if (!isObject(input)) return 'expected an object {"entryName": "<BackupEntry name>"}';
   const extra = Object.keys(input).filter((k) => !['entryName', 'settings', 'carried', 'retainedSecret'].includes(k));
-  if (extra.length) return `unknown field(s) ${extra.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 32))).join(', ')}`;
+  if (extra.length)
+    return `unknown field(s) ${extra
+      .slice(0, 5)
+      .map((k) => JSON.stringify(k.slice(0, 32)))
+      .join(', ')}`;
   // Bounded, not parsed: a name the API server would refuse still gets a run that finds no entry and says so.
   if (typeof input.entryName !== 'string' || !input.entryName || input.entryName.length > 1024) {
     return '"entryName" must be a BackupEntry name (a string of 1 to 1024 characters)';
@@ -31,7 +35,8 @@ export function invalidInput(input: unknown): string | undefined {
     if (!isObject(input.settings)) return '"settings" must be an object';
     for (const [key, value] of Object.entries(input.settings)) {
       const bounds = SETTING_BOUNDS[key];
-      if (!bounds) return `"settings.${key.slice(0, 32)}" is not a setting (known: ${Object.keys(SETTING_BOUNDS).join(', ')})`;
+      if (!bounds)
+        return `"settings.${key.slice(0, 32)}" is not a setting (known: ${Object.keys(SETTING_BOUNDS).join(', ')})`;
       if (value === undefined) continue;
       if (typeof value !== 'number' || !Number.isInteger(value) || value < bounds[0] || value > bounds[1]) {
         return `"settings.${key}" must be a whole number from ${bounds[0]} to ${bounds[1]}`;
@@ -51,17 +56,23 @@ export function invalidInput(input: unknown): string | undefined {
 /** The state continue-as-new hands over is ours, but a hand-made start can imitate it: check what the loop relies on. */
 function invalidCarried(c: unknown): string | undefined {
   if (!isObject(c)) return '"carried" must be an object';
-  if (typeof c.phase !== 'string' || !PHASES.includes(c.phase)) return `"carried.phase" must be one of ${PHASES.join(', ')}`;
+  if (typeof c.phase !== 'string' || !PHASES.includes(c.phase))
+    return `"carried.phase" must be one of ${PHASES.join(', ')}`;
   if (typeof c.dirty !== 'boolean') return '"carried.dirty" must be a boolean';
-  if (typeof c.errorStreak !== 'number' || !Number.isInteger(c.errorStreak) || c.errorStreak < 0) return '"carried.errorStreak" must be a whole number ≥ 0';
+  if (typeof c.errorStreak !== 'number' || !Number.isInteger(c.errorStreak) || c.errorStreak < 0)
+    return '"carried.errorStreak" must be a whole number ≥ 0';
   if (!Array.isArray(c.decisions)) return '"carried.decisions" must be an array';
   if (c.deletion !== undefined) {
     const d = c.deletion;
     if (!isObject(d)) return '"carried.deletion" must be an object';
-    if (typeof d.deletionTimestamp !== 'string' || !parseRfc3339(d.deletionTimestamp).ok) return '"carried.deletion.deletionTimestamp" must be an RFC3339 time';
+    if (typeof d.deletionTimestamp !== 'string' || !parseRfc3339(d.deletionTimestamp).ok)
+      return '"carried.deletion.deletionTimestamp" must be an RFC3339 time';
     const deletedAt = parseRfc3339(d.deletionTimestamp);
-    if (typeof d.deadlineMs !== 'number' || !Number.isFinite(d.deadlineMs)
-      || (deletedAt.ok && (d.deadlineMs < deletedAt.value || d.deadlineMs > deletedAt.value + MAX_DURATION_MS))) {
+    if (
+      typeof d.deadlineMs !== 'number' ||
+      !Number.isFinite(d.deadlineMs) ||
+      (deletedAt.ok && (d.deadlineMs < deletedAt.value || d.deadlineMs > deletedAt.value + MAX_DURATION_MS))
+    ) {
       return '"carried.deletion.deadlineMs" must be a time from the deletion to 10 years after it';
     }
   }

@@ -50,29 +50,38 @@ export async function startHealthServer(o: HealthServerOptions): Promise<HealthS
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'method not allowed\n');
     if (path === '/healthz') return o.live() ? reply(200, 'ok\n') : reply(503, 'not live\n');
     if (path === '/readyz') {
-      o.ready().then((r) => reply(r.ok ? 200 : 503, r.ok ? 'ok\n' : `${r.detail.join('\n')}\n`),
-        (err: unknown) => reply(503, `readiness check failed: ${err instanceof Error ? err.name : 'error'}\n`));
+      o.ready().then(
+        (r) => reply(r.ok ? 200 : 503, r.ok ? 'ok\n' : `${r.detail.join('\n')}\n`),
+        (err: unknown) => reply(503, `readiness check failed: ${err instanceof Error ? err.name : 'error'}\n`),
+      );
       return;
     }
     if (path === '/metrics') {
       const extra = o.extraMetrics ? o.extraMetrics().catch(() => '') : Promise.resolve('');
-      Promise.all([o.registry.metrics(), extra]).then(([own, more]) => {
-        const sep = own.endsWith('\n') || !more ? '' : '\n';
-        reply(200, `${own}${sep}${more}`, o.registry.contentType);
-      }, () => reply(500, 'metrics collection failed\n'));
+      Promise.all([o.registry.metrics(), extra]).then(
+        ([own, more]) => {
+          const sep = own.endsWith('\n') || !more ? '' : '\n';
+          reply(200, `${own}${sep}${more}`, o.registry.contentType);
+        },
+        () => reply(500, 'metrics collection failed\n'),
+      );
       return;
     }
     reply(404, 'not found\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -44,15 +44,20 @@ function identityOf(cluster: unknown, opts: Record<string, unknown>): string {
  * Falls back to client-node's own behaviour if its internals differ from 2.0.1's.
  */
 export function reuseConnections(kc: KubeConfig): KubeConfig {
-  const target = kc as unknown as { createDispatcher?: CreateDispatcher; createDispatcherOptions?: CreateDispatcherOptions;
-    [PATCHED]?: true };
+  const target = kc as unknown as {
+    createDispatcher?: CreateDispatcher;
+    createDispatcherOptions?: CreateDispatcherOptions;
+    [PATCHED]?: true;
+  };
   if (target[PATCHED] || typeof target.createDispatcher !== 'function') return kc;
   const original = target.createDispatcher.bind(kc);
   const optionsOf = target.createDispatcherOptions?.bind(kc);
   // A direct connection gets an HTTP/1.1 pool with client-node's own connect options; proxies stay client-node's.
   const build = (cluster: unknown, agentOptions: Record<string, unknown>): unknown => {
     const opts = optionsOf?.(cluster, agentOptions);
-    return opts?.type === 'agent' && opts.connect ? new Agent({ connect: opts.connect, allowH2: false }) : original(cluster, agentOptions);
+    return opts?.type === 'agent' && opts.connect
+      ? new Agent({ connect: opts.connect, allowH2: false })
+      : original(cluster, agentOptions);
   };
   const pools = new Map<string, unknown>();
   target.createDispatcher = (cluster, agentOptions) => {

@@ -5,12 +5,27 @@
  */
 import { randomInt } from 'node:crypto';
 import {
-  CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions,
-  type CoreV1Event, type KubeConfig, type V1Namespace, type V1OwnerReference, type V1Secret,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type CoreV1Event,
+  type KubeConfig,
+  type V1Namespace,
+  type V1OwnerReference,
+  type V1Secret,
 } from '@kubernetes/client-node';
 import {
-  CLUSTER_SCOPED_EVENT_NAMESPACE, CONFLICT_ATTEMPTS, isConflict, KubeApiError,
-  type BackupEntryObject, type FinalizerEdit, type KubeGateway, type MergePatch, type NamespaceObject, type ObjectMeta,
+  CLUSTER_SCOPED_EVENT_NAMESPACE,
+  CONFLICT_ATTEMPTS,
+  isConflict,
+  KubeApiError,
+  type BackupEntryObject,
+  type FinalizerEdit,
+  type KubeGateway,
+  type MergePatch,
+  type NamespaceObject,
+  type ObjectMeta,
   type SecretObject,
 } from '../../activities/kube-port';
 import { reuseConnections } from './connection-reuse';
@@ -20,18 +35,28 @@ import { BACKUPENTRY_API, GardenerErrorCode } from '../../domain';
 export const EVENT_COMPONENT = 'backupentry-lifecycle';
 
 /** Shape of client-node's ApiException (compared structurally: jest may load the library twice). */
-interface ApiExceptionLike { code: number; body?: unknown }
+interface ApiExceptionLike {
+  code: number;
+  body?: unknown;
+}
 
 function isApiException(err: unknown): err is ApiExceptionLike {
-  return err instanceof Error && typeof (err as Partial<ApiExceptionLike>).code === 'number'
-    && err.message.startsWith('HTTP-Code:');
+  return (
+    err instanceof Error &&
+    typeof (err as Partial<ApiExceptionLike>).code === 'number' &&
+    err.message.startsWith('HTTP-Code:')
+  );
 }
 
 /** `reason` and `message` of a Kubernetes `Status` body, if the body is one. */
 function statusOf(body: unknown): { reason?: string; message?: string } {
   let parsed: unknown = body;
   if (typeof body === 'string') {
-    try { parsed = JSON.parse(body); } catch { return {}; }
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return {};
+    }
   }
   if (typeof parsed !== 'object' || parsed === null) return {};
   const s = parsed as { kind?: unknown; reason?: unknown; message?: unknown };
@@ -51,26 +76,39 @@ function translate(err: unknown, what: string, quoteServerMessage: boolean): Kub
     const status = err.code;
     const { reason, message } = statusOf(err.body);
     if (status === 401) {
-      return new KubeApiError(`${what}: the API server did not accept the controller's credentials (HTTP 401)`,
-        GardenerErrorCode.InfraUnauthenticated, 'Unauthenticated', status);
+      return new KubeApiError(
+        `${what}: the API server did not accept the controller's credentials (HTTP 401)`,
+        GardenerErrorCode.InfraUnauthenticated,
+        'Unauthenticated',
+        status,
+      );
     }
     if (status === 403) {
-      return new KubeApiError(`${what}: forbidden (HTTP 403); check the RBAC rules of the controller's service account`,
-        GardenerErrorCode.InfraUnauthorized, 'Forbidden', status);
+      return new KubeApiError(
+        `${what}: forbidden (HTTP 403); check the RBAC rules of the controller's service account`,
+        GardenerErrorCode.InfraUnauthorized,
+        'Forbidden',
+        status,
+      );
     }
     const detail = quoteServerMessage && message ? `: ${message.replace(/\s+/g, ' ').slice(0, 300)}` : '';
     const text = `${what}: HTTP ${status}${reason ? ` ${reason}` : ''}${detail}`;
     if (status === 404) return new KubeApiError(text, GardenerErrorCode.RetryableInfraDependencies, 'NotFound', status);
     if (status === 409) return new KubeApiError(text, GardenerErrorCode.RetryableInfraDependencies, 'Conflict', status);
-    if (status === 429) return new KubeApiError(text, GardenerErrorCode.InfraRateLimitsExceeded, 'TooManyRequests', status);
+    if (status === 429)
+      return new KubeApiError(text, GardenerErrorCode.InfraRateLimitsExceeded, 'TooManyRequests', status);
     return new KubeApiError(text, GardenerErrorCode.RetryableInfraDependencies, reason ?? `HTTP${status}`, status);
   }
   // No response: connection refused, TLS, DNS, timeouts. Only the error code is kept (the text quotes the URL).
   const code = (err as { code?: unknown } | null)?.code;
   const cause = (err as { cause?: { code?: unknown } } | null)?.cause?.code;
   const sysCode = [code, cause].find((c): c is string => typeof c === 'string' && /^[A-Z_]{2,40}$/.test(c));
-  return new KubeApiError(`${what}: the API server is unreachable${sysCode ? ` (${sysCode})` : ''}`,
-    GardenerErrorCode.RetryableInfraDependencies, 'ApiServerUnreachable', undefined);
+  return new KubeApiError(
+    `${what}: the API server is unreachable${sysCode ? ` (${sysCode})` : ''}`,
+    GardenerErrorCode.RetryableInfraDependencies,
+    'ApiServerUnreachable',
+    undefined,
+  );
 }
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -84,11 +122,20 @@ function toSecretObject(s: V1Secret): SecretObject {
   for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64');
   return {
     metadata: {
-      name: m.name ?? '', namespace: m.namespace ?? '', uid: m.uid, resourceVersion: m.resourceVersion,
-      generation: m.generation, deletionTimestamp: m.deletionTimestamp ? toIso(m.deletionTimestamp) : undefined,
-      labels: m.labels, annotations: m.annotations, finalizers: m.finalizers, ownerReferences: m.ownerReferences,
+      name: m.name ?? '',
+      namespace: m.namespace ?? '',
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      generation: m.generation,
+      deletionTimestamp: m.deletionTimestamp ? toIso(m.deletionTimestamp) : undefined,
+      labels: m.labels,
+      annotations: m.annotations,
+      finalizers: m.finalizers,
+      ownerReferences: m.ownerReferences,
     },
-    type: s.type, immutable: s.immutable, data,
+    type: s.type,
+    immutable: s.immutable,
+    data,
   };
 }
 
@@ -97,13 +144,20 @@ function fromSecretObject(s: SecretObject): V1Secret {
   const data: Record<string, string> = {};
   for (const [k, v] of Object.entries(s.data)) data[k] = v.toString('base64');
   return {
-    apiVersion: 'v1', kind: 'Secret',
+    apiVersion: 'v1',
+    kind: 'Secret',
     metadata: {
-      name: m.name, namespace: m.namespace, resourceVersion: m.resourceVersion, labels: m.labels,
-      annotations: m.annotations, finalizers: m.finalizers,
+      name: m.name,
+      namespace: m.namespace,
+      resourceVersion: m.resourceVersion,
+      labels: m.labels,
+      annotations: m.annotations,
+      finalizers: m.finalizers,
       ownerReferences: m.ownerReferences as V1OwnerReference[] | undefined,
     },
-    type: s.type, immutable: s.immutable, data,
+    type: s.type,
+    immutable: s.immutable,
+    data,
   };
 }
 
@@ -114,9 +168,15 @@ function toIso(t: Date | string): string {
 function toNamespaceObject(ns: V1Namespace): NamespaceObject {
   const m = ns.metadata ?? {};
   return {
-    metadata: { name: m.name ?? '', uid: m.uid, resourceVersion: m.resourceVersion,
+    metadata: {
+      name: m.name ?? '',
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
       deletionTimestamp: m.deletionTimestamp ? toIso(m.deletionTimestamp) : undefined,
-      labels: m.labels, annotations: m.annotations, finalizers: m.finalizers },
+      labels: m.labels,
+      annotations: m.annotations,
+      finalizers: m.finalizers,
+    },
     phase: ns.status?.phase,
   };
 }
@@ -151,8 +211,12 @@ export function createKubeGateway(kc: KubeConfig): KubeGateway {
   }
 
   /** Read-modify-write of a finalizer list with the resourceVersion as precondition; retries on conflicts. */
-  async function editFinalizers(read: () => Promise<ObjectMeta>, write: (patch: MergePatch) => Promise<unknown>,
-    edit: FinalizerEdit, known?: ObjectMeta): Promise<boolean> {
+  async function editFinalizers(
+    read: () => Promise<ObjectMeta>,
+    write: (patch: MergePatch) => Promise<unknown>,
+    edit: FinalizerEdit,
+    known?: ObjectMeta,
+  ): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       const meta = attempt === 1 && known?.resourceVersion ? known : await read();
       const current = meta.finalizers ?? [];
@@ -168,57 +232,113 @@ export function createKubeGateway(kc: KubeConfig): KubeGateway {
   }
 
   const gateway: KubeGateway = {
-    getBackupEntry: (name) => call(`get backupentry ${name}`, async () =>
-      (await custom.getClusterCustomObject({ ...be, name })) as BackupEntryObject),
+    getBackupEntry: (name) =>
+      call(
+        `get backupentry ${name}`,
+        async () => (await custom.getClusterCustomObject({ ...be, name })) as BackupEntryObject,
+      ),
 
-    patchBackupEntry: (name, patch) => call(`patch backupentry ${name}`, async () =>
-      (await custom.patchClusterCustomObject({ ...be, name, body: patch }, MERGE_PATCH)) as BackupEntryObject),
+    patchBackupEntry: (name, patch) =>
+      call(
+        `patch backupentry ${name}`,
+        async () =>
+          (await custom.patchClusterCustomObject({ ...be, name, body: patch }, MERGE_PATCH)) as BackupEntryObject,
+      ),
 
-    patchBackupEntryStatus: (name, status) => call(`patch status of backupentry ${name}`, async () => {
-      await custom.patchClusterCustomObjectStatus({ ...be, name, body: { status } }, MERGE_PATCH);
-    }),
+    patchBackupEntryStatus: (name, status) =>
+      call(`patch status of backupentry ${name}`, async () => {
+        await custom.patchClusterCustomObjectStatus({ ...be, name, body: { status } }, MERGE_PATCH);
+      }),
 
-    editBackupEntryFinalizers: (name, edit, known) => editFinalizers(
-      async () => (await gateway.getBackupEntry(name)).metadata,
-      (patch) => gateway.patchBackupEntry(name, patch), edit, known),
+    editBackupEntryFinalizers: (name, edit, known) =>
+      editFinalizers(
+        async () => (await gateway.getBackupEntry(name)).metadata,
+        (patch) => gateway.patchBackupEntry(name, patch),
+        edit,
+        known,
+      ),
 
-    getSecret: (namespace, name) => call(`get secret ${namespace}/${name}`, async () =>
-      toSecretObject(await core.readNamespacedSecret({ namespace, name })), false),
+    getSecret: (namespace, name) =>
+      call(
+        `get secret ${namespace}/${name}`,
+        async () => toSecretObject(await core.readNamespacedSecret({ namespace, name })),
+        false,
+      ),
 
-    patchSecret: (namespace, name, patch) => call(`patch secret ${namespace}/${name}`, async () =>
-      toSecretObject(await core.patchNamespacedSecret({ namespace, name, body: patch }, MERGE_PATCH)), false),
+    patchSecret: (namespace, name, patch) =>
+      call(
+        `patch secret ${namespace}/${name}`,
+        async () => toSecretObject(await core.patchNamespacedSecret({ namespace, name, body: patch }, MERGE_PATCH)),
+        false,
+      ),
 
-    editSecretFinalizers: (namespace, name, edit, known) => editFinalizers(
-      async () => (await gateway.getSecret(namespace, name)).metadata,
-      (patch) => gateway.patchSecret(namespace, name, patch), edit, known),
+    editSecretFinalizers: (namespace, name, edit, known) =>
+      editFinalizers(
+        async () => (await gateway.getSecret(namespace, name)).metadata,
+        (patch) => gateway.patchSecret(namespace, name, patch),
+        edit,
+        known,
+      ),
 
-    createSecret: (secret) => call(`create secret ${secret.metadata.namespace}/${secret.metadata.name}`, async () =>
-      toSecretObject(await core.createNamespacedSecret({ namespace: secret.metadata.namespace,
-        body: fromSecretObject(secret) })), false),
+    createSecret: (secret) =>
+      call(
+        `create secret ${secret.metadata.namespace}/${secret.metadata.name}`,
+        async () =>
+          toSecretObject(
+            await core.createNamespacedSecret({ namespace: secret.metadata.namespace, body: fromSecretObject(secret) }),
+          ),
+        false,
+      ),
 
-    replaceSecret: (secret) => call(`replace secret ${secret.metadata.namespace}/${secret.metadata.name}`, async () =>
-      toSecretObject(await core.replaceNamespacedSecret({ namespace: secret.metadata.namespace,
-        name: secret.metadata.name, body: fromSecretObject(secret) })), false),
+    replaceSecret: (secret) =>
+      call(
+        `replace secret ${secret.metadata.namespace}/${secret.metadata.name}`,
+        async () =>
+          toSecretObject(
+            await core.replaceNamespacedSecret({
+              namespace: secret.metadata.namespace,
+              name: secret.metadata.name,
+              body: fromSecretObject(secret),
+            }),
+          ),
+        false,
+      ),
 
-    deleteSecret: (namespace, name, preconditions) => call(`delete secret ${namespace}/${name}`, async () => {
-      await core.deleteNamespacedSecret({ namespace, name, body: { preconditions } });
-    }, false),
+    deleteSecret: (namespace, name, preconditions) =>
+      call(
+        `delete secret ${namespace}/${name}`,
+        async () => {
+          await core.deleteNamespacedSecret({ namespace, name, body: { preconditions } });
+        },
+        false,
+      ),
 
-    getNamespace: (name) => call(`get namespace ${name}`, async () =>
-      toNamespaceObject(await core.readNamespace({ name }))),
+    getNamespace: (name) =>
+      call(`get namespace ${name}`, async () => toNamespaceObject(await core.readNamespace({ name }))),
 
-    createEntryEvent: (e) => call(`create event for backupentry ${e.entryName}`, async () => {
-      const body: CoreV1Event = {
-        apiVersion: 'v1', kind: 'Event',
-        metadata: { name: eventName(e.entryName, e.time), namespace: CLUSTER_SCOPED_EVENT_NAMESPACE },
-        involvedObject: { apiVersion: BACKUPENTRY_API.apiVersion, kind: BACKUPENTRY_API.kind, name: e.entryName,
-          ...(e.entryUid ? { uid: e.entryUid } : {}) },
-        type: e.type, reason: e.reason, message: e.message.slice(0, MAX_EVENT_MESSAGE),
-        firstTimestamp: e.time, lastTimestamp: e.time, count: 1,
-        source: { component: EVENT_COMPONENT }, reportingComponent: EVENT_COMPONENT,
-      };
-      await core.createNamespacedEvent({ namespace: CLUSTER_SCOPED_EVENT_NAMESPACE, body });
-    }),
+    createEntryEvent: (e) =>
+      call(`create event for backupentry ${e.entryName}`, async () => {
+        const body: CoreV1Event = {
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { name: eventName(e.entryName, e.time), namespace: CLUSTER_SCOPED_EVENT_NAMESPACE },
+          involvedObject: {
+            apiVersion: BACKUPENTRY_API.apiVersion,
+            kind: BACKUPENTRY_API.kind,
+            name: e.entryName,
+            ...(e.entryUid ? { uid: e.entryUid } : {}),
+          },
+          type: e.type,
+          reason: e.reason,
+          message: e.message.slice(0, MAX_EVENT_MESSAGE),
+          firstTimestamp: e.time,
+          lastTimestamp: e.time,
+          count: 1,
+          source: { component: EVENT_COMPONENT },
+          reportingComponent: EVENT_COMPONENT,
+        };
+        await core.createNamespacedEvent({ namespace: CLUSTER_SCOPED_EVENT_NAMESPACE, body });
+      }),
   };
   return gateway;
 }

@@ -53,13 +53,20 @@ function recordOf(lease: V1Lease): Record {
   const s = lease.spec ?? {};
   // client-node 2.0.1 does not deserialize MicroTime fields: they arrive as strings despite the declared type.
   return {
-    holder: s.holderIdentity ?? '', renewTime: microTimeText(s.renewTime), acquireTime: microTimeText(s.acquireTime),
-    leaseDurationSeconds: s.leaseDurationSeconds ?? 0, leaseTransitions: s.leaseTransitions ?? 0,
+    holder: s.holderIdentity ?? '',
+    renewTime: microTimeText(s.renewTime),
+    acquireTime: microTimeText(s.acquireTime),
+    leaseDurationSeconds: s.leaseDurationSeconds ?? 0,
+    leaseTransitions: s.leaseTransitions ?? 0,
   };
 }
 
-const sameRecord = (a: Record, b: Record): boolean => a.holder === b.holder && a.renewTime === b.renewTime
-  && a.acquireTime === b.acquireTime && a.leaseDurationSeconds === b.leaseDurationSeconds && a.leaseTransitions === b.leaseTransitions;
+const sameRecord = (a: Record, b: Record): boolean =>
+  a.holder === b.holder &&
+  a.renewTime === b.renewTime &&
+  a.acquireTime === b.acquireTime &&
+  a.leaseDurationSeconds === b.leaseDurationSeconds &&
+  a.leaseTransitions === b.leaseTransitions;
 
 const apiCode = (err: unknown): number | undefined => {
   const c = (err as { code?: unknown } | null)?.code;
@@ -142,7 +149,6 @@ export class LeaderElector {
     return `${this.o.namespace}/${this.o.name}`;
   }
 
-
   /** (Re)arms the timer that ends leadership when no renewal succeeds within the renew deadline. */
   private armDeadman(): void {
     if (this.deadman) clearTimeout(this.deadman);
@@ -168,7 +174,9 @@ export class LeaderElector {
       } catch (err) {
         this.o.log.error({ error: describeError(err) }, 'onStoppedLeading failed');
       }
-    })().finally(() => { this.stopping = undefined; });
+    })().finally(() => {
+      this.stopping = undefined;
+    });
     return this.stopping;
   }
 
@@ -205,9 +213,18 @@ export class LeaderElector {
     } catch (err) {
       if (apiCode(err) !== 404) throw err;
       try {
-        this.lastLease = await this.call('create', this.api.createNamespacedLease({ namespace: this.o.namespace, body: {
-          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.o.name, namespace: this.o.namespace },
-          spec: this.newSpec(now, undefined) } }));
+        this.lastLease = await this.call(
+          'create',
+          this.api.createNamespacedLease({
+            namespace: this.o.namespace,
+            body: {
+              apiVersion: 'coordination.k8s.io/v1',
+              kind: 'Lease',
+              metadata: { name: this.o.name, namespace: this.o.namespace },
+              spec: this.newSpec(now, undefined),
+            },
+          }),
+        );
       } catch (createErr) {
         if (apiCode(createErr) === 409) return false;
         throw createErr;
@@ -230,7 +247,10 @@ export class LeaderElector {
     }
     const body: V1Lease = { ...lease, spec: { ...lease.spec, ...this.newSpec(now, rec) } };
     try {
-      this.lastLease = await this.call('update', this.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body }));
+      this.lastLease = await this.call(
+        'update',
+        this.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body }),
+      );
     } catch (err) {
       if (apiCode(err) === 409) return false;
       throw err;
@@ -245,13 +265,23 @@ export class LeaderElector {
   private async release(): Promise<void> {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        const lease = attempt === 0 && this.lastLease
-          ? this.lastLease
-          : await this.call('read', this.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace }));
+        const lease =
+          attempt === 0 && this.lastLease
+            ? this.lastLease
+            : await this.call('read', this.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace }));
         if (lease.spec?.holderIdentity !== this.o.identity) return;
         const now = new V1MicroTime(Date.now());
-        await this.call('release', this.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body: {
-          ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now } } }));
+        await this.call(
+          'release',
+          this.api.replaceNamespacedLease({
+            name: this.o.name,
+            namespace: this.o.namespace,
+            body: {
+              ...lease,
+              spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
+            },
+          }),
+        );
         this.o.log.info({ lease: this.leaseName }, 'Released the lease');
         return;
       } catch (err) {

@@ -66,7 +66,11 @@ export interface ReflectorOptions<T> {
 /** The error a watch `ERROR` event becomes (the Status object's code and reason). */
 export class WatchStatusError extends Error {
   override readonly name = 'WatchStatusError';
-  constructor(readonly code: number | undefined, readonly reason: string | undefined, message: string) {
+  constructor(
+    readonly code: number | undefined,
+    readonly reason: string | undefined,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -215,8 +219,10 @@ export class Reflector<T> {
           this.o.onRestart?.('gone');
           this.rv = '';
         } else if (outcome === 'idle') {
-          this.o.log.warn({ informer: this.o.name, idleMs: this.o.idleTimeoutMs },
-            'Watch delivered nothing, not even a bookmark; restarting it from the last resourceVersion');
+          this.o.log.warn(
+            { informer: this.o.name, idleMs: this.o.idleTimeoutMs },
+            'Watch delivered nothing, not even a bookmark; restarting it from the last resourceVersion',
+          );
           this.o.onRestart?.('idle');
         }
       } catch (err) {
@@ -230,14 +236,15 @@ export class Reflector<T> {
         this.setSynced(false);
         failures += 1;
         const delay = backoffDelay(failures, { ...backoff, jitter: 0.2 });
-        this.o.log.warn({ informer: this.o.name, error: describeError(err), failures, retryInMs: delay },
-          'List/watch failed; restarting after a backoff');
+        this.o.log.warn(
+          { informer: this.o.name, error: describeError(err), failures, retryInMs: delay },
+          'List/watch failed; restarting after a backoff',
+        );
         this.o.onRestart?.('error');
         await this.pause(delay);
       }
     }
   }
-
 
   private async listAll(): Promise<void> {
     const limit = this.o.pageSize ?? 500;
@@ -246,8 +253,14 @@ export class Reflector<T> {
     let rv = '';
     let token: string | undefined;
     do {
-      const page = await Promise.race([this.stopSignal, withTimeout(this.o.list({ limit, ...(token ? { continueToken: token } : {}) }),
-        timeoutMs, `list ${this.o.name} timed out after ${timeoutMs} ms`)]);
+      const page = await Promise.race([
+        this.stopSignal,
+        withTimeout(
+          this.o.list({ limit, ...(token ? { continueToken: token } : {}) }),
+          timeoutMs,
+          `list ${this.o.name} timed out after ${timeoutMs} ms`,
+        ),
+      ]);
       if (this.stopped) return;
       for (const raw of page.items ?? []) {
         const obj = this.o.transform(raw);
@@ -293,7 +306,12 @@ export class Reflector<T> {
         if (type === 'ERROR') {
           const s = obj as { code?: number; reason?: string; message?: string } | null;
           if (s?.code === 410) gone = true;
-          else statusError = new WatchStatusError(s?.code, s?.reason, `watch ${this.o.name}: ERROR event ${s?.code ?? '?'} ${s?.reason ?? ''}`.trim());
+          else
+            statusError = new WatchStatusError(
+              s?.code,
+              s?.reason,
+              `watch ${this.o.name}: ERROR event ${s?.code ?? '?'} ${s?.reason ?? ''}`.trim(),
+            );
           this.controller?.abort();
           return;
         }
@@ -307,12 +325,16 @@ export class Reflector<T> {
         if (item === undefined) return;
         const key = this.o.keyOf(item);
         const old = this.cache.get(key);
-        if (type === 'DELETED') this.cache.delete(key); else this.cache.set(key, item);
+        if (type === 'DELETED') this.cache.delete(key);
+        else this.cache.set(key, item);
         try {
           this.o.onEvent(type, item, old);
         } catch (err) {
           // client-node's Watch swallows exceptions thrown by the callback; never lose one silently.
-          this.o.log.error({ informer: this.o.name, key, type, error: err instanceof Error ? err.message : String(err) }, 'Event handler failed');
+          this.o.log.error(
+            { informer: this.o.name, key, type, error: err instanceof Error ? err.message : String(err) },
+            'Event handler failed',
+          );
         }
       };
       const onDone = (err: unknown): void => {
@@ -327,15 +349,18 @@ export class Reflector<T> {
       };
       // stop() and relist() must not wait for a connect that hangs (the request timeout also covers the connect).
       this.cancelWatch = () => finish(() => resolve('aborted'));
-      watch.watch(this.o.path, params, onEvent, onDone).then((controller) => {
-        if (settled) {
-          controller.abort();
-          return;
-        }
-        this.controller = controller;
-        if (this.abortReason || gone || statusError) controller.abort();
-        else this.setSynced(true);
-      }, (err: unknown) => finish(() => reject(err)));
+      watch.watch(this.o.path, params, onEvent, onDone).then(
+        (controller) => {
+          if (settled) {
+            controller.abort();
+            return;
+          }
+          this.controller = controller;
+          if (this.abortReason || gone || statusError) controller.abort();
+          else this.setSynced(true);
+        },
+        (err: unknown) => finish(() => reject(err)),
+      );
     });
   }
 }
@@ -344,6 +369,15 @@ export class Reflector<T> {
 export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(message)), ms);
-    p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(e); });
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
   });
 }

@@ -9,7 +9,11 @@ import { createHash } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
-  ANNOTATION_RETENTION_RECORDS, DATA_KEY_WORKLOAD_IDENTITY_TOKEN, FINALIZER, isWorkloadIdentitySecret, parseRetentionRecords,
+  ANNOTATION_RETENTION_RECORDS,
+  DATA_KEY_WORKLOAD_IDENTITY_TOKEN,
+  FINALIZER,
+  isWorkloadIdentitySecret,
+  parseRetentionRecords,
 } from '../../domain';
 import { Reflector, type RestartReason } from './list-watch';
 
@@ -60,22 +64,35 @@ interface SecretItem extends SecretFacts {
 }
 
 function toSecretItem(obj: unknown, copyExclude: ReadonlySet<string>): SecretItem | undefined {
-  const o = obj as { metadata?: { name?: unknown; namespace?: unknown; labels?: Record<string, string> };
-    data?: Record<string, string> } | null;
+  const o = obj as {
+    metadata?: { name?: unknown; namespace?: unknown; labels?: Record<string, string> };
+    data?: Record<string, string>;
+  } | null;
   const name = o?.metadata?.name;
   const namespace = o?.metadata?.namespace;
   if (typeof name !== 'string' || typeof namespace !== 'string') return undefined;
   // A workload-identity secret's `token` is renewed by gardenlet's token requestor every few hours and is never copied
   // (the etcd-backup secret gets its own): a renewal is not a rotation, so it is left out of the digests and keys.
-  const data = Object.fromEntries(Object.entries(o?.data ?? {}).filter(([k]) =>
-    k !== DATA_KEY_WORKLOAD_IDENTITY_TOKEN || !isWorkloadIdentitySecret(o?.metadata?.labels)));
+  const data = Object.fromEntries(
+    Object.entries(o?.data ?? {}).filter(
+      ([k]) => k !== DATA_KEY_WORKLOAD_IDENTITY_TOKEN || !isWorkloadIdentitySecret(o?.metadata?.labels),
+    ),
+  );
   const copied = Object.fromEntries(Object.entries(data).filter(([k]) => !copyExclude.has(k)));
   const meta = o?.metadata as { annotations?: Record<string, string>; finalizers?: string[] } | undefined;
   const retained = (meta?.finalizers ?? []).includes(FINALIZER)
-    ? Object.entries(parseRetentionRecords(meta?.annotations?.[ANNOTATION_RETENTION_RECORDS])).map(([entry, r]) => ({ entry, workflowId: r.workflowId }))
+    ? Object.entries(parseRetentionRecords(meta?.annotations?.[ANNOTATION_RETENTION_RECORDS])).map(([entry, r]) => ({
+        entry,
+        workflowId: r.workflowId,
+      }))
     : [];
-  return { key: `${namespace}/${name}`, digest: secretDataDigest(data), copyDigest: secretDataDigest(copied), keys: Object.keys(data).sort(),
-    retained };
+  return {
+    key: `${namespace}/${name}`,
+    digest: secretDataDigest(data),
+    copyDigest: secretDataDigest(copied),
+    keys: Object.keys(data).sort(),
+    retained,
+  };
 }
 
 /** Options of {@link SecretWatch}. */
@@ -158,9 +175,15 @@ export class SecretWatch {
       return before;
     };
     return new Reflector<SecretItem>({
-      name: `secrets/${namespace}`, kubeConfig: this.o.kubeConfig, path: `/api/v1/namespaces/${namespace}/secrets`,
-      list: async ({ limit, continueToken }) => this.core.listNamespacedSecret({ namespace, limit,
-        ...(continueToken ? { _continue: continueToken } : {}) }) as Promise<never>,
+      name: `secrets/${namespace}`,
+      kubeConfig: this.o.kubeConfig,
+      path: `/api/v1/namespaces/${namespace}/secrets`,
+      list: async ({ limit, continueToken }) =>
+        this.core.listNamespacedSecret({
+          namespace,
+          limit,
+          ...(continueToken ? { _continue: continueToken } : {}),
+        }) as Promise<never>,
       transform: (obj) => toSecretItem(obj, this.o.copyExclude ?? new Set()),
       keyOf: (s) => s.key,
       onSync: (current) => {
@@ -185,7 +208,9 @@ export class SecretWatch {
         if (!before) this.o.onChange(item.key, 'appeared');
         else if (before.digest !== item.digest) this.o.onChange(item.key, 'rotated');
       },
-      idleTimeoutMs: this.o.idleTimeoutMs, watchTimeoutMs: this.o.watchTimeoutMs, log: this.o.log,
+      idleTimeoutMs: this.o.idleTimeoutMs,
+      watchTimeoutMs: this.o.watchTimeoutMs,
+      log: this.o.log,
       ...(this.o.onRestart ? { onRestart: this.o.onRestart } : {}),
       ...(this.o.onEventSeen ? { onEventSeen: this.o.onEventSeen } : {}),
       onSyncChange: () => this.o.onSyncChange?.(),

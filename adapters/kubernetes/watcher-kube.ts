@@ -48,9 +48,18 @@ export class WatcherKube {
   backupEntryInformer<T>(opts: EntryInformerOptions<T>): Reflector<T> {
     const { group, version, plural } = BACKUPENTRY_API;
     return new Reflector<T>({
-      ...opts, name: 'backupentries', kubeConfig: this.kubeConfig, path: ENTRY_PATH,
-      list: async ({ limit, continueToken }) => (await this.custom.listClusterCustomObject({ group, version, plural, limit,
-        ...(continueToken ? { _continue: continueToken } : {}) })) as never,
+      ...opts,
+      name: 'backupentries',
+      kubeConfig: this.kubeConfig,
+      path: ENTRY_PATH,
+      list: async ({ limit, continueToken }) =>
+        (await this.custom.listClusterCustomObject({
+          group,
+          version,
+          plural,
+          limit,
+          ...(continueToken ? { _continue: continueToken } : {}),
+        })) as never,
     });
   }
 
@@ -78,7 +87,9 @@ export class WatcherKube {
   async readBackupEntryFinalizers(name: string): Promise<string[] | undefined> {
     const { group, version, plural } = BACKUPENTRY_API;
     try {
-      const o = (await this.custom.getClusterCustomObject({ group, version, plural, name })) as { metadata?: { finalizers?: string[] } };
+      const o = (await this.custom.getClusterCustomObject({ group, version, plural, name })) as {
+        metadata?: { finalizers?: string[] };
+      };
       return o.metadata?.finalizers ?? [];
     } catch (err) {
       if (apiCode(err) === 404) return undefined;

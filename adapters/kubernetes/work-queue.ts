@@ -121,21 +121,29 @@ export class WorkQueue<A extends { readonly kind: string }> {
         this.waiting.set(key, this.o.merge(action, this.waiting.get(key) ?? action));
       } else if (this.o.isPermanent?.(err)) {
         this.attempts.delete(key);
-        this.o.log.error({ entry: key, action: action.kind, error: this.o.describe(err) }, 'Giving up on an entry action');
+        this.o.log.error(
+          { entry: key, action: action.kind, error: this.o.describe(err) },
+          'Giving up on an entry action',
+        );
       } else {
         const n = (this.attempts.get(key) ?? 0) + 1;
         this.attempts.set(key, n);
         const delay = backoffDelay(n, { ...(this.o.backoff ?? { initialMs: 500, maxMs: 60_000 }), jitter: 0.2 });
-        this.o.log.warn({ entry: key, action: action.kind, error: this.o.describe(err), attempt: n, retryInMs: delay },
-          'Entry action failed; retrying later');
+        this.o.log.warn(
+          { entry: key, action: action.kind, error: this.o.describe(err), attempt: n, retryInMs: delay },
+          'Entry action failed; retrying later',
+        );
         // The failed action and anything queued meanwhile are merged (a newer `gone` wins).
         const newer = this.waiting.get(key);
         this.waiting.set(key, newer ? this.o.merge(action, newer) : action);
-        this.delayed.set(key, setTimeout(() => {
-          this.delayed.delete(key);
-          if (this.waiting.has(key)) this.markReady(key);
-          this.pump();
-        }, delay));
+        this.delayed.set(
+          key,
+          setTimeout(() => {
+            this.delayed.delete(key);
+            if (this.waiting.has(key)) this.markReady(key);
+            this.pump();
+          }, delay),
+        );
       }
     } finally {
       this.inFlight.delete(key);

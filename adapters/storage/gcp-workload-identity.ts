@@ -14,8 +14,13 @@
 import { IdentityPoolClient, type IdentityPoolClientOptions } from 'google-auth-library';
 import type { SecretData } from '../../activities/storage-port';
 import {
-  ClassifiedError, configurationProblem, DATA_KEY_WORKLOAD_IDENTITY_CONFIG, DATA_KEY_WORKLOAD_IDENTITY_TOKEN, GardenerErrorCode,
-  isClassifiedError, retryableConfigurationProblem,
+  ClassifiedError,
+  configurationProblem,
+  DATA_KEY_WORKLOAD_IDENTITY_CONFIG,
+  DATA_KEY_WORKLOAD_IDENTITY_TOKEN,
+  GardenerErrorCode,
+  isClassifiedError,
+  retryableConfigurationProblem,
 } from '../../domain';
 
 /** Google's token exchange (STS) endpoint: the default of `BEL_GCP_STS_ENDPOINT`. */
@@ -29,13 +34,20 @@ const CONFIG_KIND = 'WorkloadIdentityConfig';
 /** The only subject token type provider-gcp admits: the token requestor issues JWTs. */
 const SUBJECT_TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 /** Credential config fields provider-gcp keeps (`usedCredentialsConfigFields`); the rest is dropped. */
-const USED_FIELDS = ['audience', 'service_account_impersonation_url', 'subject_token_type', 'token_url', 'type',
-  'universe_domain'] as const;
+const USED_FIELDS = [
+  'audience',
+  'service_account_impersonation_url',
+  'subject_token_type',
+  'token_url',
+  'type',
+  'universe_domain',
+] as const;
 /**
  * Gardener's default allow-list for impersonation URLs (provider-gcp's `allowedServiceAccountImpersonationURLRegExps`),
  * capturing the service account's email. Only the email is taken from the secret; the host is ours.
  */
-const IMPERSONATION_URL = /^https:\/\/iamcredentials\.googleapis\.com\/v1\/projects\/-\/serviceAccounts\/([^/:?#\s]{1,200}):generateAccessToken$/;
+const IMPERSONATION_URL =
+  /^https:\/\/iamcredentials\.googleapis\.com\/v1\/projects\/-\/serviceAccounts\/([^/:?#\s]{1,200}):generateAccessToken$/;
 /** provider-gcp's storage scope (`storage.ScopeFullControl`). */
 const STORAGE_SCOPE = 'https://www.googleapis.com/auth/devstorage.full_control';
 /** Where etcd-backup-restore finds the token requestor's token (provider-gcp's `getTokenMountDir`). */
@@ -52,8 +64,11 @@ export interface WorkloadIdentityConfig {
   impersonate?: string;
 }
 
-const invalid = (message: string): ClassifiedError => configurationProblem('InvalidWorkloadIdentityConfig',
-  `the "${DATA_KEY_WORKLOAD_IDENTITY_CONFIG}" key of the workload identity secret ${message}`);
+const invalid = (message: string): ClassifiedError =>
+  configurationProblem(
+    'InvalidWorkloadIdentityConfig',
+    `the "${DATA_KEY_WORKLOAD_IDENTITY_CONFIG}" key of the workload identity secret ${message}`,
+  );
 
 /**
  * Reads and checks the `config` key of a workload-identity secret. Throws a non-retryable ClassifiedError
@@ -64,8 +79,11 @@ const invalid = (message: string): ClassifiedError => configurationProblem('Inva
 export function parseWorkloadIdentityConfig(data: SecretData): WorkloadIdentityConfig {
   const raw = data[DATA_KEY_WORKLOAD_IDENTITY_CONFIG];
   if (!raw || raw.length === 0) {
-    throw configurationProblem('WorkloadIdentityConfigMissing', `the workload identity secret has no ` +
-      `"${DATA_KEY_WORKLOAD_IDENTITY_CONFIG}" key (gardenlet writes the WorkloadIdentity's provider config there)`);
+    throw configurationProblem(
+      'WorkloadIdentityConfigMissing',
+      `the workload identity secret has no ` +
+        `"${DATA_KEY_WORKLOAD_IDENTITY_CONFIG}" key (gardenlet writes the WorkloadIdentity's provider config there)`,
+    );
   }
   let parsed: unknown;
   try {
@@ -94,21 +112,31 @@ export function parseWorkloadIdentityConfig(data: SecretData): WorkloadIdentityC
     credentialsConfig[f] = v;
   }
   if (credentialsConfig.universe_domain !== undefined && credentialsConfig.universe_domain !== 'googleapis.com') {
-    throw configurationProblem('UnsupportedUniverseDomain', 'the workload identity config names a universe_domain other ' +
-      'than "googleapis.com"; only the default universe is supported');
+    throw configurationProblem(
+      'UnsupportedUniverseDomain',
+      'the workload identity config names a universe_domain other ' +
+        'than "googleapis.com"; only the default universe is supported',
+    );
   }
   let impersonate: string | undefined;
   const url = credentialsConfig.service_account_impersonation_url;
   if (url !== undefined) {
     impersonate = IMPERSONATION_URL.exec(url)?.[1];
     if (impersonate === undefined) {
-      throw configurationProblem('UnsupportedImpersonationUrl', 'the workload identity config has a ' +
-        'service_account_impersonation_url outside Gardener\'s default allow-list ' +
-        '(https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/<email>:generateAccessToken)');
+      throw configurationProblem(
+        'UnsupportedImpersonationUrl',
+        'the workload identity config has a ' +
+          "service_account_impersonation_url outside Gardener's default allow-list " +
+          '(https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/<email>:generateAccessToken)',
+      );
     }
   }
-  return { projectId: obj.projectID as string, credentialsConfig, audience: cc.audience,
-    ...(impersonate !== undefined ? { impersonate } : {}) };
+  return {
+    projectId: obj.projectID as string,
+    credentialsConfig,
+    audience: cc.audience,
+    ...(impersonate !== undefined ? { impersonate } : {}),
+  };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -118,7 +146,11 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** JSON with object keys sorted at every level, as Go's `json.Marshal` of a map writes it. */
 function sortedJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(sortedJson).join(',')}]`;
-  if (isObject(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${sortedJson(v[k])}`).join(',')}}`;
+  if (isObject(v))
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${sortedJson(v[k])}`)
+      .join(',')}}`;
   return JSON.stringify(v);
 }
 
@@ -129,11 +161,22 @@ function sortedJson(v: unknown): string {
  * `serviceaccount.json` (etcd-druid points `GOOGLE_APPLICATION_CREDENTIALS` there). The config's own `token_url` is
  * kept: etcd-backup-restore exchanges the token itself.
  */
-export function workloadIdentityEtcdSecretData(config: WorkloadIdentityConfig, source: boolean): Record<string, Buffer> {
-  const credentials = sortedJson({ ...config.credentialsConfig, credential_source: {
-    file: `${source ? SOURCE_TOKEN_MOUNT_DIR : TOKEN_MOUNT_DIR}/token`, format: { type: 'text' } } });
-  return { projectID: Buffer.from(config.projectId), credentialsConfig: Buffer.from(credentials),
-    'serviceaccount.json': Buffer.from(credentials) };
+export function workloadIdentityEtcdSecretData(
+  config: WorkloadIdentityConfig,
+  source: boolean,
+): Record<string, Buffer> {
+  const credentials = sortedJson({
+    ...config.credentialsConfig,
+    credential_source: {
+      file: `${source ? SOURCE_TOKEN_MOUNT_DIR : TOKEN_MOUNT_DIR}/token`,
+      format: { type: 'text' },
+    },
+  });
+  return {
+    projectID: Buffer.from(config.projectId),
+    credentialsConfig: Buffer.from(credentials),
+    'serviceaccount.json': Buffer.from(credentials),
+  };
 }
 
 /** `exp` (seconds since the epoch) of a JWT, or undefined when `token` is not a JWT with a numeric `exp`. */
@@ -166,8 +209,11 @@ export function subjectTokenOf(data: SecretData, now: () => number): string {
   const raw = data[DATA_KEY_WORKLOAD_IDENTITY_TOKEN];
   const token = raw?.toString('utf8').trim() ?? '';
   if (token.length === 0) {
-    throw retryableConfigurationProblem('WorkloadIdentityTokenMissing', 'waiting for the token requestor: the workload ' +
-      `identity secret has no "${DATA_KEY_WORKLOAD_IDENTITY_TOKEN}" yet (gardenlet's token requestor writes it)`);
+    throw retryableConfigurationProblem(
+      'WorkloadIdentityTokenMissing',
+      'waiting for the token requestor: the workload ' +
+        `identity secret has no "${DATA_KEY_WORKLOAD_IDENTITY_TOKEN}" yet (gardenlet's token requestor writes it)`,
+    );
   }
   assertNotExpired(token, now);
   return token;
@@ -176,8 +222,11 @@ export function subjectTokenOf(data: SecretData, now: () => number): string {
 function assertNotExpired(token: string, now: () => number): void {
   const exp = jwtExpiry(token);
   if (exp !== undefined && exp * 1000 <= now()) {
-    throw retryableConfigurationProblem('WorkloadIdentityTokenExpired', 'waiting for the token requestor: the ' +
-      `workload identity token in "${DATA_KEY_WORKLOAD_IDENTITY_TOKEN}" has expired and was not renewed yet`);
+    throw retryableConfigurationProblem(
+      'WorkloadIdentityTokenExpired',
+      'waiting for the token requestor: the ' +
+        `workload identity token in "${DATA_KEY_WORKLOAD_IDENTITY_TOKEN}" has expired and was not renewed yet`,
+    );
   }
 }
 
@@ -203,42 +252,63 @@ interface GaxiosLike {
  * 400/401 = ERR_INFRA_UNAUTHENTICATED and 403 = ERR_INFRA_UNAUTHORIZED (non-retryable, like a rejected key), 429 =
  * ERR_INFRA_RATE_LIMITS_EXCEEDED, 5xx, 408 and no response = ERR_RETRYABLE_INFRA_DEPENDENCIES (retryable).
  */
-export function tokenExchangeError(err: unknown, endpoints: Pick<WorkloadIdentityEndpoints, 'sts' | 'iamCredentials'>):
-ClassifiedError {
+export function tokenExchangeError(
+  err: unknown,
+  endpoints: Pick<WorkloadIdentityEndpoints, 'sts' | 'iamCredentials'>,
+): ClassifiedError {
   if (isClassifiedError(err)) return err;
   const e = (err ?? {}) as GaxiosLike;
   const statusOf = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
   const status = statusOf(e.status) ?? statusOf(e.response?.status);
   const url = typeof e.config?.url === 'string' ? e.config.url : String(e.config?.url ?? '');
-  const stage = url.startsWith(endpoints.iamCredentials) && /:generateAccessToken$/.test(url)
-    ? `the service account impersonation at ${hostOf(endpoints.iamCredentials)}`
-    : `the token exchange at ${hostOf(endpoints.sts)}`;
+  const stage =
+    url.startsWith(endpoints.iamCredentials) && /:generateAccessToken$/.test(url)
+      ? `the service account impersonation at ${hostOf(endpoints.iamCredentials)}`
+      : `the token exchange at ${hostOf(endpoints.sts)}`;
   const oauth = /^Error code ([a-z_]{1,40})\b/.exec(String(e.message ?? ''))?.[1];
   const detail = status !== undefined ? `HTTP ${status}${oauth ? `, ${oauth}` : ''}` : '';
   if (status === undefined) {
     const code = typeof e.code === 'string' && /^E[A-Z_]{2,30}$/.test(e.code) ? ` (${e.code})` : '';
-    return new ClassifiedError(`${stage} failed without a response${code}`, GardenerErrorCode.RetryableInfraDependencies,
-      'WorkloadIdentityExchangeUnavailable');
+    return new ClassifiedError(
+      `${stage} failed without a response${code}`,
+      GardenerErrorCode.RetryableInfraDependencies,
+      'WorkloadIdentityExchangeUnavailable',
+    );
   }
   if (status === 429) {
-    return new ClassifiedError(`${stage} is rate limited (${detail})`, GardenerErrorCode.InfraRateLimitsExceeded,
-      'WorkloadIdentityExchangeRateLimited');
+    return new ClassifiedError(
+      `${stage} is rate limited (${detail})`,
+      GardenerErrorCode.InfraRateLimitsExceeded,
+      'WorkloadIdentityExchangeRateLimited',
+    );
   }
   if (status >= 500 || status === 408) {
-    return new ClassifiedError(`${stage} is unavailable (${detail})`, GardenerErrorCode.RetryableInfraDependencies,
-      'WorkloadIdentityExchangeUnavailable');
+    return new ClassifiedError(
+      `${stage} is unavailable (${detail})`,
+      GardenerErrorCode.RetryableInfraDependencies,
+      'WorkloadIdentityExchangeUnavailable',
+    );
   }
   if (status === 403) {
-    return new ClassifiedError(`${stage} denied the workload identity permission (${detail})`,
-      GardenerErrorCode.InfraUnauthorized, 'WorkloadIdentityUnauthorized');
+    return new ClassifiedError(
+      `${stage} denied the workload identity permission (${detail})`,
+      GardenerErrorCode.InfraUnauthorized,
+      'WorkloadIdentityUnauthorized',
+    );
   }
-  return new ClassifiedError(`${stage} did not accept the workload identity token (${detail})`,
-    GardenerErrorCode.InfraUnauthenticated, 'WorkloadIdentityUnauthenticated');
+  return new ClassifiedError(
+    `${stage} did not accept the workload identity token (${detail})`,
+    GardenerErrorCode.InfraUnauthenticated,
+    'WorkloadIdentityUnauthenticated',
+  );
 }
 
 /** An IdentityPoolClient whose failures are {@link tokenExchangeError}s (never the library's error objects). */
 class WorkloadIdentityClient extends IdentityPoolClient {
-  constructor(options: IdentityPoolClientOptions, private readonly endpoints: WorkloadIdentityEndpoints) {
+  constructor(
+    options: IdentityPoolClientOptions,
+    private readonly endpoints: WorkloadIdentityEndpoints,
+  ) {
     super(options);
   }
 
@@ -260,23 +330,31 @@ class WorkloadIdentityClient extends IdentityPoolClient {
  * Refreshes (the access token lives an hour) reuse the token read when the session opened; if that has expired by
  * then, the request fails with the retryable `WorkloadIdentityTokenExpired` and the next attempt reads the secret again.
  */
-export function workloadIdentityAuthClient(config: WorkloadIdentityConfig, token: string,
-  endpoints: WorkloadIdentityEndpoints): IdentityPoolClient {
+export function workloadIdentityAuthClient(
+  config: WorkloadIdentityConfig,
+  token: string,
+  endpoints: WorkloadIdentityEndpoints,
+): IdentityPoolClient {
   const base = endpoints.iamCredentials.replace(/\/+$/, '');
-  return new WorkloadIdentityClient({
-    type: 'external_account',
-    audience: config.audience,
-    subject_token_type: SUBJECT_TOKEN_TYPE_JWT,
-    token_url: endpoints.sts,
-    scopes: [STORAGE_SCOPE],
-    ...(config.impersonate !== undefined
-      ? { service_account_impersonation_url: `${base}/v1/projects/-/serviceAccounts/${config.impersonate}:generateAccessToken` }
-      : {}),
-    subject_token_supplier: {
-      getSubjectToken: async () => {
-        assertNotExpired(token, endpoints.now);
-        return token;
+  return new WorkloadIdentityClient(
+    {
+      type: 'external_account',
+      audience: config.audience,
+      subject_token_type: SUBJECT_TOKEN_TYPE_JWT,
+      token_url: endpoints.sts,
+      scopes: [STORAGE_SCOPE],
+      ...(config.impersonate !== undefined
+        ? {
+            service_account_impersonation_url: `${base}/v1/projects/-/serviceAccounts/${config.impersonate}:generateAccessToken`,
+          }
+        : {}),
+      subject_token_supplier: {
+        getSubjectToken: async () => {
+          assertNotExpired(token, endpoints.now);
+          return token;
+        },
       },
     },
-  }, { ...endpoints, iamCredentials: base });
+    { ...endpoints, iamCredentials: base },
+  );
 }

@@ -11,16 +11,38 @@
 import { Storage, type Bucket, type GetFilesResponse, type StorageOptions } from '@google-cloud/storage';
 import { redact } from '../../activities/errors';
 import type {
-  BucketSession, DeletePrefixOptions, DeletionProgress, EtcdSecretUse, Inventory, ObjectCount, SecretData, SecretUse,
+  BucketSession,
+  DeletePrefixOptions,
+  DeletionProgress,
+  EtcdSecretUse,
+  Inventory,
+  ObjectCount,
+  SecretData,
+  SecretUse,
   StorageProvider,
 } from '../../activities/storage-port';
-import { backoffDelay, type BackoffPolicy, ClassifiedError, DATA_KEY_SERVICE_ACCOUNT_JSON, GardenerErrorCode } from '../../domain';
 import {
-  DEFAULT_GCP_IAM_CREDENTIALS_ENDPOINT, DEFAULT_GCP_STS_ENDPOINT, parseWorkloadIdentityConfig, subjectTokenOf,
-  workloadIdentityAuthClient, workloadIdentityEtcdSecretData,
+  backoffDelay,
+  type BackoffPolicy,
+  ClassifiedError,
+  DATA_KEY_SERVICE_ACCOUNT_JSON,
+  GardenerErrorCode,
+} from '../../domain';
+import {
+  DEFAULT_GCP_IAM_CREDENTIALS_ENDPOINT,
+  DEFAULT_GCP_STS_ENDPOINT,
+  parseWorkloadIdentityConfig,
+  subjectTokenOf,
+  workloadIdentityAuthClient,
+  workloadIdentityEtcdSecretData,
 } from './gcp-workload-identity';
 import {
-  assertUsablePrefix, CursorTracker, isFlatKeyInPrefix, outsidePrefixError, quote, startProgress,
+  assertUsablePrefix,
+  CursorTracker,
+  isFlatKeyInPrefix,
+  outsidePrefixError,
+  quote,
+  startProgress,
 } from './prefix-guard';
 import { sleep } from '../abortable-sleep';
 import { AimdLimiter, TokenBucket } from './rate-control';
@@ -56,7 +78,14 @@ export interface GcsProviderOptions {
 }
 
 /** Fields of a service-account key file we need; all must be non-empty strings. */
-const REQUIRED_SA_FIELDS = ['type', 'project_id', 'client_email', 'private_key_id', 'private_key', 'token_uri'] as const;
+const REQUIRED_SA_FIELDS = [
+  'type',
+  'project_id',
+  'client_email',
+  'private_key_id',
+  'private_key',
+  'token_uri',
+] as const;
 
 /** The parsed service-account key (only ever held in memory, never logged). */
 export interface ServiceAccount {
@@ -80,31 +109,42 @@ const configProblem = (reason: string, message: string): ClassifiedError =>
 export function parseServiceAccount(data: SecretData): ServiceAccount {
   const raw = data[DATA_KEY_SERVICE_ACCOUNT_JSON];
   if (!raw || raw.length === 0) {
-    throw configProblem('MissingServiceAccount',
-      `the provider secret has no "${DATA_KEY_SERVICE_ACCOUNT_JSON}" key (a GCP service-account key file is required)`);
+    throw configProblem(
+      'MissingServiceAccount',
+      `the provider secret has no "${DATA_KEY_SERVICE_ACCOUNT_JSON}" key (a GCP service-account key file is required)`,
+    );
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw.toString('utf8'));
   } catch {
-    throw configProblem('InvalidServiceAccount',
-      `the "${DATA_KEY_SERVICE_ACCOUNT_JSON}" key of the provider secret is not valid JSON`);
+    throw configProblem(
+      'InvalidServiceAccount',
+      `the "${DATA_KEY_SERVICE_ACCOUNT_JSON}" key of the provider secret is not valid JSON`,
+    );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw configProblem('InvalidServiceAccount',
-      `the "${DATA_KEY_SERVICE_ACCOUNT_JSON}" key of the provider secret is not a JSON object`);
+    throw configProblem(
+      'InvalidServiceAccount',
+      `the "${DATA_KEY_SERVICE_ACCOUNT_JSON}" key of the provider secret is not a JSON object`,
+    );
   }
   const obj = parsed as Record<string, unknown>;
   for (const field of REQUIRED_SA_FIELDS) {
     const v = obj[field];
     if (typeof v !== 'string' || v.length === 0) {
-      throw configProblem('InvalidServiceAccount', `the service account in "${DATA_KEY_SERVICE_ACCOUNT_JSON}" lacks ` +
-        `the field "${field}" (or it is not a non-empty string)`);
+      throw configProblem(
+        'InvalidServiceAccount',
+        `the service account in "${DATA_KEY_SERVICE_ACCOUNT_JSON}" lacks ` +
+          `the field "${field}" (or it is not a non-empty string)`,
+      );
     }
   }
   if (obj.type !== 'service_account') {
-    throw configProblem('InvalidServiceAccount',
-      `the field "type" of "${DATA_KEY_SERVICE_ACCOUNT_JSON}" must be "service_account"`);
+    throw configProblem(
+      'InvalidServiceAccount',
+      `the field "type" of "${DATA_KEY_SERVICE_ACCOUNT_JSON}" must be "service_account"`,
+    );
   }
   return obj as ServiceAccount;
 }
@@ -160,10 +200,18 @@ export function createGcsProvider(opts: GcsProviderOptions = {}): StorageProvide
         const wi = parseWorkloadIdentityConfig(data);
         const token = subjectTokenOf(data, cfg.now);
         if (bucket.length === 0) throw configProblem('InvalidBucketName', 'bucket name is empty');
-        const authClient = workloadIdentityAuthClient(wi, token, { sts: opts.stsEndpoint ?? DEFAULT_GCP_STS_ENDPOINT,
-          iamCredentials: opts.iamCredentialsEndpoint ?? DEFAULT_GCP_IAM_CREDENTIALS_ENDPOINT, now: cfg.now });
-        const storageOpts: StorageOptions = { projectId: wi.projectId, retryOptions: { autoRetry: false, maxRetries: 0 },
-          timeout: cfg.requestTimeoutMs, authClient, useAuthWithCustomEndpoint: true };
+        const authClient = workloadIdentityAuthClient(wi, token, {
+          sts: opts.stsEndpoint ?? DEFAULT_GCP_STS_ENDPOINT,
+          iamCredentials: opts.iamCredentialsEndpoint ?? DEFAULT_GCP_IAM_CREDENTIALS_ENDPOINT,
+          now: cfg.now,
+        });
+        const storageOpts: StorageOptions = {
+          projectId: wi.projectId,
+          retryOptions: { autoRetry: false, maxRetries: 0 },
+          timeout: cfg.requestTimeoutMs,
+          authClient,
+          useAuthWithCustomEndpoint: true,
+        };
         if (opts.apiEndpoint) storageOpts.apiEndpoint = opts.apiEndpoint;
         return new GcsBucketSession(new Storage(storageOpts), bucket, cfg, rateFor(bucket));
       }
@@ -185,7 +233,8 @@ export function createGcsProvider(opts: GcsProviderOptions = {}): StorageProvide
 type Cfg = Required<Omit<GcsProviderOptions, 'apiEndpoint' | 'stsEndpoint' | 'iamCredentialsEndpoint'>>;
 
 /** The listing fields we read (`fields` trims responses; `nextPageToken` must be named when paginating by hand). */
-const LIST_FIELDS = 'items(name,generation,size,timeDeleted,customTime,temporaryHold,eventBasedHold,' +
+const LIST_FIELDS =
+  'items(name,generation,size,timeDeleted,customTime,temporaryHold,eventBasedHold,' +
   'retentionExpirationTime,retention),nextPageToken';
 
 /** An object generation as listed (`fields` makes the library return plain JSON, not `File`s). */
@@ -242,7 +291,8 @@ function httpStatus(err: unknown): number | undefined {
 }
 
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const TRANSIENT_NET = /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|ECONNABORTED|socket hang up|network timeout|timed out|unexpected connection closure/i;
+const TRANSIENT_NET =
+  /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|ECONNABORTED|socket hang up|network timeout|timed out|unexpected connection closure/i;
 /** Per-request retry delay before the jitter: 200 ms doubling to at most 10 s (docs/adr/0006-one-retry-story.md). */
 const REQUEST_BACKOFF: BackoffPolicy = { initialMs: 200, maxMs: 10_000 };
 
@@ -257,8 +307,9 @@ function isRetentionOrHold(err: unknown): boolean {
   if (httpStatus(err) !== 403) return false;
   const e = err as ApiErrorLike;
   if (e.errors?.some((x) => x.reason === 'retentionPolicyNotMet' || x.reason === 'objectUnderActiveHold')) return true;
-  return /retention policy|retentionPolicyNotMet|under active hold|objectUnderActiveHold|event-based hold|temporary hold/i
-    .test(String(e.message ?? ''));
+  return /retention policy|retentionPolicyNotMet|under active hold|objectUnderActiveHold|event-based hold|temporary hold/i.test(
+    String(e.message ?? ''),
+  );
 }
 
 /** A short, redacted description of a library error for our messages. */
@@ -275,16 +326,25 @@ function describe(err: unknown): string {
 function accessError(err: unknown, what: string): ClassifiedError | undefined {
   const status = httpStatus(err);
   if (status === 401) {
-    return new ClassifiedError(`${what}: the service account was not accepted (${describe(err)})`,
-      GardenerErrorCode.InfraUnauthenticated, 'Unauthenticated');
+    return new ClassifiedError(
+      `${what}: the service account was not accepted (${describe(err)})`,
+      GardenerErrorCode.InfraUnauthenticated,
+      'Unauthenticated',
+    );
   }
   if (status === 403) {
-    return new ClassifiedError(`${what}: permission denied (${describe(err)})`,
-      GardenerErrorCode.InfraUnauthorized, 'Unauthorized');
+    return new ClassifiedError(
+      `${what}: permission denied (${describe(err)})`,
+      GardenerErrorCode.InfraUnauthorized,
+      'Unauthorized',
+    );
   }
   if (status === 429) {
-    return new ClassifiedError(`${what}: still rate limited after retries (${describe(err)})`,
-      GardenerErrorCode.InfraRateLimitsExceeded, 'RateLimited');
+    return new ClassifiedError(
+      `${what}: still rate limited after retries (${describe(err)})`,
+      GardenerErrorCode.InfraRateLimitsExceeded,
+      'RateLimited',
+    );
   }
   return undefined;
 }
@@ -332,13 +392,19 @@ class GcsBucketSession implements BucketSession {
   private readonly bucket: Bucket;
   private closed = false;
 
-  constructor(private readonly storage: Storage, private readonly bucketName: string, private readonly cfg: Cfg,
-    private readonly rate: TokenBucket) {
+  constructor(
+    private readonly storage: Storage,
+    private readonly bucketName: string,
+    private readonly cfg: Cfg,
+    private readonly rate: TokenBucket,
+  ) {
     this.bucket = storage.bucket(bucketName);
   }
 
-  async inventory(prefix: string, opts: { signal: AbortSignal; limit?: number; onProgress?(counted: ObjectCount): void }):
-  Promise<Inventory> {
+  async inventory(
+    prefix: string,
+    opts: { signal: AbortSignal; limit?: number; onProgress?(counted: ObjectCount): void },
+  ): Promise<Inventory> {
     assertUsablePrefix(prefix);
     const limit = opts.limit ?? Number.POSITIVE_INFINITY;
     let objects = 0;
@@ -355,8 +421,10 @@ class GcsBucketSession implements BucketSession {
     return { objects, bytes, truncated: false };
   }
 
-  async remaining(prefix: string, opts: { signal: AbortSignal; onProgress?(counted: ObjectCount): void }):
-  Promise<{ objects: number; locked: number; bytes: number }> {
+  async remaining(
+    prefix: string,
+    opts: { signal: AbortSignal; onProgress?(counted: ObjectCount): void },
+  ): Promise<{ objects: number; locked: number; bytes: number }> {
     assertUsablePrefix(prefix);
     let objects = 0;
     let locked = 0;
@@ -380,7 +448,11 @@ class GcsBucketSession implements BucketSession {
     const progress = startProgress(opts.resume);
     const resumeAfter = progress.cursor;
     const tracker = new CursorTracker(resumeAfter);
-    const limiter = new AimdLimiter({ min: 1, max: this.cfg.maxConcurrency, initial: Math.min(8, this.cfg.maxConcurrency) });
+    const limiter = new AimdLimiter({
+      min: 1,
+      max: this.cfg.maxConcurrency,
+      initial: Math.min(8, this.cfg.maxConcurrency),
+    });
     const maxWindow = 2 * this.cfg.pageSize;
     const finished = new Pulse();
     // Internal stop: the caller's abort, or our first fatal error (stops retry sleeps and the listing).
@@ -406,20 +478,22 @@ class GcsBucketSession implements BucketSession {
         while (tracker.window >= maxWindow) await finished.wait(stop.signal); // one slow name must not grow memory
         await limiter.acquire(stop.signal);
         const ticket = tracker.begin(group.name);
-        const task = this.deleteGroup(group, progress, limiter, stop.signal).then(
-          () => {
-            limiter.release(true);
-            tracker.finish(ticket);
-            report();
-          },
-          (err: unknown) => {
-            limiter.release(false);
-            fail(err);
-          },
-        ).finally(() => {
-          inflight.delete(task);
-          finished.fire();
-        });
+        const task = this.deleteGroup(group, progress, limiter, stop.signal)
+          .then(
+            () => {
+              limiter.release(true);
+              tracker.finish(ticket);
+              report();
+            },
+            (err: unknown) => {
+              limiter.release(false);
+              fail(err);
+            },
+          )
+          .finally(() => {
+            inflight.delete(task);
+            finished.fire();
+          });
         inflight.add(task);
         report();
       }
@@ -442,8 +516,12 @@ class GcsBucketSession implements BucketSession {
   }
 
   /** Deletes (or, when locked, stamps) every listed generation of one name. */
-  private async deleteGroup(group: NameGroup, progress: DeletionProgress, limiter: AimdLimiter,
-    signal: AbortSignal): Promise<void> {
+  private async deleteGroup(
+    group: NameGroup,
+    progress: DeletionProgress,
+    limiter: AimdLimiter,
+    signal: AbortSignal,
+  ): Promise<void> {
     for (const v of group.versions) {
       if (v.locked) {
         await this.markForExpiry(group.name, v, signal, limiter);
@@ -480,8 +558,11 @@ class GcsBucketSession implements BucketSession {
     await this.rate.take(signal);
     const file = this.bucket.file(name, { generation: v.generation });
     try {
-      await this.withRetries(() => file.setMetadata({ customTime: new Date(this.cfg.now()).toISOString() }), signal,
-        limiter);
+      await this.withRetries(
+        () => file.setMetadata({ customTime: new Date(this.cfg.now()).toISOString() }),
+        signal,
+        limiter,
+      );
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       const status = httpStatus(err);
@@ -493,8 +574,12 @@ class GcsBucketSession implements BucketSession {
   private isLocked(item: RawObject): boolean {
     const t = this.cfg.now();
     const until = (s?: string): boolean => s !== undefined && Date.parse(s) > t;
-    return item.temporaryHold === true || item.eventBasedHold === true || until(item.retentionExpirationTime)
-      || until(item.retention?.retainUntilTime);
+    return (
+      item.temporaryHold === true ||
+      item.eventBasedHold === true ||
+      until(item.retentionExpirationTime) ||
+      until(item.retention?.retainUntilTime)
+    );
   }
 
   /** Runs one request, retrying transient failures with jittered exponential backoff; 429/503 shrink the window. */
@@ -523,10 +608,18 @@ class GcsBucketSession implements BucketSession {
    * Pages of raw listed generations under `prefix` (from `startOffset` on), the next page requested while the
    * caller works on the current one. A missing bucket and access errors become ClassifiedErrors.
    */
-  private async *pages(prefix: string, startOffset: string | undefined, signal: AbortSignal):
-  AsyncGenerator<RawObject[]> {
-    const first: ListQuery = { prefix, versions: true, autoPaginate: false, maxResults: this.cfg.pageSize,
-      fields: LIST_FIELDS };
+  private async *pages(
+    prefix: string,
+    startOffset: string | undefined,
+    signal: AbortSignal,
+  ): AsyncGenerator<RawObject[]> {
+    const first: ListQuery = {
+      prefix,
+      versions: true,
+      autoPaginate: false,
+      maxResults: this.cfg.pageSize,
+      fields: LIST_FIELDS,
+    };
     if (startOffset !== undefined) first.startOffset = startOffset;
     type Page = { items: RawObject[]; next: ListQuery | undefined };
     const fetchPage = (query: ListQuery): Promise<Page> => {
@@ -536,8 +629,11 @@ class GcsBucketSession implements BucketSession {
       }, signal).catch((err: unknown) => {
         if (signal.aborted) throw signal.reason;
         if (httpStatus(err) === 404) {
-          throw configProblem('BucketNotFound', `bucket ${quote(this.bucketName)} does not exist (or is not visible ` +
-            'to the service account); check the BackupEntry\'s bucketName');
+          throw configProblem(
+            'BucketNotFound',
+            `bucket ${quote(this.bucketName)} does not exist (or is not visible ` +
+              "to the service account); check the BackupEntry's bucketName",
+          );
         }
         throw accessError(err, `listing bucket ${quote(this.bucketName)}`) ?? err;
       });
@@ -550,8 +646,11 @@ class GcsBucketSession implements BucketSession {
       const page: Page = await abortable(pending, signal);
       const { items, next } = page;
       if (next && next.pageToken !== undefined && next.pageToken === query.pageToken) {
-        throw new ClassifiedError(`listing bucket ${quote(this.bucketName)} did not advance (page token repeated)`,
-          GardenerErrorCode.InfraDependencies, 'ListingStuck');
+        throw new ClassifiedError(
+          `listing bucket ${quote(this.bucketName)} did not advance (page token repeated)`,
+          GardenerErrorCode.InfraDependencies,
+          'ListingStuck',
+        );
       }
       pending = next ? fetchPage(next) : undefined;
       if (next) query = next;
@@ -563,14 +662,20 @@ class GcsBucketSession implements BucketSession {
    * Listed generations grouped by name, in ascending name order. The last name of a page is held back until the
    * next page shows a different name (its generations may continue there; emulators may even repeat them).
    */
-  private async *groups(prefix: string, startOffset: string | undefined, signal: AbortSignal):
-  AsyncGenerator<NameGroup> {
+  private async *groups(
+    prefix: string,
+    startOffset: string | undefined,
+    signal: AbortSignal,
+  ): AsyncGenerator<NameGroup> {
     let held: NameGroup | undefined;
     for await (const items of this.pages(prefix, startOffset, signal)) {
       for (const item of items) {
         if (typeof item.name !== 'string' || item.generation === undefined) continue;
-        const version: Version = { generation: String(item.generation), size: Number(item.size ?? 0),
-          locked: this.isLocked(item) };
+        const version: Version = {
+          generation: String(item.generation),
+          size: Number(item.size ?? 0),
+          locked: this.isLocked(item),
+        };
         if (item.customTime) version.customTime = item.customTime;
         if (held && item.name === held.name) {
           if (!held.versions.some((v) => v.generation === version.generation)) held.versions.push(version);
@@ -578,9 +683,12 @@ class GcsBucketSession implements BucketSession {
         }
         if (held) {
           if (compareNames(item.name, held.name) < 0) {
-            throw new ClassifiedError(`listing bucket ${quote(this.bucketName)} returned names out of order ` +
-              `(${quote(item.name)} after ${quote(held.name)})`, GardenerErrorCode.InfraDependencies,
-            'ListingOutOfOrder');
+            throw new ClassifiedError(
+              `listing bucket ${quote(this.bucketName)} returned names out of order ` +
+                `(${quote(item.name)} after ${quote(held.name)})`,
+              GardenerErrorCode.InfraDependencies,
+              'ListingOutOfOrder',
+            );
           }
           yield held;
         }

@@ -9,9 +9,21 @@ import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, lstat, open, opendir, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type {
-  BucketSession, DeletePrefixOptions, DeletionProgress, Inventory, ObjectCount, SecretData, StorageProvider,
+  BucketSession,
+  DeletePrefixOptions,
+  DeletionProgress,
+  Inventory,
+  ObjectCount,
+  SecretData,
+  StorageProvider,
 } from '../../activities/storage-port';
-import { assertKeyInPrefix, ClassifiedError, DATA_KEY_HOST_PATH, GardenerErrorCode, retryableConfigurationProblem } from '../../domain';
+import {
+  assertKeyInPrefix,
+  ClassifiedError,
+  DATA_KEY_HOST_PATH,
+  GardenerErrorCode,
+  retryableConfigurationProblem,
+} from '../../domain';
 import { assertUsablePrefix, outsidePrefixError, quote, startProgress } from './prefix-guard';
 
 /** Where etcd pods see the local buckets by default (provider-local's `--container-mount-path`). */
@@ -96,8 +108,10 @@ export function createLocalProvider(opts: LocalProviderOptions): StorageProvider
 function validateBucketName(bucket: string): void {
   if (bucket.length === 0) throw configProblem('InvalidBucketName', 'bucket name is empty');
   if (bucket === '.' || bucket.includes('..') || /[/\\\0]/.test(bucket)) {
-    throw configProblem('InvalidBucketName',
-      `bucket name ${quote(bucket)} must not contain "/", "\\", ".." or NUL for the local provider`);
+    throw configProblem(
+      'InvalidBucketName',
+      `bucket name ${quote(bucket)} must not contain "/", "\\", ".." or NUL for the local provider`,
+    );
   }
 }
 
@@ -133,12 +147,17 @@ const errCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoExcept
 class LocalBucketSession implements BucketSession {
   private readonly bucketDir: string;
 
-  constructor(rootDir: string, private readonly bucket: string) {
+  constructor(
+    rootDir: string,
+    private readonly bucket: string,
+  ) {
     this.bucketDir = join(rootDir, bucket);
   }
 
-  async inventory(prefix: string, opts: { signal: AbortSignal; limit?: number; onProgress?(counted: ObjectCount): void }):
-  Promise<Inventory> {
+  async inventory(
+    prefix: string,
+    opts: { signal: AbortSignal; limit?: number; onProgress?(counted: ObjectCount): void },
+  ): Promise<Inventory> {
     assertUsablePrefix(prefix);
     const limit = opts.limit ?? Number.POSITIVE_INFINITY;
     let objects = 0;
@@ -193,8 +212,10 @@ class LocalBucketSession implements BucketSession {
     return progress;
   }
 
-  async remaining(prefix: string, opts: { signal: AbortSignal; onProgress?(counted: ObjectCount): void }):
-  Promise<{ objects: number; locked: number; bytes: number }> {
+  async remaining(
+    prefix: string,
+    opts: { signal: AbortSignal; onProgress?(counted: ObjectCount): void },
+  ): Promise<{ objects: number; locked: number; bytes: number }> {
     assertUsablePrefix(prefix);
     let objects = 0;
     let bytes = 0;
@@ -214,28 +235,39 @@ class LocalBucketSession implements BucketSession {
 
   /** The error that stops a walk whose tree changed under it (retryable: the next attempt sees the new tree). */
   private changed(prefix: string, what: string): ClassifiedError {
-    return retryableConfigurationProblem('PrefixChangedDuringWalk', `the folders under prefix ${quote(prefix)} in ` +
-      `bucket ${quote(this.bucket)} changed while being walked (${what}); stopped there without following anything, ` +
-      'the next attempt continues');
+    return retryableConfigurationProblem(
+      'PrefixChangedDuringWalk',
+      `the folders under prefix ${quote(prefix)} in ` +
+        `bucket ${quote(this.bucket)} changed while being walked (${what}); stopped there without following anything, ` +
+        'the next attempt continues',
+    );
   }
 
   /** Holds the bucket folder (never a symlink) and checks that /proc/self/fd resolves to it. */
   private async openBucket(prefix: string): Promise<HeldDir> {
     const held = await openHeld(undefined, '', this.bucketDir, '');
     if (held === 'missing') {
-      throw configProblem('BucketNotFound', `bucket ${quote(this.bucket)} does not exist ` +
-        '(no such folder in the local backup buckets directory)');
+      throw configProblem(
+        'BucketNotFound',
+        `bucket ${quote(this.bucket)} does not exist ` + '(no such folder in the local backup buckets directory)',
+      );
     }
     if (held === 'symlink' || held === 'other') {
-      throw configProblem('BucketNotFound', `bucket ${quote(this.bucket)} is not a folder in the local backup buckets ` +
-        'directory (symlinks are not followed)');
+      throw configProblem(
+        'BucketNotFound',
+        `bucket ${quote(this.bucket)} is not a folder in the local backup buckets ` +
+          'directory (symlinks are not followed)',
+      );
     }
     if (held === 'changed') throw this.changed(prefix, 'the bucket folder was replaced');
     const viaProc = await stat(held.at, { bigint: true }).catch(() => undefined);
     if (!viaProc || viaProc.dev !== held.dev || viaProc.ino !== held.ino) {
       await held.handle.close();
-      throw configProblem('ProcUnavailable', 'the local provider needs /proc/self/fd (Linux, /proc mounted) to walk ' +
-        'bucket folders without following symlinks');
+      throw configProblem(
+        'ProcUnavailable',
+        'the local provider needs /proc/self/fd (Linux, /proc mounted) to walk ' +
+          'bucket folders without following symlinks',
+      );
     }
     return held;
   }
@@ -249,7 +281,10 @@ class LocalBucketSession implements BucketSession {
         throw err;
       });
       if (!st || st.dev !== d.dev || st.ino !== d.ino) {
-        throw this.changed(prefix, d.parent ? `${quote(d.key)} was moved or replaced` : 'the bucket folder was replaced');
+        throw this.changed(
+          prefix,
+          d.parent ? `${quote(d.key)} was moved or replaced` : 'the bucket folder was replaced',
+        );
       }
     }
   }
@@ -269,8 +304,12 @@ class LocalBucketSession implements BucketSession {
    * per folder whose chain was re-verified right before the batch is handed out. With `prune`, folders emptied by the
    * consumer are removed on the way back up (the prefix folder too, the bucket folder never).
    */
-  private async *walk(prefix: string, after: string | undefined, signal: AbortSignal, prune: boolean):
-  AsyncGenerator<Batch> {
+  private async *walk(
+    prefix: string,
+    after: string | undefined,
+    signal: AbortSignal,
+    prune: boolean,
+  ): AsyncGenerator<Batch> {
     const held: HeldDir[] = [];
     try {
       let dir = await this.openBucket(prefix);
@@ -280,10 +319,14 @@ class LocalBucketSession implements BucketSession {
         if (next === 'missing' || next === 'other') return; // nothing under the prefix (a file named like it is not)
         if (next === 'symlink') {
           // `<bucket>/<name>` leads somewhere else: not ours to enter, and reporting "empty" would be a lie.
-          throw configProblem('PrefixIsSymlink', `the prefix folder ${quote(prefix)} in bucket ${quote(this.bucket)} ` +
-            'is a symlink; refusing to follow or delete it');
+          throw configProblem(
+            'PrefixIsSymlink',
+            `the prefix folder ${quote(prefix)} in bucket ${quote(this.bucket)} ` +
+              'is a symlink; refusing to follow or delete it',
+          );
         }
-        if (next === 'changed') throw this.changed(prefix, `${quote(`${dir.key}${segment}/`)} was replaced while opened`);
+        if (next === 'changed')
+          throw this.changed(prefix, `${quote(`${dir.key}${segment}/`)} was replaced while opened`);
         held.push(next);
         dir = next;
       }
@@ -294,12 +337,18 @@ class LocalBucketSession implements BucketSession {
     }
   }
 
-  private async *walkDir(dir: HeldDir, after: string | undefined, signal: AbortSignal, prune: boolean,
-    prefix: string): AsyncGenerator<Batch> {
+  private async *walkDir(
+    dir: HeldDir,
+    after: string | undefined,
+    signal: AbortSignal,
+    prune: boolean,
+    prefix: string,
+  ): AsyncGenerator<Batch> {
     signal.throwIfAborted();
     const children: Array<{ sortKey: string; name: string; isDir: boolean }> = [];
     try {
-      for await (const d of await opendir(dir.at)) { // lists the held folder itself, whatever its path is now
+      for await (const d of await opendir(dir.at)) {
+        // lists the held folder itself, whatever its path is now
         // Dirent types come from lstat semantics: a symlink to a folder is not a directory here.
         const isDir = d.isDirectory();
         children.push({ sortKey: isDir ? `${d.name}/` : d.name, name: d.name, isDir });
@@ -329,7 +378,8 @@ class LocalBucketSession implements BucketSession {
         }
         const sub = await openHeld(dir, child.name, `${dir.at}/${child.name}`, key);
         if (sub === 'missing') continue; // removed meanwhile: nothing left in it
-        if (typeof sub === 'string') throw this.changed(prefix, `${quote(key)} is no longer the folder that was listed`);
+        if (typeof sub === 'string')
+          throw this.changed(prefix, `${quote(key)} is no longer the folder that was listed`);
         try {
           yield* this.walkDir(sub, after, signal, prune, prefix);
         } finally {
@@ -350,8 +400,12 @@ class LocalBucketSession implements BucketSession {
  * Opens the folder at `path` (the bucket folder's path, or `<parent.at>/<name>`) without following a symlink, and
  * holds it only if the descriptor is the very folder an lstat saw there just before (same dev+ino).
  */
-async function openHeld(parent: HeldDir | undefined, name: string, path: string, key: string):
-Promise<HeldDir | NotHeld> {
+async function openHeld(
+  parent: HeldDir | undefined,
+  name: string,
+  path: string,
+  key: string,
+): Promise<HeldDir | NotHeld> {
   const seen = await lstat(path, { bigint: true }).catch((err: unknown) => {
     if (isNotFound(err)) return undefined;
     throw err;

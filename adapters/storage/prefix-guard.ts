@@ -16,11 +16,18 @@ export function quote(s: string): string {
  * Providers call this themselves, on top of the activity's entry-name validation (defence in depth).
  */
 export function assertUsablePrefix(prefix: string): void {
-  const bad = prefix.length < 2 || !prefix.endsWith('/') || prefix.startsWith('/') || prefix.includes('\0')
-    || prefix.split('/').some((seg) => seg === '..' || seg === '.');
+  const bad =
+    prefix.length < 2 ||
+    !prefix.endsWith('/') ||
+    prefix.startsWith('/') ||
+    prefix.includes('\0') ||
+    prefix.split('/').some((seg) => seg === '..' || seg === '.');
   if (bad) {
-    throw new ClassifiedError(`refusing to work on prefix ${quote(prefix)}: a prefix must be "<entry name>/"`,
-      GardenerErrorCode.ConfigurationProblem, 'InvalidPrefix');
+    throw new ClassifiedError(
+      `refusing to work on prefix ${quote(prefix)}: a prefix must be "<entry name>/"`,
+      GardenerErrorCode.ConfigurationProblem,
+      'InvalidPrefix',
+    );
   }
 }
 
@@ -40,9 +47,12 @@ export function isFlatKeyInPrefix(prefix: string, key: string): boolean {
  * outside the prefix is ever deleted; retrying will not help, so it is non-retryable.
  */
 export function outsidePrefixError(prefix: string, key: string, count: number): ClassifiedError {
-  return new ClassifiedError(`listing under prefix ${quote(prefix)} returned ${count} object(s) outside it ` +
-    `(first: ${quote(key)}); they were not deleted and deletion stopped`,
-  GardenerErrorCode.InfraDependencies, 'ListingOutsidePrefix');
+  return new ClassifiedError(
+    `listing under prefix ${quote(prefix)} returned ${count} object(s) outside it ` +
+      `(first: ${quote(key)}); they were not deleted and deletion stopped`,
+    GardenerErrorCode.InfraDependencies,
+    'ListingOutsidePrefix',
+  );
 }
 
 /** Counts of a fresh deletion, or the ones to resume from (copied, never mutated). */

@@ -5,20 +5,38 @@
  * apply; a refusal becomes a {@link CliError} with exit code 2 and the validator's message.
  */
 import {
-  type Client, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle,
+  type Client,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type WorkflowHandle,
 } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { Phase, parseDuration, parseRfc3339, parseWorkflowId, workflowIdFor } from '../../domain';
 import type { BackupEntryWorkflowResult } from '../../workflows/backup-entry-workflow';
 import {
-  type DecisionRecord, type EntryStatusView, cancelCleanupUpdate, expediteUpdate, extendRetentionUpdate, statusQuery,
+  type DecisionRecord,
+  type EntryStatusView,
+  cancelCleanupUpdate,
+  expediteUpdate,
+  extendRetentionUpdate,
+  statusQuery,
 } from '../../workflows/messages';
 import {
-  BACKUP_BUCKET, BACKUP_ENTRY_NAME, BACKUP_ENTRY_PHASE, BACKUP_ENTRY_TYPE, DELETION_SCHEDULED_AT,
+  BACKUP_BUCKET,
+  BACKUP_ENTRY_NAME,
+  BACKUP_ENTRY_PHASE,
+  BACKUP_ENTRY_TYPE,
+  DELETION_SCHEDULED_AT,
 } from '../../workflows/search-attributes';
 import { CliError, failed, refused } from './errors';
 import {
-  type DeletionProgressView, type EntryRow, type StatusReportView, formatBytes, formatDecision, formatEntryTable,
+  type DeletionProgressView,
+  type EntryRow,
+  type StatusReportView,
+  formatBytes,
+  formatDecision,
+  formatEntryTable,
   formatStatus,
 } from './format';
 
@@ -87,8 +105,11 @@ export function parsePhase(text: string): Phase {
  * `dueWithinMs` / `overdue` ask for running, retaining workflows whose `DeletionScheduledAt` (the deadline, set only
  * while retaining) is at most `nowMs + dueWithinMs` / before `nowMs`.
  */
-export function buildListQuery(clusterIdentity: string,
-  opts: Pick<ListOptions, 'phase' | 'allClusters' | 'running' | 'dueWithinMs' | 'overdue'> = {}, nowMs = Date.now()): string {
+export function buildListQuery(
+  clusterIdentity: string,
+  opts: Pick<ListOptions, 'phase' | 'allClusters' | 'running' | 'dueWithinMs' | 'overdue'> = {},
+  nowMs = Date.now(),
+): string {
   const byDeadline = opts.dueWithinMs !== undefined || !!opts.overdue;
   const parts = [`WorkflowType = "${WORKFLOW_TYPE}"`];
   if (!opts.allClusters) parts.push(`WorkflowId STARTS_WITH "backupentry/${clusterIdentity}/"`);
@@ -97,14 +118,18 @@ export function buildListQuery(clusterIdentity: string,
   if (phase) parts.push(`${BACKUP_ENTRY_PHASE.name} = "${phase}"`);
   const at = (ms: number): string => new Date(ms).toISOString();
   if (opts.overdue) parts.push(`${DELETION_SCHEDULED_AT.name} < "${at(nowMs)}"`);
-  else if (opts.dueWithinMs !== undefined) parts.push(`${DELETION_SCHEDULED_AT.name} <= "${at(nowMs + opts.dueWithinMs)}"`);
+  else if (opts.dueWithinMs !== undefined)
+    parts.push(`${DELETION_SCHEDULED_AT.name} <= "${at(nowMs + opts.dueWithinMs)}"`);
   return parts.join(' AND ');
 }
 
 /** Rows by deletion deadline, soonest (most overdue) first; rows without one last, in their order. */
 export function sortByDeadline(rows: readonly EntryRow[]): EntryRow[] {
   const due = (r: EntryRow): number => (r.deletionDue ? Date.parse(r.deletionDue) : Infinity);
-  return rows.map((r, i) => ({ r, i })).sort((a, b) => due(a.r) - due(b.r) || a.i - b.i).map((x) => x.r);
+  return rows
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => due(a.r) - due(b.r) || a.i - b.i)
+    .map((x) => x.r);
 }
 
 /**
@@ -124,8 +149,12 @@ export async function listEntries(ctx: CliContext, opts: ListOptions = {}): Prom
     const bucket = sa.get(BACKUP_BUCKET);
     rows.push({
       entry: sa.get(BACKUP_ENTRY_NAME) ?? parseWorkflowId(wf.workflowId)?.entryName ?? wf.workflowId,
-      workflowId: wf.workflowId, runId: wf.runId, status: statusName(wf.status.name),
-      ...(type ? { type } : {}), ...(phase ? { phase } : {}), ...(bucket ? { bucket } : {}),
+      workflowId: wf.workflowId,
+      runId: wf.runId,
+      status: statusName(wf.status.name),
+      ...(type ? { type } : {}),
+      ...(phase ? { phase } : {}),
+      ...(bucket ? { bucket } : {}),
       ...(due ? { deletionDue: due.toISOString().replace(/\.000Z$/, 'Z') } : {}),
     });
     if (rows.length >= limit && !byDeadline) break; // by deadline: every match, sorted, then the first `limit`
@@ -153,8 +182,13 @@ export async function entryStatus(ctx: CliContext, entry: string, opts: StatusOp
     const description = await handle.describe();
     const view = await handle.query(statusQuery);
     const progress = await deletionProgress(ctx, description.raw.pendingActivities ?? []);
-    return { workflowId: handle.workflowId, runId: description.runId, executionStatus: statusName(description.status.name), view,
-      ...(progress ? { progress } : {}) } satisfies StatusReportView;
+    return {
+      workflowId: handle.workflowId,
+      runId: description.runId,
+      executionStatus: statusName(description.status.name),
+      view,
+      ...(progress ? { progress } : {}),
+    } satisfies StatusReportView;
   }).catch((e: unknown) => rethrow(ctx, e, handle, entry, 'show'));
   ctx.out.write(opts.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, now(ctx)));
   return report;
@@ -168,7 +202,10 @@ interface PendingActivityLike {
 }
 
 /** Deletion progress from the pending `deleteBackups` activity's heartbeat details, if it is running and has beaten. */
-async function deletionProgress(ctx: CliContext, pending: readonly PendingActivityLike[]): Promise<DeletionProgressView | undefined> {
+async function deletionProgress(
+  ctx: CliContext,
+  pending: readonly PendingActivityLike[],
+): Promise<DeletionProgressView | undefined> {
   const act = pending.find((a) => a.activityType?.name === 'deleteBackups');
   const payload = act?.heartbeatDetails?.payloads?.[0];
   if (!act || !payload) return undefined;
@@ -179,9 +216,15 @@ async function deletionProgress(ctx: CliContext, pending: readonly PendingActivi
   const n = (k: string): number => (typeof d?.[k] === 'number' ? d[k] : 0);
   const secs = act.lastHeartbeatTime?.seconds;
   return {
-    deletedObjects: n('deletedObjects'), deletedBytes: n('deletedBytes'), listedObjects: n('listedObjects'),
-    lockedObjects: n('lockedObjects'), rewrittenObjects: n('rewrittenObjects'), attempt: act.attempt ?? 1,
-    ...(secs != null ? { lastHeartbeatAt: new Date(Number(secs.toString()) * 1000).toISOString().replace(/\.000Z$/, 'Z') } : {}),
+    deletedObjects: n('deletedObjects'),
+    deletedBytes: n('deletedBytes'),
+    listedObjects: n('listedObjects'),
+    lockedObjects: n('lockedObjects'),
+    rewrittenObjects: n('rewrittenObjects'),
+    attempt: act.attempt ?? 1,
+    ...(secs != null
+      ? { lastHeartbeatAt: new Date(Number(secs.toString()) * 1000).toISOString().replace(/\.000Z$/, 'Z') }
+      : {}),
   };
 }
 
@@ -219,7 +262,10 @@ export interface ExtendOptions {
 export async function expediteEntry(ctx: CliContext, entry: string, opts: OperatorOptions): Promise<DecisionRecord> {
   const handle = handleFor(ctx, entry);
   const decision = await update(ctx, handle, entry, 'expedite', () =>
-    handle.executeUpdate(expediteUpdate, { args: [{ reason: requireReason(opts.reason), by: opts.by?.trim() || ctx.user }] }));
+    handle.executeUpdate(expediteUpdate, {
+      args: [{ reason: requireReason(opts.reason), by: opts.by?.trim() || ctx.user }],
+    }),
+  );
   return report(ctx, handle, entry, decision, opts);
 }
 
@@ -227,10 +273,17 @@ export async function expediteEntry(ctx: CliContext, entry: string, opts: Operat
  * `cancel-cleanup <entry>`: keeps every backup object, releases the finalizers and ends the workflow `Kept`.
  * Refused (exit 2) unless the entry is retaining or deleting. Writes and returns the recorded decision.
  */
-export async function cancelCleanupEntry(ctx: CliContext, entry: string, opts: OperatorOptions): Promise<DecisionRecord> {
+export async function cancelCleanupEntry(
+  ctx: CliContext,
+  entry: string,
+  opts: OperatorOptions,
+): Promise<DecisionRecord> {
   const handle = handleFor(ctx, entry);
   const decision = await update(ctx, handle, entry, 'cancel cleanup of', () =>
-    handle.executeUpdate(cancelCleanupUpdate, { args: [{ reason: requireReason(opts.reason), by: opts.by?.trim() || ctx.user }] }));
+    handle.executeUpdate(cancelCleanupUpdate, {
+      args: [{ reason: requireReason(opts.reason), by: opts.by?.trim() || ctx.user }],
+    }),
+  );
   return report(ctx, handle, entry, decision, opts);
 }
 
@@ -240,7 +293,8 @@ export async function cancelCleanupEntry(ctx: CliContext, entry: string, opts: O
  * later or an entry that is not retaining. Writes and returns the recorded decision.
  */
 export async function extendEntry(ctx: CliContext, entry: string, opts: ExtendOptions): Promise<DecisionRecord> {
-  if ((opts.by === undefined) === (opts.until === undefined)) throw refused('give exactly one of --by <duration> and --until <RFC3339 time>');
+  if ((opts.by === undefined) === (opts.until === undefined))
+    throw refused('give exactly one of --by <duration> and --until <RFC3339 time>');
   if (opts.by !== undefined) {
     const d = parseDuration(opts.by);
     if (!d.ok) throw refused(`--by: ${d.error.message}`);
@@ -251,8 +305,16 @@ export async function extendEntry(ctx: CliContext, entry: string, opts: ExtendOp
   }
   const handle = handleFor(ctx, entry);
   const decision = await update(ctx, handle, entry, 'extend the retention of', () =>
-    handle.executeUpdate(extendRetentionUpdate, { args: [{ reason: requireReason(opts.reason),
-      ...(opts.by !== undefined ? { by: opts.by } : { until: opts.until! }), requestedBy: opts.as?.trim() || ctx.user }] }));
+    handle.executeUpdate(extendRetentionUpdate, {
+      args: [
+        {
+          reason: requireReason(opts.reason),
+          ...(opts.by !== undefined ? { by: opts.by } : { until: opts.until! }),
+          requestedBy: opts.as?.trim() || ctx.user,
+        },
+      ],
+    }),
+  );
   return report(ctx, handle, entry, decision, { ...opts, wait: false });
 }
 
@@ -264,11 +326,16 @@ function now(ctx: CliContext): number {
 
 /** `CONTINUED_AS_NEW` → `ContinuedAsNew`, as the Web UI and visibility queries spell execution statuses. */
 function statusName(name: string): string {
-  return name.toLowerCase().split('_').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+  return name
+    .toLowerCase()
+    .split('_')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('');
 }
 
 function requireReason(reason: string | undefined): string {
-  if (!reason?.trim()) throw refused('--reason is required: who asked and why are recorded in the entry\'s decision log');
+  if (!reason?.trim())
+    throw refused("--reason is required: who asked and why are recorded in the entry's decision log");
   return reason;
 }
 
@@ -278,12 +345,26 @@ function handleFor(ctx: CliContext, entry: string): WorkflowHandle {
   return ctx.client.workflow.getHandle(id.value);
 }
 
-async function update(ctx: CliContext, handle: WorkflowHandle, entry: string, what: string, run: () => Promise<DecisionRecord>): Promise<DecisionRecord> {
-  return waitForWorker(ctx, `the request to ${what} ${entry}`, run).catch((e: unknown) => rethrow(ctx, e, handle, entry, what));
+async function update(
+  ctx: CliContext,
+  handle: WorkflowHandle,
+  entry: string,
+  what: string,
+  run: () => Promise<DecisionRecord>,
+): Promise<DecisionRecord> {
+  return waitForWorker(ctx, `the request to ${what} ${entry}`, run).catch((e: unknown) =>
+    rethrow(ctx, e, handle, entry, what),
+  );
 }
 
 /** Maps Temporal's errors to what an operator needs to read; always throws. */
-async function rethrow(ctx: CliContext, e: unknown, handle: WorkflowHandle, entry: string, what: string): Promise<never> {
+async function rethrow(
+  ctx: CliContext,
+  e: unknown,
+  handle: WorkflowHandle,
+  entry: string,
+  what: string,
+): Promise<never> {
   if (e instanceof CliError) throw e;
   if (e instanceof WorkflowUpdateFailedError) {
     throw refused(`refused: ${(e.cause as Error | undefined)?.message ?? e.message}`);
@@ -292,10 +373,14 @@ async function rethrow(ctx: CliContext, e: unknown, handle: WorkflowHandle, entr
     const d = await handle.describe().catch(() => undefined);
     if (d) {
       const phase = d.typedSearchAttributes.get(BACKUP_ENTRY_PHASE);
-      throw refused(`refused: the workflow of ${entry} has already ended (${statusName(d.status.name)}${phase ? `, phase ${phase}` : ''}); nothing to ${what.split(' ')[0]}`);
+      throw refused(
+        `refused: the workflow of ${entry} has already ended (${statusName(d.status.name)}${phase ? `, phase ${phase}` : ''}); nothing to ${what.split(' ')[0]}`,
+      );
     }
-    throw failed(`no workflow for entry ${entry} (workflow ID ${handle.workflowId} in namespace ${ctx.client.options.namespace}); ` +
-      'check the entry name and BEL_CLUSTER_IDENTITY');
+    throw failed(
+      `no workflow for entry ${entry} (workflow ID ${handle.workflowId} in namespace ${ctx.client.options.namespace}); ` +
+        'check the entry name and BEL_CLUSTER_IDENTITY',
+    );
   }
   const msg = e instanceof Error ? e.message : String(e);
   throw failed(`could not ${what.startsWith('the request') ? what : `${what} ${entry}`}: ${msg}`);
@@ -316,8 +401,12 @@ async function waitForWorker<T>(ctx: CliContext, what: string, fn: () => Promise
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       abort.abort();
-      reject(failed(`no answer to ${what} within ${Math.round(ctx.timeoutMs / 1000)} s: is the worker running ` +
-        `(same TEMPORAL_ADDRESS, namespace ${ctx.client.options.namespace} and task queue)? (BEL_CLI_TIMEOUT sets the wait)`));
+      reject(
+        failed(
+          `no answer to ${what} within ${Math.round(ctx.timeoutMs / 1000)} s: is the worker running ` +
+            `(same TEMPORAL_ADDRESS, namespace ${ctx.client.options.namespace} and task queue)? (BEL_CLI_TIMEOUT sets the wait)`,
+        ),
+      );
     }, ctx.timeoutMs);
   });
   try {
@@ -329,11 +418,17 @@ async function waitForWorker<T>(ctx: CliContext, what: string, fn: () => Promise
 }
 
 /** Writes an accepted decision, and with `wait`, follows the workflow to its end. */
-async function report(ctx: CliContext, handle: WorkflowHandle, entry: string, decision: DecisionRecord,
-  opts: Pick<OperatorOptions, 'wait' | 'waitTimeoutMs' | 'output'>): Promise<DecisionRecord> {
+async function report(
+  ctx: CliContext,
+  handle: WorkflowHandle,
+  entry: string,
+  decision: DecisionRecord,
+  opts: Pick<OperatorOptions, 'wait' | 'waitTimeoutMs' | 'output'>,
+): Promise<DecisionRecord> {
   let result: BackupEntryWorkflowResult | undefined;
   if (opts.output !== 'json') ctx.out.write(`${entry}: ${decision.outcome}\n  recorded ${formatDecision(decision)}\n`);
-  if (opts.wait) result = await followToEnd(ctx, handle, entry, opts.waitTimeoutMs ?? 30 * 60_000, opts.output === 'json');
+  if (opts.wait)
+    result = await followToEnd(ctx, handle, entry, opts.waitTimeoutMs ?? 30 * 60_000, opts.output === 'json');
   if (opts.output === 'json') ctx.out.write(`${JSON.stringify(result ? { decision, result } : decision, null, 2)}\n`);
   return decision;
 }
@@ -343,12 +438,22 @@ async function report(ctx: CliContext, handle: WorkflowHandle, entry: string, de
  * with deletion progress when there is some) to `err`; writes how it ended to `out` (to `err` in JSON mode, where the
  * caller writes the result as JSON).
  */
-async function followToEnd(ctx: CliContext, handle: WorkflowHandle, entry: string, timeoutMs: number, json: boolean): Promise<BackupEntryWorkflowResult> {
+async function followToEnd(
+  ctx: CliContext,
+  handle: WorkflowHandle,
+  entry: string,
+  timeoutMs: number,
+  json: boolean,
+): Promise<BackupEntryWorkflowResult> {
   const abort = new AbortController();
   const t0 = now(ctx);
   const every = ctx.progressIntervalMs ?? 5000;
-  const done = ctx.client.withAbortSignal(abort.signal, () => handle.result() as Promise<BackupEntryWorkflowResult>)
-    .then((r) => ({ r }), (error: unknown) => ({ error }));
+  const done = ctx.client
+    .withAbortSignal(abort.signal, () => handle.result() as Promise<BackupEntryWorkflowResult>)
+    .then(
+      (r) => ({ r }),
+      (error: unknown) => ({ error }),
+    );
   let lastPhase = '';
   let lastLine = t0;
   try {
@@ -356,18 +461,28 @@ async function followToEnd(ctx: CliContext, handle: WorkflowHandle, entry: strin
       const next = await Promise.race([done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 500))]);
       if (next && 'r' in next) {
         const r = next.r;
-        const receipt = r.deletion ? `: ${r.deletion.deletedObjects} objects (${formatBytes(r.deletion.deletedBytes)}) deleted, ` +
-          `${r.deletion.remainingObjects} remaining` : '';
+        const receipt = r.deletion
+          ? `: ${r.deletion.deletedObjects} objects (${formatBytes(r.deletion.deletedBytes)}) deleted, ` +
+            `${r.deletion.remainingObjects} remaining`
+          : '';
         (json ? ctx.err : ctx.out).write(`${entry}: workflow ended ${r.phase} (${r.outcome})${receipt}\n`);
         return r;
       }
       if (next && 'error' in next) {
         const e = next.error;
-        const cause = e instanceof WorkflowFailedError ? (e.cause?.message ?? e.message) : e instanceof Error ? e.message : String(e);
+        const cause =
+          e instanceof WorkflowFailedError
+            ? (e.cause?.message ?? e.message)
+            : e instanceof Error
+              ? e.message
+              : String(e);
         throw failed(`the workflow of ${entry} did not end well: ${cause}`);
       }
       const elapsed = now(ctx) - t0;
-      if (elapsed > timeoutMs) throw failed(`gave up waiting for ${entry} after ${Math.round(elapsed / 1000)} s; it continues in the background`);
+      if (elapsed > timeoutMs)
+        throw failed(
+          `gave up waiting for ${entry} after ${Math.round(elapsed / 1000)} s; it continues in the background`,
+        );
       const v: EntryStatusView | undefined = await handle.query(statusQuery).catch(() => undefined);
       if (v && v.phase !== lastPhase) {
         lastPhase = v.phase;
@@ -376,9 +491,13 @@ async function followToEnd(ctx: CliContext, handle: WorkflowHandle, entry: strin
       } else if (now(ctx) - lastLine >= every) {
         lastLine = now(ctx);
         const desc = await handle.describe().catch(() => undefined);
-        const p = desc ? await deletionProgress(ctx, desc.raw.pendingActivities ?? []).catch(() => undefined) : undefined;
-        ctx.err.write(`… still ${lastPhase || 'waiting'} after ${Math.round(elapsed / 1000)} s` +
-          `${p ? `: ${p.deletedObjects} objects (${formatBytes(p.deletedBytes)}) deleted so far` : ''}\n`);
+        const p = desc
+          ? await deletionProgress(ctx, desc.raw.pendingActivities ?? []).catch(() => undefined)
+          : undefined;
+        ctx.err.write(
+          `… still ${lastPhase || 'waiting'} after ${Math.round(elapsed / 1000)} s` +
+            `${p ? `: ${p.deletedObjects} objects (${formatBytes(p.deletedBytes)}) deleted so far` : ''}\n`,
+        );
       }
     }
   } finally {

@@ -63,7 +63,16 @@ export function formatRelative(atMs: number, nowMs: number): string {
 export function formatTable(headers: readonly string[], rows: readonly (readonly (string | undefined)[])[]): string {
   const cells = [headers, ...rows.map((r) => headers.map((_, i) => shown(r[i], 256) || '-'))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    cells
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /**
@@ -72,12 +81,20 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
  */
 export function formatEntryTable(rows: readonly EntryRow[], nowMs: number): string {
   if (rows.length === 0) return 'No BackupEntry workflows match.\n';
-  return formatTable(['ENTRY', 'TYPE', 'PHASE', 'BUCKET', 'DELETION DUE'], rows.map((r) => {
-    const due = r.deletionDue ? Date.parse(r.deletionDue) : undefined;
-    const overdue = due !== undefined && due < nowMs && r.phase === 'Retaining' ? ', OVERDUE' : '';
-    return [r.entry, r.type, r.phase ?? r.status, r.bucket,
-      r.deletionDue ? `${r.deletionDue} (${formatRelative(due!, nowMs)}${overdue})` : undefined];
-  }));
+  return formatTable(
+    ['ENTRY', 'TYPE', 'PHASE', 'BUCKET', 'DELETION DUE'],
+    rows.map((r) => {
+      const due = r.deletionDue ? Date.parse(r.deletionDue) : undefined;
+      const overdue = due !== undefined && due < nowMs && r.phase === 'Retaining' ? ', OVERDUE' : '';
+      return [
+        r.entry,
+        r.type,
+        r.phase ?? r.status,
+        r.bucket,
+        r.deletionDue ? `${r.deletionDue} (${formatRelative(due!, nowMs)}${overdue})` : undefined,
+      ];
+    }),
+  );
 }
 
 /** One decision log line: `<at>  <action> by <who>: <reason> → <outcome>`. */
@@ -93,7 +110,9 @@ export function formatDecision(d: DecisionRecord): string {
 export function formatStatus(r: StatusReportView, nowMs: number): string {
   const v = r.view;
   const lines: [string, string][] = [];
-  const add = (k: string, val: string | undefined): void => { if (val) lines.push([k, shown(val)]); };
+  const add = (k: string, val: string | undefined): void => {
+    if (val) lines.push([k, shown(val)]);
+  };
   add('Entry', v.entryName);
   add('Workflow', `${r.workflowId} (run ${r.runId}, ${r.executionStatus})`);
   add('Phase', v.phase);
@@ -102,32 +121,52 @@ export function formatStatus(r: StatusReportView, nowMs: number): string {
   add('Bucket', v.bucket ? `${v.bucket}${v.prefix ? `, prefix ${v.prefix}` : ''}` : undefined);
   add('Shoot namespace', v.namespace);
   if (v.deletionScheduledAt) {
-    const ret = !v.retention ? '' : v.retention.source === 'extended'
-      ? `; retention ${formatDuration(v.retention.periodMs)}, deadline since extended` : `; retention ${formatDuration(v.retention.periodMs)} (${v.retention.source})`;
+    const ret = !v.retention
+      ? ''
+      : v.retention.source === 'extended'
+        ? `; retention ${formatDuration(v.retention.periodMs)}, deadline since extended`
+        : `; retention ${formatDuration(v.retention.periodMs)} (${v.retention.source})`;
     add('Deletion due', `${v.deletionScheduledAt} (${formatRelative(Date.parse(v.deletionScheduledAt), nowMs)}${ret})`);
   }
   if (v.inventory) {
-    add('Inventory', `${v.inventory.objects.toLocaleString('en-US')} objects, ${formatBytes(v.inventory.bytes)}` +
-      `${v.inventory.truncated ? ' (at least; counting stopped at the limit)' : ''}`);
+    add(
+      'Inventory',
+      `${v.inventory.objects.toLocaleString('en-US')} objects, ${formatBytes(v.inventory.bytes)}` +
+        `${v.inventory.truncated ? ' (at least; counting stopped at the limit)' : ''}`,
+    );
   }
   if (v.lastOperation) {
     const o = v.lastOperation;
     add('Last operation', `${o.type} ${o.state} at ${o.at}: ${o.description}`);
   }
-  if (v.lastError) add('Last error', `${v.lastError.message}${v.lastError.codes.length ? ` [${v.lastError.codes.join(', ')}]` : ''} at ${v.lastError.at}`);
+  if (v.lastError)
+    add(
+      'Last error',
+      `${v.lastError.message}${v.lastError.codes.length ? ` [${v.lastError.codes.join(', ')}]` : ''} at ${v.lastError.at}`,
+    );
   const live = !['Retaining', 'Deleting', 'Deleted', 'Kept', 'Orphaned', 'Migrated'].includes(v.phase); // the secret goes at deletion
-  if (v.etcdBackupSecret && live) add('etcd-backup secret', `${v.etcdBackupSecret.namespace}/${v.etcdBackupSecret.name} (digest ${v.etcdBackupSecret.digest})`);
+  if (v.etcdBackupSecret && live)
+    add(
+      'etcd-backup secret',
+      `${v.etcdBackupSecret.namespace}/${v.etcdBackupSecret.name} (digest ${v.etcdBackupSecret.digest})`,
+    );
   if (r.progress) {
     const p = r.progress;
-    add('Deletion progress', `${p.deletedObjects.toLocaleString('en-US')} objects (${formatBytes(p.deletedBytes)}) deleted, ` +
-      `${p.listedObjects.toLocaleString('en-US')} listed, ${p.lockedObjects} locked, ${p.rewrittenObjects} rewritten; attempt ${p.attempt}` +
-      `${p.lastHeartbeatAt ? `, last heartbeat ${formatRelative(Date.parse(p.lastHeartbeatAt), nowMs)}` : ''}`);
+    add(
+      'Deletion progress',
+      `${p.deletedObjects.toLocaleString('en-US')} objects (${formatBytes(p.deletedBytes)}) deleted, ` +
+        `${p.listedObjects.toLocaleString('en-US')} listed, ${p.lockedObjects} locked, ${p.rewrittenObjects} rewritten; attempt ${p.attempt}` +
+        `${p.lastHeartbeatAt ? `, last heartbeat ${formatRelative(Date.parse(p.lastHeartbeatAt), nowMs)}` : ''}`,
+    );
   }
   if (v.deletion) {
     const d = v.deletion;
-    add('Deletion', `${d.deletedObjects.toLocaleString('en-US')} objects (${formatBytes(d.deletedBytes)}) deleted in ` +
-      `${formatDuration(Math.max(1000, Math.round(d.durationMs / 1000) * 1000))}, ${d.remainingObjects} remaining` +
-      `${d.remainingObjects ? ` (${d.lockedObjects} locked for lifecycle expiry, ${d.rewrittenObjects} rewritten during deletion)` : ''}`);
+    add(
+      'Deletion',
+      `${d.deletedObjects.toLocaleString('en-US')} objects (${formatBytes(d.deletedBytes)}) deleted in ` +
+        `${formatDuration(Math.max(1000, Math.round(d.durationMs / 1000) * 1000))}, ${d.remainingObjects} remaining` +
+        `${d.remainingObjects ? ` (${d.lockedObjects} locked for lifecycle expiry, ${d.rewrittenObjects} rewritten during deletion)` : ''}`,
+    );
   }
   const width = Math.max(...lines.map(([k]) => k.length)) + 2;
   const out = lines.map(([k, val]) => `${`${k}:`.padEnd(width)}${val}`);

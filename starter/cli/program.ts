@@ -8,8 +8,15 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadCliConfig } from '../../config';
 import { Phase, parseDuration } from '../../domain';
 import {
-  type CliContext, type OutputFormat, type OutputStream, cancelCleanupEntry, entryStatus, expediteEntry, extendEntry,
-  listEntries, parsePhase,
+  type CliContext,
+  type OutputFormat,
+  type OutputStream,
+  cancelCleanupEntry,
+  entryStatus,
+  expediteEntry,
+  extendEntry,
+  listEntries,
+  parsePhase,
 } from './commands';
 import { CliError, ExitCode, failed, refused } from './errors';
 
@@ -40,96 +47,187 @@ Exit codes: 0 done, 1 failed (Temporal unreachable, unknown entry, no answer), 2
 invalid arguments; the reason is printed on stderr).`;
 
 /** Builds the `backupentry` command tree; each verb's action runs `run(ctx => ...)` with a connected context. */
-export function buildProgram(io: Pick<RunCliOptions, 'out' | 'err'>, run: (fn: (ctx: CliContext) => Promise<unknown>) => Promise<void>): Command {
+export function buildProgram(
+  io: Pick<RunCliOptions, 'out' | 'err'>,
+  run: (fn: (ctx: CliContext) => Promise<unknown>) => Promise<void>,
+): Command {
   const program = new Command('backupentry')
-    .description('Inspect and steer BackupEntry workflows (backupentry-lifecycle): list, status, expedite, cancel-cleanup, extend.')
+    .description(
+      'Inspect and steer BackupEntry workflows (backupentry-lifecycle): list, status, expedite, cancel-cleanup, extend.',
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) })
     .showHelpAfterError('(add --help for usage)')
     .showSuggestionAfterError(true)
     .allowExcessArguments(false)
     .addHelpText('after', ENVIRONMENT_HELP);
-  const output = (): Option => new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table');
+  const output = (): Option =>
+    new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table');
   const fmt = (o: { output?: string }): OutputFormat => (o.output === 'json' ? 'json' : 'table');
 
-  program.command('list')
-    .description('List BackupEntry workflows of this seed from Temporal visibility: entry, type, phase, bucket, deletion due.')
-    .addOption(new Option('-p, --phase <phase>', 'only entries in this phase').choices(Object.values(Phase)).argParser(parsePhase))
-    .addOption(new Option('--due-within <duration>', 'only retaining entries whose deletion is due within this Go duration (overdue ones included), soonest first')
-      .argParser(dueDuration).conflicts(['phase', 'overdue']))
-    .addOption(new Option('--overdue', 'only retaining entries whose deadline has passed without the deletion starting, most overdue first')
-      .conflicts(['phase', 'dueWithin']))
+  program
+    .command('list')
+    .description(
+      'List BackupEntry workflows of this seed from Temporal visibility: entry, type, phase, bucket, deletion due.',
+    )
+    .addOption(
+      new Option('-p, --phase <phase>', 'only entries in this phase')
+        .choices(Object.values(Phase))
+        .argParser(parsePhase),
+    )
+    .addOption(
+      new Option(
+        '--due-within <duration>',
+        'only retaining entries whose deletion is due within this Go duration (overdue ones included), soonest first',
+      )
+        .argParser(dueDuration)
+        .conflicts(['phase', 'overdue']),
+    )
+    .addOption(
+      new Option(
+        '--overdue',
+        'only retaining entries whose deadline has passed without the deletion starting, most overdue first',
+      ).conflicts(['phase', 'dueWithin']),
+    )
     .option('--running', 'only running workflows (default: also finished ones)')
     .option('--all-clusters', 'include workflows of other seeds (other BEL_CLUSTER_IDENTITY values) in the namespace')
     .addOption(new Option('--limit <n>', 'at most this many rows').default(1000).argParser(positiveInt))
     .addOption(output())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ backupentry list                          # every entry of this seed, newest first
   $ backupentry list --phase Retaining        # what will be deleted, and when
   $ backupentry list --due-within 24h         # the retention calendar of the next day, soonest first
   $ backupentry list --overdue                # deadline passed, deletion not started (see docs/runbook.md)
-  $ backupentry list --phase Retaining -o json | jq -r '.[] | [.entry, .deletionDue] | @tsv'`)
-    .action((o: { phase?: Phase; dueWithin?: number; overdue?: boolean; running?: boolean; allClusters?: boolean; limit: number;
-      output?: string }) => run((ctx) =>
-      listEntries(ctx, { ...(o.phase ? { phase: o.phase } : {}), ...(o.dueWithin !== undefined ? { dueWithinMs: o.dueWithin } : {}),
-        overdue: !!o.overdue, running: !!o.running, allClusters: !!o.allClusters, limit: o.limit, output: fmt(o) })));
+  $ backupentry list --phase Retaining -o json | jq -r '.[] | [.entry, .deletionDue] | @tsv'`,
+    )
+    .action(
+      (o: {
+        phase?: Phase;
+        dueWithin?: number;
+        overdue?: boolean;
+        running?: boolean;
+        allClusters?: boolean;
+        limit: number;
+        output?: string;
+      }) =>
+        run((ctx) =>
+          listEntries(ctx, {
+            ...(o.phase ? { phase: o.phase } : {}),
+            ...(o.dueWithin !== undefined ? { dueWithinMs: o.dueWithin } : {}),
+            overdue: !!o.overdue,
+            running: !!o.running,
+            allClusters: !!o.allClusters,
+            limit: o.limit,
+            output: fmt(o),
+          }),
+        ),
+    );
 
-  program.command('status')
-    .description('Show an entry\'s story: phase, deletion deadline, inventory, last operation, deletion progress or receipt, decisions (who and why).')
+  program
+    .command('status')
+    .description(
+      "Show an entry's story: phase, deletion deadline, inventory, last operation, deletion progress or receipt, decisions (who and why).",
+    )
     .argument('<entry>', 'BackupEntry name')
     .addOption(output())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ backupentry status ${EXAMPLE_ENTRY}
-  $ backupentry status ${EXAMPLE_ENTRY} -o json | jq .view.deletionScheduledAt`)
+  $ backupentry status ${EXAMPLE_ENTRY} -o json | jq .view.deletionScheduledAt`,
+    )
     .action((entry: string, o: { output?: string }) => run((ctx) => entryStatus(ctx, entry, { output: fmt(o) })));
 
-  program.command('expedite')
-    .description('End the retention period of a deleted entry now: its backups are deleted right away. Refused (exit 2) unless the entry is retaining.')
+  program
+    .command('expedite')
+    .description(
+      'End the retention period of a deleted entry now: its backups are deleted right away. Refused (exit 2) unless the entry is retaining.',
+    )
     .argument('<entry>', 'BackupEntry name')
     .requiredOption('-r, --reason <text>', 'why (recorded in the decision log)')
     .option('--by <who>', 'who asks (recorded; default $USER)')
     .option('-w, --wait', 'wait until the backups are deleted, showing progress')
     .addOption(output())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ backupentry expedite ${EXAMPLE_ENTRY} --reason "shoot recreated, old backups useless"
   $ backupentry expedite ${EXAMPLE_ENTRY} --reason "GDPR request #123" --by alice --wait
-Same as annotating the entry: kubectl annotate backupentry <entry> backupentry.core.gardener.cloud/force-deletion=true`)
-    .action((entry: string, o: { reason: string; by?: string; wait?: boolean; output?: string }) => run((ctx) =>
-      expediteEntry(ctx, entry, { reason: o.reason, ...(o.by ? { by: o.by } : {}), wait: !!o.wait, output: fmt(o) })));
+Same as annotating the entry: kubectl annotate backupentry <entry> backupentry.core.gardener.cloud/force-deletion=true`,
+    )
+    .action((entry: string, o: { reason: string; by?: string; wait?: boolean; output?: string }) =>
+      run((ctx) =>
+        expediteEntry(ctx, entry, { reason: o.reason, ...(o.by ? { by: o.by } : {}), wait: !!o.wait, output: fmt(o) }),
+      ),
+    );
 
-  program.command('cancel-cleanup')
-    .description('Keep every backup object of a deleted entry: release the finalizers and end its workflow as Kept. Refused (exit 2) unless it is retaining or deleting.')
+  program
+    .command('cancel-cleanup')
+    .description(
+      'Keep every backup object of a deleted entry: release the finalizers and end its workflow as Kept. Refused (exit 2) unless it is retaining or deleting.',
+    )
     .argument('<entry>', 'BackupEntry name')
     .requiredOption('-r, --reason <text>', 'why (recorded in the decision log)')
     .option('--by <who>', 'who asks (recorded; default $USER)')
     .option('-w, --wait', 'wait until the workflow has ended Kept')
     .addOption(output())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ backupentry cancel-cleanup ${EXAMPLE_ENTRY} --reason "deleted by mistake; restore from these backups"
-Same as annotating the entry: kubectl annotate backupentry <entry> backupentry.extensions.gardener.cloud/keep-backups=true`)
-    .action((entry: string, o: { reason: string; by?: string; wait?: boolean; output?: string }) => run((ctx) =>
-      cancelCleanupEntry(ctx, entry, { reason: o.reason, ...(o.by ? { by: o.by } : {}), wait: !!o.wait, output: fmt(o) })));
+Same as annotating the entry: kubectl annotate backupentry <entry> backupentry.extensions.gardener.cloud/keep-backups=true`,
+    )
+    .action((entry: string, o: { reason: string; by?: string; wait?: boolean; output?: string }) =>
+      run((ctx) =>
+        cancelCleanupEntry(ctx, entry, {
+          reason: o.reason,
+          ...(o.by ? { by: o.by } : {}),
+          wait: !!o.wait,
+          output: fmt(o),
+        }),
+      ),
+    );
 
-  program.command('extend')
+  program
+    .command('extend')
     .description('Move the retention deadline of a deleted entry later (never earlier). Give --by or --until.')
     .argument('<entry>', 'BackupEntry name')
-    .addOption(new Option('--by <duration>', 'later by this Go duration from the current deadline, e.g. 24h, 1h30m').conflicts('until'))
-    .addOption(new Option('--until <time>', 'new deadline as an RFC3339 time, e.g. 2026-12-01T00:00:00Z').conflicts('by'))
+    .addOption(
+      new Option('--by <duration>', 'later by this Go duration from the current deadline, e.g. 24h, 1h30m').conflicts(
+        'until',
+      ),
+    )
+    .addOption(
+      new Option('--until <time>', 'new deadline as an RFC3339 time, e.g. 2026-12-01T00:00:00Z').conflicts('by'),
+    )
     .requiredOption('-r, --reason <text>', 'why (recorded in the decision log)')
     .option('--as <who>', 'who asks (recorded; default $USER); --by is the duration here')
     .addOption(output())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   $ backupentry extend ${EXAMPLE_ENTRY} --by 24h --reason "audit needs the backups until Monday"
   $ backupentry extend ${EXAMPLE_ENTRY} --until 2026-12-01T00:00:00Z --reason "legal hold" --as alice
-An earlier deadline is refused (exit 2). kubectl: raise backupentry.extensions.gardener.cloud/retention-period.`)
-    .action((entry: string, o: { by?: string; until?: string; reason: string; as?: string; output?: string }) => run((ctx) =>
-      extendEntry(ctx, entry, { reason: o.reason, ...(o.by !== undefined ? { by: o.by } : {}),
-        ...(o.until !== undefined ? { until: o.until } : {}), ...(o.as ? { as: o.as } : {}), output: fmt(o) })));
+An earlier deadline is refused (exit 2). kubectl: raise backupentry.extensions.gardener.cloud/retention-period.`,
+    )
+    .action((entry: string, o: { by?: string; until?: string; reason: string; as?: string; output?: string }) =>
+      run((ctx) =>
+        extendEntry(ctx, entry, {
+          reason: o.reason,
+          ...(o.by !== undefined ? { by: o.by } : {}),
+          ...(o.until !== undefined ? { until: o.until } : {}),
+          ...(o.as ? { as: o.as } : {}),
+          output: fmt(o),
+        }),
+      ),
+    );
 
   return program;
 }
@@ -159,14 +257,23 @@ export async function runCli(argv: readonly string[], opts: RunCliOptions): Prom
     let client = opts.client;
     if (!client) {
       connection = await Connection.connect(config.temporal.connect.connectionOptions).catch((e: unknown) => {
-        throw failed(`cannot reach Temporal at ${config.temporal.address}: ${e instanceof Error ? e.message : String(e)} ` +
-          '(set TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, or a profile, as for the worker)');
+        throw failed(
+          `cannot reach Temporal at ${config.temporal.address}: ${e instanceof Error ? e.message : String(e)} ` +
+            '(set TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, or a profile, as for the worker)',
+        );
       });
       client = new Client({ connection, namespace: config.temporal.namespace });
     }
     try {
-      await fn({ client, clusterIdentity: config.clusterIdentity, user: config.user, timeoutMs: config.timeoutMs,
-        out: opts.out, err: opts.err, ...(opts.progressIntervalMs ? { progressIntervalMs: opts.progressIntervalMs } : {}) });
+      await fn({
+        client,
+        clusterIdentity: config.clusterIdentity,
+        user: config.user,
+        timeoutMs: config.timeoutMs,
+        out: opts.out,
+        err: opts.err,
+        ...(opts.progressIntervalMs ? { progressIntervalMs: opts.progressIntervalMs } : {}),
+      });
     } finally {
       await connection?.close();
     }

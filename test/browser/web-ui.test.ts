@@ -28,16 +28,27 @@ describe('Temporal Web UI with a retaining BackupEntry (Chromium via playwright-
   const workflowUrl = (): string => `${ui()}/namespaces/${ns()}/workflows/${encodeURIComponent(entry.workflowId)}`;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run tools/scripts/install-chromium.sh (tools/scripts/test.sh does)`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} is missing: run tools/scripts/install-chromium.sh (tools/scripts/test.sh does)`);
     mkdirSync(ARTIFACTS, { recursive: true });
     live = await startLiveEntries('web');
     entry = await live.createReady();
     deadline = (await live.retain(entry)).deletionScheduledAt!;
     profile = mkdtempSync(join(tmpdir(), 'bel-chromium-'));
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, viewport: { width: 1600, height: 1000 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1600, height: 1000 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     context.setDefaultTimeout(UI_WAIT_MS);
     page = context.pages()[0] ?? (await context.newPage());
@@ -70,7 +81,13 @@ describe('Temporal Web UI with a retaining BackupEntry (Chromium via playwright-
     // Visibility is eventually consistent: reload until the list has the entry (each load waits for the table).
     for (;;) {
       await page.goto(url);
-      if (await link.waitFor({ timeout: 5000 }).then(() => true, () => false)) break;
+      if (
+        await link.waitFor({ timeout: 5000 }).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       if (Date.now() > until) throw new Error(`${entry.workflowId} not in the filtered list within ${UI_WAIT_MS} ms`);
     }
     await expectVisible(page.getByText('BackupEntryPhase', { exact: false }).first());
@@ -107,24 +124,32 @@ describe('Temporal Web UI with a retaining BackupEntry (Chromium via playwright-
     await page.goto(workflowUrl());
     await page.waitForURL(/\/history$/);
     for (const [item, handlers] of [
-      ['Send a Signal', {
-        reconcile: 'Watcher: the BackupEntry changed; re-read it and act',
-        expedite: 'Signal form of expedite: ends retention now',
-        cancelCleanup: 'Signal form of cancelCleanup: keeps the backups',
-        extendRetention: 'Signal form of extendRetention',
-      }],
-      ['Send an Update', {
-        expedite: 'End the retention period now and delete the backups.',
-        cancelCleanup: 'Keep every backup object of this deleted entry, release the finalizers and end as Kept.',
-        extendRetention: 'Move the retention deadline later, never earlier.',
-      }],
+      [
+        'Send a Signal',
+        {
+          reconcile: 'Watcher: the BackupEntry changed; re-read it and act',
+          expedite: 'Signal form of expedite: ends retention now',
+          cancelCleanup: 'Signal form of cancelCleanup: keeps the backups',
+          extendRetention: 'Signal form of extendRetention',
+        },
+      ],
+      [
+        'Send an Update',
+        {
+          expedite: 'End the retention period now and delete the backups.',
+          cancelCleanup: 'Keep every backup object of this deleted entry, release the finalizers and end as Kept.',
+          extendRetention: 'Move the retention deadline later, never earlier.',
+        },
+      ],
     ] as const) {
       await page.getByRole('button', { name: 'More Actions' }).click();
       await page.getByRole('menuitem', { name: item }).click();
       const dialog = page.getByRole('dialog', { name: item });
       await dialog.getByRole('button', { name: /^Select an? (signal|update)$/i }).click();
       for (const [name, description] of Object.entries(handlers)) {
-        await expectVisible(dialog.getByRole('option', { name: new RegExp(`^${name}\\s*${escapeRegExp(description)}`) }));
+        await expectVisible(
+          dialog.getByRole('option', { name: new RegExp(`^${name}\\s*${escapeRegExp(description)}`) }),
+        );
       }
       await shot(item === 'Send a Signal' ? 'signal-menu' : 'update-menu');
       await page.keyboard.press('Escape'); // closes the dialog without sending anything
@@ -151,8 +176,15 @@ describe('Temporal Web UI with a retaining BackupEntry (Chromium via playwright-
     await dialog.waitFor({ state: 'hidden' });
 
     const result = await entry.handle.result();
-    expect(result).toMatchObject({ phase: 'Deleted', outcome: 'deleted', deletion: { deletedObjects: 3, remainingObjects: 0 } });
-    expect(result.decisions.find((d) => d.action === 'expedite')).toMatchObject({ by: 'web-ui', reason: 'browser test' });
+    expect(result).toMatchObject({
+      phase: 'Deleted',
+      outcome: 'deleted',
+      deletion: { deletedObjects: 3, remainingObjects: 0 },
+    });
+    expect(result.decisions.find((d) => d.action === 'expedite')).toMatchObject({
+      by: 'web-ui',
+      reason: 'browser test',
+    });
     expect(live.objectsOf(entry.name)).toEqual([]);
 
     await page.goto(workflowUrl());
@@ -165,7 +197,9 @@ describe('Temporal Web UI with a retaining BackupEntry (Chromium via playwright-
 });
 
 /** Waits until the locator is visible (the UI renders asynchronously); fails with Playwright's message otherwise. */
-async function expectVisible(locator: { waitFor(o: { state: 'visible'; timeout?: number }): Promise<void> }): Promise<void> {
+async function expectVisible(locator: {
+  waitFor(o: { state: 'visible'; timeout?: number }): Promise<void>;
+}): Promise<void> {
   await locator.waitFor({ state: 'visible', timeout: UI_WAIT_MS });
 }
 

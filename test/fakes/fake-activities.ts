@@ -47,8 +47,19 @@ export interface FakeEntry {
 
 /** What the real observeEntry returns for an entry that does not exist: every field empty. */
 function goneView(name: string): EntryView {
-  return { exists: false, name, uid: '', generation: 0, type: '', class: '', bucketName: '', region: '',
-    secretRef: { name: '', namespace: '' }, annotations: {}, hasFinalizer: false };
+  return {
+    exists: false,
+    name,
+    uid: '',
+    generation: 0,
+    type: '',
+    class: '',
+    bucketName: '',
+    region: '',
+    secretRef: { name: '', namespace: '' },
+    annotations: {},
+    hasFinalizer: false,
+  };
 }
 
 /** The fake cluster + storage the workflow tests drive: typed as the real activities, in memory. */
@@ -56,11 +67,32 @@ export class FakeWorld {
   readonly entries = new Map<string, FakeEntry>();
 
   add(name: string, over: Partial<EntryView> = {}): FakeEntry {
-    const view: EntryView = { exists: true, name, uid: 'uid-1', generation: 1, type: 'local', class: 'shoot', bucketName: 'bucket-a',
-      region: 'local', secretRef: { name: `entry-${name}`, namespace: 'garden' }, annotations: {}, hasFinalizer: false, ...over };
+    const view: EntryView = {
+      exists: true,
+      name,
+      uid: 'uid-1',
+      generation: 1,
+      type: 'local',
+      class: 'shoot',
+      bucketName: 'bucket-a',
+      region: 'local',
+      secretRef: { name: `entry-${name}`, namespace: 'garden' },
+      annotations: {},
+      hasFinalizer: false,
+      ...over,
+    };
     const e: FakeEntry = {
-      view, statuses: [], secret: { ...view.secretRef }, finalizerOnSecret: false, secretRefExists: true, objects: 12, events: [],
-      deletionRuns: 0, deletionCancelled: false, releasedAllFinalizers: false, failProvision: 0,
+      view,
+      statuses: [],
+      secret: { ...view.secretRef },
+      finalizerOnSecret: false,
+      secretRefExists: true,
+      objects: 12,
+      events: [],
+      deletionRuns: 0,
+      deletionCancelled: false,
+      releasedAllFinalizers: false,
+      failProvision: 0,
     };
     this.entries.set(name, e);
     return e;
@@ -82,7 +114,11 @@ export class FakeWorld {
         await acts.ensureFinalizers(name);
         await acts.writeStatus(name, { kind: 'processing', operation, description: 'Reconciling the BackupEntry' });
         const secret = await acts.provisionEtcdBackupSecret(name);
-        await acts.writeStatus(name, { kind: 'succeeded', operation, description: 'Successfully reconciled BackupEntry' });
+        await acts.writeStatus(name, {
+          kind: 'succeeded',
+          operation,
+          description: 'Successfully reconciled BackupEntry',
+        });
         if (operation === 'Restore') await acts.removeOperationAnnotation(name, 'restore');
         return secret;
       },
@@ -99,7 +135,8 @@ export class FakeWorld {
           }
           return { secretRefExists: true, etcdSecret, released: true };
         }
-        if (req.decision) return { secretRefExists: true, etcdSecret, persisted: await acts.persistDecision(name, req.decision) };
+        if (req.decision)
+          return { secretRefExists: true, etcdSecret, persisted: await acts.persistDecision(name, req.decision) };
         return { secretRefExists: true, etcdSecret };
       },
       observeEntry: async (name) => {
@@ -114,18 +151,36 @@ export class FakeWorld {
       },
       writeStatus: async (name, report) => {
         const e = entryNamed(name);
-        e.statuses.push({ ...report, world: { finalizers: e.view.hasFinalizer && e.finalizerOnSecret, etcdSecret: e.etcdSecret !== undefined,
-          ...(e.view.annotations.operation !== undefined ? { operationAnnotation: e.view.annotations.operation } : {}) } });
-        e.view.lastOperation = { type: report.operation, state: { processing: 'Processing', error: 'Error', succeeded: 'Succeeded', pending: 'Pending' }[report.kind] };
+        e.statuses.push({
+          ...report,
+          world: {
+            finalizers: e.view.hasFinalizer && e.finalizerOnSecret,
+            etcdSecret: e.etcdSecret !== undefined,
+            ...(e.view.annotations.operation !== undefined
+              ? { operationAnnotation: e.view.annotations.operation }
+              : {}),
+          },
+        });
+        e.view.lastOperation = {
+          type: report.operation,
+          state: { processing: 'Processing', error: 'Error', succeeded: 'Succeeded', pending: 'Pending' }[report.kind],
+        };
       },
       provisionEtcdBackupSecret: async (name) => {
         const e = entryNamed(name);
         if (e.failProvision > 0) {
           e.failProvision -= 1;
-          throw ApplicationFailure.create({ message: 'waiting for namespace shoot--x to exist', type: 'ERR_RETRYABLE_CONFIGURATION_PROBLEM',
-            nonRetryable: true, details: [{ codes: ['ERR_RETRYABLE_CONFIGURATION_PROBLEM'], reason: 'NamespaceMissing' }] });
+          throw ApplicationFailure.create({
+            message: 'waiting for namespace shoot--x to exist',
+            type: 'ERR_RETRYABLE_CONFIGURATION_PROBLEM',
+            nonRetryable: true,
+            details: [{ codes: ['ERR_RETRYABLE_CONFIGURATION_PROBLEM'], reason: 'NamespaceMissing' }],
+          });
         }
-        e.etcdSecret = { data: { 'serviceaccount.json': PLANTED_SECRET, bucketName: e.view.bucketName }, createdBy: name };
+        e.etcdSecret = {
+          data: { 'serviceaccount.json': PLANTED_SECRET, bucketName: e.view.bucketName },
+          createdBy: name,
+        };
         return { namespace: 'shoot--dev--x', name: 'etcd-backup', resourceVersion: '7', digest: 'abcdef0123456789' };
       },
       deleteEtcdBackupSecret: async (name) => {
@@ -142,7 +197,8 @@ export class FakeWorld {
       recordRetention: async (name, _ref, record) => {
         const e = entryNamed(name);
         e.retentionRecords ??= {};
-        if (record) e.retentionRecords[name] = record; else delete e.retentionRecords[name];
+        if (record) e.retentionRecords[name] = record;
+        else delete e.retentionRecords[name];
         return true;
       },
       readRetentionRecord: async (name) => {
@@ -162,7 +218,8 @@ export class FakeWorld {
         // Like the real activity: the secret is found through the entry's spec.secretRef while the entry exists, and
         // only through the secretRef the workflow passes once it is gone.
         const ref = e.view.exists ? e.view.secretRef : opts.secretRef;
-        if (opts.secret && ref?.namespace === e.secret.namespace && ref.name === e.secret.name) e.finalizerOnSecret = false;
+        if (opts.secret && ref?.namespace === e.secret.namespace && ref.name === e.secret.name)
+          e.finalizerOnSecret = false;
         if (!e.view.exists) return;
         if (opts.allEntryFinalizers) e.releasedAllFinalizers = true;
         e.view.hasFinalizer = false;
@@ -198,8 +255,17 @@ export class FakeWorld {
         }
         e.duringDeletion?.();
         e.objects = 0;
-        return { deletedObjects: total, deletedBytes: total * 1024, lockedObjects: 0, rewrittenObjects: 0, listedObjects: total,
-          durationMs: 1500, objectsPerSecond: total / 1.5, remainingObjects: 0, ...e.receiptExtras };
+        return {
+          deletedObjects: total,
+          deletedBytes: total * 1024,
+          lockedObjects: 0,
+          rewrittenObjects: 0,
+          listedObjects: total,
+          durationMs: 1500,
+          objectsPerSecond: total / 1.5,
+          remainingObjects: 0,
+          ...e.receiptExtras,
+        };
       },
     };
     return acts;

@@ -15,8 +15,15 @@ describe('kube-apiserver + etcd with the BackupEntry CRD', () => {
     await core.createNamespace({ body: { metadata: { name: ns } } });
     const name = `${ns}--0a1b2c3d-uid`;
     const body = {
-      apiVersion: `${GROUP}/${VERSION}`, kind: 'BackupEntry', metadata: { name },
-      spec: { type: 'local', region: 'local', bucketName: 'bucket-1', secretRef: { name: 'entry-x', namespace: 'garden' } },
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'BackupEntry',
+      metadata: { name },
+      spec: {
+        type: 'local',
+        region: 'local',
+        bucketName: 'bucket-1',
+        secretRef: { name: 'entry-x', namespace: 'garden' },
+      },
       status: { observedGeneration: 99 },
     };
     await custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, body });
@@ -25,10 +32,23 @@ describe('kube-apiserver + etcd with the BackupEntry CRD', () => {
     // With the status subresource, status in a create is dropped.
     expect(created.status).toBeUndefined();
 
-    const status = { lastOperation: { type: 'Create', state: 'Succeeded', progress: 100, description: 'ok',
-      lastUpdateTime: '2026-11-25T10:00:00Z' }, observedGeneration: 1 };
-    await custom.replaceClusterCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL, name,
-      body: { ...created, status, spec: { ...created.spec, bucketName: 'ignored-by-status' } } });
+    const status = {
+      lastOperation: {
+        type: 'Create',
+        state: 'Succeeded',
+        progress: 100,
+        description: 'ok',
+        lastUpdateTime: '2026-11-25T10:00:00Z',
+      },
+      observedGeneration: 1,
+    };
+    await custom.replaceClusterCustomObjectStatus({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      name,
+      body: { ...created, status, spec: { ...created.spec, bucketName: 'ignored-by-status' } },
+    });
     const after = await custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, name });
     expect(after.status.lastOperation.state).toBe('Succeeded');
     expect(after.spec.bucketName).toBe('bucket-1');
@@ -36,9 +56,14 @@ describe('kube-apiserver + etcd with the BackupEntry CRD', () => {
   });
 
   it('rejects a BackupEntry without the required spec fields', async () => {
-    const body = { apiVersion: `${GROUP}/${VERSION}`, kind: 'BackupEntry', metadata: { name: uniqueName('bad') },
-      spec: { type: 'local' } };
-    await expect(custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, body }))
-      .rejects.toMatchObject({ code: 422 });
+    const body = {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'BackupEntry',
+      metadata: { name: uniqueName('bad') },
+      spec: { type: 'local' },
+    };
+    await expect(
+      custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, body }),
+    ).rejects.toMatchObject({ code: 422 });
   });
 });

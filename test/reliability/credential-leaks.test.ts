@@ -20,8 +20,25 @@ import { stackEnv } from '../support/env';
 import { startStsStandIn, type StsStandIn } from '../support/sts-stand-in';
 import { startWatcherProcess, startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 import {
-  ANN, Kube, createGcsBucket, entryName, gcsClient, historyText, hits, listGcs, listLocal, needlesOf, pollFor, putGcs, putLocal,
-  recordResult, serviceAccount, short, statusUntil, temporalClient, type EntryObject,
+  ANN,
+  Kube,
+  createGcsBucket,
+  entryName,
+  gcsClient,
+  historyText,
+  hits,
+  listGcs,
+  listLocal,
+  needlesOf,
+  pollFor,
+  putGcs,
+  putLocal,
+  recordResult,
+  serviceAccount,
+  short,
+  statusUntil,
+  temporalClient,
+  type EntryObject,
 } from './harness';
 
 const kube = new Kube();
@@ -36,16 +53,33 @@ const SA2 = serviceAccount();
 const TOKEN = `local-token-${short()}${short()}${short()}`;
 const MALFORMED = SA1.json.slice(0, SA1.json.indexOf('"client_email"')); // holds the whole private key, then breaks off
 /** A workload-identity secret as gardenlet writes it (config + the token requestor's token). */
-const WI_TOKEN = `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify({ sub: `wi-${short()}`, exp: Math.floor(Date.now() / 1000) + 7200 }))
-  .toString('base64url')}.${short()}${short()}${short()}`;
+const WI_TOKEN = `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(
+  JSON.stringify({ sub: `wi-${short()}`, exp: Math.floor(Date.now() / 1000) + 7200 }),
+).toString('base64url')}.${short()}${short()}${short()}`;
 const WI_ACCESS = `ya29.leak-${short()}${short()}${short()}`;
 const WI_AUDIENCE = `//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/leak-${short()}/providers/p`;
-const WI_CONFIG = JSON.stringify({ apiVersion: 'gcp.provider.extensions.gardener.cloud/v1alpha1', kind: 'WorkloadIdentityConfig',
-  projectID: 'leak-proj', credentialsConfig: { universe_domain: 'googleapis.com', type: 'external_account', audience: WI_AUDIENCE,
-    subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_url: 'https://sts.googleapis.com/v1/token' } });
-const WI_META = { labels: { 'security.gardener.cloud/purpose': 'workload-identity-token-requestor',
-  'workloadidentity.security.gardener.cloud/provider': 'gcp' },
-annotations: { 'workloadidentity.security.gardener.cloud/name': 'backup', 'workloadidentity.security.gardener.cloud/namespace': 'garden-leak' } };
+const WI_CONFIG = JSON.stringify({
+  apiVersion: 'gcp.provider.extensions.gardener.cloud/v1alpha1',
+  kind: 'WorkloadIdentityConfig',
+  projectID: 'leak-proj',
+  credentialsConfig: {
+    universe_domain: 'googleapis.com',
+    type: 'external_account',
+    audience: WI_AUDIENCE,
+    subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+    token_url: 'https://sts.googleapis.com/v1/token',
+  },
+});
+const WI_META = {
+  labels: {
+    'security.gardener.cloud/purpose': 'workload-identity-token-requestor',
+    'workloadidentity.security.gardener.cloud/provider': 'gcp',
+  },
+  annotations: {
+    'workloadidentity.security.gardener.cloud/name': 'backup',
+    'workloadidentity.security.gardener.cloud/namespace': 'garden-leak',
+  },
+};
 let sts: StsStandIn;
 let proxy: FaultProxy;
 let worker: WorkerProcess;
@@ -59,9 +93,18 @@ beforeAll(async () => {
   proxy = await startFaultProxy(stackEnv('GCS_API_ENDPOINT'));
   sts = await startStsStandIn({ subjectToken: WI_TOKEN, audience: WI_AUDIENCE, accessToken: WI_ACCESS });
   metricsPort = await freePort();
-  const env = { BEL_TASK_QUEUE: taskQueue, BEL_CLUSTER_IDENTITY: cluster, BEL_PROVIDER_TYPES: 'gcp,local', BEL_CLASSES: cls,
-    BACKUP_LOCAL_DIR: localRoot, GCS_API_ENDPOINT: proxy.endpoint, BEL_GCP_STS_ENDPOINT: sts.stsEndpoint, BEL_LOG_LEVEL: 'trace',
-    BEL_WATCHER_LEASE_NAME: `rel-leak-${short()}`, BEL_WATCHER_HTTP_PORT: String(metricsPort) };
+  const env = {
+    BEL_TASK_QUEUE: taskQueue,
+    BEL_CLUSTER_IDENTITY: cluster,
+    BEL_PROVIDER_TYPES: 'gcp,local',
+    BEL_CLASSES: cls,
+    BACKUP_LOCAL_DIR: localRoot,
+    GCS_API_ENDPOINT: proxy.endpoint,
+    BEL_GCP_STS_ENDPOINT: sts.stsEndpoint,
+    BEL_LOG_LEVEL: 'trace',
+    BEL_WATCHER_LEASE_NAME: `rel-leak-${short()}`,
+    BEL_WATCHER_HTTP_PORT: String(metricsPort),
+  };
   worker = await startWorkerProcess({ env, logFile: join(dir, 'worker.log') });
   watcher = await startWatcherProcess({ env, logFile: join(dir, 'watcher.log') });
   client = await temporalClient();
@@ -77,28 +120,53 @@ afterAll(async () => {
   await sts?.stop();
 });
 
-interface Entry { name: string; ns: string; bucket: string; h: WorkflowHandle }
+interface Entry {
+  name: string;
+  ns: string;
+  bucket: string;
+  h: WorkflowHandle;
+}
 
 /** An entry served by this suite's watcher; resolves once its workflow (started by the watcher) reports `phase`. */
-async function entry(label: string, type: 'gcp' | 'local', secret: Record<string, string>, phase = 'Ready',
-  meta?: { labels: Record<string, string>; annotations: Record<string, string> }): Promise<Entry> {
+async function entry(
+  label: string,
+  type: 'gcp' | 'local',
+  secret: Record<string, string>,
+  phase = 'Ready',
+  meta?: { labels: Record<string, string>; annotations: Record<string, string> },
+): Promise<Entry> {
   const e = entryName(label);
   let bucket = 'bucket-leak';
   if (type === 'gcp') {
     const b = await createGcsBucket(storage, `rel-leak-${short()}`);
-    await putGcs(b, [`${e.name}/etcd-main/v2/Full-1.gz`, `${e.name}/etcd-main/v2/Incr-2.gz`, `${e.name}2/etcd-main/v2/Full-1.gz`]);
+    await putGcs(b, [
+      `${e.name}/etcd-main/v2/Full-1.gz`,
+      `${e.name}/etcd-main/v2/Incr-2.gz`,
+      `${e.name}2/etcd-main/v2/Full-1.gz`,
+    ]);
     bucket = b.name;
   } else {
     putLocal(localRoot, bucket, [`${e.name}/etcd-main/v2/Full-1.gz`, `${e.name}2/etcd-main/v2/Full-1.gz`]);
   }
   await kube.ensureNamespace(e.ns);
   if (meta) {
-    await kube.core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: `entry-${e.name}`, ...meta },
-      data: Object.fromEntries(Object.entries(secret).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) } });
+    await kube.core.createNamespacedSecret({
+      namespace: 'garden',
+      body: {
+        metadata: { name: `entry-${e.name}`, ...meta },
+        data: Object.fromEntries(Object.entries(secret).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+      },
+    });
   } else {
     await kube.createSecret('garden', `entry-${e.name}`, secret);
   }
-  await kube.createEntry(e.name, { type, class: cls, region: 'r', bucketName: bucket, secretRef: { name: `entry-${e.name}`, namespace: 'garden' } });
+  await kube.createEntry(e.name, {
+    type,
+    class: cls,
+    region: 'r',
+    bucketName: bucket,
+    secretRef: { name: `entry-${e.name}`, namespace: 'garden' },
+  });
   cleanups.push(() => kube.forceRemove(e.name));
   const id = workflowIdFor(cluster, e.name);
   if (!id.ok) throw new Error(id.error.message);
@@ -123,44 +191,89 @@ test('K1: no secret byte in any workflow history, log line, metric, status or Ev
   snapshots.push(await kube.getEntry(malformed.name));
   // Fix the malformed key file and rotate another entry's key: the watcher notices both secrets' data changing.
   const replace = async (e: Entry, json: string): Promise<void> => {
-    await kube.core.replaceNamespacedSecret({ name: `entry-${e.name}`, namespace: 'garden', body: {
-      metadata: { name: `entry-${e.name}`, namespace: 'garden', finalizers: ['extensions.gardener.cloud/backupentry'] },
-      data: { 'serviceaccount.json': Buffer.from(json).toString('base64') } } });
+    await kube.core.replaceNamespacedSecret({
+      name: `entry-${e.name}`,
+      namespace: 'garden',
+      body: {
+        metadata: {
+          name: `entry-${e.name}`,
+          namespace: 'garden',
+          finalizers: ['extensions.gardener.cloud/backupentry'],
+        },
+        data: { 'serviceaccount.json': Buffer.from(json).toString('base64') },
+      },
+    });
   };
   const digestBefore = (await rotated.h.query(statusQuery)).etcdBackupSecret?.digest;
   await replace(malformed, SA1.json);
   await replace(rotated, SA2.json);
-  snapshots.push(await statusUntil(malformed.h, (v) => v.phase === 'Ready', 'malformed entry Ready once fixed', 90_000));
-  snapshots.push(await statusUntil(rotated.h, (v) => !!v.etcdBackupSecret && v.etcdBackupSecret.digest !== digestBefore, 'rotation applied', 90_000));
+  snapshots.push(
+    await statusUntil(malformed.h, (v) => v.phase === 'Ready', 'malformed entry Ready once fixed', 90_000),
+  );
+  snapshots.push(
+    await statusUntil(
+      rotated.h,
+      (v) => !!v.etcdBackupSecret && v.etcdBackupSecret.digest !== digestBefore,
+      'rotation applied',
+      90_000,
+    ),
+  );
   const etcd = await kube.core.readNamespacedSecret({ name: 'etcd-backup', namespace: rotated.ns });
   expect(Buffer.from(etcd.data!['serviceaccount.json']!, 'base64').toString()).toBe(SA2.json);
   const positiveControl = JSON.stringify(etcd.data); // where the key must be: the scan below would find it here
 
   // Delete everything (retention 0s); one keeps its backups; one meets a 403 first.
   const rule = proxy.add({ match: on.deletes(forbidden.bucket), action: faults.forbidden });
-  for (const e of [plain, forbidden, malformed, rotated, local, wi]) await kube.annotate(e.name, { [ANN.retention]: '0s' });
+  for (const e of [plain, forbidden, malformed, rotated, local, wi])
+    await kube.annotate(e.name, { [ANN.retention]: '0s' });
   await kube.annotate(kept.name, { [ANN.keep]: 'true' });
   for (const e of [plain, forbidden, malformed, rotated, kept, local, wi]) await kube.deleteEntry(e.name);
-  snapshots.push(await kube.entryUntil(forbidden.name, (x) => (x?.status?.lastError?.codes ?? []).includes('ERR_INFRA_UNAUTHORIZED'), '403 status', 90_000));
+  snapshots.push(
+    await kube.entryUntil(
+      forbidden.name,
+      (x) => (x?.status?.lastError?.codes ?? []).includes('ERR_INFRA_UNAUTHORIZED'),
+      '403 status',
+      90_000,
+    ),
+  );
   snapshots.push(await forbidden.h.query(statusQuery));
   proxy.rules.splice(proxy.rules.indexOf(rule), 1);
   await forbidden.h.signal(reconcileSignal, { reason: 'storage permission fixed' });
   const results = await Promise.all([plain, forbidden, malformed, rotated, kept, local, wi].map((e) => e.h.result()));
-  expect(results.map((r) => r.outcome)).toEqual(['deleted', 'deleted', 'deleted', 'deleted', 'kept', 'deleted', 'deleted']);
+  expect(results.map((r) => r.outcome)).toEqual([
+    'deleted',
+    'deleted',
+    'deleted',
+    'deleted',
+    'kept',
+    'deleted',
+    'deleted',
+  ]);
   // The workload-identity entry's deletion went through the exchange: its token at the stand-in, the access token at GCS.
   expect(sts.seen.some((r) => r.status === 200 && r.form?.subject_token === WI_TOKEN)).toBe(true);
-  expect(new Set(proxy.seen.filter((r) => r.bucket === wi.bucket).map((r) => r.authorization))).toEqual(new Set([`Bearer ${WI_ACCESS}`]));
+  expect(new Set(proxy.seen.filter((r) => r.bucket === wi.bucket).map((r) => r.authorization))).toEqual(
+    new Set([`Bearer ${WI_ACCESS}`]),
+  );
   expect((await listGcs(storage.bucket(kept.bucket))).length).toBe(3);
   expect(listLocal(localRoot, 'bucket-leak')).toEqual([`${local.name}2/etcd-main/v2/Full-1.gz`]);
 
   // Everything observable, as text.
   const names = [plain, forbidden, malformed, rotated, kept, local, wi].map((e) => e.name);
-  const histories = await Promise.all([plain, forbidden, malformed, rotated, kept, local, wi].map((e) => historyText(e.h)));
-  const events = (await kube.core.listEventForAllNamespaces({})).items.filter((ev) => names.includes(ev.involvedObject.name ?? ''));
-  const scrape = (port: number | undefined, what: string): Promise<string> => pollFor(async () => {
-    const r = await fetch(`http://127.0.0.1:${port}/metrics`);
-    return r.ok ? r.text() : undefined;
-  }, what, 10_000);
+  const histories = await Promise.all(
+    [plain, forbidden, malformed, rotated, kept, local, wi].map((e) => historyText(e.h)),
+  );
+  const events = (await kube.core.listEventForAllNamespaces({})).items.filter((ev) =>
+    names.includes(ev.involvedObject.name ?? ''),
+  );
+  const scrape = (port: number | undefined, what: string): Promise<string> =>
+    pollFor(
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+        return r.ok ? r.text() : undefined;
+      },
+      what,
+      10_000,
+    );
   const metrics = await scrape(metricsPort, 'watcher /metrics');
   const workerMetrics = await scrape(worker.httpPort(), 'worker /metrics');
   const sources: Record<string, string> = {
@@ -168,13 +281,28 @@ test('K1: no secret byte in any workflow history, log line, metric, status or Ev
     'worker log': worker.text(),
     'watcher log': watcher.text(),
     'watcher /metrics': metrics,
-    'worker /metrics (bel_worker_* and the Temporal runtime\'s temporal_*)': workerMetrics,
+    "worker /metrics (bel_worker_* and the Temporal runtime's temporal_*)": workerMetrics,
     'entry statuses and status queries': JSON.stringify(snapshots),
     'Kubernetes Events': JSON.stringify(events),
   };
-  const needles = [...new Set([SA1.json, SA2.json, MALFORMED, SA1.privateKey, SA2.privateKey, TOKEN, WI_TOKEN, WI_ACCESS,
-    WI_AUDIENCE, WI_CONFIG].flatMap(needlesOf)
-    .concat([SA1.marker, SA2.marker, SA1.fields.private_key_id!, SA2.fields.private_key_id!]))];
+  const needles = [
+    ...new Set(
+      [
+        SA1.json,
+        SA2.json,
+        MALFORMED,
+        SA1.privateKey,
+        SA2.privateKey,
+        TOKEN,
+        WI_TOKEN,
+        WI_ACCESS,
+        WI_AUDIENCE,
+        WI_CONFIG,
+      ]
+        .flatMap(needlesOf)
+        .concat([SA1.marker, SA2.marker, SA1.fields.private_key_id!, SA2.fields.private_key_id!]),
+    ),
+  ];
   const found = Object.fromEntries(Object.entries(sources).map(([k, text]) => [k, hits(text, needles)]));
   const sizes = Object.fromEntries(Object.entries(sources).map(([k, text]) => [k, text.length]));
   // The scan sees what it should: the logs hold these entries, the histories their payloads, the metrics the watcher's series.
@@ -192,6 +320,12 @@ test('K1: no secret byte in any workflow history, log line, metric, status or Ev
   expect(events.length).toBeGreaterThan(0);
   expect(hits(positiveControl, needles).length).toBeGreaterThan(0);
   expect(found).toEqual(Object.fromEntries(Object.keys(sources).map((k) => [k, []])));
-  recordResult('K1 credential leaks', { needles: needles.length, scannedChars: sizes, workerLogLines: worker.lines().length,
-    watcherLogLines: watcher.lines().length, events: events.length, hits: found });
+  recordResult('K1 credential leaks', {
+    needles: needles.length,
+    scannedChars: sizes,
+    workerLogLines: worker.lines().length,
+    watcherLogLines: watcher.lines().length,
+    events: events.length,
+    hits: found,
+  });
 }, 300_000);

@@ -24,7 +24,11 @@ export const ANN = {
   force: 'backupentry.core.gardener.cloud/force-deletion',
 };
 /** Settings every workflow of the tier is started with: quick retries after errors. */
-export const FAST: Partial<WorkflowSettings> = { defaultRetentionMs: 72 * 3600_000, initialRetryDelayMs: 500, maxRetryDelayMs: 2000 };
+export const FAST: Partial<WorkflowSettings> = {
+  defaultRetentionMs: 72 * 3600_000,
+  initialRetryDelayMs: 500,
+  maxRetryDelayMs: 2000,
+};
 /** Larger sizes (5k objects, 500 entries) run with BEL_RELIABILITY_FULL=1. */
 export const FULL = process.env.BEL_RELIABILITY_FULL === '1';
 
@@ -32,18 +36,31 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export const short = (): string => randomUUID().slice(0, 8);
 
 /** Polls `fn` until it returns something other than undefined (errors count as "not yet"); `false` is a value here. */
-export async function pollFor<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 60_000,
-  intervalMs = 250): Promise<T> {
-  const boxed = await waitFor(async () => {
-    const v = await fn();
-    return v === undefined ? undefined : { v };
-  }, { what, timeoutMs, intervalMs });
+export async function pollFor<T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  timeoutMs = 60_000,
+  intervalMs = 250,
+): Promise<T> {
+  const boxed = await waitFor(
+    async () => {
+      const v = await fn();
+      return v === undefined ? undefined : { v };
+    },
+    { what, timeoutMs, intervalMs },
+  );
   return boxed.v;
 }
 
 /** A BackupEntry object as read from the API server (the parts tests look at). */
 export interface EntryObject {
-  metadata: { name: string; finalizers?: string[]; annotations?: Record<string, string>; deletionTimestamp?: string; uid?: string };
+  metadata: {
+    name: string;
+    finalizers?: string[];
+    annotations?: Record<string, string>;
+    deletionTimestamp?: string;
+    uid?: string;
+  };
   spec: Record<string, unknown>;
   status?: {
     lastOperation?: { type: string; state: string; description: string; progress: number };
@@ -75,9 +92,20 @@ export class Kube {
     await this.core.createNamespacedSecret({ namespace, body: { metadata: { name }, data: b64 } });
   }
 
-  async createEntry(name: string, spec: Record<string, unknown>, annotations: Record<string, string> = {}): Promise<void> {
-    await this.custom.createClusterCustomObject({ ...G, body: { apiVersion: `${G.group}/${G.version}`, kind: 'BackupEntry',
-      metadata: { name, ...(Object.keys(annotations).length ? { annotations } : {}) }, spec } });
+  async createEntry(
+    name: string,
+    spec: Record<string, unknown>,
+    annotations: Record<string, string> = {},
+  ): Promise<void> {
+    await this.custom.createClusterCustomObject({
+      ...G,
+      body: {
+        apiVersion: `${G.group}/${G.version}`,
+        kind: 'BackupEntry',
+        metadata: { name, ...(Object.keys(annotations).length ? { annotations } : {}) },
+        spec,
+      },
+    });
   }
 
   async getEntry(name: string): Promise<EntryObject | undefined> {
@@ -94,8 +122,12 @@ export class Kube {
 
   /** Removes every finalizer (cleanup after a suite; entries stuck on purpose must not linger). */
   async forceRemove(name: string): Promise<void> {
-    await this.custom.patchClusterCustomObject({ ...G, name, body: { metadata: { finalizers: null } } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch)).catch(() => undefined);
+    await this.custom
+      .patchClusterCustomObject(
+        { ...G, name, body: { metadata: { finalizers: null } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
+      .catch(() => undefined);
     await this.deleteEntry(name).catch(() => undefined);
   }
 
@@ -104,17 +136,30 @@ export class Kube {
    * lastError, so lastError alone is not enough.
    */
   async untilErrorStatus(name: string): Promise<EntryObject | undefined> {
-    return this.entryUntil(name, (x) => !!x?.status?.lastError && x.status.lastOperation?.state === 'Error', 'Error status');
+    return this.entryUntil(
+      name,
+      (x) => !!x?.status?.lastError && x.status.lastOperation?.state === 'Error',
+      'Error status',
+    );
   }
 
   /** Polls the entry until `check` holds. */
-  async entryUntil(name: string, check: (e: EntryObject | undefined) => boolean, what: string, timeoutMs = 60_000): Promise<EntryObject | undefined> {
+  async entryUntil(
+    name: string,
+    check: (e: EntryObject | undefined) => boolean,
+    what: string,
+    timeoutMs = 60_000,
+  ): Promise<EntryObject | undefined> {
     let last: EntryObject | undefined;
     try {
-      return await pollFor(async () => {
-        last = await this.getEntry(name);
-        return check(last) ? { v: last } : undefined;
-      }, what, timeoutMs).then((x) => x.v);
+      return await pollFor(
+        async () => {
+          last = await this.getEntry(name);
+          return check(last) ? { v: last } : undefined;
+        },
+        what,
+        timeoutMs,
+      ).then((x) => x.v);
     } catch (err) {
       throw new Error(`${(err as Error).message}; entry: ${JSON.stringify(last?.status ?? last)}`);
     }
@@ -127,22 +172,35 @@ export async function temporalClient(address = stackEnv('TEMPORAL_ADDRESS')): Pr
 }
 
 /** Starts the BackupEntry workflow for `name` the way the watcher would (same ID scheme). */
-export async function startEntryWorkflow(client: Client, taskQueue: string, cluster: string, name: string,
-  settings: Partial<WorkflowSettings> = FAST): Promise<WorkflowHandle<typeof backupEntryWorkflow>> {
+export async function startEntryWorkflow(
+  client: Client,
+  taskQueue: string,
+  cluster: string,
+  name: string,
+  settings: Partial<WorkflowSettings> = FAST,
+): Promise<WorkflowHandle<typeof backupEntryWorkflow>> {
   const id = workflowIdFor(cluster, name);
   const workflowId = id.ok ? id.value : `backupentry/${cluster}/${name}`; // names the ID scheme refuses still get a workflow
   return client.workflow.start(backupEntryWorkflow, { taskQueue, workflowId, args: [{ entryName: name, settings }] });
 }
 
 /** Polls the workflow's status query until `check` holds. */
-export async function statusUntil(h: WorkflowHandle, check: (v: EntryStatusView) => boolean, what: string, timeoutMs = 60_000):
-Promise<EntryStatusView> {
+export async function statusUntil(
+  h: WorkflowHandle,
+  check: (v: EntryStatusView) => boolean,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<EntryStatusView> {
   let last: EntryStatusView | undefined;
   try {
-    return await pollFor(async () => {
-      last = await h.query(statusQuery);
-      return check(last) ? last : undefined;
-    }, what, timeoutMs);
+    return await pollFor(
+      async () => {
+        last = await h.query(statusQuery);
+        return check(last) ? last : undefined;
+      },
+      what,
+      timeoutMs,
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last)}`);
   }
@@ -156,13 +214,21 @@ export function entryName(label: string): { name: string; ns: string } {
 
 /** A syntactically complete service-account key with a fresh RSA key and a random marker (never a real key). */
 export function serviceAccount(): { json: string; privateKey: string; marker: string; fields: Record<string, string> } {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048,
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const { privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
   const marker = `sa-marker-${randomBytes(16).toString('hex')}`;
   const fields = {
-    type: 'service_account', project_id: 'reliability', private_key_id: randomBytes(20).toString('hex'), private_key: privateKey,
-    client_email: 'backup@reliability.iam.gserviceaccount.com', client_id: marker,
-    auth_uri: 'https://accounts.google.com/o/oauth2/auth', token_uri: 'https://oauth2.googleapis.com/token',
+    type: 'service_account',
+    project_id: 'reliability',
+    private_key_id: randomBytes(20).toString('hex'),
+    private_key: privateKey,
+    client_email: 'backup@reliability.iam.gserviceaccount.com',
+    client_id: marker,
+    auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+    token_uri: 'https://oauth2.googleapis.com/token',
   };
   return { json: JSON.stringify(fields), privateKey, marker, fields };
 }
@@ -180,7 +246,9 @@ export function putLocal(root: string, bucket: string, keys: readonly string[], 
 export function listLocal(root: string, bucket: string): string[] {
   const dir = join(root, bucket);
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(dir, f)).isFile()).sort();
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => statSync(join(dir, f)).isFile())
+    .sort();
 }
 
 /** A Storage client on fake-gcs-server (no credentials: the emulator takes none). */
@@ -197,11 +265,13 @@ export async function createGcsBucket(storage: Storage, name: string): Promise<B
 /** Uploads `keys` with small contents, `parallel` at a time. */
 export async function putGcs(bucket: Bucket, keys: readonly string[], parallel = 16): Promise<void> {
   const queue = [...keys];
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    for (let k = queue.shift(); k !== undefined; k = queue.shift()) {
-      await bucket.file(k).save(Buffer.from(`data of ${k}`), { resumable: false, validation: false });
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      for (let k = queue.shift(); k !== undefined; k = queue.shift()) {
+        await bucket.file(k).save(Buffer.from(`data of ${k}`), { resumable: false, validation: false });
+      }
+    }),
+  );
 }
 
 /** Every object name in a GCS bucket, sorted. */

@@ -10,13 +10,31 @@ import type { Bucket } from '@google-cloud/storage';
 import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { backupEntryWorkflow } from '../../workflows/backup-entry-workflow';
 import {
-  cancelCleanupUpdate, expediteUpdate, extendRetentionUpdate, reconcileSignal, statusQuery,
+  cancelCleanupUpdate,
+  expediteUpdate,
+  extendRetentionUpdate,
+  reconcileSignal,
+  statusQuery,
 } from '../../workflows/messages';
 import { stackEnv } from '../support/env';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 import {
-  ANN, Kube, createGcsBucket, entryName, gcsClient, listGcs, listLocal, pollFor, putGcs, putLocal, recordResult, serviceAccount,
-  short, startEntryWorkflow, statusUntil, temporalClient,
+  ANN,
+  Kube,
+  createGcsBucket,
+  entryName,
+  gcsClient,
+  listGcs,
+  listLocal,
+  pollFor,
+  putGcs,
+  putLocal,
+  recordResult,
+  serviceAccount,
+  short,
+  startEntryWorkflow,
+  statusUntil,
+  temporalClient,
 } from './harness';
 
 const DEADLINE_ANN = 'backupentry.extensions.gardener.cloud/deletion-deadline';
@@ -40,9 +58,18 @@ beforeAll(async () => {
   // 40 deletes/s on gcp: a deletion of 600 objects takes ~15 s, long enough to be interrupted. The entries are held
   // during retention (hold-entry): these cases play kubectl on the deleted entry; the default release-entry mode keeps
   // its decisions on the credentials secret instead (workflow tier and test/integration/watcher/gardenlet-loop.test.ts).
-  worker = await startWorkerProcess({ env: { BEL_RETENTION_MODE: 'hold-entry', BEL_TASK_QUEUE: taskQueue, BEL_CLUSTER_IDENTITY: cluster, BEL_PROVIDER_TYPES: 'gcp,local',
-    BACKUP_LOCAL_DIR: localRoot, GCS_API_ENDPOINT: stackEnv('GCS_API_ENDPOINT'), BEL_GCS_MAX_WRITES_PER_SECOND: '40' },
-  logFile: join(dir, 'worker.log') });
+  worker = await startWorkerProcess({
+    env: {
+      BEL_RETENTION_MODE: 'hold-entry',
+      BEL_TASK_QUEUE: taskQueue,
+      BEL_CLUSTER_IDENTITY: cluster,
+      BEL_PROVIDER_TYPES: 'gcp,local',
+      BACKUP_LOCAL_DIR: localRoot,
+      GCS_API_ENDPOINT: stackEnv('GCS_API_ENDPOINT'),
+      BEL_GCS_MAX_WRITES_PER_SECOND: '40',
+    },
+    logFile: join(dir, 'worker.log'),
+  });
   client = await temporalClient();
 }, 300_000);
 
@@ -53,17 +80,35 @@ afterAll(async () => {
 });
 
 /** A live entry of `type` with its namespace, provider secret and backups (own prefix and siblings), Ready. */
-async function readyEntry(label: string, type: 'local' | 'gcp', bucket: string, objects = 3): Promise<{
-  name: string; own: string[]; siblings: string[]; h: WorkflowHandle<typeof backupEntryWorkflow>;
+async function readyEntry(
+  label: string,
+  type: 'local' | 'gcp',
+  bucket: string,
+  objects = 3,
+): Promise<{
+  name: string;
+  own: string[];
+  siblings: string[];
+  h: WorkflowHandle<typeof backupEntryWorkflow>;
 }> {
   const e = entryName(label);
   await kube.ensureNamespace(e.ns);
-  await kube.createSecret('garden', `entry-${e.name}`, type === 'gcp' ? { 'serviceaccount.json': SA.json } : { token: 'x' });
-  await kube.createEntry(e.name, { type, region: 'r', bucketName: bucket, secretRef: { name: `entry-${e.name}`, namespace: 'garden' } });
+  await kube.createSecret(
+    'garden',
+    `entry-${e.name}`,
+    type === 'gcp' ? { 'serviceaccount.json': SA.json } : { token: 'x' },
+  );
+  await kube.createEntry(e.name, {
+    type,
+    region: 'r',
+    bucketName: bucket,
+    secretRef: { name: `entry-${e.name}`, namespace: 'garden' },
+  });
   cleanups.push(() => kube.forceRemove(e.name));
   const own = Array.from({ length: objects }, (_, i) => `${e.name}/etcd-main/v2/Incr-${String(i).padStart(6, '0')}.gz`);
   const siblings = [`${e.name}2/etcd-main/v2/Full-1.gz`, `${e.name}-x/Full-1.gz`];
-  if (type === 'local') putLocal(localRoot, bucket, [...own, ...siblings]); else await putGcs(gcsBucket, [...own, ...siblings]);
+  if (type === 'local') putLocal(localRoot, bucket, [...own, ...siblings]);
+  else await putGcs(gcsBucket, [...own, ...siblings]);
   const h = await startEntryWorkflow(client, taskQueue, cluster, e.name);
   cleanups.push(() => h.terminate('suite finished'));
   await statusUntil(h, (v) => v.phase === 'Ready', 'Ready');
@@ -77,15 +122,23 @@ async function deleteEntry(name: string, h: WorkflowHandle): Promise<void> {
 }
 
 async function refusalOf(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!(err instanceof WorkflowUpdateFailedError)) throw new Error(`expected a refused update, got ${String(err)}`);
   return (err.cause as Error | undefined)?.message ?? err.message;
 }
 
 /** A signal whose payload the SDK cannot decode, sent as `temporal workflow signal --input-meta` would. */
 async function rawSignal(h: WorkflowHandle, signalName: string, encoding: string, data: string): Promise<void> {
-  await client.workflowService.signalWorkflowExecution({ namespace: stackEnv('TEMPORAL_NAMESPACE'), workflowExecution: { workflowId: h.workflowId },
-    signalName, identity: 'rel-ops', input: { payloads: [{ metadata: { encoding: Buffer.from(encoding) }, data: Buffer.from(data) }] } });
+  await client.workflowService.signalWorkflowExecution({
+    namespace: stackEnv('TEMPORAL_NAMESPACE'),
+    workflowExecution: { workflowId: h.workflowId },
+    signalName,
+    identity: 'rel-ops',
+    input: { payloads: [{ metadata: { encoding: Buffer.from(encoding) }, data: Buffer.from(data) }] },
+  });
 }
 
 const local = (bucket: string): string[] => listLocal(localRoot, bucket);
@@ -94,21 +147,40 @@ test('O1/O2: every malformed payload to every handler; the workflow still answer
   const { name, own, siblings, h } = await readyEntry('o1', 'local', 'bucket-a');
   await deleteEntry(name, h);
   await statusUntil(h, (v) => v.phase === 'Retaining', 'Retaining');
-  const payloads: unknown[][] = [[], [null], ['text'], [7], [[1]], [new Uint8Array([1, 2, 3])], [{}], [{ reason: 1 }],
-    [{ reason: 'x', by: 2 }], [{ reason: 'x', extra: true }], [{ reason: 'x', by: 24 }], [{ reason: 'x', until: 1 }]];
+  const payloads: unknown[][] = [
+    [],
+    [null],
+    ['text'],
+    [7],
+    [[1]],
+    [new Uint8Array([1, 2, 3])],
+    [{}],
+    [{ reason: 1 }],
+    [{ reason: 'x', by: 2 }],
+    [{ reason: 'x', extra: true }],
+    [{ reason: 'x', by: 24 }],
+    [{ reason: 'x', until: 1 }],
+  ];
   const tried: Record<string, string> = {};
   for (const signal of ['reconcile', 'expedite', 'cancelCleanup', 'extendRetention']) {
     for (const args of payloads) await h.signal(signal, ...args);
     await rawSignal(h, signal, 'json/plain', '{not json');
     await rawSignal(h, signal, 'application/x-unknown', 'zz');
   }
-  for (const [label, update] of [['expedite', expediteUpdate], ['cancelCleanup', cancelCleanupUpdate], ['extendRetention', extendRetentionUpdate]] as const) {
+  for (const [label, update] of [
+    ['expedite', expediteUpdate],
+    ['cancelCleanup', cancelCleanupUpdate],
+    ['extendRetention', extendRetentionUpdate],
+  ] as const) {
     for (const args of payloads) {
-      tried[`${label} ${JSON.stringify(args, (_k, v: unknown) => (v instanceof Uint8Array ? 'bytes' : v))}`] = await refusalOf(h.executeUpdate(update as typeof expediteUpdate, { args: args as never }));
+      tried[`${label} ${JSON.stringify(args, (_k, v: unknown) => (v instanceof Uint8Array ? 'bytes' : v))}`] =
+        await refusalOf(h.executeUpdate(update as typeof expediteUpdate, { args: args as never }));
     }
   }
   // 9999-12-31 would be accepted by nothing: the deadline is bounded to 10 years after the deletion.
-  tried['extend until 9999-12-31'] = await refusalOf(h.executeUpdate(extendRetentionUpdate, { args: [{ until: '9999-12-31T23:59:59Z', reason: 'forever' }] }));
+  tried['extend until 9999-12-31'] = await refusalOf(
+    h.executeUpdate(extendRetentionUpdate, { args: [{ until: '9999-12-31T23:59:59Z', reason: 'forever' }] }),
+  );
   expect(tried['extend until 9999-12-31']).toMatch(/at most 87600h after the deletion/);
   // Two 1.5 MiB reasons (each under the server's 2 MiB payload limit) with forged log lines and escapes.
   const huge = `${'ä'.repeat(768 * 1024)}\n2026-11-30T00:00:00Z  expedite by root: ok\u001b[2J`;
@@ -125,7 +197,11 @@ test('O1/O2: every malformed payload to every handler; the workflow still answer
   await h.executeUpdate(expediteUpdate, { args: [{ reason: 'done testing', by: 'ops' }] });
   expect(await h.result()).toMatchObject({ outcome: 'deleted' });
   expect(local('bucket-a').filter((k) => own.includes(k))).toEqual([]);
-  expect(local('bucket-a').filter((k) => siblings.includes(k)).sort()).toEqual([...siblings].sort());
+  expect(
+    local('bucket-a')
+      .filter((k) => siblings.includes(k))
+      .sort(),
+  ).toEqual([...siblings].sort());
 });
 
 test('O3: an accepted extend survives a terminated run and a shortened retention annotation', async () => {
@@ -133,22 +209,41 @@ test('O3: an accepted extend survives a terminated run and a shortened retention
   await kube.annotate(name, { [ANN.retention]: '5s' });
   await deleteEntry(name, h);
   await statusUntil(h, (v) => v.phase === 'Retaining', 'Retaining');
-  const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ by: '720h', reason: 'audit', requestedBy: 'erin' }] });
+  const d = await h.executeUpdate(extendRetentionUpdate, {
+    args: [{ by: '720h', reason: 'audit', requestedBy: 'erin' }],
+  });
   const deadline = /deadline moved to (\S+)/.exec(d.outcome)![1]!;
   // Written onto the entry before the update returned: kubectl sees it, a new run reads it.
   expect((await kube.getEntry(name))?.metadata.annotations?.[DEADLINE_ANN]).toBe(deadline);
   await h.terminate('operator terminated the run');
   // The entry changes (the retention annotation is shortened to 0s); the watcher's signal-with-start makes a new run.
   await kube.annotate(name, { [ANN.retention]: '0s' });
-  const h2 = await client.workflow.signalWithStart('backupEntryWorkflow', { taskQueue, workflowId: h.workflowId,
-    args: [{ entryName: name, settings: { defaultRetentionMs: 0 } }], signal: reconcileSignal, signalArgs: [{ reason: 'retention-period' }] });
+  const h2 = await client.workflow.signalWithStart('backupEntryWorkflow', {
+    taskQueue,
+    workflowId: h.workflowId,
+    args: [{ entryName: name, settings: { defaultRetentionMs: 0 } }],
+    signal: reconcileSignal,
+    signalArgs: [{ reason: 'retention-period' }],
+  });
   cleanups.push(() => h2.terminate('suite finished'));
   const v = await statusUntil(h2, (x) => x.phase === 'Retaining', 'Retaining in the new run');
   expect(v.deletionScheduledAt).toBe(deadline);
   // Well past the original 5 s deadline, the objects are all still there.
-  await pollFor(() => (Date.now() > Date.parse(v.decisions.find((x) => x.action === 'retention-start')?.at ?? '0') + 8000 ? true : undefined), 'the original deadline to pass', 30_000, 200);
+  await pollFor(
+    () =>
+      Date.now() > Date.parse(v.decisions.find((x) => x.action === 'retention-start')?.at ?? '0') + 8000
+        ? true
+        : undefined,
+    'the original deadline to pass',
+    30_000,
+    200,
+  );
   expect((await h2.query(statusQuery)).phase).toBe('Retaining');
-  expect(local('bucket-a').filter((k) => own.includes(k)).sort()).toEqual([...own].sort());
+  expect(
+    local('bucket-a')
+      .filter((k) => own.includes(k))
+      .sort(),
+  ).toEqual([...own].sort());
   // And a cancelled cleanup is on the entry before the update returns.
   await h2.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'legal hold', by: 'carol' }] });
   expect(await h2.result()).toMatchObject({ outcome: 'kept' });
@@ -160,7 +255,12 @@ test('O4: the keep-backups annotation stops a running deletion and keeps what is
   await kube.annotate(name, { [ANN.retention]: '0s' });
   await deleteEntry(name, h);
   await statusUntil(h, (v) => v.phase === 'Deleting', 'Deleting', 60_000);
-  await pollFor(async () => ((await listGcs(gcsBucket)).filter((k) => own.includes(k)).length < own.length ? true : undefined), 'the first deletes', 60_000, 100);
+  await pollFor(
+    async () => ((await listGcs(gcsBucket)).filter((k) => own.includes(k)).length < own.length ? true : undefined),
+    'the first deletes',
+    60_000,
+    100,
+  );
   await kube.annotate(name, { [ANN.keep]: 'true' });
   await h.signal(reconcileSignal, { reason: 'keep-backups' });
   const result = await h.result();
@@ -176,16 +276,27 @@ test('O5: bucket fixed at retention start; a spec edit during retention is noted
   putLocal(localRoot, 'bucket-b', own);
   await deleteEntry(name, h);
   await statusUntil(h, (v) => v.phase === 'Retaining', 'Retaining');
-  await kube.custom.patchClusterCustomObject({ group: 'extensions.gardener.cloud', version: 'v1alpha1', plural: 'backupentries', name,
-    body: [{ op: 'replace', path: '/spec/bucketName', value: 'bucket-b' }] }).catch((e: { code?: number }) => {
-    if (e.code !== 422 && e.code !== 403) throw e; // refused outright where the admission policy is installed: also fine
-  });
+  await kube.custom
+    .patchClusterCustomObject({
+      group: 'extensions.gardener.cloud',
+      version: 'v1alpha1',
+      plural: 'backupentries',
+      name,
+      body: [{ op: 'replace', path: '/spec/bucketName', value: 'bucket-b' }],
+    })
+    .catch((e: { code?: number }) => {
+      if (e.code !== 422 && e.code !== 403) throw e; // refused outright where the admission policy is installed: also fine
+    });
   await h.signal(reconcileSignal, { reason: 'generation' });
   await h.executeUpdate(expediteUpdate, { args: [{ reason: 'go', by: 'ops' }] });
   const result = await h.result();
   expect(result.outcome).toBe('deleted');
   expect(local('bucket-a').filter((k) => own.includes(k))).toEqual([]);
-  expect(local('bucket-b').filter((k) => own.includes(k)).sort()).toEqual([...own].sort());
+  expect(
+    local('bucket-b')
+      .filter((k) => own.includes(k))
+      .sort(),
+  ).toEqual([...own].sort());
 
   // Re-created under the same name: our finalizer removed by hand, the entry gone, a new one (new uid) in its place.
   const e2 = await readyEntry('o5b', 'local', 'bucket-a');
@@ -193,11 +304,20 @@ test('O5: bucket fixed at retention start; a spec edit during retention is noted
   await statusUntil(e2.h, (v) => v.phase === 'Retaining', 'Retaining');
   await kube.forceRemove(e2.name);
   await pollFor(async () => ((await kube.getEntry(e2.name)) ? undefined : true), 'the old entry gone');
-  await kube.createEntry(e2.name, { type: 'local', region: 'r', bucketName: 'bucket-a', secretRef: { name: `entry-${e2.name}`, namespace: 'garden' } });
+  await kube.createEntry(e2.name, {
+    type: 'local',
+    region: 'r',
+    bucketName: 'bucket-a',
+    secretRef: { name: `entry-${e2.name}`, namespace: 'garden' },
+  });
   await e2.h.signal(reconcileSignal, { reason: 'created' });
   const v = await statusUntil(e2.h, (x) => x.phase === 'Ready', 'Ready for the new incarnation');
   expect(v.deletionScheduledAt).toBeUndefined();
   expect(v.decisions.some((x) => x.reason === 'entry re-created')).toBe(true);
   expect((await kube.getEntry(e2.name))?.metadata.annotations?.[DEADLINE_ANN]).toBeUndefined();
-  expect(local('bucket-a').filter((k) => e2.own.includes(k)).sort()).toEqual([...e2.own].sort());
+  expect(
+    local('bucket-a')
+      .filter((k) => e2.own.includes(k))
+      .sort(),
+  ).toEqual([...e2.own].sort());
 });

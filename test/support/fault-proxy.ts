@@ -74,7 +74,9 @@ function parse(req: IncomingMessage): ProxiedRequest {
   const url = new URL(req.url ?? '/', 'http://proxy');
   const m = /^\/storage\/v1\/b\/([^/]+)\/o(?:\/(.+))?$/.exec(url.pathname);
   return {
-    t: Date.now(), method: req.method ?? 'GET', list: !!m && m[2] === undefined && req.method === 'GET',
+    t: Date.now(),
+    method: req.method ?? 'GET',
+    list: !!m && m[2] === undefined && req.method === 'GET',
     ...(m ? { bucket: decodeURIComponent(m[1]!) } : {}),
     ...(m?.[2] !== undefined ? { object: decodeURIComponent(m[2]) } : {}),
     query: url.searchParams,
@@ -88,7 +90,14 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const sockets = new Set<Socket>();
   const inflightDeletes = new Map<string, number>();
   const proxy: FaultProxy = {
-    endpoint: '', rules: [], seen: [], injected: new Map(), deleteSamples: [], maxDeleteInflight: 0, listings: [], deletes: [],
+    endpoint: '',
+    rules: [],
+    seen: [],
+    injected: new Map(),
+    deleteSamples: [],
+    maxDeleteInflight: 0,
+    listings: [],
+    deletes: [],
     add(rule) {
       rule.fired = 0;
       this.rules.unshift(rule);
@@ -104,7 +113,13 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     },
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer, r: ProxiedRequest, after?: 'reset'): Promise<void> =>
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+    r: ProxiedRequest,
+    after?: 'reset',
+  ): Promise<void> =>
     new Promise((resolve) => {
       const headers = { ...req.headers, host: up.host };
       const out = request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers }, (upRes) => {
@@ -112,7 +127,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         upRes.on('data', (c: Buffer) => chunks.push(c));
         upRes.on('end', () => {
           if (r.method === 'DELETE' && r.object !== undefined) {
-            proxy.deletes.push({ t: Date.now(), bucket: r.bucket ?? '', name: r.object, status: upRes.statusCode ?? 0 });
+            proxy.deletes.push({
+              t: Date.now(),
+              bucket: r.bucket ?? '',
+              name: r.object,
+              status: upRes.statusCode ?? 0,
+            });
           }
           if (after === 'reset') {
             req.socket.destroy();
@@ -123,7 +143,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           const h = { ...upRes.headers };
           if (r.list && upRes.statusCode === 200) {
             const doc = JSON.parse(payload.toString('utf8')) as { items?: Array<Record<string, unknown>> };
-            proxy.listings.push({ t: Date.now(), bucket: r.bucket ?? '', names: (doc.items ?? []).map((i) => String(i.name)) });
+            proxy.listings.push({
+              t: Date.now(),
+              bucket: r.bucket ?? '',
+              names: (doc.items ?? []).map((i) => String(i.name)),
+            });
             if (proxy.rewriteListItem) {
               if (doc.items) doc.items = doc.items.map((i) => proxy.rewriteListItem!(i));
               payload = Buffer.from(JSON.stringify(doc));
@@ -173,8 +197,15 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         case 'status':
           count(String(action.status));
           res.writeHead(action.status, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: { code: action.status, message: action.message,
-            errors: [{ domain: 'global', reason: action.reason, message: action.message }] } }));
+          res.end(
+            JSON.stringify({
+              error: {
+                code: action.status,
+                message: action.message,
+                errors: [{ domain: 'global', reason: action.reason, message: action.message }],
+              },
+            }),
+          );
           return;
         case 'reset-before':
           count('reset-before');
@@ -212,20 +243,52 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
 
 /** Rule helpers. */
 export const on = {
-  deletes: (bucket: string, pred: (name: string) => boolean = () => true) => (r: ProxiedRequest): boolean =>
-    r.bucket === bucket && r.method === 'DELETE' && r.object !== undefined && pred(r.object),
-  lists: (bucket: string) => (r: ProxiedRequest): boolean => r.bucket === bucket && r.list,
-  bucket: (bucket: string) => (r: ProxiedRequest): boolean => r.bucket === bucket,
+  deletes:
+    (bucket: string, pred: (name: string) => boolean = () => true) =>
+    (r: ProxiedRequest): boolean =>
+      r.bucket === bucket && r.method === 'DELETE' && r.object !== undefined && pred(r.object),
+  lists:
+    (bucket: string) =>
+    (r: ProxiedRequest): boolean =>
+      r.bucket === bucket && r.list,
+  bucket:
+    (bucket: string) =>
+    (r: ProxiedRequest): boolean =>
+      r.bucket === bucket,
 };
 
 export const faults = {
-  status429: { kind: 'status', status: 429, reason: 'rateLimitExceeded', message: 'The rate of change requests to the bucket is too high' } as FaultAction,
+  status429: {
+    kind: 'status',
+    status: 429,
+    reason: 'rateLimitExceeded',
+    message: 'The rate of change requests to the bucket is too high',
+  } as FaultAction,
   status503: { kind: 'status', status: 503, reason: 'backendError', message: 'Service Unavailable' } as FaultAction,
-  forbidden: { kind: 'status', status: 403, reason: 'forbidden',
-    message: 'backup@reliability.iam.gserviceaccount.com does not have storage.objects.delete access to the Google Cloud Storage object.' } as FaultAction,
-  forbiddenList: { kind: 'status', status: 403, reason: 'forbidden',
-    message: 'backup@reliability.iam.gserviceaccount.com does not have storage.objects.list access to the Google Cloud Storage bucket.' } as FaultAction,
-  retention: (name: string): FaultAction => ({ kind: 'status', status: 403, reason: 'retentionPolicyNotMet',
-    message: `Object '${name}' is subject to bucket's retention policy and cannot be deleted, overwritten or archived until 2099-01-01T00:00:00Z` }),
-  precondition: { kind: 'status', status: 412, reason: 'conditionNotMet', message: 'At least one of the pre-conditions you specified did not hold.' } as FaultAction,
+  forbidden: {
+    kind: 'status',
+    status: 403,
+    reason: 'forbidden',
+    message:
+      'backup@reliability.iam.gserviceaccount.com does not have storage.objects.delete access to the Google Cloud Storage object.',
+  } as FaultAction,
+  forbiddenList: {
+    kind: 'status',
+    status: 403,
+    reason: 'forbidden',
+    message:
+      'backup@reliability.iam.gserviceaccount.com does not have storage.objects.list access to the Google Cloud Storage bucket.',
+  } as FaultAction,
+  retention: (name: string): FaultAction => ({
+    kind: 'status',
+    status: 403,
+    reason: 'retentionPolicyNotMet',
+    message: `Object '${name}' is subject to bucket's retention policy and cannot be deleted, overwritten or archived until 2099-01-01T00:00:00Z`,
+  }),
+  precondition: {
+    kind: 'status',
+    status: 412,
+    reason: 'conditionNotMet',
+    message: 'At least one of the pre-conditions you specified did not hold.',
+  } as FaultAction,
 };

@@ -36,19 +36,35 @@ export interface DeleteLoopCost {
  * `requeueMs` apart (shorter than 5 s to keep a test short; the per-hour figures are scaled to 5 s), for at most
  * `maxRounds` rounds or until the extension object is gone.
  */
-export async function playGardenletDeleteLoop(kc: KubeConfig, opts: { name: string; secretNamespace: string; secretName: string;
-  requeueMs: number; maxRounds: number; gardenNamespace: string }): Promise<DeleteLoopCost> {
+export async function playGardenletDeleteLoop(
+  kc: KubeConfig,
+  opts: {
+    name: string;
+    secretNamespace: string;
+    secretName: string;
+    requeueMs: number;
+    maxRounds: number;
+    gardenNamespace: string;
+  },
+): Promise<DeleteLoopCost> {
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   let seedRequests = 0;
   let gardenWrites = 0;
   const stand = `core-backupentry-${opts.name.slice(-36)}`;
   await core.createNamespace({ body: { metadata: { name: opts.gardenNamespace } } }).catch(() => undefined);
-  await core.createNamespacedConfigMap({ namespace: opts.gardenNamespace, body: { metadata: { name: stand }, data: { state: 'Pending' } } })
+  await core
+    .createNamespacedConfigMap({
+      namespace: opts.gardenNamespace,
+      body: { metadata: { name: stand }, data: { state: 'Pending' } },
+    })
     .catch(() => undefined);
   const gardenStatus = async (state: string): Promise<void> => {
     gardenWrites += 1;
-    await core.patchNamespacedConfigMap({ namespace: opts.gardenNamespace, name: stand, body: { data: { state, at: new Date().toISOString() } } }, MERGE);
+    await core.patchNamespacedConfigMap(
+      { namespace: opts.gardenNamespace, name: stand, body: { data: { state, at: new Date().toISOString() } } },
+      MERGE,
+    );
   };
   const missing = (e: unknown): boolean => (e as { code?: number }).code === 404;
   let rounds = 0;
@@ -60,27 +76,54 @@ export async function playGardenletDeleteLoop(kc: KubeConfig, opts: { name: stri
     const before = { seed: seedRequests, garden: gardenWrites };
     await gardenStatus('Processing');
     seedRequests += 1;
-    const secret = await core.readNamespacedSecret({ namespace: opts.secretNamespace, name: opts.secretName }).catch((e: unknown) => {
-      if (missing(e)) return undefined;
-      throw e;
-    });
+    const secret = await core
+      .readNamespacedSecret({ namespace: opts.secretNamespace, name: opts.secretName })
+      .catch((e: unknown) => {
+        if (missing(e)) return undefined;
+        throw e;
+      });
     if (secret) {
       seedRequests += 1;
-      await core.patchNamespacedSecret({ namespace: opts.secretNamespace, name: opts.secretName,
-        body: { metadata: { annotations: { 'gardener.cloud/timestamp': new Date().toISOString() } } } }, MERGE).catch(() => undefined);
+      await core
+        .patchNamespacedSecret(
+          {
+            namespace: opts.secretNamespace,
+            name: opts.secretName,
+            body: { metadata: { annotations: { 'gardener.cloud/timestamp': new Date().toISOString() } } },
+          },
+          MERGE,
+        )
+        .catch(() => undefined);
     }
     seedRequests += 2;
-    await custom.patchClusterCustomObject({ ...G, name: opts.name, body: { metadata: { annotations: { 'confirmation.gardener.cloud/deletion': 'true' } } } }, MERGE)
-      .catch((e: unknown) => { if (!missing(e)) throw e; });
-    await custom.deleteClusterCustomObject({ ...G, name: opts.name }).catch((e: unknown) => { if (!missing(e)) throw e; });
-    seedRequests += 1;
-    const still = await custom.getClusterCustomObject({ ...G, name: opts.name }).then(() => true, (e: unknown) => {
-      if (missing(e)) return false;
-      throw e;
+    await custom
+      .patchClusterCustomObject(
+        {
+          ...G,
+          name: opts.name,
+          body: { metadata: { annotations: { 'confirmation.gardener.cloud/deletion': 'true' } } },
+        },
+        MERGE,
+      )
+      .catch((e: unknown) => {
+        if (!missing(e)) throw e;
+      });
+    await custom.deleteClusterCustomObject({ ...G, name: opts.name }).catch((e: unknown) => {
+      if (!missing(e)) throw e;
     });
+    seedRequests += 1;
+    const still = await custom.getClusterCustomObject({ ...G, name: opts.name }).then(
+      () => true,
+      (e: unknown) => {
+        if (missing(e)) return false;
+        throw e;
+      },
+    );
     if (!still) {
       seedRequests += 1;
-      await core.deleteNamespacedSecret({ namespace: opts.secretNamespace, name: opts.secretName }).catch(() => undefined);
+      await core
+        .deleteNamespacedSecret({ namespace: opts.secretNamespace, name: opts.secretName })
+        .catch(() => undefined);
       await gardenStatus('Succeeded');
       gardenWrites += 1; // gardenlet's finalizer on the core object removed
       finished = true;
@@ -93,5 +136,11 @@ export async function playGardenletDeleteLoop(kc: KubeConfig, opts: { name: stri
   }
   const roundsPerHour = 3_600_000 / GARDENLET_REQUEUE_MS;
   const perHour = (n: number): number => (held.rounds ? Math.round((n / held.rounds) * roundsPerHour) : 0);
-  return { rounds, seedRequests, gardenWrites, finished, perHourWhileHeld: { seedRequests: perHour(held.seed), gardenWrites: perHour(held.garden) } };
+  return {
+    rounds,
+    seedRequests,
+    gardenWrites,
+    finished,
+    perHourWhileHeld: { seedRequests: perHour(held.seed), gardenWrites: perHour(held.garden) },
+  };
 }

@@ -2,7 +2,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { Client, Connection, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import { loadConfig } from '../../config';
 import { workflowIdFor } from '../../domain';
 import { runWorker } from '../../worker/main';
@@ -14,8 +19,11 @@ import { adminKubeConfig, stackEnv } from './env';
 const G = { group: 'extensions.gardener.cloud', version: 'v1alpha1', plural: 'backupentries' };
 
 /** Etcd backup object names (relative to the entry's prefix) every {@link LiveEntries.createReady} entry gets. */
-export const BACKUP_OBJECTS = ['etcd-main/v2/Full-00000000-00012345-1755684000.gz',
-  'etcd-main/v2/Incr-00012346-00012390-1755684300.gz', 'etcd-main/v2/Full-00000000-00012400-1755770400.gz'] as const;
+export const BACKUP_OBJECTS = [
+  'etcd-main/v2/Full-00000000-00012345-1755684000.gz',
+  'etcd-main/v2/Incr-00012346-00012390-1755684300.gz',
+  'etcd-main/v2/Full-00000000-00012400-1755770400.gz',
+] as const;
 /** Size of each object in {@link BACKUP_OBJECTS}, in bytes (3 objects = 300 B). */
 export const OBJECT_BYTES = 100;
 
@@ -40,7 +48,12 @@ export interface LiveEntries {
   /** Annotates the entry's retention (default `1h`), deletes it, tells the workflow and waits for Retaining. */
   retain(entry: LiveEntry, retention?: string): Promise<EntryStatusView>;
   /** Polls the status query until `check` holds (a condition, not a sleep). */
-  until(h: WorkflowHandle, check: (v: EntryStatusView) => boolean, what: string, timeoutMs?: number): Promise<EntryStatusView>;
+  until(
+    h: WorkflowHandle,
+    check: (v: EntryStatusView) => boolean,
+    what: string,
+    timeoutMs?: number,
+  ): Promise<EntryStatusView>;
   /** Object files still under the entry's prefix in the local bucket. */
   objectsOf(name: string): string[];
   /** Terminates what is still running, stops the worker, closes the client. */
@@ -57,13 +70,23 @@ export async function startLiveEntries(label: string): Promise<LiveEntries> {
   const root = join(stackEnv('BACKUP_LOCAL_DIR'), '..', `${label}-${randomUUID().slice(0, 8)}`);
   const bucket = `bucket-${label}`;
   mkdirSync(join(root, bucket), { recursive: true });
-  const config = loadConfig({ ...process.env, BACKUP_LOCAL_DIR: root, BEL_TASK_QUEUE: taskQueue, BEL_PROVIDER_TYPES: 'local',
-    BEL_CLUSTER_IDENTITY: cluster });
+  const config = loadConfig({
+    ...process.env,
+    BACKUP_LOCAL_DIR: root,
+    BEL_TASK_QUEUE: taskQueue,
+    BEL_PROVIDER_TYPES: 'local',
+    BEL_CLUSTER_IDENTITY: cluster,
+  });
   let stopWorker!: () => void;
   const stop = new Promise<void>((r) => (stopWorker = r));
   const workerDone = runWorker({ config, kubeConfig: kc, stop });
-  const client = new Client({ connection: await Connection.connect({ address: stackEnv('TEMPORAL_ADDRESS') }), namespace: stackEnv('TEMPORAL_NAMESPACE') });
-  await core.createNamespace({ body: { metadata: { name: 'garden' } } }).catch((e: { code?: number }) => { if (e.code !== 409) throw e; });
+  const client = new Client({
+    connection: await Connection.connect({ address: stackEnv('TEMPORAL_ADDRESS') }),
+    namespace: stackEnv('TEMPORAL_NAMESPACE'),
+  });
+  await core.createNamespace({ body: { metadata: { name: 'garden' } } }).catch((e: { code?: number }) => {
+    if (e.code !== 409) throw e;
+  });
   const handles: WorkflowHandle[] = [];
 
   const until: LiveEntries['until'] = async (h, check, what, timeoutMs = 60_000) => {
@@ -78,14 +101,32 @@ export async function startLiveEntries(label: string): Promise<LiveEntries> {
   };
 
   return {
-    client, cluster, bucket, until,
+    client,
+    cluster,
+    bucket,
+    until,
     async createReady() {
       const ns = `shoot--${label}--${randomUUID().slice(0, 8)}`;
       const name = `${ns}--${randomUUID()}`;
       await core.createNamespace({ body: { metadata: { name: ns } } });
-      await core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: `entry-${name}` }, stringData: { token: 'x' } } });
-      await custom.createClusterCustomObject({ ...G, body: { apiVersion: `${G.group}/${G.version}`, kind: 'BackupEntry', metadata: { name },
-        spec: { type: 'local', region: 'local', bucketName: bucket, secretRef: { name: `entry-${name}`, namespace: 'garden' } } } });
+      await core.createNamespacedSecret({
+        namespace: 'garden',
+        body: { metadata: { name: `entry-${name}` }, stringData: { token: 'x' } },
+      });
+      await custom.createClusterCustomObject({
+        ...G,
+        body: {
+          apiVersion: `${G.group}/${G.version}`,
+          kind: 'BackupEntry',
+          metadata: { name },
+          spec: {
+            type: 'local',
+            region: 'local',
+            bucketName: bucket,
+            secretRef: { name: `entry-${name}`, namespace: 'garden' },
+          },
+        },
+      });
       for (const key of BACKUP_OBJECTS) {
         const file = join(root, bucket, name, key);
         mkdirSync(dirname(file), { recursive: true });
@@ -93,41 +134,82 @@ export async function startLiveEntries(label: string): Promise<LiveEntries> {
       }
       const id = workflowIdFor(cluster, name);
       if (!id.ok) throw new Error(id.error.message);
-      const handle = await client.workflow.start(backupEntryWorkflow, { taskQueue, workflowId: id.value,
-        args: [{ entryName: name, settings: { defaultRetentionMs: 72 * 3600_000, initialRetryDelayMs: 500, maxRetryDelayMs: 2000 } }] });
+      const handle = await client.workflow.start(backupEntryWorkflow, {
+        taskQueue,
+        workflowId: id.value,
+        args: [
+          {
+            entryName: name,
+            settings: { defaultRetentionMs: 72 * 3600_000, initialRetryDelayMs: 500, maxRetryDelayMs: 2000 },
+          },
+        ],
+      });
       handles.push(handle);
       await until(handle, (v) => v.phase === 'Ready', 'Ready');
       return { name, workflowId: id.value, handle };
     },
     async retain(entry, retention = '1h') {
-      await custom.patchClusterCustomObject({ ...G, name: entry.name, body: { metadata: { annotations: {
-        'backupentry.extensions.gardener.cloud/retention-period': retention } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      await custom.patchClusterCustomObject(
+        {
+          ...G,
+          name: entry.name,
+          body: {
+            metadata: {
+              annotations: {
+                'backupentry.extensions.gardener.cloud/retention-period': retention,
+              },
+            },
+          },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
       await custom.deleteClusterCustomObject({ ...G, name: entry.name });
       await entry.handle.signal(reconcileSignal, { reason: 'deletion' });
       // Retaining is set before the Pending status is written, and the pass then records the retention (on the entry,
       // or, with BEL_RETENTION_MODE=release-entry, on the secret before releasing the entry): wait for all of it, so
       // callers see the whole retention state and their own decisions come after the pass's.
       const released = config.retentionMode === 'release-entry';
-      return until(entry.handle, (v) => v.phase === 'Retaining' && v.lastOperation?.state === 'Pending'
-        && (!released || v.decisions.some((d) => d.reason === 'entry released during retention')), 'Retaining with the retention registered')
-        .then(async (v) => {
-          if (!released) {
-            await waitFor(async () => {
-              const e = await custom.getClusterCustomObject({ ...G, name: entry.name }) as { metadata?: { annotations?: Record<string, string> } };
-              return e.metadata?.annotations?.['backupentry.extensions.gardener.cloud/deletion-deadline'] ? true : undefined;
-            }, { what: 'the accepted deadline on the entry', timeoutMs: 60_000, intervalMs: 200 });
-          }
-          return v;
-        });
+      return until(
+        entry.handle,
+        (v) =>
+          v.phase === 'Retaining' &&
+          v.lastOperation?.state === 'Pending' &&
+          (!released || v.decisions.some((d) => d.reason === 'entry released during retention')),
+        'Retaining with the retention registered',
+      ).then(async (v) => {
+        if (!released) {
+          await waitFor(
+            async () => {
+              const e = (await custom.getClusterCustomObject({ ...G, name: entry.name })) as {
+                metadata?: { annotations?: Record<string, string> };
+              };
+              return e.metadata?.annotations?.['backupentry.extensions.gardener.cloud/deletion-deadline']
+                ? true
+                : undefined;
+            },
+            { what: 'the accepted deadline on the entry', timeoutMs: 60_000, intervalMs: 200 },
+          );
+        }
+        return v;
+      });
     },
     objectsOf(name) {
       const dir = join(root, bucket, name);
       return existsSync(dir)
-        ? readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(dir, f)).isFile()).sort()
+        ? readdirSync(dir, { recursive: true, encoding: 'utf8' })
+            .filter((f) => statSync(join(dir, f)).isFile())
+            .sort()
         : [];
     },
     async stop() {
-      await Promise.all(handles.map((h) => client.workflow.getHandle(h.workflowId).terminate('suite finished').catch(() => undefined)));
+      await Promise.all(
+        handles.map((h) =>
+          client.workflow
+            .getHandle(h.workflowId)
+            .terminate('suite finished')
+            .catch(() => undefined),
+        ),
+      );
       stopWorker();
       await workerDone;
       await client.connection.close();

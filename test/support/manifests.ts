@@ -20,7 +20,9 @@ export interface K8sObject {
 
 /** Parses a multi-document YAML stream into the objects it holds (empty documents skipped). */
 export function objectsOf(text: string): K8sObject[] {
-  return parseAllDocuments(text).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => !!o);
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => !!o);
 }
 
 /** Runs helm (from the tool cache); resolves to stdout. */

@@ -19,7 +19,10 @@ export const MIN_VERSION = [2, 42] as const;
 /** Throws a message naming the install script when prometheus/promtool are missing or too old; returns the version. */
 export async function requirePrometheus(): Promise<string> {
   for (const bin of [PROMETHEUS_BIN, PROMTOOL_BIN]) {
-    if (!existsSync(bin)) throw new Error(`${bin} is missing: run tools/scripts/install-prometheus.sh (apt: prometheus), as tools/scripts/test.sh does`);
+    if (!existsSync(bin))
+      throw new Error(
+        `${bin} is missing: run tools/scripts/install-prometheus.sh (apt: prometheus), as tools/scripts/test.sh does`,
+      );
   }
   const { stdout } = await run(PROMETHEUS_BIN, ['--version']);
   const m = /version (\d+)\.(\d+)\.(\d+)/.exec(stdout);
@@ -91,47 +94,86 @@ export async function startPrometheus(o: PrometheusOptions): Promise<TestPrometh
   const interval = o.interval ?? '1s';
   mkdirSync(join(o.dir, 'data'), { recursive: true });
   const config = join(o.dir, 'prometheus.yml');
-  writeFileSync(config, stringify({
-    global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
-    rule_files: o.ruleFiles,
-    scrape_configs: Object.entries(o.jobs).map(([job, targets]) => ({ job_name: job, static_configs: [{ targets }] })),
-  }));
+  writeFileSync(
+    config,
+    stringify({
+      global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
+      rule_files: o.ruleFiles,
+      scrape_configs: Object.entries(o.jobs).map(([job, targets]) => ({
+        job_name: job,
+        static_configs: [{ targets }],
+      })),
+    }),
+  );
   await promtool('check', 'config', config);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const proc = startProcess('prometheus', PROMETHEUS_BIN, [`--config.file=${config}`, `--storage.tsdb.path=${join(o.dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`, '--storage.tsdb.retention.time=1h', '--log.level=warn'], join(o.dir, 'prometheus.log'));
-  await waitFor(async () => (await fetch(`${url}/-/ready`)).ok || undefined, { what: 'Prometheus ready', timeoutMs: 60_000, process: proc });
+  const proc = startProcess(
+    'prometheus',
+    PROMETHEUS_BIN,
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${join(o.dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--storage.tsdb.retention.time=1h',
+      '--log.level=warn',
+    ],
+    join(o.dir, 'prometheus.log'),
+  );
+  await waitFor(async () => (await fetch(`${url}/-/ready`)).ok || undefined, {
+    what: 'Prometheus ready',
+    timeoutMs: 60_000,
+    process: proc,
+  });
 
   const p: TestPrometheus = {
-    url, proc,
+    url,
+    proc,
     alerts: async () => (await api<{ alerts: ActiveAlert[] }>(`${url}/api/v1/alerts`)).alerts,
-    query: async (expr) => (await api<{ result: Array<{ metric: Record<string, string>; value: [number, string] }> }>(
-      `${url}/api/v1/query?query=${encodeURIComponent(expr)}`)).result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) })),
+    query: async (expr) =>
+      (
+        await api<{ result: Array<{ metric: Record<string, string>; value: [number, string] }> }>(
+          `${url}/api/v1/query?query=${encodeURIComponent(expr)}`,
+        )
+      ).result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) })),
     untilAlert: async (name, opts = {}) => {
       const state = opts.state ?? 'firing';
       let seen: ActiveAlert[] = [];
       try {
-        return await waitFor(async () => {
-          seen = await p.alerts();
-          return seen.find((a) => a.labels.alertname === name && a.state === state);
-        }, { what: `alert ${name} ${state}`, timeoutMs: opts.timeoutMs ?? 90_000, intervalMs: 250, process: proc });
+        return await waitFor(
+          async () => {
+            seen = await p.alerts();
+            return seen.find((a) => a.labels.alertname === name && a.state === state);
+          },
+          { what: `alert ${name} ${state}`, timeoutMs: opts.timeoutMs ?? 90_000, intervalMs: 250, process: proc },
+        );
       } catch (e) {
-        throw new Error(`${(e as Error).message}; active alerts: ${JSON.stringify(seen.map((a) => `${a.labels.alertname}:${a.state}`))}`);
+        throw new Error(
+          `${(e as Error).message}; active alerts: ${JSON.stringify(seen.map((a) => `${a.labels.alertname}:${a.state}`))}`,
+        );
       }
     },
     untilResolved: async (name, timeoutMs = 90_000) => {
-      await waitFor(async () => !(await p.alerts()).some((a) => a.labels.alertname === name) || undefined,
-        { what: `alert ${name} resolved`, timeoutMs, intervalMs: 250, process: proc });
+      await waitFor(async () => !(await p.alerts()).some((a) => a.labels.alertname === name) || undefined, {
+        what: `alert ${name} resolved`,
+        timeoutMs,
+        intervalMs: 250,
+        process: proc,
+      });
     },
     untilTargetsUp: async (timeoutMs = 60_000) => {
       let last = '';
       try {
-        await waitFor(async () => {
-          const t = await api<{ activeTargets: Array<{ health: string; scrapeUrl: string; lastError: string }> }>(`${url}/api/v1/targets`);
-          last = JSON.stringify(t.activeTargets.map((x) => [x.scrapeUrl, x.health, x.lastError]));
-          return t.activeTargets.length > 0 && t.activeTargets.every((x) => x.health === 'up') ? true : undefined;
-        }, { what: 'every scrape target up', timeoutMs, intervalMs: 250, process: proc });
+        await waitFor(
+          async () => {
+            const t = await api<{ activeTargets: Array<{ health: string; scrapeUrl: string; lastError: string }> }>(
+              `${url}/api/v1/targets`,
+            );
+            last = JSON.stringify(t.activeTargets.map((x) => [x.scrapeUrl, x.health, x.lastError]));
+            return t.activeTargets.length > 0 && t.activeTargets.every((x) => x.health === 'up') ? true : undefined;
+          },
+          { what: 'every scrape target up', timeoutMs, intervalMs: 250, process: proc },
+        );
       } catch (e) {
         throw new Error(`${(e as Error).message}; targets: ${last}`);
       }

@@ -5,8 +5,24 @@
  */
 
 /** PromQL words that are not metric names (operators, modifiers, literals). */
-const KEYWORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset',
-  'inf', 'nan', 'atan2', 'start', 'end']);
+const KEYWORDS = new Set([
+  'and',
+  'or',
+  'unless',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'offset',
+  'inf',
+  'nan',
+  'atan2',
+  'start',
+  'end',
+]);
 
 /**
  * The metric names selected in a PromQL expression (Grafana variables such as `$__rate_interval` allowed): strings,

@@ -55,18 +55,24 @@ function json(res: ServerResponse, status: number, value: unknown): void {
 export async function startStsStandIn(opts: StsStandInOptions): Promise<StsStandIn> {
   const sockets = new Set<Socket>();
   const standIn: StsStandIn = {
-    stsEndpoint: '', iamCredentialsEndpoint: '', seen: [],
-    stop: () => new Promise((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    stsEndpoint: '',
+    iamCredentialsEndpoint: '',
+    seen: [],
+    stop: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
   const server = createServer((req, res) => {
     void (async () => {
       const path = new URL(req.url ?? '/', 'http://stand-in').pathname;
       const text = await body(req);
-      const record: StsRequest = { path, status: 0,
-        ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}) };
+      const record: StsRequest = {
+        path,
+        status: 0,
+        ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
+      };
       standIn.seen.push(record);
       const answer = (status: number, value: unknown): void => {
         record.status = status;
@@ -76,25 +82,35 @@ export async function startStsStandIn(opts: StsStandInOptions): Promise<StsStand
         const form = Object.fromEntries(new URLSearchParams(text));
         record.form = form;
         if (standIn.failWith) return answer(standIn.failWith, { error: 'temporarily_unavailable' });
-        const ok = form.grant_type === 'urn:ietf:params:oauth:grant-type:token-exchange'
-          && form.subject_token_type === 'urn:ietf:params:oauth:token-type:jwt'
-          && form.requested_token_type === 'urn:ietf:params:oauth:token-type:access_token'
-          && form.subject_token === opts.subjectToken && form.audience === opts.audience;
-        if (!ok) return answer(400, { error: 'invalid_grant', error_description: 'the subject token was not accepted' });
-        return answer(200, { access_token: opts.accessToken, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-          token_type: 'Bearer', expires_in: 3600 });
+        const ok =
+          form.grant_type === 'urn:ietf:params:oauth:grant-type:token-exchange' &&
+          form.subject_token_type === 'urn:ietf:params:oauth:token-type:jwt' &&
+          form.requested_token_type === 'urn:ietf:params:oauth:token-type:access_token' &&
+          form.subject_token === opts.subjectToken &&
+          form.audience === opts.audience;
+        if (!ok)
+          return answer(400, { error: 'invalid_grant', error_description: 'the subject token was not accepted' });
+        return answer(200, {
+          access_token: opts.accessToken,
+          issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          token_type: 'Bearer',
+          expires_in: 3600,
+        });
       }
       const m = /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateAccessToken$/.exec(path);
       if (req.method === 'POST' && m && opts.impersonation) {
-        if (standIn.failWith) return answer(standIn.failWith, { error: { code: standIn.failWith, message: 'failing on purpose' } });
+        if (standIn.failWith)
+          return answer(standIn.failWith, { error: { code: standIn.failWith, message: 'failing on purpose' } });
         if (req.headers.authorization !== `Bearer ${opts.accessToken}`) {
           return answer(401, { error: { code: 401, message: 'the caller is not authenticated' } });
         }
         if (decodeURIComponent(m[1]!) !== opts.impersonation.email) {
           return answer(403, { error: { code: 403, message: 'permission iam.serviceAccounts.getAccessToken denied' } });
         }
-        return answer(200, { accessToken: opts.impersonation.accessToken,
-          expireTime: new Date(Date.now() + 3600_000).toISOString() });
+        return answer(200, {
+          accessToken: opts.impersonation.accessToken,
+          expireTime: new Date(Date.now() + 3600_000).toISOString(),
+        });
       }
       return answer(404, { error: 'not_found' });
     })();

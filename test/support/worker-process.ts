@@ -9,7 +9,17 @@
  * every file being type-correct at the time.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { transformSync } from '@swc/core';
@@ -24,7 +34,12 @@ const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() 
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [join(dir, e.name)] : []);
+    e.isDirectory()
+      ? tsFiles(join(dir, e.name))
+      : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')
+        ? [join(dir, e.name)]
+        : [],
+  );
 }
 
 /** A transpiled copy of the product with a prebuilt workflow bundle. */
@@ -51,15 +66,22 @@ export function prepareWorkerBuild(): Promise<WorkerBuild> {
     const hash = createHash('sha256');
     for (const f of files) hash.update(relative(ROOT, f)).update('\0').update(readFileSync(f)).update('\0');
     const dir = join(tmpdir(), `bel-worker-build-${hash.digest('hex').slice(0, 16)}`);
-    const build = { dir, main: join(dir, 'worker', 'main.js'), watcher: join(dir, 'starter', 'watcher.js'), bundle: join(dir, 'workflow-bundle.js') };
+    const build = {
+      dir,
+      main: join(dir, 'worker', 'main.js'),
+      watcher: join(dir, 'starter', 'watcher.js'),
+      bundle: join(dir, 'workflow-bundle.js'),
+    };
     if (existsSync(join(dir, '.complete'))) return build;
     const work = `${dir}.${process.pid}.${Date.now()}`;
     for (const f of files) {
       const out = join(work, relative(ROOT, f)).replace(/\.ts$/, '.js');
       mkdirSync(dirname(out), { recursive: true });
       const { code } = transformSync(readFileSync(f, 'utf8'), {
-        filename: f, sourceMaps: 'inline',
-        jsc: { parser: { syntax: 'typescript' }, target: 'es2023' }, module: { type: 'commonjs' },
+        filename: f,
+        sourceMaps: 'inline',
+        jsc: { parser: { syntax: 'typescript' }, target: 'es2023' },
+        module: { type: 'commonjs' },
       });
       writeFileSync(out, code);
     }
@@ -73,7 +95,9 @@ export function prepareWorkerBuild(): Promise<WorkerBuild> {
       rmSync(work, { recursive: true, force: true }); // another test file finished the same build first
     }
     // Builds of older sources are not used any more (a day leaves any run still using one alone).
-    for (const old of readdirSync(tmpdir()).filter((n) => n.startsWith('bel-worker-build-') && join(tmpdir(), n) !== dir)) {
+    for (const old of readdirSync(tmpdir()).filter(
+      (n) => n.startsWith('bel-worker-build-') && join(tmpdir(), n) !== dir,
+    )) {
       const path = join(tmpdir(), old);
       if (Date.now() - statSync(path).mtimeMs > 24 * 3600_000) rmSync(path, { recursive: true, force: true });
     }
@@ -90,22 +114,40 @@ export type { LogLine };
  * Starts `node <build>/worker/main.js` with the given environment on top of this process's (the stack environment, docs/design.md §1
  * variables come from there). Resolves once the worker logged that it is polling (or rejects with its log).
  */
-export async function startWorkerProcess(opts: { env: Record<string, string>; logFile: string; readyTimeoutMs?: number }):
-Promise<WorkerProcess> {
+export async function startWorkerProcess(opts: {
+  env: Record<string, string>;
+  logFile: string;
+  readyTimeoutMs?: number;
+}): Promise<WorkerProcess> {
   const build = await prepareWorkerBuild();
   // Several workers run at once: any free port for /metrics and for the Temporal runtime's exporter, unless given.
   const env = { BEL_WORKER_HTTP_PORT: '0', BEL_WORKER_SDK_METRICS_ADDRESS: '127.0.0.1:0', ...opts.env };
-  return startProductProcess({ name: 'worker', script: build.main, env: { ...process.env, BEL_WORKFLOW_BUNDLE: build.bundle, ...env },
-    logFile: opts.logFile, ready: WORKER_READY, ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}) });
+  return startProductProcess({
+    name: 'worker',
+    script: build.main,
+    env: { ...process.env, BEL_WORKFLOW_BUNDLE: build.bundle, ...env },
+    logFile: opts.logFile,
+    ready: WORKER_READY,
+    ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+  });
 }
 
 /**
  * Starts `node <build>/starter/watcher.js` (the watcher's own entry point) the same way; resolves once it serves its
  * HTTP endpoint.
  */
-export async function startWatcherProcess(opts: { env: Record<string, string>; logFile: string; readyTimeoutMs?: number }):
-Promise<WorkerProcess> {
+export async function startWatcherProcess(opts: {
+  env: Record<string, string>;
+  logFile: string;
+  readyTimeoutMs?: number;
+}): Promise<WorkerProcess> {
   const build = await prepareWorkerBuild();
-  return startProductProcess({ name: 'watcher', script: build.watcher, env: { ...process.env, BEL_WORKFLOW_BUNDLE: build.bundle, ...opts.env },
-    logFile: opts.logFile, ready: WATCHER_READY, ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}) });
+  return startProductProcess({
+    name: 'watcher',
+    script: build.watcher,
+    env: { ...process.env, BEL_WORKFLOW_BUNDLE: build.bundle, ...opts.env },
+    logFile: opts.logFile,
+    ready: WATCHER_READY,
+    ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+  });
 }

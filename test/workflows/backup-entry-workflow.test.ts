@@ -9,7 +9,13 @@ import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@t
 import { Phase, workflowIdFor } from '../../domain';
 import { backupEntryWorkflow, type WorkflowSettings } from '../../workflows/backup-entry-workflow';
 import {
-  cancelCleanupUpdate, expediteSignal, expediteUpdate, extendRetentionUpdate, reconcileSignal, statusQuery, type EntryStatusView,
+  cancelCleanupUpdate,
+  expediteSignal,
+  expediteUpdate,
+  extendRetentionUpdate,
+  reconcileSignal,
+  statusQuery,
+  type EntryStatusView,
 } from '../../workflows/messages';
 import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
 import { WORKFLOW_CODE } from '../../worker/workflow-code';
@@ -19,7 +25,11 @@ import { stackEnv } from '../support/env';
 import { historyText } from '../support/history-text';
 
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
-const SETTINGS: Partial<WorkflowSettings> = { defaultRetentionMs: 3600_000, initialRetryDelayMs: 200, maxRetryDelayMs: 1000 };
+const SETTINGS: Partial<WorkflowSettings> = {
+  defaultRetentionMs: 3600_000,
+  initialRetryDelayMs: 200,
+  maxRetryDelayMs: 1000,
+};
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
@@ -30,7 +40,10 @@ let running: Promise<void>;
 const handles: WorkflowHandle[] = [];
 
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createFromExistingServer({ address: stackEnv('TEMPORAL_ADDRESS'), namespace: stackEnv('TEMPORAL_NAMESPACE') });
+  env = await TestWorkflowEnvironment.createFromExistingServer({
+    address: stackEnv('TEMPORAL_ADDRESS'),
+    namespace: stackEnv('TEMPORAL_NAMESPACE'),
+  });
   bundle = await bundleWorkflowCode({ ...WORKFLOW_CODE, logger: quiet });
   worker = await newWorker(taskQueue);
   running = worker.run();
@@ -44,49 +57,84 @@ afterAll(async () => {
     mkdirSync(dir, { recursive: true });
     for (const [i, h] of handles.entries()) {
       const history = await env.client.workflow.getHandle(h.workflowId).fetchHistory();
-      writeFileSync(join(dir, `${String(i).padStart(3, '0')}.json`), JSON.stringify(history, function (this: Record<string, unknown>, key, value: unknown) {
-        const raw = this[key];
-        return raw instanceof Uint8Array ? { $bytes: Buffer.from(raw).toString('base64') } : value;
-      }));
+      writeFileSync(
+        join(dir, `${String(i).padStart(3, '0')}.json`),
+        JSON.stringify(history, function (this: Record<string, unknown>, key, value: unknown) {
+          const raw = this[key];
+          return raw instanceof Uint8Array ? { $bytes: Buffer.from(raw).toString('base64') } : value;
+        }),
+      );
     }
   }
   // Leave nothing running on a shared server: entries still Ready are terminated.
-  await Promise.all(handles.map((h) => env.client.workflow.getHandle(h.workflowId).terminate('test suite finished').catch(() => undefined)));
+  await Promise.all(
+    handles.map((h) =>
+      env.client.workflow
+        .getHandle(h.workflowId)
+        .terminate('test suite finished')
+        .catch(() => undefined),
+    ),
+  );
   worker?.shutdown();
   await running;
   await env?.teardown();
 });
 
 function newWorker(queue: string): Promise<Worker> {
-  return Worker.create({ connection: env.nativeConnection, namespace: stackEnv('TEMPORAL_NAMESPACE'), taskQueue: queue,
-    workflowBundle: bundle, activities: world.activities(), maxHeartbeatThrottleInterval: '1s' });
+  return Worker.create({
+    connection: env.nativeConnection,
+    namespace: stackEnv('TEMPORAL_NAMESPACE'),
+    taskQueue: queue,
+    workflowBundle: bundle,
+    activities: world.activities(),
+    maxHeartbeatThrottleInterval: '1s',
+  });
 }
 
 function entryName(): string {
   return `shoot--dev--${randomUUID().slice(0, 8)}--${randomUUID()}`;
 }
 
-async function start(name: string, settings: Partial<WorkflowSettings> = SETTINGS, queue = taskQueue): Promise<WorkflowHandle<typeof backupEntryWorkflow>> {
+async function start(
+  name: string,
+  settings: Partial<WorkflowSettings> = SETTINGS,
+  queue = taskQueue,
+): Promise<WorkflowHandle<typeof backupEntryWorkflow>> {
   const id = workflowIdFor('test-cluster', name);
   if (!id.ok) throw new Error(id.error.message);
-  const h = await env.client.workflow.start(backupEntryWorkflow, { taskQueue: queue, workflowId: id.value, args: [{ entryName: name, settings }],
-    typedSearchAttributes: [] });
+  const h = await env.client.workflow.start(backupEntryWorkflow, {
+    taskQueue: queue,
+    workflowId: id.value,
+    args: [{ entryName: name, settings }],
+    typedSearchAttributes: [],
+  });
   handles.push(h);
   return h;
 }
 
 /** Waits (through the status query, not a sleep) until `check` holds; the timeout names the last status seen. */
-async function until(h: WorkflowHandle, check: (v: EntryStatusView) => boolean, what: string, timeoutMs = 30_000): Promise<EntryStatusView> {
-  return waitFor(async () => {
-    const v = await h.query(statusQuery);
-    if (check(v)) return v;
-    throw new Error(`last status: ${JSON.stringify(v)}`);
-  }, { what, timeoutMs, intervalMs: 50 });
+async function until(
+  h: WorkflowHandle,
+  check: (v: EntryStatusView) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<EntryStatusView> {
+  return waitFor(
+    async () => {
+      const v = await h.query(statusQuery);
+      if (check(v)) return v;
+      throw new Error(`last status: ${JSON.stringify(v)}`);
+    },
+    { what, timeoutMs, intervalMs: 50 },
+  );
 }
 
 /** The validator's message of a refused update (the client wraps it in WorkflowUpdateFailedError). */
 async function refusal(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!(err instanceof WorkflowUpdateFailedError)) throw new Error(`expected a refused update, got ${String(err)}`);
   return (err.cause as Error | undefined)?.message ?? err.message;
 }
@@ -98,11 +146,16 @@ async function refusal(p: Promise<unknown>): Promise<string> {
 function historyFixture(file: string): unknown {
   const raw = readFileSync(join(__dirname, 'fixtures', file));
   return JSON.parse((file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8'), (_key, value: unknown) =>
-    (value && typeof value === 'object' && typeof (value as { $bytes?: unknown }).$bytes === 'string'
-      ? Buffer.from((value as { $bytes: string }).$bytes, 'base64') : value));
+    value && typeof value === 'object' && typeof (value as { $bytes?: unknown }).$bytes === 'string'
+      ? Buffer.from((value as { $bytes: string }).$bytes, 'base64')
+      : value,
+  );
 }
 
-const phaseIs = (p: Phase) => (v: EntryStatusView): boolean => v.phase === p;
+const phaseIs =
+  (p: Phase) =>
+  (v: EntryStatusView): boolean =>
+    v.phase === p;
 
 /** Marks the fake entry deleted (as kubectl delete would, given our finalizer) and tells the workflow. */
 async function deleteEntry(h: WorkflowHandle, name: string, annotations: Record<string, string> = {}): Promise<void> {
@@ -114,7 +167,11 @@ async function deleteEntry(h: WorkflowHandle, name: string, annotations: Record<
 }
 
 type Handle = WorkflowHandle<typeof backupEntryWorkflow>;
-interface Given { name: string; e: FakeEntry; h: Handle }
+interface Given {
+  name: string;
+  e: FakeEntry;
+  h: Handle;
+}
 interface GivenOptions {
   /** Workflow settings in the start input. */
   settings?: Partial<WorkflowSettings>;
@@ -162,12 +219,23 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
   describe('creating and reconciling an entry', () => {
     it('adds the finalizers first, writes Processing then Succeeded, provisions etcd-backup, and shows Ready', async () => {
       const { name, e, h } = await givenReadyEntry();
-      expect(e.statuses.map((s) => [s.kind, s.operation])).toEqual([['processing', 'Create'], ['succeeded', 'Create']]);
+      expect(e.statuses.map((s) => [s.kind, s.operation])).toEqual([
+        ['processing', 'Create'],
+        ['succeeded', 'Create'],
+      ]);
       // Processing is written with both finalizers already on; Succeeded only once etcd-backup exists.
-      expect(e.statuses.map((s) => s.world)).toEqual([{ finalizers: true, etcdSecret: false }, { finalizers: true, etcdSecret: true }]);
+      expect(e.statuses.map((s) => s.world)).toEqual([
+        { finalizers: true, etcdSecret: false },
+        { finalizers: true, etcdSecret: true },
+      ]);
       expect(e.etcdSecret?.createdBy).toBe(name);
       const v = await h.query(statusQuery);
-      expect(v.etcdBackupSecret).toEqual({ namespace: 'shoot--dev--x', name: 'etcd-backup', resourceVersion: '7', digest: 'abcdef0123456789' });
+      expect(v.etcdBackupSecret).toEqual({
+        namespace: 'shoot--dev--x',
+        name: 'etcd-backup',
+        resourceVersion: '7',
+        digest: 'abcdef0123456789',
+      });
       expect(v.summary).toContain('Ready');
       const d = await h.describe();
       expect(d.searchAttributes.BackupEntryPhase).toEqual(['Ready']);
@@ -185,11 +253,18 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       await h.signal(reconcileSignal, { reason: 'operation-annotation' });
       await until(h, () => e.view.annotations.operation === undefined, 'restore annotation removed');
       const restore = e.statuses.filter((s) => s.operation === 'Restore');
-      expect(restore.map((s) => [s.kind, s.world.operationAnnotation])).toEqual([['processing', 'restore'], ['succeeded', 'restore']]);
+      expect(restore.map((s) => [s.kind, s.world.operationAnnotation])).toEqual([
+        ['processing', 'restore'],
+        ['succeeded', 'restore'],
+      ]);
     });
 
     it('reports an error with its Gardener code, retries with backoff, then succeeds', async () => {
-      const { e, h } = await givenReadyEntry({ arrange: (x) => { x.failProvision = 2; } });
+      const { e, h } = await givenReadyEntry({
+        arrange: (x) => {
+          x.failProvision = 2;
+        },
+      });
       const errors = e.statuses.filter((s) => s.kind === 'error');
       expect(errors).toHaveLength(2);
       expect(errors[0]).toMatchObject({ operation: 'Create', codes: ['ERR_RETRYABLE_CONFIGURATION_PROBLEM'] });
@@ -203,7 +278,11 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       const firstRun = (await h.describe()).runId;
       for (let i = 0; i < 12; i += 1) await h.signal(reconcileSignal, { reason: `burst-${i}` });
       await h.signal(expediteSignal, { reason: 'around continue-as-new', by: 'erin' });
-      await until(h, (x) => x.phase === Phase.Ready && x.decisions.some((d) => d.by === 'erin'), 'note survives continue-as-new');
+      await until(
+        h,
+        (x) => x.phase === Phase.Ready && x.decisions.some((d) => d.by === 'erin'),
+        'note survives continue-as-new',
+      );
       const latest = env.client.workflow.getHandle(h.workflowId);
       await waitFor(async () => (await latest.describe()).runId !== firstRun, { what: 'a new run', timeoutMs: 30_000 });
       const carried = await until(latest, (x) => x.decisions.some((d) => d.by === 'erin'), 'decision log carried over');
@@ -251,7 +330,11 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       const { name, e, h } = await givenReadyEntry({ settings: noRetention });
       await deleteEntry(h, name);
       const result = await h.result();
-      expect(result).toMatchObject({ outcome: 'deleted', phase: 'Deleted', deletion: { deletedObjects: 12, deletedBytes: 12 * 1024 } });
+      expect(result).toMatchObject({
+        outcome: 'deleted',
+        phase: 'Deleted',
+        deletion: { deletedObjects: 12, deletedBytes: 12 * 1024 },
+      });
       expect(e.etcdSecret).toBeUndefined();
       expect(e.finalizerOnSecret).toBe(false);
       expect(e.view.exists).toBe(false);
@@ -262,26 +345,42 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     });
 
     it('says so in the Succeeded status when objects were inferred after a resumed attempt', async () => {
-      const { name, e, h } = await givenReadyEntry({ settings: noRetention, arrange: (x) => {
-        x.receiptExtras = { inventoried: { objects: 12, bytes: 12 * 1024 }, uncountedAfterResume: { objects: 4, bytes: 4 * 1024 } };
-      } });
+      const { name, e, h } = await givenReadyEntry({
+        settings: noRetention,
+        arrange: (x) => {
+          x.receiptExtras = {
+            inventoried: { objects: 12, bytes: 12 * 1024 },
+            uncountedAfterResume: { objects: 4, bytes: 4 * 1024 },
+          };
+        },
+      });
       await deleteEntry(h, name);
       const result = await h.result();
       expect(result.deletion).toMatchObject({ deletedObjects: 12, uncountedAfterResume: { objects: 4 } });
-      expect(e.statuses.at(-1)!.description).toMatch(/^Deleted 12 objects \(12\.0 KiB\) under .* in 2s; 4 of them \(4\.0 KiB\) deleted by an interrupted attempt after its last checkpoint, counted from the inventory taken before deletion$/);
+      expect(e.statuses.at(-1)!.description).toMatch(
+        /^Deleted 12 objects \(12\.0 KiB\) under .* in 2s; 4 of them \(4\.0 KiB\) deleted by an interrupted attempt after its last checkpoint, counted from the inventory taken before deletion$/,
+      );
     });
 
     it('an entry that vanishes while its backups are deleted still gets its secretRef secret released', async () => {
-      const { name, e, h } = await givenReadyEntry({ settings: noRetention, arrange: (x) => {
-        x.duringDeletion = () => { x.view.exists = false; };
-      } });
+      const { name, e, h } = await givenReadyEntry({
+        settings: noRetention,
+        arrange: (x) => {
+          x.duringDeletion = () => {
+            x.view.exists = false;
+          };
+        },
+      });
       await deleteEntry(h, name);
       expect(await h.result()).toMatchObject({ outcome: 'deleted', phase: Phase.Deleted });
       expect(e.finalizerOnSecret).toBe(false);
     });
 
     it('a source- entry (control-plane migration) is deleted at once, whatever the default retention', async () => {
-      const { name, e, h } = await givenReadyEntry({ name: `source-${entryName()}`, settings: { ...SETTINGS, defaultRetentionMs: 72 * 3600_000 } });
+      const { name, e, h } = await givenReadyEntry({
+        name: `source-${entryName()}`,
+        settings: { ...SETTINGS, defaultRetentionMs: 72 * 3600_000 },
+      });
       await deleteEntry(h, name);
       expect((await h.result()).outcome).toBe('deleted');
       expect(e.objects).toBe(0);
@@ -302,22 +401,33 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       expect(e.deletionRuns).toBe(0);
       const d = await h.describe();
       expect(d.searchAttributes.BackupEntryPhase).toEqual(['Retaining']);
-      expect((d.searchAttributes.DeletionScheduledAt as Date[])[0]!.toISOString().slice(0, 19)).toBe(v.deletionScheduledAt!.slice(0, 19));
+      expect((d.searchAttributes.DeletionScheduledAt as Date[])[0]!.toISOString().slice(0, 19)).toBe(
+        v.deletionScheduledAt!.slice(0, 19),
+      );
       const result = await h.result();
       expect(result.outcome).toBe('deleted');
-      expect(result.decisions.map((x) => `${x.action}:${x.reason}`)).toEqual(['retention-start:retention 4s (annotation)', 'note:inventory']);
+      expect(result.decisions.map((x) => `${x.action}:${x.reason}`)).toEqual([
+        'retention-start:retention 4s (annotation)',
+        'note:inventory',
+      ]);
       expect(result.decisions[1]!.outcome).toMatch(/^12 objects \(12\.0 KiB\) under /);
     });
 
-    it('the worker\'s default retention wins over a settings value in the start input', async () => {
-      const { e, h } = await givenRetainingEntry({ entry: { defaultRetentionMs: 3600_000 }, settings: { ...SETTINGS, defaultRetentionMs: 0 } });
+    it("the worker's default retention wins over a settings value in the start input", async () => {
+      const { e, h } = await givenRetainingEntry({
+        entry: { defaultRetentionMs: 3600_000 },
+        settings: { ...SETTINGS, defaultRetentionMs: 0 },
+      });
       expect((await h.query(statusQuery)).retention?.periodMs).toBe(3600_000);
       expect(e.deletionRuns).toBe(0);
       await endRetention(h);
     });
 
     it('a deletion-deadline annotation typed by hand: garbage is ignored, a far one is capped at 10 years after the deletion', async () => {
-      for (const [text, expected] of [['next tuesday', 3600_000], ['9999-12-31T23:59:59Z', 87_600 * 3600_000]] as const) {
+      for (const [text, expected] of [
+        ['next tuesday', 3600_000],
+        ['9999-12-31T23:59:59Z', 87_600 * 3600_000],
+      ] as const) {
         const { name, h } = await givenReadyEntry();
         await deleteEntry(h, name, { deletionDeadline: text });
         const v = await until(h, phaseIs(Phase.Retaining), `Retaining with deletion-deadline ${text}`);
@@ -330,13 +440,17 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       const { e, h } = await givenRetainingEntry();
       e.view.bucketName = 'bucket-elsewhere';
       await h.signal(reconcileSignal, { reason: 'generation' });
-      await until(h, (v) => v.decisions.some((d) => d.reason === 'spec changed after deletion'), 'the spec-change note');
+      await until(
+        h,
+        (v) => v.decisions.some((d) => d.reason === 'spec changed after deletion'),
+        'the spec-change note',
+      );
       await h.executeUpdate(expediteUpdate, { args: [{ reason: 'go', by: 'ops' }] });
       expect((await h.result()).outcome).toBe('deleted');
       expect(e.deletedFrom).toBe('bucket-a');
     });
 
-    it('an entry force-removed during retention: the secretRef secret\'s finalizer is released with the remembered secretRef', async () => {
+    it("an entry force-removed during retention: the secretRef secret's finalizer is released with the remembered secretRef", async () => {
       const { e, h } = await givenReadyEntry();
       expect(e.finalizerOnSecret).toBe(true);
       await deleteEntry(h, e.view.name);
@@ -363,7 +477,11 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       const w2 = await newWorker(queue);
       await w2.runUntil(async () => {
         await h.signal(reconcileSignal, { reason: 'after restart' });
-        const after = await until(h, (v) => v.decisions.length > 0 && v.phase === Phase.Retaining, 'Retaining after restart');
+        const after = await until(
+          h,
+          (v) => v.decisions.length > 0 && v.phase === Phase.Retaining,
+          'Retaining after restart',
+        );
         expect(after.deletionScheduledAt).toBe(before.deletionScheduledAt);
         await endRetention(h);
       });
@@ -373,13 +491,20 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
   describe('what an operator can do during retention and deletion', () => {
     it('expedite during retention deletes at once; expedite on a live entry is refused with a clear message', async () => {
       const { name, e, h } = await givenReadyEntry();
-      expect(await refusal(h.executeUpdate(expediteUpdate, { args: [{ reason: 'test', by: 'alice' }] })))
-        .toMatch(/is not being deleted \(phase Ready\); there is no retention to expedite/);
+      expect(await refusal(h.executeUpdate(expediteUpdate, { args: [{ reason: 'test', by: 'alice' }] }))).toMatch(
+        /is not being deleted \(phase Ready\); there is no retention to expedite/,
+      );
       await h.signal(expediteSignal, { reason: 'signal on a live entry', by: 'bob' });
-      await until(h, (v) => v.decisions.some((d) => d.action === 'refused' && d.by === 'bob'), 'signal recorded as a note');
+      await until(
+        h,
+        (v) => v.decisions.some((d) => d.action === 'refused' && d.by === 'bob'),
+        'signal recorded as a note',
+      );
       await deleteEntry(h, name);
       await until(h, phaseIs(Phase.Retaining), 'Retaining');
-      const decision = await h.executeUpdate(expediteUpdate, { args: [{ reason: 'shoot recreated elsewhere', by: 'alice' }] });
+      const decision = await h.executeUpdate(expediteUpdate, {
+        args: [{ reason: 'shoot recreated elsewhere', by: 'alice' }],
+      });
       expect(decision).toMatchObject({ action: 'expedite', by: 'alice', reason: 'shoot recreated elsewhere' });
       expect((await h.result()).outcome).toBe('deleted');
       expect(e.objects).toBe(0);
@@ -404,7 +529,9 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       expect(e.deletionRuns).toBe(0);
       expect(e.objects).toBe(12);
       expect(e.finalizerOnSecret).toBe(false);
-      expect(e.statuses.at(-1)!.description).toBe(`Cleanup cancelled by carol: legal hold; backups kept (12 objects, 12.0 KiB kept under ${name}/)`);
+      expect(e.statuses.at(-1)!.description).toBe(
+        `Cleanup cancelled by carol: legal hold; backups kept (12 objects, 12.0 KiB kept under ${name}/)`,
+      );
     });
 
     it('a cancelled cleanup is written onto the entry before the update returns', async () => {
@@ -418,7 +545,12 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
 
     it('cancel-cleanup during deletion stops the activity and keeps what is left', async () => {
       let started!: Promise<void>;
-      const { name, e, h } = await givenReadyEntry({ settings: { ...SETTINGS, defaultRetentionMs: 0 }, arrange: (x) => { started = holdDeletion(x); } });
+      const { name, e, h } = await givenReadyEntry({
+        settings: { ...SETTINGS, defaultRetentionMs: 0 },
+        arrange: (x) => {
+          started = holdDeletion(x);
+        },
+      });
       await deleteEntry(h, name);
       await started;
       await until(h, phaseIs(Phase.Deleting), 'Deleting');
@@ -431,7 +563,12 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
 
     it('the keep-backups annotation stops a running deletion and keeps what is left', async () => {
       let started!: Promise<void>;
-      const { name, e, h } = await givenReadyEntry({ settings: { ...SETTINGS, defaultRetentionMs: 0 }, arrange: (x) => { started = holdDeletion(x); } });
+      const { name, e, h } = await givenReadyEntry({
+        settings: { ...SETTINGS, defaultRetentionMs: 0 },
+        arrange: (x) => {
+          started = holdDeletion(x);
+        },
+      });
       await deleteEntry(h, name);
       await started;
       e.view.annotations.keepBackups = 'true';
@@ -443,13 +580,18 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
 
     it('extend moves the deadline later and refuses an earlier one', async () => {
       const { name, h } = await givenReadyEntry();
-      expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'x', by: '24h' }] }))).toMatch(/not retaining/);
+      expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'x', by: '24h' }] }))).toMatch(
+        /not retaining/,
+      );
       await deleteEntry(h, name);
       const before = await until(h, phaseIs(Phase.Retaining), 'Retaining');
       const earlier = new Date(Date.parse(before.deletionScheduledAt!) - 60_000).toISOString();
-      expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'x', until: earlier }] })))
-        .toMatch(/extend must move the deadline later/);
-      expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: '', by: '1h' }] }))).toMatch(/"reason" is empty: say why/);
+      expect(
+        await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'x', until: earlier }] })),
+      ).toMatch(/extend must move the deadline later/);
+      expect(await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ reason: '', by: '1h' }] }))).toMatch(
+        /"reason" is empty: say why/,
+      );
       const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'audit', by: '24h' }] });
       expect(d.outcome).toMatch(/deadline moved to/);
       const after = await h.query(statusQuery);
@@ -462,11 +604,17 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       const { name, h } = await givenReadyEntry();
       await deleteEntry(h, name, { retentionPeriod: '1h' });
       const before = await until(h, phaseIs(Phase.Retaining), 'Retaining');
-      const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ reason: 'audit', by: '30m', requestedBy: 'carol' }] });
+      const d = await h.executeUpdate(extendRetentionUpdate, {
+        args: [{ reason: 'audit', by: '30m', requestedBy: 'carol' }],
+      });
       expect(d).toMatchObject({ action: 'extend', by: 'carol', reason: 'audit' });
       world.get(name).view.annotations.retentionPeriod = '3h';
       await h.signal(reconcileSignal, { reason: 'annotation' });
-      const after = await until(h, (v) => v.decisions.some((x) => x.action === 'extend' && x.by === 'kubectl-annotation'), 'annotation extend');
+      const after = await until(
+        h,
+        (v) => v.decisions.some((x) => x.action === 'extend' && x.by === 'kubectl-annotation'),
+        'annotation extend',
+      );
       expect(Date.parse(after.deletionScheduledAt!) - Date.parse(before.deletionScheduledAt!)).toBe(2 * 3600_000);
       expect(after.phase).toBe(Phase.Retaining);
       await endRetention(h);
@@ -474,7 +622,9 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
 
     it('an accepted extend survives a terminated run: the new run keeps the later deadline', async () => {
       const { name, e, h } = await givenRetainingEntry();
-      const d = await h.executeUpdate(extendRetentionUpdate, { args: [{ by: '720h', reason: 'audit', requestedBy: 'erin' }] });
+      const d = await h.executeUpdate(extendRetentionUpdate, {
+        args: [{ by: '720h', reason: 'audit', requestedBy: 'erin' }],
+      });
       const deadline = /deadline moved to (\S+)/.exec(d.outcome)![1]!;
       expect(e.view.annotations.deletionDeadline).toBe(deadline);
       await h.terminate('operator reset');
@@ -489,10 +639,18 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
   describe('hostile operator input', () => {
     /** Every malformed payload a person can send from the Web UI or `temporal workflow signal --input`. */
     const MALFORMED: Array<[string, unknown[]]> = [
-      ['no payload', []], ['null', [null]], ['a string', ['please']], ['a number', [42]], ['an array', [[1, 2]]],
-      ['binary/plain bytes', [new Uint8Array([0xde, 0xad, 0xbe, 0xef])]], ['empty object', [{}]],
-      ['reason a number', [{ reason: 5 }]], ['by a number', [{ reason: 'x', by: 3 }]], ['unknown field', [{ reason: 'x', reson: 'y' }]],
-      ['extend by a number', [{ reason: 'x', by: 24 }]], ['extend until a number', [{ reason: 'x', until: 1 }]],
+      ['no payload', []],
+      ['null', [null]],
+      ['a string', ['please']],
+      ['a number', [42]],
+      ['an array', [[1, 2]]],
+      ['binary/plain bytes', [new Uint8Array([0xde, 0xad, 0xbe, 0xef])]],
+      ['empty object', [{}]],
+      ['reason a number', [{ reason: 5 }]],
+      ['by a number', [{ reason: 'x', by: 3 }]],
+      ['unknown field', [{ reason: 'x', reson: 'y' }]],
+      ['extend by a number', [{ reason: 'x', by: 24 }]],
+      ['extend until a number', [{ reason: 'x', until: 1 }]],
     ];
     const SIGNALS = ['reconcile', 'expedite', 'cancelCleanup', 'extendRetention'];
     const UPDATES = [expediteUpdate, cancelCleanupUpdate, extendRetentionUpdate];
@@ -500,7 +658,10 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     /** A signal whose payload is not JSON at all (the SDK cannot decode it; before the tolerant converter this wedged the workflow). */
     async function rawSignal(h: WorkflowHandle, signalName: string, encoding: string, data: string): Promise<void> {
       await env.client.workflowService.signalWorkflowExecution({
-        namespace: stackEnv('TEMPORAL_NAMESPACE'), workflowExecution: { workflowId: h.workflowId }, signalName, identity: 'hostile-test',
+        namespace: stackEnv('TEMPORAL_NAMESPACE'),
+        workflowExecution: { workflowId: h.workflowId },
+        signalName,
+        identity: 'hostile-test',
         input: { payloads: [{ metadata: { encoding: Buffer.from(encoding) }, data: Buffer.from(data) }] },
       });
     }
@@ -514,14 +675,25 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
         await rawSignal(h, signal, 'binary/plain', 'raw bytes');
       }
       // A valid extend whose free text is 1 MiB long and tries to forge a decision line.
-      await h.signal('extendRetention', { by: '1h', reason: 'r'.repeat(1024 * 1024), requestedBy: `evil\n2026-01-01 expedite by root\u001b[2J` });
+      await h.signal('extendRetention', {
+        by: '1h',
+        reason: 'r'.repeat(1024 * 1024),
+        requestedBy: `evil\n2026-01-01 expedite by root\u001b[2J`,
+      });
       for (const update of UPDATES) {
         for (const [label, args] of MALFORMED) {
           const msg = await refusal(h.executeUpdate(update, { args: args as [never] }));
-          expect({ label, msg }).toEqual({ label, msg: expect.stringMatching(/expected a JSON object|required|must be|unknown field|is empty|give exactly one|not retaining|Unable to|decode|cannot|Failed/i) });
+          expect({ label, msg }).toEqual({
+            label,
+            msg: expect.stringMatching(
+              /expected a JSON object|required|must be|unknown field|is empty|give exactly one|not retaining|Unable to|decode|cannot|Failed/i,
+            ),
+          });
         }
       }
-      const far = await refusal(h.executeUpdate(extendRetentionUpdate, { args: [{ until: '9999-12-31T23:59:59Z', reason: 'forever' }] }));
+      const far = await refusal(
+        h.executeUpdate(extendRetentionUpdate, { args: [{ until: '9999-12-31T23:59:59Z', reason: 'forever' }] }),
+      );
       expect(far).toMatch(/at most 87600h after the deletion/);
       const v = await h.query(statusQuery);
       expect(v.phase).toBe(Phase.Retaining);
@@ -538,9 +710,18 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
 
     it('a start input not from the watcher is refused at once with a clear message (no retention of 0 smuggled in)', async () => {
       const id = `backupentry/test-cluster/${entryName()}`;
-      const h = await env.client.workflow.start('backupEntryWorkflow', { taskQueue, workflowId: id,
-        args: [{ entryName: 'shoot--a--b', settings: { defaultRetentionMs: '0' } }] });
-      await expect(h.result()).rejects.toMatchObject({ cause: { message: expect.stringMatching(/invalid workflow input: "settings.defaultRetentionMs" must be a whole number/) } });
+      const h = await env.client.workflow.start('backupEntryWorkflow', {
+        taskQueue,
+        workflowId: id,
+        args: [{ entryName: 'shoot--a--b', settings: { defaultRetentionMs: '0' } }],
+      });
+      await expect(h.result()).rejects.toMatchObject({
+        cause: {
+          message: expect.stringMatching(
+            /invalid workflow input: "settings.defaultRetentionMs" must be a whole number/,
+          ),
+        },
+      });
     });
   });
 
@@ -549,7 +730,11 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     async function givenReleasedEntry(): Promise<Given> {
       const given = await givenReadyEntry({ entry: { retentionMode: 'release-entry' } });
       await deleteEntry(given.h, given.name);
-      await until(given.h, (v) => v.decisions.some((d) => d.reason === 'entry released during retention'), 'the entry released');
+      await until(
+        given.h,
+        (v) => v.decisions.some((d) => d.reason === 'entry released during retention'),
+        'the entry released',
+      );
       return given;
     }
 
@@ -561,7 +746,9 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       expect(rec).toMatchObject({ uid: 'uid-1', type: 'local', bucketName: 'bucket-a' });
       // Extend through Temporal: the record follows.
       await h.executeUpdate(extendRetentionUpdate, { args: [{ by: '2h', reason: 'audit' }] });
-      expect(Date.parse(e.retentionRecords![name]!.deletionDeadline)).toBeGreaterThan(Date.parse(rec!.deletionDeadline));
+      expect(Date.parse(e.retentionRecords![name]!.deletionDeadline)).toBeGreaterThan(
+        Date.parse(rec!.deletionDeadline),
+      );
       await h.executeUpdate(expediteUpdate, { args: [{ reason: 'go', by: 'ops' }] });
       expect((await h.result()).outcome).toBe('deleted');
       expect(e.objects).toBe(0);
@@ -569,7 +756,9 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     });
 
     it('a whole lifecycle (create, retain, delete) is 24 history events plus its workflow tasks (39 in all); Kubernetes steps are local activities', async () => {
-      const { name, e, h } = await givenReadyEntry({ entry: { retentionMode: 'release-entry', annotations: { retentionPeriod: '6s' } } });
+      const { name, e, h } = await givenReadyEntry({
+        entry: { retentionMode: 'release-entry', annotations: { retentionPeriod: '6s' } },
+      });
       await deleteEntry(h, name);
       // The shape counted: the inventory is in before the deadline (its own workflow task), then the timer fires.
       const counted = await until(h, (v) => v.inventory !== undefined, 'the inventory', 6000);
@@ -577,14 +766,25 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       expect((await h.result()).outcome).toBe('deleted');
       expect(e.objects).toBe(0);
       const { events } = await h.fetchHistory();
-      const shape = events!.map((ev) => `${String(ev.eventId)} ${temporal.api.enums.v1.EventType[ev.eventType!]} ${ev.markerRecordedEventAttributes?.markerName ?? ''}${ev.activityTaskScheduledEventAttributes?.activityType?.name ?? ''}`);
+      const shape = events!.map(
+        (ev) =>
+          `${String(ev.eventId)} ${temporal.api.enums.v1.EventType[ev.eventType!]} ${ev.markerRecordedEventAttributes?.markerName ?? ''}${ev.activityTaskScheduledEventAttributes?.activityType?.name ?? ''}`,
+      );
       // 39 events when each stage is one workflow task; a loaded machine sometimes splits the first one after its first
       // local activity (3 more task events). What the workflow itself records is 24 events either way.
-      const own = events!.filter((ev) => !ev.workflowTaskScheduledEventAttributes && !ev.workflowTaskStartedEventAttributes
-        && !ev.workflowTaskCompletedEventAttributes);
-      expect({ own: own.length <= 24 ? 'at most 24' : shape, all: events!.length <= 43 ? 'at most 43' : shape })
-        .toEqual({ own: 'at most 24', all: 'at most 43' });
-      const scheduled = events!.flatMap((ev) => (ev.activityTaskScheduledEventAttributes ? [ev.activityTaskScheduledEventAttributes.activityType!.name] : []));
+      const own = events!.filter(
+        (ev) =>
+          !ev.workflowTaskScheduledEventAttributes &&
+          !ev.workflowTaskStartedEventAttributes &&
+          !ev.workflowTaskCompletedEventAttributes,
+      );
+      expect({
+        own: own.length <= 24 ? 'at most 24' : shape,
+        all: events!.length <= 43 ? 'at most 43' : shape,
+      }).toEqual({ own: 'at most 24', all: 'at most 43' });
+      const scheduled = events!.flatMap((ev) =>
+        ev.activityTaskScheduledEventAttributes ? [ev.activityTaskScheduledEventAttributes.activityType!.name] : [],
+      );
       expect(scheduled.sort()).toEqual(['deleteBackups', 'inventoryBackups']);
       const timers = events!.flatMap((ev) => (ev.timerStartedEventAttributes ? [ev] : []));
       const summaries = timers.map((t) => Buffer.from(t.userMetadata?.summary?.data ?? []).toString('utf8'));
@@ -596,8 +796,11 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       const deadline = e.retentionRecords![name]!.deletionDeadline;
       await h.terminate('operator reset');
       const id = workflowIdFor('test-cluster', name);
-      const h2 = await env.client.workflow.start(backupEntryWorkflow, { taskQueue, workflowId: id.ok ? id.value : '',
-        args: [{ entryName: name, settings: { ...SETTINGS, defaultRetentionMs: 0 }, retainedSecret: e.secret }] });
+      const h2 = await env.client.workflow.start(backupEntryWorkflow, {
+        taskQueue,
+        workflowId: id.ok ? id.value : '',
+        args: [{ entryName: name, settings: { ...SETTINGS, defaultRetentionMs: 0 }, retainedSecret: e.secret }],
+      });
       handles.push(h2);
       const v = await until(h2, phaseIs(Phase.Retaining), 'Retaining in the new run');
       expect(v.deletionScheduledAt).toBe(deadline);
@@ -612,7 +815,10 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     it('histories recorded before the remembered secretRef (a gone entry ended without an activity) still replay', async () => {
       // Recorded with the workflow of commit 225f25f and these fake activities; the current code must replay them
       // unchanged (the new release of a gone entry's secret sits behind `patched`).
-      for (const file of ['history-before-secretref-entry-gone-during-retention.json', 'history-before-secretref-entry-gone-during-deletion.json']) {
+      for (const file of [
+        'history-before-secretref-entry-gone-during-retention.json',
+        'history-before-secretref-entry-gone-during-deletion.json',
+      ]) {
         await Worker.runReplayHistory({ workflowBundle: bundle }, historyFixture(file), file);
       }
     });
@@ -629,10 +835,15 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       expect(files.length).toBeGreaterThanOrEqual(30);
       for (const file of files) {
         // Kept as the client's decoded History message (JSON.stringify of it): protobufjs's fromObject reads it back.
-        const history = temporal.api.history.v1.History.fromObject(historyFixture(join(folder, file)) as Record<string, unknown>);
+        const history = temporal.api.history.v1.History.fromObject(
+          historyFixture(join(folder, file)) as Record<string, unknown>,
+        );
         // The workflow ID is not in the history; the run read it (retention records name it): derive it as start() did.
         const input = history.events[0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
-        const id = workflowIdFor('test-cluster', (JSON.parse(Buffer.from(input.data!).toString('utf8')) as { entryName: string }).entryName);
+        const id = workflowIdFor(
+          'test-cluster',
+          (JSON.parse(Buffer.from(input.data!).toString('utf8')) as { entryName: string }).entryName,
+        );
         if (!id.ok) throw new Error(id.error.message);
         await Worker.runReplayHistory({ workflowBundle: bundle }, history, id.value).catch((err: unknown) => {
           throw new Error(`${file}: ${(err as Error).message}`);
@@ -641,7 +852,9 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     });
 
     it('no workflow history of this suite contains the provider secret, and every history replays', async () => {
-      const raw = await Promise.all(handles.map(async (h) => historyText(await env.client.workflow.getHandle(h.workflowId).fetchHistory())));
+      const raw = await Promise.all(
+        handles.map(async (h) => historyText(await env.client.workflow.getHandle(h.workflowId).fetchHistory())),
+      );
       // The decoder works: payloads are readable text (the entry names are in the workflow inputs).
       expect(raw.every((text, i) => text.includes(handles[i]!.workflowId.split('/').pop()!))).toBe(true);
       expect(raw.length).toBeGreaterThan(10);

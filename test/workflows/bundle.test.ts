@@ -7,7 +7,8 @@ const root = resolve(__dirname, '..', '..');
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []);
+    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 describe('workflow code stays deterministic', () => {
@@ -17,8 +18,9 @@ describe('workflow code stays deterministic', () => {
   });
 
   it('the bundler does reject a workflow that imports a Node builtin (negative control)', async () => {
-    await expect(bundleWorkflowCode({ workflowsPath: require.resolve('./fixtures/uses-node-fs'), logger: quiet }))
-      .rejects.toThrow(/Webpack finished with errors/);
+    await expect(
+      bundleWorkflowCode({ workflowsPath: require.resolve('./fixtures/uses-node-fs'), logger: quiet }),
+    ).rejects.toThrow(/Webpack finished with errors/);
   });
 
   it('workflows/ and domain/ import only the workflow SDK, each other, and activity types', () => {
@@ -33,7 +35,8 @@ describe('workflow code stays deterministic', () => {
           const target = relative(root, resolve(file, '..', spec)).split('/')[0];
           if (target === 'activities' && typeOnly) continue;
           const fromDomain = where.startsWith('domain/');
-          if (fromDomain ? target !== 'domain' : !['workflows', 'domain'].includes(target ?? '')) offences.push(`${where}: ${spec}`);
+          if (fromDomain ? target !== 'domain' : !['workflows', 'domain'].includes(target ?? ''))
+            offences.push(`${where}: ${spec}`);
         } else if (where.startsWith('domain/') || !allowedPackages.has(spec)) {
           offences.push(`${where}: ${spec}`);
         }

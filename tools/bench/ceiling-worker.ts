@@ -18,13 +18,24 @@ async function main(): Promise<void> {
     return v;
   };
   const num = (k: string): number => Number(env(k));
-  Runtime.install({ logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined,
-    warn: (m) => console.error(`warn: ${m}`), error: (m) => console.error(`error: ${m}`) } });
+  Runtime.install({
+    logger: {
+      log: () => undefined,
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (m) => console.error(`warn: ${m}`),
+      error: (m) => console.error(`error: ${m}`),
+    },
+  });
   const connection = await NativeConnection.connect({ address: env('TEMPORAL_ADDRESS') });
   const activities: CeilingActivities = { stubDeleteBackups: async () => undefined };
   const worker = await Worker.create({
-    connection, namespace: env('TEMPORAL_NAMESPACE'), taskQueue: env('CEILING_TASK_QUEUE'),
-    workflowsPath: require.resolve('./ceiling-workflow'), activities,
+    connection,
+    namespace: env('TEMPORAL_NAMESPACE'),
+    taskQueue: env('CEILING_TASK_QUEUE'),
+    workflowsPath: require.resolve('./ceiling-workflow'),
+    activities,
     maxCachedWorkflows: num('CEILING_MAX_CACHED_WORKFLOWS'),
     maxConcurrentActivityTaskExecutions: num('CEILING_ACTIVITY_SLOTS'),
     maxConcurrentWorkflowTaskExecutions: num('CEILING_WORKFLOW_TASK_SLOTS'),
@@ -35,7 +46,10 @@ async function main(): Promise<void> {
   await connection.close();
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
-  console.error(`ceiling worker failed: ${err instanceof Error ? err.stack : String(err)}`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`ceiling worker failed: ${err instanceof Error ? err.stack : String(err)}`);
+    process.exit(1);
+  },
+);

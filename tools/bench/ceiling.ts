@@ -60,30 +60,48 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
   mkdirSync(o.dir, { recursive: true });
   try {
     o.log(`ceiling: starting the bench-only worker (task queue ${taskQueue}; bundles its workflow at start)`);
-    worker = await startProductProcess({ name: 'ceiling-worker', script: benchScript('ceiling-worker', o.dir),
-      logFile: join(o.dir, 'ceiling-worker.log'), ready: /ceiling worker polling/, readyTimeoutMs: 180_000,
-      env: { ...process.env, TEMPORAL_ADDRESS: rig.env.TEMPORAL_ADDRESS!, TEMPORAL_NAMESPACE: rig.env.TEMPORAL_NAMESPACE!,
-        CEILING_TASK_QUEUE: taskQueue, CEILING_MAX_CACHED_WORKFLOWS: String(o.maxCachedWorkflows),
-        CEILING_ACTIVITY_SLOTS: String(o.activitySlots), CEILING_WORKFLOW_TASK_SLOTS: String(o.workflowTaskSlots) } });
+    worker = await startProductProcess({
+      name: 'ceiling-worker',
+      script: benchScript('ceiling-worker', o.dir),
+      logFile: join(o.dir, 'ceiling-worker.log'),
+      ready: /ceiling worker polling/,
+      readyTimeoutMs: 180_000,
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: rig.env.TEMPORAL_ADDRESS!,
+        TEMPORAL_NAMESPACE: rig.env.TEMPORAL_NAMESPACE!,
+        CEILING_TASK_QUEUE: taskQueue,
+        CEILING_MAX_CACHED_WORKFLOWS: String(o.maxCachedWorkflows),
+        CEILING_ACTIVITY_SLOTS: String(o.activitySlots),
+        CEILING_WORKFLOW_TASK_SLOTS: String(o.workflowTaskSlots),
+      },
+    });
     const w = worker;
     sampler = new MemorySampler(() => ({ ceiling: w.proc.child.pid }));
     const ids = Array.from({ length: o.entries }, (_, i) => `ceiling/${rig.run}/${i}`);
 
     o.log(`ceiling: starting ${o.entries} workflows (${o.concurrency} in flight)`);
     const t0 = Date.now();
-    await mapLimit(ids, o.concurrency, (workflowId) => client.workflow.start('ceilingWorkflow', { taskQueue, workflowId, args: [] }));
+    await mapLimit(ids, o.concurrency, (workflowId) =>
+      client.workflow.start('ceilingWorkflow', { taskQueue, workflowId, args: [] }),
+    );
     // Idle = the first workflow task is done (the product's entries are idle too, all Succeeded, before the deletes).
     let pending = ids;
     const idleBy = Date.now() + 30 * 60_000;
     while (pending.length) {
-      const still = await mapLimit(pending, 16, async (id) => ((await client.workflow.getHandle(id).describe()).raw.pendingWorkflowTask ? id : undefined));
+      const still = await mapLimit(pending, 16, async (id) =>
+        (await client.workflow.getHandle(id).describe()).raw.pendingWorkflowTask ? id : undefined,
+      );
       pending = still.filter((id): id is string => id !== undefined);
-      if (pending.length && Date.now() > idleBy) throw new Error(`ceiling: ${pending.length} workflows still have their first workflow task pending`);
+      if (pending.length && Date.now() > idleBy)
+        throw new Error(`ceiling: ${pending.length} workflows still have their first workflow task pending`);
       if (pending.length) await new Promise((r) => setTimeout(r, 500));
     }
     const startAllMs = Date.now() - t0;
 
-    o.log(`ceiling: all idle in ${(startAllMs / 1000).toFixed(1)} s; signalling all ${o.entries} (retention ${o.retentionSeconds} s)`);
+    o.log(
+      `ceiling: all idle in ${(startAllMs / 1000).toFixed(1)} s; signalling all ${o.entries} (retention ${o.retentionSeconds} s)`,
+    );
     const s0 = Date.now();
     const sent = await mapLimit(ids, o.concurrency, async (id) => {
       const deadlineMs = Date.now() + o.retentionSeconds * 1000;
@@ -120,13 +138,21 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
     const lastDeadline = Math.max(...rows.map((r) => r.deadlineMs));
     return {
       entries: o.entries,
-      settings: { maxCachedWorkflows: o.maxCachedWorkflows, activitySlots: o.activitySlots, workflowTaskSlots: o.workflowTaskSlots },
-      startAllMs, signalBurstMs,
+      settings: {
+        maxCachedWorkflows: o.maxCachedWorkflows,
+        activitySlots: o.activitySlots,
+        workflowTaskSlots: o.workflowTaskSlots,
+      },
+      startAllMs,
+      signalBurstMs,
       deletionStart: spread(rows.flatMap((r) => (r.stub ? [r.stub.scheduled - r.deadlineMs] : []))),
       timerFired: spread(rows.flatMap((r) => (r.timer?.fired !== undefined ? [r.timer.fired - r.deadlineMs] : []))),
       timerSetAfterSignal: spread(rows.flatMap((r) => (r.timer ? [r.timer.started - r.returnedAt] : []))),
       drainMs: Math.max(...rows.map((r) => r.closedAt ?? NaN)) - lastDeadline,
-      historyEvents: quantile(rows.map((r) => r.events), 0.5),
+      historyEvents: quantile(
+        rows.map((r) => r.events),
+        0.5,
+      ),
       ...(sampler.peak.ceiling ? { workerPeakRssMiB: sampler.peak.ceiling } : {}),
       problems,
     };

@@ -18,19 +18,24 @@ import { BENCH_CREDENTIALS, type DeletionJob } from './deleters';
  */
 export function prepareDeleteBackupsActivity(job: DeletionJob): () => Promise<number> {
   const entry = job.prefix.replace(/\/$/, '');
-  const config = loadConfig({ BEL_PROVIDER_TYPES: 'gcp', GCS_API_ENDPOINT: job.endpoint,
-    BEL_GCS_MAX_WRITES_PER_SECOND: String(job.capPerSecond), BEL_LOG_LEVEL: 'warn' });
+  const config = loadConfig({
+    BEL_PROVIDER_TYPES: 'gcp',
+    GCS_API_ENDPOINT: job.endpoint,
+    BEL_GCS_MAX_WRITES_PER_SECOND: String(job.capPerSecond),
+    BEL_LOG_LEVEL: 'warn',
+  });
   const metrics = createWorkerMetrics(() => 'RUNNING');
   const activities = createStorageActivities({
     readEntry: async (name) => {
       if (name !== entry) throw new Error(`unexpected entry ${name}`);
       return { type: 'gcp', bucketName: job.bucket, secretData: BENCH_CREDENTIALS };
     },
-    providers: createProviders(config, metrics.sink), metrics: metrics.sink,
+    providers: createProviders(config, metrics.sink),
+    metrics: metrics.sink,
   });
   const env = new MockActivityEnvironment({ activityType: 'deleteBackups', heartbeatTimeoutMs: 20_000 });
   return async () => {
-    const receipt = await env.run(activities.deleteBackups, entry) as DeletionReceipt;
+    const receipt = (await env.run(activities.deleteBackups, entry)) as DeletionReceipt;
     if (receipt.remainingObjects !== 0) throw new Error(`deleteBackups left ${receipt.remainingObjects} object(s)`);
     return receipt.deletedObjects;
   };

@@ -43,10 +43,16 @@ export interface DeletionJob {
 
 /** A service-account key that passes the provider's checks; never used, as custom endpoints send no credentials. */
 export const BENCH_CREDENTIALS: SecretData = {
-  'serviceaccount.json': Buffer.from(JSON.stringify({ type: 'service_account', project_id: 'bench',
-    client_email: 'bench@bench.iam.gserviceaccount.com', private_key_id: 'bench',
-    private_key: '-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n',
-    token_uri: 'https://oauth2.googleapis.com/token' })),
+  'serviceaccount.json': Buffer.from(
+    JSON.stringify({
+      type: 'service_account',
+      project_id: 'bench',
+      client_email: 'bench@bench.iam.gserviceaccount.com',
+      private_key_id: 'bench',
+      private_key: '-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n',
+      token_uri: 'https://oauth2.googleapis.com/token',
+    }),
+  ),
 };
 
 const GARDENER_CONCURRENCY = 10;
@@ -87,23 +93,31 @@ export async function runDeleter(job: DeletionJob): Promise<number | undefined> 
     case 'ours':
       return (await prepareDeleter(job))();
     case 'deletePrefix': {
-      const session = createGcsProvider({ apiEndpoint: job.endpoint, maxWritesPerSecond: job.capPerSecond })
-        .open(job.bucket, BENCH_CREDENTIALS);
+      const session = createGcsProvider({ apiEndpoint: job.endpoint, maxWritesPerSecond: job.capPerSecond }).open(
+        job.bucket,
+        BENCH_CREDENTIALS,
+      );
       try {
-        const done = await session.deletePrefix(job.prefix, { signal: new AbortController().signal,
-          onProgress: () => undefined });
+        const done = await session.deletePrefix(job.prefix, {
+          signal: new AbortController().signal,
+          onProgress: () => undefined,
+        });
         return done.deletedObjects;
       } finally {
         await session.close();
       }
     }
     case 'deleteFiles':
-      await new Storage({ apiEndpoint: job.endpoint, projectId: 'bench' }).bucket(job.bucket)
+      await new Storage({ apiEndpoint: job.endpoint, projectId: 'bench' })
+        .bucket(job.bucket)
         .deleteFiles({ prefix: job.prefix });
       return undefined;
     case 'gardener':
-      return gardenerDeleteObjectsWithPrefix(new Storage({ apiEndpoint: job.endpoint, projectId: 'bench' }), job.bucket,
-        job.prefix);
+      return gardenerDeleteObjectsWithPrefix(
+        new Storage({ apiEndpoint: job.endpoint, projectId: 'bench' }),
+        job.bucket,
+        job.prefix,
+      );
     default: {
       const never: never = job.deleter;
       throw new Error(`unknown deleter ${String(never)}`);

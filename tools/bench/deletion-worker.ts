@@ -37,8 +37,13 @@ async function run(job: DeletionJob): Promise<WorkerResult> {
     error = `${e.code !== undefined ? `[${String(e.code)}] ` : ''}${String(e.message ?? err)}`.slice(0, 500);
   }
   const ms = performance.now() - t0;
-  return { ms, rssBeforeMiB, peakRssMiB: (process.resourceUsage().maxRSS * 1024) / MIB,
-    ...(deleted !== undefined ? { deleted } : {}), ...(error !== undefined ? { error } : {}) };
+  return {
+    ms,
+    rssBeforeMiB,
+    peakRssMiB: (process.resourceUsage().maxRSS * 1024) / MIB,
+    ...(deleted !== undefined ? { deleted } : {}),
+    ...(error !== undefined ? { error } : {}),
+  };
 }
 
 if (!process.send) {

@@ -53,13 +53,21 @@ export interface DeletionBenchOptions {
 
 /** The committed benchmark: stand-in 1k/10k/100k, fake-gcs-server 1k/5k, 30 ms, 1 000 writes/s. */
 export const FULL_OPTIONS: DeletionBenchOptions = {
-  mode: 'full', standInSizes: [1000, 10_000, 100_000], fakeGcsSizes: [1000, 5000], latencyMs: 30, capPerSecond: 1000,
+  mode: 'full',
+  standInSizes: [1000, 10_000, 100_000],
+  fakeGcsSizes: [1000, 5000],
+  latencyMs: 30,
+  capPerSecond: 1000,
   deleters: [...DELETERS],
 };
 
 /** Quick mode (run by the test command): N = 200 on both backends, correctness only. */
-export const QUICK_OPTIONS: DeletionBenchOptions = { ...FULL_OPTIONS, mode: 'quick', standInSizes: [200],
-  fakeGcsSizes: [200] };
+export const QUICK_OPTIONS: DeletionBenchOptions = {
+  ...FULL_OPTIONS,
+  mode: 'quick',
+  standInSizes: [200],
+  fakeGcsSizes: [200],
+};
 
 /** One deleter on one backend and size. */
 export interface DeletionRun {
@@ -126,8 +134,15 @@ export interface DeletionBenchResult {
   startedAt: string;
   finishedAt: string;
   machine: MachineInfo;
-  settings: { latencyMs: number; capPerSecond: number; burst: number; standInSizes: number[]; fakeGcsSizes: number[];
-    deleters: DeleterName[]; note?: string };
+  settings: {
+    latencyMs: number;
+    capPerSecond: number;
+    burst: number;
+    standInSizes: number[];
+    fakeGcsSizes: number[];
+    deleters: DeleterName[];
+    note?: string;
+  };
   runs: DeletionRun[];
   targets: TargetCheck[];
   /** Every run verified. */
@@ -159,7 +174,8 @@ export function machineInfo(): MachineInfo {
   let go = 'unknown';
   let fakeGcs = 'unknown';
   try {
-    go = execFileSync('go', ['version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    go = execFileSync('go', ['version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .trim()
       .replace(/^go version /, '');
   } catch {
     // not on PATH: the tool cache names the Go version it built with
@@ -175,11 +191,19 @@ export function machineInfo(): MachineInfo {
     // tools not installed
   }
   return {
-    cpuModel: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length, memoryGiB: Math.round(os.totalmem() / 2 ** 30 * 10) / 10,
-    os: `${os.type()} ${os.release()} ${os.arch()}`, node: process.version, go,
-    tools: { 'fake-gcs-server': fakeGcs, '@google-cloud/storage': packageVersion('@google-cloud/storage'),
-      typescript: packageVersion('typescript') },
-    loadAverageStart: os.loadavg().map((l) => Math.round(l * 100) / 100), loadAverageEnd: [],
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    go,
+    tools: {
+      'fake-gcs-server': fakeGcs,
+      '@google-cloud/storage': packageVersion('@google-cloud/storage'),
+      typescript: packageVersion('typescript'),
+    },
+    loadAverageStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    loadAverageEnd: [],
   };
 }
 
@@ -201,8 +225,14 @@ require(process.env.BENCH_WORKER);
 function startWorker(): ChildProcess {
   const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc'];
   if (__filename.endsWith('.ts')) {
-    return spawn(process.execPath, ['-e', TS_WORKER_BOOT], { stdio, env: { ...process.env,
-      BENCH_SWC_CORE: require.resolve('@swc/core'), BENCH_WORKER: join(__dirname, 'deletion-worker.ts') } });
+    return spawn(process.execPath, ['-e', TS_WORKER_BOOT], {
+      stdio,
+      env: {
+        ...process.env,
+        BENCH_SWC_CORE: require.resolve('@swc/core'),
+        BENCH_WORKER: join(__dirname, 'deletion-worker.ts'),
+      },
+    });
   }
   return fork(join(__dirname, 'deletion-worker.js'), [], { stdio, execArgv: [] });
 }
@@ -226,7 +256,10 @@ async function runInChild(job: DeletionJob, timeoutMs: number): Promise<WorkerRe
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       if (answer) resolve(answer);
-      else reject(failure ?? new Error(`the ${job.deleter} worker exited (code ${code}, signal ${signal}) without an answer`));
+      else
+        reject(
+          failure ?? new Error(`the ${job.deleter} worker exited (code ${code}, signal ${signal}) without an answer`),
+        );
     });
     child.send(job);
   });
@@ -247,7 +280,9 @@ interface BackendHandle {
 function standInBackend(standIn: GcsStandIn): BackendHandle {
   const storage = new Storage({ apiEndpoint: standIn.endpoint, projectId: 'bench' });
   return {
-    backend: 'stand-in', endpoint: standIn.endpoint, standIn,
+    backend: 'stand-in',
+    endpoint: standIn.endpoint,
+    standIn,
     async createAndSeed(bucket, names) {
       standIn.createBucket(bucket);
       standIn.seed(bucket, names);
@@ -266,20 +301,27 @@ function standInBackend(standIn: GcsStandIn): BackendHandle {
 function fakeGcsBackend(endpoint: string): BackendHandle {
   const storage = new Storage({ apiEndpoint: endpoint, projectId: 'bench' });
   return {
-    backend: 'fake-gcs-server', endpoint,
+    backend: 'fake-gcs-server',
+    endpoint,
     async createAndSeed(bucket, names) {
       await storage.createBucket(bucket);
       const queue = [...names];
-      await Promise.all(Array.from({ length: 16 }, async () => {
-        for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
-          const url = `${endpoint}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=media&name=` +
-            encodeURIComponent(name);
-          const res = await fetch(url, { method: 'POST', body: `data of ${name}`,
-            headers: { 'content-type': 'application/octet-stream' } });
-          if (!res.ok) throw new Error(`seeding ${name} into ${bucket}: HTTP ${res.status} ${await res.text()}`);
-          await res.arrayBuffer();
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
+            const url =
+              `${endpoint}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=media&name=` +
+              encodeURIComponent(name);
+            const res = await fetch(url, {
+              method: 'POST',
+              body: `data of ${name}`,
+              headers: { 'content-type': 'application/octet-stream' },
+            });
+            if (!res.ok) throw new Error(`seeding ${name} into ${bucket}: HTTP ${res.status} ${await res.text()}`);
+            await res.arrayBuffer();
+          }
+        }),
+      );
     },
     async listAll(bucket) {
       const [files] = await storage.bucket(bucket).getFiles({ versions: true });
@@ -304,7 +346,8 @@ export function verifyListing(names: string[], prefix: string, siblings: string[
   if (under.length > 0) problems.push(`${under.length} object(s) left under ${prefix} (first: ${under[0]})`);
   const left = new Set(names.filter((n) => !n.startsWith(prefix)));
   const missing = siblings.filter((s) => !left.has(s));
-  if (missing.length > 0) problems.push(`${missing.length} sibling(s) outside the prefix were deleted (first: ${missing[0]})`);
+  if (missing.length > 0)
+    problems.push(`${missing.length} sibling(s) outside the prefix were deleted (first: ${missing[0]})`);
   const expected = new Set(siblings);
   const extra = [...left].filter((n) => !expected.has(n));
   if (extra.length > 0) problems.push(`${extra.length} unexpected object(s) outside the prefix (first: ${extra[0]})`);
@@ -345,19 +388,30 @@ export function evaluateTargets(runs: DeletionRun[]): TargetCheck[] {
   const ours = runs.filter((r) => r.backend === 'stand-in' && r.deleter === 'ours');
   const checks: TargetCheck[] = [];
   for (const r of ours) {
-    checks.push({ target: '≥ 90 % of the write cap', objects: r.objects, value: `${r.capPercent} %`,
-      met: r.verified && r.capPercent >= 90 });
+    checks.push({
+      target: '≥ 90 % of the write cap',
+      objects: r.objects,
+      value: `${r.capPercent} %`,
+      met: r.verified && r.capPercent >= 90,
+    });
     if (r.ratioToGardener !== undefined) {
-      checks.push({ target: "≥ 3× Gardener's algorithm", objects: r.objects, value: `${r.ratioToGardener}×`,
-        met: r.ratioToGardener >= 3 });
+      checks.push({
+        target: "≥ 3× Gardener's algorithm",
+        objects: r.objects,
+        value: `${r.ratioToGardener}×`,
+        met: r.ratioToGardener >= 3,
+      });
     }
   }
   const r10k = ours.find((r) => r.objects === 10_000);
   const r100k = ours.find((r) => r.objects === 100_000);
   if (r10k && r100k) {
     const growth = (r100k.peakRssMiB / r10k.peakRssMiB - 1) * 100;
-    checks.push({ target: 'peak RSS flat from 10k to 100k (≤ +10 %)', value: `${r10k.peakRssMiB} → ` +
-      `${r100k.peakRssMiB} MiB (${growth >= 0 ? '+' : ''}${round(growth)} %)`, met: growth <= 10 });
+    checks.push({
+      target: 'peak RSS flat from 10k to 100k (≤ +10 %)',
+      value: `${r10k.peakRssMiB} → ` + `${r100k.peakRssMiB} MiB (${growth >= 0 ? '+' : ''}${round(growth)} %)`,
+      met: growth <= 10,
+    });
   }
   return checks;
 }
@@ -371,8 +425,10 @@ export async function runDeletionBenchmark(opts: DeletionBenchOptions): Promise<
   const log = opts.log ?? (() => undefined);
   for (const n of opts.fakeGcsSizes) {
     if (n > FAKE_GCS_MAX_OBJECTS) {
-      throw new Error(`fake-gcs-server sizes must be ≤ ${FAKE_GCS_MAX_OBJECTS} (got ${n}): its memory backend scans ` +
-        'the whole bucket per request; use the stand-in for larger N');
+      throw new Error(
+        `fake-gcs-server sizes must be ≤ ${FAKE_GCS_MAX_OBJECTS} (got ${n}): its memory backend scans ` +
+          'the whole bucket per request; use the stand-in for larger N',
+      );
     }
   }
   const burst = Math.max(1, opts.burst ?? Math.ceil(opts.capPerSecond / 10));
@@ -395,8 +451,10 @@ export async function runDeletionBenchmark(opts: DeletionBenchOptions): Promise<
     }
     if (opts.standInSizes.length > 0) {
       standIn = await startGcsStandIn({ latencyMs: opts.latencyMs, writesPerSecond: opts.capPerSecond, burst });
-      log(`GCS stand-in on ${standIn.endpoint} (latency ${opts.latencyMs} ms, write cap ${opts.capPerSecond}/s, ` +
-        `burst ${burst})`);
+      log(
+        `GCS stand-in on ${standIn.endpoint} (latency ${opts.latencyMs} ms, write cap ${opts.capPerSecond}/s, ` +
+          `burst ${burst})`,
+      );
       backends.push({ handle: standInBackend(standIn), sizes: opts.standInSizes });
     }
     for (const { handle, sizes } of backends) {
@@ -406,17 +464,31 @@ export async function runDeletionBenchmark(opts: DeletionBenchOptions): Promise<
         const keys = benchKeys(entry, n);
         const siblings = siblingKeys(entry);
         for (const deleter of opts.deleters) {
-          const bucket = `bench-${handle.backend === 'stand-in' ? 'si' : 'fg'}-${n}-${deleter.toLowerCase()}-` +
+          const bucket =
+            `bench-${handle.backend === 'stand-in' ? 'si' : 'fg'}-${n}-${deleter.toLowerCase()}-` +
             randomBytes(3).toString('hex');
-          log(`${handle.backend} N=${n} ${deleter}: seeding ${keys.length} + ${siblings.length} objects into ${bucket}`);
+          log(
+            `${handle.backend} N=${n} ${deleter}: seeding ${keys.length} + ${siblings.length} objects into ${bucket}`,
+          );
           await handle.createAndSeed(bucket, [...keys, ...siblings]);
           handle.standIn?.resetStats();
-          const job: DeletionJob = { deleter, endpoint: handle.endpoint, bucket, prefix, capPerSecond: opts.capPerSecond };
+          const job: DeletionJob = {
+            deleter,
+            endpoint: handle.endpoint,
+            bucket,
+            prefix,
+            capPerSecond: opts.capPerSecond,
+          };
           let result: WorkerResult;
           try {
             result = await runInChild(job, 120_000 + n * 20);
           } catch (err) {
-            result = { ms: Number.NaN, rssBeforeMiB: Number.NaN, peakRssMiB: Number.NaN, error: (err as Error).message };
+            result = {
+              ms: Number.NaN,
+              rssBeforeMiB: Number.NaN,
+              peakRssMiB: Number.NaN,
+              error: (err as Error).message,
+            };
           }
           const stats = handle.standIn ? { ...handle.standIn.stats } : undefined;
           const problems = result.error ? [`deleter failed: ${result.error}`] : [];
@@ -427,21 +499,32 @@ export async function runDeletionBenchmark(opts: DeletionBenchOptions): Promise<
           await handle.cleanup(bucket);
           const seconds = result.ms / 1000;
           const ops = n / seconds;
-          const best = handle.backend === 'stand-in' ? achievableSeconds(n, opts.capPerSecond, burst, opts.latencyMs) : undefined;
+          const best =
+            handle.backend === 'stand-in' ? achievableSeconds(n, opts.capPerSecond, burst, opts.latencyMs) : undefined;
           const run: DeletionRun = {
-            backend: handle.backend, objects: n, deleter, seconds: round(seconds, 2), objectsPerSecond: Math.round(ops),
-            capPercent: round((ops / opts.capPerSecond) * 100), peakRssMiB: round(result.peakRssMiB),
-            rssBeforeMiB: round(result.rssBeforeMiB), verified: problems.length === 0, problems,
+            backend: handle.backend,
+            objects: n,
+            deleter,
+            seconds: round(seconds, 2),
+            objectsPerSecond: Math.round(ops),
+            capPercent: round((ops / opts.capPerSecond) * 100),
+            peakRssMiB: round(result.peakRssMiB),
+            rssBeforeMiB: round(result.rssBeforeMiB),
+            verified: problems.length === 0,
+            problems,
             ...(stats ? { throttled: stats.throttled, requests: stats.requests, lists: stats.lists } : {}),
-            ...(best !== undefined && Number.isFinite(seconds) ? { achievableSeconds: round(best, 3),
-              achievablePercent: round((best / seconds) * 100) } : {}),
+            ...(best !== undefined && Number.isFinite(seconds)
+              ? { achievableSeconds: round(best, 3), achievablePercent: round((best / seconds) * 100) }
+              : {}),
             ...(result.deleted !== undefined ? { reportedDeleted: result.deleted } : {}),
           };
           runs.push(run);
-          log(`${handle.backend} N=${n} ${deleter}: ${run.verified ? 'verified' : `FAILED: ${problems.join('; ')}`}, ` +
-            `${run.seconds} s, ${run.objectsPerSecond} objects/s, ${run.achievablePercent !== undefined ? `${run.achievablePercent} % of achievable, ` : ''}` +
-            `${stats ? `${stats.throttled} × 429, ${stats.lists} lists, ` : ''}` +
-            `peak RSS ${run.peakRssMiB} MiB`);
+          log(
+            `${handle.backend} N=${n} ${deleter}: ${run.verified ? 'verified' : `FAILED: ${problems.join('; ')}`}, ` +
+              `${run.seconds} s, ${run.objectsPerSecond} objects/s, ${run.achievablePercent !== undefined ? `${run.achievablePercent} % of achievable, ` : ''}` +
+              `${stats ? `${stats.throttled} × 429, ${stats.lists} lists, ` : ''}` +
+              `peak RSS ${run.peakRssMiB} MiB`,
+          );
         }
       }
     }
@@ -453,11 +536,24 @@ export async function runDeletionBenchmark(opts: DeletionBenchOptions): Promise<
   addRatios(runs);
   machine.loadAverageEnd = os.loadavg().map((l) => round(l, 2));
   return {
-    benchmark: 'deletion', mode: opts.mode, startedAt, finishedAt: new Date().toISOString(), machine,
-    settings: { latencyMs: opts.latencyMs, capPerSecond: opts.capPerSecond, burst, standInSizes: opts.standInSizes,
-      fakeGcsSizes: opts.fakeGcsSizes, deleters: opts.deleters, ...(opts.note ? { note: opts.note } : {}) },
+    benchmark: 'deletion',
+    mode: opts.mode,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    settings: {
+      latencyMs: opts.latencyMs,
+      capPerSecond: opts.capPerSecond,
+      burst,
+      standInSizes: opts.standInSizes,
+      fakeGcsSizes: opts.fakeGcsSizes,
+      deleters: opts.deleters,
+      ...(opts.note ? { note: opts.note } : {}),
+    },
     // Targets need real sizes; quick mode only proves the benchmark still works.
-    runs, targets: opts.mode === 'quick' ? [] : evaluateTargets(runs), ok: runs.every((r) => r.verified),
+    runs,
+    targets: opts.mode === 'quick' ? [] : evaluateTargets(runs),
+    ok: runs.every((r) => r.verified),
   };
 }
 
@@ -471,30 +567,42 @@ export function renderDeletionMarkdown(r: DeletionBenchResult): string {
     `### Deletion (${r.mode}), ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC`,
     '',
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}, Go ${m.go}; ` +
-      `${Object.entries(m.tools).map(([k, v]) => `${k} ${v}`).join(', ')}. Load average (1/5/15 min) ` +
+      `${Object.entries(m.tools)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}. Load average (1/5/15 min) ` +
       `${m.loadAverageStart.join(' / ')} at start, ${m.loadAverageEnd.join(' / ')} at end.` +
       (r.settings.note ? ` ${r.settings.note}` : ''),
     '',
     `Settings: stand-in latency ${r.settings.latencyMs} ms per request, bucket write cap ` +
       `${r.settings.capPerSecond}/s (token bucket, depth ${r.settings.burst}, 429 above it); our deleter configured ` +
       `with the same cap; fake-gcs-server runs at loopback speed with no cap. One child process per run; peak RSS is ` +
-      'that process\'s maxRSS (before = RSS with the libraries loaded, before deleting). **ours** is the product\'s `deleteBackups` ' +
-      'activity as the worker builds and runs it (storage activities over the worker\'s providers and metrics, in the SDK\'s activity ' +
+      "that process's maxRSS (before = RSS with the libraries loaded, before deleting). **ours** is the product's `deleteBackups` " +
+      "activity as the worker builds and runs it (storage activities over the worker's providers and metrics, in the SDK's activity " +
       'wrapper), its inventory listing, paged deletion and final check included; the entry read through Kubernetes is stubbed. ' +
       `**% of achievable** = the best time any deleter can reach on the stand-in, 2 × latency + max(0, N − burst) / cap ` +
       '(one list round trip, the burst at once, the rest at the cap, the last round trip), divided by the measured time.',
     '',
     '| backend | N | deleter | time (s) | objects/s | × deleteFiles | × Gardener | % of cap | best (s) | % of achievable | 429s | lists | peak RSS MiB (before) | verified |',
     '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
-    ...r.runs.map((x) => `| ${x.backend} | ${fmtN(x.objects)} | ${x.deleter} | ${x.seconds} | ${x.objectsPerSecond} | ` +
-      `${fmtRatio(x.ratioToDeleteFiles)} | ${fmtRatio(x.ratioToGardener)} | ${x.capPercent} % | ${x.achievableSeconds ?? '–'} | ` +
-      `${x.achievablePercent !== undefined ? `${x.achievablePercent} %` : '–'} | ${x.throttled ?? '–'} | ${x.lists ?? '–'} | ` +
-      `${x.peakRssMiB} (${x.rssBeforeMiB}) | ${x.verified ? 'yes' : `**NO**: ${x.problems.join('; ')}`} |`),
+    ...r.runs.map(
+      (x) =>
+        `| ${x.backend} | ${fmtN(x.objects)} | ${x.deleter} | ${x.seconds} | ${x.objectsPerSecond} | ` +
+        `${fmtRatio(x.ratioToDeleteFiles)} | ${fmtRatio(x.ratioToGardener)} | ${x.capPercent} % | ${x.achievableSeconds ?? '–'} | ` +
+        `${x.achievablePercent !== undefined ? `${x.achievablePercent} %` : '–'} | ${x.throttled ?? '–'} | ${x.lists ?? '–'} | ` +
+        `${x.peakRssMiB} (${x.rssBeforeMiB}) | ${x.verified ? 'yes' : `**NO**: ${x.problems.join('; ')}`} |`,
+    ),
   ];
   if (r.targets.length > 0) {
-    lines.push('', '| target (ours, stand-in) | N | value | met |', '|---|---:|---|---|',
-      ...r.targets.map((t) => `| ${t.target} | ${t.objects !== undefined ? fmtN(t.objects) : '10k→100k'} | ${t.value} | ` +
-        `${t.met ? 'yes' : '**no**'} |`));
+    lines.push(
+      '',
+      '| target (ours, stand-in) | N | value | met |',
+      '|---|---:|---|---|',
+      ...r.targets.map(
+        (t) =>
+          `| ${t.target} | ${t.objects !== undefined ? fmtN(t.objects) : '10k→100k'} | ${t.value} | ` +
+          `${t.met ? 'yes' : '**no**'} |`,
+      ),
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -30,7 +30,12 @@ export interface FloorEntryTimes {
   doneAt?: number;
 }
 
-interface Seen { name: string; cls?: string; uid?: string; deletionTimestamp?: string }
+interface Seen {
+  name: string;
+  cls?: string;
+  uid?: string;
+  deletionTimestamp?: string;
+}
 
 /** A bounded pool of async jobs, first in first out. */
 class Pool {
@@ -62,27 +67,55 @@ export class FloorRetention {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly byName: Map<string, BenchEntry>;
 
-  constructor(private readonly rig: Rig, private readonly o: {
-    cls: string; bucket: string; retentionMs: number; concurrency: number; mode: 'release-entry' | 'hold-entry';
-    entries: readonly BenchEntry[];
-  }) {
+  constructor(
+    private readonly rig: Rig,
+    private readonly o: {
+      cls: string;
+      bucket: string;
+      retentionMs: number;
+      concurrency: number;
+      mode: 'release-entry' | 'hold-entry';
+      entries: readonly BenchEntry[];
+    },
+  ) {
     this.pool = new Pool(o.concurrency);
     this.byName = new Map(o.entries.map((e) => [e.name, e]));
     const custom = rig.kc.makeApiClient(CustomObjectsApi);
     const selector = `${RUN_LABEL}=${rig.run}`;
     this.reflector = new Reflector<Seen>({
-      name: 'bench-floor-backupentries', kubeConfig: rig.kc, path: `/apis/${G.group}/${G.version}/${G.plural}`,
-      list: async ({ limit, continueToken }) => (await custom.listClusterCustomObject({ ...G, limit, labelSelector: selector,
-        ...(continueToken ? { _continue: continueToken } : {}) })) as never,
+      name: 'bench-floor-backupentries',
+      kubeConfig: rig.kc,
+      path: `/apis/${G.group}/${G.version}/${G.plural}`,
+      list: async ({ limit, continueToken }) =>
+        (await custom.listClusterCustomObject({
+          ...G,
+          limit,
+          labelSelector: selector,
+          ...(continueToken ? { _continue: continueToken } : {}),
+        })) as never,
       transform: (obj) => {
-        const x = obj as { metadata?: { name?: string; uid?: string; deletionTimestamp?: string }; spec?: { class?: string } };
+        const x = obj as {
+          metadata?: { name?: string; uid?: string; deletionTimestamp?: string };
+          spec?: { class?: string };
+        };
         if (!x.metadata?.name || x.spec?.class !== o.cls) return undefined;
-        return { name: x.metadata.name, cls: x.spec.class, uid: x.metadata.uid, deletionTimestamp: x.metadata.deletionTimestamp };
+        return {
+          name: x.metadata.name,
+          cls: x.spec.class,
+          uid: x.metadata.uid,
+          deletionTimestamp: x.metadata.deletionTimestamp,
+        };
       },
       keyOf: (e) => e.name,
-      onSync: (current) => { for (const e of current.values()) this.see(e); },
-      onEvent: (type, e) => { if (type !== 'DELETED') this.see(e); },
-      idleTimeoutMs: 120_000, watchTimeoutMs: 300_000, log: pino({ level: 'silent' }),
+      onSync: (current) => {
+        for (const e of current.values()) this.see(e);
+      },
+      onEvent: (type, e) => {
+        if (type !== 'DELETED') this.see(e);
+      },
+      idleTimeoutMs: 120_000,
+      watchTimeoutMs: 300_000,
+      log: pino({ level: 'silent' }),
     });
     this.reflector.start();
   }
@@ -93,18 +126,25 @@ export class FloorRetention {
     const deletedAt = Date.parse(e.deletionTimestamp);
     const t: FloorEntryTimes = { seenAt: Date.now(), deadline: deletedAt + this.o.retentionMs };
     this.times.set(e.name, t);
-    this.pool.push(() => this.guard(e.name, async () => {
-      await this.register(entry, e, t);
-      t.registeredAt = Date.now();
-    }));
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.pool.push(() => this.guard(e.name, async () => {
-        t.deleteStartedAt = Date.now();
-        await this.finish(entry);
-        t.doneAt = Date.now();
-      }));
-    }, Math.max(0, t.deadline - Date.now()));
+    this.pool.push(() =>
+      this.guard(e.name, async () => {
+        await this.register(entry, e, t);
+        t.registeredAt = Date.now();
+      }),
+    );
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        this.pool.push(() =>
+          this.guard(e.name, async () => {
+            t.deleteStartedAt = Date.now();
+            await this.finish(entry);
+            t.doneAt = Date.now();
+          }),
+        );
+      },
+      Math.max(0, t.deadline - Date.now()),
+    );
     this.timers.add(timer);
   }
 
@@ -112,7 +152,8 @@ export class FloorRetention {
     try {
       await fn();
     } catch (err) {
-      if (this.problems.length < 10) this.problems.push(`floor ${name}: ${err instanceof Error ? err.message : String(err)}`);
+      if (this.problems.length < 10)
+        this.problems.push(`floor ${name}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
@@ -120,21 +161,47 @@ export class FloorRetention {
   private async register(entry: BenchEntry, e: Seen, t: FloorEntryTimes): Promise<void> {
     const rig = this.rig;
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    await rig.patchEntry(entry.name, { status: { lastOperation: { type: 'Delete', state: 'Pending', progress: 0,
-      description: 'Retaining backups until the deadline', lastUpdateTime: now } } }, true);
-    await rig.core.deleteNamespacedSecret({ namespace: entry.namespace, name: SECRET_ETCD_BACKUP }).catch(ignoreNotFound);
-    const record = withRetentionRecord(undefined, entry.name, { workflowId: `floor/${entry.name}`, uid: e.uid ?? '', type: 'local',
-      bucketName: this.o.bucket, deletionTimestamp: e.deletionTimestamp!, deletionDeadline: new Date(t.deadline).toISOString() });
-    await rig.patchSecret('garden', `entry-${entry.name}`, { metadata: { annotations: { [ANNOTATION_RETENTION_RECORDS]: record } } });
-    if (this.o.mode === 'release-entry') await rig.patchEntry(entry.name, { metadata: { finalizers: null } }).catch(ignoreNotFound);
+    await rig.patchEntry(
+      entry.name,
+      {
+        status: {
+          lastOperation: {
+            type: 'Delete',
+            state: 'Pending',
+            progress: 0,
+            description: 'Retaining backups until the deadline',
+            lastUpdateTime: now,
+          },
+        },
+      },
+      true,
+    );
+    await rig.core
+      .deleteNamespacedSecret({ namespace: entry.namespace, name: SECRET_ETCD_BACKUP })
+      .catch(ignoreNotFound);
+    const record = withRetentionRecord(undefined, entry.name, {
+      workflowId: `floor/${entry.name}`,
+      uid: e.uid ?? '',
+      type: 'local',
+      bucketName: this.o.bucket,
+      deletionTimestamp: e.deletionTimestamp!,
+      deletionDeadline: new Date(t.deadline).toISOString(),
+    });
+    await rig.patchSecret('garden', `entry-${entry.name}`, {
+      metadata: { annotations: { [ANNOTATION_RETENTION_RECORDS]: record } },
+    });
+    if (this.o.mode === 'release-entry')
+      await rig.patchEntry(entry.name, { metadata: { finalizers: null } }).catch(ignoreNotFound);
   }
 
   /** At the deadline: the backup files, then the secret's record and finalizer (and the entry's in hold-entry mode). */
   private async finish(entry: BenchEntry): Promise<void> {
     await rm(join(this.rig.localRoot, this.o.bucket, entry.name), { recursive: true, force: true });
-    await this.rig.patchSecret('garden', `entry-${entry.name}`, { metadata: { finalizers: null,
-      annotations: { [ANNOTATION_RETENTION_RECORDS]: null } } });
-    if (this.o.mode === 'hold-entry') await this.rig.patchEntry(entry.name, { metadata: { finalizers: null } }).catch(ignoreNotFound);
+    await this.rig.patchSecret('garden', `entry-${entry.name}`, {
+      metadata: { finalizers: null, annotations: { [ANNOTATION_RETENTION_RECORDS]: null } },
+    });
+    if (this.o.mode === 'hold-entry')
+      await this.rig.patchEntry(entry.name, { metadata: { finalizers: null } }).catch(ignoreNotFound);
   }
 
   async stop(): Promise<void> {

@@ -137,7 +137,10 @@ class BucketStore {
   private readonly byGeneration = new Map<string, Obj>();
   writeCap: WriteCap | undefined;
 
-  constructor(readonly name: string, public versioning: boolean) {}
+  constructor(
+    readonly name: string,
+    public versioning: boolean,
+  ) {}
 
   get size(): number {
     return this.byGeneration.size;
@@ -163,7 +166,8 @@ class BucketStore {
     const last = this.sorted[this.sorted.length - 1];
     if (this.unsorted || bulk) {
       this.sorted.push(obj);
-      this.unsorted = this.unsorted || (last !== undefined && compareKey(last, obj.name, obj.astral, obj.generation) > 0);
+      this.unsorted =
+        this.unsorted || (last !== undefined && compareKey(last, obj.name, obj.astral, obj.generation) > 0);
     } else if (!last || compareKey(last, obj.name, obj.astral, obj.generation) < 0) {
       this.sorted.push(obj);
     } else {
@@ -192,12 +196,22 @@ class BucketStore {
    * One page of a listing, from the first generation at or after (`fromName`, `fromGeneration`), limited to names
    * starting with `prefix` and before `endOffset`. Returns the page and the first generation of the next page.
    */
-  page(q: { prefix: string; fromName: string; fromGeneration: number; endOffset?: string; versions: boolean;
-    max: number }): { items: Obj[]; next?: Obj } {
+  page(q: {
+    prefix: string;
+    fromName: string;
+    fromGeneration: number;
+    endOffset?: string;
+    versions: boolean;
+    max: number;
+  }): { items: Obj[]; next?: Obj } {
     this.ensureSorted();
     const items: Obj[] = [];
     const endAstral = q.endOffset !== undefined && SURROGATE.test(q.endOffset);
-    for (let i = this.lowerBound(q.fromName, SURROGATE.test(q.fromName), q.fromGeneration); i < this.sorted.length; i += 1) {
+    for (
+      let i = this.lowerBound(q.fromName, SURROGATE.test(q.fromName), q.fromGeneration);
+      i < this.sorted.length;
+      i += 1
+    ) {
       const o = this.sorted[i]!;
       if (o.gone) continue;
       // Names with the prefix form one contiguous range of the order, starting at the prefix itself.
@@ -240,7 +254,10 @@ class WriteCap {
   private tokens: number;
   private last = performance.now();
 
-  constructor(private readonly ratePerSecond: number, private readonly depth: number) {
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly depth: number,
+  ) {
     this.tokens = depth;
   }
 
@@ -275,7 +292,12 @@ function crc32c(data: Buffer): string {
 
 /** A GCS-style error answer. */
 class HttpError extends Error {
-  constructor(readonly status: number, readonly reason: string, message: string, readonly domain = 'global') {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+    readonly domain = 'global',
+  ) {
     super(message);
   }
 }
@@ -350,8 +372,15 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
   const capped = rate > 0 && Number.isFinite(rate);
   const depth = Math.max(1, opts.burst ?? Math.ceil(rate / 10));
   const buckets = new Map<string, BucketStore>();
-  const stats: GcsStandInStats = { requests: 0, lists: 0, writes: 0, deletes: 0, deletesNotFound: 0, throttled: 0,
-    errors: 0 };
+  const stats: GcsStandInStats = {
+    requests: 0,
+    lists: 0,
+    writes: 0,
+    deletes: 0,
+    deletesNotFound: 0,
+    throttled: 0,
+    errors: 0,
+  };
   let lastGeneration = 0;
   let endpoint = '';
   /** Strictly increasing generations (microseconds since the epoch, like GCS). */
@@ -369,8 +398,15 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
     return b;
   };
   const newObject = (name: string, data: Buffer, contentType: string, nowMs: number): Obj => ({
-    name, generation: nextGeneration(), metageneration: 1, data, contentType, createdMs: nowMs, updatedMs: nowMs,
-    gone: false, astral: SURROGATE.test(name),
+    name,
+    generation: nextGeneration(),
+    metageneration: 1,
+    data,
+    contentType,
+    createdMs: nowMs,
+    updatedMs: nowMs,
+    gone: false,
+    astral: SURROGATE.test(name),
   });
 
   const objectResource = (bucket: string, o: Obj): Record<string, unknown> => {
@@ -378,13 +414,23 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
     o.crc32c ??= crc32c(o.data);
     const enc = encodeURIComponent(o.name);
     const r: Record<string, unknown> = {
-      kind: 'storage#object', id: `${bucket}/${o.name}/${o.generation}`,
+      kind: 'storage#object',
+      id: `${bucket}/${o.name}/${o.generation}`,
       selfLink: `${endpoint}/storage/v1/b/${bucket}/o/${enc}`,
       mediaLink: `${endpoint}/download/storage/v1/b/${bucket}/o/${enc}?generation=${o.generation}&alt=media`,
-      name: o.name, bucket, generation: String(o.generation), metageneration: String(o.metageneration),
-      contentType: o.contentType, storageClass: 'STANDARD', size: String(o.data.length), md5Hash: o.md5,
-      crc32c: o.crc32c, etag: o.md5, timeCreated: new Date(o.createdMs).toISOString(),
-      updated: new Date(o.updatedMs).toISOString(), timeStorageClassUpdated: new Date(o.createdMs).toISOString(),
+      name: o.name,
+      bucket,
+      generation: String(o.generation),
+      metageneration: String(o.metageneration),
+      contentType: o.contentType,
+      storageClass: 'STANDARD',
+      size: String(o.data.length),
+      md5Hash: o.md5,
+      crc32c: o.crc32c,
+      etag: o.md5,
+      timeCreated: new Date(o.createdMs).toISOString(),
+      updated: new Date(o.updatedMs).toISOString(),
+      timeStorageClassUpdated: new Date(o.createdMs).toISOString(),
     };
     if (o.customTime) r.customTime = o.customTime;
     if (o.metadata) r.metadata = o.metadata;
@@ -392,10 +438,19 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
     return r;
   };
   const bucketResource = (b: BucketStore): Record<string, unknown> => ({
-    kind: 'storage#bucket', id: b.name, name: b.name, selfLink: `${endpoint}/storage/v1/b/${b.name}`,
-    projectNumber: '0', metageneration: '1', location: 'US-CENTRAL1', locationType: 'region', storageClass: 'STANDARD',
-    timeCreated: new Date(b.createdMs).toISOString(), updated: new Date(b.createdMs).toISOString(),
-    versioning: { enabled: b.versioning }, etag: 'CAE=',
+    kind: 'storage#bucket',
+    id: b.name,
+    name: b.name,
+    selfLink: `${endpoint}/storage/v1/b/${b.name}`,
+    projectNumber: '0',
+    metageneration: '1',
+    location: 'US-CENTRAL1',
+    locationType: 'region',
+    storageClass: 'STANDARD',
+    timeCreated: new Date(b.createdMs).toISOString(),
+    updated: new Date(b.createdMs).toISOString(),
+    versioning: { enabled: b.versioning },
+    etag: 'CAE=',
   });
 
   /** Counts an object write against the bucket's cap; throws GCS's 429 when over it. */
@@ -403,8 +458,13 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
     stats.writes += 1;
     if (b.writeCap && !b.writeCap.tryTake()) {
       stats.throttled += 1;
-      throw new HttpError(429, 'rateLimitExceeded', 'The object exceeded the rate limit for object mutation ' +
-        'operations (create, update, and delete). Please reduce your request rate.', 'usageLimits');
+      throw new HttpError(
+        429,
+        'rateLimitExceeded',
+        'The object exceeded the rate limit for object mutation ' +
+          'operations (create, update, and delete). Please reduce your request rate.',
+        'usageLimits',
+      );
     }
   };
 
@@ -459,8 +519,14 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
       if (c > 0 || (c === 0 && g > fromGeneration)) [fromName, fromGeneration] = [n, g];
     }
     const endOffset = q.get('endOffset') ?? undefined;
-    const { items, next } = b.page({ prefix, fromName, fromGeneration, versions: q.get('versions') === 'true', max,
-      ...(endOffset ? { endOffset } : {}) });
+    const { items, next } = b.page({
+      prefix,
+      fromName,
+      fromGeneration,
+      versions: q.get('versions') === 'true',
+      max,
+      ...(endOffset ? { endOffset } : {}),
+    });
     const body: Record<string, unknown> = { kind: 'storage#objects' };
     if (items.length > 0) body.items = items.map((o) => objectResource(b.name, o));
     if (next) body.nextPageToken = encodeToken(next);
@@ -478,12 +544,15 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
       if (parts.length !== 2) throw new HttpError(400, 'invalid', 'multipart upload needs metadata and media parts');
       meta = JSON.parse(parts[0]!.body.toString('utf8') || '{}') as Record<string, unknown>;
       data = parts[1]!.body;
-      contentType = typeof meta.contentType === 'string' ? meta.contentType
-        : parts[1]!.contentType ?? 'application/octet-stream';
+      contentType =
+        typeof meta.contentType === 'string' ? meta.contentType : (parts[1]!.contentType ?? 'application/octet-stream');
       if (typeof meta.name === 'string') name = meta.name;
     } else if (type !== 'media') {
-      throw new HttpError(501, 'notImplemented', `the GCS stand-in does not implement uploadType=${type} ` +
-        '(use resumable: false)');
+      throw new HttpError(
+        501,
+        'notImplemented',
+        `the GCS stand-in does not implement uploadType=${type} ` + '(use resumable: false)',
+      );
     }
     if (!name) throw new HttpError(400, 'required', 'Required parameter: name');
     chargeWrite(b);
@@ -496,8 +565,10 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
     return objectResource(b.name, o);
   };
 
-  const handle = async (req: IncomingMessage, body: Buffer): Promise<{ status: number; json?: unknown;
-    raw?: { data: Buffer; contentType: string } }> => {
+  const handle = async (
+    req: IncomingMessage,
+    body: Buffer,
+  ): Promise<{ status: number; json?: unknown; raw?: { data: Buffer; contentType: string } }> => {
     const url = new URL(req.url ?? '/', 'http://stand-in');
     const q = url.searchParams;
     const path = url.pathname;
@@ -512,7 +583,8 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
         }
         return { status: 200, json: bucketResource(newBucket(spec.name, spec.versioning?.enabled === true)) };
       }
-      if (method === 'GET') return { status: 200, json: { kind: 'storage#buckets', items: [...buckets.values()].map(bucketResource) } };
+      if (method === 'GET')
+        return { status: 200, json: { kind: 'storage#buckets', items: [...buckets.values()].map(bucketResource) } };
     } else if ((m = /^\/storage\/v1\/b\/([^/]+)$/.exec(path))) {
       const name = decodeURIComponent(m[1]!);
       if (method === 'GET') return { status: 200, json: bucketResource(bucketOrThrow(name)) };
@@ -525,7 +597,8 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
     } else if ((m = /^\/storage\/v1\/b\/([^/]+)\/o$/.exec(path))) {
       if (method === 'GET') return { status: 200, json: list(bucketOrThrow(decodeURIComponent(m[1]!)), q) };
     } else if ((m = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(path))) {
-      if (method === 'POST') return { status: 200, json: upload(bucketOrThrow(decodeURIComponent(m[1]!)), q, req.headers, body) };
+      if (method === 'POST')
+        return { status: 200, json: upload(bucketOrThrow(decodeURIComponent(m[1]!)), q, req.headers, body) };
     } else if ((m = /^\/(storage|download\/storage)\/v1\/b\/([^/]+)\/o\/(.+)$/.exec(path))) {
       const b = bucketOrThrow(decodeURIComponent(m[2]!));
       const name = decodeURIComponent(m[3]!);
@@ -534,7 +607,8 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
         const o = target(b, name, q);
         if (!o) throw notFound(`No such object: ${b.name}/${name}`);
         checkPreconditions(q, o);
-        return media ? { status: 200, raw: { data: o.data, contentType: o.contentType } }
+        return media
+          ? { status: 200, raw: { data: o.data, contentType: o.contentType } }
           : { status: 200, json: objectResource(b.name, o) };
       }
       if (method === 'DELETE') {
@@ -579,8 +653,10 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
     }
     const shaped = fields && status < 300 ? applyFields(json, parseFields(fields)) : json;
     const text = JSON.stringify(shaped);
-    res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8',
-      'content-length': Buffer.byteLength(text) });
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=UTF-8',
+      'content-length': Buffer.byteLength(text),
+    });
     res.end(text);
   };
 
@@ -602,12 +678,27 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
             send(res, out.status, out.json, fields);
           }
         } catch (err) {
-          const e = err instanceof HttpError ? err
-            : new HttpError(err instanceof SyntaxError ? 400 : 500, err instanceof SyntaxError ? 'parseError' : 'backendError',
-              String((err as Error).message ?? err));
+          const e =
+            err instanceof HttpError
+              ? err
+              : new HttpError(
+                  err instanceof SyntaxError ? 400 : 500,
+                  err instanceof SyntaxError ? 'parseError' : 'backendError',
+                  String((err as Error).message ?? err),
+                );
           if (e.status !== 429) stats.errors += 1;
-          send(res, e.status, { error: { code: e.status, message: e.message,
-            errors: [{ domain: e.domain, reason: e.reason, message: e.message }] } }, null);
+          send(
+            res,
+            e.status,
+            {
+              error: {
+                code: e.status,
+                message: e.message,
+                errors: [{ domain: e.domain, reason: e.reason, message: e.message }],
+              },
+            },
+            null,
+          );
         }
       };
       void answer();
@@ -644,8 +735,13 @@ export async function startGcsStandIn(opts: GcsStandInOptions = {}): Promise<Gcs
       const out: string[] = [];
       let from: Obj | undefined;
       for (;;) {
-        const { items, next } = b.page({ prefix: o.prefix ?? '', fromName: from?.name ?? o.prefix ?? '',
-          fromGeneration: from?.generation ?? -1, versions: o.versions === true, max: 10_000 });
+        const { items, next } = b.page({
+          prefix: o.prefix ?? '',
+          fromName: from?.name ?? o.prefix ?? '',
+          fromGeneration: from?.generation ?? -1,
+          versions: o.versions === true,
+          max: 10_000,
+        });
         for (const it of items) out.push(it.name);
         if (!next) return out;
         from = next;

@@ -57,7 +57,9 @@ export function decodePayload(p: unknown): unknown {
   }
 }
 
-type HistoryEvent = NonNullable<Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>['events']>[number];
+type HistoryEvent = NonNullable<
+  Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>['events']
+>[number];
 
 function localActivityType(ev: HistoryEvent): string {
   const data = ev.markerRecordedEventAttributes?.details?.data?.payloads?.[0];
@@ -87,11 +89,15 @@ function addRun(out: LifecycleHistory, events: readonly HistoryEvent[]): void {
       const a = byScheduledId.get(String(ev.activityTaskStartedEventAttributes.scheduledEventId));
       if (a) a.started = at;
     } else if (ev.markerRecordedEventAttributes) {
-      if (ev.markerRecordedEventAttributes.markerName === 'core_local_activity') out.localActivities.push({ type: localActivityType(ev), recorded: at });
+      if (ev.markerRecordedEventAttributes.markerName === 'core_local_activity')
+        out.localActivities.push({ type: localActivityType(ev), recorded: at });
     } else if (ev.timerStartedEventAttributes) {
       const summary = decodePayload(ev.userMetadata?.summary);
-      const t: TimerTiming = { started: at, target: at + ms(ev.timerStartedEventAttributes.startToFireTimeout as never),
-        ...(typeof summary === 'string' ? { summary } : {}) };
+      const t: TimerTiming = {
+        started: at,
+        target: at + ms(ev.timerStartedEventAttributes.startToFireTimeout as never),
+        ...(typeof summary === 'string' ? { summary } : {}),
+      };
       timerById.set(ev.timerStartedEventAttributes.timerId ?? '', t);
       out.timers.push(t);
     } else if (ev.timerFiredEventAttributes) {
@@ -99,13 +105,21 @@ function addRun(out: LifecycleHistory, events: readonly HistoryEvent[]): void {
       if (t) t.fired = at;
     } else if (ev.workflowExecutionSignaledEventAttributes) {
       out.signals.push({ name: ev.workflowExecutionSignaledEventAttributes.signalName ?? '?', at });
-    } else if (ev.workflowExecutionCompletedEventAttributes || ev.workflowExecutionFailedEventAttributes
-      || ev.workflowExecutionTerminatedEventAttributes || ev.workflowExecutionCanceledEventAttributes
-      || ev.workflowExecutionTimedOutEventAttributes || ev.workflowExecutionContinuedAsNewEventAttributes) {
+    } else if (
+      ev.workflowExecutionCompletedEventAttributes ||
+      ev.workflowExecutionFailedEventAttributes ||
+      ev.workflowExecutionTerminatedEventAttributes ||
+      ev.workflowExecutionCanceledEventAttributes ||
+      ev.workflowExecutionTimedOutEventAttributes ||
+      ev.workflowExecutionContinuedAsNewEventAttributes
+    ) {
       out.closedAt = at;
     } else {
-      const closed = ev.activityTaskCompletedEventAttributes ?? ev.activityTaskFailedEventAttributes
-        ?? ev.activityTaskTimedOutEventAttributes ?? ev.activityTaskCanceledEventAttributes;
+      const closed =
+        ev.activityTaskCompletedEventAttributes ??
+        ev.activityTaskFailedEventAttributes ??
+        ev.activityTaskTimedOutEventAttributes ??
+        ev.activityTaskCanceledEventAttributes;
       if (closed) {
         const a = byScheduledId.get(String(closed.scheduledEventId));
         if (a) a.closed = at;
@@ -130,7 +144,16 @@ export async function lifecycleHistory(client: Client, workflowId: string, maxRu
     if (!prev) break;
     runId = prev;
   }
-  const out: LifecycleHistory = { runs: 0, events: 0, startedAt: NaN, activities: [], localActivities: [], timers: [], signals: [], workflowTasks: 0 };
+  const out: LifecycleHistory = {
+    runs: 0,
+    events: 0,
+    startedAt: NaN,
+    activities: [],
+    localActivities: [],
+    timers: [],
+    signals: [],
+    workflowTasks: 0,
+  };
   for (const events of runs.reverse()) {
     delete out.closedAt; // the last run's close is the lifecycle's
     addRun(out, events);

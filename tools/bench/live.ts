@@ -16,7 +16,13 @@ import pino from 'pino';
 import { BACKUPENTRY_API, FINALIZER, workflowIdFor } from '../../domain';
 import { Reflector } from '../../adapters/kubernetes/list-watch';
 import {
-  processMemory, startProductProcess, startStack, WATCHER_READY, WORKER_READY, type ProductProcess, type Stack,
+  processMemory,
+  startProductProcess,
+  startStack,
+  WATCHER_READY,
+  WORKER_READY,
+  type ProductProcess,
+  type Stack,
 } from '../stack';
 
 /** BackupEntry API coordinates (the domain's, in the shape client-node's calls take). */
@@ -36,19 +42,29 @@ export interface ProductBuild {
 /** The build `npm run build` writes under `<root>/dist`. */
 export function distBuild(root: string): ProductBuild {
   const dist = resolve(root, 'dist');
-  return { worker: join(dist, 'worker', 'main.js'), watcher: join(dist, 'starter', 'watcher.js'), bundle: join(dist, 'workflow-bundle.js') };
+  return {
+    worker: join(dist, 'worker', 'main.js'),
+    watcher: join(dist, 'starter', 'watcher.js'),
+    bundle: join(dist, 'workflow-bundle.js'),
+  };
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!, i);
+      }
+    }),
+  );
   return out;
 }
 
@@ -60,12 +76,22 @@ export function quantile(values: readonly number[], q: number): number {
 }
 
 /** p50 / p99 / max of a sample, rounded to milliseconds. */
-export interface Spread { p50: number; p99: number; max: number; n: number }
+export interface Spread {
+  p50: number;
+  p99: number;
+  max: number;
+  n: number;
+}
 
 /** {@link Spread} of `values`. */
 export function spread(values: readonly number[]): Spread {
   const r = (x: number): number => Math.round(x);
-  return { p50: r(quantile(values, 0.5)), p99: r(quantile(values, 0.99)), max: r(values.length ? Math.max(...values) : NaN), n: values.length };
+  return {
+    p50: r(quantile(values, 0.5)),
+    p99: r(quantile(values, 0.99)),
+    max: r(values.length ? Math.max(...values) : NaN),
+    n: values.length,
+  };
 }
 
 /** One BackupEntry of a benchmark: its name, its shoot namespace and its provider secret `garden/entry-<name>`. */
@@ -112,7 +138,11 @@ export class Rig {
   client?: Client;
   private stack?: Stack;
 
-  private constructor(readonly o: RigOptions, readonly env: Record<string, string>, stack?: Stack) {
+  private constructor(
+    readonly o: RigOptions,
+    readonly env: Record<string, string>,
+    stack?: Stack,
+  ) {
     this.stack = stack;
     this.kc.loadFromFile(env.KUBECONFIG!);
     // The floor and the bench's own requests keep their connections as the product does (client-node alone opens a
@@ -132,7 +162,10 @@ export class Rig {
       env = stack.env();
     }
     const rig = new Rig(o, env, stack);
-    rig.client = new Client({ connection: await Connection.connect({ address: env.TEMPORAL_ADDRESS! }), namespace: env.TEMPORAL_NAMESPACE! });
+    rig.client = new Client({
+      connection: await Connection.connect({ address: env.TEMPORAL_ADDRESS! }),
+      namespace: env.TEMPORAL_NAMESPACE!,
+    });
     mkdirSync(rig.localRoot, { recursive: true });
     return rig;
   }
@@ -150,16 +183,43 @@ export class Rig {
   /** Starts the worker and the watcher processes; resolves once both are ready. */
   async startService(): Promise<void> {
     const common = {
-      ...process.env, ...this.env, BEL_TASK_QUEUE: this.taskQueue, BEL_CLUSTER_IDENTITY: this.cluster, BEL_CLASSES: this.cls,
-      BEL_PROVIDER_TYPES: 'local', BACKUP_LOCAL_DIR: this.localRoot, BEL_WORKFLOW_BUNDLE: this.o.build.bundle, BEL_LOG_LEVEL: 'warn',
+      ...process.env,
+      ...this.env,
+      BEL_TASK_QUEUE: this.taskQueue,
+      BEL_CLUSTER_IDENTITY: this.cluster,
+      BEL_CLASSES: this.cls,
+      BEL_PROVIDER_TYPES: 'local',
+      BACKUP_LOCAL_DIR: this.localRoot,
+      BEL_WORKFLOW_BUNDLE: this.o.build.bundle,
+      BEL_LOG_LEVEL: 'warn',
       ...this.o.env,
     };
-    this.worker = await startProductProcess({ name: 'worker', script: this.o.build.worker, logFile: join(this.o.dir, 'worker.log'),
-      ready: WORKER_READY, env: { ...common, BEL_LOG_LEVEL: 'info', BEL_WORKER_HTTP_PORT: '0', BEL_WORKER_SDK_METRICS_ADDRESS: 'off',
+    this.worker = await startProductProcess({
+      name: 'worker',
+      script: this.o.build.worker,
+      logFile: join(this.o.dir, 'worker.log'),
+      ready: WORKER_READY,
+      env: {
+        ...common,
+        BEL_LOG_LEVEL: 'info',
+        BEL_WORKER_HTTP_PORT: '0',
+        BEL_WORKER_SDK_METRICS_ADDRESS: 'off',
         // BENCH_WORKER_NODE_OPTIONS: Node flags for the worker alone (e.g. heap limits), not for the benchmark process.
-        ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}) } });
-    this.watcher = await startProductProcess({ name: 'watcher', script: this.o.build.watcher, logFile: join(this.o.dir, 'watcher.log'),
-      ready: WATCHER_READY, env: { ...common, BEL_LOG_LEVEL: 'info', BEL_WATCHER_HTTP_PORT: '0', BEL_WATCHER_LEASE_NAME: `bench-${this.run}` } });
+        ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
+      },
+    });
+    this.watcher = await startProductProcess({
+      name: 'watcher',
+      script: this.o.build.watcher,
+      logFile: join(this.o.dir, 'watcher.log'),
+      ready: WATCHER_READY,
+      env: {
+        ...common,
+        BEL_LOG_LEVEL: 'info',
+        BEL_WATCHER_HTTP_PORT: '0',
+        BEL_WATCHER_LEASE_NAME: `bench-${this.run}`,
+      },
+    });
   }
 
   /** Stops the service, the client and an own stack. */
@@ -178,8 +238,15 @@ export class Rig {
     await mapLimit(entries, concurrency, async (e) => {
       await this.core.createNamespace({ body: { metadata: { name: e.namespace } } }).catch(ignoreConflict);
       // Labelled with the run, so a SecretObserver can watch this run's provider secrets (finalizer released = done).
-      await this.core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: `entry-${e.name}`, labels: { [RUN_LABEL]: this.run } },
-        stringData: { note: 'local provider: no credentials' } } }).catch(ignoreConflict);
+      await this.core
+        .createNamespacedSecret({
+          namespace: 'garden',
+          body: {
+            metadata: { name: `entry-${e.name}`, labels: { [RUN_LABEL]: this.run } },
+            stringData: { note: 'local provider: no credentials' },
+          },
+        })
+        .catch(ignoreConflict);
       for (let i = 0; i < objects; i++) {
         const dir = join(this.localRoot, bucket, e.name, 'etcd-main', 'v2');
         mkdirSync(dir, { recursive: true });
@@ -190,9 +257,21 @@ export class Rig {
 
   /** Creates the BackupEntry object of `e` (type `local`, class `cls`, default: this rig's class). */
   async createEntry(e: BenchEntry, bucket: string, cls = this.cls): Promise<void> {
-    await this.custom.createClusterCustomObject({ ...G, body: { apiVersion: `${G.group}/${G.version}`, kind: 'BackupEntry',
-      metadata: { name: e.name, labels: { [RUN_LABEL]: this.run } },
-      spec: { type: 'local', class: cls, region: 'local', bucketName: bucket, secretRef: { name: `entry-${e.name}`, namespace: 'garden' } } } });
+    await this.custom.createClusterCustomObject({
+      ...G,
+      body: {
+        apiVersion: `${G.group}/${G.version}`,
+        kind: 'BackupEntry',
+        metadata: { name: e.name, labels: { [RUN_LABEL]: this.run } },
+        spec: {
+          type: 'local',
+          class: cls,
+          region: 'local',
+          bucketName: bucket,
+          secretRef: { name: `entry-${e.name}`, namespace: 'garden' },
+        },
+      },
+    });
   }
 
   /** Deletes the BackupEntry object of `e` (finalizers keep it until the service releases them). */
@@ -226,8 +305,11 @@ export class Rig {
 
   /** The API server's `apiserver_request_total`, summed by `<verb> <resource>` (read with kubectl as admin). */
   apiRequestCounts(): Map<string, number> {
-    const text = execFileSync(this.env.KUBECTL ?? 'kubectl', ['get', '--raw', '/metrics'],
-      { encoding: 'utf8', env: { ...process.env, KUBECONFIG: this.env.KUBECONFIG }, maxBuffer: 256 * 2 ** 20 });
+    const text = execFileSync(this.env.KUBECTL ?? 'kubectl', ['get', '--raw', '/metrics'], {
+      encoding: 'utf8',
+      env: { ...process.env, KUBECONFIG: this.env.KUBECONFIG },
+      maxBuffer: 256 * 2 ** 20,
+    });
     const counts = new Map<string, number>();
     for (const line of text.split('\n')) {
       if (!line.startsWith('apiserver_request_total{')) continue;
@@ -240,11 +322,15 @@ export class Rig {
 }
 
 /** Requests per entry between two {@link Rig.apiRequestCounts} readings, for the resources the service touches. */
-export function requestsPerEntry(before: Map<string, number>, after: Map<string, number>, entries: number): Record<string, number> {
+export function requestsPerEntry(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  entries: number,
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [key, n] of after) {
     const d = n - (before.get(key) ?? 0);
-    if (d > 0 && /backupentries|secrets|events|namespaces/.test(key)) out[key] = Math.round(d / entries * 100) / 100;
+    if (d > 0 && /backupentries|secrets|events|namespaces/.test(key)) out[key] = Math.round((d / entries) * 100) / 100;
   }
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
 }
@@ -261,7 +347,12 @@ export interface Observed {
   goneAt?: number;
 }
 
-interface EntrySnapshot { name: string; state?: string; type?: string; deletionTimestamp?: string }
+interface EntrySnapshot {
+  name: string;
+  state?: string;
+  type?: string;
+  deletionTimestamp?: string;
+}
 
 /**
  * Watches BackupEntries with the product's own reflector (list + watch, resumes, relists on 410) and timestamps, per
@@ -277,15 +368,28 @@ export class EntryObserver {
     const custom = kc.makeApiClient(CustomObjectsApi);
     const selector = `${RUN_LABEL}=${run}`;
     this.reflector = new Reflector<EntrySnapshot>({
-      name: 'bench-backupentries', kubeConfig: kc, path: `/apis/${G.group}/${G.version}/${G.plural}`,
-      list: async ({ limit, continueToken }) => (await custom.listClusterCustomObject({ ...G, limit, labelSelector: selector,
-        ...(continueToken ? { _continue: continueToken } : {}) })) as never,
+      name: 'bench-backupentries',
+      kubeConfig: kc,
+      path: `/apis/${G.group}/${G.version}/${G.plural}`,
+      list: async ({ limit, continueToken }) =>
+        (await custom.listClusterCustomObject({
+          ...G,
+          limit,
+          labelSelector: selector,
+          ...(continueToken ? { _continue: continueToken } : {}),
+        })) as never,
       transform: (obj) => {
-        const o = obj as { metadata?: { name?: string; labels?: Record<string, string>; deletionTimestamp?: string };
-          status?: { lastOperation?: { state?: string; type?: string } } };
+        const o = obj as {
+          metadata?: { name?: string; labels?: Record<string, string>; deletionTimestamp?: string };
+          status?: { lastOperation?: { state?: string; type?: string } };
+        };
         if (o.metadata?.labels?.[RUN_LABEL] !== run || !o.metadata.name) return undefined;
-        return { name: o.metadata.name, state: o.status?.lastOperation?.state, type: o.status?.lastOperation?.type,
-          deletionTimestamp: o.metadata.deletionTimestamp };
+        return {
+          name: o.metadata.name,
+          state: o.status?.lastOperation?.state,
+          type: o.status?.lastOperation?.type,
+          deletionTimestamp: o.metadata.deletionTimestamp,
+        };
       },
       keyOf: (e) => e.name,
       onSync: (current, previous) => {
@@ -294,7 +398,9 @@ export class EntryObserver {
         for (const [k, e] of previous) if (!current.has(k)) this.note(e, true);
       },
       onEvent: (type, e) => this.note(e, type === 'DELETED'),
-      idleTimeoutMs: 120_000, watchTimeoutMs: 300_000, log: pino({ level: 'silent' }),
+      idleTimeoutMs: 120_000,
+      watchTimeoutMs: 300_000,
+      log: pino({ level: 'silent' }),
     });
     this.reflector.start();
   }
@@ -313,18 +419,29 @@ export class EntryObserver {
   }
 
   /** Resolves once `done` holds for every name (re-checked on each event), or rejects after `timeoutMs` saying how many are missing. */
-  async until(names: readonly string[], done: (o: Observed) => boolean, what: string, timeoutMs: number,
-    progress?: (n: number) => void): Promise<void> {
+  async until(
+    names: readonly string[],
+    done: (o: Observed) => boolean,
+    what: string,
+    timeoutMs: number,
+    progress?: (n: number) => void,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const missing = names.filter((n) => !done(this.seen.get(n) ?? {}));
       progress?.(names.length - missing.length);
       if (missing.length === 0) return;
-      if (Date.now() > deadline) throw new Error(`${missing.length} of ${names.length} entries not ${what} after ${timeoutMs / 1000} s (first: ${missing[0]})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${missing.length} of ${names.length} entries not ${what} after ${timeoutMs / 1000} s (first: ${missing[0]})`,
+        );
       // Re-checked at most every 250 ms: with thousands of entries a check per event would cost the bench real CPU.
       await new Promise<void>((r) => {
         const t = setTimeout(r, 2000);
-        this.waiters.push(() => { clearTimeout(t); setTimeout(r, 250); });
+        this.waiters.push(() => {
+          clearTimeout(t);
+          setTimeout(r, 250);
+        });
       });
     }
   }
@@ -342,7 +459,10 @@ export interface ObservedSecret {
   releasedAt?: number;
 }
 
-interface SecretSnapshot { name: string; held: boolean }
+interface SecretSnapshot {
+  name: string;
+  held: boolean;
+}
 
 /**
  * Watches the provider secrets (`garden/entry-<name>`) of one run label with the product's reflector and timestamps
@@ -357,9 +477,16 @@ export class SecretObserver {
     const core = kc.makeApiClient(CoreV1Api);
     const selector = `${RUN_LABEL}=${run}`;
     this.reflector = new Reflector<SecretSnapshot>({
-      name: `bench-secrets/${namespace}`, kubeConfig: kc, path: `/api/v1/namespaces/${namespace}/secrets`,
-      list: async ({ limit, continueToken }) => (await core.listNamespacedSecret({ namespace, limit, labelSelector: selector,
-        ...(continueToken ? { _continue: continueToken } : {}) })) as never,
+      name: `bench-secrets/${namespace}`,
+      kubeConfig: kc,
+      path: `/api/v1/namespaces/${namespace}/secrets`,
+      list: async ({ limit, continueToken }) =>
+        (await core.listNamespacedSecret({
+          namespace,
+          limit,
+          labelSelector: selector,
+          ...(continueToken ? { _continue: continueToken } : {}),
+        })) as never,
       transform: (obj) => {
         const o = obj as { metadata?: { name?: string; labels?: Record<string, string>; finalizers?: string[] } };
         if (o.metadata?.labels?.[RUN_LABEL] !== run || !o.metadata.name) return undefined;
@@ -371,7 +498,9 @@ export class SecretObserver {
         for (const [k] of previous) if (!current.has(k)) this.note(k, false);
       },
       onEvent: (type, e) => this.note(e.name, type !== 'DELETED' && e.held),
-      idleTimeoutMs: 120_000, watchTimeoutMs: 300_000, log: pino({ level: 'silent' }),
+      idleTimeoutMs: 120_000,
+      watchTimeoutMs: 300_000,
+      log: pino({ level: 'silent' }),
     });
     this.reflector.start();
   }
@@ -402,7 +531,9 @@ export function benchScript(name: string, dir: string): string {
   if (!__filename.endsWith('.ts')) return join(__dirname, `${name}.js`);
   mkdirSync(dir, { recursive: true });
   const boot = join(dir, `${name}.boot.js`);
-  writeFileSync(boot, `
+  writeFileSync(
+    boot,
+    `
 const { transformSync } = require(${JSON.stringify(require.resolve('@swc/core'))});
 const { readFileSync } = require('node:fs');
 require.extensions['.ts'] = (module, filename) => {
@@ -411,7 +542,8 @@ require.extensions['.ts'] = (module, filename) => {
   module._compile(code, filename);
 };
 require(${JSON.stringify(join(__dirname, `${name}.ts`))});
-`);
+`,
+  );
   return boot;
 }
 
@@ -420,7 +552,10 @@ export class MemorySampler {
   readonly peak: Record<string, number> = {};
   private timer: NodeJS.Timeout;
 
-  constructor(private readonly pids: () => Record<string, number | undefined>, intervalMs = 1000) {
+  constructor(
+    private readonly pids: () => Record<string, number | undefined>,
+    intervalMs = 1000,
+  ) {
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();
   }

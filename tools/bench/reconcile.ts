@@ -10,8 +10,20 @@
  */
 import os from 'node:os';
 import { lifecycleHistory } from './history';
-import { EntryObserver, FINALIZER, G, Rig, benchEntries, mapLimit, quantile, requestsPerEntry, spread, type BenchEntry,
-  type ProductBuild, type Spread } from './live';
+import {
+  EntryObserver,
+  FINALIZER,
+  G,
+  Rig,
+  benchEntries,
+  mapLimit,
+  quantile,
+  requestsPerEntry,
+  spread,
+  type BenchEntry,
+  type ProductBuild,
+  type Spread,
+} from './live';
 import { machineInfo, type MachineInfo } from './deletion';
 
 /** Options of {@link runReconcileBenchmark}. */
@@ -47,7 +59,13 @@ export interface ReconcileBenchResult {
   mode: ReconcileBenchOptions['mode'];
   at: string;
   machine: MachineInfo;
-  settings: { entries: number; concurrency: number; workerActivitySlots: number; watcherConcurrency: number; warmUpEntries: number };
+  settings: {
+    entries: number;
+    concurrency: number;
+    workerActivitySlots: number;
+    watcherConcurrency: number;
+    warmUpEntries: number;
+  };
   ours: ReconcileSide;
   floor: ReconcileSide;
   /** ours.totalMs / floor.totalMs. */
@@ -84,8 +102,13 @@ const BUCKET = 'bench-reconcile';
 export async function runReconcileBenchmark(o: ReconcileBenchOptions): Promise<ReconcileBenchResult> {
   const log = o.log ?? (() => undefined);
   const machine = machineInfo();
-  const rig = await Rig.start({ build: o.build, dir: o.dir, log, ...(o.stackEnv ? { stackEnv: o.stackEnv } : {}),
-    env: { BEL_MAX_CONCURRENT_ACTIVITY_TASKS: String(o.concurrency) } });
+  const rig = await Rig.start({
+    build: o.build,
+    dir: o.dir,
+    log,
+    ...(o.stackEnv ? { stackEnv: o.stackEnv } : {}),
+    env: { BEL_MAX_CONCURRENT_ACTIVITY_TASKS: String(o.concurrency) },
+  });
   try {
     const floorEntries = benchEntries(`f${rig.run}`, o.entries);
     const ourEntries = benchEntries(`o${rig.run}`, o.entries);
@@ -110,17 +133,37 @@ export async function runReconcileBenchmark(o: ReconcileBenchOptions): Promise<R
       log(`ours: ${(ours.totalMs / 1000).toFixed(2)} s; reading ${o.entries} workflow histories`);
       const breakdown = await whereTheTimeGoes(rig, ourEntries, createdAt, doneAt);
       const ratio = round(ours.totalMs / floor.totalMs, 2);
-      const requests = round(Object.values(ours.requestsPerEntry).reduce((x, y) => x + y, 0), 1);
+      const requests = round(
+        Object.values(ours.requestsPerEntry).reduce((x, y) => x + y, 0),
+        1,
+      );
       const full = o.mode === 'full';
       return {
-        benchmark: 'reconcile', mode: o.mode, at: new Date().toISOString(),
+        benchmark: 'reconcile',
+        mode: o.mode,
+        at: new Date().toISOString(),
         machine: { ...machine, loadAverageEnd: os.loadavg().map((l) => round(l, 2)) },
-        settings: { entries: o.entries, concurrency: o.concurrency, workerActivitySlots: o.concurrency, watcherConcurrency: 8, warmUpEntries: WARM_UP },
-        ours, floor, ratioToFloor: ratio, breakdown,
-        targets: full ? [
-          { target: 'total ≤ 1.5× the client-node floor', value: `${ratio}×`, met: ratio <= 1.5 },
-          { target: 'API requests per entry ≤ 8 (the bench\'s create included)', value: String(requests), met: requests <= 8 },
-        ] : [],
+        settings: {
+          entries: o.entries,
+          concurrency: o.concurrency,
+          workerActivitySlots: o.concurrency,
+          watcherConcurrency: 8,
+          warmUpEntries: WARM_UP,
+        },
+        ours,
+        floor,
+        ratioToFloor: ratio,
+        breakdown,
+        targets: full
+          ? [
+              { target: 'total ≤ 1.5× the client-node floor', value: `${ratio}×`, met: ratio <= 1.5 },
+              {
+                target: "API requests per entry ≤ 8 (the bench's create included)",
+                value: String(requests),
+                met: requests <= 8,
+              },
+            ]
+          : [],
         ok: ours.verified && floor.verified,
       };
     } finally {
@@ -135,8 +178,13 @@ export async function runReconcileBenchmark(o: ReconcileBenchOptions): Promise<R
 export const WARM_UP = 2;
 
 /** Our side: creates `entries` (`concurrency` creates in flight) and waits until the watch shows each Succeeded. */
-async function runOurs(rig: Rig, observer: EntryObserver, entries: readonly BenchEntry[], concurrency: number, log?: (line: string) => void):
-Promise<{ side: ReconcileSide; createdAt: number[]; doneAt: number[] }> {
+async function runOurs(
+  rig: Rig,
+  observer: EntryObserver,
+  entries: readonly BenchEntry[],
+  concurrency: number,
+  log?: (line: string) => void,
+): Promise<{ side: ReconcileSide; createdAt: number[]; doneAt: number[] }> {
   const before = rig.apiRequestCounts();
   const t0 = Date.now();
   const createdAt = await mapLimit(entries, concurrency, async (e) => {
@@ -144,16 +192,34 @@ Promise<{ side: ReconcileSide; createdAt: number[]; doneAt: number[] }> {
     return Date.now();
   });
   let shown = 0;
-  await observer.until(entries.map((e) => e.name), (x) => x.succeededAt !== undefined, 'Succeeded', 600_000, (n) => {
-    if (log && n >= shown + Math.max(1, entries.length / 4)) { shown = n; log(`ours: ${n}/${entries.length} Succeeded`); }
-  });
+  await observer.until(
+    entries.map((e) => e.name),
+    (x) => x.succeededAt !== undefined,
+    'Succeeded',
+    600_000,
+    (n) => {
+      if (log && n >= shown + Math.max(1, entries.length / 4)) {
+        shown = n;
+        log(`ours: ${n}/${entries.length} Succeeded`);
+      }
+    },
+  );
   const doneAt = entries.map((e) => observer.seen.get(e.name)!.succeededAt!);
   const totalMs = Math.max(...doneAt) - t0;
   const after = rig.apiRequestCounts();
   const problems = await verify(rig, entries, true);
-  return { createdAt, doneAt, side: { totalMs, entriesPerSecond: round(entries.length / (totalMs / 1000), 1),
-    perEntryMs: spread(doneAt.map((d, i) => d - createdAt[i]!)), requestsPerEntry: requestsPerEntry(before, after, entries.length),
-    verified: problems.length === 0, problems } };
+  return {
+    createdAt,
+    doneAt,
+    side: {
+      totalMs,
+      entriesPerSecond: round(entries.length / (totalMs / 1000), 1),
+      perEntryMs: spread(doneAt.map((d, i) => d - createdAt[i]!)),
+      requestsPerEntry: requestsPerEntry(before, after, entries.length),
+      verified: problems.length === 0,
+      problems,
+    },
+  };
 }
 
 /**
@@ -167,13 +233,46 @@ export async function floorReconcileEntry(rig: Rig, e: BenchEntry, bucket: strin
   await rig.patchEntry(e.name, { metadata: { finalizers: [FINALIZER] } });
   await rig.patchSecret('garden', `entry-${e.name}`, { metadata: { finalizers: [FINALIZER] } });
   const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  await rig.patchEntry(e.name, { status: { lastOperation: { type: 'Create', state: 'Processing', progress: 1,
-    description: 'Reconciling the BackupEntry', lastUpdateTime: now() }, observedGeneration: 1 } }, true);
+  await rig.patchEntry(
+    e.name,
+    {
+      status: {
+        lastOperation: {
+          type: 'Create',
+          state: 'Processing',
+          progress: 1,
+          description: 'Reconciling the BackupEntry',
+          lastUpdateTime: now(),
+        },
+        observedGeneration: 1,
+      },
+    },
+    true,
+  );
   const source = await rig.core.readNamespacedSecret({ namespace: 'garden', name: `entry-${e.name}` });
-  await rig.core.createNamespacedSecret({ namespace: e.namespace, body: { metadata: { name: 'etcd-backup',
-    annotations: { 'backup.gardener.cloud/created-by': e.name } }, data: { ...source.data, bucketName: Buffer.from(bucket).toString('base64') } } });
-  await rig.patchEntry(e.name, { status: { lastOperation: { type: 'Create', state: 'Succeeded', progress: 100,
-    description: 'Successfully reconciled BackupEntry', lastUpdateTime: now() }, observedGeneration: 1 } }, true);
+  await rig.core.createNamespacedSecret({
+    namespace: e.namespace,
+    body: {
+      metadata: { name: 'etcd-backup', annotations: { 'backup.gardener.cloud/created-by': e.name } },
+      data: { ...source.data, bucketName: Buffer.from(bucket).toString('base64') },
+    },
+  });
+  await rig.patchEntry(
+    e.name,
+    {
+      status: {
+        lastOperation: {
+          type: 'Create',
+          state: 'Succeeded',
+          progress: 100,
+          description: 'Successfully reconciled BackupEntry',
+          lastUpdateTime: now(),
+        },
+        observedGeneration: 1,
+      },
+    },
+    true,
+  );
   return createdAt;
 }
 
@@ -181,17 +280,35 @@ export async function floorReconcileEntry(rig: Rig, e: BenchEntry, bucket: strin
  * The floor: {@link floorReconcileEntry} for every entry, `concurrency` entries at once; done per entry when the
  * bench's watch shows its Succeeded status (the same end point as ours).
  */
-async function runFloor(rig: Rig, observer: EntryObserver, entries: readonly BenchEntry[], concurrency: number): Promise<ReconcileSide> {
+async function runFloor(
+  rig: Rig,
+  observer: EntryObserver,
+  entries: readonly BenchEntry[],
+  concurrency: number,
+): Promise<ReconcileSide> {
   const before = rig.apiRequestCounts();
   const t0 = Date.now();
-  const createdAt = await mapLimit(entries, concurrency, (e) => floorReconcileEntry(rig, e, BUCKET, `floor-${rig.run}`));
-  await observer.until(entries.map((e) => e.name), (x) => x.succeededAt !== undefined, 'Succeeded (floor)', 600_000);
+  const createdAt = await mapLimit(entries, concurrency, (e) =>
+    floorReconcileEntry(rig, e, BUCKET, `floor-${rig.run}`),
+  );
+  await observer.until(
+    entries.map((e) => e.name),
+    (x) => x.succeededAt !== undefined,
+    'Succeeded (floor)',
+    600_000,
+  );
   const doneAt = entries.map((e) => observer.seen.get(e.name)!.succeededAt!);
   const totalMs = Math.max(...doneAt) - t0;
   const after = rig.apiRequestCounts();
   const problems = await verify(rig, entries, false);
-  return { totalMs, entriesPerSecond: round(entries.length / (totalMs / 1000), 1), perEntryMs: spread(doneAt.map((d, i) => d - createdAt[i]!)),
-    requestsPerEntry: requestsPerEntry(before, after, entries.length), verified: problems.length === 0, problems };
+  return {
+    totalMs,
+    entriesPerSecond: round(entries.length / (totalMs / 1000), 1),
+    perEntryMs: spread(doneAt.map((d, i) => d - createdAt[i]!)),
+    requestsPerEntry: requestsPerEntry(before, after, entries.length),
+    verified: problems.length === 0,
+    problems,
+  };
 }
 
 /** Every entry Succeeded with its finalizer, and an `etcd-backup` secret in every shoot namespace. */
@@ -199,39 +316,65 @@ async function verify(rig: Rig, entries: readonly BenchEntry[], ours: boolean): 
   const problems: string[] = [];
   const secrets = await rig.etcdBackupNamespaces();
   const missing = entries.filter((e) => !secrets.has(e.namespace));
-  if (missing.length) problems.push(`${missing.length} shoot namespaces without etcd-backup (first ${missing[0]!.namespace})`);
+  if (missing.length)
+    problems.push(`${missing.length} shoot namespaces without etcd-backup (first ${missing[0]!.namespace})`);
   await mapLimit(entries, 16, async (e) => {
-    const obj = await rig.custom.getClusterCustomObject({ ...G, name: e.name }) as
-      { metadata: { finalizers?: string[] }; status?: { lastOperation?: { state?: string } } };
-    if (obj.status?.lastOperation?.state !== 'Succeeded') problems.push(`${e.name}: lastOperation ${obj.status?.lastOperation?.state}`);
+    const obj = (await rig.custom.getClusterCustomObject({ ...G, name: e.name })) as {
+      metadata: { finalizers?: string[] };
+      status?: { lastOperation?: { state?: string } };
+    };
+    if (obj.status?.lastOperation?.state !== 'Succeeded')
+      problems.push(`${e.name}: lastOperation ${obj.status?.lastOperation?.state}`);
     if (ours && !obj.metadata.finalizers?.includes(FINALIZER)) problems.push(`${e.name}: no finalizer`);
   });
   return problems.slice(0, 10);
 }
 
-async function whereTheTimeGoes(rig: Rig, entries: readonly BenchEntry[], createdAt: number[], doneAt: number[]):
-Promise<ReconcileBenchResult['breakdown']> {
+async function whereTheTimeGoes(
+  rig: Rig,
+  entries: readonly BenchEntry[],
+  createdAt: number[],
+  doneAt: number[],
+): Promise<ReconcileBenchResult['breakdown']> {
   const rows = await mapLimit(entries, 16, async (e, i) => {
     const h = await lifecycleHistory(rig.client!, rig.workflowId(e.name));
-    const acts = h.activities.filter((a) => a.started !== undefined && a.closed !== undefined && a.scheduled <= doneAt[i]!);
+    const acts = h.activities.filter(
+      (a) => a.started !== undefined && a.closed !== undefined && a.scheduled <= doneAt[i]!,
+    );
     const run = acts.reduce((s, a) => s + (a.closed! - a.started!), 0);
     const queue = acts.reduce((s, a) => s + (a.started! - a.scheduled), 0);
     // A local activity's marker is recorded when its workflow task completes, after the status it wrote was seen:
     // every one in the history (read once all entries are Succeeded) counts.
     const local = h.localActivities;
-    return { watcher: h.startedAt - createdAt[i]!, run, queue, rest: doneAt[i]! - h.startedAt - run - queue, acts, local, events: h.events };
+    return {
+      watcher: h.startedAt - createdAt[i]!,
+      run,
+      queue,
+      rest: doneAt[i]! - h.startedAt - run - queue,
+      acts,
+      local,
+      events: h.events,
+    };
   });
   const byType = new Map<string, number[]>();
-  for (const r of rows) for (const a of r.acts) byType.set(a.type, [...(byType.get(a.type) ?? []), a.closed! - a.started!]);
+  for (const r of rows)
+    for (const a of r.acts) byType.set(a.type, [...(byType.get(a.type) ?? []), a.closed! - a.started!]);
   const localByType = new Map<string, number>();
   for (const r of rows) for (const a of r.local) localByType.set(a.type, (localByType.get(a.type) ?? 0) + 1);
   const med = (xs: number[]): number => Math.round(quantile(xs, 0.5));
   return {
-    watcherMs: med(rows.map((r) => r.watcher)), activitiesMs: med(rows.map((r) => r.run)),
-    activityQueueMs: med(rows.map((r) => r.queue)), temporalMs: med(rows.map((r) => r.rest)),
-    byActivity: Object.fromEntries([...byType].sort(([a], [b]) => a.localeCompare(b))
-      .map(([t, xs]) => [t, { count: round(xs.length / rows.length, 2), p50Ms: med(xs) }])),
-    localActivities: Object.fromEntries([...localByType].sort(([a], [b]) => a.localeCompare(b)).map(([t, n]) => [t, round(n / rows.length, 2)])),
+    watcherMs: med(rows.map((r) => r.watcher)),
+    activitiesMs: med(rows.map((r) => r.run)),
+    activityQueueMs: med(rows.map((r) => r.queue)),
+    temporalMs: med(rows.map((r) => r.rest)),
+    byActivity: Object.fromEntries(
+      [...byType]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([t, xs]) => [t, { count: round(xs.length / rows.length, 2), p50Ms: med(xs) }]),
+    ),
+    localActivities: Object.fromEntries(
+      [...localByType].sort(([a], [b]) => a.localeCompare(b)).map(([t, n]) => [t, round(n / rows.length, 2)]),
+    ),
     historyEvents: med(rows.map((r) => r.events)),
   };
 }
@@ -247,31 +390,53 @@ export function renderReconcileMarkdown(r: ReconcileBenchResult): string {
   const s = (ms: number): string => (ms / 1000).toFixed(2);
   const side = (name: string, x: ReconcileSide): string =>
     `| ${name} | ${s(x.totalMs)} | ${x.entriesPerSecond} | ${x.perEntryMs.p50} | ${x.perEntryMs.p99} | ${x.perEntryMs.max} | ` +
-    `${Object.values(x.requestsPerEntry).reduce((a, b) => a + b, 0).toFixed(1)} | ${x.verified ? 'yes' : `**no**: ${x.problems.join('; ')}`} |`;
+    `${Object.values(x.requestsPerEntry)
+      .reduce((a, b) => a + b, 0)
+      .toFixed(1)} | ${x.verified ? 'yes' : `**no**: ${x.problems.join('; ')}`} |`;
   const b = r.breakdown;
   return [
-    `### Reconcile (${r.mode}), ${r.at.slice(0, 16).replace('T', ' ')} UTC`, '',
-    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}. Load average ${m.loadAverageStart.join(' / ')} at start, ${m.loadAverageEnd.join(' / ')} at end.`, '',
+    `### Reconcile (${r.mode}), ${r.at.slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}. Load average ${m.loadAverageStart.join(' / ')} at start, ${m.loadAverageEnd.join(' / ')} at end.`,
+    '',
     `Settings: ${r.settings.entries} entries created at once (${r.settings.concurrency} creates in flight) on kube-apiserver + etcd + Temporal dev server; ` +
-    `worker (${r.settings.workerActivitySlots} activity slots) and watcher (concurrency ${r.settings.watcherConcurrency}) as their own processes. ` +
-    `Floor: the same writes per entry with client-node, ${r.settings.concurrency} entries in flight. Both sides warmed up with ` +
-    `${r.settings.warmUpEntries ?? 0} entries through the same path first (not timed). End point for both: the entry's Succeeded status seen ` +
-    'through the bench\'s watch. Per entry = create returned → Succeeded seen; total = first create sent → last Succeeded seen. ' +
-    'API requests per entry include the bench\'s own create.', '',
+      `worker (${r.settings.workerActivitySlots} activity slots) and watcher (concurrency ${r.settings.watcherConcurrency}) as their own processes. ` +
+      `Floor: the same writes per entry with client-node, ${r.settings.concurrency} entries in flight. Both sides warmed up with ` +
+      `${r.settings.warmUpEntries ?? 0} entries through the same path first (not timed). End point for both: the entry's Succeeded status seen ` +
+      "through the bench's watch. Per entry = create returned → Succeeded seen; total = first create sent → last Succeeded seen. " +
+      "API requests per entry include the bench's own create.",
+    '',
     '| side | total (s) | entries/s | per entry p50 (ms) | p99 (ms) | max (ms) | API requests / entry | verified |',
     '|---|---:|---:|---:|---:|---:|---:|---|',
-    side('ours (watcher → Temporal → worker)', r.ours), side('floor (client-node only)', r.floor), '',
-    `Ours / floor: **${r.ratioToFloor}×**.`, '',
+    side('ours (watcher → Temporal → worker)', r.ours),
+    side('floor (client-node only)', r.floor),
+    '',
+    `Ours / floor: **${r.ratioToFloor}×**.`,
+    '',
     `Where the time goes (median per entry): watcher (create → workflow started) ${b.watcherMs} ms; activities running ${b.activitiesMs} ms; ` +
-    `activities waiting for a slot ${b.activityQueueMs} ms; workflow tasks (local activities included) + Temporal + watch delivery ${b.temporalMs} ms. ` +
-    `History events per entry when read after all Succeeded (median): ${b.historyEvents ?? '–'}.`, '',
-    '| activity | per entry | p50 run (ms) |', '|---|---:|---:|',
+      `activities waiting for a slot ${b.activityQueueMs} ms; workflow tasks (local activities included) + Temporal + watch delivery ${b.temporalMs} ms. ` +
+      `History events per entry when read after all Succeeded (median): ${b.historyEvents ?? '–'}.`,
+    '',
+    '| activity | per entry | p50 run (ms) |',
+    '|---|---:|---:|',
     ...Object.entries(b.byActivity).map(([t, v]) => `| ${t} | ${v.count} | ${v.p50Ms} |`),
-    ...Object.entries(b.localActivities ?? {}).map(([t, n]) => `| ${t} (local) | ${n} | – |`), '',
-    'API requests per entry (apiserver_request_total):', '',
-    '| request | ours | floor |', '|---|---:|---:|',
-    ...[...new Set([...Object.keys(r.ours.requestsPerEntry), ...Object.keys(r.floor.requestsPerEntry)])].sort()
-      .map((k) => `| ${k} | ${r.ours.requestsPerEntry[k] ?? 0} | ${r.floor.requestsPerEntry[k] ?? 0} |`), '',
-    ...(r.targets.length ? ['| target | value | met |', '|---|---|---|', ...r.targets.map((t) => `| ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`), ''] : []),
+    ...Object.entries(b.localActivities ?? {}).map(([t, n]) => `| ${t} (local) | ${n} | – |`),
+    '',
+    'API requests per entry (apiserver_request_total):',
+    '',
+    '| request | ours | floor |',
+    '|---|---:|---:|',
+    ...[...new Set([...Object.keys(r.ours.requestsPerEntry), ...Object.keys(r.floor.requestsPerEntry)])]
+      .sort()
+      .map((k) => `| ${k} | ${r.ours.requestsPerEntry[k] ?? 0} | ${r.floor.requestsPerEntry[k] ?? 0} |`),
+    '',
+    ...(r.targets.length
+      ? [
+          '| target | value | met |',
+          '|---|---|---|',
+          ...r.targets.map((t) => `| ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`),
+          '',
+        ]
+      : []),
   ].join('\n');
 }

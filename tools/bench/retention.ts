@@ -30,7 +30,16 @@ import { machineInfo, type MachineInfo } from './deletion';
 import { FloorRetention } from './floor-retention';
 import { lifecycleHistory } from './history';
 import {
-  EntryObserver, MemorySampler, Rig, SecretObserver, benchEntries, mapLimit, quantile, spread, type BenchEntry, type ProductBuild,
+  EntryObserver,
+  MemorySampler,
+  Rig,
+  SecretObserver,
+  benchEntries,
+  mapLimit,
+  quantile,
+  spread,
+  type BenchEntry,
+  type ProductBuild,
   type Spread,
 } from './live';
 import { floorReconcileEntry } from './reconcile';
@@ -71,8 +80,16 @@ export interface RetentionBenchResult {
   mode: RetentionBenchOptions['mode'];
   at: string;
   machine: MachineInfo;
-  settings: { entries: number; retentionSeconds: number; objectsPerEntry: number; concurrency: number; maxCachedWorkflows: number;
-    retentionMode?: string; activitySlots?: number; workflowTaskSlots?: number };
+  settings: {
+    entries: number;
+    retentionSeconds: number;
+    objectsPerEntry: number;
+    concurrency: number;
+    maxCachedWorkflows: number;
+    retentionMode?: string;
+    activitySlots?: number;
+    workflowTaskSlots?: number;
+  };
   /** Create burst → all Succeeded. */
   reconcile: { totalMs: number; entriesPerSecond: number };
   /** Delete calls: first → last returned. */
@@ -102,7 +119,15 @@ export interface RetentionBenchResult {
   /** Median over entries of all history events of the lifecycle (every run of a continue-as-new chain). */
   historyEventsPerLifecycle?: number;
   /** Per lifecycle: history events (spread), runs, regular and local activities, workflow tasks (medians). */
-  history?: { events: Spread; runsMax: number; activities: number; localActivities: number; workflowTasks: number; timers: number; signals: number };
+  history?: {
+    events: Spread;
+    runsMax: number;
+    activities: number;
+    localActivities: number;
+    workflowTasks: number;
+    timers: number;
+    signals: number;
+  };
   /** Deadline → every entry gone (finalizers released): ours, the floor, ours / floor (overall). */
   gone?: { ours: GoneFigures; floor?: GoneFigures; ratioToFloor?: number; ratioToFloorP99?: number };
   /** The floor's own timings (bench clock). */
@@ -127,26 +152,41 @@ export const RETENTION_QUICK = { entries: 8, retentionSeconds: 5, objects: 2, co
 const BUCKET = 'bench-retention';
 
 /** Waits (re-checking every 250 ms) until `done()`; throws `what` after `timeoutMs`. */
-async function until(done: () => number, total: number, what: string, timeoutMs: number, progress?: (n: number) => void): Promise<void> {
+async function until(
+  done: () => number,
+  total: number,
+  what: string,
+  timeoutMs: number,
+  progress?: (n: number) => void,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const n = done();
     progress?.(n);
     if (n >= total) return;
-    if (Date.now() > deadline) throw new Error(`${total - n} of ${total} entries not ${what} after ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`${total - n} of ${total} entries not ${what} after ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
 
 /** Deadline → gone per entry: the later of "entry object gone" and "our finalizer off its secret", by the watches. */
-function goneFigures(names: readonly string[], deadlines: ReadonlyMap<string, number>, entries: EntryObserver, secrets: SecretObserver): GoneFigures {
+function goneFigures(
+  names: readonly string[],
+  deadlines: ReadonlyMap<string, number>,
+  entries: EntryObserver,
+  secrets: SecretObserver,
+): GoneFigures {
   const per: number[] = [];
   let last = -Infinity;
   let missing = 0;
   for (const n of names) {
     const entryGone = entries.seen.get(n)?.goneAt;
     const released = secrets.releasedAt(n);
-    if (entryGone === undefined || released === undefined) { missing += 1; continue; }
+    if (entryGone === undefined || released === undefined) {
+      missing += 1;
+      continue;
+    }
     const gone = Math.max(entryGone, released);
     per.push(gone - deadlines.get(n)!);
     last = Math.max(last, gone);
@@ -164,16 +204,23 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
   const defaults = loadConfig({ BACKUP_LOCAL_DIR: '/', BEL_PROVIDER_TYPES: 'local' });
   const maxCachedWorkflows = o.maxCachedWorkflows ?? defaults.worker.maxCachedWorkflows;
   const retentionMode = defaults.retentionMode;
-  const rig = await Rig.start({ build: o.build, dir: o.dir, log, ...(o.stackEnv ? { stackEnv: o.stackEnv } : {}),
-    env: { BEL_DEFAULT_RETENTION: `${o.retentionSeconds}s`, BEL_MAX_CACHED_WORKFLOWS: String(maxCachedWorkflows) } });
+  const rig = await Rig.start({
+    build: o.build,
+    dir: o.dir,
+    log,
+    ...(o.stackEnv ? { stackEnv: o.stackEnv } : {}),
+    env: { BEL_DEFAULT_RETENTION: `${o.retentionSeconds}s`, BEL_MAX_CACHED_WORKFLOWS: String(maxCachedWorkflows) },
+  });
   let sampler: MemorySampler | undefined;
   const problems: string[] = [];
   try {
     const entries = benchEntries(`r${rig.run}`, o.entries);
     const floorEntries = o.skipFloor ? [] : benchEntries(`rf${rig.run}`, o.entries);
     const names = entries.map((e) => e.name);
-    log(`preparing ${entries.length + floorEntries.length} namespaces, provider secrets and ` +
-      `${(entries.length + floorEntries.length) * o.objects} backup files (not timed)`);
+    log(
+      `preparing ${entries.length + floorEntries.length} namespaces, provider secrets and ` +
+        `${(entries.length + floorEntries.length) * o.objects} backup files (not timed)`,
+    );
     await rig.prepare([...entries, ...floorEntries], BUCKET, o.objects, o.concurrency);
     const observer = new EntryObserver(rig.kc, rig.run);
     const secrets = new SecretObserver(rig.kc, rig.run);
@@ -181,7 +228,10 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
       const every = (what: string, total = o.entries): ((n: number) => void) => {
         let shown = 0;
         return (n) => {
-          if (n >= shown + Math.max(1, total / 5)) { shown = n; log(`${what}: ${n}/${total}`); }
+          if (n >= shown + Math.max(1, total / 5)) {
+            shown = n;
+            log(`${what}: ${n}/${total}`);
+          }
         };
       };
 
@@ -196,20 +246,33 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
       }
       let ceiling: CeilingResult | undefined;
       if (!o.skipCeiling) {
-        ceiling = await runCeiling(rig, { entries: o.entries, retentionSeconds: o.retentionSeconds, concurrency: o.concurrency,
-          maxCachedWorkflows, activitySlots: defaults.worker.maxConcurrentActivityTaskExecutions,
-          workflowTaskSlots: defaults.worker.maxConcurrentWorkflowTaskExecutions, dir: join(o.dir, 'ceiling'), log });
+        ceiling = await runCeiling(rig, {
+          entries: o.entries,
+          retentionSeconds: o.retentionSeconds,
+          concurrency: o.concurrency,
+          maxCachedWorkflows,
+          activitySlots: defaults.worker.maxConcurrentActivityTaskExecutions,
+          workflowTaskSlots: defaults.worker.maxConcurrentWorkflowTaskExecutions,
+          dir: join(o.dir, 'ceiling'),
+          log,
+        });
         problems.push(...ceiling.problems);
       }
 
       await rig.startService();
-      sampler = new MemorySampler(() => ({ worker: rig.worker?.proc.child.pid, watcher: rig.watcher?.proc.child.pid, temporal: rig.temporalPid }));
+      sampler = new MemorySampler(() => ({
+        worker: rig.worker?.proc.child.pid,
+        watcher: rig.watcher?.proc.child.pid,
+        temporal: rig.temporalPid,
+      }));
       log(`ours: creating ${o.entries} entries (${o.concurrency} in flight)`);
       const t0 = Date.now();
       await mapLimit(entries, o.concurrency, (e) => rig.createEntry(e, BUCKET));
       await observer.until(names, (x) => x.succeededAt !== undefined, 'Succeeded', 3600_000, every('ours: Succeeded'));
       const reconcileMs = Math.max(...names.map((n) => observer.seen.get(n)!.succeededAt!)) - t0;
-      log(`ours: all Succeeded in ${(reconcileMs / 1000).toFixed(1)} s; deleting all ${o.entries} (retention ${o.retentionSeconds} s)`);
+      log(
+        `ours: all Succeeded in ${(reconcileMs / 1000).toFixed(1)} s; deleting all ${o.entries} (retention ${o.retentionSeconds} s)`,
+      );
 
       const d0 = Date.now();
       const deleteCalls = await mapLimit(entries, o.concurrency, async (e) => {
@@ -218,8 +281,13 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         return { sentAt, returnedAt: Date.now() };
       });
       const deleteBurstMs = Date.now() - d0;
-      await until(() => goneCount(names, observer, secrets), names.length, 'gone with their finalizers released',
-        3600_000 + o.retentionSeconds * 1000, every('ours: gone, finalizers released'));
+      await until(
+        () => goneCount(names, observer, secrets),
+        names.length,
+        'gone with their finalizers released',
+        3600_000 + o.retentionSeconds * 1000,
+        every('ours: gone, finalizers released'),
+      );
       // The lifecycle's history is complete once the workflow has closed.
       await mapLimit(entries, 16, (e) => rig.client!.workflow.getHandle(rig.workflowId(e.name)).result());
       sampler.stop();
@@ -236,27 +304,59 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         const del = h.activities.find((a) => a.type === 'deleteBackups');
         const call = deleteCalls[i]!;
         const signal = h.signals.find((s) => s.at >= call.sentAt);
-        return { name: e.name, deadline, deletedAt, set, fired, retention, del, call, signal, pendingAt: seen.pendingAt, h };
+        return {
+          name: e.name,
+          deadline,
+          deletedAt,
+          set,
+          fired,
+          retention,
+          del,
+          call,
+          signal,
+          pendingAt: seen.pendingAt,
+          h,
+        };
       });
       const deadlines = new Map(rows.map((r) => [r.name, r.deadline]));
       const gone = goneFigures(names, deadlines, observer, secrets);
-      problems.unshift(...verify(rig.localRoot, names, rows.map((r) => ({ deadline: r.deadline, start: r.del?.scheduled }))));
-      if (floorEntries.length) problems.push(...verify(rig.localRoot, floorEntries.map((e) => e.name), []).map((p) => `floor: ${p}`));
+      problems.unshift(
+        ...verify(
+          rig.localRoot,
+          names,
+          rows.map((r) => ({ deadline: r.deadline, start: r.del?.scheduled })),
+        ),
+      );
+      if (floorEntries.length)
+        problems.push(
+          ...verify(
+            rig.localRoot,
+            floorEntries.map((e) => e.name),
+            [],
+          ).map((p) => `floor: ${p}`),
+        );
       const lateness = {
         timerFired: spread(rows.flatMap((r) => (r.fired ? [r.fired.fired! - r.deadline] : []))),
         deletionStart: spread(rows.flatMap((r) => (r.del ? [r.del.scheduled - r.deadline] : []))),
-        firstDeleteCall: spread(rows.flatMap((r) => (r.del?.started !== undefined ? [r.del.started - r.deadline] : []))),
+        firstDeleteCall: spread(
+          rows.flatMap((r) => (r.del?.started !== undefined ? [r.del.started - r.deadline] : [])),
+        ),
       };
-      const withTimer = spread(rows.flatMap((r) => (r.set && r.set.started < r.deadline && r.del ? [r.del.scheduled - r.deadline] : [])));
+      const withTimer = spread(
+        rows.flatMap((r) => (r.set && r.set.started < r.deadline && r.del ? [r.del.scheduled - r.deadline] : [])),
+      );
       const timerSetAfterDeletion = {
         afterDeleteCall: spread(rows.flatMap((r) => (r.set ? [r.set.started - r.call.returnedAt] : []))),
         afterSignal: spread(rows.flatMap((r) => (r.set && r.signal ? [r.set.started - r.signal.at] : []))),
       };
       const med = (xs: number[]): number => quantile(xs, 0.5);
       const history = {
-        events: spread(rows.map((r) => r.h.events)), runsMax: Math.max(...rows.map((r) => r.h.runs)),
-        activities: med(rows.map((r) => r.h.activities.length)), localActivities: med(rows.map((r) => r.h.localActivities.length)),
-        workflowTasks: med(rows.map((r) => r.h.workflowTasks)), timers: med(rows.map((r) => r.h.timers.length)),
+        events: spread(rows.map((r) => r.h.events)),
+        runsMax: Math.max(...rows.map((r) => r.h.runs)),
+        activities: med(rows.map((r) => r.h.activities.length)),
+        localActivities: med(rows.map((r) => r.h.localActivities.length)),
+        workflowTasks: med(rows.map((r) => r.h.workflowTasks)),
+        timers: med(rows.map((r) => r.h.timers.length)),
         signals: med(rows.map((r) => r.h.signals.length)),
       };
       const historyEventsPerLifecycle = history.events.p50;
@@ -266,34 +366,77 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
       const full = o.mode === 'full';
       const workerMiB = peak.worker ?? NaN;
       return {
-        benchmark: 'retention', mode: o.mode, at: new Date().toISOString(),
+        benchmark: 'retention',
+        mode: o.mode,
+        at: new Date().toISOString(),
         machine: { ...machine, loadAverageEnd: os.loadavg().map((l) => Math.round(l * 100) / 100) },
-        settings: { entries: o.entries, retentionSeconds: o.retentionSeconds, objectsPerEntry: o.objects, concurrency: o.concurrency, maxCachedWorkflows,
-          retentionMode, activitySlots: defaults.worker.maxConcurrentActivityTaskExecutions, workflowTaskSlots: defaults.worker.maxConcurrentWorkflowTaskExecutions },
-        reconcile: { totalMs: reconcileMs, entriesPerSecond: Math.round(o.entries / (reconcileMs / 1000) * 10) / 10 },
-        deleteBurstMs, lateness, deletionStartWithTimer: withTimer, timerSetAfterDeletion,
+        settings: {
+          entries: o.entries,
+          retentionSeconds: o.retentionSeconds,
+          objectsPerEntry: o.objects,
+          concurrency: o.concurrency,
+          maxCachedWorkflows,
+          retentionMode,
+          activitySlots: defaults.worker.maxConcurrentActivityTaskExecutions,
+          workflowTaskSlots: defaults.worker.maxConcurrentWorkflowTaskExecutions,
+        },
+        reconcile: { totalMs: reconcileMs, entriesPerSecond: Math.round((o.entries / (reconcileMs / 1000)) * 10) / 10 },
+        deleteBurstMs,
+        lateness,
+        deletionStartWithTimer: withTimer,
+        timerSetAfterDeletion,
         timersSetBeforeDeadline: rows.filter((r) => r.set && r.set.started < r.deadline).length,
-        pendingAfterDeletionMs: spread(rows.flatMap((r) => (r.pendingAt !== undefined ? [r.pendingAt - r.deletedAt] : []))),
+        pendingAfterDeletionMs: spread(
+          rows.flatMap((r) => (r.pendingAt !== undefined ? [r.pendingAt - r.deletedAt] : [])),
+        ),
         timerTargetAfterDeadline: spread(rows.flatMap((r) => (r.set ? [r.set.target - r.deadline] : []))),
-        timerPrecisionMs: spread(rows.flatMap((r) => r.retention.filter((t) => t.fired !== undefined).map((t) => t.fired! - t.target))),
+        timerPrecisionMs: spread(
+          rows.flatMap((r) => r.retention.filter((t) => t.fired !== undefined).map((t) => t.fired! - t.target)),
+        ),
         entriesWithoutTimer: rows.filter((r) => !r.set).length,
-        historyEventsPerLifecycle, history,
-        gone: { ours: gone, ...(floorGone ? { floor: floorGone } : {}), ...(ratio !== undefined ? { ratioToFloor: ratio } : {}),
-          ...(ratioP99 !== undefined ? { ratioToFloorP99: ratioP99 } : {}) },
+        historyEventsPerLifecycle,
+        history,
+        gone: {
+          ours: gone,
+          ...(floorGone ? { floor: floorGone } : {}),
+          ...(ratio !== undefined ? { ratioToFloor: ratio } : {}),
+          ...(ratioP99 !== undefined ? { ratioToFloorP99: ratioP99 } : {}),
+        },
         ...(floorTimes ? { floor: floorTimes } : {}),
         ...(ceiling ? { ceiling } : {}),
-        peakRssMiB: { ...(peak.worker ? { worker: peak.worker } : {}), ...(peak.watcher ? { watcher: peak.watcher } : {}),
-          ...(peak.temporal ? { temporal: peak.temporal } : {}) },
-        drainMs: gone.overallMs, verified: problems.length === 0, problems,
-        targets: full ? [
-          { target: 'deletion start (deleteBackups scheduled) after the deadline, p99 < 5 s', value: `${(lateness.deletionStart.p99 / 1000).toFixed(2)} s`,
-            met: lateness.deletionStart.p99 < 5000 },
-          { target: 'deadline → every entry gone ≤ 2× the floor', value: ratio !== undefined ? `${ratio}×` : '–', met: ratio !== undefined && ratio <= 2 },
-          { target: 'worker peak RSS < 500 MiB', value: `${Math.round(workerMiB)} MiB`, met: workerMiB < 500 },
-          { target: 'retention timer set after the deletion, p99 < 1 s', value: `${(timerSetAfterDeletion.afterDeleteCall.p99 / 1000).toFixed(2)} s`,
-            met: timerSetAfterDeletion.afterDeleteCall.p99 < 1000 },
-          { target: 'historyEventsPerLifecycle ≤ 40', value: String(historyEventsPerLifecycle), met: historyEventsPerLifecycle <= 40 },
-        ] : [],
+        peakRssMiB: {
+          ...(peak.worker ? { worker: peak.worker } : {}),
+          ...(peak.watcher ? { watcher: peak.watcher } : {}),
+          ...(peak.temporal ? { temporal: peak.temporal } : {}),
+        },
+        drainMs: gone.overallMs,
+        verified: problems.length === 0,
+        problems,
+        targets: full
+          ? [
+              {
+                target: 'deletion start (deleteBackups scheduled) after the deadline, p99 < 5 s',
+                value: `${(lateness.deletionStart.p99 / 1000).toFixed(2)} s`,
+                met: lateness.deletionStart.p99 < 5000,
+              },
+              {
+                target: 'deadline → every entry gone ≤ 2× the floor',
+                value: ratio !== undefined ? `${ratio}×` : '–',
+                met: ratio !== undefined && ratio <= 2,
+              },
+              { target: 'worker peak RSS < 500 MiB', value: `${Math.round(workerMiB)} MiB`, met: workerMiB < 500 },
+              {
+                target: 'retention timer set after the deletion, p99 < 1 s',
+                value: `${(timerSetAfterDeletion.afterDeleteCall.p99 / 1000).toFixed(2)} s`,
+                met: timerSetAfterDeletion.afterDeleteCall.p99 < 1000,
+              },
+              {
+                target: 'historyEventsPerLifecycle ≤ 40',
+                value: String(historyEventsPerLifecycle),
+                met: historyEventsPerLifecycle <= 40,
+              },
+            ]
+          : [],
         ok: problems.length === 0,
       };
     } finally {
@@ -307,39 +450,73 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
 }
 
 /** The floor side: its entries reconciled by the floor's writes (not timed), deleted at once, carried to the end by {@link FloorRetention}. */
-async function runFloorSide(rig: Rig, entries: readonly BenchEntry[], o: RetentionBenchOptions, mode: 'release-entry' | 'hold-entry',
-  observer: EntryObserver, secrets: SecretObserver, log: (line: string) => void, every: (what: string, total?: number) => (n: number) => void):
-Promise<{ gone: GoneFigures; times: NonNullable<RetentionBenchResult['floor']> }> {
+async function runFloorSide(
+  rig: Rig,
+  entries: readonly BenchEntry[],
+  o: RetentionBenchOptions,
+  mode: 'release-entry' | 'hold-entry',
+  observer: EntryObserver,
+  secrets: SecretObserver,
+  log: (line: string) => void,
+  every: (what: string, total?: number) => (n: number) => void,
+): Promise<{ gone: GoneFigures; times: NonNullable<RetentionBenchResult['floor']> }> {
   const cls = `floor-${rig.run}`;
   const names = entries.map((e) => e.name);
   log(`floor: reconciling ${entries.length} entries with the floor's own writes (not timed)`);
   await mapLimit(entries, o.concurrency, (e) => floorReconcileEntry(rig, e, BUCKET, cls));
-  const floor = new FloorRetention(rig, { cls, bucket: BUCKET, retentionMs: o.retentionSeconds * 1000, concurrency: o.concurrency, mode, entries });
+  const floor = new FloorRetention(rig, {
+    cls,
+    bucket: BUCKET,
+    retentionMs: o.retentionSeconds * 1000,
+    concurrency: o.concurrency,
+    mode,
+    entries,
+  });
   try {
     log(`floor: deleting all ${entries.length} (retention ${o.retentionSeconds} s, ${mode})`);
     await mapLimit(entries, o.concurrency, (e) => rig.deleteEntry(e));
-    await until(() => goneCount(names, observer, secrets), names.length, 'gone (floor)', 3600_000 + o.retentionSeconds * 1000,
-      every('floor: gone, finalizers released', names.length));
+    await until(
+      () => goneCount(names, observer, secrets),
+      names.length,
+      'gone (floor)',
+      3600_000 + o.retentionSeconds * 1000,
+      every('floor: gone, finalizers released', names.length),
+    );
   } finally {
     await floor.stop();
   }
   const deadlines = new Map(names.map((n) => [n, floor.times.get(n)?.deadline ?? NaN]));
   const gone = goneFigures(names, deadlines, observer, secrets);
   // Not timed: the floor's provider secrets go, so our watcher (it watches garden) does not carry them in its cache.
-  await mapLimit(entries, o.concurrency, (e) => rig.core.deleteNamespacedSecret({ namespace: 'garden', name: `entry-${e.name}` })
-    .catch((err: { code?: number }) => { if (err.code !== 404) throw err; }));
+  await mapLimit(entries, o.concurrency, (e) =>
+    rig.core
+      .deleteNamespacedSecret({ namespace: 'garden', name: `entry-${e.name}` })
+      .catch((err: { code?: number }) => {
+        if (err.code !== 404) throw err;
+      }),
+  );
   const times = [...floor.times.values()];
   log(`floor: last deadline → all gone ${(gone.overallMs / 1000).toFixed(2)} s`);
-  return { gone, times: { registered: spread(times.flatMap((t) => (t.registeredAt !== undefined ? [t.registeredAt - t.seenAt] : []))),
-    deleteStarted: spread(times.flatMap((t) => (t.deleteStartedAt !== undefined ? [t.deleteStartedAt - t.deadline] : []))),
-    problems: [...floor.problems] } };
+  return {
+    gone,
+    times: {
+      registered: spread(times.flatMap((t) => (t.registeredAt !== undefined ? [t.registeredAt - t.seenAt] : []))),
+      deleteStarted: spread(
+        times.flatMap((t) => (t.deleteStartedAt !== undefined ? [t.deleteStartedAt - t.deadline] : [])),
+      ),
+      problems: [...floor.problems],
+    },
+  };
 }
 
 /** Every entry's prefix is empty and its deletion started after its deadline. */
 function verify(root: string, names: readonly string[], rows: Array<{ deadline: number; start?: number }>): string[] {
   const problems: string[] = [];
-  const left = names.filter((n) => existsSync(join(root, BUCKET, n))
-    && readdirSync(join(root, BUCKET, n), { recursive: true, withFileTypes: true }).some((f) => f.isFile()));
+  const left = names.filter(
+    (n) =>
+      existsSync(join(root, BUCKET, n)) &&
+      readdirSync(join(root, BUCKET, n), { recursive: true, withFileTypes: true }).some((f) => f.isFile()),
+  );
   if (left.length) problems.push(`${left.length} prefixes not empty (first ${left[0]})`);
   const early = rows.filter((r) => r.start !== undefined && r.start < r.deadline - 1000);
   if (early.length) problems.push(`${early.length} deletions (deleteBackups scheduled) before the deadline`);
@@ -357,47 +534,77 @@ function round(x: number, digits: number): number {
 export function renderRetentionMarkdown(r: RetentionBenchResult): string {
   const m = r.machine;
   const v = (ms: number | undefined): string => (ms !== undefined && Number.isFinite(ms) ? String(ms) : '–');
-  const row = (what: string, x: Spread | undefined): string => (x ? `| ${what} | ${x.n} | ${v(x.p50)} | ${v(x.p99)} | ${v(x.max)} |` : `| ${what} | – | – | – | – |`);
-  const s = (ms: number | undefined): string => (ms !== undefined && Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '–');
+  const row = (what: string, x: Spread | undefined): string =>
+    x ? `| ${what} | ${x.n} | ${v(x.p50)} | ${v(x.p99)} | ${v(x.max)} |` : `| ${what} | – | – | – | – |`;
+  const s = (ms: number | undefined): string =>
+    ms !== undefined && Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '–';
   const c = r.ceiling;
   const g = r.gone;
   return [
-    `### Retention (${r.mode}), ${r.at.slice(0, 16).replace('T', ' ')} UTC`, '',
-    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}. Load average ${m.loadAverageStart.join(' / ')} at start, ${m.loadAverageEnd.join(' / ')} at end.`, '',
+    `### Retention (${r.mode}), ${r.at.slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}. Load average ${m.loadAverageStart.join(' / ')} at start, ${m.loadAverageEnd.join(' / ')} at end.`,
+    '',
     `Settings: ${r.settings.entries} entries of type local (${r.settings.objectsPerEntry} backup files each), reconciled, then all deleted ` +
-    `(${r.settings.concurrency} delete calls in flight, burst took ${(r.deleteBurstMs / 1000).toFixed(1)} s) with retention ${r.settings.retentionSeconds} s` +
-    `${r.settings.retentionMode ? ` (${r.settings.retentionMode})` : ''}; worker max cached workflows ${r.settings.maxCachedWorkflows}` +
-    `${r.settings.activitySlots ? `, ${r.settings.activitySlots} activity slots, ${r.settings.workflowTaskSlots} workflow task slots` : ''}. ` +
-    `Reconcile of all ${r.settings.entries}: ${(r.reconcile.totalMs / 1000).toFixed(1)} s (${r.reconcile.entriesPerSecond} entries/s). ` +
-    'Deadline = deletionTimestamp + retention (what the workflow computes). The retention timer is the TimerStarted event with the ' +
-    'summary `retention deadline`; deletion start is the `deleteBackups` ActivityTaskScheduled event. Same stack, in this order: floor, ceiling, ours.', '',
-    '| after the deadline (deletionTimestamp + retention) | entries | p50 (ms) | p99 (ms) | max (ms) |', '|---|---:|---:|---:|---:|',
+      `(${r.settings.concurrency} delete calls in flight, burst took ${(r.deleteBurstMs / 1000).toFixed(1)} s) with retention ${r.settings.retentionSeconds} s` +
+      `${r.settings.retentionMode ? ` (${r.settings.retentionMode})` : ''}; worker max cached workflows ${r.settings.maxCachedWorkflows}` +
+      `${r.settings.activitySlots ? `, ${r.settings.activitySlots} activity slots, ${r.settings.workflowTaskSlots} workflow task slots` : ''}. ` +
+      `Reconcile of all ${r.settings.entries}: ${(r.reconcile.totalMs / 1000).toFixed(1)} s (${r.reconcile.entriesPerSecond} entries/s). ` +
+      'Deadline = deletionTimestamp + retention (what the workflow computes). The retention timer is the TimerStarted event with the ' +
+      'summary `retention deadline`; deletion start is the `deleteBackups` ActivityTaskScheduled event. Same stack, in this order: floor, ceiling, ours.',
+    '',
+    '| after the deadline (deletionTimestamp + retention) | entries | p50 (ms) | p99 (ms) | max (ms) |',
+    '|---|---:|---:|---:|---:|',
     row('retention timer set to fire (its TimerStarted + duration)', r.timerTargetAfterDeadline),
-    row('retention timer fired', r.lateness.timerFired), row('deletion start (deleteBackups scheduled)', r.lateness.deletionStart),
+    row('retention timer fired', r.lateness.timerFired),
+    row('deletion start (deleteBackups scheduled)', r.lateness.deletionStart),
     row('first delete call (deleteBackups started)', r.lateness.firstDeleteCall),
     row('deletion start, entries whose retention timer was set before the deadline', r.deletionStartWithTimer),
-    row('entry gone, every finalizer released — ours', g?.ours.perEntry), row('entry gone, every finalizer released — floor', g?.floor?.perEntry),
-    row('no-op ceiling: stub activity scheduled', c?.deletionStart), row('no-op ceiling: timer fired', c?.timerFired), '',
+    row('entry gone, every finalizer released — ours', g?.ours.perEntry),
+    row('entry gone, every finalizer released — floor', g?.floor?.perEntry),
+    row('no-op ceiling: stub activity scheduled', c?.deletionStart),
+    row('no-op ceiling: timer fired', c?.timerFired),
+    '',
     `**Deadline → every entry gone (finalizers released), last deadline → last release:** ours ${s(g?.ours.overallMs)} s, ` +
-    `floor ${s(g?.floor?.overallMs)} s, ours / floor **${g?.ratioToFloor ?? '–'}×** (per-entry p99: ${g?.ratioToFloorP99 ?? '–'}×).` +
-    (g?.ours.missing ? ` ${g.ours.missing} entries of ours never seen gone.` : ''), '',
+      `floor ${s(g?.floor?.overallMs)} s, ours / floor **${g?.ratioToFloor ?? '–'}×** (per-entry p99: ${g?.ratioToFloorP99 ?? '–'}×).` +
+      (g?.ours.missing ? ` ${g.ours.missing} entries of ours never seen gone.` : ''),
+    '',
     `**Retention timer set after the deletion** (TimerStarted − the bench's delete call returned; includes the watch delivery and the watcher's ` +
-    `signal): p50 ${v(r.timerSetAfterDeletion?.afterDeleteCall.p50)} ms, p99 ${v(r.timerSetAfterDeletion?.afterDeleteCall.p99)} ms; against the first ` +
-    `signal recorded after the delete call was sent: p50 ${v(r.timerSetAfterDeletion?.afterSignal.p50)} ms, p99 ${v(r.timerSetAfterDeletion?.afterSignal.p99)} ms. ` +
-    `Timers set before their deadline: ${r.timersSetBeforeDeadline ?? '–'} of ${r.settings.entries}; entries without a retention timer: ${r.entriesWithoutTimer}.`, '',
+      `signal): p50 ${v(r.timerSetAfterDeletion?.afterDeleteCall.p50)} ms, p99 ${v(r.timerSetAfterDeletion?.afterDeleteCall.p99)} ms; against the first ` +
+      `signal recorded after the delete call was sent: p50 ${v(r.timerSetAfterDeletion?.afterSignal.p50)} ms, p99 ${v(r.timerSetAfterDeletion?.afterSignal.p99)} ms. ` +
+      `Timers set before their deadline: ${r.timersSetBeforeDeadline ?? '–'} of ${r.settings.entries}; entries without a retention timer: ${r.entriesWithoutTimer}.`,
+    '',
     `**historyEventsPerLifecycle** (create → retain → delete, every run, median): **${r.historyEventsPerLifecycle ?? '–'}** ` +
-    (r.history ? `(p99 ${r.history.events.p99}, max ${r.history.events.max}; runs per lifecycle ≤ ${r.history.runsMax}; median per lifecycle: ` +
-      `${r.history.activities} activities, ${r.history.localActivities} local activities, ${r.history.workflowTasks} workflow tasks, ` +
-      `${r.history.timers} timers, ${r.history.signals} signals).` : ''), '',
-    c ? `**No-op ceiling** (tools/bench/ceiling-workflow.ts on a bench-only worker, same cache and slots, same N and retention): ` +
-      `${c.entries} started and idle in ${s(c.startAllMs)} s, signalled in ${s(c.signalBurstMs)} s; stub activity scheduled after the deadline ` +
-      `p50 ${v(c.deletionStart.p50)} ms, p99 ${v(c.deletionStart.p99)} ms; timer set after the signal returned p99 ${v(c.timerSetAfterSignal.p99)} ms; ` +
-      `last deadline → all closed ${s(c.drainMs)} s; ${c.historyEvents} history events per workflow; worker peak RSS ${c.workerPeakRssMiB ?? '–'} MiB.` : 'No-op ceiling: not run.', '',
-    r.floor ? `Floor (tools/bench/floor-retention.ts): deletion seen → registered p99 ${v(r.floor.registered.p99)} ms; deadline → its deletion started p99 ${v(r.floor.deleteStarted.p99)} ms.` : 'Floor: not run.', '',
+      (r.history
+        ? `(p99 ${r.history.events.p99}, max ${r.history.events.max}; runs per lifecycle ≤ ${r.history.runsMax}; median per lifecycle: ` +
+          `${r.history.activities} activities, ${r.history.localActivities} local activities, ${r.history.workflowTasks} workflow tasks, ` +
+          `${r.history.timers} timers, ${r.history.signals} signals).`
+        : ''),
+    '',
+    c
+      ? `**No-op ceiling** (tools/bench/ceiling-workflow.ts on a bench-only worker, same cache and slots, same N and retention): ` +
+        `${c.entries} started and idle in ${s(c.startAllMs)} s, signalled in ${s(c.signalBurstMs)} s; stub activity scheduled after the deadline ` +
+        `p50 ${v(c.deletionStart.p50)} ms, p99 ${v(c.deletionStart.p99)} ms; timer set after the signal returned p99 ${v(c.timerSetAfterSignal.p99)} ms; ` +
+        `last deadline → all closed ${s(c.drainMs)} s; ${c.historyEvents} history events per workflow; worker peak RSS ${c.workerPeakRssMiB ?? '–'} MiB.`
+      : 'No-op ceiling: not run.',
+    '',
+    r.floor
+      ? `Floor (tools/bench/floor-retention.ts): deletion seen → registered p99 ${v(r.floor.registered.p99)} ms; deadline → its deletion started p99 ${v(r.floor.deleteStarted.p99)} ms.`
+      : 'Floor: not run.',
+    '',
     `Deletion → Pending status seen (${r.pendingAfterDeletionMs.n} entries): p50 ${v(r.pendingAfterDeletionMs.p50)} ms, p99 ${v(r.pendingAfterDeletionMs.p99)} ms. ` +
-    `Retention timer precision (fired − set to fire, ${r.timerPrecisionMs.n} timers): p50 ${v(r.timerPrecisionMs.p50)} ms, p99 ${v(r.timerPrecisionMs.p99)} ms.`, '',
+      `Retention timer precision (fired − set to fire, ${r.timerPrecisionMs.n} timers): p50 ${v(r.timerPrecisionMs.p50)} ms, p99 ${v(r.timerPrecisionMs.p99)} ms.`,
+    '',
     `Peak RSS: worker ${r.peakRssMiB.worker ?? '–'} MiB, watcher ${r.peakRssMiB.watcher ?? '–'} MiB, Temporal dev server ${r.peakRssMiB.temporal ?? '– (not started by the benchmark)'} MiB. ` +
-    `Verified (every prefix empty, every entry gone, no deletion before its deadline): ${r.verified ? 'yes' : `**no**: ${r.problems.join('; ')}`}.`, '',
-    ...(r.targets.length ? ['| target | value | met |', '|---|---|---|', ...r.targets.map((t) => `| ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`), ''] : []),
+      `Verified (every prefix empty, every entry gone, no deletion before its deadline): ${r.verified ? 'yes' : `**no**: ${r.problems.join('; ')}`}.`,
+    '',
+    ...(r.targets.length
+      ? [
+          '| target | value | met |',
+          '|---|---|---|',
+          ...r.targets.map((t) => `| ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`),
+          '',
+        ]
+      : []),
   ].join('\n');
 }

@@ -34,7 +34,11 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DELETERS, EXTRA_DELETERS, type DeleterName } from './deleters';
 import {
-  FULL_OPTIONS, QUICK_OPTIONS, renderDeletionMarkdown, runDeletionBenchmark, type DeletionBenchOptions,
+  FULL_OPTIONS,
+  QUICK_OPTIONS,
+  renderDeletionMarkdown,
+  runDeletionBenchmark,
+  type DeletionBenchOptions,
 } from './deletion';
 import { distBuild } from './live';
 import { RECONCILE_FULL, RECONCILE_QUICK, renderReconcileMarkdown, runReconcileBenchmark } from './reconcile';
@@ -45,7 +49,10 @@ import { writeRaw, writeReport, type RunSet } from './summary';
 export function repoRoot(): string {
   for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'backupentry-lifecycle') {
+    if (
+      existsSync(pkg) &&
+      (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'backupentry-lifecycle'
+    ) {
       return dir;
     }
   }
@@ -71,18 +78,32 @@ const positive = (v: string | undefined, name: string, fallback: number): number
 
 /** Parses the deletion benchmark's flags into options. */
 export function parseDeletionArgs(argv: string[]): { options: DeletionBenchOptions; out?: string } {
-  const { values } = parseArgs({ args: argv, allowPositionals: true, options: {
-    quick: { type: 'boolean' }, sizes: { type: 'string' }, 'fake-gcs-sizes': { type: 'string' },
-    'latency-ms': { type: 'string' }, cap: { type: 'string' }, burst: { type: 'string' }, deleters: { type: 'string' },
-    'fake-gcs-endpoint': { type: 'string' }, note: { type: 'string' }, out: { type: 'string' },
-  } });
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      quick: { type: 'boolean' },
+      sizes: { type: 'string' },
+      'fake-gcs-sizes': { type: 'string' },
+      'latency-ms': { type: 'string' },
+      cap: { type: 'string' },
+      burst: { type: 'string' },
+      deleters: { type: 'string' },
+      'fake-gcs-endpoint': { type: 'string' },
+      note: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
   const base = values.quick ? QUICK_OPTIONS : FULL_OPTIONS;
   const custom = ['sizes', 'fake-gcs-sizes', 'latency-ms', 'cap', 'burst', 'deleters'].some((k) => k in values);
-  const deleters = values.deleters === undefined ? base.deleters : values.deleters.split(',').map((d) => {
-    const known: readonly string[] = [...DELETERS, ...EXTRA_DELETERS];
-    if (!known.includes(d)) throw new Error(`unknown deleter ${d} (known: ${known.join(', ')})`);
-    return d as DeleterName;
-  });
+  const deleters =
+    values.deleters === undefined
+      ? base.deleters
+      : values.deleters.split(',').map((d) => {
+          const known: readonly string[] = [...DELETERS, ...EXTRA_DELETERS];
+          if (!known.includes(d)) throw new Error(`unknown deleter ${d} (known: ${known.join(', ')})`);
+          return d as DeleterName;
+        });
   const options: DeletionBenchOptions = {
     mode: values.quick ? 'quick' : custom ? 'custom' : 'full',
     standInSizes: sizes(values.sizes, base.standInSizes),
@@ -105,66 +126,127 @@ const END = (name: string): string => `<!-- bench:${name}:end -->`;
  * Writes `result` under its benchmark's key and `markdown` as its marked section, keeping other benchmarks' entries
  * (for ad-hoc result files; `npm run bench` writes raw results and a report built from them, tools/bench/summary.ts).
  */
-export function writeResults(dir: string, base: string, result: { benchmark: string }, markdown: string): { json: string; md: string } {
+export function writeResults(
+  dir: string,
+  base: string,
+  result: { benchmark: string },
+  markdown: string,
+): { json: string; md: string } {
   mkdirSync(dir, { recursive: true });
   const json = join(dir, `${base}.json`);
   const md = join(dir, `${base}.md`);
-  const all = existsSync(json) ? JSON.parse(readFileSync(json, 'utf8')) as Record<string, unknown> : {};
+  const all = existsSync(json) ? (JSON.parse(readFileSync(json, 'utf8')) as Record<string, unknown>) : {};
   all[result.benchmark] = result;
   writeFileSync(json, `${JSON.stringify(all, null, 2)}\n`);
   const section = `${START(result.benchmark)}\n${markdown}${markdown.endsWith('\n') ? '' : '\n'}${END(result.benchmark)}\n`;
-  let text = existsSync(md) ? readFileSync(md, 'utf8') : '# Benchmark results\n\nWritten by `npm run bench` ' +
-    '(tools/bench/run.ts); see the README section "Benchmarks".\n\n';
+  let text = existsSync(md)
+    ? readFileSync(md, 'utf8')
+    : '# Benchmark results\n\nWritten by `npm run bench` ' +
+      '(tools/bench/run.ts); see the README section "Benchmarks".\n\n';
   const from = text.indexOf(START(result.benchmark));
   const to = text.indexOf(END(result.benchmark));
-  text = from >= 0 && to > from ? text.slice(0, from) + section + text.slice(to + END(result.benchmark).length + 1)
-    : `${text}${section}`;
+  text =
+    from >= 0 && to > from
+      ? text.slice(0, from) + section + text.slice(to + END(result.benchmark).length + 1)
+      : `${text}${section}`;
   writeFileSync(md, text);
   return { json, md };
 }
 
 /** Parses the flags of the reconcile and retention benchmarks. */
-export function parseLiveArgs(name: 'reconcile' | 'retention', argv: string[]): {
-  mode: 'full' | 'quick' | 'custom'; entries: number; concurrency: number; retentionSeconds: number; objects: number;
-  maxCachedWorkflows?: number; skipFloor?: boolean; skipCeiling?: boolean; note?: string; out?: string;
+export function parseLiveArgs(
+  name: 'reconcile' | 'retention',
+  argv: string[],
+): {
+  mode: 'full' | 'quick' | 'custom';
+  entries: number;
+  concurrency: number;
+  retentionSeconds: number;
+  objects: number;
+  maxCachedWorkflows?: number;
+  skipFloor?: boolean;
+  skipCeiling?: boolean;
+  note?: string;
+  out?: string;
 } {
-  const { values } = parseArgs({ args: argv, allowPositionals: true, options: {
-    quick: { type: 'boolean' }, entries: { type: 'string' }, concurrency: { type: 'string' }, note: { type: 'string' }, out: { type: 'string' },
-    ...(name === 'retention' ? { 'retention-seconds': { type: 'string' as const }, objects: { type: 'string' as const },
-      'max-cached-workflows': { type: 'string' as const }, 'no-floor': { type: 'boolean' as const }, 'no-ceiling': { type: 'boolean' as const } } : {}),
-  } });
-  const base: { entries: number; concurrency: number; retentionSeconds?: number; objects?: number } = name === 'reconcile'
-    ? (values.quick ? RECONCILE_QUICK : RECONCILE_FULL) : (values.quick ? RETENTION_QUICK : RETENTION_FULL);
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      quick: { type: 'boolean' },
+      entries: { type: 'string' },
+      concurrency: { type: 'string' },
+      note: { type: 'string' },
+      out: { type: 'string' },
+      ...(name === 'retention'
+        ? {
+            'retention-seconds': { type: 'string' as const },
+            objects: { type: 'string' as const },
+            'max-cached-workflows': { type: 'string' as const },
+            'no-floor': { type: 'boolean' as const },
+            'no-ceiling': { type: 'boolean' as const },
+          }
+        : {}),
+    },
+  });
+  const base: { entries: number; concurrency: number; retentionSeconds?: number; objects?: number } =
+    name === 'reconcile'
+      ? values.quick
+        ? RECONCILE_QUICK
+        : RECONCILE_FULL
+      : values.quick
+        ? RETENTION_QUICK
+        : RETENTION_FULL;
   const v = values as Record<string, string | boolean | undefined>;
   const int = (key: string, fallback: number): number => {
     const n = positive(v[key] as string | undefined, key, fallback);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${key} must be a whole number ≥ 1, got ${String(v[key])}`);
     return n;
   };
-  const custom = ['entries', 'concurrency', 'retention-seconds', 'objects', 'max-cached-workflows', 'no-floor', 'no-ceiling'].some((k) => k in values);
+  const custom = [
+    'entries',
+    'concurrency',
+    'retention-seconds',
+    'objects',
+    'max-cached-workflows',
+    'no-floor',
+    'no-ceiling',
+  ].some((k) => k in values);
   return {
     mode: values.quick ? 'quick' : custom ? 'custom' : 'full',
-    entries: int('entries', base.entries), concurrency: int('concurrency', base.concurrency),
+    entries: int('entries', base.entries),
+    concurrency: int('concurrency', base.concurrency),
     retentionSeconds: int('retention-seconds', base.retentionSeconds ?? 60),
     objects: int('objects', base.objects ?? 1),
     ...(v['max-cached-workflows'] !== undefined ? { maxCachedWorkflows: int('max-cached-workflows', 1) } : {}),
-    ...(v['no-floor'] ? { skipFloor: true } : {}), ...(v['no-ceiling'] ? { skipCeiling: true } : {}),
-    ...(values.note ? { note: values.note } : {}), ...(values.out ? { out: values.out } : {}),
+    ...(v['no-floor'] ? { skipFloor: true } : {}),
+    ...(v['no-ceiling'] ? { skipCeiling: true } : {}),
+    ...(values.note ? { note: values.note } : {}),
+    ...(values.out ? { out: values.out } : {}),
   };
 }
 
 const BENCHMARKS = ['deletion', 'reconcile', 'retention'] as const;
-type BenchName = typeof BENCHMARKS[number];
+type BenchName = (typeof BENCHMARKS)[number];
 
 type AnyResult = Parameters<typeof writeRaw>[1];
 
-async function runOne(name: BenchName, argv: string[], root: string, log: (line: string) => void):
-Promise<{ result: AnyResult; markdown: string; mode: string; note?: string; out?: string }> {
+async function runOne(
+  name: BenchName,
+  argv: string[],
+  root: string,
+  log: (line: string) => void,
+): Promise<{ result: AnyResult; markdown: string; mode: string; note?: string; out?: string }> {
   if (name === 'deletion') {
     const { options, out } = parseDeletionArgs(argv);
     const result = await runDeletionBenchmark({ ...options, log });
-    return { result, markdown: renderDeletionMarkdown(result), mode: options.mode, ...(options.note ? { note: options.note } : {}),
-      ...(out ? { out } : {}) };
+    return {
+      result,
+      markdown: renderDeletionMarkdown(result),
+      mode: options.mode,
+      ...(options.note ? { note: options.note } : {}),
+      ...(out ? { out } : {}),
+    };
   }
   const a = parseLiveArgs(name, argv);
   const dir = mkdtempSync(join(tmpdir(), `bel-bench-${name}-`));
@@ -175,9 +257,14 @@ Promise<{ result: AnyResult; markdown: string; mode: string; note?: string; out?
       const result = await runReconcileBenchmark(common);
       return { result, markdown: renderReconcileMarkdown(result), mode: a.mode, ...extra };
     }
-    const result = await runRetentionBenchmark({ ...common, retentionSeconds: a.retentionSeconds, objects: a.objects,
+    const result = await runRetentionBenchmark({
+      ...common,
+      retentionSeconds: a.retentionSeconds,
+      objects: a.objects,
       ...(a.maxCachedWorkflows ? { maxCachedWorkflows: a.maxCachedWorkflows } : {}),
-      ...(a.skipFloor ? { skipFloor: true } : {}), ...(a.skipCeiling ? { skipCeiling: true } : {}) });
+      ...(a.skipFloor ? { skipFloor: true } : {}),
+      ...(a.skipCeiling ? { skipCeiling: true } : {}),
+    });
     return { result, markdown: renderRetentionMarkdown(result), mode: a.mode, ...extra };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -224,8 +311,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const names: BenchName[] = name === 'all' ? [...BENCHMARKS] : [name as BenchName];
   if (name === 'all') {
-    const { values } = parseArgs({ args: rest, options: { quick: { type: 'boolean' }, note: { type: 'string' }, out: { type: 'string' } } });
-    if (!values.quick && Object.keys(values).some((k) => k !== 'note' && k !== 'out')) throw new Error('all: only --quick, --runs, --note and --out');
+    const { values } = parseArgs({
+      args: rest,
+      options: { quick: { type: 'boolean' }, note: { type: 'string' }, out: { type: 'string' } },
+    });
+    if (!values.quick && Object.keys(values).some((k) => k !== 'note' && k !== 'out'))
+      throw new Error('all: only --quick, --runs, --note and --out');
   }
   let failed = false;
   for (const bench of names) {
@@ -233,7 +324,10 @@ async function main(argv: string[]): Promise<number> {
     let runs = asked ?? 1;
     for (let i = 1; i <= runs; i++) {
       const t0 = Date.now();
-      const log = (line: string): void => console.error(`[bench ${bench}${runs > 1 ? ` ${i}/${runs}` : ''} ${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}`);
+      const log = (line: string): void =>
+        console.error(
+          `[bench ${bench}${runs > 1 ? ` ${i}/${runs}` : ''} ${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}`,
+        );
       const runStartedAt = new Date().toISOString();
       const { result, markdown, mode, note, out } = await runOne(bench, rest, root, log);
       if (i === 1 && asked === undefined && mode === 'full') runs = 3; // a full run's figures are medians of 3
@@ -253,8 +347,11 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }

@@ -28,7 +28,10 @@ export interface RunSet {
 }
 
 /** A benchmark result as written to `raw/`. */
-export type RawResult = (DeletionBenchResult | ReconcileBenchResult | RetentionBenchResult) & { set: RunSet; file?: string };
+export type RawResult = (DeletionBenchResult | ReconcileBenchResult | RetentionBenchResult) & {
+  set: RunSet;
+  file?: string;
+};
 
 const fileStamp = (iso: string): string => iso.replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
 
@@ -38,7 +41,11 @@ function startedAt(r: RawResult): string {
 }
 
 /** Writes one run's result to `<dir>/raw/`; returns the file. */
-export function writeRaw(dir: string, result: DeletionBenchResult | ReconcileBenchResult | RetentionBenchResult, set: RunSet): string {
+export function writeRaw(
+  dir: string,
+  result: DeletionBenchResult | ReconcileBenchResult | RetentionBenchResult,
+  set: RunSet,
+): string {
   const raw = join(dir, 'raw');
   mkdirSync(raw, { recursive: true });
   const base = `${result.benchmark}-${fileStamp(set.runStartedAt)}`;
@@ -52,10 +59,14 @@ export function writeRaw(dir: string, result: DeletionBenchResult | ReconcileBen
 export function readRaw(dir: string): RawResult[] {
   const raw = join(dir, 'raw');
   if (!existsSync(raw)) return [];
-  return readdirSync(raw).filter((f) => f.endsWith('.json')).sort().map((f) => {
-    const r = JSON.parse(readFileSync(join(raw, f), 'utf8')) as RawResult;
-    return { ...r, file: `raw/${f}` };
-  }).sort((a, b) => startedAt(a).localeCompare(startedAt(b)));
+  return readdirSync(raw)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const r = JSON.parse(readFileSync(join(raw, f), 'utf8')) as RawResult;
+      return { ...r, file: `raw/${f}` };
+    })
+    .sort((a, b) => startedAt(a).localeCompare(startedAt(b)));
 }
 
 /** Per benchmark, the runs of its newest set (of `mode`, when given), in run order. */
@@ -63,8 +74,15 @@ export function newestSets(results: readonly RawResult[], mode?: string): Map<st
   const out = new Map<string, RawResult[]>();
   for (const name of ['deletion', 'reconcile', 'retention']) {
     const mine = results.filter((r) => r.benchmark === name && r.set && (mode === undefined || r.mode === mode));
-    const newest = mine.map((r) => r.set.id).sort().at(-1);
-    if (newest !== undefined) out.set(name, mine.filter((r) => r.set.id === newest).sort((a, b) => a.set.index - b.set.index));
+    const newest = mine
+      .map((r) => r.set.id)
+      .sort()
+      .at(-1);
+    if (newest !== undefined)
+      out.set(
+        name,
+        mine.filter((r) => r.set.id === newest).sort((a, b) => a.set.index - b.set.index),
+      );
   }
   return out;
 }
@@ -97,23 +115,82 @@ export function figuresOf(r: RawResult): Figure[] {
     add('floor.requests', 'floor: API requests per entry', '', total(r.floor.requestsPerEntry));
     add('historyEvents', 'ours: history events per entry after the reconcile', '', r.breakdown.historyEvents);
   } else if (r.benchmark === 'retention') {
-    add('deletionStart.p50', 'deletion start (deleteBackups scheduled) after the deadline, p50', 's', r.lateness.deletionStart.p50 / 1000);
-    add('deletionStart.p99', 'deletion start (deleteBackups scheduled) after the deadline, p99', 's', r.lateness.deletionStart.p99 / 1000);
+    add(
+      'deletionStart.p50',
+      'deletion start (deleteBackups scheduled) after the deadline, p50',
+      's',
+      r.lateness.deletionStart.p50 / 1000,
+    );
+    add(
+      'deletionStart.p99',
+      'deletion start (deleteBackups scheduled) after the deadline, p99',
+      's',
+      r.lateness.deletionStart.p99 / 1000,
+    );
     add('timerFired.p99', 'retention timer fired after the deadline, p99', 's', r.lateness.timerFired.p99 / 1000);
-    add('gone.ours', 'deadline → every entry gone (finalizers released), ours', 's', fin(r.gone?.ours.overallMs) ? r.gone!.ours.overallMs / 1000 : undefined);
-    add('gone.floor', 'deadline → every entry gone, floor', 's', fin(r.gone?.floor?.overallMs) ? r.gone!.floor!.overallMs / 1000 : undefined);
+    add(
+      'gone.ours',
+      'deadline → every entry gone (finalizers released), ours',
+      's',
+      fin(r.gone?.ours.overallMs) ? r.gone!.ours.overallMs / 1000 : undefined,
+    );
+    add(
+      'gone.floor',
+      'deadline → every entry gone, floor',
+      's',
+      fin(r.gone?.floor?.overallMs) ? r.gone!.floor!.overallMs / 1000 : undefined,
+    );
     add('gone.ratio', 'deadline → every entry gone, ours / floor', '×', r.gone?.ratioToFloor);
-    add('gone.ours.p99', 'deadline → entry gone per entry p99, ours', 's', fin(r.gone?.ours.perEntry.p99) ? r.gone!.ours.perEntry.p99 / 1000 : undefined);
-    add('gone.floor.p99', 'deadline → entry gone per entry p99, floor', 's', fin(r.gone?.floor?.perEntry.p99) ? r.gone!.floor!.perEntry.p99 / 1000 : undefined);
-    add('timerSet.p50', 'retention timer set after the delete call returned, p50', 's', fin(r.timerSetAfterDeletion?.afterDeleteCall.p50) ? r.timerSetAfterDeletion!.afterDeleteCall.p50 / 1000 : undefined);
-    add('timerSet.p99', 'retention timer set after the delete call returned, p99', 's', fin(r.timerSetAfterDeletion?.afterDeleteCall.p99) ? r.timerSetAfterDeletion!.afterDeleteCall.p99 / 1000 : undefined);
-    add('historyEventsPerLifecycle', 'historyEventsPerLifecycle (median over entries)', '', r.historyEventsPerLifecycle);
+    add(
+      'gone.ours.p99',
+      'deadline → entry gone per entry p99, ours',
+      's',
+      fin(r.gone?.ours.perEntry.p99) ? r.gone!.ours.perEntry.p99 / 1000 : undefined,
+    );
+    add(
+      'gone.floor.p99',
+      'deadline → entry gone per entry p99, floor',
+      's',
+      fin(r.gone?.floor?.perEntry.p99) ? r.gone!.floor!.perEntry.p99 / 1000 : undefined,
+    );
+    add(
+      'timerSet.p50',
+      'retention timer set after the delete call returned, p50',
+      's',
+      fin(r.timerSetAfterDeletion?.afterDeleteCall.p50)
+        ? r.timerSetAfterDeletion!.afterDeleteCall.p50 / 1000
+        : undefined,
+    );
+    add(
+      'timerSet.p99',
+      'retention timer set after the delete call returned, p99',
+      's',
+      fin(r.timerSetAfterDeletion?.afterDeleteCall.p99)
+        ? r.timerSetAfterDeletion!.afterDeleteCall.p99 / 1000
+        : undefined,
+    );
+    add(
+      'historyEventsPerLifecycle',
+      'historyEventsPerLifecycle (median over entries)',
+      '',
+      r.historyEventsPerLifecycle,
+    );
     add('rss.worker', 'worker peak RSS', 'MiB', r.peakRssMiB.worker);
     add('rss.watcher', 'watcher peak RSS', 'MiB', r.peakRssMiB.watcher);
     add('rss.temporal', 'Temporal dev server peak RSS', 'MiB', r.peakRssMiB.temporal);
     add('reconcile.perSecond', 'reconcile of all entries', 'entries/s', r.reconcile.entriesPerSecond);
-    add('ceiling.deletionStart.p50', 'no-op ceiling: stub activity scheduled after the deadline, p50', 's', fin(r.ceiling?.deletionStart.p50) ? r.ceiling!.deletionStart.p50 / 1000 : undefined);
-    add('ceiling.deletionStart.p99', 'no-op ceiling: stub activity scheduled after the deadline, p99', 's', fin(r.ceiling?.deletionStart.p99) ? r.ceiling!.deletionStart.p99 / 1000 : undefined);
+    add(
+      'ceiling.deletionStart.p50',
+      'no-op ceiling: stub activity scheduled after the deadline, p50',
+      's',
+      fin(r.ceiling?.deletionStart.p50) ? r.ceiling!.deletionStart.p50 / 1000 : undefined,
+    );
+    add(
+      'ceiling.deletionStart.p99',
+      'no-op ceiling: stub activity scheduled after the deadline, p99',
+      's',
+      fin(r.ceiling?.deletionStart.p99) ? r.ceiling!.deletionStart.p99 / 1000 : undefined,
+    );
     add('ceiling.rss', 'no-op ceiling: worker peak RSS', 'MiB', r.ceiling?.workerPeakRssMiB);
   } else {
     for (const x of r.runs as DeletionRun[]) {
@@ -128,7 +205,12 @@ export function figuresOf(r: RawResult): Figure[] {
 }
 
 /** Median (mean of the two middle values for an even count), min and max. */
-export interface Stat { median: number; min: number; max: number; n: number }
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
 
 export function stat(values: readonly number[]): Stat {
   const s = [...values].sort((a, b) => a - b);
@@ -156,8 +238,10 @@ const num = (x: number): string => {
   const digits = a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : 3;
   return x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 }).replace(/,/g, ' ');
 };
-const withUnit = (x: number, unit: string): string => (unit === '' ? num(x) : unit === '×' ? `${num(x)}×` : `${num(x)} ${unit}`);
-const spanOf = (s: Stat, unit: string): string => (s.n > 1 ? `${withUnit(s.min, unit)} – ${withUnit(s.max, unit)}` : '–');
+const withUnit = (x: number, unit: string): string =>
+  unit === '' ? num(x) : unit === '×' ? `${num(x)}×` : `${num(x)} ${unit}`;
+const spanOf = (s: Stat, unit: string): string =>
+  s.n > 1 ? `${withUnit(s.min, unit)} – ${withUnit(s.max, unit)}` : '–';
 
 /** One row of the issue-14 target table. */
 export interface TargetRow {
@@ -176,22 +260,87 @@ export interface TargetRow {
 
 /** The seed-scale targets, with the figures that measure them. */
 export const ISSUE_14_TARGETS: readonly TargetRow[] = [
-  { figure: '200 new entries → all Succeeded, vs the client-node floor doing the same writes', now: '3.93×', target: '≤ 1.5×',
-    benchmark: 'reconcile', key: 'ratioToFloor', unit: '×', met: (v) => v <= 1.5, fullSize: (r) => r.benchmark === 'reconcile' && r.settings.entries === 200 },
-  { figure: 'API requests per entry in that run (the benchmark\'s own create included; the floor makes 7)', now: '16', target: '≤ 8',
-    benchmark: 'reconcile', key: 'ours.requests', unit: '', met: (v) => v <= 8, fullSize: (r) => r.benchmark === 'reconcile' && r.settings.entries === 200 },
-  { figure: 'history events per full lifecycle (create → retain → delete), `historyEventsPerLifecycle`', now: '~100', target: '≤ 40',
-    benchmark: 'retention', key: 'historyEventsPerLifecycle', unit: '', met: (v) => v <= 40, fullSize: () => true },
-  { figure: '5 000 entries, retention 60 s, deleted at once: deletion start (`deleteBackups` scheduled) after the deadline, p99', now: '1 080 s',
-    target: '< 5 s', benchmark: 'retention', key: 'deletionStart.p99', unit: 's', met: (v) => v < 5, fullSize: fullRetention },
-  { figure: 'same run: deadline → every entry gone (finalizers released), vs a floor doing the same deletes and writes directly', now: '–',
-    target: '≤ 2×', benchmark: 'retention', key: 'gone.ratio', unit: '×', met: (v) => v <= 2, fullSize: fullRetention },
-  { figure: 'worker peak RSS with 5 000 open workflows', now: '1 373 MiB', target: '< 500 MiB', benchmark: 'retention', key: 'rss.worker',
-    unit: 'MiB', met: (v) => v < 500, fullSize: fullRetention },
-  { figure: 'retention timer set after the watcher sees the deletion, p99 (measured from the delete call returning: an upper bound)', now: '–',
-    target: '< 1 s', benchmark: 'retention', key: 'timerSet.p99', unit: 's', met: (v) => v < 1, fullSize: fullRetention },
-  { figure: 'worker SIGKILLed mid-deletion → another worker resumes it', now: '~2 min (heartbeat timeout)', target: '< 30 s',
-    benchmark: 'reliability', unit: 's', note: 'not measured by `npm run bench`' },
+  {
+    figure: '200 new entries → all Succeeded, vs the client-node floor doing the same writes',
+    now: '3.93×',
+    target: '≤ 1.5×',
+    benchmark: 'reconcile',
+    key: 'ratioToFloor',
+    unit: '×',
+    met: (v) => v <= 1.5,
+    fullSize: (r) => r.benchmark === 'reconcile' && r.settings.entries === 200,
+  },
+  {
+    figure: "API requests per entry in that run (the benchmark's own create included; the floor makes 7)",
+    now: '16',
+    target: '≤ 8',
+    benchmark: 'reconcile',
+    key: 'ours.requests',
+    unit: '',
+    met: (v) => v <= 8,
+    fullSize: (r) => r.benchmark === 'reconcile' && r.settings.entries === 200,
+  },
+  {
+    figure: 'history events per full lifecycle (create → retain → delete), `historyEventsPerLifecycle`',
+    now: '~100',
+    target: '≤ 40',
+    benchmark: 'retention',
+    key: 'historyEventsPerLifecycle',
+    unit: '',
+    met: (v) => v <= 40,
+    fullSize: () => true,
+  },
+  {
+    figure:
+      '5 000 entries, retention 60 s, deleted at once: deletion start (`deleteBackups` scheduled) after the deadline, p99',
+    now: '1 080 s',
+    target: '< 5 s',
+    benchmark: 'retention',
+    key: 'deletionStart.p99',
+    unit: 's',
+    met: (v) => v < 5,
+    fullSize: fullRetention,
+  },
+  {
+    figure:
+      'same run: deadline → every entry gone (finalizers released), vs a floor doing the same deletes and writes directly',
+    now: '–',
+    target: '≤ 2×',
+    benchmark: 'retention',
+    key: 'gone.ratio',
+    unit: '×',
+    met: (v) => v <= 2,
+    fullSize: fullRetention,
+  },
+  {
+    figure: 'worker peak RSS with 5 000 open workflows',
+    now: '1 373 MiB',
+    target: '< 500 MiB',
+    benchmark: 'retention',
+    key: 'rss.worker',
+    unit: 'MiB',
+    met: (v) => v < 500,
+    fullSize: fullRetention,
+  },
+  {
+    figure:
+      'retention timer set after the watcher sees the deletion, p99 (measured from the delete call returning: an upper bound)',
+    now: '–',
+    target: '< 1 s',
+    benchmark: 'retention',
+    key: 'timerSet.p99',
+    unit: 's',
+    met: (v) => v < 1,
+    fullSize: fullRetention,
+  },
+  {
+    figure: 'worker SIGKILLed mid-deletion → another worker resumes it',
+    now: '~2 min (heartbeat timeout)',
+    target: '< 30 s',
+    benchmark: 'reliability',
+    unit: 's',
+    note: 'not measured by `npm run bench`',
+  },
 ];
 
 function fullRetention(r: RawResult): boolean {
@@ -239,24 +388,62 @@ const TITLES: Record<string, string> = { deletion: 'Deletion', reconcile: 'Recon
 
 /** The report: the target table, then per benchmark its set's summary, the runs' load averages and each run's section. */
 export function renderReport(sets: ReadonlyMap<string, readonly RawResult[]>): string {
-  const out = ['# Benchmark results', '',
+  const out = [
+    '# Benchmark results',
+    '',
     'Generated by `npm run bench` (tools/bench/run.ts, tools/bench/summary.ts) from the raw results in `raw/` only; regenerate with ' +
-    '`npm run bench -- report`. Per benchmark: its newest set of runs, each figure as the median and min – max over the set. ' +
-    'See the README section "Benchmarks" for the method.', '',
-    '## Seed-scale targets', '', renderTargetTable(sets), ''];
+      '`npm run bench -- report`. Per benchmark: its newest set of runs, each figure as the median and min – max over the set. ' +
+      'See the README section "Benchmarks" for the method.',
+    '',
+    '## Seed-scale targets',
+    '',
+    renderTargetTable(sets),
+    '',
+  ];
   for (const [name, runs] of sets) {
     const first = runs[0]!;
-    out.push(`## ${TITLES[name] ?? name}: ${runs.length} run${runs.length > 1 ? 's' : ''} (${first.mode}), set ${first.set.id.slice(0, 16).replace('T', ' ')} UTC`, '');
-    if (runs.length < first.set.of) out.push(`Only ${runs.length} of the ${first.set.of} runs asked for are recorded (the others failed or were stopped).`, '');
-    out.push(`Command flags: \`${first.set.argv.join(' ') || '(none)'}\`${first.set.note ? `; note: ${first.set.note}` : ''}.`, '');
-    out.push('| figure | median | min – max |', '|---|---:|---:|',
-      ...aggregate(runs).map((a) => `| ${a.label} | ${withUnit(a.stat.median, a.unit)} | ${spanOf(a.stat, a.unit)} |`), '');
-    out.push('| run | started (UTC) | took | load average at start (1/5/15 min) | at end | verified | raw result |', '|---:|---|---:|---|---|---|---|',
-      ...runs.map((r) => `| ${r.set.index} | ${startedAt(r).slice(0, 19).replace('T', ' ')} | ${took(r)} | ${r.machine.loadAverageStart.join(' / ')} | ` +
-        `${r.machine.loadAverageEnd.join(' / ')} | ${r.ok ? 'yes' : '**no**'} | \`${r.file ?? ''}\` |`), '');
-    for (const r of runs) out.push(`<details><summary>Run ${r.set.index}</summary>`, '', renderRun(r).replace(/^### /, '#### '), '</details>', '');
+    out.push(
+      `## ${TITLES[name] ?? name}: ${runs.length} run${runs.length > 1 ? 's' : ''} (${first.mode}), set ${first.set.id.slice(0, 16).replace('T', ' ')} UTC`,
+      '',
+    );
+    if (runs.length < first.set.of)
+      out.push(
+        `Only ${runs.length} of the ${first.set.of} runs asked for are recorded (the others failed or were stopped).`,
+        '',
+      );
+    out.push(
+      `Command flags: \`${first.set.argv.join(' ') || '(none)'}\`${first.set.note ? `; note: ${first.set.note}` : ''}.`,
+      '',
+    );
+    out.push(
+      '| figure | median | min – max |',
+      '|---|---:|---:|',
+      ...aggregate(runs).map((a) => `| ${a.label} | ${withUnit(a.stat.median, a.unit)} | ${spanOf(a.stat, a.unit)} |`),
+      '',
+    );
+    out.push(
+      '| run | started (UTC) | took | load average at start (1/5/15 min) | at end | verified | raw result |',
+      '|---:|---|---:|---|---|---|---|',
+      ...runs.map(
+        (r) =>
+          `| ${r.set.index} | ${startedAt(r).slice(0, 19).replace('T', ' ')} | ${took(r)} | ${r.machine.loadAverageStart.join(' / ')} | ` +
+          `${r.machine.loadAverageEnd.join(' / ')} | ${r.ok ? 'yes' : '**no**'} | \`${r.file ?? ''}\` |`,
+      ),
+      '',
+    );
+    for (const r of runs)
+      out.push(
+        `<details><summary>Run ${r.set.index}</summary>`,
+        '',
+        renderRun(r).replace(/^### /, '#### '),
+        '</details>',
+        '',
+      );
   }
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }
 
 /** Regenerates `<dir>/<base>.md` and `<dir>/<base>.json` (the newest sets' figures) from `<dir>/raw/`. */
@@ -265,11 +452,22 @@ export function writeReport(dir: string, base: string, mode?: string): { md: str
   const md = join(dir, `${base}.md`);
   const json = join(dir, `${base}.json`);
   writeFileSync(md, renderReport(sets));
-  const summary = Object.fromEntries([...sets].map(([name, runs]) => [name, {
-    set: runs[0]!.set.id, mode: runs[0]!.mode, runs: runs.map((r) => ({ file: r.file, ok: r.ok, loadAverageStart: r.machine.loadAverageStart,
-      loadAverageEnd: r.machine.loadAverageEnd })),
-    figures: Object.fromEntries(aggregate(runs).map((a) => [a.key, { label: a.label, unit: a.unit, ...a.stat }])),
-  }]));
+  const summary = Object.fromEntries(
+    [...sets].map(([name, runs]) => [
+      name,
+      {
+        set: runs[0]!.set.id,
+        mode: runs[0]!.mode,
+        runs: runs.map((r) => ({
+          file: r.file,
+          ok: r.ok,
+          loadAverageStart: r.machine.loadAverageStart,
+          loadAverageEnd: r.machine.loadAverageEnd,
+        })),
+        figures: Object.fromEntries(aggregate(runs).map((a) => [a.key, { label: a.label, unit: a.unit, ...a.stat }])),
+      },
+    ]),
+  );
   writeFileSync(json, `${JSON.stringify(summary, null, 2)}\n`);
   return { md, json };
 }

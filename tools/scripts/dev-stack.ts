@@ -33,18 +33,37 @@ async function main(): Promise<void> {
   const e = stack.env();
 
   // Dev defaults first (quiet logs), then the user's environment, then what the stack started.
-  const config = loadConfig({ BEL_LOG_LEVEL: 'warn', ...process.env, ...e, BEL_CLUSTER_IDENTITY: 'dev-seed',
-    BEL_DEFAULT_RETENTION: retention, BEL_PROVIDER_TYPES: 'gcp,local', BEL_WATCHER_HTTP_PORT: '0', BEL_WORKER_HTTP_PORT: '0' });
+  const config = loadConfig({
+    BEL_LOG_LEVEL: 'warn',
+    ...process.env,
+    ...e,
+    BEL_CLUSTER_IDENTITY: 'dev-seed',
+    BEL_DEFAULT_RETENTION: retention,
+    BEL_PROVIDER_TYPES: 'gcp,local',
+    BEL_WATCHER_HTTP_PORT: '0',
+    BEL_WORKER_HTTP_PORT: '0',
+  });
   const logger = createLogger(config.logLevel, 'dev-stack');
   installTemporalRuntime(logger, config.logLevel);
   const kc = new KubeConfig();
   kc.loadFromFile(e.KUBECONFIG!);
   let stopWorker!: () => void;
   const workerStopped = runWorker({ config, kubeConfig: kc, stop: new Promise<void>((r) => (stopWorker = r)) });
-  const client = new Client({ connection: await Connection.connect({ address: config.temporal.address }), namespace: config.temporal.namespace });
+  const client = new Client({
+    connection: await Connection.connect({ address: config.temporal.address }),
+    namespace: config.temporal.namespace,
+  });
   const watcher = await startWatcher({ config, kubeConfig: kc, client, logger });
-  console.log(`[dev] worker and watcher running (task queue ${config.taskQueue}, cluster identity ${config.clusterIdentity})`);
-  const demo = flag('--no-demo') ? [] : await seedDemo({ kc, localDir: e.BACKUP_LOCAL_DIR!, ...(flag('--gcp') ? { gcsEndpoint: e.GCS_API_ENDPOINT! } : {}) });
+  console.log(
+    `[dev] worker and watcher running (task queue ${config.taskQueue}, cluster identity ${config.clusterIdentity})`,
+  );
+  const demo = flag('--no-demo')
+    ? []
+    : await seedDemo({
+        kc,
+        localDir: e.BACKUP_LOCAL_DIR!,
+        ...(flag('--gcp') ? { gcsEndpoint: e.GCS_API_ENDPOINT! } : {}),
+      });
   const first = demo[0];
   const ui = `${e.TEMPORAL_UI_URL}/namespaces/${e.TEMPORAL_NAMESPACE}/workflows`;
   const query = encodeURIComponent('WorkflowType="backupEntryWorkflow"');
@@ -61,7 +80,9 @@ ${demo.map((d) => `  demo entry           ${d.name} (${d.type}, ${d.objects} obj
 In a second terminal:
   set -a; . ${envFile}; set +a; export BEL_CLUSTER_IDENTITY=dev-seed
   "$KUBECTL" get backupentries
-  npm run --silent cli -- list${first ? `
+  npm run --silent cli -- list${
+    first
+      ? `
   "$KUBECTL" delete backupentry ${first.name} --wait=false     # starts the retention timer
   npm run --silent cli -- status ${first.name}
   npm run --silent cli -- extend ${first.name} --by 1h --reason "need more time"
@@ -69,7 +90,9 @@ In a second terminal:
   # or keep the backups:  npm run --silent cli -- cancel-cleanup <entry> --reason "legal hold"
   # the deleted entry leaves kubectl once retained (BEL_RETENTION_MODE=${config.retentionMode}); its record:
   "$KUBECTL" get secret -n garden entry-${first.name} -o jsonpath='{.metadata.annotations}'
-  # kubectl only (run with BEL_RETENTION_MODE=hold-entry): "$KUBECTL" annotate backupentry <entry> backupentry.core.gardener.cloud/force-deletion=true` : ''}
+  # kubectl only (run with BEL_RETENTION_MODE=hold-entry): "$KUBECTL" annotate backupentry <entry> backupentry.core.gardener.cloud/force-deletion=true`
+      : ''
+  }
 Ctrl-C stops everything.`);
 
   // The servers are detached children: keep this process (their parent) alive until a signal arrives.
@@ -86,8 +109,16 @@ Ctrl-C stops everything.`);
       await workerStopped;
       await client.connection.close();
       await stack.stop();
-    })().then(() => { console.log('[dev] stopped'); process.exit(0); },
-      (err: unknown) => { console.error('[dev] stop failed', err); process.exit(1); });
+    })().then(
+      () => {
+        console.log('[dev] stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        console.error('[dev] stop failed', err);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

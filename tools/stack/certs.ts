@@ -26,25 +26,87 @@ const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 
 /** Creates a CA, a serving certificate for localhost/127.0.0.1 and a service-account key pair in `dir`. */
 export function createPki(dir: string): TestPki {
-  openssl(['req', '-x509', ...EC, '-days', '7', '-subj', '/CN=backupentry-lifecycle-test-ca', '-keyout', 'ca.key', '-out', 'ca.crt'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      ...EC,
+      '-days',
+      '7',
+      '-subj',
+      '/CN=backupentry-lifecycle-test-ca',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+    ],
+    dir,
+  );
   openssl(['req', ...EC, '-subj', '/CN=localhost', '-keyout', 'apiserver.key', '-out', 'apiserver.csr'], dir);
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '7',
-    '-extfile', 'server.ext', '-out', 'apiserver.crt'], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'apiserver.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '7',
+      '-extfile',
+      'server.ext',
+      '-out',
+      'apiserver.crt',
+    ],
+    dir,
+  );
   openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'sa.key'], dir);
   openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
   const f = (n: string): string => join(dir, n);
-  return { caCert: f('ca.crt'), caKey: f('ca.key'), serverCert: f('apiserver.crt'), serverKey: f('apiserver.key'),
-    saKey: f('sa.key'), saPub: f('sa.pub') };
+  return {
+    caCert: f('ca.crt'),
+    caKey: f('ca.key'),
+    serverCert: f('apiserver.crt'),
+    serverKey: f('apiserver.key'),
+    saKey: f('sa.key'),
+    saPub: f('sa.pub'),
+  };
 }
 
 /** Issues a client certificate (CN = user, O = groups) signed by the PKI's CA; returns PEM strings. */
-export function issueClientCert(pki: TestPki, dir: string, user: string, groups: readonly string[]): { cert: string; key: string } {
+export function issueClientCert(
+  pki: TestPki,
+  dir: string,
+  user: string,
+  groups: readonly string[],
+): { cert: string; key: string } {
   const base = user.replace(/[^a-zA-Z0-9_-]/g, '_');
   const subj = [...groups.map((g) => `/O=${g}`), `/CN=${user}`].join('');
   openssl(['req', ...EC, '-subj', subj, '-keyout', `${base}.key`, '-out', `${base}.csr`], dir);
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '7',
-    '-extfile', 'client.ext', '-out', `${base}.crt`], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${base}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '7',
+      '-extfile',
+      'client.ext',
+      '-out',
+      `${base}.crt`,
+    ],
+    dir,
+  );
   return { cert: readFileSync(join(dir, `${base}.crt`), 'utf8'), key: readFileSync(join(dir, `${base}.key`), 'utf8') };
 }

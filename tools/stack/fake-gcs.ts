@@ -16,9 +16,27 @@ export async function startFakeGcs(opts: { bin: string; dir: string; log?: (m: s
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
   opts.log?.(`starting fake-gcs-server on ${endpoint}`);
-  const proc = startProcess('fake-gcs-server', opts.bin, ['-scheme', 'http', '-host', '127.0.0.1', '-port', String(port),
-    '-backend', 'memory', '-public-host', `127.0.0.1:${port}`, '-external-url', endpoint, '-log-level', 'warn'],
-  join(opts.dir, 'fake-gcs-server.log'));
+  const proc = startProcess(
+    'fake-gcs-server',
+    opts.bin,
+    [
+      '-scheme',
+      'http',
+      '-host',
+      '127.0.0.1',
+      '-port',
+      String(port),
+      '-backend',
+      'memory',
+      '-public-host',
+      `127.0.0.1:${port}`,
+      '-external-url',
+      endpoint,
+      '-log-level',
+      'warn',
+    ],
+    join(opts.dir, 'fake-gcs-server.log'),
+  );
   await waitFor(async () => (await fetch(`${endpoint}/storage/v1/b`)).ok, { what: 'fake-gcs-server', process: proc });
   return { process: proc, endpoint, stop: () => stopProcess(proc) };
 }

@@ -9,7 +9,15 @@ import { startTemporalDevServer, type TemporalDevServer } from './temporal';
 import { toolPaths, type ToolPaths } from './tools';
 
 export { killProcess, startProcess, stopProcess, type ManagedProcess } from './processes';
-export { startProductProcess, processMemory, WORKER_READY, WATCHER_READY, type ProductProcess, type ProductProcessOptions, type LogLine } from './product-process';
+export {
+  startProductProcess,
+  processMemory,
+  WORKER_READY,
+  WATCHER_READY,
+  type ProductProcess,
+  type ProductProcessOptions,
+  type LogLine,
+} from './product-process';
 export { waitFor, logTail } from './wait';
 export { freePort } from './ports';
 export { toolPaths, helmPath, cacheDir, type ToolPaths } from './tools';
@@ -61,19 +69,30 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   mkdirSync(localDir, { recursive: true });
   const log = opts.log;
   const stack: Stack = {
-    dir, tools, localDir,
+    dir,
+    tools,
+    localDir,
     env() {
-      const e: Record<string, string> = { BACKUP_LOCAL_DIR: localDir, KUBECTL: tools.KUBECTL, TEMPORAL_CLI: tools.TEMPORAL_CLI };
+      const e: Record<string, string> = {
+        BACKUP_LOCAL_DIR: localDir,
+        KUBECTL: tools.KUBECTL,
+        TEMPORAL_CLI: tools.TEMPORAL_CLI,
+      };
       if (this.kube) e.KUBECONFIG = this.kube.kubeconfig;
       if (this.temporal) {
-        Object.assign(e, { TEMPORAL_ADDRESS: this.temporal.address, TEMPORAL_NAMESPACE: this.temporal.namespace,
-          TEMPORAL_UI_URL: this.temporal.uiUrl });
+        Object.assign(e, {
+          TEMPORAL_ADDRESS: this.temporal.address,
+          TEMPORAL_NAMESPACE: this.temporal.namespace,
+          TEMPORAL_UI_URL: this.temporal.uiUrl,
+        });
       }
       if (this.gcs) e.GCS_API_ENDPOINT = this.gcs.endpoint;
       return e;
     },
     writeEnvFile(file) {
-      const body = Object.entries(this.env()).map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n');
+      const body = Object.entries(this.env())
+        .map(([k, v]) => `${k}=${shellQuote(v)}`)
+        .join('\n');
       writeFileSync(file, `${body}\n`);
     },
     async stop() {
@@ -87,24 +106,40 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     // The three parts are independent: start them side by side, and wait for all before judging, so nothing is
     // still starting when a failure stops the others.
     const results = await Promise.allSettled([
-      opts.kube !== false && (async () => {
-        stack.kube = await withRetries('kube-apiserver + etcd', log, (attempt) => startKubeControlPlane({ etcdBin: tools.ETCD,
-          apiserverBin: tools.KUBE_APISERVER, dir: join(dir, attempt === 1 ? 'kube' : `kube-${attempt}`), ...(log ? { log } : {}) }));
-        const kc = new KubeConfig();
-        kc.loadFromFile(stack.kube.kubeconfig);
-        await applyCrd(kc);
-        log?.('BackupEntry CRD established');
-      })(),
-      opts.temporal !== false && (async () => {
-        mkdirSync(join(dir, 'temporal'), { recursive: true });
-        stack.temporal = await withRetries('temporal dev server', log, () => startTemporalDevServer({ temporalBin: tools.TEMPORAL_CLI,
-          dir: join(dir, 'temporal'), ...(opts.temporalDbFile ? { dbFile: opts.temporalDbFile } : {}), ...(log ? { log } : {}) }));
-      })(),
-      opts.gcs !== false && (async () => {
-        mkdirSync(join(dir, 'gcs'), { recursive: true });
-        stack.gcs = await withRetries('fake-gcs-server', log, () => startFakeGcs({ bin: tools.FAKE_GCS_SERVER, dir: join(dir, 'gcs'),
-          ...(log ? { log } : {}) }));
-      })(),
+      opts.kube !== false &&
+        (async () => {
+          stack.kube = await withRetries('kube-apiserver + etcd', log, (attempt) =>
+            startKubeControlPlane({
+              etcdBin: tools.ETCD,
+              apiserverBin: tools.KUBE_APISERVER,
+              dir: join(dir, attempt === 1 ? 'kube' : `kube-${attempt}`),
+              ...(log ? { log } : {}),
+            }),
+          );
+          const kc = new KubeConfig();
+          kc.loadFromFile(stack.kube.kubeconfig);
+          await applyCrd(kc);
+          log?.('BackupEntry CRD established');
+        })(),
+      opts.temporal !== false &&
+        (async () => {
+          mkdirSync(join(dir, 'temporal'), { recursive: true });
+          stack.temporal = await withRetries('temporal dev server', log, () =>
+            startTemporalDevServer({
+              temporalBin: tools.TEMPORAL_CLI,
+              dir: join(dir, 'temporal'),
+              ...(opts.temporalDbFile ? { dbFile: opts.temporalDbFile } : {}),
+              ...(log ? { log } : {}),
+            }),
+          );
+        })(),
+      opts.gcs !== false &&
+        (async () => {
+          mkdirSync(join(dir, 'gcs'), { recursive: true });
+          stack.gcs = await withRetries('fake-gcs-server', log, () =>
+            startFakeGcs({ bin: tools.FAKE_GCS_SERVER, dir: join(dir, 'gcs'), ...(log ? { log } : {}) }),
+          );
+        })(),
     ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -120,13 +155,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
  * (envtest retries the same way). A process left over from a failed attempt (an etcd whose API server lost its port)
  * is killed with the rest when this process exits.
  */
-async function withRetries<T>(what: string, log: ((m: string) => void) | undefined, start: (attempt: number) => Promise<T>): Promise<T> {
+async function withRetries<T>(
+  what: string,
+  log: ((m: string) => void) | undefined,
+  start: (attempt: number) => Promise<T>,
+): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await start(attempt);
     } catch (err) {
       if (attempt >= 3) throw err;
-      log?.(`${what} did not start (attempt ${attempt}): ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}; retrying`);
+      log?.(
+        `${what} did not start (attempt ${attempt}): ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}; retrying`,
+      );
     }
   }
 }

@@ -44,8 +44,13 @@ function killGroup(p: ManagedProcess, signal: NodeJS.Signals): void {
  * The process is registered for cleanup: {@link stopProcess} stops it, and the current Node process kills it when it
  * exits (and, through the parent-death signal, when it dies).
  */
-export function startProcess(name: string, command: string, args: readonly string[], logFile: string,
-  env: NodeJS.ProcessEnv = process.env): ManagedProcess {
+export function startProcess(
+  name: string,
+  command: string,
+  args: readonly string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ManagedProcess {
   installExitHook();
   const fd = openSync(logFile, 'a');
   const [cmd, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', command, ...args]] : [command, [...args]];

@@ -63,17 +63,25 @@ export async function startProductProcess(opts: ProductProcessOptions): Promise<
   const proc = startProcess(name, process.execPath, ['--enable-source-maps', opts.script], logFile, env);
   const text = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   const p: ProductProcess = {
-    proc, logFile, text,
-    lines: () => text().split('\n').flatMap((l) => {
-      if (!l.startsWith('{')) return [];
-      try {
-        return [JSON.parse(l) as LogLine];
-      } catch {
-        return [];
-      }
-    }),
-    httpPort: () => p.lines().map((l) => (l.msg === 'Serving /metrics, /healthz and /readyz' ? Number(l.port) : undefined))
-      .find((port) => port !== undefined),
+    proc,
+    logFile,
+    text,
+    lines: () =>
+      text()
+        .split('\n')
+        .flatMap((l) => {
+          if (!l.startsWith('{')) return [];
+          try {
+            return [JSON.parse(l) as LogLine];
+          } catch {
+            return [];
+          }
+        }),
+    httpPort: () =>
+      p
+        .lines()
+        .map((l) => (l.msg === 'Serving /metrics, /healthz and /readyz' ? Number(l.port) : undefined))
+        .find((port) => port !== undefined),
     kill: () => killProcess(proc),
     stop: (graceMs = 15_000) => stopProcess(proc, graceMs),
   };
@@ -81,7 +89,9 @@ export async function startProductProcess(opts: ProductProcessOptions): Promise<
   while (!opts.ready.test(text())) {
     if (proc.exited || Date.now() > deadline) {
       if (!proc.exited) await killProcess(proc);
-      throw new Error(`${name} process did not start (exit ${JSON.stringify(proc.exited)}); log ${logFile}:\n${text().slice(-3000)}`);
+      throw new Error(
+        `${name} process did not start (exit ${JSON.stringify(proc.exited)}); log ${logFile}:\n${text().slice(-3000)}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -32,8 +32,12 @@ export interface TemporalOptions {
 }
 
 const CLI_TYPE: Record<string, string> = {
-  [SearchAttributeType.KEYWORD]: 'Keyword', [SearchAttributeType.TEXT]: 'Text', [SearchAttributeType.INT]: 'Int',
-  [SearchAttributeType.DOUBLE]: 'Double', [SearchAttributeType.BOOL]: 'Bool', [SearchAttributeType.DATETIME]: 'Datetime',
+  [SearchAttributeType.KEYWORD]: 'Keyword',
+  [SearchAttributeType.TEXT]: 'Text',
+  [SearchAttributeType.INT]: 'Int',
+  [SearchAttributeType.DOUBLE]: 'Double',
+  [SearchAttributeType.BOOL]: 'Bool',
+  [SearchAttributeType.DATETIME]: 'Datetime',
   [SearchAttributeType.KEYWORD_LIST]: 'KeywordList',
 };
 
@@ -48,21 +52,41 @@ export async function startTemporalDevServer(opts: TemporalOptions): Promise<Tem
   const uiPort = opts.uiPort ?? (await freePort());
   const [httpPort, metricsPort] = [await freePort(), await freePort()];
   const address = `127.0.0.1:${port}`;
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
-    '--http-port', String(httpPort), '--metrics-port', String(metricsPort), '--namespace', namespace,
-    '--log-level', 'warn', '--log-format', 'json',
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+    '--http-port',
+    String(httpPort),
+    '--metrics-port',
+    String(metricsPort),
+    '--namespace',
+    namespace,
+    '--log-level',
+    'warn',
+    '--log-format',
+    'json',
     ...(opts.dbFile ? ['--db-filename', opts.dbFile] : []),
-    ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${CLI_TYPE[k.type]}`])];
+    ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${CLI_TYPE[k.type]}`]),
+  ];
   opts.log?.(`starting temporal dev server on ${address}, Web UI on http://127.0.0.1:${uiPort}`);
   const proc = startProcess('temporal', opts.temporalBin, args, join(opts.dir, 'temporal.log'));
-  await waitFor(async () => {
-    const conn = await Connection.connect({ address, connectTimeout: 2000 });
-    try {
-      await conn.workflowService.describeNamespace({ namespace });
-      return true;
-    } finally {
-      await conn.close();
-    }
-  }, { what: `temporal dev server at ${address}`, process: proc, timeoutMs: 120_000, intervalMs: 250 });
+  await waitFor(
+    async () => {
+      const conn = await Connection.connect({ address, connectTimeout: 2000 });
+      try {
+        await conn.workflowService.describeNamespace({ namespace });
+        return true;
+      } finally {
+        await conn.close();
+      }
+    },
+    { what: `temporal dev server at ${address}`, process: proc, timeoutMs: 120_000, intervalMs: 250 },
+  );
   return { process: proc, address, namespace, uiUrl: `http://127.0.0.1:${uiPort}`, stop: () => stopProcess(proc) };
 }

@@ -14,13 +14,17 @@ export interface ToolPaths {
 
 /** The tool cache folder: `$BEL_CACHE_DIR`, else `$XDG_CACHE_HOME/backupentry-lifecycle`, else `~/.cache/...`. */
 export function cacheDir(): string {
-  return process.env.BEL_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'backupentry-lifecycle');
+  return (
+    process.env.BEL_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'backupentry-lifecycle')
+  );
 }
 
 function readToolsEnv(): Record<string, string> {
   const file = join(cacheDir(), 'tools.env');
   if (!existsSync(file)) throw new Error(`${file} is missing: run tools/scripts/install-tools.sh first`);
-  const entries = readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('='))
+  const entries = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('='))
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
   return Object.fromEntries(entries);
 }
@@ -28,7 +32,10 @@ function readToolsEnv(): Record<string, string> {
 /** Path of the helm binary (lints and renders the chart in the tests); throws when it is not installed. */
 export function helmPath(): string {
   const p = readToolsEnv().HELM;
-  if (!p || !existsSync(p)) throw new Error(`HELM (${p ?? 'unset'}) from ${join(cacheDir(), 'tools.env')} does not exist: run tools/scripts/install-tools.sh`);
+  if (!p || !existsSync(p))
+    throw new Error(
+      `HELM (${p ?? 'unset'}) from ${join(cacheDir(), 'tools.env')} does not exist: run tools/scripts/install-tools.sh`,
+    );
   return p;
 }
 
@@ -36,10 +43,18 @@ export function helmPath(): string {
 export function toolPaths(): ToolPaths {
   const file = join(cacheDir(), 'tools.env');
   const env = readToolsEnv() as Partial<ToolPaths>;
-  const keys: (keyof ToolPaths)[] = ['NODE_BIN', 'TEMPORAL_CLI', 'FAKE_GCS_SERVER', 'ETCD', 'KUBE_APISERVER', 'KUBECTL'];
+  const keys: (keyof ToolPaths)[] = [
+    'NODE_BIN',
+    'TEMPORAL_CLI',
+    'FAKE_GCS_SERVER',
+    'ETCD',
+    'KUBE_APISERVER',
+    'KUBECTL',
+  ];
   for (const k of keys) {
     const p = env[k];
-    if (!p || !existsSync(p)) throw new Error(`${k} (${p ?? 'unset'}) from ${file} does not exist: run tools/scripts/install-tools.sh`);
+    if (!p || !existsSync(p))
+      throw new Error(`${k} (${p ?? 'unset'}) from ${file} does not exist: run tools/scripts/install-tools.sh`);
   }
   return env as ToolPaths;
 }

@@ -26,15 +26,19 @@ export function logTail(file: string, lines = 20): string {
  * Polls `check` until it returns a value other than `undefined`/`false` and returns that value.
  * Errors thrown by `check` count as "not yet". Throws a specific error on timeout or when `process` exits.
  */
-export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false,
-  opts: WaitOptions): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  opts: WaitOptions,
+): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let lastError: unknown;
   for (;;) {
     if (opts.process?.exited) {
       const { code, signal } = opts.process.exited;
-      throw new Error(`${opts.process.name} exited (code ${code}, signal ${signal}) while waiting for ${opts.what}; ` +
-        `log ${opts.process.logFile}:\n${logTail(opts.process.logFile)}`);
+      throw new Error(
+        `${opts.process.name} exited (code ${code}, signal ${signal}) while waiting for ${opts.what}; ` +
+          `log ${opts.process.logFile}:\n${logTail(opts.process.logFile)}`,
+      );
     }
     try {
       const v = await check();

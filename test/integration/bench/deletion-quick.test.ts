@@ -16,8 +16,10 @@ describe('deletion benchmark, quick mode', () => {
       ...DELETERS.map((d) => ['stand-in', 200, d]),
     ]);
     for (const r of result.runs) {
-      expect({ run: `${r.backend} ${r.deleter}`, problems: r.problems }).toEqual({ run: `${r.backend} ${r.deleter}`,
-        problems: [] });
+      expect({ run: `${r.backend} ${r.deleter}`, problems: r.problems }).toEqual({
+        run: `${r.backend} ${r.deleter}`,
+        problems: [],
+      });
       expect(r.verified).toBe(true);
       if (r.reportedDeleted !== undefined) expect(r.reportedDeleted).toBe(200);
       expect(r.peakRssMiB).toBeGreaterThan(0); // measured in a child process of its own

@@ -28,8 +28,14 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('live benchmarks, quick mode', () => {
-  it('reconcile: every entry Succeeded with its etcd-backup secret, on our side and on the floor\'s', async () => {
-    const r = await runReconcileBenchmark({ mode: 'quick', ...RECONCILE_QUICK, build, dir: join(dir, 'reconcile'), stackEnv: env });
+  it("reconcile: every entry Succeeded with its etcd-backup secret, on our side and on the floor's", async () => {
+    const r = await runReconcileBenchmark({
+      mode: 'quick',
+      ...RECONCILE_QUICK,
+      build,
+      dir: join(dir, 'reconcile'),
+      stackEnv: env,
+    });
     expect({ ours: r.ours.problems, floor: r.floor.problems }).toEqual({ ours: [], floor: [] });
     expect(r.ok).toBe(true);
     expect(r.ours.perEntryMs.n).toBe(RECONCILE_QUICK.entries);
@@ -39,14 +45,22 @@ describe('live benchmarks, quick mode', () => {
       expect(r.ours.requestsPerEntry[k]).toBeGreaterThanOrEqual(r.floor.requestsPerEntry[k]!);
     }
     // The Kubernetes steps are local activities (MarkerRecorded events), no regular activity at all.
-    expect(Object.keys(r.breakdown.localActivities ?? {})).toEqual(expect.arrayContaining(['observeEntry', 'reconcileEntry']));
+    expect(Object.keys(r.breakdown.localActivities ?? {})).toEqual(
+      expect.arrayContaining(['observeEntry', 'reconcileEntry']),
+    );
     expect(r.breakdown.byActivity).toEqual({});
     expect(r.targets).toEqual([]); // quick sizes say nothing about the target
     expect(renderReconcileMarkdown(r)).toContain('| floor (client-node only) |');
   }, 300_000);
 
   it('retention: every prefix emptied after its deadline, timers measured, memory sampled', async () => {
-    const r = await runRetentionBenchmark({ mode: 'quick', ...RETENTION_QUICK, build, dir: join(dir, 'retention'), stackEnv: env });
+    const r = await runRetentionBenchmark({
+      mode: 'quick',
+      ...RETENTION_QUICK,
+      build,
+      dir: join(dir, 'retention'),
+      stackEnv: env,
+    });
     expect(r.problems).toEqual([]);
     expect(r.ok).toBe(true);
     expect(r.lateness.deletionStart.n).toBe(RETENTION_QUICK.entries);

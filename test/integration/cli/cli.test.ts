@@ -22,9 +22,12 @@ describe('backupentry CLI against a real worker, kube-apiserver and Temporal', (
   beforeAll(async () => {
     // The child-process test needs dist/: compile in the background meanwhile. Type errors elsewhere in the tree still
     // emit JavaScript, so only a missing CLI counts as a failed build (checked in that test).
-    built = run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT }).then(() => undefined, (e: { stdout?: string }) => {
-      if (!existsSync(CLI_JS)) throw new Error(`build failed: ${e.stdout ?? String(e)}`);
-    });
+    built = run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT }).then(
+      () => undefined,
+      (e: { stdout?: string }) => {
+        if (!existsSync(CLI_JS)) throw new Error(`build failed: ${e.stdout ?? String(e)}`);
+      },
+    );
     built.catch(() => undefined);
     live = await startLiveEntries('cli');
     env = { ...process.env, BEL_CLUSTER_IDENTITY: live.cluster, USER: 'cli-tester', BEL_CLI_TIMEOUT: '60s' };
@@ -39,22 +42,31 @@ describe('backupentry CLI against a real worker, kube-apiserver and Temporal', (
   async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
     let out = '';
     let err = '';
-    const code = await runCli(argv, { out: { write: (s: string) => (out += s) }, err: { write: (s: string) => (err += s) }, env,
-      client: live.client, progressIntervalMs: 2000 });
+    const code = await runCli(argv, {
+      out: { write: (s: string) => (out += s) },
+      err: { write: (s: string) => (err += s) },
+      env,
+      client: live.client,
+      progressIntervalMs: 2000,
+    });
     return { code, out, err };
   }
 
   /** Runs the built CLI as a child process with the suite's environment. */
   async function node(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return run(process.execPath, [CLI_JS, ...argv], { env, cwd: ROOT }).then((r) => ({ code: 0, ...r }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+    return run(process.execPath, [CLI_JS, ...argv], { env, cwd: ROOT }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+    );
   }
 
-  it('expedite on a live entry is refused with exit code 2 and the workflow\'s reason', async () => {
+  it("expedite on a live entry is refused with exit code 2 and the workflow's reason", async () => {
     const entry = await live.createReady();
     const r = await cli('expedite', entry.name, '--reason', 'too early', '--by', 'alice');
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^backupentry: refused: entry .* is not being deleted \(phase Ready\); there is no retention to expedite$/m);
+    expect(r.err).toMatch(
+      /^backupentry: refused: entry .* is not being deleted \(phase Ready\); there is no retention to expedite$/m,
+    );
     expect(r.out).toBe('');
     const v = await live.retain(entry);
     retaining = { ...entry, deadline: v.deletionScheduledAt! };
@@ -71,29 +83,54 @@ describe('backupentry CLI against a real worker, kube-apiserver and Temporal', (
       if (rows.some((x) => x.entry === retaining.name && x.deletionDue)) break;
       await new Promise((res) => setTimeout(res, 300));
     }
-    expect(rows.find((x) => x.entry === retaining.name)).toEqual({ entry: retaining.name, workflowId: retaining.workflowId,
-      runId: retaining.handle.firstExecutionRunId, status: 'Running', type: 'local', phase: 'Retaining', bucket: live.bucket,
-      deletionDue: retaining.deadline });
+    expect(rows.find((x) => x.entry === retaining.name)).toEqual({
+      entry: retaining.name,
+      workflowId: retaining.workflowId,
+      runId: retaining.handle.firstExecutionRunId,
+      status: 'Running',
+      type: 'local',
+      phase: 'Retaining',
+      bucket: live.bucket,
+      deletionDue: retaining.deadline,
+    });
     expect(rows.every((x) => x.phase === 'Retaining')).toBe(true);
     const table = await cli('list');
     expect(table.out.split('\n')[0]).toMatch(/^ENTRY\s+TYPE\s+PHASE\s+BUCKET\s+DELETION DUE$/);
-    expect(table.out).toMatch(new RegExp(`^${retaining.name}\\s+local\\s+Retaining\\s+${live.bucket}\\s+${retaining.deadline} \\(in (59m|1h)`, 'm'));
+    expect(table.out).toMatch(
+      new RegExp(
+        `^${retaining.name}\\s+local\\s+Retaining\\s+${live.bucket}\\s+${retaining.deadline} \\(in (59m|1h)`,
+        'm',
+      ),
+    );
   });
 
   it('status shows phase, deadline, inventory and the decision log', async () => {
     // The inventory is counted beside the running retention timer: wait for it to be in.
-    await waitFor(async () => ((await retaining.handle.query(statusQuery)).inventory ? true : undefined), { what: 'the inventory' });
+    await waitFor(async () => ((await retaining.handle.query(statusQuery)).inventory ? true : undefined), {
+      what: 'the inventory',
+    });
     const r = await cli('status', retaining.name);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^Phase:\s+Retaining$/m);
-    expect(r.out).toMatch(new RegExp(`^Deletion due:\\s+${retaining.deadline} \\(in (59m(\\d+s)?|1h); retention 1h \\(annotation\\)\\)$`, 'm'));
+    expect(r.out).toMatch(
+      new RegExp(
+        `^Deletion due:\\s+${retaining.deadline} \\(in (59m(\\d+s)?|1h); retention 1h \\(annotation\\)\\)$`,
+        'm',
+      ),
+    );
     expect(r.out).toMatch(/^Inventory:\s+3 objects, 300 B$/m);
     expect(r.out).toMatch(/^Summary:\s+Retaining 3 objects \(300 B\) until .* UTC — expedite or cancel-cleanup$/m);
     expect(r.out).toMatch(/^Last operation:\s+Delete Pending at .*Backups are retained until/m);
-    expect(r.out).toMatch(/^ {2}\S+ {2}retention-start by controller: retention 1h \(annotation\) → the objects under /m);
+    expect(r.out).toMatch(
+      /^ {2}\S+ {2}retention-start by controller: retention 1h \(annotation\) → the objects under /m,
+    );
     expect(r.out).toMatch(/^ {2}\S+ {2}note by controller: inventory → 3 objects \(300 B\) under /m);
     const json = JSON.parse((await cli('status', retaining.name, '-o', 'json')).out) as StatusReportView;
-    expect(json.view).toMatchObject({ phase: 'Retaining', deletionScheduledAt: retaining.deadline, inventory: { objects: 3, bytes: 300 } });
+    expect(json.view).toMatchObject({
+      phase: 'Retaining',
+      deletionScheduledAt: retaining.deadline,
+      inventory: { objects: 3, bytes: 300 },
+    });
   });
 
   it('extend --by 24h moves the deadline; an earlier --until is refused with exit code 2', async () => {
@@ -119,7 +156,10 @@ describe('backupentry CLI against a real worker, kube-apiserver and Temporal', (
     expect(r.out).toMatch(/workflow ended Kept \(kept\)/);
     const result = await retaining.handle.result();
     expect(result).toMatchObject({ phase: 'Kept', outcome: 'kept' });
-    expect(result.decisions.find((d) => d.action === 'cancel-cleanup')).toMatchObject({ by: 'cli-tester', reason: 'deleted by mistake' });
+    expect(result.decisions.find((d) => d.action === 'cancel-cleanup')).toMatchObject({
+      by: 'cli-tester',
+      reason: 'deleted by mistake',
+    });
     expect(live.objectsOf(retaining.name)).toHaveLength(3);
     const again = await cli('expedite', retaining.name, '--reason', 'too late');
     expect(again.code).toBe(2);
@@ -151,7 +191,11 @@ describe('backupentry CLI against a real worker, kube-apiserver and Temporal', (
     expect(done.code).toBe(0);
     expect(done.stdout).toContain('retention ended early; deleting backups now');
     expect(done.stdout).toMatch(/workflow ended Deleted \(deleted\): 3 objects \(300 B\) deleted, 0 remaining/);
-    expect(await entry.handle.result()).toMatchObject({ phase: 'Deleted', outcome: 'deleted', deletion: { deletedObjects: 3 } });
+    expect(await entry.handle.result()).toMatchObject({
+      phase: 'Deleted',
+      outcome: 'deleted',
+      deletion: { deletedObjects: 3 },
+    });
     expect(live.objectsOf(entry.name)).toEqual([]);
   });
 });

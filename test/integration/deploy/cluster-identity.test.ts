@@ -5,10 +5,13 @@ type Env = Array<{ name: string; value?: string }>;
 
 /** Renders the chart with `args`; the env of the worker and the watcher container. */
 async function envOf(...args: string[]): Promise<{ worker: Env; watcher: Env }> {
-  const objs = objectsOf(await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'extension-bel', ...args));
+  const objs = objectsOf(
+    await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'extension-bel', ...args),
+  );
   const env = (suffix: string): Env => {
-    const d = objs.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith(suffix)) as
-      K8sObject & { spec: { template: { spec: { containers: Array<{ env: Env }> } } } };
+    const d = objs.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith(suffix)) as K8sObject & {
+      spec: { template: { spec: { containers: Array<{ env: Env }> } } };
+    };
     return d.spec.template.spec.containers[0]!.env;
   };
   return { worker: env('-worker'), watcher: env('-watcher') };
@@ -17,9 +20,12 @@ const valueOf = (env: Env, name: string): string | undefined => env.find((e) => 
 
 /** Renders the chart and expects helm to refuse; resolves to its error output. */
 async function renderError(...args: string[]): Promise<string> {
-  return helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'extension-bel', ...args)
-    .then((out) => { throw new Error(`rendering succeeded without a cluster identity:\n${out.slice(0, 2000)}`); },
-      (e: { stderr?: string }) => e.stderr ?? String(e));
+  return helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'extension-bel', ...args).then(
+    (out) => {
+      throw new Error(`rendering succeeded without a cluster identity:\n${out.slice(0, 2000)}`);
+    },
+    (e: { stderr?: string }) => e.stderr ?? String(e),
+  );
 }
 
 /**
@@ -30,19 +36,33 @@ async function renderError(...args: string[]): Promise<string> {
  */
 describe('Helm chart: the cluster identity comes from gardener.seed.clusterIdentity', () => {
   it('both processes get BEL_CLUSTER_IDENTITY from gardener.seed.clusterIdentity and no BEL_TASK_QUEUE (the per-seed default)', async () => {
-    const { worker, watcher } = await envOf('--set', 'gardener.seed.name=seed-1', '--set', 'gardener.seed.clusterIdentity=seed-1-4f2c9a');
+    const { worker, watcher } = await envOf(
+      '--set',
+      'gardener.seed.name=seed-1',
+      '--set',
+      'gardener.seed.clusterIdentity=seed-1-4f2c9a',
+    );
     for (const env of [worker, watcher]) {
       expect(valueOf(env, 'BEL_CLUSTER_IDENTITY')).toBe('seed-1-4f2c9a');
       expect(env.some((e) => e.name === 'BEL_TASK_QUEUE')).toBe(false);
       // What the pod's process makes of it, in the pod (KUBERNETES_SERVICE_HOST set): it starts, on its own queue.
       const vars = Object.fromEntries(env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
       const config = loadConfig({ ...vars, KUBERNETES_SERVICE_HOST: '10.96.0.1' });
-      expect(config).toMatchObject({ clusterIdentity: 'seed-1-4f2c9a', taskQueue: 'backupentry-lifecycle/seed-1-4f2c9a', warnings: [] });
+      expect(config).toMatchObject({
+        clusterIdentity: 'seed-1-4f2c9a',
+        taskQueue: 'backupentry-lifecycle/seed-1-4f2c9a',
+        warnings: [],
+      });
     }
   });
 
-  it('gardenlet\'s value wins over the clusterIdentity value; the value alone is the fallback outside Gardener', async () => {
-    const both = await envOf('--set', 'clusterIdentity=from-value', '--set', 'gardener.seed.clusterIdentity=from-gardenlet');
+  it("gardenlet's value wins over the clusterIdentity value; the value alone is the fallback outside Gardener", async () => {
+    const both = await envOf(
+      '--set',
+      'clusterIdentity=from-value',
+      '--set',
+      'gardener.seed.clusterIdentity=from-gardenlet',
+    );
     expect(valueOf(both.worker, 'BEL_CLUSTER_IDENTITY')).toBe('from-gardenlet');
     const fallback = await envOf('--set', 'clusterIdentity=from-value');
     expect(valueOf(fallback.worker, 'BEL_CLUSTER_IDENTITY')).toBe('from-value');
@@ -51,11 +71,18 @@ describe('Helm chart: the cluster identity comes from gardener.seed.clusterIdent
 
   it('an explicit taskQueue value is passed through as BEL_TASK_QUEUE', async () => {
     const { worker, watcher } = await envOf('--set', 'clusterIdentity=seed-1', '--set', 'taskQueue=bel-seed-1-canary');
-    expect([valueOf(worker, 'BEL_TASK_QUEUE'), valueOf(watcher, 'BEL_TASK_QUEUE')]).toEqual(['bel-seed-1-canary', 'bel-seed-1-canary']);
+    expect([valueOf(worker, 'BEL_TASK_QUEUE'), valueOf(watcher, 'BEL_TASK_QUEUE')]).toEqual([
+      'bel-seed-1-canary',
+      'bel-seed-1-canary',
+    ]);
   });
 
-  it('rendering fails without an identity, naming both sources, also with Gardener\'s other seed values present', async () => {
-    for (const args of [[], ['--set', 'gardener.seed.name=seed-1', '--set', 'gardener.version=1.120.0'], ['--set', 'clusterIdentity=']]) {
+  it("rendering fails without an identity, naming both sources, also with Gardener's other seed values present", async () => {
+    for (const args of [
+      [],
+      ['--set', 'gardener.seed.name=seed-1', '--set', 'gardener.version=1.120.0'],
+      ['--set', 'clusterIdentity='],
+    ]) {
       const err = await renderError(...args);
       expect(err).toContain('no cluster identity (BEL_CLUSTER_IDENTITY)');
       expect(err).toContain('gardener.seed.clusterIdentity');

@@ -25,7 +25,9 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
     // The plain manifests' namespace, with the same Pod Security labels, so admission judges the pods as it would there.
     const plainNs = objectsOf(readFileSync(PLAIN, 'utf8')).find((o) => o.kind === 'Namespace')!;
     for (const metadata of [plainNs.metadata, { name: 'garden' }]) {
-      await core.createNamespace({ body: { metadata } }).catch((e: { code?: number }) => { if (e.code !== 409) throw e; });
+      await core.createNamespace({ body: { metadata } }).catch((e: { code?: number }) => {
+        if (e.code !== 409) throw e;
+      });
     }
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,36 +38,60 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
   });
 
   it('deploy/kubernetes is exactly the chart rendered with its defaults (tools/scripts/render-manifests.sh)', async () => {
-    const rendered = await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle', ...PLAIN_IDENTITY);
+    const rendered = await helm(
+      'template',
+      'backupentry-lifecycle',
+      CHART,
+      '--namespace',
+      'backupentry-lifecycle',
+      ...PLAIN_IDENTITY,
+    );
     const plain = readFileSync(PLAIN, 'utf8');
     expect(plain.slice(plain.indexOf('\n---\n') + 1)).toBe(rendered);
-    expect(readFileSync(join(CHART, 'crds', 'extensions.gardener.cloud_backupentries.yaml'), 'utf8')).toBe(readFileSync(CRD, 'utf8'));
+    expect(readFileSync(join(CHART, 'crds', 'extensions.gardener.cloud_backupentries.yaml'), 'utf8')).toBe(
+      readFileSync(CRD, 'utf8'),
+    );
   });
 
   it('renders what the issue asks for: SA, bindings, two Deployments with probes, resources and a restricted context', () => {
     const objs = objectsOf(readFileSync(PLAIN, 'utf8'));
     const kinds = objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     expect(kinds).toEqual([
-      'ClusterRole/backupentry-lifecycle', 'ClusterRole/backupentry-lifecycle-provider-secrets',
-      'ClusterRoleBinding/backupentry-lifecycle', 'Deployment/backupentry-lifecycle-watcher', 'Deployment/backupentry-lifecycle-worker',
-      'Namespace/backupentry-lifecycle', 'Role/backupentry-lifecycle-events', 'Role/backupentry-lifecycle-leader-election',
-      'RoleBinding/backupentry-lifecycle-events', 'RoleBinding/backupentry-lifecycle-leader-election',
-      'RoleBinding/backupentry-lifecycle-provider-secrets', 'ServiceAccount/backupentry-lifecycle',
+      'ClusterRole/backupentry-lifecycle',
+      'ClusterRole/backupentry-lifecycle-provider-secrets',
+      'ClusterRoleBinding/backupentry-lifecycle',
+      'Deployment/backupentry-lifecycle-watcher',
+      'Deployment/backupentry-lifecycle-worker',
+      'Namespace/backupentry-lifecycle',
+      'Role/backupentry-lifecycle-events',
+      'Role/backupentry-lifecycle-leader-election',
+      'RoleBinding/backupentry-lifecycle-events',
+      'RoleBinding/backupentry-lifecycle-leader-election',
+      'RoleBinding/backupentry-lifecycle-provider-secrets',
+      'ServiceAccount/backupentry-lifecycle',
       'ValidatingAdmissionPolicy/backupentry-lifecycle-deletion-spec-immutable',
       'ValidatingAdmissionPolicyBinding/backupentry-lifecycle-deletion-spec-immutable',
     ]);
     interface Container {
-      securityContext: object; env: Array<{ name: string; value?: string }>; resources: { requests?: object; limits: { memory?: string } };
-      livenessProbe: { httpGet: { path: string } }; readinessProbe: { httpGet: { path: string } };
+      securityContext: object;
+      env: Array<{ name: string; value?: string }>;
+      resources: { requests?: object; limits: { memory?: string } };
+      livenessProbe: { httpGet: { path: string } };
+      readinessProbe: { httpGet: { path: string } };
     }
     type Pod = { spec: { securityContext: object; terminationGracePeriodSeconds: number; containers: Container[] } };
     for (const name of ['worker', 'watcher']) {
-      const d = objs.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith(name)) as unknown as { spec: { template: Pod } };
+      const d = objs.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith(name)) as unknown as {
+        spec: { template: Pod };
+      };
       const pod = d.spec.template.spec;
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       const c = pod.containers[0]!;
-      expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
-        capabilities: { drop: ['ALL'] } });
+      expect(c.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      });
       expect(c.livenessProbe.httpGet.path).toBe('/healthz');
       expect(c.readinessProbe.httpGet.path).toBe('/readyz');
       expect(c.resources.requests).toBeDefined();
@@ -80,19 +106,35 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
     }
   });
 
-  it('worker and watcher pods carry Gardener\'s NetworkPolicy labels; an override replaces them', async () => {
+  it("worker and watcher pods carry Gardener's NetworkPolicy labels; an override replaces them", async () => {
     const podLabels = async (...args: string[]): Promise<Record<string, Record<string, string>>> => {
-      const objs = objectsOf(await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle',
-        '--set', 'clusterIdentity=labels-seed', ...args));
-      const labels = (name: string): Record<string, string> => (objs.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith(`-${name}`)) as
-        unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template.metadata.labels;
+      const objs = objectsOf(
+        await helm(
+          'template',
+          'backupentry-lifecycle',
+          CHART,
+          '--namespace',
+          'backupentry-lifecycle',
+          '--set',
+          'clusterIdentity=labels-seed',
+          ...args,
+        ),
+      );
+      const labels = (name: string): Record<string, string> =>
+        (
+          objs.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith(`-${name}`)) as unknown as {
+            spec: { template: { metadata: { labels: Record<string, string> } } };
+          }
+        ).spec.template.metadata.labels;
       return { worker: labels('worker'), watcher: labels('watcher') };
     };
     const network = (l: Record<string, string>): Record<string, string> =>
       Object.fromEntries(Object.entries(l).filter(([k]) => k.startsWith('networking.gardener.cloud/')));
     const gardener = {
-      'networking.gardener.cloud/to-runtime-apiserver': 'allowed', 'networking.gardener.cloud/to-dns': 'allowed',
-      'networking.gardener.cloud/to-public-networks': 'allowed', 'networking.gardener.cloud/to-private-networks': 'allowed',
+      'networking.gardener.cloud/to-runtime-apiserver': 'allowed',
+      'networking.gardener.cloud/to-dns': 'allowed',
+      'networking.gardener.cloud/to-public-networks': 'allowed',
+      'networking.gardener.cloud/to-private-networks': 'allowed',
     };
     const defaults = await podLabels();
     for (const pod of ['worker', 'watcher']) {
@@ -101,63 +143,156 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
     }
     // Helm merges an override into the default map key by key: null drops a label, a new key adds one.
     const values = join(dir, 'network-values.yaml');
-    writeFileSync(values, JSON.stringify({ podNetworkLabels: { 'networking.gardener.cloud/to-private-networks': null,
-      'networking.gardener.cloud/to-blocked-cidrs': 'allowed' } }));
+    writeFileSync(
+      values,
+      JSON.stringify({
+        podNetworkLabels: {
+          'networking.gardener.cloud/to-private-networks': null,
+          'networking.gardener.cloud/to-blocked-cidrs': 'allowed',
+        },
+      }),
+    );
     const changed = await podLabels('-f', values);
     // The whole map null: no NetworkPolicy labels (clusters without Gardener's policies); podLabels still apply.
     const none = await podLabels('--set-json', 'podNetworkLabels=null', '--set', 'podLabels.team=storage');
     for (const pod of ['worker', 'watcher']) {
-      expect([pod, network(changed[pod]!)]).toEqual([pod, { 'networking.gardener.cloud/to-runtime-apiserver': 'allowed',
-        'networking.gardener.cloud/to-dns': 'allowed', 'networking.gardener.cloud/to-public-networks': 'allowed',
-        'networking.gardener.cloud/to-blocked-cidrs': 'allowed' }]);
+      expect([pod, network(changed[pod]!)]).toEqual([
+        pod,
+        {
+          'networking.gardener.cloud/to-runtime-apiserver': 'allowed',
+          'networking.gardener.cloud/to-dns': 'allowed',
+          'networking.gardener.cloud/to-public-networks': 'allowed',
+          'networking.gardener.cloud/to-blocked-cidrs': 'allowed',
+        },
+      ]);
       expect([pod, network(none[pod]!)]).toEqual([pod, {}]);
       expect(none[pod]!.team).toBe('storage');
     }
     // admissionPolicy.enabled=false leaves the ValidatingAdmissionPolicy out.
-    const kinds = objectsOf(await helm('template', 'backupentry-lifecycle', CHART, '--set', 'clusterIdentity=labels-seed',
-      '--set', 'admissionPolicy.enabled=false')).map((o) => o.kind);
+    const kinds = objectsOf(
+      await helm(
+        'template',
+        'backupentry-lifecycle',
+        CHART,
+        '--set',
+        'clusterIdentity=labels-seed',
+        '--set',
+        'admissionPolicy.enabled=false',
+      ),
+    ).map((o) => o.kind);
     expect(kinds).toContain('Deployment');
     expect(kinds.filter((k) => k.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
   });
 
   it('the API server accepts the CRD and the plain manifests (server-side dry run), with no Pod Security warning', async () => {
     const { stdout, stderr } = await dryRun([CRD, PLAIN]);
-    expect(stdout).toMatch(/deployment\.apps\/backupentry-lifecycle-worker (created|configured|unchanged) \(server dry run\)/);
-    expect(stdout).toMatch(/clusterrole\.rbac\.authorization\.k8s\.io\/backupentry-lifecycle (created|configured|unchanged) \(server dry run\)/);
+    expect(stdout).toMatch(
+      /deployment\.apps\/backupentry-lifecycle-worker (created|configured|unchanged) \(server dry run\)/,
+    );
+    expect(stdout).toMatch(
+      /clusterrole\.rbac\.authorization\.k8s\.io\/backupentry-lifecycle (created|configured|unchanged) \(server dry run\)/,
+    );
     // (kubectl's "missing the last-applied-configuration annotation" warnings for the pre-created CRD and namespace are fine)
     expect(stderr).not.toMatch(/PodSecurity|hides previous definition|unknown field/i);
   });
 
   it('variants render valid objects too (TLS, API key, digest, scheduling); a hostPath variant is flagged by Pod Security', async () => {
     const variant = join(dir, 'variant.yaml');
-    writeFileSync(variant, await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle',
-      '--set', 'clusterIdentity=variant-seed', '--set', 'temporal.tls.secretName=temporal-tls', '--set', 'temporal.tls.serverName=temporal.example',
-      '--set', 'temporal.apiKeySecret.name=temporal-key', '--set', 'image.tag=sha256:0123456789abcdef',
-      '--set', 'nodeSelector.role=seed', '--set', 'priorityClassName=system-cluster-critical',
-      '--set-json', 'worker.extraEnv=[{"name":"NODE_OPTIONS","value":"--max-old-space-size=768"}]'));
+    writeFileSync(
+      variant,
+      await helm(
+        'template',
+        'backupentry-lifecycle',
+        CHART,
+        '--namespace',
+        'backupentry-lifecycle',
+        '--set',
+        'clusterIdentity=variant-seed',
+        '--set',
+        'temporal.tls.secretName=temporal-tls',
+        '--set',
+        'temporal.tls.serverName=temporal.example',
+        '--set',
+        'temporal.apiKeySecret.name=temporal-key',
+        '--set',
+        'image.tag=sha256:0123456789abcdef',
+        '--set',
+        'nodeSelector.role=seed',
+        '--set',
+        'priorityClassName=system-cluster-critical',
+        '--set-json',
+        'worker.extraEnv=[{"name":"NODE_OPTIONS","value":"--max-old-space-size=768"}]',
+      ),
+    );
     const ok = await dryRun([variant]);
     expect(ok.stderr).not.toMatch(/PodSecurity|hides previous definition|unknown field/i);
     // Negative control: the local provider mounts a hostPath, which the restricted profile forbids; admission says so.
     const local = join(dir, 'local.yaml');
-    writeFileSync(local, await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'backupentry-lifecycle',
-      '--set', 'clusterIdentity=variant-seed', '--set', 'local.enabled=true', '--set', 'providerTypes={local}'));
+    writeFileSync(
+      local,
+      await helm(
+        'template',
+        'backupentry-lifecycle',
+        CHART,
+        '--namespace',
+        'backupentry-lifecycle',
+        '--set',
+        'clusterIdentity=variant-seed',
+        '--set',
+        'local.enabled=true',
+        '--set',
+        'providerTypes={local}',
+      ),
+    );
     const flagged = await dryRun([local]);
     expect(flagged.stderr).toMatch(/would violate PodSecurity "restricted:latest".*hostPath/);
   });
 
   it('the Gardener registration refers to its deployment, and its values render with the chart', async () => {
-    const [reg, dep] = objectsOf(readFileSync(GARDENER, 'utf8')) as [K8sObject, K8sObject & { helm: { values: object } }];
-    expect(reg).toMatchObject({ apiVersion: 'core.gardener.cloud/v1beta1', kind: 'ControllerRegistration',
-      spec: { resources: [{ kind: 'BackupEntry', type: 'gcp' }], deployment: { deploymentRefs: [{ name: dep.metadata.name }] } } });
+    const [reg, dep] = objectsOf(readFileSync(GARDENER, 'utf8')) as [
+      K8sObject,
+      K8sObject & { helm: { values: object } },
+    ];
+    expect(reg).toMatchObject({
+      apiVersion: 'core.gardener.cloud/v1beta1',
+      kind: 'ControllerRegistration',
+      spec: {
+        resources: [{ kind: 'BackupEntry', type: 'gcp' }],
+        deployment: { deploymentRefs: [{ name: dep.metadata.name }] },
+      },
+    });
     expect(dep).toMatchObject({ apiVersion: 'core.gardener.cloud/v1', kind: 'ControllerDeployment' });
     const values = join(dir, 'gardener-values.json');
     // gardenlet adds its own values (gardener.seed.clusterIdentity among them); the chart must render with them present.
-    writeFileSync(values, JSON.stringify({ ...dep.helm.values,
-      gardener: { version: '1.120.0', seed: { name: 'seed-1', clusterIdentity: 'seed-1-identity' } } }));
-    const out = objectsOf(await helm('template', 'backupentry-lifecycle', CHART, '--namespace', 'extension-backupentry-lifecycle-x', '-f', values));
-    const worker = out.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-worker')) as unknown as
-      { spec: { template: { spec: { containers: Array<{ image: string; env: Array<{ name: string; value?: string }> }> } } } };
-    expect(worker.spec.template.spec.containers[0]!.image).toBe('registry.example.com/images/backupentry-lifecycle:0.1.0');
-    expect(worker.spec.template.spec.containers[0]!.env).toContainEqual({ name: 'BEL_CLUSTER_IDENTITY', value: 'seed-1-identity' });
+    writeFileSync(
+      values,
+      JSON.stringify({
+        ...dep.helm.values,
+        gardener: { version: '1.120.0', seed: { name: 'seed-1', clusterIdentity: 'seed-1-identity' } },
+      }),
+    );
+    const out = objectsOf(
+      await helm(
+        'template',
+        'backupentry-lifecycle',
+        CHART,
+        '--namespace',
+        'extension-backupentry-lifecycle-x',
+        '-f',
+        values,
+      ),
+    );
+    const worker = out.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-worker')) as unknown as {
+      spec: {
+        template: { spec: { containers: Array<{ image: string; env: Array<{ name: string; value?: string }> }> } };
+      };
+    };
+    expect(worker.spec.template.spec.containers[0]!.image).toBe(
+      'registry.example.com/images/backupentry-lifecycle:0.1.0',
+    );
+    expect(worker.spec.template.spec.containers[0]!.env).toContainEqual({
+      name: 'BEL_CLUSTER_IDENTITY',
+      value: 'seed-1-identity',
+    });
   });
 });

@@ -16,8 +16,18 @@ import { adminKubeConfig } from '../../support/env';
 async function dispatcherOf(kc: KubeConfig): Promise<Agent> {
   const headers: Record<string, string> = {};
   let dispatcher: unknown;
-  const ctx = { setHeaderParam: (k: string, v: string) => { headers[k] = v; }, getHeaders: () => headers,
-    setDispatcher: (d: unknown) => { dispatcher = d; }, getDispatcher: () => dispatcher, setAgent: () => undefined, getUrl: () => '' };
+  const ctx = {
+    setHeaderParam: (k: string, v: string) => {
+      headers[k] = v;
+    },
+    getHeaders: () => headers,
+    setDispatcher: (d: unknown) => {
+      dispatcher = d;
+    },
+    getDispatcher: () => dispatcher,
+    setAgent: () => undefined,
+    getUrl: () => '',
+  };
   await kc.applySecurityAuthentication(ctx as never);
   return dispatcher as Agent;
 }
@@ -44,11 +54,21 @@ describe('keep-alive connections to the API server', () => {
     const core = kc.makeApiClient(CoreV1Api);
     let synced = false;
     const watch = new Reflector<{ name: string }>({
-      name: 'connection-reuse-test', kubeConfig: kc, path: '/api/v1/namespaces',
-      list: async ({ limit, continueToken }) => (await core.listNamespace({ limit, ...(continueToken ? { _continue: continueToken } : {}) })) as never,
-      transform: (o) => ({ name: (o as { metadata: { name: string } }).metadata.name }), keyOf: (o) => o.name,
-      onSync: () => undefined, onEvent: () => undefined, onSyncChange: (v) => { synced = v; },
-      idleTimeoutMs: 60_000, watchTimeoutMs: 300_000, log: pino({ level: 'silent' }),
+      name: 'connection-reuse-test',
+      kubeConfig: kc,
+      path: '/api/v1/namespaces',
+      list: async ({ limit, continueToken }) =>
+        (await core.listNamespace({ limit, ...(continueToken ? { _continue: continueToken } : {}) })) as never,
+      transform: (o) => ({ name: (o as { metadata: { name: string } }).metadata.name }),
+      keyOf: (o) => o.name,
+      onSync: () => undefined,
+      onEvent: () => undefined,
+      onSyncChange: (v) => {
+        synced = v;
+      },
+      idleTimeoutMs: 60_000,
+      watchTimeoutMs: 300_000,
+      log: pino({ level: 'silent' }),
     });
     watch.start();
     try {

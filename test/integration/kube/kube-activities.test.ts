@@ -6,7 +6,12 @@ import { createKubeActivities, secretDataDigest } from '../../../activities/kube
 import type { SecretData, StorageProvider } from '../../../activities/storage-port';
 import { createKubeGateway } from '../../../adapters/kubernetes/kube-client';
 import {
-  ANNOTATION_CREATED_BY, ANNOTATION_OPERATION, ANNOTATION_TIMESTAMP, BACKUPENTRY_API, FINALIZER, GardenerErrorCode,
+  ANNOTATION_CREATED_BY,
+  ANNOTATION_OPERATION,
+  ANNOTATION_TIMESTAMP,
+  BACKUPENTRY_API,
+  FINALIZER,
+  GardenerErrorCode,
   Operation,
 } from '../../../domain';
 import { adminKubeConfig, uniqueName } from '../../support/env';
@@ -17,7 +22,9 @@ const HOST_PATH = '/etc/gardener/local-backupbuckets';
 const SECRET_MARK = `s3cr3t-${Math.random().toString(36).slice(2)}-value`;
 const NOW = Date.parse('2026-03-01T08:00:00.000Z');
 
-const unusedSession = (): never => { throw new Error('not used in this test'); };
+const unusedSession = (): never => {
+  throw new Error('not used in this test');
+};
 
 /** Like provider-local: adds `hostPath`. */
 const localStub: StorageProvider = {
@@ -39,7 +46,8 @@ const gcpStub: StorageProvider = {
       throw configurationProblem('InvalidServiceAccountJson', '"serviceaccount.json" is not valid JSON');
     }
     for (const field of ['type', 'project_id', 'client_email', 'private_key']) {
-      if (typeof sa[field] !== 'string') throw configurationProblem('InvalidServiceAccountJson', `"serviceaccount.json" lacks "${field}"`);
+      if (typeof sa[field] !== 'string')
+        throw configurationProblem('InvalidServiceAccountJson', `"serviceaccount.json" lacks "${field}"`);
     }
     return {};
   },
@@ -49,16 +57,29 @@ const gcpStub: StorageProvider = {
 /** A careless provider whose plain Error quotes the data: the activity must not pass that text on. */
 const leakyStub: StorageProvider = {
   type: 'leaky',
-  etcdSecretExtras: (data) => { throw new Error(`bad credentials ${Object.values(data).map((v) => v.toString()).join(',')}`); },
+  etcdSecretExtras: (data) => {
+    throw new Error(
+      `bad credentials ${Object.values(data)
+        .map((v) => v.toString())
+        .join(',')}`,
+    );
+  },
   open: unusedSession,
 };
 
-const providers = new Map<string, StorageProvider>([['local', localStub], ['gcp', gcpStub], ['leaky', leakyStub]]);
+const providers = new Map<string, StorageProvider>([
+  ['local', localStub],
+  ['gcp', gcpStub],
+  ['leaky', leakyStub],
+]);
 
-const serviceAccount = (): string => JSON.stringify({
-  type: 'service_account', project_id: 'proj-1', client_email: 'sa@proj-1.iam.gserviceaccount.com',
-  private_key: `-----BEGIN PRIVATE KEY-----\n${SECRET_MARK}\n-----END PRIVATE KEY-----\n`,
-});
+const serviceAccount = (): string =>
+  JSON.stringify({
+    type: 'service_account',
+    project_id: 'proj-1',
+    client_email: 'sa@proj-1.iam.gserviceaccount.com',
+    private_key: `-----BEGIN PRIVATE KEY-----\n${SECRET_MARK}\n-----END PRIVATE KEY-----\n`,
+  });
 
 async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
   try {
@@ -81,7 +102,10 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
   const acts = createKubeActivities({ kube: createKubeGateway(kc), providers, now: () => NOW });
   /** Everything an activity returned or threw in this file, checked for secret bytes at the end. */
   const seen: string[] = [];
-  const record = <T>(v: T): T => { seen.push(JSON.stringify(v)); return v; };
+  const record = <T>(v: T): T => {
+    seen.push(JSON.stringify(v));
+    return v;
+  };
   const fail = async (p: Promise<unknown>): Promise<ApplicationFailure> => {
     const f = await failureOf(p);
     seen.push(f.message, JSON.stringify(f.details ?? []));
@@ -93,7 +117,6 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
       if (e.code !== 409) throw e;
     });
   });
-
 
   interface EntryOpts {
     type?: string;
@@ -112,15 +135,28 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
     if (opts.namespace !== false) await core.createNamespace({ body: { metadata: { name: ns } } });
     if (opts.secret !== null) {
       const data = opts.secret ?? { username: 'u', password: SECRET_MARK };
-      await core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: secretName },
-        data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])) } });
+      await core.createNamespacedSecret({
+        namespace: 'garden',
+        body: {
+          metadata: { name: secretName },
+          data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
+        },
+      });
     }
-    await custom.createClusterCustomObject({ ...be, body: {
-      apiVersion: BACKUPENTRY_API.apiVersion, kind: BACKUPENTRY_API.kind,
-      metadata: { name, annotations: opts.annotations ?? {}, finalizers: opts.finalizers ?? [] },
-      spec: { type: opts.type ?? 'local', region: 'local', bucketName: 'bucket-1',
-        secretRef: { name: secretName, namespace: 'garden' } },
-    } });
+    await custom.createClusterCustomObject({
+      ...be,
+      body: {
+        apiVersion: BACKUPENTRY_API.apiVersion,
+        kind: BACKUPENTRY_API.kind,
+        metadata: { name, annotations: opts.annotations ?? {}, finalizers: opts.finalizers ?? [] },
+        spec: {
+          type: opts.type ?? 'local',
+          region: 'local',
+          bucketName: 'bucket-1',
+          secretRef: { name: secretName, namespace: 'garden' },
+        },
+      },
+    });
     return { name, ns, secretName };
   }
 
@@ -129,18 +165,35 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
 
   describe('observeEntry', () => {
     it('returns the view of an entry and exists:false for a missing one', async () => {
-      const { name, secretName } = await makeEntry({ type: 'gcp', annotations: {
-        [ANNOTATION_OPERATION]: 'reconcile', [ANNOTATION_TIMESTAMP]: '2026-03-01T07:00:00Z',
-        'backupentry.extensions.gardener.cloud/retention-period': '1h', 'unrelated/annotation': 'x' } });
+      const { name, secretName } = await makeEntry({
+        type: 'gcp',
+        annotations: {
+          [ANNOTATION_OPERATION]: 'reconcile',
+          [ANNOTATION_TIMESTAMP]: '2026-03-01T07:00:00Z',
+          'backupentry.extensions.gardener.cloud/retention-period': '1h',
+          'unrelated/annotation': 'x',
+        },
+      });
       const view = record(await acts.observeEntry(name));
       expect(view).toEqual({
-        exists: true, name, uid: expect.any(String), resourceVersion: expect.any(String), finalizers: [], generation: 1, type: 'gcp', class: 'shoot', bucketName: 'bucket-1',
-        region: 'local', secretRef: { name: secretName, namespace: 'garden' },
+        exists: true,
+        name,
+        uid: expect.any(String),
+        resourceVersion: expect.any(String),
+        finalizers: [],
+        generation: 1,
+        type: 'gcp',
+        class: 'shoot',
+        bucketName: 'bucket-1',
+        region: 'local',
+        secretRef: { name: secretName, namespace: 'garden' },
         annotations: { operation: 'reconcile', timestamp: '2026-03-01T07:00:00Z', retentionPeriod: '1h' },
         hasFinalizer: false,
       });
       expect(view.uid).not.toBe('');
-      expect(await acts.observeEntry('shoot--nope--123')).toEqual(expect.objectContaining({ exists: false, name: 'shoot--nope--123' }));
+      expect(await acts.observeEntry('shoot--nope--123')).toEqual(
+        expect.objectContaining({ exists: false, name: 'shoot--nope--123' }),
+      );
     });
   });
 
@@ -154,8 +207,12 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
       expect(secret.type).toBe('Opaque');
       expect(secret.metadata?.annotations).toEqual({ [ANNOTATION_CREATED_BY]: name });
       expect(secret.metadata?.labels ?? {}).toEqual({});
-      expect(ref).toEqual({ namespace: ns, name: 'etcd-backup', resourceVersion: secret.metadata?.resourceVersion,
-        digest: secretDataDigest(Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v)]))) });
+      expect(ref).toEqual({
+        namespace: ns,
+        name: 'etcd-backup',
+        resourceVersion: secret.metadata?.resourceVersion,
+        digest: secretDataDigest(Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v)]))),
+      });
       expect(ref.digest).toMatch(/^[0-9a-f]{16}$/);
       // Idempotent: a second run changes nothing the workflow sees.
       expect((await acts.provisionEtcdBackupSecret(name)).digest).toBe(ref.digest);
@@ -180,27 +237,46 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
 
     it('updates an existing secret wholesale: data replaced, labels cleared, annotations reset', async () => {
       const { name, ns, secretName } = await makeEntry();
-      await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'etcd-backup',
-        labels: { stale: 'label' }, annotations: { [ANNOTATION_CREATED_BY]: 'someone-else', other: 'x' },
-        finalizers: ['example.com/keep'] },
-      data: { stale: b64('old'), username: b64('old-user') } } });
+      await core.createNamespacedSecret({
+        namespace: ns,
+        body: {
+          metadata: {
+            name: 'etcd-backup',
+            labels: { stale: 'label' },
+            annotations: { [ANNOTATION_CREATED_BY]: 'someone-else', other: 'x' },
+            finalizers: ['example.com/keep'],
+          },
+          data: { stale: b64('old'), username: b64('old-user') },
+        },
+      });
       const first = record(await acts.provisionEtcdBackupSecret(name));
       let secret = await readSecret(ns, 'etcd-backup');
-      expect(decode(secret.data)).toEqual({ username: 'u', password: SECRET_MARK, bucketName: 'bucket-1', hostPath: HOST_PATH });
+      expect(decode(secret.data)).toEqual({
+        username: 'u',
+        password: SECRET_MARK,
+        bucketName: 'bucket-1',
+        hostPath: HOST_PATH,
+      });
       expect(secret.metadata?.labels ?? {}).toEqual({});
       expect(secret.metadata?.annotations).toEqual({ [ANNOTATION_CREATED_BY]: name });
       expect(secret.metadata?.finalizers).toEqual(['example.com/keep']);
 
       // The provider secret changes: the next provisioning follows, and the digest tells.
-      await core.replaceNamespacedSecret({ namespace: 'garden', name: secretName, body: { metadata: { name: secretName },
-        data: { token: b64('rotated') } } });
+      await core.replaceNamespacedSecret({
+        namespace: 'garden',
+        name: secretName,
+        body: { metadata: { name: secretName }, data: { token: b64('rotated') } },
+      });
       const second = record(await acts.provisionEtcdBackupSecret(name));
       expect(second.digest).not.toBe(first.digest);
       expect(second.resourceVersion).not.toBe(first.resourceVersion);
       secret = await readSecret(ns, 'etcd-backup');
       expect(decode(secret.data)).toEqual({ token: 'rotated', bucketName: 'bucket-1', hostPath: HOST_PATH });
-      await core.patchNamespacedSecret({ namespace: ns, name: 'etcd-backup', body: [
-        { op: 'remove', path: '/metadata/finalizers' }] });
+      await core.patchNamespacedSecret({
+        namespace: ns,
+        name: 'etcd-backup',
+        body: [{ op: 'remove', path: '/metadata/finalizers' }],
+      });
     });
 
     it('waits for a missing namespace with a retryable error and creates the secret once it exists', async () => {
@@ -208,9 +284,13 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
       const f = await fail(acts.provisionEtcdBackupSecret(name));
       expect(f.type).toBe(GardenerErrorCode.RetryableConfigurationProblem);
       expect(f.nonRetryable).toBe(false);
-      expect(f.message).toBe(`provisioning the etcd-backup secret for backupentry ${name}: waiting for namespace ${ns} ` +
-        'to exist; the etcd-backup secret is created once it does');
-      expect(f.details).toEqual([{ codes: [GardenerErrorCode.RetryableConfigurationProblem], reason: 'NamespaceMissing' }]);
+      expect(f.message).toBe(
+        `provisioning the etcd-backup secret for backupentry ${name}: waiting for namespace ${ns} ` +
+          'to exist; the etcd-backup secret is created once it does',
+      );
+      expect(f.details).toEqual([
+        { codes: [GardenerErrorCode.RetryableConfigurationProblem], reason: 'NamespaceMissing' },
+      ]);
       await expect(readSecret(ns, 'etcd-backup')).rejects.toMatchObject({ code: 404 });
 
       await core.createNamespace({ body: { metadata: { name: ns } } });
@@ -219,13 +299,32 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
     });
 
     it.each([
-      ['a missing provider secret', { secret: null }, 'SecretRefMissing', 'referenced by spec.secretRef does not exist'],
+      [
+        'a missing provider secret',
+        { secret: null },
+        'SecretRefMissing',
+        'referenced by spec.secretRef does not exist',
+      ],
       ['an empty provider secret', { secret: {} }, 'SecretRefEmpty', 'referenced by spec.secretRef has no data'],
-      ['an unknown type', { type: 'azure' }, 'UnknownType', 'no storage provider is configured (known: gcp, leaky, local)'],
+      [
+        'an unknown type',
+        { type: 'azure' },
+        'UnknownType',
+        'no storage provider is configured (known: gcp, leaky, local)',
+      ],
       ['gcp without serviceaccount.json', { type: 'gcp' }, 'MissingServiceAccountJson', 'no "serviceaccount.json" key'],
-      ['gcp with malformed JSON', { type: 'gcp', secret: { 'serviceaccount.json': `{"private_key": "${SECRET_MARK}"` } },
-        'InvalidServiceAccountJson', 'is not valid JSON'],
-      ['a provider error that quotes the data', { type: 'leaky' }, 'InvalidProviderSecret', 'the leaky provider rejected the data'],
+      [
+        'gcp with malformed JSON',
+        { type: 'gcp', secret: { 'serviceaccount.json': `{"private_key": "${SECRET_MARK}"` } },
+        'InvalidServiceAccountJson',
+        'is not valid JSON',
+      ],
+      [
+        'a provider error that quotes the data',
+        { type: 'leaky' },
+        'InvalidProviderSecret',
+        'the leaky provider rejected the data',
+      ],
     ] as const)('fails non-retryably on %s and writes no secret', async (_what, opts, reason, text) => {
       const { name, ns } = await makeEntry(opts as EntryOpts);
       const f = await fail(acts.provisionEtcdBackupSecret(name));
@@ -246,21 +345,29 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
   });
 
   describe('deleteEtcdBackupSecret', () => {
-    it('deletes our secret, keeps another entry\'s, and reports a missing one as absent', async () => {
+    it("deletes our secret, keeps another entry's, and reports a missing one as absent", async () => {
       const { name, ns } = await makeEntry();
       expect(await acts.deleteEtcdBackupSecret(name)).toBe('absent');
       record(await acts.provisionEtcdBackupSecret(name));
       expect(await acts.deleteEtcdBackupSecret(name)).toBe('deleted');
       await expect(readSecret(ns, 'etcd-backup')).rejects.toMatchObject({ code: 404 });
 
-      await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'etcd-backup',
-        annotations: { [ANNOTATION_CREATED_BY]: `${ns}--other-shoot-uid` } }, data: { a: b64('b') } } });
+      await core.createNamespacedSecret({
+        namespace: ns,
+        body: {
+          metadata: { name: 'etcd-backup', annotations: { [ANNOTATION_CREATED_BY]: `${ns}--other-shoot-uid` } },
+          data: { a: b64('b') },
+        },
+      });
       expect(await acts.deleteEtcdBackupSecret(name)).toBe('kept-created-by-other');
       expect((await readSecret(ns, 'etcd-backup')).metadata?.name).toBe('etcd-backup');
 
       // No created-by annotation (a secret from before gardener/gardener#8709): ours to delete.
-      await core.replaceNamespacedSecret({ namespace: ns, name: 'etcd-backup', body: { metadata: { name: 'etcd-backup' },
-        data: { a: b64('b') } } });
+      await core.replaceNamespacedSecret({
+        namespace: ns,
+        name: 'etcd-backup',
+        body: { metadata: { name: 'etcd-backup' }, data: { a: b64('b') } },
+      });
       expect(await acts.deleteEtcdBackupSecret(name)).toBe('deleted');
     });
   });
@@ -291,8 +398,10 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
       const f = await fail(acts.ensureFinalizers(name));
       expect(f.type).toBe(GardenerErrorCode.ConfigurationProblem);
       expect(f.nonRetryable).toBe(true);
-      expect(f.message).toBe(`adding finalizers for backupentry ${name}: secret garden/${secretName} referenced by ` +
-        'spec.secretRef does not exist');
+      expect(f.message).toBe(
+        `adding finalizers for backupentry ${name}: secret garden/${secretName} referenced by ` +
+          'spec.secretRef does not exist',
+      );
       expect(await acts.secretRefExists(name)).toBe(false);
       // Release tolerates the missing secret.
       await acts.releaseFinalizers(name, { secret: true });
@@ -301,14 +410,20 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
 
     it('reports a secretRef secret that is being deleted (no finalizer can be added any more)', async () => {
       const { name, secretName } = await makeEntry();
-      await core.patchNamespacedSecret({ namespace: 'garden', name: secretName, body: [
-        { op: 'add', path: '/metadata/finalizers', value: ['example.com/hold'] }] });
+      await core.patchNamespacedSecret({
+        namespace: 'garden',
+        name: secretName,
+        body: [{ op: 'add', path: '/metadata/finalizers', value: ['example.com/hold'] }],
+      });
       await core.deleteNamespacedSecret({ namespace: 'garden', name: secretName });
       const f = await fail(acts.ensureFinalizers(name));
       expect(f.type).toBe(GardenerErrorCode.ConfigurationProblem);
       expect(f.details).toEqual([{ codes: [GardenerErrorCode.ConfigurationProblem], reason: 'SecretRefTerminating' }]);
-      await core.patchNamespacedSecret({ namespace: 'garden', name: secretName, body: [
-        { op: 'remove', path: '/metadata/finalizers' }] });
+      await core.patchNamespacedSecret({
+        namespace: 'garden',
+        name: secretName,
+        body: [{ op: 'remove', path: '/metadata/finalizers' }],
+      });
       expect(await acts.secretRefExists(name)).toBe(false);
     });
 
@@ -338,25 +453,42 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
     const counted = () => {
       const calls: Record<string, number> = {};
       const inner = createKubeGateway(kc);
-      const kube = new Proxy(inner, { get: (t, p: string) => {
-        const v = (t as unknown as Record<string, unknown>)[p];
-        return typeof v === 'function' ? (...args: unknown[]) => { calls[p] = (calls[p] ?? 0) + 1; return (v as (...a: unknown[]) => unknown).apply(t, args); } : v;
-      } });
+      const kube = new Proxy(inner, {
+        get: (t, p: string) => {
+          const v = (t as unknown as Record<string, unknown>)[p];
+          return typeof v === 'function'
+            ? (...args: unknown[]) => {
+                calls[p] = (calls[p] ?? 0) + 1;
+                return (v as (...a: unknown[]) => unknown).apply(t, args);
+              }
+            : v;
+        },
+      });
       return { calls, acts: createKubeActivities({ kube, providers, now: () => NOW }) };
     };
 
     it('reconciles a new entry in one step from the observed view, without reading the entry again', async () => {
-      const { name, ns, secretName } = await makeEntry({ finalizers: ['example.com/other'], annotations: { [ANNOTATION_OPERATION]: 'reconcile' } });
+      const { name, ns, secretName } = await makeEntry({
+        finalizers: ['example.com/other'],
+        annotations: { [ANNOTATION_OPERATION]: 'reconcile' },
+      });
       const view = await acts.observeEntry(name);
       const { calls, acts: a } = counted();
       const written = record(await a.reconcileEntry(name, { operation: Operation.Create, entry: view }));
-      expect(written).toMatchObject({ namespace: ns, name: 'etcd-backup', digest: expect.stringMatching(/^[0-9a-f]{16}$/) });
+      expect(written).toMatchObject({
+        namespace: ns,
+        name: 'etcd-backup',
+        digest: expect.stringMatching(/^[0-9a-f]{16}$/),
+      });
       const entry = await getEntry(name);
       expect(entry.metadata.finalizers).toEqual(['example.com/other', FINALIZER]);
       expect(entry.metadata.annotations?.[ANNOTATION_OPERATION]).toBeUndefined();
       expect(entry.status?.lastOperation).toMatchObject({ type: 'Create', state: 'Succeeded' });
       expect((await readSecret('garden', secretName)).metadata?.finalizers).toEqual([FINALIZER]);
-      expect(decode((await readSecret(ns, 'etcd-backup')).data)).toMatchObject({ bucketName: 'bucket-1', hostPath: HOST_PATH });
+      expect(decode((await readSecret(ns, 'etcd-backup')).data)).toMatchObject({
+        bucketName: 'bucket-1',
+        hostPath: HOST_PATH,
+      });
       // One read of the entry: the operation annotation's conditional removal; no namespace read; the secret created.
       expect(calls).toMatchObject({ getBackupEntry: 1, createSecret: 1, patchBackupEntryStatus: 2, getSecret: 1 });
       expect(calls.getNamespace).toBeUndefined();
@@ -371,38 +503,63 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
 
     it('a missing namespace is a retryable wait, learnt from the create', async () => {
       const { name } = await makeEntry({ namespace: false });
-      const f = await fail(acts.reconcileEntry(name, { operation: Operation.Create, entry: await acts.observeEntry(name) }));
+      const f = await fail(
+        acts.reconcileEntry(name, { operation: Operation.Create, entry: await acts.observeEntry(name) }),
+      );
       expect(f.type).toBe(GardenerErrorCode.RetryableConfigurationProblem);
       expect(f.message).toContain('waiting for namespace');
     });
 
     it('beginDeletion releases the entry with the record on its secret, holds it with the deadline, or does nothing without a secret', async () => {
-      const record1 = { workflowId: 'wf-1', uid: '', type: 'local', bucketName: 'bucket-1', deletionTimestamp: '2026-03-01T08:00:00Z',
-        deletionDeadline: '2026-03-04T08:00:00Z' };
-      const pending = { kind: 'pending' as const, operation: Operation.Delete, description: 'Backups are retained until 2026-03-04T08:00:00Z' };
+      const record1 = {
+        workflowId: 'wf-1',
+        uid: '',
+        type: 'local',
+        bucketName: 'bucket-1',
+        deletionTimestamp: '2026-03-01T08:00:00Z',
+        deletionDeadline: '2026-03-04T08:00:00Z',
+      };
+      const pending = {
+        kind: 'pending' as const,
+        operation: Operation.Delete,
+        description: 'Backups are retained until 2026-03-04T08:00:00Z',
+      };
       // release-entry
       const a = await makeEntry();
       await acts.ensureFinalizers(a.name);
       await acts.provisionEtcdBackupSecret(a.name);
       await custom.deleteClusterCustomObject({ ...be, name: a.name });
       const viewA = await acts.observeEntry(a.name);
-      const released = record(await acts.beginDeletion(a.name, { entry: viewA, pending: { ...pending, observed: { generation: viewA.generation } },
-        record: { ...record1, uid: viewA.uid } }));
+      const released = record(
+        await acts.beginDeletion(a.name, {
+          entry: viewA,
+          pending: { ...pending, observed: { generation: viewA.generation } },
+          record: { ...record1, uid: viewA.uid },
+        }),
+      );
       expect(released).toEqual({ secretRefExists: true, etcdSecret: 'deleted', released: true });
       expect((await acts.observeEntry(a.name)).exists).toBe(false);
-      expect(await acts.readRetentionRecord(a.name, { namespace: 'garden', name: a.secretName })).toMatchObject({ workflowId: 'wf-1', uid: viewA.uid });
+      expect(await acts.readRetentionRecord(a.name, { namespace: 'garden', name: a.secretName })).toMatchObject({
+        workflowId: 'wf-1',
+        uid: viewA.uid,
+      });
       // hold-entry
       const b = await makeEntry();
       await acts.ensureFinalizers(b.name);
       await custom.deleteClusterCustomObject({ ...be, name: b.name });
       const viewB = await acts.observeEntry(b.name);
-      const held = await acts.beginDeletion(b.name, { entry: viewB, pending: { ...pending, observed: { generation: viewB.generation } },
-        decision: { uid: viewB.uid, deletionDeadline: '2026-03-04T08:00:00Z' } });
+      const held = await acts.beginDeletion(b.name, {
+        entry: viewB,
+        pending: { ...pending, observed: { generation: viewB.generation } },
+        decision: { uid: viewB.uid, deletionDeadline: '2026-03-04T08:00:00Z' },
+      });
       expect(held).toEqual({ secretRefExists: true, etcdSecret: 'absent', persisted: true });
       const entryB = await getEntry(b.name);
       expect(entryB.metadata.finalizers).toEqual([FINALIZER]);
       expect(entryB.status?.lastOperation).toMatchObject({ type: 'Delete', state: 'Pending' });
-      expect(entryB.metadata.annotations?.['backupentry.extensions.gardener.cloud/deletion-deadline']).toBe('2026-03-04T08:00:00Z');
+      expect(entryB.metadata.annotations?.['backupentry.extensions.gardener.cloud/deletion-deadline']).toBe(
+        '2026-03-04T08:00:00Z',
+      );
       // no secret: nothing written
       const c = await makeEntry({ secret: null });
       const viewC = await acts.observeEntry(c.name);
@@ -413,38 +570,80 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
   });
 
   describe('writeStatus', () => {
-    it('writes Processing, Error, Succeeded and Pending in Gardener\'s form, never before gardener.cloud/timestamp', async () => {
+    it("writes Processing, Error, Succeeded and Pending in Gardener's form, never before gardener.cloud/timestamp", async () => {
       const future = '2030-05-01T12:00:00.123456789Z';
       const { name } = await makeEntry({ annotations: { [ANNOTATION_TIMESTAMP]: future } });
       const status = async () => (await getEntry(name)).status;
 
-      await acts.writeStatus(name, { kind: 'processing', operation: Operation.Create, description: 'Reconciling the BackupEntry' });
-      expect(await status()).toEqual({ lastOperation: { type: 'Create', state: 'Processing', progress: 1,
-        description: 'Reconciling the BackupEntry', lastUpdateTime: '2030-05-01T12:00:00Z' } });
+      await acts.writeStatus(name, {
+        kind: 'processing',
+        operation: Operation.Create,
+        description: 'Reconciling the BackupEntry',
+      });
+      expect(await status()).toEqual({
+        lastOperation: {
+          type: 'Create',
+          state: 'Processing',
+          progress: 1,
+          description: 'Reconciling the BackupEntry',
+          lastUpdateTime: '2030-05-01T12:00:00Z',
+        },
+      });
 
-      await acts.writeStatus(name, { kind: 'error', operation: Operation.Create, description: 'bucket bucket-1 does not exist',
-        codes: [GardenerErrorCode.ConfigurationProblem] });
+      await acts.writeStatus(name, {
+        kind: 'error',
+        operation: Operation.Create,
+        description: 'bucket bucket-1 does not exist',
+        codes: [GardenerErrorCode.ConfigurationProblem],
+      });
       const desc = 'Error reconciling BackupEntry: bucket bucket-1 does not exist';
       expect(await status()).toEqual({
-        lastOperation: { type: 'Create', state: 'Error', progress: 50, description: desc, lastUpdateTime: '2030-05-01T12:00:00Z' },
+        lastOperation: {
+          type: 'Create',
+          state: 'Error',
+          progress: 50,
+          description: desc,
+          lastUpdateTime: '2030-05-01T12:00:00Z',
+        },
         lastError: { description: desc, codes: ['ERR_CONFIGURATION_PROBLEM'], lastUpdateTime: '2030-05-01T12:00:00Z' },
         observedGeneration: 1,
       });
 
-      await acts.writeStatus(name, { kind: 'succeeded', operation: Operation.Create, description: 'Successfully reconciled BackupEntry' });
+      await acts.writeStatus(name, {
+        kind: 'succeeded',
+        operation: Operation.Create,
+        description: 'Successfully reconciled BackupEntry',
+      });
       expect(await status()).toEqual({
-        lastOperation: { type: 'Create', state: 'Succeeded', progress: 100, description: 'Successfully reconciled BackupEntry',
-          lastUpdateTime: '2030-05-01T12:00:00Z' },
+        lastOperation: {
+          type: 'Create',
+          state: 'Succeeded',
+          progress: 100,
+          description: 'Successfully reconciled BackupEntry',
+          lastUpdateTime: '2030-05-01T12:00:00Z',
+        },
         observedGeneration: 1,
       });
 
       // Without a future timestamp the injected clock counts.
-      await custom.patchClusterCustomObject({ ...be, name, body: [
-        { op: 'remove', path: `/metadata/annotations/${ANNOTATION_TIMESTAMP.replace('/', '~1')}` }] });
-      await acts.writeStatus(name, { kind: 'pending', operation: Operation.Delete, description: 'Backups kept until 2026-03-04T08:00:00Z' });
+      await custom.patchClusterCustomObject({
+        ...be,
+        name,
+        body: [{ op: 'remove', path: `/metadata/annotations/${ANNOTATION_TIMESTAMP.replace('/', '~1')}` }],
+      });
+      await acts.writeStatus(name, {
+        kind: 'pending',
+        operation: Operation.Delete,
+        description: 'Backups kept until 2026-03-04T08:00:00Z',
+      });
       expect(await status()).toEqual({
-        lastOperation: { type: 'Delete', state: 'Pending', progress: 0, description: 'Backups kept until 2026-03-04T08:00:00Z',
-          lastUpdateTime: '2026-03-01T08:00:00Z' },
+        lastOperation: {
+          type: 'Delete',
+          state: 'Pending',
+          progress: 0,
+          description: 'Backups kept until 2026-03-04T08:00:00Z',
+          lastUpdateTime: '2026-03-01T08:00:00Z',
+        },
         observedGeneration: 1,
       });
       const f = await fail(acts.writeStatus(name, { kind: 'pending', operation: Operation.Create, description: 'x' }));
@@ -453,7 +652,11 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
 
     it('observedGeneration follows a spec change', async () => {
       const { name } = await makeEntry();
-      await custom.patchClusterCustomObject({ ...be, name, body: [{ op: 'replace', path: '/spec/region', value: 'other' }] });
+      await custom.patchClusterCustomObject({
+        ...be,
+        name,
+        body: [{ op: 'replace', path: '/spec/region', value: 'other' }],
+      });
       await acts.writeStatus(name, { kind: 'succeeded', operation: Operation.Reconcile, description: 'ok' });
       const entry = await getEntry(name);
       expect(entry.metadata.generation).toBe(2);
@@ -476,24 +679,42 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
     it('records a core/v1 Event in namespace default about the cluster-scoped entry', async () => {
       const { name } = await makeEntry();
       const uid = (await acts.observeEntry(name)).uid;
-      await acts.recordEvent(name, { type: 'Warning', reason: 'BackupsOrphaned', message: 'secret gone; backups stay' });
-      const list = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${name}` });
+      await acts.recordEvent(name, {
+        type: 'Warning',
+        reason: 'BackupsOrphaned',
+        message: 'secret gone; backups stay',
+      });
+      const list = await core.listNamespacedEvent({
+        namespace: 'default',
+        fieldSelector: `involvedObject.name=${name}`,
+      });
       expect(list.items).toHaveLength(1);
       const ev = list.items[0]!;
-      expect(ev).toMatchObject({ type: 'Warning', reason: 'BackupsOrphaned', message: 'secret gone; backups stay', count: 1,
+      expect(ev).toMatchObject({
+        type: 'Warning',
+        reason: 'BackupsOrphaned',
+        message: 'secret gone; backups stay',
+        count: 1,
         involvedObject: { apiVersion: BACKUPENTRY_API.apiVersion, kind: 'BackupEntry', name, uid },
-        source: { component: 'backupentry-lifecycle' } });
+        source: { component: 'backupentry-lifecycle' },
+      });
       expect(ev.involvedObject.namespace).toBeUndefined();
       expect(ev.firstTimestamp?.toISOString()).toBe('2026-03-01T08:00:00.000Z');
       // Defence in depth: credentials pasted into a message are redacted before they reach the API server.
       await acts.recordEvent(name, { type: 'Warning', reason: 'Pasted', message: `oops ${serviceAccount()}` });
-      const pasted = (await core.listNamespacedEvent({ namespace: 'default',
-        fieldSelector: `involvedObject.name=${name},reason=Pasted` })).items;
+      const pasted = (
+        await core.listNamespacedEvent({
+          namespace: 'default',
+          fieldSelector: `involvedObject.name=${name},reason=Pasted`,
+        })
+      ).items;
       expect(pasted).toHaveLength(1);
       expect(pasted[0]!.message).toContain('[redacted');
       expect(pasted[0]!.message).not.toContain(SECRET_MARK);
       // Best effort: an event on a missing entry does not throw.
-      await expect(acts.recordEvent('shoot--gone--x', { type: 'Normal', reason: 'X', message: 'y' })).resolves.toBeUndefined();
+      await expect(
+        acts.recordEvent('shoot--gone--x', { type: 'Normal', reason: 'X', message: 'y' }),
+      ).resolves.toBeUndefined();
     });
   });
 
@@ -504,8 +725,11 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
       expect(access.type).toBe('gcp');
       expect(access.bucketName).toBe('bucket-1');
       expect(access.secretData['serviceaccount.json']?.toString()).toBe(serviceAccount());
-      await expect(acts.readEntryForStorage('shoot--gone--x')).rejects.toMatchObject({ name: 'ClassifiedError',
-        code: GardenerErrorCode.ConfigurationProblem, reason: 'EntryMissing' });
+      await expect(acts.readEntryForStorage('shoot--gone--x')).rejects.toMatchObject({
+        name: 'ClassifiedError',
+        code: GardenerErrorCode.ConfigurationProblem,
+        reason: 'EntryMissing',
+      });
     });
   });
 
@@ -513,19 +737,28 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
     function configFor(user: Record<string, unknown>): KubeConfig {
       const cluster = kc.getCurrentCluster()!;
       const out = new KubeConfig();
-      out.loadFromOptions({ clusters: [cluster], users: [{ name: 'u', ...user }],
-        contexts: [{ name: 'c', cluster: cluster.name, user: 'u' }], currentContext: 'c' });
+      out.loadFromOptions({
+        clusters: [cluster],
+        users: [{ name: 'u', ...user }],
+        contexts: [{ name: 'c', cluster: cluster.name, user: 'u' }],
+        currentContext: 'c',
+      });
       return out;
     }
 
     it('maps 401 to ERR_INFRA_UNAUTHENTICATED and 403 to ERR_INFRA_UNAUTHORIZED, non-retryable, naming verb and resource', async () => {
       const { name } = await makeEntry();
-      const badToken = createKubeActivities({ kube: createKubeGateway(configFor({ token: 'not-a-valid-token' })), providers });
+      const badToken = createKubeActivities({
+        kube: createKubeGateway(configFor({ token: 'not-a-valid-token' })),
+        providers,
+      });
       const f401 = await fail(badToken.observeEntry(name));
       expect(f401.type).toBe(GardenerErrorCode.InfraUnauthenticated);
       expect(f401.nonRetryable).toBe(true);
-      expect(f401.message).toBe(`observing backupentry ${name}: get backupentry ${name}: the API server did not accept ` +
-        'the controller\'s credentials (HTTP 401)');
+      expect(f401.message).toBe(
+        `observing backupentry ${name}: get backupentry ${name}: the API server did not accept ` +
+          "the controller's credentials (HTTP 401)",
+      );
 
       const anonymous = createKubeActivities({ kube: createKubeGateway(configFor({})), providers });
       const f403 = await fail(anonymous.provisionEtcdBackupSecret(name));
@@ -543,18 +776,24 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
       const port = (probe.address() as AddressInfo).port;
       await new Promise((resolve) => probe.close(resolve));
       const out = new KubeConfig();
-      out.loadFromOptions({ clusters: [{ name: 'x', server: `https://127.0.0.1:${port}`, skipTLSVerify: true }],
-        users: [{ name: 'u', token: 't' }], contexts: [{ name: 'c', cluster: 'x', user: 'u' }], currentContext: 'c' });
+      out.loadFromOptions({
+        clusters: [{ name: 'x', server: `https://127.0.0.1:${port}`, skipTLSVerify: true }],
+        users: [{ name: 'u', token: 't' }],
+        contexts: [{ name: 'c', cluster: 'x', user: 'u' }],
+        currentContext: 'c',
+      });
       const acts2 = createKubeActivities({ kube: createKubeGateway(out), providers });
       const f = await fail(acts2.observeEntry('shoot--a--b'));
       expect(f.type).toBe(GardenerErrorCode.RetryableInfraDependencies);
       expect(f.nonRetryable).toBe(false);
-      expect(f.message).toBe('observing backupentry shoot--a--b: get backupentry shoot--a--b: the API server is unreachable (ECONNREFUSED)');
+      expect(f.message).toBe(
+        'observing backupentry shoot--a--b: get backupentry shoot--a--b: the API server is unreachable (ECONNREFUSED)',
+      );
     });
   });
 
   // Runs last (jest keeps the order within a file): everything the activities returned or threw above.
-  it('never put the provider secret\'s bytes into a result, an error message or failure details', () => {
+  it("never put the provider secret's bytes into a result, an error message or failure details", () => {
     expect(seen.length).toBeGreaterThan(15);
     const all = seen.join('\n');
     expect(all).not.toContain(SECRET_MARK);

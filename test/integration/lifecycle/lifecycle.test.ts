@@ -28,16 +28,34 @@ describe('whole lifecycle with real activities: kube-apiserver + Temporal + loca
 
   beforeAll(async () => {
     mkdirSync(join(root, 'bucket-l'), { recursive: true });
-    const config = loadConfig({ ...process.env, BACKUP_LOCAL_DIR: root, BEL_TASK_QUEUE: taskQueue, BEL_PROVIDER_TYPES: 'local',
-      BEL_CLUSTER_IDENTITY: cluster, BEL_DEFAULT_RETENTION: '1h' });
+    const config = loadConfig({
+      ...process.env,
+      BACKUP_LOCAL_DIR: root,
+      BEL_TASK_QUEUE: taskQueue,
+      BEL_PROVIDER_TYPES: 'local',
+      BEL_CLUSTER_IDENTITY: cluster,
+      BEL_DEFAULT_RETENTION: '1h',
+    });
     const stop = new Promise<void>((r) => (stopWorker = r));
     workerDone = runWorker({ config, kubeConfig: kc, stop });
-    client = new Client({ connection: await Connection.connect({ address: stackEnv('TEMPORAL_ADDRESS') }), namespace: stackEnv('TEMPORAL_NAMESPACE') });
-    await core.createNamespace({ body: { metadata: { name: 'garden' } } }).catch((e: { code?: number }) => { if (e.code !== 409) throw e; });
+    client = new Client({
+      connection: await Connection.connect({ address: stackEnv('TEMPORAL_ADDRESS') }),
+      namespace: stackEnv('TEMPORAL_NAMESPACE'),
+    });
+    await core.createNamespace({ body: { metadata: { name: 'garden' } } }).catch((e: { code?: number }) => {
+      if (e.code !== 409) throw e;
+    });
   });
 
   afterAll(async () => {
-    await Promise.all(workflowIds.map((id) => client.workflow.getHandle(id).terminate('suite finished').catch(() => undefined)));
+    await Promise.all(
+      workflowIds.map((id) =>
+        client.workflow
+          .getHandle(id)
+          .terminate('suite finished')
+          .catch(() => undefined),
+      ),
+    );
     stopWorker?.();
     await workerDone;
     await client?.connection.close();
@@ -47,10 +65,24 @@ describe('whole lifecycle with real activities: kube-apiserver + Temporal + loca
     const ns = `shoot--it--${randomUUID().slice(0, 8)}`;
     const name = `${ns}--${randomUUID()}`;
     await core.createNamespace({ body: { metadata: { name: ns } } });
-    await core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: `entry-${name}` },
-      stringData: { token: SECRET_MARKER } } });
-    await custom.createClusterCustomObject({ ...G, body: { apiVersion: `${G.group}/${G.version}`, kind: 'BackupEntry', metadata: { name },
-      spec: { type: 'local', region: 'local', bucketName: 'bucket-l', secretRef: { name: `entry-${name}`, namespace: 'garden' } } } });
+    await core.createNamespacedSecret({
+      namespace: 'garden',
+      body: { metadata: { name: `entry-${name}` }, stringData: { token: SECRET_MARKER } },
+    });
+    await custom.createClusterCustomObject({
+      ...G,
+      body: {
+        apiVersion: `${G.group}/${G.version}`,
+        kind: 'BackupEntry',
+        metadata: { name },
+        spec: {
+          type: 'local',
+          region: 'local',
+          bucketName: 'bucket-l',
+          secretRef: { name: `entry-${name}`, namespace: 'garden' },
+        },
+      },
+    });
     return { name, ns };
   }
 
@@ -64,8 +96,16 @@ describe('whole lifecycle with real activities: kube-apiserver + Temporal + loca
     const id = workflowIdFor(cluster, name);
     if (!id.ok) throw new Error(id.error.message);
     workflowIds.push(id.value);
-    return client.workflow.start(backupEntryWorkflow, { taskQueue, workflowId: id.value,
-      args: [{ entryName: name, settings: { defaultRetentionMs: 3600_000, initialRetryDelayMs: 500, maxRetryDelayMs: 2000 } }] });
+    return client.workflow.start(backupEntryWorkflow, {
+      taskQueue,
+      workflowId: id.value,
+      args: [
+        {
+          entryName: name,
+          settings: { defaultRetentionMs: 3600_000, initialRetryDelayMs: 500, maxRetryDelayMs: 2000 },
+        },
+      ],
+    });
   }
 
   async function poll<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
@@ -81,7 +121,10 @@ describe('whole lifecycle with real activities: kube-apiserver + Temporal + loca
   it('creates the etcd-backup secret and a Succeeded status, then deletes exactly the prefix after retention 0', async () => {
     const { name, ns } = await entry();
     const h = await startWorkflow(name);
-    const secret = await poll(async () => core.readNamespacedSecret({ name: 'etcd-backup', namespace: ns }), 'etcd-backup secret');
+    const secret = await poll(
+      async () => core.readNamespacedSecret({ name: 'etcd-backup', namespace: ns }),
+      'etcd-backup secret',
+    );
     expect(Object.keys(secret.data ?? {}).sort()).toEqual(['bucketName', 'hostPath', 'token']);
     expect(Buffer.from(secret.data!.bucketName!, 'base64').toString()).toBe('bucket-l');
     expect(Buffer.from(secret.data!.hostPath!, 'base64').toString()).toBe('/etc/gardener/local-backupbuckets');
@@ -91,26 +134,57 @@ describe('whole lifecycle with real activities: kube-apiserver + Temporal + loca
       const o = await custom.getClusterCustomObject({ ...G, name });
       return o.status?.lastOperation?.state === 'Succeeded' ? o : undefined;
     }, 'Succeeded status');
-    expect(be.status).toMatchObject({ lastOperation: { type: 'Create', state: 'Succeeded', progress: 100 }, observedGeneration: 1 });
+    expect(be.status).toMatchObject({
+      lastOperation: { type: 'Create', state: 'Succeeded', progress: 100 },
+      observedGeneration: 1,
+    });
     expect(be.metadata.finalizers).toEqual(['extensions.gardener.cloud/backupentry']);
     const providerSecret = await core.readNamespacedSecret({ name: `entry-${name}`, namespace: 'garden' });
     expect(providerSecret.metadata?.finalizers).toEqual(['extensions.gardener.cloud/backupentry']);
 
-    const own = [`${name}/etcd-main/v2/Full-00000000-00012345-1755684000.gz`, `${name}/etcd-main/v2/Incr-00012346-00012390-1755684300.gz`,
-      `${name}/etcd-main/v2/Full-00000000-00012400-1755770400.gz/0000000001`];
-    const siblings = [`${name}2/etcd-main/v2/Full-00000000-00000001-1755684000.gz`, `${name}-x/etcd-main/v2/Incr-1.gz`, `${name}.tar`];
+    const own = [
+      `${name}/etcd-main/v2/Full-00000000-00012345-1755684000.gz`,
+      `${name}/etcd-main/v2/Incr-00012346-00012390-1755684300.gz`,
+      `${name}/etcd-main/v2/Full-00000000-00012400-1755770400.gz/0000000001`,
+    ];
+    const siblings = [
+      `${name}2/etcd-main/v2/Full-00000000-00000001-1755684000.gz`,
+      `${name}-x/etcd-main/v2/Incr-1.gz`,
+      `${name}.tar`,
+    ];
     [...own, ...siblings].forEach(put);
 
-    await custom.patchClusterCustomObject({ ...G, name, body: { metadata: { annotations: {
-      'backupentry.extensions.gardener.cloud/retention-period': '0s' } } } }, mergePatch());
+    await custom.patchClusterCustomObject(
+      {
+        ...G,
+        name,
+        body: {
+          metadata: {
+            annotations: {
+              'backupentry.extensions.gardener.cloud/retention-period': '0s',
+            },
+          },
+        },
+      },
+      mergePatch(),
+    );
     await custom.deleteClusterCustomObject({ ...G, name });
     await h.signal(reconcileSignal, { reason: 'deletion' });
     const result = await h.result();
     expect(result).toMatchObject({ outcome: 'deleted', deletion: { deletedObjects: 3, remainingObjects: 0 } });
     expect(existsSync(join(root, 'bucket-l', name))).toBe(false);
     for (const key of siblings) expect(existsSync(join(root, 'bucket-l', key))).toBe(true);
-    await poll(async () => custom.getClusterCustomObject({ ...G, name }).then(() => undefined, (e: { code?: number }) => (e.code === 404 ? true : undefined)), 'entry gone');
-    await expect(core.readNamespacedSecret({ name: 'etcd-backup', namespace: ns })).rejects.toMatchObject({ code: 404 });
+    await poll(
+      async () =>
+        custom.getClusterCustomObject({ ...G, name }).then(
+          () => undefined,
+          (e: { code?: number }) => (e.code === 404 ? true : undefined),
+        ),
+      'entry gone',
+    );
+    await expect(core.readNamespacedSecret({ name: 'etcd-backup', namespace: ns })).rejects.toMatchObject({
+      code: 404,
+    });
     const after = await core.readNamespacedSecret({ name: `entry-${name}`, namespace: 'garden' });
     expect(after.metadata?.finalizers ?? []).toEqual([]);
   });
@@ -118,9 +192,24 @@ describe('whole lifecycle with real activities: kube-apiserver + Temporal + loca
   it('waits for a missing namespace with a retryable error and succeeds once it exists', async () => {
     const ns = `shoot--late--${randomUUID().slice(0, 8)}`;
     const name = `${ns}--${randomUUID()}`;
-    await core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: `entry-${name}` }, stringData: { token: SECRET_MARKER } } });
-    await custom.createClusterCustomObject({ ...G, body: { apiVersion: `${G.group}/${G.version}`, kind: 'BackupEntry', metadata: { name },
-      spec: { type: 'local', region: 'local', bucketName: 'bucket-l', secretRef: { name: `entry-${name}`, namespace: 'garden' } } } });
+    await core.createNamespacedSecret({
+      namespace: 'garden',
+      body: { metadata: { name: `entry-${name}` }, stringData: { token: SECRET_MARKER } },
+    });
+    await custom.createClusterCustomObject({
+      ...G,
+      body: {
+        apiVersion: `${G.group}/${G.version}`,
+        kind: 'BackupEntry',
+        metadata: { name },
+        spec: {
+          type: 'local',
+          region: 'local',
+          bucketName: 'bucket-l',
+          secretRef: { name: `entry-${name}`, namespace: 'garden' },
+        },
+      },
+    });
     const h = await startWorkflow(name);
     const failed = await poll(async () => {
       const o = await custom.getClusterCustomObject({ ...G, name });
@@ -131,7 +220,10 @@ describe('whole lifecycle with real activities: kube-apiserver + Temporal + loca
     expect(failed.status.lastError.description).toMatch(new RegExp(`waiting for namespace ${ns}`));
     await core.createNamespace({ body: { metadata: { name: ns } } });
     await h.signal(reconcileSignal, { reason: 'namespace appeared' });
-    await poll(async () => core.readNamespacedSecret({ name: 'etcd-backup', namespace: ns }), 'etcd-backup after the namespace appears');
+    await poll(
+      async () => core.readNamespacedSecret({ name: 'etcd-backup', namespace: ns }),
+      'etcd-backup after the namespace appears',
+    );
     const ok = await poll(async () => {
       const o = await custom.getClusterCustomObject({ ...G, name });
       return o.status?.lastOperation?.state === 'Succeeded' ? o : undefined;

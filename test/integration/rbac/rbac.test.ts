@@ -16,7 +16,10 @@ const run = promisify(execFile);
 
 /** Resolves to the HTTP status a client-node call failed with (or 200 when it succeeded). */
 async function statusOf(call: Promise<unknown>): Promise<number> {
-  return call.then(() => 200, (e: { code?: unknown }) => (typeof e.code === 'number' ? e.code : -1));
+  return call.then(
+    () => 200,
+    (e: { code?: unknown }) => (typeof e.code === 'number' ? e.code : -1),
+  );
 }
 
 /**
@@ -25,7 +28,7 @@ async function statusOf(call: Promise<unknown>): Promise<number> {
  * CN=system:serviceaccount:<ns>:<sa>, O=system:serviceaccounts[:<ns>], which RBAC treats like the ServiceAccount)
  * through a whole lifecycle, and a few things the controller never does are refused with 403.
  */
-describe('RBAC: the chart\'s rules are enough for a whole lifecycle, and no more', () => {
+describe("RBAC: the chart's rules are enough for a whole lifecycle, and no more", () => {
   const suffix = randomUUID().slice(0, 8);
   // Short names: the identity is a certificate CN, at most 64 characters (system:serviceaccount:<ns>:<sa>). Cluster-scoped
   // objects keep the chart's names; applying them again (a rerun on an attached stack) only rebinds them here.
@@ -44,18 +47,39 @@ describe('RBAC: the chart\'s rules are enough for a whole lifecycle, and no more
   beforeAll(async () => {
     await h.setup();
     await h.core.createNamespace({ body: { metadata: { name: ns } } });
-    const rendered = await helm('template', release, CHART, '--namespace', ns, '--set', `watcher.leaseName=${lease}`, '--set', `clusterIdentity=rbac-${suffix}`,
-      '--show-only', 'templates/serviceaccount.yaml', '--show-only', 'templates/rbac.yaml');
+    const rendered = await helm(
+      'template',
+      release,
+      CHART,
+      '--namespace',
+      ns,
+      '--set',
+      `watcher.leaseName=${lease}`,
+      '--set',
+      `clusterIdentity=rbac-${suffix}`,
+      '--show-only',
+      'templates/serviceaccount.yaml',
+      '--show-only',
+      'templates/rbac.yaml',
+    );
     const file = join(dir, 'rbac.yaml');
     writeFileSync(file, rendered);
     await kubectl('apply', '-f', file);
     sa = objectsOf(rendered).find((o) => o.kind === 'ServiceAccount')!.metadata.name;
-    saKubeconfig = kubeconfigForUser(stackEnv('KUBECONFIG'), `system:serviceaccount:${ns}:${sa}`,
-      ['system:serviceaccounts', `system:serviceaccounts:${ns}`]);
+    saKubeconfig = kubeconfigForUser(stackEnv('KUBECONFIG'), `system:serviceaccount:${ns}:${sa}`, [
+      'system:serviceaccounts',
+      `system:serviceaccounts:${ns}`,
+    ]);
     saKc = new KubeConfig();
     saKc.loadFromFile(saKubeconfig);
     const stop = new Promise<void>((r) => (stopWorker = r));
-    workerDone = runWorker({ config: h.config, kubeConfig: saKc, stop, httpPort: 0, onListening: (p) => (workerPort = p) });
+    workerDone = runWorker({
+      config: h.config,
+      kubeConfig: saKc,
+      stop,
+      httpPort: 0,
+      onListening: (p) => (workerPort = p),
+    });
   });
 
   afterAll(async () => {
@@ -70,10 +94,16 @@ describe('RBAC: the chart\'s rules are enough for a whole lifecycle, and no more
     const { stdout } = await run(stackEnv('KUBECTL'), ['--kubeconfig', saKubeconfig, 'auth', 'whoami', '-o', 'json']);
     const who = JSON.parse(stdout) as { status: { userInfo: { username: string; groups: string[] } } };
     expect(who.status.userInfo.username).toBe(`system:serviceaccount:${ns}:${sa}`);
-    expect(who.status.userInfo.groups).toEqual(expect.arrayContaining(['system:serviceaccounts', `system:serviceaccounts:${ns}`]));
+    expect(who.status.userInfo.groups).toEqual(
+      expect.arrayContaining(['system:serviceaccounts', `system:serviceaccounts:${ns}`]),
+    );
     // The API server's own view of the SA's rights (impersonated by the admin) agrees with the chart.
-    const can = async (...a: string[]): Promise<string> => (await kubectl('auth', 'can-i', ...a, '--as', `system:serviceaccount:${ns}:${sa}`)
-      .catch((e: { stdout: string }) => e)).stdout.trim();
+    const can = async (...a: string[]): Promise<string> =>
+      (
+        await kubectl('auth', 'can-i', ...a, '--as', `system:serviceaccount:${ns}:${sa}`).catch(
+          (e: { stdout: string }) => e,
+        )
+      ).stdout.trim();
     expect(await can('patch', 'backupentries.extensions.gardener.cloud/status')).toBe('yes');
     expect(await can('watch', 'secrets', '-n', 'garden')).toBe('yes');
     expect(await can('watch', 'secrets', '-n', 'kube-system')).toBe('no');
@@ -103,7 +133,10 @@ describe('RBAC: the chart\'s rules are enough for a whole lifecycle, and no more
     const after = await h.core.readNamespacedSecret({ namespace: 'garden', name: e.secretName });
     expect(after.metadata?.finalizers ?? []).not.toContain(FINALIZER);
     // Events about the entry were recorded (in `default`) by the controller's identity.
-    const events = await h.core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${e.name}` });
+    const events = await h.core.listNamespacedEvent({
+      namespace: 'default',
+      fieldSelector: `involvedObject.name=${e.name}`,
+    });
     expect(events.items.length).toBeGreaterThan(0);
     // Not one activity attempt was refused on the way.
     const metrics = await (await fetch(`http://127.0.0.1:${workerPort}/metrics`)).text();
@@ -115,28 +148,50 @@ describe('RBAC: the chart\'s rules are enough for a whole lifecycle, and no more
     const core = saKc.makeApiClient(CoreV1Api);
     const custom = saKc.makeApiClient(CustomObjectsApi);
     const leases = saKc.makeApiClient(CoordinationV1Api);
-    await h.core.createNamespacedSecret({ namespace: 'kube-system', body: { metadata: { name: `not-ours-${suffix}` }, stringData: { k: 'v' } } });
+    await h.core.createNamespacedSecret({
+      namespace: 'kube-system',
+      body: { metadata: { name: `not-ours-${suffix}` }, stringData: { k: 'v' } },
+    });
     const other = await h.createEntry();
     const refused: Record<string, Promise<unknown>> = {
       'delete a BackupEntry': custom.deleteClusterCustomObject({ ...G, name: other.name }),
-      'create a BackupEntry': custom.createClusterCustomObject({ ...G, body: { apiVersion: BACKUPENTRY_API.apiVersion,
-        kind: BACKUPENTRY_API.kind, metadata: { name: `x-${suffix}` }, spec: { type: 'local', region: 'r', bucketName: 'b',
-          secretRef: { name: 'x', namespace: 'garden' } } } }),
-      'update (PUT) a BackupEntry': h.getEntry(other.name).then((o) => custom.replaceClusterCustomObject({ ...G, name: other.name, body: o! })),
+      'create a BackupEntry': custom.createClusterCustomObject({
+        ...G,
+        body: {
+          apiVersion: BACKUPENTRY_API.apiVersion,
+          kind: BACKUPENTRY_API.kind,
+          metadata: { name: `x-${suffix}` },
+          spec: { type: 'local', region: 'r', bucketName: 'b', secretRef: { name: 'x', namespace: 'garden' } },
+        },
+      }),
+      'update (PUT) a BackupEntry': h
+        .getEntry(other.name)
+        .then((o) => custom.replaceClusterCustomObject({ ...G, name: other.name, body: o! })),
       'list pods cluster-wide': core.listPodForAllNamespaces(),
       'list pods in its own namespace': core.listNamespacedPod({ namespace: ns }),
       'list secrets cluster-wide': core.listSecretForAllNamespaces(),
       'list secrets in kube-system': core.listNamespacedSecret({ namespace: 'kube-system' }),
-      'read a secret in kube-system': core.readNamespacedSecret({ namespace: 'kube-system', name: `not-ours-${suffix}` }),
-      'patch a secret outside the provider namespaces': core.patchNamespacedSecret({ namespace: 'kube-system', name: `not-ours-${suffix}`,
-        body: [{ op: 'add', path: '/metadata/labels', value: { x: 'y' } }] }),
+      'read a secret in kube-system': core.readNamespacedSecret({
+        namespace: 'kube-system',
+        name: `not-ours-${suffix}`,
+      }),
+      'patch a secret outside the provider namespaces': core.patchNamespacedSecret({
+        namespace: 'kube-system',
+        name: `not-ours-${suffix}`,
+        body: [{ op: 'add', path: '/metadata/labels', value: { x: 'y' } }],
+      }),
       'delete a provider secret': core.deleteNamespacedSecret({ namespace: 'garden', name: other.secretName }),
       'create a namespace': core.createNamespace({ body: { metadata: { name: `x-${suffix}` } } }),
       'delete a shoot namespace': core.deleteNamespace({ name: other.ns }),
       'read another Lease in its namespace': leases.readNamespacedLease({ namespace: ns, name: 'someone-else' }),
-      'create a Lease elsewhere': leases.createNamespacedLease({ namespace: 'kube-system', body: { metadata: { name: `x-${suffix}` } } }),
-      'create an Event outside default': core.createNamespacedEvent({ namespace: ns, body: { metadata: { name: `x-${suffix}` },
-        involvedObject: { kind: 'Namespace', name: ns } } }),
+      'create a Lease elsewhere': leases.createNamespacedLease({
+        namespace: 'kube-system',
+        body: { metadata: { name: `x-${suffix}` } },
+      }),
+      'create an Event outside default': core.createNamespacedEvent({
+        namespace: ns,
+        body: { metadata: { name: `x-${suffix}` }, involvedObject: { kind: 'Namespace', name: ns } },
+      }),
     };
     const results: Record<string, number> = {};
     for (const [what, call] of Object.entries(refused)) results[what] = await statusOf(call);

@@ -13,7 +13,13 @@ import { dirname, join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import {
-  ANNOTATION_RETENTION_PERIOD, BACKUPENTRY_API, DATA_KEY_BUCKET_NAME, FINALIZER, SECRET_ETCD_BACKUP, defaultTaskQueue, workflowIdFor,
+  ANNOTATION_RETENTION_PERIOD,
+  BACKUPENTRY_API,
+  DATA_KEY_BUCKET_NAME,
+  FINALIZER,
+  SECRET_ETCD_BACKUP,
+  defaultTaskQueue,
+  workflowIdFor,
 } from '../../../domain';
 import { applyCrd, startKubeControlPlane, toolPaths, waitFor, type KubeControlPlane } from '../../../tools/stack';
 import { statusQuery } from '../../../workflows/messages';
@@ -43,11 +49,17 @@ class Seed {
   readonly custom: CustomObjectsApi;
   readonly token = `token-${randomBytes(8).toString('hex')}`;
   /** Backup objects under the entry's prefix, relative to the bucket. */
-  readonly objects = [`${name}/etcd-main/v2/Full-00000000-00000001-1.gz`, `${name}/etcd-main/v2/Incr-00000001-00000002-2.gz`];
+  readonly objects = [
+    `${name}/etcd-main/v2/Full-00000000-00000001-1.gz`,
+    `${name}/etcd-main/v2/Incr-00000001-00000002-2.gz`,
+  ];
   worker?: WorkerProcess;
   watcher?: WorkerProcess;
 
-  constructor(readonly identity: string, readonly kubeconfig: string) {
+  constructor(
+    readonly identity: string,
+    readonly kubeconfig: string,
+  ) {
     this.root = join(dir, identity, 'local-backupbuckets');
     mkdirSync(this.root, { recursive: true });
     this.bucket = `bucket-${identity}`;
@@ -66,8 +78,14 @@ class Seed {
   /** Worker and watcher of this seed: only the identity, the kubeconfig and the bucket folder are seed-specific. */
   async startController(): Promise<void> {
     const env = {
-      KUBECONFIG: this.kubeconfig, BEL_CLUSTER_IDENTITY: this.identity, BEL_PROVIDER_TYPES: 'local', BEL_CLASSES: cls,
-      BACKUP_LOCAL_DIR: this.root, BEL_WATCHER_LEASE_NAME: `seeds-${suffix}`, BEL_WATCHER_HTTP_PORT: '0', BEL_LOG_LEVEL: 'info',
+      KUBECONFIG: this.kubeconfig,
+      BEL_CLUSTER_IDENTITY: this.identity,
+      BEL_PROVIDER_TYPES: 'local',
+      BEL_CLASSES: cls,
+      BACKUP_LOCAL_DIR: this.root,
+      BEL_WATCHER_LEASE_NAME: `seeds-${suffix}`,
+      BEL_WATCHER_HTTP_PORT: '0',
+      BEL_LOG_LEVEL: 'info',
     };
     [this.worker, this.watcher] = await Promise.all([
       startWorkerProcess({ env, logFile: join(dir, this.identity, 'worker.log') }),
@@ -88,11 +106,25 @@ class Seed {
         if (e.code !== 409) throw e;
       });
     }
-    await this.core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: `entry-${name}` }, stringData: { token: this.token } } });
-    await this.custom.createClusterCustomObject({ ...G, body: {
-      apiVersion: BACKUPENTRY_API.apiVersion, kind: BACKUPENTRY_API.kind, metadata: { name },
-      spec: { type: 'local', class: cls, region: 'local', bucketName: this.bucket, secretRef: { name: `entry-${name}`, namespace: 'garden' } },
-    } });
+    await this.core.createNamespacedSecret({
+      namespace: 'garden',
+      body: { metadata: { name: `entry-${name}` }, stringData: { token: this.token } },
+    });
+    await this.custom.createClusterCustomObject({
+      ...G,
+      body: {
+        apiVersion: BACKUPENTRY_API.apiVersion,
+        kind: BACKUPENTRY_API.kind,
+        metadata: { name },
+        spec: {
+          type: 'local',
+          class: cls,
+          region: 'local',
+          bucketName: this.bucket,
+          secretRef: { name: `entry-${name}`, namespace: 'garden' },
+        },
+      },
+    });
   }
 
   entry(): Promise<EntryObject | undefined> {
@@ -108,10 +140,15 @@ class Seed {
 
   /** Files left under the entry's prefix in this seed's bucket. */
   objectsLeft(): string[] {
-    const walk = (d: string): string[] => (existsSync(d)
-      ? readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]))
-      : []);
-    return walk(join(this.root, this.bucket, name)).map((f) => f.slice(join(this.root, this.bucket).length + 1)).sort();
+    const walk = (d: string): string[] =>
+      existsSync(d)
+        ? readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+            e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)],
+          )
+        : [];
+    return walk(join(this.root, this.bucket, name))
+      .map((f) => f.slice(join(this.root, this.bucket).length + 1))
+      .sort();
   }
 
   async stop(): Promise<void> {
@@ -132,30 +169,40 @@ describe('two seeds on one Temporal namespace: isolation by cluster identity', (
   beforeAll(async () => {
     const tools = toolPaths();
     // Seed B's control plane (seed A is the stack's); started while seed A's processes start.
-    const planeStarted = startKubeControlPlane({ etcdBin: tools.ETCD, apiserverBin: tools.KUBE_APISERVER, dir: join(dir, 'seed-b-kube') })
-      .then(async (p) => {
-        planeB = p;
-        const kc = new KubeConfig();
-        kc.loadFromFile(p.kubeconfig);
-        await applyCrd(kc);
-        return p;
-      });
+    const planeStarted = startKubeControlPlane({
+      etcdBin: tools.ETCD,
+      apiserverBin: tools.KUBE_APISERVER,
+      dir: join(dir, 'seed-b-kube'),
+    }).then(async (p) => {
+      planeB = p;
+      const kc = new KubeConfig();
+      kc.loadFromFile(p.kubeconfig);
+      await applyCrd(kc);
+      return p;
+    });
     a = new Seed('seed-a', stackEnv('KUBECONFIG'));
     const [plane] = await Promise.all([planeStarted, a.startController()]);
     b = new Seed('seed-b', plane.kubeconfig);
     await b.startController();
-    client = new Client({ connection: await Connection.connect({ address: stackEnv('TEMPORAL_ADDRESS') }),
-      namespace: stackEnv('TEMPORAL_NAMESPACE') });
+    client = new Client({
+      connection: await Connection.connect({ address: stackEnv('TEMPORAL_ADDRESS') }),
+      namespace: stackEnv('TEMPORAL_NAMESPACE'),
+    });
   }, 180_000);
 
   afterAll(async () => {
     // Nothing of this file keeps running on the shared Temporal server or the shared API server.
     for (const s of [a, b]) {
-      await client?.workflow.getHandle(s?.workflowId ?? 'none').terminate('two-seeds test finished').catch(() => undefined);
+      await client?.workflow
+        .getHandle(s?.workflowId ?? 'none')
+        .terminate('two-seeds test finished')
+        .catch(() => undefined);
     }
     await Promise.all([a?.stop(), b?.stop()]);
     if (a) {
-      await a.custom.patchClusterCustomObject({ ...G, name, body: [{ op: 'remove', path: '/metadata/finalizers' }] }).catch(() => undefined);
+      await a.custom
+        .patchClusterCustomObject({ ...G, name, body: [{ op: 'remove', path: '/metadata/finalizers' }] })
+        .catch(() => undefined);
       await a.custom.deleteClusterCustomObject({ ...G, name }).catch(() => undefined);
     }
     await client?.connection.close();
@@ -167,7 +214,9 @@ describe('two seeds on one Temporal namespace: isolation by cluster identity', (
     for (const s of [a, b]) {
       const started = s.worker!.lines().find((l) => l.msg === 'Starting worker');
       expect(started).toMatchObject({ cluster: s.identity, taskQueue: `backupentry-lifecycle/${s.identity}` });
-      expect(s.watcher!.lines().find((l) => typeof l.taskQueue === 'string')?.taskQueue).toBe(defaultTaskQueue(s.identity));
+      expect(s.watcher!.lines().find((l) => typeof l.taskQueue === 'string')?.taskQueue).toBe(
+        defaultTaskQueue(s.identity),
+      );
       // A queue without the identity would have been warned about; the default contains it.
       expect(s.worker!.text()).not.toContain('does not contain BEL_CLUSTER_IDENTITY');
     }
@@ -176,12 +225,18 @@ describe('two seeds on one Temporal namespace: isolation by cluster identity', (
   it('the same entry name on both seeds: two workflows, each writing status and etcd-backup only into its own cluster', async () => {
     await Promise.all([a.createEntry(), b.createEntry()]);
     for (const s of [a, b]) {
-      const entry = await waitFor(async () => {
-        const e = await s.entry();
-        return e?.status?.lastOperation?.state === 'Succeeded' ? e : undefined;
-      }, { what: `${s.identity}: ${name} Succeeded`, timeoutMs: 90_000, intervalMs: 250, process: s.worker!.proc });
+      const entry = await waitFor(
+        async () => {
+          const e = await s.entry();
+          return e?.status?.lastOperation?.state === 'Succeeded' ? e : undefined;
+        },
+        { what: `${s.identity}: ${name} Succeeded`, timeoutMs: 90_000, intervalMs: 250, process: s.worker!.proc },
+      );
       expect(entry.metadata.finalizers).toContain(FINALIZER);
-      const secret = await waitFor(() => s.etcdBackupSecret(), { what: `${s.identity}: etcd-backup secret`, timeoutMs: 30_000 });
+      const secret = await waitFor(() => s.etcdBackupSecret(), {
+        what: `${s.identity}: etcd-backup secret`,
+        timeoutMs: 30_000,
+      });
       // Written from this seed's entry and provider secret, in this seed's cluster.
       expect(dataOf(secret, DATA_KEY_BUCKET_NAME)).toBe(s.bucket);
       expect(dataOf(secret, 'token')).toBe(s.token);
@@ -192,32 +247,45 @@ describe('two seeds on one Temporal namespace: isolation by cluster identity', (
       const h = client.workflow.getHandle(s.workflowId);
       const d = await h.describe();
       expect([d.status.name, d.taskQueue]).toEqual(['RUNNING', defaultTaskQueue(s.identity)]);
-      const view = await waitFor(async () => {
-        const v = await h.query(statusQuery);
-        return v.phase === 'Ready' ? v : undefined;
-      }, { what: `${s.workflowId} Ready`, timeoutMs: 30_000, intervalMs: 250 });
+      const view = await waitFor(
+        async () => {
+          const v = await h.query(statusQuery);
+          return v.phase === 'Ready' ? v : undefined;
+        },
+        { what: `${s.workflowId} Ready`, timeoutMs: 30_000, intervalMs: 250 },
+      );
       expect(view).toMatchObject({ entryName: name, bucket: s.bucket, namespace: ns });
     }
     // Exactly these two workflows carry the entry's name in the shared namespace (no third, default-identity one).
-    const ids = await waitFor(async () => {
-      const found: string[] = [];
-      for await (const w of client.workflow.list({ query: `BackupEntryName = "${name}"` })) found.push(w.workflowId);
-      return found.length >= 2 ? found.sort() : undefined;
-    }, { what: 'both workflows in visibility', timeoutMs: 30_000, intervalMs: 500 });
+    const ids = await waitFor(
+      async () => {
+        const found: string[] = [];
+        for await (const w of client.workflow.list({ query: `BackupEntryName = "${name}"` })) found.push(w.workflowId);
+        return found.length >= 2 ? found.sort() : undefined;
+      },
+      { what: 'both workflows in visibility', timeoutMs: 30_000, intervalMs: 500 },
+    );
     expect(ids).toEqual([a.workflowId, b.workflowId]);
   });
 
-  it('deleting the entry on A (retention 0) deletes only A\'s objects; B\'s entry stays Ready with its objects and secret', async () => {
+  it("deleting the entry on A (retention 0) deletes only A's objects; B's entry stays Ready with its objects and secret", async () => {
     expect(a.objectsLeft()).toEqual([...a.objects].sort());
     const bEntryBefore = (await b.entry())!;
     await annotateEntry(a.custom, name, { [ANNOTATION_RETENTION_PERIOD]: '0s' });
     await a.custom.deleteClusterCustomObject({ ...G, name });
-    await waitFor(async () => (await a.entry()) === undefined, { what: 'seed-a: entry gone', timeoutMs: 90_000, intervalMs: 250,
-      process: a.worker!.proc });
+    await waitFor(async () => (await a.entry()) === undefined, {
+      what: 'seed-a: entry gone',
+      timeoutMs: 90_000,
+      intervalMs: 250,
+      process: a.worker!.proc,
+    });
     expect(a.objectsLeft()).toEqual([]);
     expect(await a.etcdBackupSecret()).toBeUndefined();
     const hA = client.workflow.getHandle(a.workflowId);
-    await waitFor(async () => (await hA.describe()).status.name === 'COMPLETED', { what: 'seed-a workflow completed', timeoutMs: 30_000 });
+    await waitFor(async () => (await hA.describe()).status.name === 'COMPLETED', {
+      what: 'seed-a workflow completed',
+      timeoutMs: 30_000,
+    });
     expect((await hA.query(statusQuery)).phase).toBe('Deleted');
 
     // Seed B: untouched.

@@ -10,12 +10,20 @@ const never = new AbortController().signal;
 
 /** A syntactically complete service-account key with a freshly generated RSA key (never a real one). */
 function serviceAccount(): Record<string, string> {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048,
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const { privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
   return {
-    type: 'service_account', project_id: 'test', private_key_id: 'f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed',
-    private_key: privateKey, client_email: 'backup@test.iam.gserviceaccount.com', client_id: '1234567890',
-    auth_uri: 'https://accounts.google.com/o/oauth2/auth', token_uri: 'https://oauth2.googleapis.com/token',
+    type: 'service_account',
+    project_id: 'test',
+    private_key_id: 'f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed',
+    private_key: privateKey,
+    client_email: 'backup@test.iam.gserviceaccount.com',
+    client_id: '1234567890',
+    auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+    token_uri: 'https://oauth2.googleapis.com/token',
   };
 }
 const SA = serviceAccount();
@@ -27,8 +35,11 @@ function etcdKeys(entry: string, incrementals = 20): string[] {
   const v2 = `${entry}/etcd-main/v2`;
   return [
     `${v2}/Full-00000000-00012345-1755684000.gz`,
-    ...Array.from({ length: incrementals }, (_, i) =>
-      `${v2}/Incr-${String(12346 + i * 100).padStart(8, '0')}-${String(12445 + i * 100).padStart(8, '0')}-${1755684300 + i * 300}.gz`),
+    ...Array.from(
+      { length: incrementals },
+      (_, i) =>
+        `${v2}/Incr-${String(12346 + i * 100).padStart(8, '0')}-${String(12445 + i * 100).padStart(8, '0')}-${1755684300 + i * 300}.gz`,
+    ),
     `${v2}/Full-00000000-00012999-1755770400/0000000001`,
     `${v2}/Full-00000000-00012999-1755770400/0000000002`,
     `${entry}/etcd-events/v2/Full-00000000-00000042-1755684000.gz`,
@@ -50,18 +61,23 @@ const provider = (opts: Parameters<typeof createGcsProvider>[0] = {}) =>
   createGcsProvider({ apiEndpoint: stackEnv('GCS_API_ENDPOINT'), pageSize: 7, ...opts });
 
 async function newBucket(versioned = false): Promise<Bucket> {
-  const [bucket] = await storage.createBucket(uniqueName('bel-gcs'), versioned ? { versioning: { enabled: true } } : {});
+  const [bucket] = await storage.createBucket(
+    uniqueName('bel-gcs'),
+    versioned ? { versioning: { enabled: true } } : {},
+  );
   return bucket;
 }
 
 /** Uploads `keys` (each with content `data of <key>`), `parallel` at a time. */
 async function upload(bucket: Bucket, keys: string[], parallel = 16): Promise<void> {
   const queue = [...keys];
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    for (let k = queue.shift(); k !== undefined; k = queue.shift()) {
-      await bucket.file(k).save(Buffer.from(`data of ${k}`), { resumable: false });
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      for (let k = queue.shift(); k !== undefined; k = queue.shift()) {
+        await bucket.file(k).save(Buffer.from(`data of ${k}`), { resumable: false });
+      }
+    }),
+  );
 }
 
 async function names(bucket: Bucket, versions = false): Promise<string[]> {
@@ -77,13 +93,22 @@ describe('gcs provider against fake-gcs-server', () => {
     const keys = etcdKeys(ENTRY);
     await upload(bucket, [...keys, ...SIBLINGS]);
     const session = provider().open(bucket.name, CREDS);
-    expect(await session.inventory(PREFIX, { signal: never })).toEqual({ objects: keys.length, bytes: bytesOf(keys),
-      truncated: false });
+    expect(await session.inventory(PREFIX, { signal: never })).toEqual({
+      objects: keys.length,
+      bytes: bytesOf(keys),
+      truncated: false,
+    });
     expect(await session.inventory(PREFIX, { signal: never, limit: 5 })).toMatchObject({ objects: 5, truncated: true });
     const seen: DeletionProgress[] = [];
     const done = await session.deletePrefix(PREFIX, { signal: never, onProgress: (p) => seen.push(p) });
-    expect(done).toMatchObject({ deletedObjects: keys.length, deletedBytes: bytesOf(keys), listedObjects: keys.length,
-      lockedObjects: 0, rewrittenObjects: 0, cursor: [...keys].sort().at(-1) });
+    expect(done).toMatchObject({
+      deletedObjects: keys.length,
+      deletedBytes: bytesOf(keys),
+      listedObjects: keys.length,
+      lockedObjects: 0,
+      rewrittenObjects: 0,
+      cursor: [...keys].sort().at(-1),
+    });
     // The cursor only ever moves forward.
     const cursors = seen.map((p) => p.cursor).filter((c): c is string => c !== undefined);
     expect(cursors).toEqual([...cursors].sort());
@@ -111,14 +136,23 @@ describe('gcs provider against fake-gcs-server', () => {
   it('deletes names with ".." or "." segments under the prefix (flat names, not paths) and nothing beside it', async () => {
     const bucket = await newBucket();
     // Each starts with the prefix string, so each is the entry's object whatever a path reading would make of it.
-    const odd = [`${PREFIX}etcd-main/../x`, `${PREFIX}a/./b`, `${PREFIX}..`, `${PREFIX}../${ENTRY}2/etcd-main/y`, `${PREFIX}./c`,
-      `${PREFIX}/double-slash`];
+    const odd = [
+      `${PREFIX}etcd-main/../x`,
+      `${PREFIX}a/./b`,
+      `${PREFIX}..`,
+      `${PREFIX}../${ENTRY}2/etcd-main/y`,
+      `${PREFIX}./c`,
+      `${PREFIX}/double-slash`,
+    ];
     const keys = [...etcdKeys(ENTRY, 3), ...odd];
     await upload(bucket, [...keys, ...SIBLINGS]);
     expect(await names(bucket)).toEqual([...keys, ...SIBLINGS].sort()); // the emulator keeps the names as given
     const session = provider().open(bucket.name, CREDS);
-    expect(await session.inventory(PREFIX, { signal: never })).toEqual({ objects: keys.length, bytes: bytesOf(keys),
-      truncated: false });
+    expect(await session.inventory(PREFIX, { signal: never })).toEqual({
+      objects: keys.length,
+      bytes: bytesOf(keys),
+      truncated: false,
+    });
     const done = await session.deletePrefix(PREFIX, { signal: never, onProgress: () => undefined });
     expect(done).toMatchObject({ deletedObjects: keys.length, listedObjects: keys.length });
     expect(await names(bucket)).toEqual([...SIBLINGS].sort());
@@ -130,10 +164,17 @@ describe('gcs provider against fake-gcs-server', () => {
     const keys = [...etcdKeys(ENTRY)].sort();
     await upload(bucket, keys);
     const cursor = keys[9]!;
-    const resume: DeletionProgress = { cursor, deletedObjects: 10, deletedBytes: 0, lockedObjects: 0,
-      rewrittenObjects: 0, listedObjects: 10 };
-    const done = await provider().open(bucket.name, CREDS).deletePrefix(PREFIX, { signal: never, resume,
-      onProgress: () => undefined });
+    const resume: DeletionProgress = {
+      cursor,
+      deletedObjects: 10,
+      deletedBytes: 0,
+      lockedObjects: 0,
+      rewrittenObjects: 0,
+      listedObjects: 10,
+    };
+    const done = await provider()
+      .open(bucket.name, CREDS)
+      .deletePrefix(PREFIX, { signal: never, resume, onProgress: () => undefined });
     expect(done).toMatchObject({ deletedObjects: keys.length, listedObjects: keys.length });
     // Names up to the cursor were "handled" by an earlier attempt, so this one must not have touched them.
     expect(await names(bucket)).toEqual(keys.slice(0, 10));
@@ -146,10 +187,15 @@ describe('gcs provider against fake-gcs-server', () => {
     const session = provider({ maxConcurrency: 4 }).open(bucket.name, CREDS);
     const ac = new AbortController();
     let last: DeletionProgress | undefined;
-    await expect(session.deletePrefix(PREFIX, { signal: ac.signal, onProgress: (p) => {
-      last = p;
-      if (p.deletedObjects >= 10) ac.abort(new Error('stop now'));
-    } })).rejects.toThrow('stop now');
+    await expect(
+      session.deletePrefix(PREFIX, {
+        signal: ac.signal,
+        onProgress: (p) => {
+          last = p;
+          if (p.deletedObjects >= 10) ac.abort(new Error('stop now'));
+        },
+      }),
+    ).rejects.toThrow('stop now');
     expect(last?.cursor).toBeDefined();
     const left = (await names(bucket)).length;
     expect(left).toBeGreaterThan(0);
@@ -163,11 +209,16 @@ describe('gcs provider against fake-gcs-server', () => {
 
   it('reports a missing bucket as a configuration problem', async () => {
     const session = provider().open(uniqueName('bel-missing'), CREDS);
-    await expect(session.deletePrefix(PREFIX, { signal: never, onProgress: () => undefined }))
-      .rejects.toMatchObject({ name: 'ClassifiedError', code: 'ERR_CONFIGURATION_PROBLEM', retryable: false,
-        message: expect.stringContaining('does not exist') });
-    await expect(session.inventory(PREFIX, { signal: never }))
-      .rejects.toMatchObject({ code: 'ERR_CONFIGURATION_PROBLEM', reason: 'BucketNotFound' });
+    await expect(session.deletePrefix(PREFIX, { signal: never, onProgress: () => undefined })).rejects.toMatchObject({
+      name: 'ClassifiedError',
+      code: 'ERR_CONFIGURATION_PROBLEM',
+      retryable: false,
+      message: expect.stringContaining('does not exist'),
+    });
+    await expect(session.inventory(PREFIX, { signal: never })).rejects.toMatchObject({
+      code: 'ERR_CONFIGURATION_PROBLEM',
+      reason: 'BucketNotFound',
+    });
   });
 
   it('rejects malformed or incomplete service-account JSON with a specific message and no key material', () => {
@@ -202,12 +253,19 @@ describe('gcs provider against fake-gcs-server', () => {
 
   it('measures deletion of 1000 objects next to bucket.deleteFiles (figures only)', async () => {
     const n = 1000;
-    const keys = Array.from({ length: n }, (_, i) =>
-      `${PREFIX}etcd-main/v2/Incr-${String(i * 100).padStart(8, '0')}-${String(i * 100 + 99).padStart(8, '0')}-1755684000.gz`);
-    const measure = async (run: () => Promise<unknown>): Promise<{ ms: number; peakRssMb: number; deltaRssMb: number }> => {
+    const keys = Array.from(
+      { length: n },
+      (_, i) =>
+        `${PREFIX}etcd-main/v2/Incr-${String(i * 100).padStart(8, '0')}-${String(i * 100 + 99).padStart(8, '0')}-1755684000.gz`,
+    );
+    const measure = async (
+      run: () => Promise<unknown>,
+    ): Promise<{ ms: number; peakRssMb: number; deltaRssMb: number }> => {
       const base = process.memoryUsage.rss();
       let peak = base;
-      const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 5);
+      const timer = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage.rss());
+      }, 5);
       const t0 = performance.now();
       try {
         await run();
@@ -225,8 +283,10 @@ describe('gcs provider against fake-gcs-server', () => {
     expect(await names(ours)).toEqual([...SIBLINGS].sort());
     const uncapped = await newBucket();
     await upload(uncapped, [...keys, ...SIBLINGS], 32);
-    const session2 = createGcsProvider({ apiEndpoint: stackEnv('GCS_API_ENDPOINT'), maxWritesPerSecond: 1e6 })
-      .open(uncapped.name, CREDS);
+    const session2 = createGcsProvider({ apiEndpoint: stackEnv('GCS_API_ENDPOINT'), maxWritesPerSecond: 1e6 }).open(
+      uncapped.name,
+      CREDS,
+    );
     const c = await measure(() => session2.deletePrefix(PREFIX, { signal: never, onProgress: () => undefined }));
     expect(await names(uncapped)).toEqual([...SIBLINGS].sort());
     const theirs = await newBucket();
@@ -237,7 +297,9 @@ describe('gcs provider against fake-gcs-server', () => {
       `${label}: ${n} objects in ${m.ms.toFixed(0)} ms = ${(n / (m.ms / 1000)).toFixed(0)} objects/s, ` +
       `peak RSS ${m.peakRssMb.toFixed(1)} MiB (+${m.deltaRssMb.toFixed(1)} MiB)`;
     // eslint-disable-next-line no-console -- the benchmark's figures are the point of this test
-    console.log(`fake-gcs-server deletion benchmark\n${line('gcs-provider deletePrefix (cap 1000/s)', a)}\n` +
-      `${line('gcs-provider deletePrefix (uncapped)', c)}\n${line('bucket.deleteFiles({prefix})', b)}`);
+    console.log(
+      `fake-gcs-server deletion benchmark\n${line('gcs-provider deletePrefix (cap 1000/s)', a)}\n` +
+        `${line('gcs-provider deletePrefix (uncapped)', c)}\n${line('bucket.deleteFiles({prefix})', b)}`,
+    );
   });
 });

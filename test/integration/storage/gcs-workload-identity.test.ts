@@ -18,19 +18,38 @@ const PREFIX = `${ENTRY}/`;
 const never = new AbortController().signal;
 const AUDIENCE = '//iam.googleapis.com/projects/11111111/locations/global/workloadIdentityPools/pool/providers/prov';
 const EMAIL = 'etcd-backup@wi-proj.iam.gserviceaccount.com';
-const jwt = (sub: string): string => `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify({ sub,
-  exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url')}.c2lnbmF0dXJl`;
+const jwt = (sub: string): string =>
+  `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify({ sub, exp: Math.floor(Date.now() / 1000) + 3600 })).toString(
+    'base64url',
+  )}.c2lnbmF0dXJl`;
 const TOKEN = jwt(`system:serviceaccount:garden:${Math.random().toString(36).slice(2)}`);
 const ACCESS = `ya29.exchanged-${Math.random().toString(36).slice(2)}`;
 const IMPERSONATED = `ya29.impersonated-${Math.random().toString(36).slice(2)}`;
 
 function secret(opts: { token?: string; impersonate?: boolean } = {}): SecretData {
-  const credentialsConfig = { universe_domain: 'googleapis.com', type: 'external_account', audience: AUDIENCE,
-    subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_url: 'https://sts.googleapis.com/v1/token',
-    ...(opts.impersonate ? { service_account_impersonation_url:
-      `https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/${EMAIL}:generateAccessToken` } : {}) };
-  return { config: Buffer.from(JSON.stringify({ apiVersion: 'gcp.provider.extensions.gardener.cloud/v1alpha1',
-    kind: 'WorkloadIdentityConfig', projectID: 'wi-proj', credentialsConfig })), token: Buffer.from(opts.token ?? TOKEN) };
+  const credentialsConfig = {
+    universe_domain: 'googleapis.com',
+    type: 'external_account',
+    audience: AUDIENCE,
+    subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+    token_url: 'https://sts.googleapis.com/v1/token',
+    ...(opts.impersonate
+      ? {
+          service_account_impersonation_url: `https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/${EMAIL}:generateAccessToken`,
+        }
+      : {}),
+  };
+  return {
+    config: Buffer.from(
+      JSON.stringify({
+        apiVersion: 'gcp.provider.extensions.gardener.cloud/v1alpha1',
+        kind: 'WorkloadIdentityConfig',
+        projectID: 'wi-proj',
+        credentialsConfig,
+      }),
+    ),
+    token: Buffer.from(opts.token ?? TOKEN),
+  };
 }
 
 let storage: Storage;
@@ -41,8 +60,12 @@ beforeAll(async () => {
   delete process.env.STORAGE_EMULATOR_HOST;
   storage = new Storage({ apiEndpoint: stackEnv('GCS_API_ENDPOINT'), projectId: 'test' });
   proxy = await startFaultProxy(stackEnv('GCS_API_ENDPOINT'));
-  sts = await startStsStandIn({ subjectToken: TOKEN, audience: AUDIENCE, accessToken: ACCESS,
-    impersonation: { email: EMAIL, accessToken: IMPERSONATED } });
+  sts = await startStsStandIn({
+    subjectToken: TOKEN,
+    audience: AUDIENCE,
+    accessToken: ACCESS,
+    impersonation: { email: EMAIL, accessToken: IMPERSONATED },
+  });
 });
 afterAll(async () => {
   await proxy?.stop();
@@ -53,8 +76,13 @@ beforeEach(() => {
   sts.seen.length = 0;
 });
 
-const provider = () => createGcsProvider({ apiEndpoint: proxy.endpoint, pageSize: 3, stsEndpoint: sts.stsEndpoint,
-  iamCredentialsEndpoint: sts.iamCredentialsEndpoint });
+const provider = () =>
+  createGcsProvider({
+    apiEndpoint: proxy.endpoint,
+    pageSize: 3,
+    stsEndpoint: sts.stsEndpoint,
+    iamCredentialsEndpoint: sts.iamCredentialsEndpoint,
+  });
 
 async function bucketWith(keys: string[]): Promise<Bucket> {
   const [bucket] = await storage.createBucket(uniqueName('bel-wi'));
@@ -63,8 +91,12 @@ async function bucketWith(keys: string[]): Promise<Bucket> {
 }
 
 const names = async (bucket: Bucket): Promise<string[]> => (await bucket.getFiles())[0].map((f) => f.name).sort();
-const KEYS = [`${PREFIX}etcd-main/v2/Full-00000000-00000001-1755684000.gz`, `${PREFIX}etcd-main/v2/Incr-00000002-00000003-1755684300.gz`,
-  `${PREFIX}etcd-main/v2/Incr-00000004-00000005-1755684600.gz`, `${PREFIX}etcd-events/v2/Full-00000000-00000001-1755684000.gz`];
+const KEYS = [
+  `${PREFIX}etcd-main/v2/Full-00000000-00000001-1755684000.gz`,
+  `${PREFIX}etcd-main/v2/Incr-00000002-00000003-1755684300.gz`,
+  `${PREFIX}etcd-main/v2/Incr-00000004-00000005-1755684600.gz`,
+  `${PREFIX}etcd-events/v2/Full-00000000-00000001-1755684000.gz`,
+];
 const SIBLING = `${ENTRY}2/etcd-main/v2/Full-00000000-00000001-1755684000.gz`;
 
 async function deleteAll(session: ReturnType<ReturnType<typeof provider>['open']>): Promise<DeletionProgress> {
@@ -75,7 +107,10 @@ describe('gcp provider with workload identity against fake-gcs-server', () => {
   it('exchanges the token at the stand-in and every storage request carries the exchanged bearer token', async () => {
     const bucket = await bucketWith([...KEYS, SIBLING]);
     const session = provider().open(bucket.name, secret(), { workloadIdentity: true });
-    expect(await session.inventory(PREFIX, { signal: never })).toMatchObject({ objects: KEYS.length, truncated: false });
+    expect(await session.inventory(PREFIX, { signal: never })).toMatchObject({
+      objects: KEYS.length,
+      truncated: false,
+    });
     const done = await deleteAll(session);
     expect(done.deletedObjects).toBe(KEYS.length);
     expect(await session.remaining(PREFIX, { signal: never })).toMatchObject({ objects: 0 });
@@ -87,7 +122,8 @@ describe('gcp provider with workload identity against fake-gcs-server', () => {
     expect(new Set(storageRequests.map((r) => r.authorization))).toEqual(new Set([`Bearer ${ACCESS}`]));
     // One exchange (the token is cached for its hour), of the secret's token, for the configured audience.
     expect(sts.seen.map((r) => [r.path, r.status, r.form?.subject_token === TOKEN, r.form?.audience])).toEqual([
-      ['/v1/token', 200, true, AUDIENCE]]);
+      ['/v1/token', 200, true, AUDIENCE],
+    ]);
   });
 
   it('impersonates the configured service account: the storage requests carry its token', async () => {
@@ -95,19 +131,25 @@ describe('gcp provider with workload identity against fake-gcs-server', () => {
     const session = provider().open(bucket.name, secret({ impersonate: true }), { workloadIdentity: true });
     expect((await deleteAll(session)).deletedObjects).toBe(2);
     expect(await names(bucket)).toEqual([]);
-    expect(new Set(proxy.seen.filter((r) => r.bucket === bucket.name).map((r) => r.authorization)))
-      .toEqual(new Set([`Bearer ${IMPERSONATED}`]));
-    expect(sts.seen.map((r) => [r.path, r.status, r.authorization])).toEqual([['/v1/token', 200, undefined],
-      [`/v1/projects/-/serviceAccounts/${EMAIL}:generateAccessToken`, 200, `Bearer ${ACCESS}`]]);
+    expect(new Set(proxy.seen.filter((r) => r.bucket === bucket.name).map((r) => r.authorization))).toEqual(
+      new Set([`Bearer ${IMPERSONATED}`]),
+    );
+    expect(sts.seen.map((r) => [r.path, r.status, r.authorization])).toEqual([
+      ['/v1/token', 200, undefined],
+      [`/v1/projects/-/serviceAccounts/${EMAIL}:generateAccessToken`, 200, `Bearer ${ACCESS}`],
+    ]);
   });
 
   it('a token the exchange refuses: ERR_INFRA_UNAUTHENTICATED, nothing deleted, no storage request sent', async () => {
     const bucket = await bucketWith(KEYS.slice(0, 2));
-    const err = await deleteAll(provider().open(bucket.name, secret({ token: jwt('someone-else') }), { workloadIdentity: true }))
-      .catch((e: unknown) => e);
+    const err = await deleteAll(
+      provider().open(bucket.name, secret({ token: jwt('someone-else') }), { workloadIdentity: true }),
+    ).catch((e: unknown) => e);
     expect(isClassifiedError(err)).toBe(true);
-    expect([(err as ClassifiedError).code, (err as ClassifiedError).retryable])
-      .toEqual([GardenerErrorCode.InfraUnauthenticated, false]);
+    expect([(err as ClassifiedError).code, (err as ClassifiedError).retryable]).toEqual([
+      GardenerErrorCode.InfraUnauthenticated,
+      false,
+    ]);
     expect((err as ClassifiedError).message).not.toContain('someone-else');
     expect(proxy.seen.filter((r) => r.bucket === bucket.name)).toEqual([]);
     expect(await names(bucket)).toEqual(KEYS.slice(0, 2).sort());

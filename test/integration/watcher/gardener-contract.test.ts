@@ -23,13 +23,20 @@ afterAll(async () => {
 
 const files = (bucket: string, prefix: string): string[] => {
   const dir = join(h.root, bucket, prefix);
-  return existsSync(dir) ? readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.gz')).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir, { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.gz'))
+        .sort()
+    : [];
 };
 const secretExists = (ns: string, name: string): Promise<boolean> =>
-  h.core.readNamespacedSecret({ namespace: ns, name }).then(() => true, (e: { code?: number }) => {
-    if (e.code === 404) return false;
-    throw e;
-  });
+  h.core.readNamespacedSecret({ namespace: ns, name }).then(
+    () => true,
+    (e: { code?: number }) => {
+      if (e.code === 404) return false;
+      throw e;
+    },
+  );
 
 describe('control-plane migration: the source- entry', () => {
   it('is deleted at once (no retention, no annotation), empties only the old prefix and removes only source-etcd-backup', async () => {
@@ -43,10 +50,25 @@ describe('control-plane migration: the source- entry', () => {
     const oldBucket = 'bucket-old-seed';
     mkdirSync(join(h.root, oldBucket), { recursive: true });
     const sourceName = `source-${main.name}`;
-    await h.core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: `entry-${sourceName}` }, stringData: { token: 'old' } } });
-    await h.custom.createClusterCustomObject({ ...G, body: { apiVersion: BACKUPENTRY_API.apiVersion, kind: BACKUPENTRY_API.kind,
-      metadata: { name: sourceName }, spec: { type: 'local', class: h.cls, region: 'local', bucketName: oldBucket,
-        secretRef: { name: `entry-${sourceName}`, namespace: 'garden' } } } });
+    await h.core.createNamespacedSecret({
+      namespace: 'garden',
+      body: { metadata: { name: `entry-${sourceName}` }, stringData: { token: 'old' } },
+    });
+    await h.custom.createClusterCustomObject({
+      ...G,
+      body: {
+        apiVersion: BACKUPENTRY_API.apiVersion,
+        kind: BACKUPENTRY_API.kind,
+        metadata: { name: sourceName },
+        spec: {
+          type: 'local',
+          class: h.cls,
+          region: 'local',
+          bucketName: oldBucket,
+          secretRef: { name: `entry-${sourceName}`, namespace: 'garden' },
+        },
+      },
+    });
     const old = ['etcd-main/v2/Full-00000000-00000009-1.gz', 'etcd-main/v2/Incr-00000010-00000020-2.gz'];
     for (const k of old) {
       const f = join(h.root, oldBucket, main.name, k);
@@ -78,12 +100,18 @@ describe('the small print of a deletion', () => {
     await h.untilSucceeded(e.name);
     await h.deleteEntry(e.name);
     await h.until(async () => (await h.getEntry(e.name))?.status?.lastOperation?.state === 'Pending', 'Pending');
-    await h.annotate(e.name, { 'gardener.cloud/operation': 'reconcile', 'gardener.cloud/timestamp': new Date().toISOString() });
-    await h.until(async () => (await h.getEntry(e.name))?.metadata.annotations?.['gardener.cloud/operation'] === undefined,
-      'the reconcile annotation removed from the deleting entry');
+    await h.annotate(e.name, {
+      'gardener.cloud/operation': 'reconcile',
+      'gardener.cloud/timestamp': new Date().toISOString(),
+    });
+    await h.until(
+      async () => (await h.getEntry(e.name))?.metadata.annotations?.['gardener.cloud/operation'] === undefined,
+      'the reconcile annotation removed from the deleting entry',
+    );
     // gardenlet bumps its timestamp every round; without the operation annotation that is no trigger.
     const before = await h.idleHistoryLength(e.name);
-    for (let i = 0; i < 5; i++) await h.annotate(e.name, { 'gardener.cloud/timestamp': new Date(Date.now() + i * 1000).toISOString() });
+    for (let i = 0; i < 5; i++)
+      await h.annotate(e.name, { 'gardener.cloud/timestamp': new Date(Date.now() + i * 1000).toISOString() });
     const probe = await h.createEntry();
     await h.untilSucceeded(probe.name); // the watcher has processed every event before this one
     expect(await h.historyLength(e.name)).toBe(before);

@@ -28,10 +28,13 @@ afterAll(async () => {
 });
 
 const secretExists = (h: Harness, name: string): Promise<boolean> =>
-  h.core.readNamespacedSecret({ namespace: 'garden', name }).then(() => true, (e: { code?: number }) => {
-    if (e.code === 404) return false;
-    throw e;
-  });
+  h.core.readNamespacedSecret({ namespace: 'garden', name }).then(
+    () => true,
+    (e: { code?: number }) => {
+      if (e.code === 404) return false;
+      throw e;
+    },
+  );
 
 it('hold-entry: gardenlet loops every 5 s for the whole retention (3 600 seed requests and 720 garden writes per hour per entry), adding no workflow history', async () => {
   const e = await hold.createEntry();
@@ -41,12 +44,21 @@ it('hold-entry: gardenlet loops every 5 s for the whole retention (3 600 seed re
   // The pass ends with the Pending status and then the accepted deadline written onto the entry; then it is idle.
   await hold.until(async () => {
     const x = await hold.getEntry(e.name);
-    return x?.status?.lastOperation?.state === 'Pending' && !!x.metadata.annotations?.['backupentry.extensions.gardener.cloud/deletion-deadline'];
+    return (
+      x?.status?.lastOperation?.state === 'Pending' &&
+      !!x.metadata.annotations?.['backupentry.extensions.gardener.cloud/deletion-deadline']
+    );
   }, 'Pending and the deadline on the entry');
   const handle = hold.client.workflow.getHandle(hold.workflowId(e.name));
   const before = await hold.idleHistoryLength(e.name);
-  const cost = await playGardenletDeleteLoop(hold.kc, { name: e.name, secretNamespace: 'garden', secretName: e.secretName,
-    requeueMs: 300, maxRounds: 8, gardenNamespace: `garden-sim-${hold.suffix}` });
+  const cost = await playGardenletDeleteLoop(hold.kc, {
+    name: e.name,
+    secretNamespace: 'garden',
+    secretName: e.secretName,
+    requeueMs: 300,
+    maxRounds: 8,
+    gardenNamespace: `garden-sim-${hold.suffix}`,
+  });
   costs.hold = cost;
   expect(cost.finished).toBe(false);
   expect(cost.perHourWhileHeld.seedRequests).toBeGreaterThanOrEqual(3000);
@@ -62,10 +74,20 @@ it('release-entry: gardenlet finishes within seconds; retention goes on in the w
   await release.untilSucceeded(e.name);
   await release.deleteEntry(e.name);
   const handle = release.client.workflow.getHandle(release.workflowId(e.name));
-  await release.until(async () => (await handle.query(statusQuery)).decisions.some((d) => d.reason === 'entry released during retention') || undefined,
-    'the entry released');
-  const cost = await playGardenletDeleteLoop(release.kc, { name: e.name, secretNamespace: 'garden', secretName: e.secretName,
-    requeueMs: 300, maxRounds: 40, gardenNamespace: `garden-sim-${release.suffix}` });
+  await release.until(
+    async () =>
+      (await handle.query(statusQuery)).decisions.some((d) => d.reason === 'entry released during retention') ||
+      undefined,
+    'the entry released',
+  );
+  const cost = await playGardenletDeleteLoop(release.kc, {
+    name: e.name,
+    secretNamespace: 'garden',
+    secretName: e.secretName,
+    requeueMs: 300,
+    maxRounds: 40,
+    gardenNamespace: `garden-sim-${release.suffix}`,
+  });
   costs.release = cost;
   expect(cost.finished).toBe(true);
   expect(cost.rounds).toBeLessThanOrEqual(2);
@@ -91,5 +113,8 @@ it('release-entry: gardenlet finishes within seconds; retention goes on in the w
   expect(v2.decisions.some((d) => d.reason === 'resumed from the retention record')).toBe(true);
   await resumed.executeUpdate(expediteUpdate, { args: [{ reason: 'shoot gone for good', by: 'ops' }] });
   await release.until(async () => !existsSync(file) || undefined, 'the backups deleted');
-  await release.until(async () => !(await secretExists(release, e.secretName)) || undefined, 'the secret released and gone');
+  await release.until(
+    async () => !(await secretExists(release, e.secretName)) || undefined,
+    'the secret released and gone',
+  );
 });

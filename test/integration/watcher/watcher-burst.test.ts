@@ -25,7 +25,10 @@ afterAll(async () => {
 
 const reconciled = async (name: string): Promise<boolean> => {
   const o = await h.getEntry(name);
-  return o?.status?.lastOperation?.state === 'Succeeded' && o.metadata.annotations?.['gardener.cloud/operation'] === undefined;
+  return (
+    o?.status?.lastOperation?.state === 'Succeeded' &&
+    o.metadata.annotations?.['gardener.cloud/operation'] === undefined
+  );
 };
 const gone = async (name: string): Promise<boolean> => (await h.getEntry(name)) === undefined;
 
@@ -34,9 +37,16 @@ describe('bursts and restarts', () => {
     const t0 = Date.now();
     const entries = await mapLimit(Array.from({ length: 30 }), 10, () => h.createEntry());
     const created = Date.now() - t0;
-    await h.until(async () => (await Promise.all(entries.map((e) => reconciled(e.name)))).every(Boolean), 'all 30 Succeeded', 150_000, 250);
+    await h.until(
+      async () => (await Promise.all(entries.map((e) => reconciled(e.name)))).every(Boolean),
+      'all 30 Succeeded',
+      150_000,
+      250,
+    );
     const ms = Date.now() - t0;
-    process.stderr.write(`[watcher] burst of 30: created in ${created} ms, all Succeeded ${ms} ms after the first create\n`);
+    process.stderr.write(
+      `[watcher] burst of 30: created in ${created} ms, all Succeeded ${ms} ms after the first create\n`,
+    );
     for (const e of entries) expect(await h.runCount(e.name)).toBe(1);
   });
 
@@ -46,23 +56,42 @@ describe('bursts and restarts', () => {
     const t0 = Date.now();
     const refs: EntryRef[] = [];
     const act = async (e: EntryRef, plan: Plan): Promise<void> => {
-      if (plan === 'reconcile') await h.annotate(e.name, { 'gardener.cloud/operation': 'reconcile', 'gardener.cloud/timestamp': new Date().toISOString() });
+      if (plan === 'reconcile')
+        await h.annotate(e.name, {
+          'gardener.cloud/operation': 'reconcile',
+          'gardener.cloud/timestamp': new Date().toISOString(),
+        });
       if (plan === 'delete') await h.deleteEntry(e.name);
     };
     // First half while the watcher runs.
-    refs.push(...await mapLimit(plans.slice(0, 15), 5, (p) => h.createEntry({ annotations: p === 'delete' ? RETENTION_0 : {} })));
+    refs.push(
+      ...(await mapLimit(plans.slice(0, 15), 5, (p) =>
+        h.createEntry({ annotations: p === 'delete' ? RETENTION_0 : {} }),
+      )),
+    );
     // The watcher goes away in the middle of the burst (what it had not sent yet is dropped with it).
     await current!.stop();
     current = undefined;
     await mapLimit(refs, 5, (e, i) => act(e, plans[i]!));
-    refs.push(...await mapLimit(plans.slice(15), 5, (p) => h.createEntry({ annotations: p === 'delete' ? RETENTION_0 : {} })));
+    refs.push(
+      ...(await mapLimit(plans.slice(15), 5, (p) => h.createEntry({ annotations: p === 'delete' ? RETENTION_0 : {} }))),
+    );
     await mapLimit(refs.slice(15), 5, (e, i) => act(e, plans[15 + i]!));
     // A new watcher (no memory of the old one) takes over.
     current = await h.leader();
-    await h.until(async () => (await Promise.all(refs.map((e, i) => (plans[i] === 'delete' ? gone(e.name) : reconciled(e.name))))).every(Boolean),
-      'every entry at its end state', 150_000, 250);
+    await h.until(
+      async () =>
+        (await Promise.all(refs.map((e, i) => (plans[i] === 'delete' ? gone(e.name) : reconciled(e.name))))).every(
+          Boolean,
+        ),
+      'every entry at its end state',
+      150_000,
+      250,
+    );
     const ms = Date.now() - t0;
-    process.stderr.write(`[watcher] burst of 30 with a watcher restart: every entry at its end state ${ms} ms after the first create\n`);
+    process.stderr.write(
+      `[watcher] burst of 30 with a watcher restart: every entry at its end state ${ms} ms after the first create\n`,
+    );
     const runs = await Promise.all(refs.map((e) => h.runCount(e.name)));
     const noWorkflow: string[] = [];
     refs.forEach((e, i) => {
@@ -71,7 +100,9 @@ describe('bursts and restarts', () => {
       else if (runs[i] === 0) noWorkflow.push(e.name);
     });
     // A deleted entry that never got our finalizer disappears at once: it never needed a workflow.
-    process.stderr.write(`[watcher] deleted before any watcher saw them (no workflow needed): ${noWorkflow.length} of 10\n`);
+    process.stderr.write(
+      `[watcher] deleted before any watcher saw them (no workflow needed): ${noWorkflow.length} of 10\n`,
+    );
     for (const e of refs.filter((_, i) => plans[i] === 'reconcile')) {
       expect((await h.getEntry(e.name))?.status?.lastOperation?.type).toMatch(/^(Create|Reconcile)$/);
     }
@@ -86,26 +117,46 @@ describe('bursts and restarts', () => {
       current = w;
       const [reconcileMe, deleteMe] = await Promise.all([h.createEntry(), h.createEntry({ annotations: RETENTION_0 })]);
       await Promise.all([h.untilSucceeded(reconcileMe.name), h.untilSucceeded(deleteMe.name)]);
-      const errorsBefore = metricValue(await w.metrics.metrics(), 'bel_watcher_informer_restarts_total', { informer: 'backupentries', reason: 'error' });
+      const errorsBefore = metricValue(await w.metrics.metrics(), 'bel_watcher_informer_restarts_total', {
+        informer: 'backupentries',
+        reason: 'error',
+      });
 
       await proxy.down();
       await h.until(async () => !w.isInSync(), 'watcher notices the API server is gone', 30_000, 50);
       // Changes the watcher cannot see while the API server is away (made through a direct connection).
       let created!: EntryRef;
       await Promise.all([
-        h.createEntry().then((e) => { created = e; }),
-        h.annotate(reconcileMe.name, { 'gardener.cloud/operation': 'reconcile', 'gardener.cloud/timestamp': new Date().toISOString() }),
+        h.createEntry().then((e) => {
+          created = e;
+        }),
+        h.annotate(reconcileMe.name, {
+          'gardener.cloud/operation': 'reconcile',
+          'gardener.cloud/timestamp': new Date().toISOString(),
+        }),
         h.deleteEntry(deleteMe.name),
       ]);
       await proxy.up();
 
       await h.until(async () => w.isInSync(), 'in sync again', 60_000);
-      await h.until(async () => (await reconciled(created.name)) && (await gone(deleteMe.name))
-        && (await h.getEntry(reconcileMe.name))?.metadata.annotations?.['gardener.cloud/operation'] === undefined,
-      'the changes made while the API server was away are all handled', 90_000);
-      expect((await h.getEntry(reconcileMe.name))?.status?.lastOperation).toMatchObject({ type: 'Reconcile', state: 'Succeeded' });
-      expect(metricValue(await w.metrics.metrics(), 'bel_watcher_informer_restarts_total', { informer: 'backupentries', reason: 'error' }))
-        .toBeGreaterThan(errorsBefore);
+      await h.until(
+        async () =>
+          (await reconciled(created.name)) &&
+          (await gone(deleteMe.name)) &&
+          (await h.getEntry(reconcileMe.name))?.metadata.annotations?.['gardener.cloud/operation'] === undefined,
+        'the changes made while the API server was away are all handled',
+        90_000,
+      );
+      expect((await h.getEntry(reconcileMe.name))?.status?.lastOperation).toMatchObject({
+        type: 'Reconcile',
+        state: 'Succeeded',
+      });
+      expect(
+        metricValue(await w.metrics.metrics(), 'bel_watcher_informer_restarts_total', {
+          informer: 'backupentries',
+          reason: 'error',
+        }),
+      ).toBeGreaterThan(errorsBefore);
     } finally {
       await current?.stop();
       current = undefined;

@@ -63,11 +63,19 @@ export class Harness {
   async setup(): Promise<void> {
     mkdirSync(join(this.root, BUCKET), { recursive: true });
     this.config = loadConfig({
-      ...process.env, BACKUP_LOCAL_DIR: this.root, BEL_TASK_QUEUE: `watcher-${this.suffix}`, BEL_PROVIDER_TYPES: 'local',
-      BEL_CLUSTER_IDENTITY: `wt-${this.suffix}`, BEL_CLASSES: this.cls, BEL_WATCHER_LEASE_NAME: `watcher-${this.suffix}`,
+      ...process.env,
+      BACKUP_LOCAL_DIR: this.root,
+      BEL_TASK_QUEUE: `watcher-${this.suffix}`,
+      BEL_PROVIDER_TYPES: 'local',
+      BEL_CLUSTER_IDENTITY: `wt-${this.suffix}`,
+      BEL_CLASSES: this.cls,
+      BEL_WATCHER_LEASE_NAME: `watcher-${this.suffix}`,
       // The watcher tests play kubectl on deleted entries (annotations during retention): the entry is held unless a
       // test says otherwise (gardenlet-loop.test.ts runs both modes).
-      BEL_WATCHER_HTTP_PORT: '0', BEL_LOG_LEVEL: 'warn', BEL_RETENTION_MODE: 'hold-entry', ...this.opts.env,
+      BEL_WATCHER_HTTP_PORT: '0',
+      BEL_LOG_LEVEL: 'warn',
+      BEL_RETENTION_MODE: 'hold-entry',
+      ...this.opts.env,
     });
     this.connection = await Connection.connect({ address: stackEnv('TEMPORAL_ADDRESS') });
     this.client = new Client({ connection: this.connection, namespace: stackEnv('TEMPORAL_NAMESPACE') });
@@ -83,8 +91,14 @@ export class Harness {
   async teardown(): Promise<void> {
     await Promise.all(this.watchers.map((w) => w.stop()));
     // Leave nothing running on the shared server.
-    await Promise.all(this.entries.map((name) => this.client?.workflow.getHandle(this.workflowId(name))
-      .terminate('watcher test finished').catch(() => undefined)));
+    await Promise.all(
+      this.entries.map((name) =>
+        this.client?.workflow
+          .getHandle(this.workflowId(name))
+          .terminate('watcher test finished')
+          .catch(() => undefined),
+      ),
+    );
     this.stopWorker?.();
     await this.workerDone;
     await this.connection?.close();
@@ -92,7 +106,13 @@ export class Harness {
 
   /** Starts a watcher with this file's configuration (plus `overrides`). */
   async watcher(overrides: Partial<StartWatcherOptions> = {}): Promise<WatcherHandle> {
-    const w = await startWatcher({ config: this.config, kubeConfig: this.kc, client: this.client, logger: this.log, ...overrides });
+    const w = await startWatcher({
+      config: this.config,
+      kubeConfig: this.kc,
+      client: this.client,
+      logger: this.log,
+      ...overrides,
+    });
     this.watchers.push(w);
     return w;
   }
@@ -117,17 +137,35 @@ export class Harness {
   }
 
   /** Creates the shoot namespace, the provider secret `garden/entry-<name>` and a `local` BackupEntry of our class. */
-  async createEntry(o: { annotations?: Record<string, string>; secretData?: Record<string, string>; namespace?: boolean } = {}): Promise<EntryRef> {
+  async createEntry(
+    o: { annotations?: Record<string, string>; secretData?: Record<string, string>; namespace?: boolean } = {},
+  ): Promise<EntryRef> {
     const { name, ns } = this.newName();
     const secretName = `entry-${name}`;
     this.entries.push(name);
     if (o.namespace !== false) await this.core.createNamespace({ body: { metadata: { name: ns } } });
-    await this.core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: secretName },
-      stringData: o.secretData ?? { token: `t-${randomBytes(8).toString('hex')}` } } });
-    await this.custom.createClusterCustomObject({ ...G, body: {
-      apiVersion: BACKUPENTRY_API.apiVersion, kind: BACKUPENTRY_API.kind, metadata: { name, annotations: o.annotations ?? {} },
-      spec: { type: 'local', class: this.cls, region: 'local', bucketName: BUCKET, secretRef: { name: secretName, namespace: 'garden' } },
-    } });
+    await this.core.createNamespacedSecret({
+      namespace: 'garden',
+      body: {
+        metadata: { name: secretName },
+        stringData: o.secretData ?? { token: `t-${randomBytes(8).toString('hex')}` },
+      },
+    });
+    await this.custom.createClusterCustomObject({
+      ...G,
+      body: {
+        apiVersion: BACKUPENTRY_API.apiVersion,
+        kind: BACKUPENTRY_API.kind,
+        metadata: { name, annotations: o.annotations ?? {} },
+        spec: {
+          type: 'local',
+          class: this.cls,
+          region: 'local',
+          bucketName: BUCKET,
+          secretRef: { name: secretName, namespace: 'garden' },
+        },
+      },
+    });
     return { name, ns, secretName };
   }
 
@@ -154,15 +192,23 @@ export class Harness {
 
   /** Resolves when the entry's status says Succeeded for `type` (any type when omitted). */
   async untilSucceeded(name: string, type?: string, timeoutMs = 60_000): Promise<EntryObject> {
-    return this.until(async () => {
-      const e = await this.getEntry(name);
-      const last = e?.status?.lastOperation;
-      return last?.state === 'Succeeded' && (!type || last.type === type) ? e : undefined;
-    }, `${name} Succeeded${type ? ` (${type})` : ''}`, timeoutMs);
+    return this.until(
+      async () => {
+        const e = await this.getEntry(name);
+        const last = e?.status?.lastOperation;
+        return last?.state === 'Succeeded' && (!type || last.type === type) ? e : undefined;
+      },
+      `${name} Succeeded${type ? ` (${type})` : ''}`,
+      timeoutMs,
+    );
   }
 
   async untilGone(name: string, timeoutMs = 60_000): Promise<void> {
-    await this.until(async () => ((await this.getEntry(name)) === undefined ? true : undefined), `${name} gone`, timeoutMs);
+    await this.until(
+      async () => ((await this.getEntry(name)) === undefined ? true : undefined),
+      `${name} gone`,
+      timeoutMs,
+    );
   }
 
   /** Number of events in the history of the entry's current workflow run. */
@@ -177,13 +223,18 @@ export class Harness {
   async idleHistoryLength(name: string, timeoutMs = 60_000): Promise<number> {
     const handle = this.client.workflow.getHandle(this.workflowId(name));
     let last = -1;
-    return this.until(async () => {
-      const d = await handle.describe();
-      const idle = (d.raw.pendingActivities ?? []).length === 0 && !d.raw.pendingWorkflowTask;
-      const same = idle && d.historyLength === last;
-      last = idle ? d.historyLength : -1;
-      return same ? d.historyLength : undefined;
-    }, `${name}'s workflow idle`, timeoutMs, 300);
+    return this.until(
+      async () => {
+        const d = await handle.describe();
+        const idle = (d.raw.pendingActivities ?? []).length === 0 && !d.raw.pendingWorkflowTask;
+        const same = idle && d.historyLength === last;
+        last = idle ? d.historyLength : -1;
+        return same ? d.historyLength : undefined;
+      },
+      `${name}'s workflow idle`,
+      timeoutMs,
+      300,
+    );
   }
 
   /** Number of workflow runs (all states) with the entry's workflow ID, per the visibility store. */
@@ -194,15 +245,26 @@ export class Harness {
   }
 
   /** Polls `fn` until it returns something other than undefined/false; rejects with `what` after `timeoutMs`. */
-  async until<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
+  async until<T>(
+    fn: () => Promise<T | undefined | false>,
+    what: string,
+    timeoutMs = 60_000,
+    intervalMs = 200,
+  ): Promise<T> {
     return waitFor(fn, { what, timeoutMs, intervalMs });
   }
 }
 
 /** The fields of a stored BackupEntry the tests look at. */
 export interface EntryObject {
-  metadata: { name: string; uid: string; generation: number; annotations?: Record<string, string>; finalizers?: string[];
-    deletionTimestamp?: string };
+  metadata: {
+    name: string;
+    uid: string;
+    generation: number;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+  };
   status?: { lastOperation?: { type: string; state: string }; observedGeneration?: number; lastError?: unknown };
 }
 
@@ -228,7 +290,9 @@ export class ApiServerProxy {
 
   /** A KubeConfig like the admin one, through this proxy. */
   kubeConfig(): KubeConfig {
-    const doc = JSON.parse(readFileSync(stackEnv('KUBECONFIG'), 'utf8')) as { clusters: { cluster: { server: string } }[] };
+    const doc = JSON.parse(readFileSync(stackEnv('KUBECONFIG'), 'utf8')) as {
+      clusters: { cluster: { server: string } }[];
+    };
     for (const c of doc.clusters) c.cluster.server = `https://127.0.0.1:${this.port}`;
     const kc = new KubeConfig();
     kc.loadFromString(JSON.stringify(doc));
@@ -241,7 +305,10 @@ export class ApiServerProxy {
       for (const s of [client, upstream]) {
         this.sockets.add(s);
         s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => { client.destroy(); upstream.destroy(); });
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
       }
       client.pipe(upstream).pipe(client);
     });

@@ -19,7 +19,8 @@ afterAll(async () => {
   await h.teardown();
 });
 
-const readLease = () => coord.readNamespacedLease({ name: h.config.watcher.leaseName, namespace: h.config.watcher.leaseNamespace });
+const readLease = () =>
+  coord.readNamespacedLease({ name: h.config.watcher.leaseName, namespace: h.config.watcher.leaseNamespace });
 const workflowStarted = async (name: string): Promise<boolean> => {
   try {
     await h.client.workflow.getHandle(h.workflowId(name)).describe();
@@ -51,12 +52,18 @@ describe('leader election on a Lease', () => {
     await h.until(async () => leader.isInSync(), 'leader in sync');
     expect(a.isLeader() ? b.isInSync() : a.isInSync()).toBe(false);
     const e = await h.createEntry();
-    await h.until(() => workflowStarted(e.name), 'the leader starts the new entry\'s workflow');
+    await h.until(() => workflowStarted(e.name), "the leader starts the new entry's workflow");
     const standby = a.isLeader() ? b : a;
     expect(metricValue(await standby.metrics.metrics(), 'bel_watcher_signals_total')).toBe(0);
     // The leader counts the signal once the signal-with-start call has returned, a moment after the workflow exists.
-    await h.until(async () => metricValue(await leader.metrics.metrics(), 'bel_watcher_signals_total', { reason: 'created' }) > 0 || undefined,
-      'the leader counted its created signal', 10_000, 50);
+    await h.until(
+      async () =>
+        metricValue(await leader.metrics.metrics(), 'bel_watcher_signals_total', { reason: 'created' }) > 0 ||
+        undefined,
+      'the leader counted its created signal',
+      10_000,
+      50,
+    );
   });
 
   it('the leader stops: it releases the lease and the other takes over within the lease duration', async () => {
@@ -66,7 +73,9 @@ describe('leader election on a Lease', () => {
     expect(leader.isLeader()).toBe(false);
     await h.until(async () => standby.isLeader() && standby.isInSync(), 'the standby takes over', 3000, 20);
     const ms = Date.now() - t0;
-    process.stderr.write(`[watcher] leader stopped → standby leading and in sync after ${ms} ms (lease duration 3 s)\n`);
+    process.stderr.write(
+      `[watcher] leader stopped → standby leading and in sync after ${ms} ms (lease duration 3 s)\n`,
+    );
     expect(ms).toBeLessThan(3000);
     const e = await h.createEntry();
     await h.until(() => workflowStarted(e.name), 'the new leader acts');
@@ -86,8 +95,10 @@ describe('leader election on a Lease', () => {
       expect(cut.isInSync()).toBe(false);
       await h.until(async () => other.isLeader(), 'the other takes over', 10_000, 20);
       const tookOver = Date.now() - t0;
-      process.stderr.write(`[watcher] leader cut off: stepped down after ${steppedDown} ms (renew deadline 2 s), ` +
-        `the other leads after ${tookOver} ms (lease duration 3 s + retry jitter)\n`);
+      process.stderr.write(
+        `[watcher] leader cut off: stepped down after ${steppedDown} ms (renew deadline 2 s), ` +
+          `the other leads after ${tookOver} ms (lease duration 3 s + retry jitter)\n`,
+      );
       expect(steppedDown).toBeLessThanOrEqual(2000 + 500);
       expect(steppedDown).toBeLessThan(tookOver);
       expect(tookOver).toBeLessThan(3000 + 2 * 1100 + 1000);
@@ -103,15 +114,30 @@ describe('leader election on a Lease', () => {
     const w = await h.leader({ identity: `victim-${h.suffix}` });
     const lease = await readLease();
     const now = new V1MicroTime(Date.now());
-    await coord.replaceNamespacedLease({ name: lease.metadata!.name!, namespace: lease.metadata!.namespace!, body: { ...lease,
-      spec: { ...lease.spec, holderIdentity: `intruder-${h.suffix}`, renewTime: now, acquireTime: now, leaseDurationSeconds: 60 } } });
+    await coord.replaceNamespacedLease({
+      name: lease.metadata!.name!,
+      namespace: lease.metadata!.namespace!,
+      body: {
+        ...lease,
+        spec: {
+          ...lease.spec,
+          holderIdentity: `intruder-${h.suffix}`,
+          renewTime: now,
+          acquireTime: now,
+          leaseDurationSeconds: 60,
+        },
+      },
+    });
     await h.until(async () => !w.isLeader(), 'the leader steps down', 2000 + 1000, 20);
     expect(w.isInSync()).toBe(false);
     await w.stop();
     // The intruder never renews: give the lease back for the next test.
     const l2 = await readLease();
-    await coord.replaceNamespacedLease({ name: l2.metadata!.name!, namespace: l2.metadata!.namespace!, body: { ...l2,
-      spec: { ...l2.spec, holderIdentity: '', leaseDurationSeconds: 1 } } });
+    await coord.replaceNamespacedLease({
+      name: l2.metadata!.name!,
+      namespace: l2.metadata!.namespace!,
+      body: { ...l2, spec: { ...l2.spec, holderIdentity: '', leaseDurationSeconds: 1 } },
+    });
   });
 });
 
@@ -120,11 +146,20 @@ describe('informer robustness', () => {
     const w = await h.leader({ config: { ...h.config, watcher: { ...h.config.watcher, idleTimeoutMs: 1000 } } });
     const text = (): Promise<string> => w.metrics.metrics();
     const listed = metricValue(await text(), 'bel_watcher_events_total', { resource: 'backupentries', type: 'LISTED' });
-    await h.until(async () => metricValue(await text(), 'bel_watcher_informer_restarts_total', { informer: 'backupentries', reason: 'idle' }) >= 2,
-      'two idle restarts', 20_000);
+    await h.until(
+      async () =>
+        metricValue(await text(), 'bel_watcher_informer_restarts_total', {
+          informer: 'backupentries',
+          reason: 'idle',
+        }) >= 2,
+      'two idle restarts',
+      20_000,
+    );
     expect(w.isInSync()).toBe(true);
     // No relist happened: the LISTED count is unchanged.
-    expect(metricValue(await text(), 'bel_watcher_events_total', { resource: 'backupentries', type: 'LISTED' })).toBe(listed);
+    expect(metricValue(await text(), 'bel_watcher_events_total', { resource: 'backupentries', type: 'LISTED' })).toBe(
+      listed,
+    );
     const e = await h.createEntry();
     await h.until(() => workflowStarted(e.name), 'the entry created after the restarts is seen');
     await w.stop();

@@ -35,18 +35,29 @@ const etcdToken = async (ns: string): Promise<string | undefined> => {
 
 describe('watcher → workflow → Kubernetes', () => {
   it('a new entry gets its etcd-backup secret and a Succeeded status', async () => {
-    const timed = async (): Promise<{ e: Awaited<ReturnType<typeof h.createEntry>>; be: NonNullable<Awaited<ReturnType<typeof h.getEntry>>>; ms: number }> => {
+    const timed = async (): Promise<{
+      e: Awaited<ReturnType<typeof h.createEntry>>;
+      be: NonNullable<Awaited<ReturnType<typeof h.getEntry>>>;
+      ms: number;
+    }> => {
       const t0 = Date.now();
       const e = await h.createEntry({ secretData: { token: 'v1' } });
-      const be = await h.until(async () => {
-        const o = await h.getEntry(e.name);
-        return o?.status?.lastOperation?.state === 'Succeeded' ? o : undefined;
-      }, 'Succeeded', 120_000, 20);
+      const be = await h.until(
+        async () => {
+          const o = await h.getEntry(e.name);
+          return o?.status?.lastOperation?.state === 'Succeeded' ? o : undefined;
+        },
+        'Succeeded',
+        120_000,
+        20,
+      );
       return { e, be, ms: Date.now() - t0 };
     };
     const cold = await timed(); // the worker may still be starting (bundling the workflows)
     const { e, be, ms } = await timed();
-    process.stderr.write(`[watcher] one entry: BackupEntry created → Succeeded status in ${ms} ms (first entry, worker starting: ${cold.ms} ms)\n`);
+    process.stderr.write(
+      `[watcher] one entry: BackupEntry created → Succeeded status in ${ms} ms (first entry, worker starting: ${cold.ms} ms)\n`,
+    );
     expect(be.status).toMatchObject({ lastOperation: { type: 'Create', state: 'Succeeded' }, observedGeneration: 1 });
     expect(be.metadata.finalizers).toEqual(['extensions.gardener.cloud/backupentry']);
     expect(await etcdToken(e.ns)).toBe('v1');
@@ -60,7 +71,9 @@ describe('watcher → workflow → Kubernetes', () => {
     await h.deleteEntry(e.name);
     await h.untilGone(e.name);
     expect(existsSync(file)).toBe(false);
-    await expect(h.core.readNamespacedSecret({ namespace: e.ns, name: 'etcd-backup' })).rejects.toMatchObject({ code: 404 });
+    await expect(h.core.readNamespacedSecret({ namespace: e.ns, name: 'etcd-backup' })).rejects.toMatchObject({
+      code: 404,
+    });
     const result = await h.client.workflow.getHandle(h.workflowId(e.name)).result();
     expect(result).toMatchObject({ outcome: 'deleted', phase: 'Deleted' });
   });
@@ -68,11 +81,17 @@ describe('watcher → workflow → Kubernetes', () => {
   it('the reconcile annotation is picked up and removed; a new timestamp with it triggers again', async () => {
     const e = await h.createEntry();
     await h.untilSucceeded(e.name, 'Create');
-    await h.annotate(e.name, { 'gardener.cloud/operation': 'reconcile', 'gardener.cloud/timestamp': new Date().toISOString() });
+    await h.annotate(e.name, {
+      'gardener.cloud/operation': 'reconcile',
+      'gardener.cloud/timestamp': new Date().toISOString(),
+    });
     await h.until(async () => {
       const o = await h.getEntry(e.name);
-      return o?.metadata.annotations?.['gardener.cloud/operation'] === undefined && o?.status?.lastOperation?.type === 'Reconcile'
-        && o.status.lastOperation.state === 'Succeeded';
+      return (
+        o?.metadata.annotations?.['gardener.cloud/operation'] === undefined &&
+        o?.status?.lastOperation?.type === 'Reconcile' &&
+        o.status.lastOperation.state === 'Succeeded'
+      );
     }, 'reconcile annotation removed and Reconcile Succeeded');
   });
 
@@ -134,8 +153,11 @@ describe('watcher → workflow → Kubernetes', () => {
     // first pass (from the start) saw `restore` itself, the watcher's signal for the change brings one more pass.
     await h.until(async () => {
       const o = await h.getEntry(e.name);
-      return o?.status?.lastOperation?.state === 'Succeeded' && ['Restore', 'Reconcile'].includes(o.status.lastOperation.type)
-        && o.metadata.annotations?.['gardener.cloud/operation'] === undefined;
+      return (
+        o?.status?.lastOperation?.state === 'Succeeded' &&
+        ['Restore', 'Reconcile'].includes(o.status.lastOperation.type) &&
+        o.metadata.annotations?.['gardener.cloud/operation'] === undefined
+      );
     }, 'restore done and annotation removed');
     expect(await etcdToken(e.ns)).toBeDefined();
   });
@@ -163,16 +185,32 @@ describe('watcher → workflow → Kubernetes', () => {
     expect(await etcdToken(e.ns)).toBe('old');
     await w.settled();
     const historyBefore = await h.historyLength(e.name);
-    const signalsBefore = metricValue(await w.metrics.metrics(), 'bel_watcher_signals_total', { reason: 'secret-rotation' });
+    const signalsBefore = metricValue(await w.metrics.metrics(), 'bel_watcher_signals_total', {
+      reason: 'secret-rotation',
+    });
     // Labels and annotations change the resourceVersion, not the data: no signal.
-    await h.core.patchNamespacedSecret({ namespace: 'garden', name: e.secretName,
-      body: { metadata: { labels: { touched: 'yes' }, annotations: { 'gardener.cloud/timestamp': new Date().toISOString() } } } },
-    MERGE_PATCH);
-    await h.core.patchNamespacedSecret({ namespace: 'garden', name: e.secretName,
-      body: { data: { token: Buffer.from('new').toString('base64') } } }, MERGE_PATCH);
+    await h.core.patchNamespacedSecret(
+      {
+        namespace: 'garden',
+        name: e.secretName,
+        body: {
+          metadata: {
+            labels: { touched: 'yes' },
+            annotations: { 'gardener.cloud/timestamp': new Date().toISOString() },
+          },
+        },
+      },
+      MERGE_PATCH,
+    );
+    await h.core.patchNamespacedSecret(
+      { namespace: 'garden', name: e.secretName, body: { data: { token: Buffer.from('new').toString('base64') } } },
+      MERGE_PATCH,
+    );
     await h.until(async () => (await etcdToken(e.ns)) === 'new', 'etcd-backup secret holds the new data');
     await w.settled();
-    const signalsAfter = metricValue(await w.metrics.metrics(), 'bel_watcher_signals_total', { reason: 'secret-rotation' });
+    const signalsAfter = metricValue(await w.metrics.metrics(), 'bel_watcher_signals_total', {
+      reason: 'secret-rotation',
+    });
     expect(signalsAfter - signalsBefore).toBe(1);
     expect(await h.historyLength(e.name)).toBeGreaterThan(historyBefore);
   });
@@ -186,12 +224,21 @@ describe('watcher → workflow → Kubernetes', () => {
     const before = await Promise.all(entries.map((e) => h.until(() => idleHistoryLength(e.name), `${e.name} idle`)));
     const lengths = async (): Promise<number[]> => Promise.all(entries.map((e) => h.historyLength(e.name)));
     const text = (): Promise<string> => w.metrics.metrics();
-    const relists = metricValue(await text(), 'bel_watcher_informer_restarts_total', { informer: 'backupentries', reason: 'relist' });
+    const relists = metricValue(await text(), 'bel_watcher_informer_restarts_total', {
+      informer: 'backupentries',
+      reason: 'relist',
+    });
     const signals = metricValue(await text(), 'bel_watcher_signals_total');
     const ensured = metricValue(await text(), 'bel_watcher_workflows_ensured_total');
     w.relist();
-    await h.until(async () => metricValue(await text(), 'bel_watcher_informer_restarts_total',
-      { informer: 'backupentries', reason: 'relist' }) > relists && w.isInSync(), 'relisted and in sync again');
+    await h.until(
+      async () =>
+        metricValue(await text(), 'bel_watcher_informer_restarts_total', {
+          informer: 'backupentries',
+          reason: 'relist',
+        }) > relists && w.isInSync(),
+      'relisted and in sync again',
+    );
     await w.settled();
     expect(await lengths()).toEqual(before);
     expect(metricValue(await text(), 'bel_watcher_signals_total')).toBe(signals);

@@ -25,13 +25,24 @@ describe('worker process: endpoint, metrics, graceful stop', () => {
   };
   /** Starts `worker/main.js` for this suite's queue (local + gcp on fake-gcs-server, 4 GCS deletes per second). */
   const startWorker = async (name: string, httpPort: number, metricsPort: number): Promise<WorkerProcess> =>
-    startWorkerProcess({ logFile: join(h.root, `${name}.log`), env: {
-      BACKUP_LOCAL_DIR: h.root, BEL_TASK_QUEUE: h.config.taskQueue, BEL_CLUSTER_IDENTITY: h.config.clusterIdentity,
-      BEL_PROVIDER_TYPES: 'local,gcp', GCS_API_ENDPOINT: stackEnv('GCS_API_ENDPOINT'), BEL_GCS_MAX_WRITES_PER_SECOND: '4',
-      BEL_LOG_LEVEL: 'info', BEL_WORKER_HTTP_PORT: String(httpPort), BEL_WORKER_SDK_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
-      BEL_SHUTDOWN_GRACE: `${GRACE_MS}ms`, BEL_MAX_CONCURRENT_ACTIVITY_TASKS: '7', BEL_MAX_CONCURRENT_WORKFLOW_TASKS: '5',
-      BEL_MAX_CACHED_WORKFLOWS: '50',
-    } });
+    startWorkerProcess({
+      logFile: join(h.root, `${name}.log`),
+      env: {
+        BACKUP_LOCAL_DIR: h.root,
+        BEL_TASK_QUEUE: h.config.taskQueue,
+        BEL_CLUSTER_IDENTITY: h.config.clusterIdentity,
+        BEL_PROVIDER_TYPES: 'local,gcp',
+        GCS_API_ENDPOINT: stackEnv('GCS_API_ENDPOINT'),
+        BEL_GCS_MAX_WRITES_PER_SECOND: '4',
+        BEL_LOG_LEVEL: 'info',
+        BEL_WORKER_HTTP_PORT: String(httpPort),
+        BEL_WORKER_SDK_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
+        BEL_SHUTDOWN_GRACE: `${GRACE_MS}ms`,
+        BEL_MAX_CONCURRENT_ACTIVITY_TASKS: '7',
+        BEL_MAX_CONCURRENT_WORKFLOW_TASKS: '5',
+        BEL_MAX_CACHED_WORKFLOWS: '50',
+      },
+    });
 
   beforeAll(async () => {
     await h.setup();
@@ -49,7 +60,12 @@ describe('worker process: endpoint, metrics, graceful stop', () => {
     expect(await get('/healthz')).toEqual({ status: 200, text: 'ok\n' });
     await h.until(async () => (await get('/readyz')).status === 200, '/readyz 200', 30_000);
     const start = worker.lines().find((l) => l.msg === 'Starting worker');
-    expect(start).toMatchObject({ activitySlots: 7, workflowTaskSlots: 5, maxCachedWorkflows: 50, sdkMetrics: `127.0.0.1:${sdkPort}` });
+    expect(start).toMatchObject({
+      activitySlots: 7,
+      workflowTaskSlots: 5,
+      maxCachedWorkflows: 50,
+      sdkMetrics: `127.0.0.1:${sdkPort}`,
+    });
     expect(String(start?.bundle)).toMatch(/workflow-bundle\.js$/);
     expect((await get('/nope')).status).toBe(404);
   });
@@ -66,13 +82,34 @@ describe('worker process: endpoint, metrics, graceful stop', () => {
     // An entry whose provider secret does not exist: its reconcile step fails with a configuration problem.
     const broken = h.newName();
     await h.core.createNamespace({ body: { metadata: { name: broken.ns } } });
-    await h.custom.createClusterCustomObject({ ...G, body: { apiVersion: BACKUPENTRY_API.apiVersion, kind: BACKUPENTRY_API.kind,
-      metadata: { name: broken.name }, spec: { type: 'local', class: h.cls, region: 'local', bucketName: 'bucket-w',
-        secretRef: { name: 'no-such-secret', namespace: 'garden' } } } });
-    const text = await h.until(async () => {
-      const t = (await get('/metrics')).text;
-      return metricValue(t, 'bel_worker_activity_failures_total', { activity: 'reconcileEntry', code: 'ERR_CONFIGURATION_PROBLEM' }) > 0 ? t : undefined;
-    }, 'a counted reconcileEntry failure', 60_000);
+    await h.custom.createClusterCustomObject({
+      ...G,
+      body: {
+        apiVersion: BACKUPENTRY_API.apiVersion,
+        kind: BACKUPENTRY_API.kind,
+        metadata: { name: broken.name },
+        spec: {
+          type: 'local',
+          class: h.cls,
+          region: 'local',
+          bucketName: 'bucket-w',
+          secretRef: { name: 'no-such-secret', namespace: 'garden' },
+        },
+      },
+    });
+    const text = await h.until(
+      async () => {
+        const t = (await get('/metrics')).text;
+        return metricValue(t, 'bel_worker_activity_failures_total', {
+          activity: 'reconcileEntry',
+          code: 'ERR_CONFIGURATION_PROBLEM',
+        }) > 0
+          ? t
+          : undefined;
+      },
+      'a counted reconcileEntry failure',
+      60_000,
+    );
     expect(metricValue(text, 'bel_worker_deleted_objects_total', { provider: 'local' })).toBe(2);
     expect(metricValue(text, 'bel_worker_deleted_bytes_total', { provider: 'local' })).toBe(128);
     expect(metricValue(text, 'bel_worker_state', { state: 'RUNNING' })).toBe(1);
@@ -80,7 +117,10 @@ describe('worker process: endpoint, metrics, graceful stop', () => {
     // The Temporal runtime's exporter, appended: worker task slots and poll metrics with the task queue label.
     expect(text).toMatch(/^temporal_\w+\{[^}]*task_queue="[^"]+"[^}]*\} \S+$/m);
     expect(text).toContain(h.config.taskQueue);
-    await h.client.workflow.getHandle(h.workflowId(broken.name)).terminate('test done').catch(() => undefined);
+    await h.client.workflow
+      .getHandle(h.workflowId(broken.name))
+      .terminate('test done')
+      .catch(() => undefined);
   });
 
   it('SIGTERM during a deletion: stops within the grace time, and the next worker resumes from the checkpoint', async () => {
@@ -89,18 +129,45 @@ describe('worker process: endpoint, metrics, graceful stop', () => {
     const storage = new Storage({ apiEndpoint: stackEnv('GCS_API_ENDPOINT'), projectId: 'test' });
     const [bucket] = await storage.createBucket(`bel-wp-${h.suffix}`);
     const { name, ns } = h.newName();
-    const keys = Array.from({ length: 40 }, (_, i) => `${name}/etcd-main/v2/Incr-${String(i).padStart(8, '0')}-1755684300.gz`);
+    const keys = Array.from(
+      { length: 40 },
+      (_, i) => `${name}/etcd-main/v2/Incr-${String(i).padStart(8, '0')}-1755684300.gz`,
+    );
     for (const k of keys) await bucket.file(k).save(Buffer.from(`data of ${k}`), { resumable: false });
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-      publicKeyEncoding: { type: 'spki', format: 'pem' } });
-    const sa = { type: 'service_account', project_id: 'test', private_key_id: 'f00d', private_key: privateKey,
-      client_email: 'backup@test.iam.gserviceaccount.com', client_id: '1', token_uri: 'https://oauth2.googleapis.com/token' };
+    const { privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    const sa = {
+      type: 'service_account',
+      project_id: 'test',
+      private_key_id: 'f00d',
+      private_key: privateKey,
+      client_email: 'backup@test.iam.gserviceaccount.com',
+      client_id: '1',
+      token_uri: 'https://oauth2.googleapis.com/token',
+    };
     await h.core.createNamespace({ body: { metadata: { name: ns } } });
-    await h.core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name: `entry-${name}` },
-      stringData: { 'serviceaccount.json': JSON.stringify(sa) } } });
-    await h.custom.createClusterCustomObject({ ...G, body: { apiVersion: BACKUPENTRY_API.apiVersion, kind: BACKUPENTRY_API.kind,
-      metadata: { name, annotations: { 'backupentry.extensions.gardener.cloud/retention-period': '0s' } },
-      spec: { type: 'gcp', class: h.cls, region: 'europe-west1', bucketName: bucket.name, secretRef: { name: `entry-${name}`, namespace: 'garden' } } } });
+    await h.core.createNamespacedSecret({
+      namespace: 'garden',
+      body: { metadata: { name: `entry-${name}` }, stringData: { 'serviceaccount.json': JSON.stringify(sa) } },
+    });
+    await h.custom.createClusterCustomObject({
+      ...G,
+      body: {
+        apiVersion: BACKUPENTRY_API.apiVersion,
+        kind: BACKUPENTRY_API.kind,
+        metadata: { name, annotations: { 'backupentry.extensions.gardener.cloud/retention-period': '0s' } },
+        spec: {
+          type: 'gcp',
+          class: h.cls,
+          region: 'europe-west1',
+          bucketName: bucket.name,
+          secretRef: { name: `entry-${name}`, namespace: 'garden' },
+        },
+      },
+    });
     await h.untilSucceeded(name);
     await h.deleteEntry(name);
     const left = async (): Promise<number> => (await bucket.getFiles({ prefix: `${name}/` }))[0].length;

@@ -30,7 +30,7 @@ async function listAll(bucket: string, query: string): Promise<{ names: string[]
   do {
     const res = await api(`/storage/v1/b/${bucket}/o?${query}${token ? `&pageToken=${enc(token)}` : ''}`);
     expect(res.status).toBe(200);
-    const body = await res.json() as { items?: Array<{ name: string }>; nextPageToken?: string };
+    const body = (await res.json()) as { items?: Array<{ name: string }>; nextPageToken?: string };
     names.push(...(body.items ?? []).map((i) => i.name));
     token = body.nextPageToken;
     pages += 1;
@@ -46,12 +46,16 @@ describe('GCS stand-in', () => {
     const all = await listAll('b', `prefix=${enc('e/')}&maxResults=7`);
     expect(all).toEqual({ names: inside, pages: 4 });
     // Default page size is GCS's 1000; larger requests are clamped to it.
-    si.seed('big', Array.from({ length: 2500 }, (_, i) => `p/${String(i).padStart(5, '0')}`));
+    si.seed(
+      'big',
+      Array.from({ length: 2500 }, (_, i) => `p/${String(i).padStart(5, '0')}`),
+    );
     expect((await listAll('big', 'prefix=p/&maxResults=5000')).pages).toBe(3);
     expect((await listAll('big', 'prefix=p/')).pages).toBe(3);
     // startOffset / endOffset
-    expect((await listAll('b', `prefix=${enc('e/')}&startOffset=${enc('e/obj-020')}&endOffset=${enc('e/obj-023')}`)).names)
-      .toEqual(['e/obj-020', 'e/obj-021', 'e/obj-022']);
+    expect(
+      (await listAll('b', `prefix=${enc('e/')}&startOffset=${enc('e/obj-020')}&endOffset=${enc('e/obj-023')}`)).names,
+    ).toEqual(['e/obj-020', 'e/obj-021', 'e/obj-022']);
     // Code-point (UTF-8 byte) order, not UTF-16 order: U+FF5E sorts before U+1F600.
     si.seed('u', ['u/\u{1F600}', 'u/\uFF5E', 'u/a']);
     expect((await listAll('u', 'prefix=u/&maxResults=1')).names).toEqual(['u/a', 'u/\uFF5E', 'u/\u{1F600}']);
@@ -61,17 +65,22 @@ describe('GCS stand-in', () => {
     si.createBucket('v', { versioning: true });
     const put = async (name: string, data: string, q = ''): Promise<Response> =>
       api(`/upload/storage/v1/b/v/o?uploadType=media&name=${enc(name)}${q}`, { method: 'POST', body: data });
-    const first = await (await put('k/a', 'one')).json() as { generation: string };
-    const second = await (await put('k/a', 'two')).json() as { generation: string };
+    const first = (await (await put('k/a', 'one')).json()) as { generation: string };
+    const second = (await (await put('k/a', 'two')).json()) as { generation: string };
     expect(BigInt(second.generation)).toBeGreaterThan(BigInt(first.generation));
     expect((await put('k/a', 'three', '&ifGenerationMatch=0')).status).toBe(412); // exists already
-    const versions = await (await api('/storage/v1/b/v/o?versions=true')).json() as { items: Array<{ generation: string;
-      timeDeleted?: string }> };
-    expect(versions.items.map((i) => [i.generation, i.timeDeleted !== undefined]))
-      .toEqual([[first.generation, true], [second.generation, false]]);
+    const versions = (await (await api('/storage/v1/b/v/o?versions=true')).json()) as {
+      items: Array<{ generation: string; timeDeleted?: string }>;
+    };
+    expect(versions.items.map((i) => [i.generation, i.timeDeleted !== undefined])).toEqual([
+      [first.generation, true],
+      [second.generation, false],
+    ]);
     expect((await listAll('v', '')).names).toEqual(['k/a']);
     expect(await (await api(`/storage/v1/b/v/o/${enc('k/a')}?alt=media`)).text()).toBe('two');
-    expect(await (await api(`/storage/v1/b/v/o/${enc('k/a')}?alt=media&generation=${first.generation}`)).text()).toBe('one');
+    expect(await (await api(`/storage/v1/b/v/o/${enc('k/a')}?alt=media&generation=${first.generation}`)).text()).toBe(
+      'one',
+    );
     // Wrong precondition: 412, nothing deleted; right one: 204; again: 404.
     const del = (q: string): Promise<Response> => api(`/storage/v1/b/v/o/${enc('k/a')}?${q}`, { method: 'DELETE' });
     expect((await del(`generation=${first.generation}&ifGenerationMatch=${second.generation}`)).status).toBe(412);
@@ -86,13 +95,18 @@ describe('GCS stand-in', () => {
 
   it('patches customTime and shapes responses with fields', async () => {
     si.seed('b', ['x/1']);
-    const res = await api(`/storage/v1/b/b/o/${enc('x/1')}?fields=name,customTime,metageneration`, { method: 'PATCH',
-      headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customTime: '2030-01-01T00:00:00.000Z' }) });
+    const res = await api(`/storage/v1/b/b/o/${enc('x/1')}?fields=name,customTime,metageneration`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ customTime: '2030-01-01T00:00:00.000Z' }),
+    });
     expect(await res.json()).toEqual({ name: 'x/1', customTime: '2030-01-01T00:00:00.000Z', metageneration: '2' });
     const list = await (await api('/storage/v1/b/b/o?fields=items(name,size),nextPageToken')).json();
     expect(list).toEqual({ items: [{ name: 'x/1', size: '11' }] }); // "data of x/1"
-    expect(parseFields('items(name,generation),nextPageToken')).toEqual({ items: { name: true, generation: true },
-      nextPageToken: true });
+    expect(parseFields('items(name,generation),nextPageToken')).toEqual({
+      items: { name: true, generation: true },
+      nextPageToken: true,
+    });
     expect(applyFields({ a: { b: 1, c: 2 }, d: 3 }, parseFields('a/b'))).toEqual({ a: { b: 1 } });
   });
 
@@ -106,13 +120,19 @@ describe('GCS stand-in', () => {
 
   it('enforces the bucket write cap with 429 rateLimitExceeded and counts them; reads are not capped', async () => {
     const capped = await open({ writesPerSecond: 5, burst: 3 });
-    capped.seed('b', Array.from({ length: 10 }, (_, i) => `x/${i}`));
-    const statuses = await Promise.all(Array.from({ length: 10 }, (_, i) =>
-      fetch(`${capped.endpoint}/storage/v1/b/b/o/${enc(`x/${i}`)}`, { method: 'DELETE' }).then(async (r) => {
-        if (r.status === 429) expect(await r.json()).toMatchObject({ error: { code: 429,
-          errors: [{ reason: 'rateLimitExceeded' }] } });
-        return r.status;
-      })));
+    capped.seed(
+      'b',
+      Array.from({ length: 10 }, (_, i) => `x/${i}`),
+    );
+    const statuses = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        fetch(`${capped.endpoint}/storage/v1/b/b/o/${enc(`x/${i}`)}`, { method: 'DELETE' }).then(async (r) => {
+          if (r.status === 429)
+            expect(await r.json()).toMatchObject({ error: { code: 429, errors: [{ reason: 'rateLimitExceeded' }] } });
+          return r.status;
+        }),
+      ),
+    );
     expect(statuses.filter((s) => s === 204).length).toBe(3);
     expect(statuses.filter((s) => s === 429).length).toBe(7);
     expect(capped.stats).toMatchObject({ writes: 10, throttled: 7, deletes: 3 });
@@ -139,7 +159,9 @@ describe('GCS stand-in', () => {
     await bucket.file('p/b').save(Buffer.from('world'), { resumable: false, metadata: { contentType: 'text/plain' } });
     const [files] = await bucket.getFiles({ prefix: 'p/' });
     expect(files.map((f) => [f.name, f.metadata.size, f.metadata.contentType])).toEqual([
-      ['p/a.gz', '5', 'application/gzip'], ['p/b', '5', 'text/plain']]);
+      ['p/a.gz', '5', 'application/gzip'],
+      ['p/b', '5', 'text/plain'],
+    ]);
     const [content] = await bucket.file('p/a.gz').download();
     expect(content.toString()).toBe('hello');
     await bucket.file('p/a.gz').delete();

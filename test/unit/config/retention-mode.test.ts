@@ -8,8 +8,11 @@ describe('BEL_RETENTION_MODE', () => {
     expect(loadConfig({ ...base, BEL_RETENTION_MODE: 'hold-entry' }).retentionMode).toBe('hold-entry');
   });
 
-  it.each(['', 'hold', 'RELEASE-ENTRY', ' hold-entry', 'true'])('refuses %j with a message naming the variable', (value) => {
-    expect(() => loadConfig({ ...base, BEL_RETENTION_MODE: value })).toThrow(ConfigError);
-    expect(() => loadConfig({ ...base, BEL_RETENTION_MODE: value })).toThrow(/BEL_RETENTION_MODE/);
-  });
+  it.each(['', 'hold', 'RELEASE-ENTRY', ' hold-entry', 'true'])(
+    'refuses %j with a message naming the variable',
+    (value) => {
+      expect(() => loadConfig({ ...base, BEL_RETENTION_MODE: value })).toThrow(ConfigError);
+      expect(() => loadConfig({ ...base, BEL_RETENTION_MODE: value })).toThrow(/BEL_RETENTION_MODE/);
+    },
+  );
 });

@@ -25,14 +25,20 @@ describe('backoffDelay', () => {
   });
 
   it('stays within [(1 − jitter) · base, (1 + jitter) · base] and never exceeds (1 + jitter) · max', () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 1, max: 600_000 }),
-      fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 0.999_999, noNaN: true }),
-      (attempt, initialMs, maxMs, jitter, r) => {
-        const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 30));
-        const d = backoffDelay(attempt, { initialMs, maxMs, jitter }, () => r);
-        expect(d).toBeGreaterThanOrEqual(Math.floor(base * (1 - jitter)));
-        expect(d).toBeLessThanOrEqual(Math.ceil(base * (1 + jitter)));
-      }));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 100 }),
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.integer({ min: 1, max: 600_000 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 0.999_999, noNaN: true }),
+        (attempt, initialMs, maxMs, jitter, r) => {
+          const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 30));
+          const d = backoffDelay(attempt, { initialMs, maxMs, jitter }, () => r);
+          expect(d).toBeGreaterThanOrEqual(Math.floor(base * (1 - jitter)));
+          expect(d).toBeLessThanOrEqual(Math.ceil(base * (1 + jitter)));
+        },
+      ),
+    );
   });
 });

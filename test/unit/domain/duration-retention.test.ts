@@ -8,8 +8,19 @@ const message = (r: { ok: boolean; error?: { message: string } }): string | unde
 
 describe('parseDuration', () => {
   it.each([
-    ['72h', 72 * H], ['1h30m', 1.5 * H], ['0s', 0], ['0', 0], ['90m', 1.5 * H], ['1.5h', 1.5 * H],
-    ['500ms', 500], ['2m3s500ms', 123_500], ['+1s', 1000], [' 24h ', 24 * H], ['-0s', 0], ['1500us', 2], ['.5s', 500],
+    ['72h', 72 * H],
+    ['1h30m', 1.5 * H],
+    ['0s', 0],
+    ['0', 0],
+    ['90m', 1.5 * H],
+    ['1.5h', 1.5 * H],
+    ['500ms', 500],
+    ['2m3s500ms', 123_500],
+    ['+1s', 1000],
+    [' 24h ', 24 * H],
+    ['-0s', 0],
+    ['1500us', 2],
+    ['.5s', 500],
   ])('parses %j', (text, ms) => {
     expect(value(parseDuration(text))).toBe(ms);
   });
@@ -34,9 +45,11 @@ describe('parseDuration', () => {
   });
 
   it('round-trips formatDuration', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: MAX_DURATION_MS }), (ms) => {
-      expect(value(parseDuration(formatDuration(ms)))).toBe(ms);
-    }));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: MAX_DURATION_MS }), (ms) => {
+        expect(value(parseDuration(formatDuration(ms)))).toBe(ms);
+      }),
+    );
     expect(formatDuration(72 * H)).toBe('72h');
     expect(formatDuration(1.5 * H + 500)).toBe('1h30m500ms');
     expect(formatDuration(0)).toBe('0s');
@@ -44,8 +57,12 @@ describe('parseDuration', () => {
 });
 
 describe('parseBoolAnnotation', () => {
-  it.each(['1', 't', 'T', 'TRUE', 'true', 'True'])('%j is true', (t) => expect(value(parseBoolAnnotation(t))).toBe(true));
-  it.each(['0', 'f', 'F', 'FALSE', 'false', 'False'])('%j is false', (t) => expect(value(parseBoolAnnotation(t))).toBe(false));
+  it.each(['1', 't', 'T', 'TRUE', 'true', 'True'])('%j is true', (t) =>
+    expect(value(parseBoolAnnotation(t))).toBe(true),
+  );
+  it.each(['0', 'f', 'F', 'FALSE', 'false', 'False'])('%j is false', (t) =>
+    expect(value(parseBoolAnnotation(t))).toBe(false),
+  );
   it.each(['maybe', 'yes', '', ' true', 'tRUE'])('%j is an error', (t) => {
     expect(parseBoolAnnotation(t)).toMatchObject({ ok: false, error: { reason: 'InvalidBoolean' } });
   });
@@ -57,30 +74,46 @@ describe('parseBoolAnnotation', () => {
 describe('retentionDeadline', () => {
   const deletionTimestampMs = Date.UTC(2026, 7, 20, 10);
   it('uses the default without an annotation and the annotation when valid (shorter included)', () => {
-    expect(retentionDeadline({ deletionTimestampMs, defaultRetentionMs: 72 * H }))
-      .toEqual({ deadlineMs: deletionTimestampMs + 72 * H, retentionMs: 72 * H, source: 'default' });
-    expect(retentionDeadline({ deletionTimestampMs, defaultRetentionMs: 72 * H, annotation: '0s' }))
-      .toEqual({ deadlineMs: deletionTimestampMs, retentionMs: 0, source: 'annotation' });
-    expect(retentionDeadline({ deletionTimestampMs, defaultRetentionMs: 72 * H, annotation: '240h' }).retentionMs).toBe(240 * H);
+    expect(retentionDeadline({ deletionTimestampMs, defaultRetentionMs: 72 * H })).toEqual({
+      deadlineMs: deletionTimestampMs + 72 * H,
+      retentionMs: 72 * H,
+      source: 'default',
+    });
+    expect(retentionDeadline({ deletionTimestampMs, defaultRetentionMs: 72 * H, annotation: '0s' })).toEqual({
+      deadlineMs: deletionTimestampMs,
+      retentionMs: 0,
+      source: 'annotation',
+    });
+    expect(retentionDeadline({ deletionTimestampMs, defaultRetentionMs: 72 * H, annotation: '240h' }).retentionMs).toBe(
+      240 * H,
+    );
   });
 
   it('falls back to the default with a warning when the annotation is invalid', () => {
     const r = retentionDeadline({ deletionTimestampMs, defaultRetentionMs: 72 * H, annotation: '-1h' });
     expect(r).toMatchObject({ deadlineMs: deletionTimestampMs + 72 * H, source: 'default' });
     expect(r.warning).toEqual({
-      code: 'ERR_CONFIGURATION_PROBLEM', reason: 'InvalidRetentionPeriod',
-      message: 'annotation backupentry.extensions.gardener.cloud/retention-period: duration "-1h" is negative; '
-        + 'it must be zero or more; using the default retention 72h',
+      code: 'ERR_CONFIGURATION_PROBLEM',
+      reason: 'InvalidRetentionPeriod',
+      message:
+        'annotation backupentry.extensions.gardener.cloud/retention-period: duration "-1h" is negative; ' +
+        'it must be zero or more; using the default retention 72h',
     });
   });
 
   it('never ends before deletionTimestamp + default when the annotation is invalid', () => {
     const invalid = fc.string().filter((s) => !parseDuration(s).ok);
-    fc.assert(fc.property(fc.integer({ min: 0, max: 4e12 }), fc.integer({ min: 0, max: 1000 * H }), invalid,
-      (ts, def, annotation) => {
-        const r = retentionDeadline({ deletionTimestampMs: ts, defaultRetentionMs: def, annotation });
-        expect(r.deadlineMs).toBeGreaterThanOrEqual(ts + def);
-        expect(r.warning?.reason).toBe('InvalidRetentionPeriod');
-      }));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 4e12 }),
+        fc.integer({ min: 0, max: 1000 * H }),
+        invalid,
+        (ts, def, annotation) => {
+          const r = retentionDeadline({ deletionTimestampMs: ts, defaultRetentionMs: def, annotation });
+          expect(r.deadlineMs).toBeGreaterThanOrEqual(ts + def);
+          expect(r.warning?.reason).toBe('InvalidRetentionPeriod');
+        },
+      ),
+    );
   });
 });

@@ -2,11 +2,23 @@ import { ApplicationFailure } from '@temporalio/common';
 import { toApplicationFailure } from '../../../activities/errors';
 import { httpStatusOf, isConflict, isNotFound, KubeApiError } from '../../../activities/kube-port';
 import {
-  ClassifiedError, configurationProblem, GardenerErrorCode, isClassifiedError, NON_RETRYABLE_CODES, RETRIED_DESPITE_GARDENER,
-  retryableConfigurationProblem, STOP_RETRYING_CODES, stopsRetrying,
+  ClassifiedError,
+  configurationProblem,
+  GardenerErrorCode,
+  isClassifiedError,
+  NON_RETRYABLE_CODES,
+  RETRIED_DESPITE_GARDENER,
+  retryableConfigurationProblem,
+  STOP_RETRYING_CODES,
+  stopsRetrying,
 } from '../../../domain';
 import type * as ErrorsModule from '../../../domain/errors';
-import { DELETE_ACTIVITY, INVENTORY_ACTIVITY, KUBE_ACTIVITY, KUBE_LOCAL_ACTIVITY } from '../../../workflows/activity-options';
+import {
+  DELETE_ACTIVITY,
+  INVENTORY_ACTIVITY,
+  KUBE_ACTIVITY,
+  KUBE_LOCAL_ACTIVITY,
+} from '../../../workflows/activity-options';
 
 describe('ClassifiedError', () => {
   it('is recognised by its brand, also when made by another copy of the module', () => {
@@ -24,7 +36,10 @@ describe('ClassifiedError', () => {
   });
 
   it('is not fooled by a plain error that only borrows the name', () => {
-    const impostor = Object.assign(new Error('x'), { name: 'ClassifiedError', code: GardenerErrorCode.ConfigurationProblem });
+    const impostor = Object.assign(new Error('x'), {
+      name: 'ClassifiedError',
+      code: GardenerErrorCode.ConfigurationProblem,
+    });
     expect(impostor instanceof ClassifiedError).toBe(false);
     expect(isClassifiedError(impostor)).toBe(false);
     expect(isClassifiedError(undefined)).toBe(false);
@@ -32,12 +47,22 @@ describe('ClassifiedError', () => {
   });
 
   it('keeps the prototype check for subclasses', () => {
-    const kube = new KubeApiError('get secret a/b: HTTP 404', GardenerErrorCode.RetryableInfraDependencies, 'NotFound', 404);
+    const kube = new KubeApiError(
+      'get secret a/b: HTTP 404',
+      GardenerErrorCode.RetryableInfraDependencies,
+      'NotFound',
+      404,
+    );
     expect(kube instanceof ClassifiedError).toBe(true);
     expect(kube instanceof KubeApiError).toBe(true);
     expect(new ClassifiedError('x', GardenerErrorCode.ConfigurationProblem, 'Bad') instanceof KubeApiError).toBe(false);
-    expect(kube).toMatchObject({ name: 'ClassifiedError', code: GardenerErrorCode.RetryableInfraDependencies, retryable: true,
-      reason: 'NotFound', httpStatus: 404 });
+    expect(kube).toMatchObject({
+      name: 'ClassifiedError',
+      code: GardenerErrorCode.RetryableInfraDependencies,
+      retryable: true,
+      reason: 'NotFound',
+      httpStatus: 404,
+    });
   });
 
   it('takes `retryable` from its code', () => {
@@ -55,7 +80,9 @@ describe('ClassifiedError', () => {
 describe('the one list of codes that stop retries', () => {
   it("is Gardener's non-retryable codes except the rate limit", () => {
     expect([...RETRIED_DESPITE_GARDENER]).toEqual([GardenerErrorCode.InfraRateLimitsExceeded]);
-    expect([...STOP_RETRYING_CODES].sort()).toEqual([...NON_RETRYABLE_CODES].filter((c) => c !== GardenerErrorCode.InfraRateLimitsExceeded).sort());
+    expect([...STOP_RETRYING_CODES].sort()).toEqual(
+      [...NON_RETRYABLE_CODES].filter((c) => c !== GardenerErrorCode.InfraRateLimitsExceeded).sort(),
+    );
     expect(stopsRetrying('ERR_INFRA_UNAUTHORIZED')).toBe(true);
     expect(stopsRetrying('ERR_INFRA_RATE_LIMITS_EXCEEDED')).toBe(false);
     expect(stopsRetrying('nonsense')).toBe(false);
@@ -68,7 +95,10 @@ describe('the one list of codes that stop retries', () => {
   });
 
   it('decides the nonRetryable flag of the failures activities raise', () => {
-    const classified = toApplicationFailure(new ClassifiedError('x', GardenerErrorCode.InfraDependencies, 'Stuck'), 'list');
+    const classified = toApplicationFailure(
+      new ClassifiedError('x', GardenerErrorCode.InfraDependencies, 'Stuck'),
+      'list',
+    );
     expect(classified).toMatchObject({ type: GardenerErrorCode.InfraDependencies, nonRetryable: true });
     const rateLimited = toApplicationFailure(new Error('HTTP 429 Too Many Requests'), 'list');
     expect(rateLimited).toMatchObject({ type: GardenerErrorCode.InfraRateLimitsExceeded, nonRetryable: false });
@@ -81,11 +111,16 @@ describe('the one list of codes that stop retries', () => {
 describe('Kubernetes port failure notions', () => {
   it('reads the HTTP status of any classified error', () => {
     const notFound = new KubeApiError('x', GardenerErrorCode.RetryableInfraDependencies, 'NotFound', 404);
-    const conflict = Object.assign(new ClassifiedError('x', GardenerErrorCode.RetryableInfraDependencies, 'Conflict'), { httpStatus: 409 });
+    const conflict = Object.assign(new ClassifiedError('x', GardenerErrorCode.RetryableInfraDependencies, 'Conflict'), {
+      httpStatus: 409,
+    });
     expect([isNotFound(notFound), isConflict(notFound), httpStatusOf(notFound)]).toEqual([true, false, 404]);
     expect([isNotFound(conflict), isConflict(conflict), httpStatusOf(conflict)]).toEqual([false, true, 409]);
     expect(httpStatusOf(Object.assign(new Error('x'), { httpStatus: 404 }))).toBeUndefined();
-    expect(httpStatusOf(new KubeApiError('x', GardenerErrorCode.RetryableInfraDependencies, 'ApiServerUnreachable', undefined)))
-      .toBeUndefined();
+    expect(
+      httpStatusOf(
+        new KubeApiError('x', GardenerErrorCode.RetryableInfraDependencies, 'ApiServerUnreachable', undefined),
+      ),
+    ).toBeUndefined();
   });
 });

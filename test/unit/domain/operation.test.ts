@@ -38,8 +38,11 @@ function expected(annotation: string, deletion: string, type: string, state: str
 const show = (d: Decision): string => (d.kind === 'run' ? d.operation : d.kind);
 
 describe('decideOperation', () => {
-  const cases = ANNOTATIONS.flatMap((annotation) => ['set', 'unset'].flatMap((deletion) =>
-    LAST_OPERATIONS.map((lastOperation) => ({ annotation, deletion, lastOperation }))));
+  const cases = ANNOTATIONS.flatMap((annotation) =>
+    ['set', 'unset'].flatMap((deletion) =>
+      LAST_OPERATIONS.map((lastOperation) => ({ annotation, deletion, lastOperation })),
+    ),
+  );
 
   it('covers every combination exhaustively', () => {
     expect(cases).toHaveLength(6 * 2 * 31);
@@ -47,22 +50,37 @@ describe('decideOperation', () => {
 
   it('matches the oracle table for every combination', () => {
     const mismatches = cases.flatMap(({ annotation, deletion, lastOperation }) => {
-      const actual = show(decideOperation({
-        operationAnnotation: annotation,
-        deletionTimestamp: deletion === 'set' ? '2026-08-20T10:00:00Z' : undefined,
-        lastOperation,
-      }));
-      const want = expected(annotation ?? 'none', deletion, lastOperation?.type ?? 'none', lastOperation?.state ?? 'none');
-      return actual === want ? [] : [`${annotation}/${deletion}/${JSON.stringify(lastOperation)}: ${actual} != ${want}`];
+      const actual = show(
+        decideOperation({
+          operationAnnotation: annotation,
+          deletionTimestamp: deletion === 'set' ? '2026-08-20T10:00:00Z' : undefined,
+          lastOperation,
+        }),
+      );
+      const want = expected(
+        annotation ?? 'none',
+        deletion,
+        lastOperation?.type ?? 'none',
+        lastOperation?.state ?? 'none',
+      );
+      return actual === want
+        ? []
+        : [`${annotation}/${deletion}/${JSON.stringify(lastOperation)}: ${actual} != ${want}`];
     });
     expect(mismatches).toEqual([]);
   });
 
   it('spot checks from Gardener', () => {
     expect(decideOperation({})).toEqual({ kind: 'run', operation: 'Create' });
-    expect(decideOperation({ operationAnnotation: 'migrate', deletionTimestamp: 'x' })).toEqual({ kind: 'run', operation: 'Migrate' });
-    expect(decideOperation({ deletionTimestamp: 'x', lastOperation: { type: 'Migrate', state: 'Succeeded' } }))
-      .toEqual({ kind: 'skip-migrated' });
-    expect(decideOperation({ operationAnnotation: 'wait-for-state', deletionTimestamp: 'x' })).toEqual({ kind: 'wait-for-state' });
+    expect(decideOperation({ operationAnnotation: 'migrate', deletionTimestamp: 'x' })).toEqual({
+      kind: 'run',
+      operation: 'Migrate',
+    });
+    expect(decideOperation({ deletionTimestamp: 'x', lastOperation: { type: 'Migrate', state: 'Succeeded' } })).toEqual(
+      { kind: 'skip-migrated' },
+    );
+    expect(decideOperation({ operationAnnotation: 'wait-for-state', deletionTimestamp: 'x' })).toEqual({
+      kind: 'wait-for-state',
+    });
   });
 });

@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import {
-  MAX_ACTOR_CHARS, MAX_REASON_CHARS, boundByBytes, describePayload, extendDeadline, parseExtendRequest, parseOperatorRequest,
-  reconcileReason, safeText, utf8Length,
+  MAX_ACTOR_CHARS,
+  MAX_REASON_CHARS,
+  boundByBytes,
+  describePayload,
+  extendDeadline,
+  parseExtendRequest,
+  parseOperatorRequest,
+  reconcileReason,
+  safeText,
+  utf8Length,
 } from '../../../domain';
 import { invalidInput } from '../../../workflows/workflow-input';
 
@@ -11,10 +19,20 @@ const notJson = { undecodablePayload: { encoding: 'json/plain', bytes: 9 } };
 
 /** Every shape a person can type into the Web UI's input box or `temporal workflow signal --input`. */
 const MALFORMED: Array<[string, unknown]> = [
-  ['no payload', undefined], ['null', null], ['a string', 'expedite please'], ['a number', 42], ['a boolean', true],
-  ['an array', [{ reason: 'x' }]], ['binary', new Uint8Array([1, 2, 3])], ['not JSON', notJson], ['empty object', {}],
-  ['reason a number', { reason: 7 }], ['reason empty', { reason: '   ' }], ['reason null', { reason: null }],
-  ['by a number', { reason: 'x', by: 5 }], ['unknown field', { reason: 'x', reson: 'typo' }],
+  ['no payload', undefined],
+  ['null', null],
+  ['a string', 'expedite please'],
+  ['a number', 42],
+  ['a boolean', true],
+  ['an array', [{ reason: 'x' }]],
+  ['binary', new Uint8Array([1, 2, 3])],
+  ['not JSON', notJson],
+  ['empty object', {}],
+  ['reason a number', { reason: 7 }],
+  ['reason empty', { reason: '   ' }],
+  ['reason null', { reason: null }],
+  ['by a number', { reason: 'x', by: 5 }],
+  ['unknown field', { reason: 'x', reson: 'typo' }],
   ['reason an object', { reason: { text: 'x' } }],
 ];
 
@@ -26,12 +44,18 @@ describe('operator requests (expedite, cancel-cleanup)', () => {
   });
 
   it('accepts a reason with or without who, and defaults who to "unknown"', () => {
-    expect(parseOperatorRequest({ reason: 'shoot gone for good', by: 'alice' })).toEqual({ ok: true, value: { reason: 'shoot gone for good', by: 'alice' } });
+    expect(parseOperatorRequest({ reason: 'shoot gone for good', by: 'alice' })).toEqual({
+      ok: true,
+      value: { reason: 'shoot gone for good', by: 'alice' },
+    });
     expect(parseOperatorRequest({ reason: 'x' })).toEqual({ ok: true, value: { reason: 'x', by: 'unknown' } });
   });
 
   it('bounds and cleans free text: no control characters, no newlines, bounded length and bytes', () => {
-    const r = parseOperatorRequest({ reason: `a\nrefused 2026-01-01 by mallory\u001b[31m${'€'.repeat(3 * 1024 * 1024)}`, by: `\u202e${'b'.repeat(10_000)}` });
+    const r = parseOperatorRequest({
+      reason: `a\nrefused 2026-01-01 by mallory\u001b[31m${'€'.repeat(3 * 1024 * 1024)}`,
+      by: `\u202e${'b'.repeat(10_000)}`,
+    });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     // eslint-disable-next-line no-control-regex
@@ -43,39 +67,56 @@ describe('operator requests (expedite, cancel-cleanup)', () => {
   });
 
   it('safeText never yields unsafe characters or more than the bound (property)', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 2000 }), fc.integer({ min: 2, max: 300 }), (text, max) => {
-      const out = safeText(text, max);
-      expect(Array.from(out).length).toBeLessThanOrEqual(max);
-      expect(utf8Length(out)).toBeLessThanOrEqual(max * 4);
-      // eslint-disable-next-line no-control-regex
-      expect(out).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028-\u202e\u2066-\u2069]/);
-    }));
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 2000 }), fc.integer({ min: 2, max: 300 }), (text, max) => {
+        const out = safeText(text, max);
+        expect(Array.from(out).length).toBeLessThanOrEqual(max);
+        expect(utf8Length(out)).toBeLessThanOrEqual(max * 4);
+        // eslint-disable-next-line no-control-regex
+        expect(out).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028-\u202e\u2066-\u2069]/);
+      }),
+    );
   });
 });
 
 describe('extend requests', () => {
   it.each([
     ...MALFORMED,
-    ['by a number', { reason: 'x', by: 24 }], ['until a number', { reason: 'x', until: 1_800_000_000_000 }],
-    ['both by and until', { reason: 'x', by: '1h', until: '2027-01-01T00:00:00Z' }], ['neither', { reason: 'x' }],
-    ['by not a duration', { reason: 'x', by: 'tomorrow' }], ['by zero', { reason: 'x', by: '0s' }],
-    ['by negative', { reason: 'x', by: '-1h' }], ['until not a time', { reason: 'x', until: 'next week' }],
+    ['by a number', { reason: 'x', by: 24 }],
+    ['until a number', { reason: 'x', until: 1_800_000_000_000 }],
+    ['both by and until', { reason: 'x', by: '1h', until: '2027-01-01T00:00:00Z' }],
+    ['neither', { reason: 'x' }],
+    ['by not a duration', { reason: 'x', by: 'tomorrow' }],
+    ['by zero', { reason: 'x', by: '0s' }],
+    ['by negative', { reason: 'x', by: '-1h' }],
+    ['until not a time', { reason: 'x', until: 'next week' }],
   ] as Array<[string, unknown]>)('refuses %s', (_label, payload) => {
     expect(parseExtendRequest(payload).ok).toBe(false);
   });
 
   it('takes a duration or a time, with who in requestedBy', () => {
-    expect(parseExtendRequest({ by: '24h', reason: 'audit', requestedBy: 'bob' })).toEqual({ ok: true, value: { reason: 'audit', requestedBy: 'bob', byMs: 24 * H } });
-    expect(parseExtendRequest({ until: '2027-01-01T00:00:00Z', reason: 'audit' }))
-      .toEqual({ ok: true, value: { reason: 'audit', requestedBy: 'unknown', untilMs: Date.UTC(2027, 0, 1) } });
+    expect(parseExtendRequest({ by: '24h', reason: 'audit', requestedBy: 'bob' })).toEqual({
+      ok: true,
+      value: { reason: 'audit', requestedBy: 'bob', byMs: 24 * H },
+    });
+    expect(parseExtendRequest({ until: '2027-01-01T00:00:00Z', reason: 'audit' })).toEqual({
+      ok: true,
+      value: { reason: 'audit', requestedBy: 'unknown', untilMs: Date.UTC(2027, 0, 1) },
+    });
   });
 
   it('moves the deadline later only, and never beyond 10 years after the deletion', () => {
     const deadline = T0 + 72 * H;
-    expect(extendDeadline({ reason: 'x', requestedBy: 'y', byMs: H }, deadline, T0)).toEqual({ ok: true, value: deadline + H });
+    expect(extendDeadline({ reason: 'x', requestedBy: 'y', byMs: H }, deadline, T0)).toEqual({
+      ok: true,
+      value: deadline + H,
+    });
     expect(extendDeadline({ reason: 'x', requestedBy: 'y', untilMs: deadline - 1 }, deadline, T0).ok).toBe(false);
     const far = parseExtendRequest({ until: '9999-12-31T23:59:59Z', reason: 'forever' });
-    expect(far.ok && extendDeadline(far.value, deadline, T0)).toMatchObject({ ok: false, error: expect.stringMatching(/at most 87600h after the deletion/) });
+    expect(far.ok && extendDeadline(far.value, deadline, T0)).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/at most 87600h after the deletion/),
+    });
     // The issue's case: 9999-12-31 then +1s would have produced a search attribute value the server rejects.
     const limit = T0 + 87_600 * H;
     expect(extendDeadline({ reason: 'x', requestedBy: 'y', byMs: 1000 }, limit, T0).ok).toBe(false);
@@ -108,8 +149,12 @@ describe('decision log bound', () => {
 
 describe('workflow start input', () => {
   it.each([
-    ['nothing', undefined], ['null', null], ['a string', 'shoot--a--b'], ['no entryName', {}],
-    ['entryName a number', { entryName: 5 }], ['unknown field', { entryName: 'a', extra: 1 }],
+    ['nothing', undefined],
+    ['null', null],
+    ['a string', 'shoot--a--b'],
+    ['no entryName', {}],
+    ['entryName a number', { entryName: 5 }],
+    ['unknown field', { entryName: 'a', extra: 1 }],
     ['defaultRetentionMs as text', { entryName: 'a', settings: { defaultRetentionMs: '0' } }],
     ['negative retention', { entryName: 'a', settings: { defaultRetentionMs: -1 } }],
     ['unknown setting', { entryName: 'a', settings: { retention: 0 } }],
@@ -120,17 +165,43 @@ describe('workflow start input', () => {
     ['retainedSecret without a name', { entryName: 'a', retainedSecret: { namespace: 'garden' } }],
     ['retainedSecret with a numeric name', { entryName: 'a', retainedSecret: { namespace: 'garden', name: 5 } }],
     ['entryName huge', { entryName: 'x'.repeat(100_000) }],
-    ['carried phase unknown', { entryName: 'a', carried: { phase: 'Gone', dirty: true, errorStreak: 0, decisions: [] } }],
-    ['carried deadline before the deletion', { entryName: 'a', carried: { phase: 'Retaining', dirty: true, errorStreak: 0, decisions: [],
-      deletion: { deletionTimestamp: '2026-11-30T12:00:00Z', deadlineMs: 0 } } }],
+    [
+      'carried phase unknown',
+      { entryName: 'a', carried: { phase: 'Gone', dirty: true, errorStreak: 0, decisions: [] } },
+    ],
+    [
+      'carried deadline before the deletion',
+      {
+        entryName: 'a',
+        carried: {
+          phase: 'Retaining',
+          dirty: true,
+          errorStreak: 0,
+          decisions: [],
+          deletion: { deletionTimestamp: '2026-11-30T12:00:00Z', deadlineMs: 0 },
+        },
+      },
+    ],
   ] as Array<[string, unknown]>)('refuses %s', (_label, input) => {
     expect(invalidInput(input)).toEqual(expect.any(String));
   });
 
   it('accepts what the watcher and continue-as-new send', () => {
     expect(invalidInput({ entryName: 'shoot--a--b', settings: { defaultRetentionMs: 72 * H } })).toBeUndefined();
-    expect(invalidInput({ entryName: 'shoot--a--b', retainedSecret: { namespace: 'garden', name: 'entry-shoot--a--b' } })).toBeUndefined();
-    expect(invalidInput({ entryName: 'shoot--a--b', carried: { phase: 'Retaining', dirty: false, errorStreak: 0, decisions: [],
-      deletion: { deletionTimestamp: '2026-11-30T12:00:00Z', deadlineMs: T0 + H } } })).toBeUndefined();
+    expect(
+      invalidInput({ entryName: 'shoot--a--b', retainedSecret: { namespace: 'garden', name: 'entry-shoot--a--b' } }),
+    ).toBeUndefined();
+    expect(
+      invalidInput({
+        entryName: 'shoot--a--b',
+        carried: {
+          phase: 'Retaining',
+          dirty: false,
+          errorStreak: 0,
+          decisions: [],
+          deletion: { deletionTimestamp: '2026-11-30T12:00:00Z', deadlineMs: T0 + H },
+        },
+      }),
+    ).toBeUndefined();
   });
 });

@@ -1,12 +1,24 @@
 import { parseRetentionRecords, withRetentionRecord, type RetentionRecord } from '../../../domain';
 
-const REC: RetentionRecord = { workflowId: 'backupentry/seed/a', uid: 'u1', type: 'gcp', bucketName: 'b',
-  deletionTimestamp: '2026-11-30T12:00:00Z', deletionDeadline: '2026-12-03T12:00:00Z' };
+const REC: RetentionRecord = {
+  workflowId: 'backupentry/seed/a',
+  uid: 'u1',
+  type: 'gcp',
+  bucketName: 'b',
+  deletionTimestamp: '2026-11-30T12:00:00Z',
+  deletionDeadline: '2026-12-03T12:00:00Z',
+};
 
 describe('retention records on the credentials secret (an annotation anybody with kubectl can edit)', () => {
   it.each([
-    ['absent', undefined], ['empty', ''], ['not JSON', '{not json'], ['null', 'null'], ['a number', '42'], ['a string', '"x"'],
-    ['an array', JSON.stringify([REC])], ['huge garbage', 'x'.repeat(300_000)],
+    ['absent', undefined],
+    ['empty', ''],
+    ['not JSON', '{not json'],
+    ['null', 'null'],
+    ['a number', '42'],
+    ['a string', '"x"'],
+    ['an array', JSON.stringify([REC])],
+    ['huge garbage', 'x'.repeat(300_000)],
   ])('reads %s as no records, without throwing', (_label, text) => {
     expect(parseRetentionRecords(text)).toEqual({});
   });
@@ -23,11 +35,13 @@ describe('retention records on the credentials secret (an annotation anybody wit
     expect(parseRetentionRecords(text)).toEqual({ good: REC });
   });
 
-  it('sets and removes one entry\'s record, leaving the others; nothing left gives no annotation', () => {
+  it("sets and removes one entry's record, leaving the others; nothing left gives no annotation", () => {
     const one = withRetentionRecord(undefined, 'a', REC);
     const two = withRetentionRecord(one, 'b', { ...REC, keepBackups: true });
     expect(Object.keys(parseRetentionRecords(two))).toEqual(['a', 'b']);
-    expect(parseRetentionRecords(withRetentionRecord(two, 'a', undefined))).toEqual({ b: { ...REC, keepBackups: true } });
+    expect(parseRetentionRecords(withRetentionRecord(two, 'a', undefined))).toEqual({
+      b: { ...REC, keepBackups: true },
+    });
     expect(withRetentionRecord(one, 'a', undefined)).toBeUndefined();
     // A malformed annotation is replaced, not merged into.
     expect(parseRetentionRecords(withRetentionRecord('{not json', 'a', REC))).toEqual({ a: REC });

@@ -20,7 +20,9 @@ describe('delays taken from backoffDelay', () => {
 
   it("the worker's connect delay: min(30 s, 1 s · 2^min(attempt − 1, 5))", () => {
     for (let attempt = 1; attempt <= 50; attempt++) {
-      expect(backoffDelay(attempt, { initialMs: 1000, maxMs: 30_000 })).toBe(Math.min(30_000, 1000 * 2 ** Math.min(attempt - 1, 5)));
+      expect(backoffDelay(attempt, { initialMs: 1000, maxMs: 30_000 })).toBe(
+        Math.min(30_000, 1000 * 2 ** Math.min(attempt - 1, 5)),
+      );
     }
   });
 

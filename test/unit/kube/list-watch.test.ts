@@ -11,7 +11,9 @@ import { Reflector, type ListResult, type RestartReason } from '../../../adapter
 
 type Step = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
 
-interface Obj { metadata: { name: string; resourceVersion: string } }
+interface Obj {
+  metadata: { name: string; resourceVersion: string };
+}
 const obj = (name: string, rv: string): Obj => ({ metadata: { name, resourceVersion: rv } });
 const line = (type: string, o: unknown): string => `${JSON.stringify({ type, object: o })}\n`;
 
@@ -29,7 +31,10 @@ class FakeApi {
       this.watchUrls.push(url);
       const step = this.steps.shift();
       if (step) step(req, res, url);
-      else { res.writeHead(200); res.flushHeaders(); } // hold the watch open, silent
+      else {
+        res.writeHead(200);
+        res.flushHeaders();
+      } // hold the watch open, silent
     });
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
   }
@@ -37,8 +42,12 @@ class FakeApi {
   kubeConfig(): KubeConfig {
     const kc = new KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'c', server: `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-      users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x',
+      clusters: [
+        { name: 'c', server: `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`, skipTLSVerify: true },
+      ],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
     });
     return kc;
   }
@@ -66,11 +75,17 @@ const syncs: string[][] = [];
 
 function makeReflector(idleTimeoutMs = 60_000): Reflector<Obj> {
   reflector = new Reflector<Obj>({
-    name: 'things', kubeConfig: api.kubeConfig(), path: '/apis/x/v1/things', list: api.list,
-    transform: (o) => o as Obj, keyOf: (o) => o.metadata.name,
+    name: 'things',
+    kubeConfig: api.kubeConfig(),
+    path: '/apis/x/v1/things',
+    list: api.list,
+    transform: (o) => o as Obj,
+    keyOf: (o) => o.metadata.name,
     onSync: (cur) => syncs.push([...cur.keys()].sort()),
     onEvent: (type, o) => events.push(`${type}:${o.metadata.name}@${o.metadata.resourceVersion}`),
-    idleTimeoutMs, watchTimeoutMs: 300_000, log: pino({ level: 'silent' }),
+    idleTimeoutMs,
+    watchTimeoutMs: 300_000,
+    log: pino({ level: 'silent' }),
     backoff: { initialMs: 10, maxMs: 50 },
     onRestart: (r) => restarts.push(r),
   });
@@ -124,17 +139,22 @@ describe('Reflector', () => {
   });
 
   it('relists after a 410 ERROR event and after an HTTP 410', async () => {
-    api.lists.push({ items: [obj('a', '5')], metadata: { resourceVersion: '7' } },
+    api.lists.push(
+      { items: [obj('a', '5')], metadata: { resourceVersion: '7' } },
       { items: [obj('a', '5'), obj('c', '20')], metadata: { resourceVersion: '21' } },
-      { items: [obj('c', '20')], metadata: { resourceVersion: '30' } });
-    api.steps.push((_req, res) => {
-      res.writeHead(200);
-      res.write(line('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' }));
-      // The server would close; the reflector must not wait for it.
-    }, (_req, res) => {
-      res.writeHead(410, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ kind: 'Status', code: 410, reason: 'Gone' }));
-    });
+      { items: [obj('c', '20')], metadata: { resourceVersion: '30' } },
+    );
+    api.steps.push(
+      (_req, res) => {
+        res.writeHead(200);
+        res.write(line('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' }));
+        // The server would close; the reflector must not wait for it.
+      },
+      (_req, res) => {
+        res.writeHead(410, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ kind: 'Status', code: 410, reason: 'Gone' }));
+      },
+    );
     const r = makeReflector();
     r.start();
     await until(() => api.listCalls === 3 && api.watchUrls.length >= 3, 'third list and watch');
@@ -145,20 +165,25 @@ describe('Reflector', () => {
 
   it('restarts with backoff after server errors and dropped connections, resuming from the last resourceVersion', async () => {
     api.lists.push({ items: [], metadata: { resourceVersion: '7' } });
-    api.steps.push((_req, res) => {
-      res.writeHead(200);
-      res.write(line('ADDED', obj('a', '9')));
-      setTimeout(() => res.socket?.destroy(), 20); // connection reset mid-stream
-    }, (_req, res) => {
-      res.writeHead(500);
-      res.end('{"kind":"Status","code":500}');
-    }, (_req, res) => {
-      res.writeHead(200);
-      res.write(line('ERROR', { kind: 'Status', code: 500, reason: 'InternalError' }));
-    }, (_req, res) => {
-      res.writeHead(200);
-      res.write(line('MODIFIED', obj('a', '11')));
-    });
+    api.steps.push(
+      (_req, res) => {
+        res.writeHead(200);
+        res.write(line('ADDED', obj('a', '9')));
+        setTimeout(() => res.socket?.destroy(), 20); // connection reset mid-stream
+      },
+      (_req, res) => {
+        res.writeHead(500);
+        res.end('{"kind":"Status","code":500}');
+      },
+      (_req, res) => {
+        res.writeHead(200);
+        res.write(line('ERROR', { kind: 'Status', code: 500, reason: 'InternalError' }));
+      },
+      (_req, res) => {
+        res.writeHead(200);
+        res.write(line('MODIFIED', obj('a', '11')));
+      },
+    );
     const r = makeReflector();
     r.start();
     await until(() => events.length === 2 && r.isInSync(), 'the event after the errors');
@@ -202,7 +227,10 @@ describe('Reflector', () => {
     await until(() => api.listCalls === 2 && r.isInSync(), 'relisted');
     expect(restarts).toEqual(['relist']);
     let release!: () => void;
-    api.list = () => new Promise<ListResult>((resolve) => { release = () => resolve({ items: [] }); });
+    api.list = () =>
+      new Promise<ListResult>((resolve) => {
+        release = () => resolve({ items: [] });
+      });
     const r2 = makeReflector();
     r2.start();
     const t0 = Date.now();

@@ -1,6 +1,10 @@
 import { createKubeActivities } from '../../../activities/kube-activities';
 import type {
-  BackupEntryObject, FinalizerEdit, KubeGateway, ObjectMeta, SecretObject,
+  BackupEntryObject,
+  FinalizerEdit,
+  KubeGateway,
+  ObjectMeta,
+  SecretObject,
 } from '../../../activities/kube-port';
 import { ClassifiedError, FINALIZER, GardenerErrorCode } from '../../../domain';
 
@@ -10,8 +14,10 @@ const OTHER = 'example.com/other';
 
 /** The gateway's error for HTTP 404, as `isNotFound` recognises it. */
 function notFound(what: string): Error {
-  return Object.assign(new ClassifiedError(`${what}: HTTP 404 NotFound`, GardenerErrorCode.RetryableInfraDependencies,
-    'NotFound'), { httpStatus: 404 });
+  return Object.assign(
+    new ClassifiedError(`${what}: HTTP 404 NotFound`, GardenerErrorCode.RetryableInfraDependencies, 'NotFound'),
+    { httpStatus: 404 },
+  );
 }
 
 /** An in-memory API server holding at most one entry and some secrets; every write is logged in `writes`. */
@@ -21,8 +27,10 @@ class MemoryKube {
   readonly writes: string[] = [];
 
   addEntry(finalizers: string[], secretRef: { namespace?: string; name?: string } = REF): void {
-    this.entry = { metadata: { name: ENTRY, uid: 'u1', finalizers: [...finalizers] },
-      spec: { type: 'local', bucketName: 'b', secretRef } };
+    this.entry = {
+      metadata: { name: ENTRY, uid: 'u1', finalizers: [...finalizers] },
+      spec: { type: 'local', bucketName: 'b', secretRef },
+    };
   }
 
   addSecret(ref: { namespace: string; name: string }, finalizers: string[]): void {
@@ -34,7 +42,9 @@ class MemoryKube {
   }
 
   gateway(): KubeGateway {
-    const unused = (): never => { throw new Error('not used in this test'); };
+    const unused = (): never => {
+      throw new Error('not used in this test');
+    };
     const edit = (meta: ObjectMeta, fn: FinalizerEdit, what: string): boolean => {
       const next = fn(meta.finalizers ?? [], meta);
       if (next.join() === (meta.finalizers ?? []).join()) return false;
@@ -64,8 +74,14 @@ class MemoryKube {
         if (!s) throw notFound(`get secret ${namespace}/${name}`);
         return edit(s.metadata, fn, `secret ${namespace}/${name}`);
       },
-      patchBackupEntry: unused, patchBackupEntryStatus: unused, patchSecret: unused, createSecret: unused,
-      replaceSecret: unused, deleteSecret: unused, getNamespace: unused, createEntryEvent: unused,
+      patchBackupEntry: unused,
+      patchBackupEntryStatus: unused,
+      patchSecret: unused,
+      createSecret: unused,
+      replaceSecret: unused,
+      deleteSecret: unused,
+      getNamespace: unused,
+      createEntryEvent: unused,
     };
   }
 }
@@ -77,7 +93,7 @@ describe('releaseFinalizers', () => {
     kube = new MemoryKube();
   });
 
-  it('removes ours from the secretRef secret first, then from the entry (Gardener\'s order)', async () => {
+  it("removes ours from the secretRef secret first, then from the entry (Gardener's order)", async () => {
     kube.addEntry([OTHER, FINALIZER]);
     kube.addSecret(REF, [FINALIZER, OTHER]);
     await acts().releaseFinalizers(ENTRY, { secret: true, secretRef: REF });
@@ -86,7 +102,7 @@ describe('releaseFinalizers', () => {
     expect(kube.entry?.metadata.finalizers).toEqual([OTHER]);
   });
 
-  it('an existing entry\'s own spec.secretRef wins over the one passed in', async () => {
+  it("an existing entry's own spec.secretRef wins over the one passed in", async () => {
     const current = { namespace: 'garden', name: 'entry-renamed' };
     kube.addEntry([FINALIZER], current);
     kube.addSecret(current, [FINALIZER]);
@@ -104,7 +120,7 @@ describe('releaseFinalizers', () => {
     expect(kube.entry).toBeUndefined();
   });
 
-  it('the entry is already gone: releases the secret\'s finalizer through the secretRef the workflow remembered', async () => {
+  it("the entry is already gone: releases the secret's finalizer through the secretRef the workflow remembered", async () => {
     kube.addSecret(REF, [OTHER, FINALIZER]);
     await acts().releaseFinalizers(ENTRY, { secret: true, secretRef: REF });
     expect(kube.secretFinalizers(REF)).toEqual([OTHER]);

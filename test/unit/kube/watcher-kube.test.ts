@@ -24,8 +24,12 @@ const notFound = (res: ServerResponse): void =>
 function kubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x',
+    clusters: [
+      { name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true },
+    ],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
   });
   return kc;
 }
@@ -48,12 +52,16 @@ beforeEach(() => {
 });
 
 describe('WatcherKube', () => {
-  it('reads a secret\'s data; a missing secret is undefined, a server error rejects', async () => {
+  it("reads a secret's data; a missing secret is undefined, a server error rejects", async () => {
     const kube = new WatcherKube(kubeConfig());
     handler = (req, res) => {
       if (req.url === '/api/v1/namespaces/shoot--a--b/secrets/etcd-backup') {
-        json(res, 200, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'etcd-backup', namespace: 'shoot--a--b' },
-          data: { bucketName: 'YQ==' } });
+        json(res, 200, {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'etcd-backup', namespace: 'shoot--a--b' },
+          data: { bucketName: 'YQ==' },
+        });
       } else if (req.url === '/api/v1/namespaces/shoot--a--b/secrets/empty') {
         json(res, 200, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'empty', namespace: 'shoot--a--b' } });
       } else if (req.url === '/api/v1/namespaces/shoot--a--b/secrets/boom') {
@@ -66,17 +74,26 @@ describe('WatcherKube', () => {
     await expect(kube.readSecretData('shoot--a--b', 'boom')).rejects.toMatchObject({ code: 500 });
   });
 
-  it('reads a BackupEntry\'s finalizers; a missing entry is undefined', async () => {
+  it("reads a BackupEntry's finalizers; a missing entry is undefined", async () => {
     const kube = new WatcherKube(kubeConfig());
     handler = (req, res) => {
       if (req.url === '/apis/extensions.gardener.cloud/v1alpha1/backupentries/shoot--a--b--1234') {
-        json(res, 200, { apiVersion: 'extensions.gardener.cloud/v1alpha1', kind: 'BackupEntry',
-          metadata: { name: 'shoot--a--b--1234', finalizers: ['extensions.gardener.cloud/local'] } });
+        json(res, 200, {
+          apiVersion: 'extensions.gardener.cloud/v1alpha1',
+          kind: 'BackupEntry',
+          metadata: { name: 'shoot--a--b--1234', finalizers: ['extensions.gardener.cloud/local'] },
+        });
       } else if (req.url === '/apis/extensions.gardener.cloud/v1alpha1/backupentries/bare') {
-        json(res, 200, { apiVersion: 'extensions.gardener.cloud/v1alpha1', kind: 'BackupEntry', metadata: { name: 'bare' } });
+        json(res, 200, {
+          apiVersion: 'extensions.gardener.cloud/v1alpha1',
+          kind: 'BackupEntry',
+          metadata: { name: 'bare' },
+        });
       } else notFound(res);
     };
-    await expect(kube.readBackupEntryFinalizers('shoot--a--b--1234')).resolves.toEqual(['extensions.gardener.cloud/local']);
+    await expect(kube.readBackupEntryFinalizers('shoot--a--b--1234')).resolves.toEqual([
+      'extensions.gardener.cloud/local',
+    ]);
     await expect(kube.readBackupEntryFinalizers('bare')).resolves.toEqual([]);
     await expect(kube.readBackupEntryFinalizers('gone')).resolves.toBeUndefined();
   });
@@ -96,15 +113,21 @@ describe('WatcherKube', () => {
         watched();
         return;
       }
-      json(res, 200, { apiVersion: 'extensions.gardener.cloud/v1alpha1', kind: 'BackupEntryList', metadata: { resourceVersion: '9' },
-        items: [{ metadata: { name: 'e1', resourceVersion: '3' } }] });
+      json(res, 200, {
+        apiVersion: 'extensions.gardener.cloud/v1alpha1',
+        kind: 'BackupEntryList',
+        metadata: { resourceVersion: '9' },
+        items: [{ metadata: { name: 'e1', resourceVersion: '3' } }],
+      });
     };
     const informer = kube.backupEntryInformer<string>({
       transform: (o) => (o as { metadata?: { name?: string } }).metadata?.name,
       keyOf: (name) => name,
       onSync: () => listed(),
       onEvent: () => undefined,
-      idleTimeoutMs: 60_000, watchTimeoutMs: 300_000, log: pino({ level: 'silent' }),
+      idleTimeoutMs: 60_000,
+      watchTimeoutMs: 300_000,
+      log: pino({ level: 'silent' }),
     });
     informer.start();
     await synced;

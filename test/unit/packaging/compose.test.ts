@@ -50,7 +50,9 @@ interface Service {
 
 /** Compose's `${VAR:-default}` / `${VAR}` interpolation with an empty environment (`$$` is a literal `$`), or `env`. */
 function interpolate(value: string, env: Record<string, string> = {}): string {
-  return value.replace(/\$\$|\$\{(\w+)(?::?-([^}]*))?\}/g, (m, name: string, def: string | undefined) => (m === '$$' ? '$' : env[name] || (def ?? '')));
+  return value.replace(/\$\$|\$\{(\w+)(?::?-([^}]*))?\}/g, (m, name: string, def: string | undefined) =>
+    m === '$$' ? '$' : env[name] || (def ?? ''),
+  );
 }
 
 /** The host address a published port binds to ('' = every interface), after interpolation with `env`. */
@@ -64,7 +66,11 @@ function hostIp(port: NonNullable<Service['ports']>[number], env: Record<string,
 
 describe('docker-compose.yml', () => {
   const text = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
-  const doc = parse(text, { merge: true }) as { name: string; services: Record<string, Service>; volumes: Record<string, unknown> };
+  const doc = parse(text, { merge: true }) as {
+    name: string;
+    services: Record<string, Service>;
+    volumes: Record<string, unknown>;
+  };
 
   it('is valid against the compose-spec JSON schema', () => {
     const validate = compileSchema();
@@ -82,8 +88,15 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs PostgreSQL, Temporal, the search-attribute step, the Web UI, worker, watcher and fake-gcs-server', () => {
-    expect(Object.keys(doc.services).sort()).toEqual(['fake-gcs-server', 'postgresql', 'temporal', 'temporal-search-attributes',
-      'temporal-ui', 'watcher', 'worker']);
+    expect(Object.keys(doc.services).sort()).toEqual([
+      'fake-gcs-server',
+      'postgresql',
+      'temporal',
+      'temporal-search-attributes',
+      'temporal-ui',
+      'watcher',
+      'worker',
+    ]);
     for (const name of ['worker', 'watcher']) {
       const s = doc.services[name]!;
       expect(s.build).toBe('.');
@@ -100,7 +113,13 @@ describe('docker-compose.yml', () => {
   it('publishes every port on 127.0.0.1 by default, BEL_BIND_ADDRESS overrides it', () => {
     const published = Object.entries(doc.services).filter(([, svc]) => svc.ports?.length);
     // Temporal's frontend, the Web UI, fake-gcs-server, worker and watcher metrics: none left out of the check.
-    expect(published.map(([name]) => name).sort()).toEqual(['fake-gcs-server', 'temporal', 'temporal-ui', 'watcher', 'worker']);
+    expect(published.map(([name]) => name).sort()).toEqual([
+      'fake-gcs-server',
+      'temporal',
+      'temporal-ui',
+      'watcher',
+      'worker',
+    ]);
     for (const [name, svc] of published) {
       for (const port of svc.ports!) {
         expect([name, port, hostIp(port)]).toEqual([name, port, '127.0.0.1']);
@@ -127,8 +146,12 @@ describe('docker-compose.yml', () => {
 
   it('sets only configuration variables that exist, and they load', () => {
     for (const name of ['worker', 'watcher']) {
-      const env = Object.fromEntries(Object.entries(doc.services[name]!.environment ?? {}).map(([k, v]) => [k, interpolate(String(v))]));
-      const unknown = Object.keys(env).filter((k) => !CONFIG_VARIABLES.includes(k) && !['KUBECONFIG', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE'].includes(k));
+      const env = Object.fromEntries(
+        Object.entries(doc.services[name]!.environment ?? {}).map(([k, v]) => [k, interpolate(String(v))]),
+      );
+      const unknown = Object.keys(env).filter(
+        (k) => !CONFIG_VARIABLES.includes(k) && !['KUBECONFIG', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE'].includes(k),
+      );
       expect(unknown).toEqual([]);
       const c = loadConfig(env);
       expect(c.temporal.address).toBe('temporal:7233');

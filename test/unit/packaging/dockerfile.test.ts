@@ -5,24 +5,38 @@ import ts from 'typescript';
 import { CONFIG_VARIABLES } from '../../../config';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 
-interface Instruction { op: string; args: string; stage: number }
+interface Instruction {
+  op: string;
+  args: string;
+  stage: number;
+}
 
 /** The Dockerfile's instructions (continuation lines joined, comments dropped), each with its stage index. */
 function instructions(): Instruction[] {
   const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
   let stage = -1;
-  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => {
-    const [op, ...rest] = l.split(/\s+/);
-    if (op!.toUpperCase() === 'FROM') stage += 1;
-    return { op: op!.toUpperCase(), args: rest.join(' '), stage };
-  });
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const [op, ...rest] = l.split(/\s+/);
+      if (op!.toUpperCase() === 'FROM') stage += 1;
+      return { op: op!.toUpperCase(), args: rest.join(' '), stage };
+    });
 }
 
 /** `.dockerignore` patterns (top-level names only, which is all this project uses). */
 function ignored(path: string): boolean {
-  const patterns = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const patterns = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const first = path.split('/')[0]!;
   return patterns.some((p) => p === first || p === path || (p.startsWith('*.') && path.endsWith(p.slice(1))));
 }
@@ -39,8 +53,10 @@ function runtimeGraph(entries: string[]): { files: Set<string>; packages: Set<st
     const file = queue.pop()!;
     if (files.has(file)) continue;
     files.add(file);
-    const js = ts.transpileModule(readFileSync(file, 'utf8'), { fileName: file,
-      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } }).outputText;
+    const js = ts.transpileModule(readFileSync(file, 'utf8'), {
+      fileName: file,
+      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+    }).outputText;
     for (const [, spec] of js.matchAll(/require\("([^"]+)"\)/g)) {
       if (spec!.startsWith('.')) {
         const base = resolve(dirname(file), spec!);
@@ -65,7 +81,10 @@ describe('Dockerfile', () => {
     for (const from of ins.filter((i) => i.op === 'FROM')) expect(from.args).toMatch(/^\$\{NODE_IMAGE\}( AS \w+)?$/);
     const user = ins.filter((i) => i.stage === finalStage && i.op === 'USER').at(-1)!;
     expect(user.args).toMatch(/^[1-9]\d*:[1-9]\d*$/);
-    const env = ins.filter((i) => i.stage === finalStage && i.op === 'ENV').map((i) => i.args).join(' ');
+    const env = ins
+      .filter((i) => i.stage === finalStage && i.op === 'ENV')
+      .map((i) => i.args)
+      .join(' ');
     expect(env).toContain('NODE_ENV=production');
     expect(env).toContain('BEL_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js');
     const depsInstall = ins.find((i) => i.op === 'RUN' && i.args.includes('npm ci') && i.args.includes('--omit=dev'));
@@ -88,10 +107,17 @@ describe('Dockerfile', () => {
   });
 
   it('compiles what it runs: the entry points are in tsconfig.image.json, whose folders the Dockerfile copies', () => {
-    const tsconfig = ts.readConfigFile(join(ROOT, 'tsconfig.image.json'), ts.sys.readFile).config as { include: string[] };
-    const copied = ins.filter((i) => i.op === 'COPY' && !i.args.startsWith('--from')).map((i) => i.args.split(/\s+/)[0]!);
+    const tsconfig = ts.readConfigFile(join(ROOT, 'tsconfig.image.json'), ts.sys.readFile).config as {
+      include: string[];
+    };
+    const copied = ins
+      .filter((i) => i.op === 'COPY' && !i.args.startsWith('--from'))
+      .map((i) => i.args.split(/\s+/)[0]!);
     for (const inc of tsconfig.include) expect([inc, copied.includes(inc)]).toEqual([inc, true]);
-    const run = ins.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+    const run = ins
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
     expect(run).toContain('tsc -p tsconfig.image.json');
     expect(run).toContain('node dist/worker/build-workflow-bundle.js');
     const cmd = ins.find((i) => i.stage === finalStage && i.op === 'CMD')!;
@@ -101,7 +127,9 @@ describe('Dockerfile', () => {
   it('the worker, the watcher and the CLI import production dependencies only, and only shipped folders', () => {
     const entries = ['worker/main.ts', 'starter/watcher.ts', 'starter/cli.ts'].map((f) => join(ROOT, f));
     const { files, packages } = runtimeGraph(entries);
-    const tsconfig = ts.readConfigFile(join(ROOT, 'tsconfig.image.json'), ts.sys.readFile).config as { include: string[] };
+    const tsconfig = ts.readConfigFile(join(ROOT, 'tsconfig.image.json'), ts.sys.readFile).config as {
+      include: string[];
+    };
     for (const f of files) {
       const rel = relative(ROOT, f);
       expect([rel, tsconfig.include.some((inc) => rel === inc || rel.startsWith(`${inc}/`))]).toEqual([rel, true]);
@@ -110,12 +138,18 @@ describe('Dockerfile', () => {
     const notProd = [...packages].filter((p) => !builtins.has(p) && !(p in pkg.dependencies));
     expect(notProd).toEqual([]);
     expect(files.size).toBeGreaterThan(20);
-    expect([...packages]).toEqual(expect.arrayContaining(['@temporalio/worker', '@kubernetes/client-node', 'prom-client', 'pino']));
+    expect([...packages]).toEqual(
+      expect.arrayContaining(['@temporalio/worker', '@kubernetes/client-node', 'prom-client', 'pino']),
+    );
   });
 
   it('sets no configuration variable that does not exist', () => {
-    const env = ins.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
-    for (const [, name] of env.matchAll(/\b(BEL_\w+)=/g)) expect([name, CONFIG_VARIABLES.includes(name!)]).toEqual([name, true]);
+    const env = ins
+      .filter((i) => i.op === 'ENV')
+      .map((i) => i.args)
+      .join(' ');
+    for (const [, name] of env.matchAll(/\b(BEL_\w+)=/g))
+      expect([name, CONFIG_VARIABLES.includes(name!)]).toEqual([name, true]);
   });
 });
 

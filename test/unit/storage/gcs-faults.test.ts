@@ -8,13 +8,27 @@ import type { SecretData } from '../../../activities/storage-port';
 import { createGcsProvider } from '../../../adapters/storage/gcs-provider';
 
 type Behaviour = 'ok' | 'rewritten' | 'retention' | 'throttled-twice' | 'forbidden' | 'hold-listed';
-interface StubObject { name: string; generation: string; size: number; behaviour: Behaviour }
+interface StubObject {
+  name: string;
+  generation: string;
+  size: number;
+  behaviour: Behaviour;
+}
 
 const PREFIX = 'shoot--dev--demo--uid1/';
 const never = new AbortController().signal;
-const CREDS: SecretData = { 'serviceaccount.json': Buffer.from(JSON.stringify({ type: 'service_account',
-  project_id: 'test', client_email: 'a@test.iam.gserviceaccount.com', private_key_id: 'k1',
-  private_key: '-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n', token_uri: 'https://t' })) };
+const CREDS: SecretData = {
+  'serviceaccount.json': Buffer.from(
+    JSON.stringify({
+      type: 'service_account',
+      project_id: 'test',
+      client_email: 'a@test.iam.gserviceaccount.com',
+      private_key_id: 'k1',
+      private_key: '-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n',
+      token_uri: 'https://t',
+    }),
+  ),
+};
 
 let server: Server;
 let endpoint: string;
@@ -36,21 +50,30 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (!m) return sendError(res, 404, 'notFound', 'Not Found');
   const name = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
   if (req.method === 'GET' && name === undefined) {
-    if (listStatus) return sendError(res, listStatus, listStatus === 401 ? 'required' : 'forbidden', 'Anonymous caller');
+    if (listStatus)
+      return sendError(res, listStatus, listStatus === 401 ? 'required' : 'forbidden', 'Anonymous caller');
     const prefix = url.searchParams.get('prefix') ?? '';
     const start = url.searchParams.get('startOffset') ?? '';
-    const names = [...objects.map((o) => o.name), ...extraListed].filter((n) => (n.startsWith(prefix) || extraListed.includes(n)) && n >= start).sort();
+    const names = [...objects.map((o) => o.name), ...extraListed]
+      .filter((n) => (n.startsWith(prefix) || extraListed.includes(n)) && n >= start)
+      .sort();
     const max = Number(url.searchParams.get('maxResults') ?? 1000);
     // Page token = the next name, as GCS positions are by name (an index would shift while we delete).
     const token = url.searchParams.get('pageToken');
     const from = token === null ? 0 : names.findIndex((n) => n >= token);
     const page = names.slice(from, from + max).map((n) => {
       const o = objects.find((x) => x.name === n);
-      return { name: n, generation: o?.generation ?? '1', size: String(o?.size ?? 1),
-        ...(o?.behaviour === 'hold-listed' ? { temporaryHold: true } : {}) };
+      return {
+        name: n,
+        generation: o?.generation ?? '1',
+        size: String(o?.size ?? 1),
+        ...(o?.behaviour === 'hold-listed' ? { temporaryHold: true } : {}),
+      };
     });
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ items: page, ...(from + max < names.length ? { nextPageToken: names[from + max] } : {}) }));
+    res.end(
+      JSON.stringify({ items: page, ...(from + max < names.length ? { nextPageToken: names[from + max] } : {}) }),
+    );
     return;
   }
   const o = objects.find((x) => x.name === name);
@@ -60,13 +83,27 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     const n = (attempts.get(name) ?? 0) + 1;
     attempts.set(name, n);
     switch (o.behaviour) {
-      case 'rewritten': return sendError(res, 412, 'conditionNotMet', 'Precondition Failed');
-      case 'retention': return sendError(res, 403, 'retentionPolicyNotMet',
-        `Object '${name}' is subject to bucket's retention policy and cannot be deleted until 2030-01-01`);
-      case 'forbidden': return sendError(res, 403, 'forbidden',
-        'a@test.iam.gserviceaccount.com does not have storage.objects.delete access');
-      case 'throttled-twice': if (n <= 2) return sendError(res, 429, 'rateLimitExceeded', 'slow down'); break;
-      default: break;
+      case 'rewritten':
+        return sendError(res, 412, 'conditionNotMet', 'Precondition Failed');
+      case 'retention':
+        return sendError(
+          res,
+          403,
+          'retentionPolicyNotMet',
+          `Object '${name}' is subject to bucket's retention policy and cannot be deleted until 2030-01-01`,
+        );
+      case 'forbidden':
+        return sendError(
+          res,
+          403,
+          'forbidden',
+          'a@test.iam.gserviceaccount.com does not have storage.objects.delete access',
+        );
+      case 'throttled-twice':
+        if (n <= 2) return sendError(res, 429, 'rateLimitExceeded', 'slow down');
+        break;
+      default:
+        break;
     }
     objects = objects.filter((x) => x !== o);
     res.writeHead(204);
@@ -86,7 +123,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 }
 
 beforeAll(async () => {
-  server = createServer((req, res) => { void handle(req, res); });
+  server = createServer((req, res) => {
+    void handle(req, res);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -103,17 +142,32 @@ beforeEach(() => {
 });
 
 const session = () => createGcsProvider({ apiEndpoint: endpoint, pageSize: 2 }).open('bucket', CREDS);
-const obj = (leaf: string, behaviour: Behaviour, generation = '1700000000000001'): StubObject =>
-  ({ name: `${PREFIX}${leaf}`, generation, size: 10, behaviour });
+const obj = (leaf: string, behaviour: Behaviour, generation = '1700000000000001'): StubObject => ({
+  name: `${PREFIX}${leaf}`,
+  generation,
+  size: 10,
+  behaviour,
+});
 
 describe('gcs provider outcome mapping (stub JSON API)', () => {
   it('maps 204/404/412/403-retention/hold/429 to deleted, rewritten and locked, with safe preconditions', async () => {
-    objects = [obj('a', 'ok'), obj('b', 'rewritten'), obj('c', 'retention'), obj('d', 'throttled-twice'),
-      obj('e', 'hold-listed')];
+    objects = [
+      obj('a', 'ok'),
+      obj('b', 'rewritten'),
+      obj('c', 'retention'),
+      obj('d', 'throttled-twice'),
+      obj('e', 'hold-listed'),
+    ];
     extraListed = [`${PREFIX}f-already-gone`];
     const done = await session().deletePrefix(PREFIX, { signal: never, onProgress: () => undefined });
-    expect(done).toMatchObject({ deletedObjects: 3, deletedBytes: 21, rewrittenObjects: 1, lockedObjects: 2,
-      listedObjects: 6, cursor: `${PREFIX}f-already-gone` });
+    expect(done).toMatchObject({
+      deletedObjects: 3,
+      deletedBytes: 21,
+      rewrittenObjects: 1,
+      lockedObjects: 2,
+      listedObjects: 6,
+      cursor: `${PREFIX}f-already-gone`,
+    });
     // Every delete names the generation it listed and carries it as precondition.
     for (const d of deletes) {
       expect(d.query.get('ifGenerationMatch')).toBe(d.query.get('generation'));
@@ -127,14 +181,19 @@ describe('gcs provider outcome mapping (stub JSON API)', () => {
 
   it('a 403 that is not retention is ERR_INFRA_UNAUTHORIZED, non-retryable', async () => {
     objects = [obj('a', 'forbidden')];
-    await expect(session().deletePrefix(PREFIX, { signal: never, onProgress: () => undefined }))
-      .rejects.toMatchObject({ name: 'ClassifiedError', code: 'ERR_INFRA_UNAUTHORIZED', retryable: false });
+    await expect(session().deletePrefix(PREFIX, { signal: never, onProgress: () => undefined })).rejects.toMatchObject({
+      name: 'ClassifiedError',
+      code: 'ERR_INFRA_UNAUTHORIZED',
+      retryable: false,
+    });
   });
 
   it('a 401 on listing is ERR_INFRA_UNAUTHENTICATED, non-retryable', async () => {
     listStatus = 401;
-    await expect(session().inventory(PREFIX, { signal: never }))
-      .rejects.toMatchObject({ code: 'ERR_INFRA_UNAUTHENTICATED', retryable: false });
+    await expect(session().inventory(PREFIX, { signal: never })).rejects.toMatchObject({
+      code: 'ERR_INFRA_UNAUTHENTICATED',
+      retryable: false,
+    });
   });
 
   it('deletes names with ".." or "." segments under the prefix: they are flat names, not paths', async () => {
@@ -149,8 +208,11 @@ describe('gcs provider outcome mapping (stub JSON API)', () => {
   it('never deletes a listed name outside the prefix', async () => {
     objects = [obj('a', 'ok'), { name: 'shoot--dev--demo--uid12/x', generation: '1', size: 1, behaviour: 'ok' }];
     extraListed = ['shoot--dev--demo--uid12/x']; // the "listing" misbehaves and returns a sibling's object
-    await expect(session().deletePrefix(PREFIX, { signal: never, onProgress: () => undefined }))
-      .rejects.toMatchObject({ code: 'ERR_INFRA_DEPENDENCIES', reason: 'ListingOutsidePrefix', retryable: false });
+    await expect(session().deletePrefix(PREFIX, { signal: never, onProgress: () => undefined })).rejects.toMatchObject({
+      code: 'ERR_INFRA_DEPENDENCIES',
+      reason: 'ListingOutsidePrefix',
+      retryable: false,
+    });
     expect(deletes.map((d) => d.name)).not.toContain('shoot--dev--demo--uid12/x');
   });
 });

@@ -8,32 +8,55 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ClassifiedError, isClassifiedError } from '../../../domain/errors';
 import type { SecretData } from '../../../activities/storage-port';
-import { parseWorkloadIdentityConfig, tokenExchangeError, workloadIdentityEtcdSecretData } from '../../../adapters/storage/gcp-workload-identity';
+import {
+  parseWorkloadIdentityConfig,
+  tokenExchangeError,
+  workloadIdentityEtcdSecretData,
+} from '../../../adapters/storage/gcp-workload-identity';
 import { createGcsProvider } from '../../../adapters/storage/gcs-provider';
 import { GardenerErrorCode } from '../../../domain';
 import { startStsStandIn, type StsStandIn } from '../../support/sts-stand-in';
 
 const PREFIX = 'shoot--dev--wi--uid1/';
 const never = new AbortController().signal;
-const AUDIENCE = '//iam.googleapis.com/projects/11111111/locations/global/workloadIdentityPools/foopool/providers/fooprovider';
-const IMPERSONATION = 'https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/backup@proj.iam.gserviceaccount.com:generateAccessToken';
+const AUDIENCE =
+  '//iam.googleapis.com/projects/11111111/locations/global/workloadIdentityPools/foopool/providers/fooprovider';
+const IMPERSONATION =
+  'https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/backup@proj.iam.gserviceaccount.com:generateAccessToken';
 const jwt = (payload: object): string =>
   `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.c2lnbmF0dXJlLW5vdC1jaGVja2Vk`;
-const TOKEN = jwt({ sub: 'system:serviceaccount:garden:wi', exp: Math.floor(Date.now() / 1000) + 3600, n: Math.random() });
+const TOKEN = jwt({
+  sub: 'system:serviceaccount:garden:wi',
+  exp: Math.floor(Date.now() / 1000) + 3600,
+  n: Math.random(),
+});
 const ACCESS = `ya29.exchanged-${Math.random().toString(36).slice(2)}`;
 const IMPERSONATED = `ya29.impersonated-${Math.random().toString(36).slice(2)}`;
 
 function credentialsConfig(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { universe_domain: 'googleapis.com', type: 'external_account', audience: AUDIENCE,
-    subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_url: 'https://sts.googleapis.com/v1/token', ...extra };
+  return {
+    universe_domain: 'googleapis.com',
+    type: 'external_account',
+    audience: AUDIENCE,
+    subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+    token_url: 'https://sts.googleapis.com/v1/token',
+    ...extra,
+  };
 }
 function config(cc: Record<string, unknown> = credentialsConfig(), top: Record<string, unknown> = {}): string {
-  return JSON.stringify({ apiVersion: 'gcp.provider.extensions.gardener.cloud/v1alpha1', kind: 'WorkloadIdentityConfig',
-    projectID: 'test-proj', credentialsConfig: cc, ...top });
+  return JSON.stringify({
+    apiVersion: 'gcp.provider.extensions.gardener.cloud/v1alpha1',
+    kind: 'WorkloadIdentityConfig',
+    projectID: 'test-proj',
+    credentialsConfig: cc,
+    ...top,
+  });
 }
 /** The secret's data; `token` null = none written yet. */
-const secret = (cfg: string, token: string | null = TOKEN): SecretData =>
-  ({ config: Buffer.from(cfg), ...(token !== null ? { token: Buffer.from(token) } : {}) });
+const secret = (cfg: string, token: string | null = TOKEN): SecretData => ({
+  config: Buffer.from(cfg),
+  ...(token !== null ? { token: Buffer.from(token) } : {}),
+});
 const WI = { workloadIdentity: true };
 
 function classified(fn: () => unknown): ClassifiedError {
@@ -50,73 +73,159 @@ describe('workload identity config', () => {
   it.each([
     ['no config key', undefined, 'WorkloadIdentityConfigMissing', 'has no "config" key'],
     ['config that is not JSON', 'apiVersion: v1\nkind: x', 'InvalidWorkloadIdentityConfig', 'is not valid JSON'],
-    ['another kind', config(credentialsConfig(), { kind: 'CloudProfileConfig' }), 'InvalidWorkloadIdentityConfig', 'is not a WorkloadIdentityConfig'],
-    ['no projectID', config(credentialsConfig(), { projectID: '' }), 'InvalidWorkloadIdentityConfig', 'lacks "projectID"'],
-    ['a service account instead', config({ type: 'service_account' }), 'InvalidWorkloadIdentityConfig', '"credentialsConfig.type"'],
-    ['no audience', config(credentialsConfig({ audience: undefined })), 'InvalidWorkloadIdentityConfig', 'lacks "credentialsConfig.audience"'],
-    ['another subject token type', config(credentialsConfig({ subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' })),
-      'InvalidWorkloadIdentityConfig', '"credentialsConfig.subject_token_type"'],
-    ['another universe', config(credentialsConfig({ universe_domain: 'example.com' })), 'UnsupportedUniverseDomain', 'universe_domain'],
-    ['an impersonation URL outside the allow-list', config(credentialsConfig({
-      service_account_impersonation_url: 'https://evil.example/v1/projects/-/serviceAccounts/a@b:generateAccessToken' })),
-    'UnsupportedImpersonationUrl', 'outside Gardener\'s default allow-list'],
-  ] as const)('refuses %s with a specific, non-retryable ERR_CONFIGURATION_PROBLEM that quotes nothing', (_what, cfg, reason, text) => {
-    const data: SecretData = cfg === undefined ? { token: Buffer.from(TOKEN) } : secret(cfg);
-    for (const call of [() => parseWorkloadIdentityConfig(data), () => createGcsProvider().open('b', data, WI),
-      () => createGcsProvider().etcdSecretExtras(data, { workloadIdentity: true, source: false })]) {
-      const e = classified(call);
-      expect([e.code, e.retryable, e.reason]).toEqual([GardenerErrorCode.ConfigurationProblem, false, reason]);
-      expect(e.message).toContain(text);
-      expect(e.message).not.toContain(AUDIENCE);
-      expect(e.message).not.toContain('test-proj');
-      expect(e.message).not.toContain('evil.example');
-    }
-  });
+    [
+      'another kind',
+      config(credentialsConfig(), { kind: 'CloudProfileConfig' }),
+      'InvalidWorkloadIdentityConfig',
+      'is not a WorkloadIdentityConfig',
+    ],
+    [
+      'no projectID',
+      config(credentialsConfig(), { projectID: '' }),
+      'InvalidWorkloadIdentityConfig',
+      'lacks "projectID"',
+    ],
+    [
+      'a service account instead',
+      config({ type: 'service_account' }),
+      'InvalidWorkloadIdentityConfig',
+      '"credentialsConfig.type"',
+    ],
+    [
+      'no audience',
+      config(credentialsConfig({ audience: undefined })),
+      'InvalidWorkloadIdentityConfig',
+      'lacks "credentialsConfig.audience"',
+    ],
+    [
+      'another subject token type',
+      config(credentialsConfig({ subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' })),
+      'InvalidWorkloadIdentityConfig',
+      '"credentialsConfig.subject_token_type"',
+    ],
+    [
+      'another universe',
+      config(credentialsConfig({ universe_domain: 'example.com' })),
+      'UnsupportedUniverseDomain',
+      'universe_domain',
+    ],
+    [
+      'an impersonation URL outside the allow-list',
+      config(
+        credentialsConfig({
+          service_account_impersonation_url:
+            'https://evil.example/v1/projects/-/serviceAccounts/a@b:generateAccessToken',
+        }),
+      ),
+      'UnsupportedImpersonationUrl',
+      "outside Gardener's default allow-list",
+    ],
+  ] as const)(
+    'refuses %s with a specific, non-retryable ERR_CONFIGURATION_PROBLEM that quotes nothing',
+    (_what, cfg, reason, text) => {
+      const data: SecretData = cfg === undefined ? { token: Buffer.from(TOKEN) } : secret(cfg);
+      for (const call of [
+        () => parseWorkloadIdentityConfig(data),
+        () => createGcsProvider().open('b', data, WI),
+        () => createGcsProvider().etcdSecretExtras(data, { workloadIdentity: true, source: false }),
+      ]) {
+        const e = classified(call);
+        expect([e.code, e.retryable, e.reason]).toEqual([GardenerErrorCode.ConfigurationProblem, false, reason]);
+        expect(e.message).toContain(text);
+        expect(e.message).not.toContain(AUDIENCE);
+        expect(e.message).not.toContain('test-proj');
+        expect(e.message).not.toContain('evil.example');
+      }
+    },
+  );
 
   it('etcd-backup keys: projectID, and credentialsConfig = serviceaccount.json with the token file source (as provider-gcp writes them)', () => {
-    const cfg = config(credentialsConfig({ service_account_impersonation_url: 'https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/SERVICE_ACCOUNT_EMAIL:generateAccessToken',
-      extra_field: 'dropped' }));
+    const cfg = config(
+      credentialsConfig({
+        service_account_impersonation_url:
+          'https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/SERVICE_ACCOUNT_EMAIL:generateAccessToken',
+        extra_field: 'dropped',
+      }),
+    );
     const extras = createGcsProvider().etcdSecretExtras(secret(cfg, null), { workloadIdentity: true, source: false });
     // provider-gcp's pkg/controller/backupentry/actuator_test.go, "should successfully inject data".
-    const expected = '{"audience":"//iam.googleapis.com/projects/11111111/locations/global/workloadIdentityPools/foopool/providers/fooprovider",' +
+    const expected =
+      '{"audience":"//iam.googleapis.com/projects/11111111/locations/global/workloadIdentityPools/foopool/providers/fooprovider",' +
       '"credential_source":{"file":"/var/.gcp/token","format":{"type":"text"}},' +
       '"service_account_impersonation_url":"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/SERVICE_ACCOUNT_EMAIL:generateAccessToken",' +
       '"subject_token_type":"urn:ietf:params:oauth:token-type:jwt","token_url":"https://sts.googleapis.com/v1/token",' +
       '"type":"external_account","universe_domain":"googleapis.com"}';
-    expect(Object.fromEntries(Object.entries(extras).map(([k, v]) => [k, v.toString()])))
-      .toEqual({ projectID: 'test-proj', credentialsConfig: expected, 'serviceaccount.json': expected });
+    expect(Object.fromEntries(Object.entries(extras).map(([k, v]) => [k, v.toString()]))).toEqual({
+      projectID: 'test-proj',
+      credentialsConfig: expected,
+      'serviceaccount.json': expected,
+    });
     const source = workloadIdentityEtcdSecretData(parseWorkloadIdentityConfig(secret(config())), true);
-    expect(JSON.parse(source.credentialsConfig!.toString()).credential_source).toEqual({ file: '/var/.source-gcp/token', format: { type: 'text' } });
+    expect(JSON.parse(source.credentialsConfig!.toString()).credential_source).toEqual({
+      file: '/var/.source-gcp/token',
+      format: { type: 'text' },
+    });
   });
 
   it('a plain secret is still a service-account key: a workload-identity config alone is refused without the label', () => {
     expect(classified(() => createGcsProvider().open('b', secret(config()))).reason).toBe('MissingServiceAccount');
-    expect(classified(() => createGcsProvider().etcdSecretExtras(secret(config()))).reason).toBe('MissingServiceAccount');
+    expect(classified(() => createGcsProvider().etcdSecretExtras(secret(config()))).reason).toBe(
+      'MissingServiceAccount',
+    );
   });
 });
 
 describe('workload identity token', () => {
   it.each([
-    ['no token yet', null, 'WorkloadIdentityTokenMissing', 'waiting for the token requestor: the workload identity secret has no "token" yet'],
+    [
+      'no token yet',
+      null,
+      'WorkloadIdentityTokenMissing',
+      'waiting for the token requestor: the workload identity secret has no "token" yet',
+    ],
     ['an empty token', '', 'WorkloadIdentityTokenMissing', 'waiting for the token requestor'],
-    ['an expired JWT', jwt({ exp: Math.floor(Date.now() / 1000) - 60 }), 'WorkloadIdentityTokenExpired', 'has expired and was not renewed yet'],
-  ] as const)('%s: retryable ERR_RETRYABLE_CONFIGURATION_PROBLEM "waiting for the token requestor"', (_what, token, reason, text) => {
-    const e = classified(() => createGcsProvider().open('b', secret(config(), token), WI));
-    expect([e.code, e.retryable, e.reason]).toEqual([GardenerErrorCode.RetryableConfigurationProblem, true, reason]);
-    expect(e.message).toContain(text);
-  });
+    [
+      'an expired JWT',
+      jwt({ exp: Math.floor(Date.now() / 1000) - 60 }),
+      'WorkloadIdentityTokenExpired',
+      'has expired and was not renewed yet',
+    ],
+  ] as const)(
+    '%s: retryable ERR_RETRYABLE_CONFIGURATION_PROBLEM "waiting for the token requestor"',
+    (_what, token, reason, text) => {
+      const e = classified(() => createGcsProvider().open('b', secret(config(), token), WI));
+      expect([e.code, e.retryable, e.reason]).toEqual([GardenerErrorCode.RetryableConfigurationProblem, true, reason]);
+      expect(e.message).toContain(text);
+    },
+  );
 
   it('maps exchange failures by status, naming stage and host only', () => {
     const ep = { sts: 'http://127.0.0.1:1/v1/token', iamCredentials: 'http://127.0.0.1:2' };
     const cases: Array<[unknown, string, boolean, string]> = [
-      [{ status: 400, message: `Error code invalid_grant: bad ${TOKEN}`, config: { url: ep.sts, data: TOKEN } },
-        GardenerErrorCode.InfraUnauthenticated, false, 'the token exchange at 127.0.0.1:1 did not accept the workload identity token (HTTP 400, invalid_grant)'],
-      [{ response: { status: 403 }, message: 'denied', config: { url: `${ep.iamCredentials}/v1/projects/-/serviceAccounts/a:generateAccessToken` } },
-        GardenerErrorCode.InfraUnauthorized, false, 'the service account impersonation at 127.0.0.1:2 denied the workload identity permission (HTTP 403)'],
+      [
+        { status: 400, message: `Error code invalid_grant: bad ${TOKEN}`, config: { url: ep.sts, data: TOKEN } },
+        GardenerErrorCode.InfraUnauthenticated,
+        false,
+        'the token exchange at 127.0.0.1:1 did not accept the workload identity token (HTTP 400, invalid_grant)',
+      ],
+      [
+        {
+          response: { status: 403 },
+          message: 'denied',
+          config: { url: `${ep.iamCredentials}/v1/projects/-/serviceAccounts/a:generateAccessToken` },
+        },
+        GardenerErrorCode.InfraUnauthorized,
+        false,
+        'the service account impersonation at 127.0.0.1:2 denied the workload identity permission (HTTP 403)',
+      ],
       [{ status: 429 }, GardenerErrorCode.InfraRateLimitsExceeded, true, 'is rate limited (HTTP 429)'],
       [{ status: 503 }, GardenerErrorCode.RetryableInfraDependencies, true, 'is unavailable (HTTP 503)'],
-      [Object.assign(new Error(`connect ECONNREFUSED ${TOKEN}`), { code: 'ECONNREFUSED' }), GardenerErrorCode.RetryableInfraDependencies, true,
-        'the token exchange at 127.0.0.1:1 failed without a response (ECONNREFUSED)'],
+      [
+        Object.assign(new Error(`connect ECONNREFUSED ${TOKEN}`), { code: 'ECONNREFUSED' }),
+        GardenerErrorCode.RetryableInfraDependencies,
+        true,
+        'the token exchange at 127.0.0.1:1 failed without a response (ECONNREFUSED)',
+      ],
     ];
     for (const [err, code, retryable, text] of cases) {
       const e = tokenExchangeError(err, ep);
@@ -142,8 +251,12 @@ describe('workload identity exchange against the loopback stand-in', () => {
     });
     await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
     apiEndpoint = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
-    sts = await startStsStandIn({ subjectToken: TOKEN, audience: AUDIENCE, accessToken: ACCESS,
-      impersonation: { email: 'backup@proj.iam.gserviceaccount.com', accessToken: IMPERSONATED } });
+    sts = await startStsStandIn({
+      subjectToken: TOKEN,
+      audience: AUDIENCE,
+      accessToken: ACCESS,
+      impersonation: { email: 'backup@proj.iam.gserviceaccount.com', accessToken: IMPERSONATED },
+    });
   });
   afterAll(async () => {
     await sts.stop();
@@ -154,40 +267,70 @@ describe('workload identity exchange against the loopback stand-in', () => {
     sts.seen.length = 0;
     sts.failWith = undefined;
   });
-  const provider = () => createGcsProvider({ apiEndpoint, stsEndpoint: sts.stsEndpoint, iamCredentialsEndpoint: sts.iamCredentialsEndpoint });
+  const provider = () =>
+    createGcsProvider({
+      apiEndpoint,
+      stsEndpoint: sts.stsEndpoint,
+      iamCredentialsEndpoint: sts.iamCredentialsEndpoint,
+    });
 
-  it('exchanges the secret\'s token at the configured endpoint (not the config\'s token_url) and sends the access token', async () => {
+  it("exchanges the secret's token at the configured endpoint (not the config's token_url) and sends the access token", async () => {
     const session = provider().open('bucket', secret(config()), WI);
     expect(await session.inventory(PREFIX, { signal: never })).toEqual({ objects: 0, bytes: 0, truncated: false });
     await session.inventory(PREFIX, { signal: never });
     expect(apiAuth).toEqual([`Bearer ${ACCESS}`, `Bearer ${ACCESS}`]);
     expect(sts.seen.map((r) => [r.path, r.status, r.form?.subject_token === TOKEN, r.form?.scope])).toEqual([
-      ['/v1/token', 200, true, 'https://www.googleapis.com/auth/devstorage.full_control']]); // cached for the second call
+      ['/v1/token', 200, true, 'https://www.googleapis.com/auth/devstorage.full_control'],
+    ]); // cached for the second call
   });
 
-  it('impersonates the config\'s service account through the configured IAM endpoint', async () => {
-    const session = provider().open('bucket', secret(config(credentialsConfig({ service_account_impersonation_url: IMPERSONATION }))), WI);
+  it("impersonates the config's service account through the configured IAM endpoint", async () => {
+    const session = provider().open(
+      'bucket',
+      secret(config(credentialsConfig({ service_account_impersonation_url: IMPERSONATION }))),
+      WI,
+    );
     await session.inventory(PREFIX, { signal: never });
     expect(apiAuth).toEqual([`Bearer ${IMPERSONATED}`]);
     expect(sts.seen.map((r) => [r.path, r.status, r.authorization])).toEqual([
       ['/v1/token', 200, undefined],
-      ['/v1/projects/-/serviceAccounts/backup@proj.iam.gserviceaccount.com:generateAccessToken', 200, `Bearer ${ACCESS}`]]);
+      [
+        '/v1/projects/-/serviceAccounts/backup@proj.iam.gserviceaccount.com:generateAccessToken',
+        200,
+        `Bearer ${ACCESS}`,
+      ],
+    ]);
   });
 
   it('a token the exchange refuses: ERR_INFRA_UNAUTHENTICATED, non-retryable, and no storage request is sent', async () => {
     const other = jwt({ sub: 'someone-else', exp: Math.floor(Date.now() / 1000) + 600 });
-    const err = await provider().open('bucket', secret(config(), other), WI).inventory(PREFIX, { signal: never }).catch((e: unknown) => e);
+    const err = await provider()
+      .open('bucket', secret(config(), other), WI)
+      .inventory(PREFIX, { signal: never })
+      .catch((e: unknown) => e);
     expect(isClassifiedError(err)).toBe(true);
     const e = err as ClassifiedError;
-    expect([e.code, e.retryable, e.reason]).toEqual([GardenerErrorCode.InfraUnauthenticated, false, 'WorkloadIdentityUnauthenticated']);
-    expect(e.message).toBe(`the token exchange at ${new URL(sts.stsEndpoint).host} did not accept the workload identity token (HTTP 400, invalid_grant)`);
+    expect([e.code, e.retryable, e.reason]).toEqual([
+      GardenerErrorCode.InfraUnauthenticated,
+      false,
+      'WorkloadIdentityUnauthenticated',
+    ]);
+    expect(e.message).toBe(
+      `the token exchange at ${new URL(sts.stsEndpoint).host} did not accept the workload identity token (HTTP 400, invalid_grant)`,
+    );
     expect(apiAuth).toEqual([]);
   });
 
   it('a failing exchange is retryable ERR_RETRYABLE_INFRA_DEPENDENCIES', async () => {
     sts.failWith = 503;
-    const err = await provider().open('bucket', secret(config()), WI).inventory(PREFIX, { signal: never }).catch((e: unknown) => e);
-    expect([(err as ClassifiedError).code, (err as ClassifiedError).retryable]).toEqual([GardenerErrorCode.RetryableInfraDependencies, true]);
+    const err = await provider()
+      .open('bucket', secret(config()), WI)
+      .inventory(PREFIX, { signal: never })
+      .catch((e: unknown) => e);
+    expect([(err as ClassifiedError).code, (err as ClassifiedError).retryable]).toEqual([
+      GardenerErrorCode.RetryableInfraDependencies,
+      true,
+    ]);
     expect(apiAuth).toEqual([]);
   });
 });

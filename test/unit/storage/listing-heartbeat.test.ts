@@ -13,7 +13,12 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createStorageActivities, type DeletionHeartbeat } from '../../../activities/storage-activities';
 import type {
-  BucketSession, DeletionProgress, DeletionReceipt, ObjectCount, SecretData, StorageProvider,
+  BucketSession,
+  DeletionProgress,
+  DeletionReceipt,
+  ObjectCount,
+  SecretData,
+  StorageProvider,
 } from '../../../activities/storage-port';
 import { createGcsProvider } from '../../../adapters/storage/gcs-provider';
 import { createLocalProvider } from '../../../adapters/storage/local-provider';
@@ -22,9 +27,18 @@ const ENTRY = 'shoot--dev--demo--3f1c6a7e-2b4d-4c8e-9a0b-1234567890ab';
 const PREFIX = `${ENTRY}/`;
 const never = new AbortController().signal;
 const SECRET = 'NOT-A-REAL-PRIVATE-KEY-7f3a';
-const CREDS: SecretData = { 'serviceaccount.json': Buffer.from(JSON.stringify({ type: 'service_account',
-  project_id: 'test', client_email: 'a@test.iam.gserviceaccount.com', private_key_id: 'k1',
-  private_key: `-----BEGIN PRIVATE KEY-----\n${SECRET}\n-----END PRIVATE KEY-----\n`, token_uri: 'https://t' })) };
+const CREDS: SecretData = {
+  'serviceaccount.json': Buffer.from(
+    JSON.stringify({
+      type: 'service_account',
+      project_id: 'test',
+      client_email: 'a@test.iam.gserviceaccount.com',
+      private_key_id: 'k1',
+      private_key: `-----BEGIN PRIVATE KEY-----\n${SECRET}\n-----END PRIVATE KEY-----\n`,
+      token_uri: 'https://t',
+    }),
+  ),
+};
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -43,8 +57,14 @@ function slowListingProvider(stepMs: number, phase: { now: Phase }): StorageProv
     },
     async deletePrefix(_prefix, opts) {
       phase.now = 'delete';
-      const p: DeletionProgress = { cursor: `${PREFIX}last`, deletedObjects: 0, deletedBytes: 0, lockedObjects: 10,
-        rewrittenObjects: 0, listedObjects: 10 };
+      const p: DeletionProgress = {
+        cursor: `${PREFIX}last`,
+        deletedObjects: 0,
+        deletedBytes: 0,
+        lockedObjects: 10,
+        rewrittenObjects: 0,
+        listedObjects: 10,
+      };
       opts.onProgress(p);
       return p;
     },
@@ -82,7 +102,7 @@ describe('heartbeats during long listings', () => {
     const env = mockEnv();
     const beats: Array<{ phase: Phase; details: DeletionHeartbeat }> = [];
     env.on('heartbeat', (details: DeletionHeartbeat) => beats.push({ phase: phase.now, details }));
-    const receipt = await env.run(activities.deleteBackups, ENTRY) as DeletionReceipt;
+    const receipt = (await env.run(activities.deleteBackups, ENTRY)) as DeletionReceipt;
     expect(receipt).toMatchObject({ remainingObjects: 10, lockedObjects: 10 });
 
     const during = beats.filter((b) => b.phase === 'remaining');
@@ -105,10 +125,15 @@ describe('heartbeats during long listings', () => {
         writeFileSync(p, 'xy');
       }
       const counts: ObjectCount[] = [];
-      const rest = await createLocalProvider({ rootDir: root }).open('backups', {})
+      const rest = await createLocalProvider({ rootDir: root })
+        .open('backups', {})
         .remaining(PREFIX, { signal: never, onProgress: (c) => counts.push(c) });
       expect(rest).toEqual({ objects: 3, locked: 0, bytes: 6 });
-      expect(counts).toEqual([{ objects: 1, bytes: 2 }, { objects: 2, bytes: 4 }, { objects: 3, bytes: 6 }]);
+      expect(counts).toEqual([
+        { objects: 1, bytes: 2 },
+        { objects: 2, bytes: 4 },
+        { objects: 3, bytes: 6 },
+      ]);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
@@ -132,7 +157,9 @@ describe('heartbeats during long listings', () => {
         const max = Number(url.searchParams.get('maxResults') ?? 1000);
         const token = url.searchParams.get('pageToken');
         const from = token === null ? 0 : names.indexOf(token);
-        const items = names.slice(from, from + max).map((name) => ({ name, generation: '1700000000000001', size: '7' }));
+        const items = names
+          .slice(from, from + max)
+          .map((name) => ({ name, generation: '1700000000000001', size: '7' }));
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ items, ...(from + max < names.length ? { nextPageToken: names[from + max] } : {}) }));
       });

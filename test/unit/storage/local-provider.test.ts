@@ -1,4 +1,13 @@
-import { type Dirent, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  type Dirent,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import fc from 'fast-check';
@@ -71,8 +80,13 @@ describe('local provider', () => {
     expect(before.bytes).toBe(etcdKeys(ENTRY).reduce((n, k) => n + `data of ${k}`.length, 0));
     const seen: DeletionProgress[] = [];
     const done = await session.deletePrefix(PREFIX, { signal: never, onProgress: (p) => seen.push(p) });
-    expect(done).toMatchObject({ deletedObjects: 7, listedObjects: 7, lockedObjects: 0, rewrittenObjects: 0,
-      deletedBytes: before.bytes });
+    expect(done).toMatchObject({
+      deletedObjects: 7,
+      listedObjects: 7,
+      lockedObjects: 0,
+      rewrittenObjects: 0,
+      deletedBytes: before.bytes,
+    });
     // The cursor is the last key in key order, and progress arrived in key order.
     const sorted = [...etcdKeys(ENTRY)].sort();
     expect(done.cursor).toBe(sorted[sorted.length - 1]);
@@ -102,7 +116,9 @@ describe('local provider', () => {
       writeFileSync(join(outside, 'dir', 'inner'), 'keep me too');
       symlinkSync(join(outside, 'precious'), join(root, bucket, ENTRY, 'etcd-main', 'link-to-file'));
       symlinkSync(join(outside, 'dir'), join(root, bucket, ENTRY, 'link-to-dir'));
-      const done = await provider().open(bucket, {}).deletePrefix(PREFIX, { signal: never, onProgress: () => undefined });
+      const done = await provider()
+        .open(bucket, {})
+        .deletePrefix(PREFIX, { signal: never, onProgress: () => undefined });
       expect(done.deletedObjects).toBe(9);
       expect(filesUnder(outside)).toEqual(['dir/inner', 'precious']);
       expect(existsSync(join(root, bucket, ENTRY))).toBe(false);
@@ -112,14 +128,27 @@ describe('local provider', () => {
   });
 
   it('dot names: files that only look like traversal are deleted; "a/../x" cannot exist, the path resolves inside', async () => {
-    const odd = [`${PREFIX}etcd-main/...`, `${PREFIX}etcd-main/..x`, `${PREFIX}.hidden`, `${PREFIX}..y/z`, `${PREFIX}x..`];
+    const odd = [
+      `${PREFIX}etcd-main/...`,
+      `${PREFIX}etcd-main/..x`,
+      `${PREFIX}.hidden`,
+      `${PREFIX}..y/z`,
+      `${PREFIX}x..`,
+    ];
     put([...odd, ...SIBLINGS]);
     // A filesystem has no file named ".." or ".": writing "<entry>/etcd-main/../x" writes "<entry>/x".
     put([`${PREFIX}etcd-main/../x`]);
-    expect(filesUnder(join(root, bucket, ENTRY))).toEqual(['.hidden', '..y/z', 'etcd-main/...', 'etcd-main/..x', 'x', 'x..'].sort());
+    expect(filesUnder(join(root, bucket, ENTRY))).toEqual(
+      ['.hidden', '..y/z', 'etcd-main/...', 'etcd-main/..x', 'x', 'x..'].sort(),
+    );
     const session = provider().open(bucket, {});
     const keys: string[] = [];
-    const done = await session.deletePrefix(PREFIX, { signal: never, onProgress: (p) => { if (p.cursor) keys.push(p.cursor); } });
+    const done = await session.deletePrefix(PREFIX, {
+      signal: never,
+      onProgress: (p) => {
+        if (p.cursor) keys.push(p.cursor);
+      },
+    });
     expect(done.deletedObjects).toBe(odd.length + 1);
     // No key the walk produced has a "." or ".." segment: the strict per-key guard never has to refuse one.
     expect(keys.every((k) => !k.split('/').some((seg) => seg === '.' || seg === '..'))).toBe(true);
@@ -131,8 +160,11 @@ describe('local provider', () => {
     try {
       writeFileSync(join(outside, 'precious'), 'keep me');
       symlinkSync(outside, join(root, bucket, ENTRY));
-      await expect(provider().open(bucket, {}).deletePrefix(PREFIX, { signal: never, onProgress: () => undefined }))
-        .rejects.toMatchObject({ name: 'ClassifiedError', code: 'ERR_CONFIGURATION_PROBLEM' });
+      await expect(
+        provider()
+          .open(bucket, {})
+          .deletePrefix(PREFIX, { signal: never, onProgress: () => undefined }),
+      ).rejects.toMatchObject({ name: 'ClassifiedError', code: 'ERR_CONFIGURATION_PROBLEM' });
       expect(filesUnder(outside)).toEqual(['precious']);
     } finally {
       rmSync(outside, { recursive: true, force: true });
@@ -145,14 +177,26 @@ describe('local provider', () => {
     // Pretend an earlier attempt handled everything up to and including the 4th key (its files are gone).
     const cursor = keys[3]!;
     for (const k of keys.slice(0, 4)) rmSync(join(root, bucket, ...k.split('/')));
-    const resume: DeletionProgress = { cursor, deletedObjects: 4, deletedBytes: 100, lockedObjects: 0,
-      rewrittenObjects: 0, listedObjects: 4 };
+    const resume: DeletionProgress = {
+      cursor,
+      deletedObjects: 4,
+      deletedBytes: 100,
+      lockedObjects: 0,
+      rewrittenObjects: 0,
+      listedObjects: 4,
+    };
     // A file that sorts before the cursor but was (re)written later must not be listed by the resumed walk.
     put([keys[0]!]);
     const cursors: string[] = [];
-    const done = await provider().open(bucket, {}).deletePrefix(PREFIX, {
-      signal: never, resume, onProgress: (p) => { if (p.cursor) cursors.push(p.cursor); },
-    });
+    const done = await provider()
+      .open(bucket, {})
+      .deletePrefix(PREFIX, {
+        signal: never,
+        resume,
+        onProgress: (p) => {
+          if (p.cursor) cursors.push(p.cursor);
+        },
+      });
     expect(done.listedObjects).toBe(4 + keys.length - 4);
     expect(done.deletedObjects).toBe(keys.length);
     expect(cursors.every((c) => c > cursor)).toBe(true);
@@ -165,13 +209,15 @@ describe('local provider', () => {
     const ac = new AbortController();
     let last: DeletionProgress | undefined;
     const session = provider().open(bucket, {});
-    await expect(session.deletePrefix(PREFIX, {
-      signal: ac.signal,
-      onProgress: (p) => {
-        last = p;
-        if (p.deletedObjects === 10) ac.abort(new Error('cancelled by test'));
-      },
-    })).rejects.toThrow('cancelled by test');
+    await expect(
+      session.deletePrefix(PREFIX, {
+        signal: ac.signal,
+        onProgress: (p) => {
+          last = p;
+          if (p.deletedObjects === 10) ac.abort(new Error('cancelled by test'));
+        },
+      }),
+    ).rejects.toThrow('cancelled by test');
     expect(last?.deletedObjects).toBe(10);
     expect(filesUnder(join(root, bucket, ENTRY)).length).toBe(40);
     const done = await session.deletePrefix(PREFIX, { signal: never, resume: last!, onProgress: () => undefined });
@@ -181,10 +227,18 @@ describe('local provider', () => {
   });
 
   it('reports a missing bucket folder and bad bucket names as configuration problems', async () => {
-    await expect(provider().open('nope', {}).deletePrefix(PREFIX, { signal: never, onProgress: () => undefined }))
-      .rejects.toMatchObject({ code: 'ERR_CONFIGURATION_PROBLEM', retryable: false, message: expect.stringContaining('"nope"') });
-    await expect(provider().open('nope', {}).inventory(PREFIX, { signal: never }))
-      .rejects.toMatchObject({ code: 'ERR_CONFIGURATION_PROBLEM' });
+    await expect(
+      provider()
+        .open('nope', {})
+        .deletePrefix(PREFIX, { signal: never, onProgress: () => undefined }),
+    ).rejects.toMatchObject({
+      code: 'ERR_CONFIGURATION_PROBLEM',
+      retryable: false,
+      message: expect.stringContaining('"nope"'),
+    });
+    await expect(provider().open('nope', {}).inventory(PREFIX, { signal: never })).rejects.toMatchObject({
+      code: 'ERR_CONFIGURATION_PROBLEM',
+    });
     for (const bad of ['', '.', '..', 'a/b', '../x', 'a\\b']) {
       expect(() => provider().open(bad, {})).toThrow(expect.objectContaining({ code: 'ERR_CONFIGURATION_PROBLEM' }));
     }
@@ -193,15 +247,19 @@ describe('local provider', () => {
   it('refuses unusable prefixes', async () => {
     const session = provider().open(bucket, {});
     for (const bad of ['', '/', 'x', '../', 'a/../', '/abs/']) {
-      await expect(session.deletePrefix(bad, { signal: never, onProgress: () => undefined }))
-        .rejects.toMatchObject({ code: 'ERR_CONFIGURATION_PROBLEM' });
+      await expect(session.deletePrefix(bad, { signal: never, onProgress: () => undefined })).rejects.toMatchObject({
+        code: 'ERR_CONFIGURATION_PROBLEM',
+      });
     }
   });
 
   it('adds hostPath to the etcd-backup secret and ignores credentials', () => {
-    expect(createLocalProvider({ rootDir: root }).etcdSecretExtras({})).toEqual({ hostPath: Buffer.from(DEFAULT_LOCAL_HOST_PATH) });
-    expect(createLocalProvider({ rootDir: root, hostPath: '/x' }).etcdSecretExtras({ any: Buffer.from('y') }))
-      .toEqual({ hostPath: Buffer.from('/x') });
+    expect(createLocalProvider({ rootDir: root }).etcdSecretExtras({})).toEqual({
+      hostPath: Buffer.from(DEFAULT_LOCAL_HOST_PATH),
+    });
+    expect(createLocalProvider({ rootDir: root, hostPath: '/x' }).etcdSecretExtras({ any: Buffer.from('y') })).toEqual({
+      hostPath: Buffer.from('/x'),
+    });
   });
 
   it('inventory reports its running count; remaining counts bytes too', async () => {
@@ -216,32 +274,42 @@ describe('local provider', () => {
 
   it('inventory stops at the limit', async () => {
     put(etcdKeys(ENTRY));
-    expect(await provider().open(bucket, {}).inventory(PREFIX, { signal: never, limit: 3 }))
-      .toMatchObject({ objects: 3, truncated: true });
+    expect(await provider().open(bucket, {}).inventory(PREFIX, { signal: never, limit: 3 })).toMatchObject({
+      objects: 3,
+      truncated: true,
+    });
   });
 
-  it('property: deleting entry A never removes a key outside A\'s prefix', async () => {
+  it("property: deleting entry A never removes a key outside A's prefix", async () => {
     const segment = fc.stringMatching(/^[a-z0-9][a-z0-9.-]{0,6}$/);
-    const entryName = fc.tuple(fc.stringMatching(/^[a-z][a-z0-9-]{0,8}[a-z0-9]$/), fc.stringMatching(/^[a-z0-9]{1,6}$/))
+    const entryName = fc
+      .tuple(fc.stringMatching(/^[a-z][a-z0-9-]{0,8}[a-z0-9]$/), fc.stringMatching(/^[a-z0-9]{1,6}$/))
       .map(([t, u]) => `shoot--${t}--${u}`);
-    await fc.assert(fc.asyncProperty(
-      entryName, entryName, fc.constantFrom('', '2', '-x', '.bak', '--y'),
-      fc.uniqueArray(fc.array(segment, { minLength: 1, maxLength: 3 }), { maxLength: 12 }),
-      async (a, b, siblingSuffix, paths) => {
-        rmSync(join(root, bucket), { recursive: true, force: true });
-        mkdirSync(join(root, bucket));
-        // Keys for A, for B, for a textual sibling of A, and the bare name of A, without file/folder clashes.
-        const owners = [a, b, `${a}${siblingSuffix}`];
-        const keys = new Set<string>();
-        for (const owner of owners) for (const p of paths) keys.add(`${owner}/${p.join('/')}`);
-        const all = [...keys].filter((k) => ![...keys].some((o) => o !== k && o.startsWith(`${k}/`)));
-        const bare = owners.includes(a) && !all.some((k) => k.startsWith(`${a}/`)) ? [a] : [];
-        put([...all, ...bare]);
-        const before = filesUnder(join(root, bucket));
-        await provider().open(bucket, {}).deletePrefix(`${a}/`, { signal: never, onProgress: () => undefined });
-        const after = filesUnder(join(root, bucket));
-        expect(after).toEqual(before.filter((k) => !k.startsWith(`${a}/`)));
-      },
-    ), { numRuns: 60 });
+    await fc.assert(
+      fc.asyncProperty(
+        entryName,
+        entryName,
+        fc.constantFrom('', '2', '-x', '.bak', '--y'),
+        fc.uniqueArray(fc.array(segment, { minLength: 1, maxLength: 3 }), { maxLength: 12 }),
+        async (a, b, siblingSuffix, paths) => {
+          rmSync(join(root, bucket), { recursive: true, force: true });
+          mkdirSync(join(root, bucket));
+          // Keys for A, for B, for a textual sibling of A, and the bare name of A, without file/folder clashes.
+          const owners = [a, b, `${a}${siblingSuffix}`];
+          const keys = new Set<string>();
+          for (const owner of owners) for (const p of paths) keys.add(`${owner}/${p.join('/')}`);
+          const all = [...keys].filter((k) => ![...keys].some((o) => o !== k && o.startsWith(`${k}/`)));
+          const bare = owners.includes(a) && !all.some((k) => k.startsWith(`${a}/`)) ? [a] : [];
+          put([...all, ...bare]);
+          const before = filesUnder(join(root, bucket));
+          await provider()
+            .open(bucket, {})
+            .deletePrefix(`${a}/`, { signal: never, onProgress: () => undefined });
+          const after = filesUnder(join(root, bucket));
+          expect(after).toEqual(before.filter((k) => !k.startsWith(`${a}/`)));
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });

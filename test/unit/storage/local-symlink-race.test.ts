@@ -108,7 +108,11 @@ describe('local provider under a concurrent symlink swap', () => {
           outcomes.completed += 1;
         } catch (err) {
           const e = err as { reason?: string; code?: string; retryable?: boolean; message?: string };
-          if (e.reason === 'PrefixChangedDuringWalk' && e.code === 'ERR_RETRYABLE_CONFIGURATION_PROBLEM' && e.retryable) {
+          if (
+            e.reason === 'PrefixChangedDuringWalk' &&
+            e.code === 'ERR_RETRYABLE_CONFIGURATION_PROBLEM' &&
+            e.retryable
+          ) {
             outcomes.treeChanged += 1;
           } else {
             outcomes.other.push(`${e.code ?? ''} ${e.message ?? String(err)}`.slice(0, 200));
@@ -131,10 +135,12 @@ describe('local provider under a concurrent symlink swap', () => {
       if (missing > 0) failures.push({ iteration: i, missing });
     }
     // One line for the record (old code vs new code comparisons quote it).
-    process.stdout.write(`symlink race: ${iterations} iterations, ${swaps} swaps, ${failures.length} iteration(s) lost ` +
-      `sentinels (${failures.reduce((n, f) => n + f.missing, 0)} files), ${overCounts.length} count(s) strayed outside; ` +
-      `walks completed ${outcomes.completed}, tree-changed ${outcomes.treeChanged}, other errors ` +
-      `${outcomes.other.length}\n`);
+    process.stdout.write(
+      `symlink race: ${iterations} iterations, ${swaps} swaps, ${failures.length} iteration(s) lost ` +
+        `sentinels (${failures.reduce((n, f) => n + f.missing, 0)} files), ${overCounts.length} count(s) strayed outside; ` +
+        `walks completed ${outcomes.completed}, tree-changed ${outcomes.treeChanged}, other errors ` +
+        `${outcomes.other.length}\n`,
+    );
     expect(iterations).toBeGreaterThanOrEqual(50);
     expect(failures).toEqual([]);
     expect(overCounts).toEqual([]);

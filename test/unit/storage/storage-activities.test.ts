@@ -4,7 +4,11 @@ import { dirname, join } from 'node:path';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { createStorageActivities, type DeletionHeartbeat, type StorageActivityDeps } from '../../../activities/storage-activities';
+import {
+  createStorageActivities,
+  type DeletionHeartbeat,
+  type StorageActivityDeps,
+} from '../../../activities/storage-activities';
 import type { DeletionReceipt, StorageProvider } from '../../../activities/storage-port';
 import type { StorageActivities } from '../../../activities/types';
 import { createLocalProvider } from '../../../adapters/storage/local-provider';
@@ -63,15 +67,29 @@ describe('storage activities', () => {
     const beats: DeletionHeartbeat[] = [];
     env.on('heartbeat', (d: DeletionHeartbeat) => beats.push(d));
     const receipt = await runDelete(env, activities);
-    expect(receipt).toMatchObject({ deletedObjects: 20, listedObjects: 20, lockedObjects: 0, rewrittenObjects: 0,
-      remainingObjects: 0, cursor: keyOf(19) });
+    expect(receipt).toMatchObject({
+      deletedObjects: 20,
+      listedObjects: 20,
+      lockedObjects: 0,
+      rewrittenObjects: 0,
+      remainingObjects: 0,
+      cursor: keyOf(19),
+    });
     expect(receipt.deletedBytes).toBeGreaterThan(0);
     expect(receipt.durationMs).toBeGreaterThan(0);
     expect(receipt.objectsPerSecond).toBeGreaterThan(0);
     expect(beats.length).toBeGreaterThanOrEqual(20);
     for (const b of beats) {
-      expect(Object.keys(b).sort()).toEqual(expect.arrayContaining(['startedAtMs', 'deletedObjects', 'deletedBytes',
-        'lockedObjects', 'rewrittenObjects', 'listedObjects']));
+      expect(Object.keys(b).sort()).toEqual(
+        expect.arrayContaining([
+          'startedAtMs',
+          'deletedObjects',
+          'deletedBytes',
+          'lockedObjects',
+          'rewrittenObjects',
+          'listedObjects',
+        ]),
+      );
       expect(JSON.stringify(b).length).toBeLessThan(600); // small details
     }
     expect(new Set(beats.map((b) => b.startedAtMs)).size).toBe(1);
@@ -123,7 +141,9 @@ describe('storage activities', () => {
     const receipt = await runDelete(mockEnv({ heartbeatDetails: serverCopy, attempt: 2 }), activities);
     // Counted one by one: 10 before the heartbeat + the 10 attempt 2 deleted; keyOf(10..19) were gone on re-listing.
     expect(receipt).toMatchObject({
-      deletedObjects: 30, deletedBytes: total, remainingObjects: 0,
+      deletedObjects: 30,
+      deletedBytes: total,
+      remainingObjects: 0,
       inventoried: { objects: 30, bytes: total },
       uncountedAfterResume: { objects: 10, bytes: keys.slice(10, 20).reduce((n, k) => n + sizeOf(k), 0) },
     });
@@ -147,8 +167,14 @@ describe('storage activities', () => {
   it('uses the start time of the first attempt for the receipt', async () => {
     put([keyOf(1)]);
     const activities = createStorageActivities(deps({ now: () => 50_000 }));
-    const details: DeletionHeartbeat = { startedAtMs: 40_000, deletedObjects: 0, deletedBytes: 0, lockedObjects: 0,
-      rewrittenObjects: 0, listedObjects: 0 };
+    const details: DeletionHeartbeat = {
+      startedAtMs: 40_000,
+      deletedObjects: 0,
+      deletedBytes: 0,
+      lockedObjects: 0,
+      rewrittenObjects: 0,
+      listedObjects: 0,
+    };
     const receipt = await runDelete(mockEnv({ heartbeatDetails: details }), activities);
     expect(receipt.durationMs).toBe(10_000);
     expect(receipt.objectsPerSecond).toBe(0.1);
@@ -158,11 +184,20 @@ describe('storage activities', () => {
     put([keyOf(1), keyOf(2), keyOf(3)]);
     const activities = createStorageActivities(deps());
     // An earlier attempt claims everything up to keyOf(2) is done, yet keyOf(1) exists (written meanwhile).
-    const stale: DeletionHeartbeat = { startedAtMs: 1, cursor: keyOf(2), deletedObjects: 2, deletedBytes: 0,
-      lockedObjects: 0, rewrittenObjects: 0, listedObjects: 2 };
+    const stale: DeletionHeartbeat = {
+      startedAtMs: 1,
+      cursor: keyOf(2),
+      deletedObjects: 2,
+      deletedBytes: 0,
+      lockedObjects: 0,
+      rewrittenObjects: 0,
+      listedObjects: 2,
+    };
     const env = mockEnv({ heartbeatDetails: stale });
     let last: DeletionHeartbeat | undefined;
-    env.on('heartbeat', (d: DeletionHeartbeat) => { last = d; });
+    env.on('heartbeat', (d: DeletionHeartbeat) => {
+      last = d;
+    });
     const err = await runDelete(env, activities).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err).toMatchObject({ type: 'ERR_RETRYABLE_INFRA_DEPENDENCIES', nonRetryable: false });
@@ -179,7 +214,9 @@ describe('storage activities', () => {
     const activities = createStorageActivities(deps({ readEntry, providers: new Map([['local', provider]]) }));
     for (const bad of ['', '../etc', 'a/b', 'source-', 'Shoot--x--1', 'no-uid-token']) {
       for (const fn of [activities.deleteBackups, activities.inventoryBackups]) {
-        const err = await mockEnv().run(fn, bad).catch((e: unknown) => e);
+        const err = await mockEnv()
+          .run(fn, bad)
+          .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(ApplicationFailure);
         expect(err).toMatchObject({ type: 'ERR_CONFIGURATION_PROBLEM', nonRetryable: true });
       }
@@ -189,30 +226,42 @@ describe('storage activities', () => {
   });
 
   it('an unknown storage type is a non-retryable configuration error', async () => {
-    const activities = createStorageActivities(deps({
-      readEntry: async () => ({ type: 'aws', bucketName: bucket, secretData: {} }),
-    }));
+    const activities = createStorageActivities(
+      deps({
+        readEntry: async () => ({ type: 'aws', bucketName: bucket, secretData: {} }),
+      }),
+    );
     const err = await runDelete(mockEnv(), activities).catch((e: unknown) => e);
-    expect(err).toMatchObject({ type: 'ERR_CONFIGURATION_PROBLEM', nonRetryable: true,
-      message: expect.stringContaining('"aws"') });
+    expect(err).toMatchObject({
+      type: 'ERR_CONFIGURATION_PROBLEM',
+      nonRetryable: true,
+      message: expect.stringContaining('"aws"'),
+    });
   });
 
   it('a missing bucket is a non-retryable configuration error naming it', async () => {
-    const activities = createStorageActivities(deps({
-      readEntry: async () => ({ type: 'local', bucketName: 'gone', secretData: {} }),
-    }));
+    const activities = createStorageActivities(
+      deps({
+        readEntry: async () => ({ type: 'local', bucketName: 'gone', secretData: {} }),
+      }),
+    );
     const err = await runDelete(mockEnv(), activities).catch((e: unknown) => e);
-    expect(err).toMatchObject({ type: 'ERR_CONFIGURATION_PROBLEM', nonRetryable: true,
-      message: expect.stringMatching(/^deleting backups of shoot--dev--demo--.*"gone"/) });
+    expect(err).toMatchObject({
+      type: 'ERR_CONFIGURATION_PROBLEM',
+      nonRetryable: true,
+      message: expect.stringMatching(/^deleting backups of shoot--dev--demo--.*"gone"/),
+    });
   });
 
   it('inventoryBackups counts objects and bytes under the prefix (source- entries share it)', async () => {
     put([keyOf(1), keyOf(2), `${ENTRY}-x/etcd-main/v2/Full-00000000-00000001-1755684000.gz`]);
     const activities = createStorageActivities(deps());
     const bytes = `data of ${keyOf(1)}`.length * 2;
-    expect(await mockEnv().run(activities.inventoryBackups, ENTRY))
-      .toEqual({ objects: 2, bytes, truncated: false });
-    expect(await mockEnv().run(activities.inventoryBackups, `source-${ENTRY}`))
-      .toEqual({ objects: 2, bytes, truncated: false });
+    expect(await mockEnv().run(activities.inventoryBackups, ENTRY)).toEqual({ objects: 2, bytes, truncated: false });
+    expect(await mockEnv().run(activities.inventoryBackups, `source-${ENTRY}`)).toEqual({
+      objects: 2,
+      bytes,
+      truncated: false,
+    });
   });
 });

@@ -1,56 +1,110 @@
 import fc from 'fast-check';
 import pino from 'pino';
 import {
-  type EntryState, changeIntent, fingerprintOf, firstSightIntent, intentCategory, isServed, toEntryState,
+  type EntryState,
+  changeIntent,
+  fingerprintOf,
+  firstSightIntent,
+  intentCategory,
+  isServed,
+  toEntryState,
 } from '../../../starter/intent';
 import { WorkQueue } from '../../../adapters/kubernetes/work-queue';
 import { type EntryAction, mergeActions } from '../../../starter/entry-action';
 
 const base = (over: Partial<EntryState> = {}): EntryState => ({
-  name: 'shoot--dev--a--0b1c', uid: 'u1', resourceVersion: '10', generation: 1, type: 'local', class: 'shoot',
-  secretRef: { namespace: 'garden', name: 'entry-a' }, annotations: {},
-  lastOperation: { type: 'Create', state: 'Succeeded' }, observedGeneration: 1, ...over,
+  name: 'shoot--dev--a--0b1c',
+  uid: 'u1',
+  resourceVersion: '10',
+  generation: 1,
+  type: 'local',
+  class: 'shoot',
+  secretRef: { namespace: 'garden', name: 'entry-a' },
+  annotations: {},
+  lastOperation: { type: 'Create', state: 'Succeeded' },
+  observedGeneration: 1,
+  ...over,
 });
 
 describe('toEntryState and isServed', () => {
   it('reads the fields the watcher decides on; an empty class is shoot', () => {
     const e = toEntryState({
-      metadata: { name: 'n', uid: 'u', resourceVersion: '3', generation: 2, deletionTimestamp: '2026-01-01T00:00:00Z',
-        annotations: { 'gardener.cloud/operation': 'reconcile', 'gardener.cloud/timestamp': 't', other: 'x',
-          'backupentry.core.gardener.cloud/force-deletion': 'true' } },
+      metadata: {
+        name: 'n',
+        uid: 'u',
+        resourceVersion: '3',
+        generation: 2,
+        deletionTimestamp: '2026-01-01T00:00:00Z',
+        annotations: {
+          'gardener.cloud/operation': 'reconcile',
+          'gardener.cloud/timestamp': 't',
+          other: 'x',
+          'backupentry.core.gardener.cloud/force-deletion': 'true',
+        },
+      },
       spec: { type: 'gcp', class: '', secretRef: { name: 's', namespace: 'garden' } },
       status: { lastOperation: { type: 'Reconcile', state: 'Error' }, observedGeneration: 1 },
     });
-    expect(e).toEqual({ name: 'n', uid: 'u', resourceVersion: '3', generation: 2, deletionTimestamp: '2026-01-01T00:00:00Z',
-      type: 'gcp', class: 'shoot', secretRef: { namespace: 'garden', name: 's' },
+    expect(e).toEqual({
+      name: 'n',
+      uid: 'u',
+      resourceVersion: '3',
+      generation: 2,
+      deletionTimestamp: '2026-01-01T00:00:00Z',
+      type: 'gcp',
+      class: 'shoot',
+      secretRef: { namespace: 'garden', name: 's' },
       annotations: { operation: 'reconcile', timestamp: 't', forceDeletion: 'true' },
-      lastOperation: { type: 'Reconcile', state: 'Error' }, observedGeneration: 1 });
+      lastOperation: { type: 'Reconcile', state: 'Error' },
+      observedGeneration: 1,
+    });
     expect(isServed(e!, { providerTypes: ['gcp'], classes: ['shoot'] })).toBe(true);
     expect(isServed(e!, { providerTypes: ['local'], classes: ['shoot'] })).toBe(false);
     expect(isServed({ ...e!, class: 'seed' }, { providerTypes: ['gcp'], classes: ['shoot'] })).toBe(false);
   });
 
   it('never throws on malformed objects', () => {
-    fc.assert(fc.property(fc.anything(), (v) => {
-      const e = toEntryState(v);
-      expect(e === undefined || typeof e.name === 'string').toBe(true);
-    }));
+    fc.assert(
+      fc.property(fc.anything(), (v) => {
+        const e = toEntryState(v);
+        expect(e === undefined || typeof e.name === 'string').toBe(true);
+      }),
+    );
     expect(toEntryState({ metadata: {} })).toBeUndefined();
   });
 });
 
 describe('firstSightIntent (Gardener CREATE predicate + generation)', () => {
   it.each<[string, Partial<EntryState>, ReturnType<typeof firstSightIntent>]>([
-    ['new entry', { lastOperation: undefined, observedGeneration: undefined }, { kind: 'signal', reasons: ['created'] }],
+    [
+      'new entry',
+      { lastOperation: undefined, observedGeneration: undefined },
+      { kind: 'signal', reasons: ['created'] },
+    ],
     ['settled entry', {}, { kind: 'ensure' }],
     ['generation ahead of observedGeneration', { generation: 2 }, { kind: 'signal', reasons: ['generation'] }],
-    ['last operation failed', { lastOperation: { type: 'Reconcile', state: 'Error' } }, { kind: 'signal', reasons: ['not-succeeded'] }],
-    ['deleting (retaining)', { deletionTimestamp: 'x', lastOperation: { type: 'Delete', state: 'Pending' } }, { kind: 'signal', reasons: ['deletion'] }],
-    ['reconcile annotation', { annotations: { operation: 'reconcile' } }, { kind: 'signal', reasons: ['operation-annotation'] }],
+    [
+      'last operation failed',
+      { lastOperation: { type: 'Reconcile', state: 'Error' } },
+      { kind: 'signal', reasons: ['not-succeeded'] },
+    ],
+    [
+      'deleting (retaining)',
+      { deletionTimestamp: 'x', lastOperation: { type: 'Delete', state: 'Pending' } },
+      { kind: 'signal', reasons: ['deletion'] },
+    ],
+    [
+      'reconcile annotation',
+      { annotations: { operation: 'reconcile' } },
+      { kind: 'signal', reasons: ['operation-annotation'] },
+    ],
     ['wait-for-state', { annotations: { operation: 'wait-for-state' }, lastOperation: undefined }, { kind: 'ensure' }],
     ['migrated away', { lastOperation: { type: 'Migrate', state: 'Succeeded' } }, { kind: 'none' }],
-    ['migrated, asked to restore', { lastOperation: { type: 'Migrate', state: 'Succeeded' }, annotations: { operation: 'restore' } },
-      { kind: 'signal', reasons: ['operation-annotation'] }],
+    [
+      'migrated, asked to restore',
+      { lastOperation: { type: 'Migrate', state: 'Succeeded' }, annotations: { operation: 'restore' } },
+      { kind: 'signal', reasons: ['operation-annotation'] },
+    ],
   ])('%s', (_, over, want) => {
     expect(firstSightIntent(base(over))).toEqual(want);
   });
@@ -59,7 +113,11 @@ describe('firstSightIntent (Gardener CREATE predicate + generation)', () => {
 describe('changeIntent: only meaningful changes signal', () => {
   const prev = fingerprintOf(base());
   it.each<[string, Partial<EntryState>, string[]]>([
-    ['status write of our own', { resourceVersion: '11', lastOperation: { type: 'Reconcile', state: 'Processing' } }, []],
+    [
+      'status write of our own',
+      { resourceVersion: '11', lastOperation: { type: 'Reconcile', state: 'Processing' } },
+      [],
+    ],
     ['resync (same object)', {}, []],
     ['reconcile annotation added', { annotations: { operation: 'reconcile' } }, ['operation-annotation']],
     ['deletion', { deletionTimestamp: 'x' }, ['deletion']],
@@ -68,7 +126,11 @@ describe('changeIntent: only meaningful changes signal', () => {
     ['keep-backups', { annotations: { keepBackups: 'true' } }, ['keep-backups']],
     ['retention-period', { annotations: { retentionPeriod: '1h' } }, ['retention-period']],
     ['wait-for-state set', { annotations: { operation: 'wait-for-state' } }, []],
-    ['deletion with force-deletion in one update', { deletionTimestamp: 'x', annotations: { forceDeletion: 'true' } }, ['deletion', 'force-deletion']],
+    [
+      'deletion with force-deletion in one update',
+      { deletionTimestamp: 'x', annotations: { forceDeletion: 'true' } },
+      ['deletion', 'force-deletion'],
+    ],
   ])('%s', (_, over, reasons) => {
     const got = changeIntent(prev, base(over));
     expect(got).toEqual(reasons.length ? { kind: 'signal', reasons } : { kind: 'none' });
@@ -77,9 +139,13 @@ describe('changeIntent: only meaningful changes signal', () => {
   it('the annotation being removed by the workflow is not a trigger; gardenlet re-requesting it (new timestamp) is', () => {
     const withOp = fingerprintOf(base({ annotations: { operation: 'reconcile', timestamp: 't1' } }));
     expect(changeIntent(withOp, base({ annotations: { timestamp: 't1' } }))).toEqual({ kind: 'none' });
-    expect(changeIntent(withOp, base({ annotations: { operation: 'reconcile', timestamp: 't1' } }))).toEqual({ kind: 'none' });
-    expect(changeIntent(withOp, base({ annotations: { operation: 'reconcile', timestamp: 't2' } })))
-      .toEqual({ kind: 'signal', reasons: ['operation-annotation'] });
+    expect(changeIntent(withOp, base({ annotations: { operation: 'reconcile', timestamp: 't1' } }))).toEqual({
+      kind: 'none',
+    });
+    expect(changeIntent(withOp, base({ annotations: { operation: 'reconcile', timestamp: 't2' } }))).toEqual({
+      kind: 'signal',
+      reasons: ['operation-annotation'],
+    });
   });
 
   it('leaving wait-for-state is a trigger', () => {
@@ -88,7 +154,10 @@ describe('changeIntent: only meaningful changes signal', () => {
   });
 
   it('a new incarnation (uid) is judged like a first sight', () => {
-    expect(changeIntent(prev, base({ uid: 'u2', lastOperation: undefined }))).toEqual({ kind: 'signal', reasons: ['created'] });
+    expect(changeIntent(prev, base({ uid: 'u2', lastOperation: undefined }))).toEqual({
+      kind: 'signal',
+      reasons: ['created'],
+    });
   });
 
   it('a change is signalled once: deciding again on the same object gives none', () => {
@@ -97,7 +166,7 @@ describe('changeIntent: only meaningful changes signal', () => {
     expect(changeIntent(fingerprintOf(e), e)).toEqual({ kind: 'none' });
   });
 
-  it('intentCategory follows Gardener\'s operation order', () => {
+  it("intentCategory follows Gardener's operation order", () => {
     expect(intentCategory(base({ deletionTimestamp: 'x', annotations: { operation: 'migrate' } }))).toBe('migrate');
     expect(intentCategory(base({ deletionTimestamp: 'x', annotations: { operation: 'restore' } }))).toBe('delete');
     expect(intentCategory(base({ annotations: { operation: 'restore' } }))).toBe('restore');
@@ -129,8 +198,12 @@ describe('WorkQueue', () => {
     let bRetried!: () => void;
     const bDone = new Promise<void>((r) => (bRetried = r));
     let failOnce = true;
-    const q = new WorkQueue<EntryAction>({ merge: mergeActions,
-      concurrency: 4, log, describe: describe_, backoff: { initialMs: 5, maxMs: 10 },
+    const q = new WorkQueue<EntryAction>({
+      merge: mergeActions,
+      concurrency: 4,
+      log,
+      describe: describe_,
+      backoff: { initialMs: 5, maxMs: 10 },
       handle: async (key, action) => {
         calls.push([key, action]);
         running += 1;
@@ -160,7 +233,9 @@ describe('WorkQueue', () => {
     await bDone;
     await q.idle();
     expect(calls.filter(([k]) => k === 'a').map(([, a]) => a)).toEqual([
-      { kind: 'ensure' }, { kind: 'signal', reasons: ['deletion', 'force-deletion'] }]);
+      { kind: 'ensure' },
+      { kind: 'signal', reasons: ['deletion', 'force-deletion'] },
+    ]);
     expect(calls.filter(([k]) => k === 'b')).toHaveLength(2);
     expect(maxRunning).toBeLessThanOrEqual(2);
     expect(q.depth()).toBe(0);
@@ -168,9 +243,14 @@ describe('WorkQueue', () => {
 
   it('stop() waits for calls in flight and returns the keys it dropped', async () => {
     let release!: () => void;
-    const q = new WorkQueue<EntryAction>({ merge: mergeActions,
-      concurrency: 1, log, describe: describe_,
-      handle: async (key) => { if (key === 'x') await new Promise<void>((r) => (release = r)); },
+    const q = new WorkQueue<EntryAction>({
+      merge: mergeActions,
+      concurrency: 1,
+      log,
+      describe: describe_,
+      handle: async (key) => {
+        if (key === 'x') await new Promise<void>((r) => (release = r));
+      },
     });
     q.add('x', { kind: 'ensure' });
     q.add('y', { kind: 'ensure' });

@@ -1,9 +1,18 @@
 import { type EntryState, releasedDuringRetention } from '../../../starter/intent';
 
 const entry = (over: Partial<EntryState> = {}): EntryState => ({
-  name: 'shoot--dev--a--0b1c', uid: 'u1', resourceVersion: '10', generation: 2, type: 'local', class: 'shoot',
-  secretRef: { namespace: 'garden', name: 'entry-a' }, annotations: {}, deletionTimestamp: '2026-11-30T10:00:00Z',
-  lastOperation: { type: 'Delete', state: 'Pending' }, observedGeneration: 2, ...over,
+  name: 'shoot--dev--a--0b1c',
+  uid: 'u1',
+  resourceVersion: '10',
+  generation: 2,
+  type: 'local',
+  class: 'shoot',
+  secretRef: { namespace: 'garden', name: 'entry-a' },
+  annotations: {},
+  deletionTimestamp: '2026-11-30T10:00:00Z',
+  lastOperation: { type: 'Delete', state: 'Pending' },
+  observedGeneration: 2,
+  ...over,
 });
 
 describe('the watcher does not tell a workflow "gone" for an entry it released during retention', () => {
@@ -17,7 +26,10 @@ describe('the watcher does not tell a workflow "gone" for an entry it released d
 
   it.each<[string, Partial<EntryState>]>([
     ['not deleted (a forced removal of a live entry)', { deletionTimestamp: undefined }],
-    ['deleted while Ready (the workflow had not registered the deletion)', { lastOperation: { type: 'Create', state: 'Succeeded' } }],
+    [
+      'deleted while Ready (the workflow had not registered the deletion)',
+      { lastOperation: { type: 'Create', state: 'Succeeded' } },
+    ],
     ['deletion failed (Delete/Error)', { lastOperation: { type: 'Delete', state: 'Error' } }],
     ['deletion running (Delete/Processing)', { lastOperation: { type: 'Delete', state: 'Processing' } }],
     ['deletion done (Delete/Succeeded)', { lastOperation: { type: 'Delete', state: 'Succeeded' } }],

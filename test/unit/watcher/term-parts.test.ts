@@ -69,7 +69,11 @@ describe('CalendarRefresh', () => {
   });
 
   it('a period of 0 reads nothing', () => {
-    const refresh = new CalendarRefresh({ periodMs: 0, read: () => Promise.reject(new Error('never')), onError: () => undefined });
+    const refresh = new CalendarRefresh({
+      periodMs: 0,
+      read: () => Promise.reject(new Error('never')),
+      onError: () => undefined,
+    });
     refresh.start();
     refresh.stop();
     expect(refresh.current(Date.now())).toBeUndefined();

@@ -18,7 +18,6 @@ import { metricValue as value } from '../../support/metric-value';
 
 const ENTRY = 'shoot--dev--demo--3f1c6a7e-2b4d-4c8e-9a0b-1234567890ab';
 
-
 describe('worker metrics: deletions in flight', () => {
   it('tracks progress and the time since the last progress, with a clock of its own', async () => {
     let t = 1_000_000;
@@ -61,7 +60,8 @@ describe('worker metrics: deletions in flight', () => {
       const activities = createStorageActivities({
         readEntry: async () => ({ type: 'local', bucketName: 'b', secretData: {} }),
         providers: new Map<string, StorageProvider>([['local', createLocalProvider({ rootDir: root })]]),
-        heartbeatIntervalMs: 0, metrics: m.sink,
+        heartbeatIntervalMs: 0,
+        metrics: m.sink,
       });
       const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
       const seen: Promise<string>[] = [];
@@ -81,29 +81,54 @@ describe('worker metrics: deletions in flight', () => {
     }
   });
 
-  it('counts the object store\'s 429/503 answers (gcp provider hook), each retried', async () => {
+  it("counts the object store's 429/503 answers (gcp provider hook), each retried", async () => {
     const name = `${ENTRY}/etcd-main/v2/Full-1.gz`;
     let deletes = 0;
     const server: Server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://stub');
       if (req.method === 'GET') {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(url.searchParams.get('prefix') && deletes < 3 ? { items: [{ name, generation: '1', size: '1' }] } : {}));
+        res.end(
+          JSON.stringify(
+            url.searchParams.get('prefix') && deletes < 3 ? { items: [{ name, generation: '1', size: '1' }] } : {},
+          ),
+        );
         return;
       }
       deletes += 1;
       const status = deletes === 1 ? 429 : deletes === 2 ? 503 : 204;
       res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(status === 204 ? '' : JSON.stringify({ error: { code: status, message: 'slow down', errors: [{ reason: 'rateLimitExceeded' }] } }));
+      res.end(
+        status === 204
+          ? ''
+          : JSON.stringify({
+              error: { code: status, message: 'slow down', errors: [{ reason: 'rateLimitExceeded' }] },
+            }),
+      );
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const m = createWorkerMetrics(() => 'RUNNING');
-      const provider = createGcsProvider({ apiEndpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        onThrottled: (status) => m.sink.throttled!('gcp', status) });
-      const session = provider.open('bkt', { 'serviceaccount.json': Buffer.from(JSON.stringify({ type: 'service_account', project_id: 'p',
-        client_email: 'a@p.iam.gserviceaccount.com', private_key_id: 'k', private_key: 'not-a-key', token_uri: 'https://t' })) });
-      const done = await session.deletePrefix(`${ENTRY}/`, { signal: new AbortController().signal, onProgress: () => undefined });
+      const provider = createGcsProvider({
+        apiEndpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        onThrottled: (status) => m.sink.throttled!('gcp', status),
+      });
+      const session = provider.open('bkt', {
+        'serviceaccount.json': Buffer.from(
+          JSON.stringify({
+            type: 'service_account',
+            project_id: 'p',
+            client_email: 'a@p.iam.gserviceaccount.com',
+            private_key_id: 'k',
+            private_key: 'not-a-key',
+            token_uri: 'https://t',
+          }),
+        ),
+      });
+      const done = await session.deletePrefix(`${ENTRY}/`, {
+        signal: new AbortController().signal,
+        onProgress: () => undefined,
+      });
       await session.close();
       expect(done.deletedObjects).toBe(1);
       const text = await m.registry.metrics();

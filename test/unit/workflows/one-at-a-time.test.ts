@@ -5,10 +5,11 @@ function steps() {
   const started: string[] = [];
   const finish = new Map<string, { ok: () => void; fail: (e: Error) => void }>();
   const proxy = {
-    write: (what: string): Promise<string> => new Promise<string>((resolve, reject) => {
-      started.push(what);
-      finish.set(what, { ok: () => resolve(what), fail: reject });
-    }),
+    write: (what: string): Promise<string> =>
+      new Promise<string>((resolve, reject) => {
+        started.push(what);
+        finish.set(what, { ok: () => resolve(what), fail: reject });
+      }),
     limit: 3,
   };
   return { proxy, started, finish };
