@@ -10,6 +10,7 @@ import { backupEntryWorkflow } from '../../../workflows/backup-entry-workflow';
 import { reconcileSignal, statusQuery } from '../../../workflows/messages';
 import { adminKubeConfig, stackEnv } from '../../support/env';
 import { historyText } from '../../support/history-text';
+import { waitFor } from '../../../tools/stack/wait';
 
 const G = { group: 'extensions.gardener.cloud', version: 'v1alpha1', plural: 'backupentries' };
 const SECRET_MARKER = `lifecycle-secret-${randomBytes(12).toString('hex')}`;
@@ -108,15 +109,9 @@ describe('whole lifecycle with real activities: kube-apiserver + Temporal + loca
     });
   }
 
-  async function poll<T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn().catch(() => undefined);
-      if (v !== undefined) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  /** Waits until `fn` gives a value (errors count as "not yet"): the one wait helper, tools/stack/wait.ts. */
+  const poll = <T>(fn: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> =>
+    waitFor(fn, { what, timeoutMs, intervalMs: 200 });
 
   it('creates the etcd-backup secret and a Succeeded status, then deletes exactly the prefix after retention 0', async () => {
     const { name, ns } = await entry();
