@@ -45,7 +45,7 @@ import {
   succeededStatus,
   type RetentionRecord,
   type EntryIdentity,
-  type Status,
+  type StatusPatch,
   ClassifiedError,
   configurationProblem,
   isClassifiedError,
@@ -56,16 +56,17 @@ import type { EtcdSecretUse, SecretData, StorageProvider } from './storage-port'
 import type {
   BeginDeletionResult,
   EntryEvent,
-  EntryView,
+  ObservedEntry,
   EtcdSecretDeletion,
   EtcdSecretRef,
   KubeActivities,
   PersistedDecision,
   RetentionMode,
   SecretReference,
-  StatusReport,
+  StatusWrite,
   StorageTarget,
 } from './types';
+import { goneEntry } from './types';
 
 /** Dependencies of {@link createKubeActivities}. */
 export interface KubeActivityDeps {
@@ -74,9 +75,9 @@ export interface KubeActivityDeps {
   providers: ReadonlyMap<string, StorageProvider>;
   /** Clock in epoch ms (default `Date.now`). */
   now?: () => number;
-  /** The configured default retention, reported with every observed entry (see `EntryView.defaultRetentionMs`). */
+  /** The configured default retention, reported with every observed entry (see `ObservedEntry.defaultRetentionMs`). */
   defaultRetentionMs?: number;
-  /** The configured retention mode, reported with every observed entry (see `EntryView.retentionMode`). */
+  /** The configured retention mode, reported with every observed entry (see `ObservedEntry.retentionMode`). */
   retentionMode?: RetentionMode;
 }
 
@@ -114,26 +115,12 @@ export function secretDataDigest(data: SecretData): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-const EMPTY_VIEW = (name: string): EntryView => ({
-  exists: false,
-  name,
-  uid: '',
-  generation: 0,
-  type: '',
-  class: '',
-  bucketName: '',
-  region: '',
-  secretRef: { name: '', namespace: '' },
-  annotations: {},
-  hasFinalizer: false,
-});
-
-function toView(name: string, entry: BackupEntryObject): EntryView {
+function toView(name: string, entry: BackupEntryObject): ObservedEntry {
   const m = entry.metadata;
   const a = m.annotations ?? {};
   const spec = entry.spec ?? {};
   const last = entry.status?.lastOperation;
-  const annotations: EntryView['annotations'] = {};
+  const annotations: ObservedEntry['annotations'] = {};
   if (a[ANNOTATION_OPERATION] !== undefined) annotations.operation = a[ANNOTATION_OPERATION];
   if (a[ANNOTATION_TIMESTAMP] !== undefined) annotations.timestamp = a[ANNOTATION_TIMESTAMP];
   if (a[ANNOTATION_FORCE_DELETION] !== undefined) annotations.forceDeletion = a[ANNOTATION_FORCE_DELETION];
@@ -160,7 +147,7 @@ function toView(name: string, entry: BackupEntryObject): EntryView {
 }
 
 /** The entry as a view describes it: enough for the writes of a pass that already read it. */
-function objectOf(view: EntryView): BackupEntryObject {
+function objectOf(view: ObservedEntry): BackupEntryObject {
   return {
     metadata: {
       name: view.name,
@@ -457,7 +444,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
     });
   }
 
-  function buildStatus(report: StatusReport, entry: BackupEntryObject): Status {
+  function buildStatus(report: StatusWrite, entry: BackupEntryObject): StatusPatch {
     // Gardener's observedGeneration is the generation the operation acted on, not whatever is current when it reports.
     const generation = report.generation ?? entry.metadata.generation ?? 0;
     const timestamp = entry.metadata.annotations?.[ANNOTATION_TIMESTAMP];
@@ -481,7 +468,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
   }
 
   /** Writes a status; the entry is read first only when the report does not say what the pass observed. */
-  async function writeStatus(name: string, report: StatusReport): Promise<void> {
+  async function writeStatus(name: string, report: StatusWrite): Promise<void> {
     const entry = report.observed
       ? {
           metadata: {
@@ -665,7 +652,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
     observeEntry: (name) =>
       activity(`observing backupentry ${name}`, async () => {
         const entry = await findEntry(name);
-        const view = entry ? toView(name, entry) : EMPTY_VIEW(name);
+        const view = entry ? toView(name, entry) : goneEntry(name);
         return {
           ...view,
           ...(deps.defaultRetentionMs !== undefined ? { defaultRetentionMs: deps.defaultRetentionMs } : {}),

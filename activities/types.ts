@@ -6,7 +6,7 @@ import type { GardenerErrorCode, Operation, RetentionRecord } from '../domain';
 import type { DeletionReceipt, Inventory } from './storage-port';
 
 /** The parts of a BackupEntry the workflow decides on (no secret data; annotations of interest only). */
-export interface EntryView {
+export interface ObservedEntry {
   /** False when the entry does not exist (any more); the other fields are then empty. */
   exists: boolean;
   name: string;
@@ -50,11 +50,28 @@ export interface EntryView {
   retentionMode?: RetentionMode;
 }
 
-/** How a deleted entry is retained (see {@link EntryView.retentionMode}). */
+/** What `observeEntry` returns for an entry that does not exist (any more): every field empty. */
+export function goneEntry(name: string): ObservedEntry {
+  return {
+    exists: false,
+    name,
+    uid: '',
+    generation: 0,
+    type: '',
+    class: '',
+    bucketName: '',
+    region: '',
+    secretRef: { name: '', namespace: '' },
+    annotations: {},
+    hasFinalizer: false,
+  };
+}
+
+/** How a deleted entry is retained (see {@link ObservedEntry.retentionMode}). */
 export type RetentionMode = 'hold-entry' | 'release-entry';
 
 /** A status to write on the entry's status subresource; the activity fills in times, generation and the form. */
-export interface StatusReport {
+export interface StatusWrite {
   kind: 'processing' | 'error' | 'succeeded' | 'pending';
   operation: Operation;
   /** For 'error' the error text (Gardener's prefix is added); otherwise the whole description. */
@@ -79,15 +96,15 @@ export interface ReconcileRequest {
   /** Create, Reconcile or Restore (decided by the workflow from Gardener's operation table). */
   operation: Operation;
   /** The entry as this pass observed it: the writes are conditional on its resourceVersion. */
-  entry: EntryView;
+  entry: ObservedEntry;
 }
 
 /** What {@link KubeActivities.beginDeletion} is asked to do for a deleted entry first seen by the workflow. */
 export interface BeginDeletionRequest {
   /** The entry as this pass observed it. */
-  entry: EntryView;
+  entry: ObservedEntry;
   /** The Pending status to write (absent: the deletion starts at once, or cleanup was cancelled). */
-  pending?: StatusReport;
+  pending?: StatusWrite;
   /** Release the entry during retention: write this record on its secretRef secret, then release the entry's finalizer. */
   record?: RetentionRecord;
   /** Hold the entry: write the accepted deadline onto it (as {@link KubeActivities.persistDecision}). */
@@ -159,11 +176,11 @@ export interface EntryEvent {
 /** Kubernetes-side activities (Gardener's generic reconciler and actuator). All idempotent. */
 export interface KubeActivities {
   /** Reads the entry; `exists: false` when it is gone. */
-  observeEntry(name: string): Promise<EntryView>;
+  observeEntry(name: string): Promise<ObservedEntry>;
   /** Adds our finalizer to the entry and to its secretRef secret. Missing secret: non-retryable configuration error. */
   ensureFinalizers(name: string): Promise<void>;
   /** Writes the entry's status through the status subresource. NotFound = done. */
-  writeStatus(name: string, report: StatusReport): Promise<void>;
+  writeStatus(name: string, report: StatusWrite): Promise<void>;
   /**
    * Creates or updates the etcd-backup secret in the shoot namespace from the secretRef secret's data + bucketName
    * (+ provider extras), annotated `backup.gardener.cloud/created-by`. Missing namespace: retryable error.

@@ -24,7 +24,7 @@ export interface LastError {
  * Body of a merge patch on the BackupEntry status subresource. Omitted fields stay as they are;
  * `lastError: null` clears the last error.
  */
-export interface Status {
+export interface StatusPatch {
   lastOperation: LastOperation;
   lastError?: LastError | null;
   observedGeneration?: number;
@@ -65,7 +65,7 @@ export function processingStatus(
   nowMs: number,
   timestampAnnotation?: string,
   progress = 1,
-): Status {
+): StatusPatch {
   const p = Math.min(100, Math.max(0, Math.round(progress)));
   return {
     lastOperation: {
@@ -90,7 +90,7 @@ export function errorStatus(
   generation: number,
   nowMs: number,
   timestampAnnotation?: string,
-): Status {
+): StatusPatch {
   const time = lastUpdateTime(nowMs, timestampAnnotation);
   const description = errorDescription(op, message);
   return {
@@ -107,7 +107,7 @@ export function succeededStatus(
   generation: number,
   nowMs: number,
   timestampAnnotation?: string,
-): Status {
+): StatusPatch {
   return {
     lastOperation: {
       type: op,
@@ -132,7 +132,7 @@ export function pendingStatus(
   description: string,
   nowMs: number,
   timestampAnnotation?: string,
-): Status {
+): StatusPatch {
   return {
     lastOperation: {
       type: op,

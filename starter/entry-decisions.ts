@@ -15,7 +15,7 @@ import {
 import type { EntryAction } from './entry-action';
 import type { FailingSince } from './entry-health';
 import {
-  type EntryState,
+  type WatchedEntry,
   type Fingerprint,
   SignalReason,
   changeIntent,
@@ -50,7 +50,7 @@ export interface EntryDecisionsDeps {
   metrics: WatcherMetrics;
   memory: Memory;
   /** The BackupEntry informer's cache. */
-  entries(): ReadonlyMap<string, EntryState>;
+  entries(): ReadonlyMap<string, WatchedEntry>;
   /** Queues an action for an entry (the work queue merges it with what waits). */
   enqueue(name: string, action: EntryAction): void;
   /** Makes the secret informers watch exactly these namespaces. */
@@ -68,7 +68,7 @@ export class EntryDecisions {
   constructor(private readonly d: EntryDecisionsDeps) {}
 
   /** True when this controller serves the entry (its type and class). */
-  served(e: EntryState): boolean {
+  served(e: WatchedEntry): boolean {
     return isServed(e, this.d.config);
   }
 
@@ -80,7 +80,7 @@ export class EntryDecisions {
   // --- entries ------------------------------------------------------------------------------------------------------
 
   /** A complete list of the BackupEntries: decide about each, and tell the workflows of vanished ones. */
-  onEntrySync(current: ReadonlyMap<string, EntryState>): void {
+  onEntrySync(current: ReadonlyMap<string, WatchedEntry>): void {
     const { fingerprints } = this.d.memory;
     for (const e of current.values()) {
       this.d.metrics.events.inc({ resource: 'backupentries', type: 'LISTED' });
@@ -95,7 +95,7 @@ export class EntryDecisions {
   }
 
   /** A watch event of a BackupEntry. */
-  onEntryEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', e: EntryState): void {
+  onEntryEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', e: WatchedEntry): void {
     const before = this.referencedNamespaces();
     if (type === 'DELETED') {
       this.d.memory.failing.forget(e.name);
@@ -112,7 +112,7 @@ export class EntryDecisions {
   }
 
   /** Decides about one observed entry and remembers its fingerprint. */
-  private decide(e: EntryState): void {
+  private decide(e: WatchedEntry): void {
     const { fingerprints } = this.d.memory;
     if (!this.served(e)) {
       fingerprints.delete(e.name);
@@ -131,7 +131,7 @@ export class EntryDecisions {
     this.d.enqueue(name, { kind: 'gone' });
   }
 
-  private index(e: EntryState): void {
+  private index(e: WatchedEntry): void {
     this.refs.set(e.name, this.served(e) ? e.secretRef : undefined);
   }
 

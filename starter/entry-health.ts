@@ -9,7 +9,7 @@
  * unit-tested without servers. No per-entry labels: every label value comes from a fixed list.
  */
 import { GardenerErrorCode, OperationState, parseRfc3339 } from '../domain';
-import type { EntryState } from './intent';
+import type { WatchedEntry } from './intent';
 import type { CalendarSnapshot } from './retention-calendar';
 
 /** Phases as an entry's status shows them (label values of `bel_watcher_entries_by_phase`). */
@@ -40,7 +40,7 @@ export type DueWindow = keyof typeof DUE_WINDOWS;
  * (deletion requested or running), `Deleted` (Delete/Succeeded, the finalizer is about to go), `Migrated`
  * (Migrate/Succeeded), `Ready` (Succeeded), `Reconciling` (anything else, e.g. Processing).
  */
-export function statusPhase(e: EntryState): StatusPhase {
+export function statusPhase(e: WatchedEntry): StatusPhase {
   const last = e.lastOperation;
   if (!last) return 'New';
   if (e.lastError || last.state === OperationState.Error) return 'Error';
@@ -61,7 +61,7 @@ const RETAINED_UNTIL = /retained until (\S+?)(?:[ ;,]|$)/;
  * while retaining, else the time in the Pending status' description ("Backups are retained until <RFC3339>").
  * Undefined for an entry that is not being deleted or shows neither.
  */
-export function deadlineOf(e: EntryState): number | undefined {
+export function deadlineOf(e: WatchedEntry): number | undefined {
   if (e.deletionTimestamp === undefined) return undefined;
   const fromAnnotation =
     e.annotations.deletionDeadline !== undefined ? parseRfc3339(e.annotations.deletionDeadline) : undefined;
@@ -82,7 +82,7 @@ export class FailingSince {
   private readonly since = new Map<string, { uid: string; atMs: number }>();
 
   /** Looks at an entry's current state. */
-  observe(e: EntryState, nowMs: number): void {
+  observe(e: WatchedEntry, nowMs: number): void {
     if (!e.lastError) {
       this.since.delete(e.name);
       return;
@@ -103,7 +103,7 @@ export class FailingSince {
   }
 
   /** When the entry started failing (epoch ms), if it is failing. */
-  of(e: EntryState): number | undefined {
+  of(e: WatchedEntry): number | undefined {
     const known = this.since.get(e.name);
     return known && known.uid === e.uid ? known.atMs : undefined;
   }
@@ -148,7 +148,7 @@ const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(GardenerErrorCode
  * terminated by hand) — and the 24 h / 7 d counts the larger of both.
  */
 export function summarizeEntries(
-  entries: Iterable<EntryState>,
+  entries: Iterable<WatchedEntry>,
   nowMs: number,
   failing: FailingSince,
   calendar?: CalendarSnapshot,

@@ -46,7 +46,7 @@ export const SignalReason = {
 export type SignalReason = (typeof SignalReason)[keyof typeof SignalReason];
 
 /** The fields of a BackupEntry the watcher decides on. */
-export interface EntryState {
+export interface WatchedEntry {
   name: string;
   uid: string;
   resourceVersion: string;
@@ -99,10 +99,10 @@ export interface ServeFilter {
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /**
- * Reduces a BackupEntry object as the API server returns it (JSON) to an {@link EntryState}; undefined when it has
+ * Reduces a BackupEntry object as the API server returns it (JSON) to an {@link WatchedEntry}; undefined when it has
  * no name (not a BackupEntry). Never throws.
  */
-export function toEntryState(obj: unknown): EntryState | undefined {
+export function toWatchedEntry(obj: unknown): WatchedEntry | undefined {
   if (typeof obj !== 'object' || obj === null) return undefined;
   const o = obj as {
     metadata?: {
@@ -124,8 +124,8 @@ export function toEntryState(obj: unknown): EntryState | undefined {
   const name = str(m.name);
   if (!name) return undefined;
   const a = m.annotations ?? {};
-  const annotations: EntryState['annotations'] = {};
-  const pick = (key: string, field: keyof EntryState['annotations']): void => {
+  const annotations: WatchedEntry['annotations'] = {};
+  const pick = (key: string, field: keyof WatchedEntry['annotations']): void => {
     const v = str(a[key]);
     if (v !== undefined) annotations[field] = v;
   };
@@ -176,7 +176,7 @@ export function toEntryState(obj: unknown): EntryState | undefined {
 }
 
 /** True when the entry's type and class are served (Gardener's class + type predicates). */
-export function isServed(e: EntryState, filter: ServeFilter): boolean {
+export function isServed(e: WatchedEntry, filter: ServeFilter): boolean {
   return filter.providerTypes.includes(e.type) && filter.classes.includes(e.class);
 }
 
@@ -185,7 +185,7 @@ export function isServed(e: EntryState, filter: ServeFilter): boolean {
  * workflow released it on purpose and carries the retention on without it, so telling it "gone" would only cost a
  * workflow task. (Whoever removed it, the workflow deletes at the deadline as recorded: the same outcome.)
  */
-export function releasedDuringRetention(e: EntryState, mode: 'release-entry' | 'hold-entry'): boolean {
+export function releasedDuringRetention(e: WatchedEntry, mode: 'release-entry' | 'hold-entry'): boolean {
   return (
     mode === 'release-entry' &&
     e.deletionTimestamp !== undefined &&
@@ -195,7 +195,7 @@ export function releasedDuringRetention(e: EntryState, mode: 'release-entry' | '
 }
 
 /** The {@link Fingerprint} of an entry. */
-export function fingerprintOf(e: EntryState): Fingerprint {
+export function fingerprintOf(e: WatchedEntry): Fingerprint {
   const a = e.annotations;
   return {
     uid: e.uid,
@@ -230,7 +230,7 @@ export function isTriggeringOperation(op: string | undefined): boolean {
  * - otherwise (settled, or `wait-for-state`): `ensure` — the workflow is started if it is not running, and an
  *   already running one gets no history.
  */
-export function firstSightIntent(e: EntryState): Intent {
+export function firstSightIntent(e: WatchedEntry): Intent {
   const op = e.annotations.operation;
   const last = e.lastOperation;
   if (
@@ -260,7 +260,7 @@ export function firstSightIntent(e: EntryState): Intent {
  * force-deletion, keep-backups or retention-period annotation set or changed. Status writes, finalizer edits,
  * label edits and resyncs change none of these, so they add no history.
  */
-export function changeIntent(prev: Fingerprint, e: EntryState): Intent {
+export function changeIntent(prev: Fingerprint, e: WatchedEntry): Intent {
   if (prev.uid !== e.uid) return firstSightIntent(e);
   const cur = fingerprintOf(e);
   const reasons: SignalReason[] = [];
@@ -283,7 +283,7 @@ export function changeIntent(prev: Fingerprint, e: EntryState): Intent {
 }
 
 /** What an entry is about, for the `entries by intent` gauge: the operation Gardener's table would pick. */
-export function intentCategory(e: EntryState): 'migrate' | 'delete' | 'restore' | 'wait-for-state' | 'reconcile' {
+export function intentCategory(e: WatchedEntry): 'migrate' | 'delete' | 'restore' | 'wait-for-state' | 'reconcile' {
   const op = e.annotations.operation;
   if (op === OperationAnnotation.Migrate) return 'migrate';
   if (e.deletionTimestamp !== undefined) return 'delete';

@@ -13,7 +13,7 @@ import { WorkQueue } from '../adapters/kubernetes/work-queue';
 import { type EntryAction, mergeActions } from './entry-action';
 import { EntryDecisions, type Memory, OWN_KEYS } from './entry-decisions';
 import { type EntryHealth, summarizeEntries } from './entry-health';
-import { type EntryState, intentCategory, toEntryState } from './intent';
+import { type WatchedEntry, intentCategory, toWatchedEntry } from './intent';
 import { CalendarRefresh, readRetentionCalendar } from './retention-calendar';
 import { TemporalActions } from './temporal-actions';
 import type { WatcherMetrics } from './watcher-metrics';
@@ -31,7 +31,7 @@ export interface TermDeps {
 
 /** One leadership term: the informers and the work queue, alive while this replica leads. */
 export class Term {
-  readonly entries: Reflector<EntryState>;
+  readonly entries: Reflector<WatchedEntry>;
   readonly secrets: SecretWatch;
   readonly queue: WorkQueue<EntryAction>;
   private readonly decisions: EntryDecisions;
@@ -74,8 +74,8 @@ export class Term {
       handle: (name, action) => this.actions.perform(name, action),
       onError: (action) => metrics.temporalErrors.inc({ action: action.kind }),
     });
-    this.entries = kube.backupEntryInformer<EntryState>({
-      transform: toEntryState,
+    this.entries = kube.backupEntryInformer<WatchedEntry>({
+      transform: toWatchedEntry,
       keyOf: (e) => e.name,
       onSync: (current) => this.decisions.onEntrySync(current),
       onEvent: (type, e) => this.decisions.onEntryEvent(type, e),

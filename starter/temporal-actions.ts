@@ -11,7 +11,7 @@ import { type BackupEntryWorkflowInput, backupEntryWorkflow } from '../workflows
 import { reconcileSignal } from '../workflows/messages';
 import { BACKUP_ENTRY_NAME } from '../workflows/search-attributes';
 import type { EntryAction } from './entry-action';
-import { type EntryState, SignalReason } from './intent';
+import { type WatchedEntry, SignalReason } from './intent';
 import type { WatcherMetrics } from './watcher-metrics';
 
 /** What {@link TemporalActions} needs from its leadership term. */
@@ -25,7 +25,7 @@ export interface TemporalActionsDeps {
   /** Aborted when the term ends: calls in flight fail (their entries count as not done). */
   signal: AbortSignal;
   /** The informer's current view of an entry (served or not); undefined when none of that name is listed. */
-  entry(name: string): EntryState | undefined;
+  entry(name: string): WatchedEntry | undefined;
   /** The entry's finalizers as stored now (a fresh read); undefined when it is gone. */
   readFinalizers(name: string): Promise<string[] | undefined>;
   /** True when the entry's etcd-backup secret holds other values than its provider secret. */

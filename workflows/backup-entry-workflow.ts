@@ -58,9 +58,9 @@ import {
 } from '../domain';
 import type {
   BackupEntryActivities,
-  EntryView,
+  ObservedEntry,
   SecretReference,
-  StatusReport,
+  StatusWrite,
   StorageTarget,
 } from '../activities/types';
 import type { DeletionReceipt } from '../activities/storage-port';
@@ -69,7 +69,7 @@ import { RETENTION_TIMER_SUMMARY, RETRY_TIMER_SUMMARY } from './timer-summaries'
 import { oneAtATime } from './one-at-a-time';
 import {
   type DecisionRecord,
-  type EntryStatusView,
+  type StatusQueryResult,
   cancelCleanupSignal,
   cancelCleanupUpdate,
   expediteSignal,
@@ -259,7 +259,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const kubeSerial = oneAtATime(kubeLocal);
   const kube = (): BackupEntryActivities => (current() ? kubeSerial : fast() ? kubeLocal : kubeRemote);
   /** The entry as the current pass read it (its writes say what they observed instead of reading again). */
-  let passEntry: EntryView | undefined;
+  let passEntry: ObservedEntry | undefined;
   /** The persist write in flight (see `persist`). */
   let persisting: Promise<unknown> = Promise.resolve();
   /** The operation the current pass runs (for its Error status); undefined before the pass has decided. */
@@ -273,7 +273,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     log.info('Decision', { entry: name, ...full });
     return full;
   };
-  const view = (): EntryStatusView => ({
+  const view = (): StatusQueryResult => ({
     entryName: name,
     phase: s.phase,
     decisions: [...s.decisions],
@@ -417,7 +417,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
 
   /** The entry as the deletion flow sees it once it was released: what was pinned at retention start. */
-  const releasedView = (del: DeletionState): EntryView => ({
+  const releasedView = (del: DeletionState): ObservedEntry => ({
     exists: false,
     name,
     uid: s.uid ?? '',
@@ -593,7 +593,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     ];
     if (changed.length > 0) upsertSearchAttributes(changed as Parameters<typeof upsertSearchAttributes>[0]);
   };
-  const report = async (r: StatusReport): Promise<void> => {
+  const report = async (r: StatusWrite): Promise<void> => {
     if (fast() && s.deletion?.entryReleased) {
       // The entry was released and is gone (or going): there is no status left to write.
     } else if (fast() && passEntry?.exists) {
@@ -624,7 +624,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     kube().releaseFinalizers(name, { ...opts, ...(opts.secret && s.secretRef ? { secretRef: s.secretRef } : {}) });
 
   // --- operations ----------------------------------------------------------------------------------------------------
-  const reconcile = async (entry: EntryView, op: Operation): Promise<PassOutcome> => {
+  const reconcile = async (entry: ObservedEntry, op: Operation): Promise<PassOutcome> => {
     if (fast()) {
       setPhase(Phase.Reconciling);
       s.etcdBackupSecret = await kube().reconcileEntry(name, { operation: op, entry });
@@ -684,7 +684,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
 
   /** The retention of a just-deleted entry: its deadline, where the period came from, and a warning to show. */
   const retentionOf = (
-    entry: EntryView,
+    entry: ObservedEntry,
     deletedMs: number,
   ): { deadlineMs: number; retentionMs: number; source: string; warning?: DomainError } => {
     // Control-plane migration: gardenlet waits at most 10 minutes for a `source-` entry to go, so it is never retained
@@ -706,7 +706,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
 
   /** The secretRef secret is gone at deletion: Gardener releases the finalizer without cleanup (gardener/gardener#2557); so do we, loudly. */
-  const orphaned = async (entry: EntryView): Promise<PassOutcome> => {
+  const orphaned = async (entry: ObservedEntry): Promise<PassOutcome> => {
     const msg =
       `secret ${entry.secretRef.namespace}/${entry.secretRef.name} is gone, so the backups under ${prefix} in ` +
       `bucket ${entry.bucketName} cannot be deleted and stay behind`;
@@ -717,7 +717,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
 
   /** A deletion first seen, in the shape of histories written before PATCH_SEED_SCALE (one activity per step). */
-  const startDeletion = async (entry: EntryView): Promise<PassOutcome | undefined> => {
+  const startDeletion = async (entry: ObservedEntry): Promise<PassOutcome | undefined> => {
     // This version writes Pending (or the deletion's Processing) right after, in the same workflow task.
     if (!fast())
       await report({ kind: 'processing', operation: Operation.Delete, description: 'Deleting the BackupEntry' });
@@ -782,7 +782,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
 
   /** The Pending status of a retained entry: until when, and how to change it. */
-  const pendingReport = (deadlineMs: number, inv?: DeletionState['inventory']): StatusReport => ({
+  const pendingReport = (deadlineMs: number, inv?: DeletionState['inventory']): StatusWrite => ({
     kind: 'pending',
     operation: Operation.Delete,
     description:
@@ -796,7 +796,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
    * checks the credentials, deletes the etcd-backup secret, writes Pending and records the deadline (or releases the
    * entry); the retention timer starts when this workflow task completes, and the inventory is counted beside it.
    */
-  const beginDeletion = async (entry: EntryView): Promise<PassOutcome | undefined> => {
+  const beginDeletion = async (entry: ObservedEntry): Promise<PassOutcome | undefined> => {
     const deletedAt = parseRfc3339(entry.deletionTimestamp!);
     const r = retentionOf(entry, deletedAt.ok ? deletedAt.value : Date.now());
     const target: StorageTarget = { type: entry.type, bucketName: entry.bucketName, secretRef: { ...entry.secretRef } };
@@ -910,14 +910,14 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
 
   /** A deadline written on the entry (by an earlier run, or by hand), bounded to 10 years after the deletion. */
-  const acceptedDeadline = (entry: EntryView, deletedMs: number): number | undefined => {
+  const acceptedDeadline = (entry: ObservedEntry, deletedMs: number): number | undefined => {
     const text = entry.annotations.deletionDeadline;
     const t = text !== undefined ? parseRfc3339(text) : undefined;
     return t?.ok ? Math.min(t.value, deletedMs + MAX_RETENTION_MS) : undefined;
   };
 
   /** Gardener forbids spec changes on a deleting entry; where that is not enforced, say so once and keep the target. */
-  const noteSpecChange = (entry: EntryView): void => {
+  const noteSpecChange = (entry: ObservedEntry): void => {
     const t = s.deletion?.target;
     if (!t || s.deletion!.specChangeNoted) return;
     if (
@@ -940,7 +940,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
 
   /** Annotations an operator with only kubectl uses to steer a deletion (docs/design.md §4). */
-  const applyAnnotations = (entry: EntryView): void => {
+  const applyAnnotations = (entry: ObservedEntry): void => {
     const force = entry.annotations.forceDeletion;
     if (force !== undefined && !s.expedite && s.phase !== Phase.Deleting) {
       const v = parseBoolAnnotation(force);
@@ -1013,7 +1013,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     };
   };
 
-  const deleteFlow = async (entry: EntryView): Promise<PassOutcome> => {
+  const deleteFlow = async (entry: ObservedEntry): Promise<PassOutcome> => {
     if (!entry.hasFinalizer && !s.deletion) return CONTINUE; // never ours (or already released): nothing to clean
     // Gardener removes the reconcile annotation on every operation, delete included (left, it would re-trigger passes).
     if (entry.annotations.operation === 'reconcile' && since(PATCH_PERSIST_DECISIONS))
@@ -1093,7 +1093,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
 
   /** A BackupEntry re-created under the same name (new uid) starts a fresh lifecycle: nothing of the old one carries over. */
-  const startOverIfRecreated = async (entry: EntryView): Promise<void> => {
+  const startOverIfRecreated = async (entry: ObservedEntry): Promise<void> => {
     const recreated = s.uid !== undefined && s.uid !== '' && entry.uid !== '' && entry.uid !== s.uid;
     const old = s.deletion;
     if (recreated && old?.entryReleased && old.target && !old.receipt) {
@@ -1293,7 +1293,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
 // --- pure helpers ----------------------------------------------------------------------------------------------------
 
 /** What a pass read of the entry, for a status report written without reading it again. */
-function observedOf(entry: EntryView | undefined): Pick<StatusReport, 'observed'> {
+function observedOf(entry: ObservedEntry | undefined): Pick<StatusWrite, 'observed'> {
   return entry?.exists
     ? {
         observed: {
@@ -1305,7 +1305,7 @@ function observedOf(entry: EntryView | undefined): Pick<StatusReport, 'observed'
 }
 
 /** The entry's uid for an Event, when the pass read one (saves the activity a read). */
-function uidOf(entry: EntryView | undefined): { entryUid?: string } {
+function uidOf(entry: ObservedEntry | undefined): { entryUid?: string } {
   return entry?.exists && entry.uid ? { entryUid: entry.uid } : {};
 }
 

@@ -45,7 +45,7 @@ export interface DecisionRecord {
 }
 
 /** Everything the `status` query returns: the entry's story so far. */
-export interface EntryStatusView {
+export interface StatusQueryResult {
   entryName: string;
   phase: Phase;
   type?: string;
@@ -84,4 +84,4 @@ export const extendRetentionUpdate = defineUpdate<DecisionRecord, [ExtendRequest
 export const extendRetentionSignal = defineSignal<[ExtendRequest]>('extendRetention');
 
 /** The entry's current state and story. */
-export const statusQuery = defineQuery<EntryStatusView>('status');
+export const statusQuery = defineQuery<StatusQueryResult>('status');

@@ -16,7 +16,7 @@ import { Phase, parseDuration, parseRfc3339, parseWorkflowId, workflowIdFor } fr
 import type { BackupEntryWorkflowResult } from '../../workflows/backup-entry-workflow';
 import {
   type DecisionRecord,
-  type EntryStatusView,
+  type StatusQueryResult,
   cancelCleanupUpdate,
   expediteUpdate,
   extendRetentionUpdate,
@@ -33,7 +33,7 @@ import { CliError, failed, refused } from './errors';
 import {
   type DeletionProgressView,
   type EntryRow,
-  type StatusReportView,
+  type StatusCommandOutput,
   formatBytes,
   formatDecision,
   formatEntryTable,
@@ -174,9 +174,13 @@ export interface StatusOptions {
 /**
  * `status <entry>`: the workflow's `status` query (phase, deadline, inventory, last operation, receipt, decision log)
  * plus the run, its execution status and, while deleting, progress from the `deleteBackups` heartbeat. Written as a
- * readable story or as JSON ({@link StatusReportView}). Fails (exit 1) when the entry has no workflow.
+ * readable story or as JSON ({@link StatusCommandOutput}). Fails (exit 1) when the entry has no workflow.
  */
-export async function entryStatus(ctx: CliContext, entry: string, opts: StatusOptions = {}): Promise<StatusReportView> {
+export async function entryStatus(
+  ctx: CliContext,
+  entry: string,
+  opts: StatusOptions = {},
+): Promise<StatusCommandOutput> {
   const handle = handleFor(ctx, entry);
   const report = await waitForWorker(ctx, `the status of ${entry}`, async () => {
     const description = await handle.describe();
@@ -188,7 +192,7 @@ export async function entryStatus(ctx: CliContext, entry: string, opts: StatusOp
       executionStatus: statusName(description.status.name),
       view,
       ...(progress ? { progress } : {}),
-    } satisfies StatusReportView;
+    } satisfies StatusCommandOutput;
   }).catch((e: unknown) => rethrow(ctx, e, handle, entry, 'show'));
   ctx.out.write(opts.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, now(ctx)));
   return report;
@@ -483,7 +487,7 @@ async function followToEnd(
         throw failed(
           `gave up waiting for ${entry} after ${Math.round(elapsed / 1000)} s; it continues in the background`,
         );
-      const v: EntryStatusView | undefined = await handle.query(statusQuery).catch(() => undefined);
+      const v: StatusQueryResult | undefined = await handle.query(statusQuery).catch(() => undefined);
       if (v && v.phase !== lastPhase) {
         lastPhase = v.phase;
         lastLine = now(ctx);

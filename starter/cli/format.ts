@@ -12,7 +12,7 @@ import { formatBytes, formatDuration, safeText } from '../../domain';
 export function shown(text: string | undefined, maxChars = 2000): string {
   return text === undefined ? '' : safeText(text, maxChars);
 }
-import type { DecisionRecord, EntryStatusView } from '../../workflows/messages';
+import type { DecisionRecord, StatusQueryResult } from '../../workflows/messages';
 
 /** One row of `list`: an entry's workflow as Temporal visibility sees it. */
 export interface EntryRow {
@@ -41,12 +41,12 @@ export interface DeletionProgressView {
 }
 
 /** What `status` shows: the workflow's own view plus what only Temporal knows (run, execution status, progress). */
-export interface StatusReportView {
+export interface StatusCommandOutput {
   workflowId: string;
   runId: string;
   /** Workflow execution status (`Running`, `Completed`, ...). */
   executionStatus: string;
-  view: EntryStatusView;
+  view: StatusQueryResult;
   progress?: DeletionProgressView;
 }
 
@@ -107,7 +107,7 @@ export function formatDecision(d: DecisionRecord): string {
  * deadline (with its source and a relative time), the inventory, the last operation and error, deletion progress or
  * receipt, and the decision log with who asked and why. Lines without data are left out.
  */
-export function formatStatus(r: StatusReportView, nowMs: number): string {
+export function formatStatus(r: StatusCommandOutput, nowMs: number): string {
   const v = r.view;
   const lines: [string, string][] = [];
   const add = (k: string, val: string | undefined): void => {

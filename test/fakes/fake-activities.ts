@@ -1,6 +1,6 @@
 import { CancelledFailure, heartbeat, sleep as activitySleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { BackupEntryActivities, EntryView, StatusReport } from '../../activities/types';
+import { type BackupEntryActivities, type ObservedEntry, type StatusWrite, goneEntry } from '../../activities/types';
 import type { DeletionReceipt } from '../../activities/storage-port';
 import type { RetentionRecord } from '../../domain';
 
@@ -8,13 +8,13 @@ import type { RetentionRecord } from '../../domain';
 export const PLANTED_SECRET = 'PLANTED-SECRET-7f3c9a2e-do-not-leak';
 
 /** A status the workflow wrote, with what the fake cluster held at that moment (to check the order of effects). */
-export type WrittenStatus = StatusReport & {
+export type WrittenStatus = StatusWrite & {
   world: { finalizers: boolean; etcdSecret: boolean; operationAnnotation?: string };
 };
 
 /** One entry in the fake cluster: what observeEntry reads and the activities change. */
 export interface FakeEntry {
-  view: EntryView;
+  view: ObservedEntry;
   statuses: WrittenStatus[];
   /** The secretRef secret (`spec.secretRef` at creation) and whether our finalizer is on it. */
   secret: { namespace: string; name: string };
@@ -45,29 +45,12 @@ export interface FakeEntry {
   receiptExtras?: Partial<DeletionReceipt>;
 }
 
-/** What the real observeEntry returns for an entry that does not exist: every field empty. */
-function goneView(name: string): EntryView {
-  return {
-    exists: false,
-    name,
-    uid: '',
-    generation: 0,
-    type: '',
-    class: '',
-    bucketName: '',
-    region: '',
-    secretRef: { name: '', namespace: '' },
-    annotations: {},
-    hasFinalizer: false,
-  };
-}
-
 /** The fake cluster + storage the workflow tests drive: typed as the real activities, in memory. */
 export class FakeWorld {
   readonly entries = new Map<string, FakeEntry>();
 
-  add(name: string, over: Partial<EntryView> = {}): FakeEntry {
-    const view: EntryView = {
+  add(name: string, over: Partial<ObservedEntry> = {}): FakeEntry {
+    const view: ObservedEntry = {
       exists: true,
       name,
       uid: 'uid-1',
@@ -141,7 +124,7 @@ export class FakeWorld {
       },
       observeEntry: async (name) => {
         const e = this.entries.get(name);
-        if (!e || !e.view.exists) return goneView(name);
+        if (!e || !e.view.exists) return goneEntry(name);
         return structuredClone(e.view);
       },
       ensureFinalizers: async (name) => {

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { workflowIdFor } from '../../domain';
-import { reconcileSignal, statusQuery, type EntryStatusView } from '../../workflows/messages';
+import { reconcileSignal, statusQuery, type StatusQueryResult } from '../../workflows/messages';
 import { freePort } from '../../tools/stack';
 import { faults, on, startFaultProxy, type FaultProxy } from '../support/fault-proxy';
 import { stackEnv } from '../support/env';
@@ -176,7 +176,7 @@ async function entry(
 }
 
 test('K1: no secret byte in any workflow history, log line, metric, status or Event after full lifecycles', async () => {
-  const snapshots: Array<EntryObject | EntryStatusView | undefined> = [];
+  const snapshots: Array<EntryObject | StatusQueryResult | undefined> = [];
   const [plain, forbidden, malformed, rotated, kept, local, wi] = await Promise.all([
     entry('leak-plain', 'gcp', { 'serviceaccount.json': SA1.json }),
     entry('leak-403', 'gcp', { 'serviceaccount.json': SA1.json }),

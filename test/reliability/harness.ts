@@ -11,7 +11,7 @@ import { type Bucket, Storage } from '@google-cloud/storage';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { workflowIdFor } from '../../domain';
 import { backupEntryWorkflow, type WorkflowSettings } from '../../workflows/backup-entry-workflow';
-import { type EntryStatusView, statusQuery } from '../../workflows/messages';
+import { type StatusQueryResult, statusQuery } from '../../workflows/messages';
 import { adminKubeConfig, stackEnv } from '../support/env';
 import { waitFor } from '../../tools/stack';
 import { annotateEntry, getEntry } from '../support/entries';
@@ -187,11 +187,11 @@ export async function startEntryWorkflow(
 /** Polls the workflow's status query until `check` holds. */
 export async function statusUntil(
   h: WorkflowHandle,
-  check: (v: EntryStatusView) => boolean,
+  check: (v: StatusQueryResult) => boolean,
   what: string,
   timeoutMs = 60_000,
-): Promise<EntryStatusView> {
-  let last: EntryStatusView | undefined;
+): Promise<StatusQueryResult> {
+  let last: StatusQueryResult | undefined;
   try {
     return await pollFor(
       async () => {

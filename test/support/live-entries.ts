@@ -12,7 +12,7 @@ import { loadConfig } from '../../config';
 import { workflowIdFor } from '../../domain';
 import { runWorker } from '../../worker/main';
 import { backupEntryWorkflow } from '../../workflows/backup-entry-workflow';
-import { type EntryStatusView, reconcileSignal, statusQuery } from '../../workflows/messages';
+import { type StatusQueryResult, reconcileSignal, statusQuery } from '../../workflows/messages';
 import { waitFor } from '../../tools/stack';
 import { adminKubeConfig, stackEnv } from './env';
 
@@ -46,14 +46,14 @@ export interface LiveEntries {
   /** Creates namespace, provider secret, entry and backup objects, starts the workflow and waits for Ready. */
   createReady(): Promise<LiveEntry>;
   /** Annotates the entry's retention (default `1h`), deletes it, tells the workflow and waits for Retaining. */
-  retain(entry: LiveEntry, retention?: string): Promise<EntryStatusView>;
+  retain(entry: LiveEntry, retention?: string): Promise<StatusQueryResult>;
   /** Polls the status query until `check` holds (a condition, not a sleep). */
   until(
     h: WorkflowHandle,
-    check: (v: EntryStatusView) => boolean,
+    check: (v: StatusQueryResult) => boolean,
     what: string,
     timeoutMs?: number,
-  ): Promise<EntryStatusView>;
+  ): Promise<StatusQueryResult>;
   /** Object files still under the entry's prefix in the local bucket. */
   objectsOf(name: string): string[];
   /** Terminates what is still running, stops the worker, closes the client. */
@@ -91,7 +91,7 @@ export async function startLiveEntries(label: string): Promise<LiveEntries> {
 
   const until: LiveEntries['until'] = async (h, check, what, timeoutMs = 60_000) => {
     const deadline = Date.now() + timeoutMs;
-    let last: EntryStatusView | undefined;
+    let last: StatusQueryResult | undefined;
     while (Date.now() < deadline) {
       last = await h.query(statusQuery).catch(() => undefined);
       if (last && check(last)) return last;

@@ -15,7 +15,7 @@ import {
   extendRetentionUpdate,
   reconcileSignal,
   statusQuery,
-  type EntryStatusView,
+  type StatusQueryResult,
 } from '../../workflows/messages';
 import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
 import { WORKFLOW_CODE } from '../../worker/workflow-code';
@@ -115,10 +115,10 @@ async function start(
 /** Waits (through the status query, not a sleep) until `check` holds; the timeout names the last status seen. */
 async function until(
   h: WorkflowHandle,
-  check: (v: EntryStatusView) => boolean,
+  check: (v: StatusQueryResult) => boolean,
   what: string,
   timeoutMs = 30_000,
-): Promise<EntryStatusView> {
+): Promise<StatusQueryResult> {
   return waitFor(
     async () => {
       const v = await h.query(statusQuery);
@@ -154,7 +154,7 @@ function historyFixture(file: string): unknown {
 
 const phaseIs =
   (p: Phase) =>
-  (v: EntryStatusView): boolean =>
+  (v: StatusQueryResult): boolean =>
     v.phase === p;
 
 /** Marks the fake entry deleted (as kubectl delete would, given our finalizer) and tells the workflow. */

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { runCli } from '../../../starter/cli/program';
-import type { EntryRow, StatusReportView } from '../../../starter/cli/format';
+import type { EntryRow, StatusCommandOutput } from '../../../starter/cli/format';
 import { waitFor } from '../../../tools/stack/wait';
 import { statusQuery } from '../../../workflows/messages';
 import { type LiveEntries, type LiveEntry, startLiveEntries } from '../../support/live-entries';
@@ -125,7 +125,7 @@ describe('backupentry CLI against a real worker, kube-apiserver and Temporal', (
       /^ {2}\S+ {2}retention-start by controller: retention 1h \(annotation\) → the objects under /m,
     );
     expect(r.out).toMatch(/^ {2}\S+ {2}note by controller: inventory → 3 objects \(300 B\) under /m);
-    const json = JSON.parse((await cli('status', retaining.name, '-o', 'json')).out) as StatusReportView;
+    const json = JSON.parse((await cli('status', retaining.name, '-o', 'json')).out) as StatusCommandOutput;
     expect(json.view).toMatchObject({
       phase: 'Retaining',
       deletionScheduledAt: retaining.deadline,

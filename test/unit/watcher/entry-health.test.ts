@@ -1,4 +1,4 @@
-import { type EntryState, toEntryState } from '../../../starter/intent';
+import { type WatchedEntry, toWatchedEntry } from '../../../starter/intent';
 import {
   ERROR_CODE_LABELS,
   FailingSince,
@@ -14,7 +14,7 @@ const NOW = Date.parse('2026-11-25T12:00:00Z');
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.000Z$/, 'Z');
 let n = 0;
 
-/** An entry as the watcher's informer holds it, built from an API object (so toEntryState is covered too). */
+/** An entry as the watcher's informer holds it, built from an API object (so toWatchedEntry is covered too). */
 function entry(o: {
   deleting?: boolean;
   deadline?: number;
@@ -23,8 +23,8 @@ function entry(o: {
   error?: { codes: string[]; at: number };
   uid?: string;
   name?: string;
-}): EntryState {
-  const e = toEntryState({
+}): WatchedEntry {
+  const e = toWatchedEntry({
     metadata: {
       name: o.name ?? `shoot--p--s${n++}--0b8f7b2e-6d0c-4a52-9d0c-1f2e3d4c5b6a`,
       uid: o.uid ?? 'u1',
@@ -100,7 +100,7 @@ describe("entry health: what the watcher's entry gauges say (no per-entry labels
   });
 
   it('builds the retention calendar of held entries: due within 1h/24h/7d, overdue count and the most overdue age', () => {
-    const retaining = (deadline: number): EntryState =>
+    const retaining = (deadline: number): WatchedEntry =>
       entry({ deleting: true, deadline, last: ['Delete', 'Pending'] });
     const h = summarizeEntries(
       [

@@ -1,18 +1,18 @@
 import fc from 'fast-check';
 import pino from 'pino';
 import {
-  type EntryState,
+  type WatchedEntry,
   changeIntent,
   fingerprintOf,
   firstSightIntent,
   intentCategory,
   isServed,
-  toEntryState,
+  toWatchedEntry,
 } from '../../../starter/intent';
 import { WorkQueue } from '../../../adapters/kubernetes/work-queue';
 import { type EntryAction, mergeActions } from '../../../starter/entry-action';
 
-const base = (over: Partial<EntryState> = {}): EntryState => ({
+const base = (over: Partial<WatchedEntry> = {}): WatchedEntry => ({
   name: 'shoot--dev--a--0b1c',
   uid: 'u1',
   resourceVersion: '10',
@@ -26,9 +26,9 @@ const base = (over: Partial<EntryState> = {}): EntryState => ({
   ...over,
 });
 
-describe('toEntryState and isServed', () => {
+describe('toWatchedEntry and isServed', () => {
   it('reads the fields the watcher decides on; an empty class is shoot', () => {
-    const e = toEntryState({
+    const e = toWatchedEntry({
       metadata: {
         name: 'n',
         uid: 'u',
@@ -66,16 +66,16 @@ describe('toEntryState and isServed', () => {
   it('never throws on malformed objects', () => {
     fc.assert(
       fc.property(fc.anything(), (v) => {
-        const e = toEntryState(v);
+        const e = toWatchedEntry(v);
         expect(e === undefined || typeof e.name === 'string').toBe(true);
       }),
     );
-    expect(toEntryState({ metadata: {} })).toBeUndefined();
+    expect(toWatchedEntry({ metadata: {} })).toBeUndefined();
   });
 });
 
 describe('firstSightIntent (Gardener CREATE predicate + generation)', () => {
-  it.each<[string, Partial<EntryState>, ReturnType<typeof firstSightIntent>]>([
+  it.each<[string, Partial<WatchedEntry>, ReturnType<typeof firstSightIntent>]>([
     [
       'new entry',
       { lastOperation: undefined, observedGeneration: undefined },
@@ -112,7 +112,7 @@ describe('firstSightIntent (Gardener CREATE predicate + generation)', () => {
 
 describe('changeIntent: only meaningful changes signal', () => {
   const prev = fingerprintOf(base());
-  it.each<[string, Partial<EntryState>, string[]]>([
+  it.each<[string, Partial<WatchedEntry>, string[]]>([
     [
       'status write of our own',
       { resourceVersion: '11', lastOperation: { type: 'Reconcile', state: 'Processing' } },

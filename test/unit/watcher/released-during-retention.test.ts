@@ -1,6 +1,6 @@
-import { type EntryState, releasedDuringRetention } from '../../../starter/intent';
+import { type WatchedEntry, releasedDuringRetention } from '../../../starter/intent';
 
-const entry = (over: Partial<EntryState> = {}): EntryState => ({
+const entry = (over: Partial<WatchedEntry> = {}): WatchedEntry => ({
   name: 'shoot--dev--a--0b1c',
   uid: 'u1',
   resourceVersion: '10',
@@ -24,7 +24,7 @@ describe('the watcher does not tell a workflow "gone" for an entry it released d
     expect(releasedDuringRetention(entry(), 'hold-entry')).toBe(false);
   });
 
-  it.each<[string, Partial<EntryState>]>([
+  it.each<[string, Partial<WatchedEntry>]>([
     ['not deleted (a forced removal of a live entry)', { deletionTimestamp: undefined }],
     [
       'deleted while Ready (the workflow had not registered the deletion)',
