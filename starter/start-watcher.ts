@@ -11,6 +11,7 @@ import type { Registry } from 'prom-client';
 import type { AppConfig } from '../config';
 import { startHealthServer, type HealthServer, type Readiness } from '../adapters/http/health-server';
 import type { LeaderElector } from '../adapters/kubernetes/leader-election';
+import { temporalReachability } from '../adapters/temporal-probe';
 import { type KubeConfig, WatcherKube } from '../adapters/kubernetes/watcher-kube';
 import type { Memory } from './entry-decisions';
 import { FailingSince, summarizeEntries } from './entry-health';
@@ -118,18 +119,7 @@ export async function startWatcher(opts: StartWatcherOptions): Promise<WatcherHa
     { defaultMetrics: opts.defaultMetrics ?? false },
   );
 
-  let temporalOk: { at: number; ok: boolean } | undefined;
-  const temporalReachable = async (): Promise<boolean> => {
-    if (temporalOk && Date.now() - temporalOk.at < 5000) return temporalOk.ok;
-    const ok = await client.connection
-      .withDeadline(Date.now() + 3000, () => client.workflowService.getSystemInfo({}))
-      .then(
-        () => true,
-        () => false,
-      );
-    temporalOk = { at: Date.now(), ok };
-    return ok;
-  };
+  const temporalReachable = temporalReachability(() => client.connection);
   const ready = async (): Promise<Readiness> => {
     const detail: string[] = [];
     if (!(await temporalReachable())) detail.push(`temporal: ${config.temporal.address} is not reachable`);

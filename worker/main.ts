@@ -17,6 +17,7 @@ import type { StorageProvider } from '../activities/storage-port';
 import { startHealthServer, type HealthServer, type Readiness } from '../adapters/http/health-server';
 import { createKubeGateway } from '../adapters/kubernetes/kube-client';
 import { sleepUnlessAborted } from '../adapters/abortable-sleep';
+import { temporalReachability } from '../adapters/temporal-probe';
 import { createGcsProvider } from '../adapters/storage/gcs-provider';
 import { createLocalProvider } from '../adapters/storage/local-provider';
 import { type AppConfig, loadConfig } from '../config';
@@ -89,20 +90,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
   let worker: Worker | undefined;
   const metrics = createWorkerMetrics(() => worker?.getState(), { defaultMetrics: opts.defaultMetrics ?? false });
 
-  let temporalOk: { at: number; ok: boolean } | undefined;
-  const temporalReachable = async (): Promise<boolean> => {
-    const c = connection;
-    if (!c) return false;
-    if (temporalOk && Date.now() - temporalOk.at < 5000) return temporalOk.ok;
-    const ok = await c
-      .withDeadline(Date.now() + 3000, () => c.workflowService.getSystemInfo({}))
-      .then(
-        () => true,
-        () => false,
-      );
-    temporalOk = { at: Date.now(), ok };
-    return ok;
-  };
+  const temporalReachable = temporalReachability(() => connection);
   const ready = async (): Promise<Readiness> => {
     const detail: string[] = [];
     if (!(await temporalReachable())) detail.push(`temporal: ${config.temporal.address} is not reachable`);

@@ -209,6 +209,20 @@ function holdDeletion(e: FakeEntry): Promise<void> {
   });
 }
 
+/** A Ready entry with no retention, deleted: resolves once its deleteBackups runs (held until cancelled). */
+async function givenRunningDeletion(): Promise<Given> {
+  let started!: Promise<void>;
+  const given = await givenReadyEntry({
+    settings: { ...SETTINGS, defaultRetentionMs: 0 },
+    arrange: (x) => {
+      started = holdDeletion(x);
+    },
+  });
+  await deleteEntry(given.h, given.name);
+  await started;
+  return given;
+}
+
 /** Ends a test's workflow that is still retaining (nothing may keep running on the shared server). */
 async function endRetention(h: Handle): Promise<void> {
   await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'end test' }] });
@@ -544,15 +558,7 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     });
 
     it('cancel-cleanup during deletion stops the activity and keeps what is left', async () => {
-      let started!: Promise<void>;
-      const { name, e, h } = await givenReadyEntry({
-        settings: { ...SETTINGS, defaultRetentionMs: 0 },
-        arrange: (x) => {
-          started = holdDeletion(x);
-        },
-      });
-      await deleteEntry(h, name);
-      await started;
+      const { e, h } = await givenRunningDeletion();
       await until(h, phaseIs(Phase.Deleting), 'Deleting');
       const d = await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'wrong entry', by: 'dave' }] });
       expect(d.outcome).toContain('deletion stopped');
@@ -562,15 +568,7 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     });
 
     it('the keep-backups annotation stops a running deletion and keeps what is left', async () => {
-      let started!: Promise<void>;
-      const { name, e, h } = await givenReadyEntry({
-        settings: { ...SETTINGS, defaultRetentionMs: 0 },
-        arrange: (x) => {
-          started = holdDeletion(x);
-        },
-      });
-      await deleteEntry(h, name);
-      await started;
+      const { e, h } = await givenRunningDeletion();
       e.view.annotations.keepBackups = 'true';
       await h.signal(reconcileSignal, { reason: 'keep-backups' });
       expect((await h.result()).outcome).toBe('kept');

@@ -20,6 +20,14 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
 };
 const notFound = (res: ServerResponse): void =>
   json(res, 404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+/** A handler that answers each listed path with its status and body, and 404 for any other. */
+const answering =
+  (routes: Record<string, [status: number, body: unknown]>): Handler =>
+  (req, res) => {
+    const route = routes[req.url ?? ''];
+    if (route) json(res, route[0], route[1]);
+    else notFound(res);
+  };
 
 function kubeConfig(): KubeConfig {
   const kc = new KubeConfig();
@@ -54,20 +62,25 @@ beforeEach(() => {
 describe('WatcherKube', () => {
   it("reads a secret's data; a missing secret is undefined, a server error rejects", async () => {
     const kube = new WatcherKube(kubeConfig());
-    handler = (req, res) => {
-      if (req.url === '/api/v1/namespaces/shoot--a--b/secrets/etcd-backup') {
-        json(res, 200, {
+    handler = answering({
+      '/api/v1/namespaces/shoot--a--b/secrets/etcd-backup': [
+        200,
+        {
           apiVersion: 'v1',
           kind: 'Secret',
           metadata: { name: 'etcd-backup', namespace: 'shoot--a--b' },
           data: { bucketName: 'YQ==' },
-        });
-      } else if (req.url === '/api/v1/namespaces/shoot--a--b/secrets/empty') {
-        json(res, 200, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'empty', namespace: 'shoot--a--b' } });
-      } else if (req.url === '/api/v1/namespaces/shoot--a--b/secrets/boom') {
-        json(res, 500, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 500 });
-      } else notFound(res);
-    };
+        },
+      ],
+      '/api/v1/namespaces/shoot--a--b/secrets/empty': [
+        200,
+        { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'empty', namespace: 'shoot--a--b' } },
+      ],
+      '/api/v1/namespaces/shoot--a--b/secrets/boom': [
+        500,
+        { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 500 },
+      ],
+    });
     await expect(kube.readSecretData('shoot--a--b', 'etcd-backup')).resolves.toEqual({ bucketName: 'YQ==' });
     await expect(kube.readSecretData('shoot--a--b', 'empty')).resolves.toEqual({});
     await expect(kube.readSecretData('shoot--a--b', 'gone')).resolves.toBeUndefined();
@@ -76,21 +89,17 @@ describe('WatcherKube', () => {
 
   it("reads a BackupEntry's finalizers; a missing entry is undefined", async () => {
     const kube = new WatcherKube(kubeConfig());
-    handler = (req, res) => {
-      if (req.url === '/apis/extensions.gardener.cloud/v1alpha1/backupentries/shoot--a--b--1234') {
-        json(res, 200, {
-          apiVersion: 'extensions.gardener.cloud/v1alpha1',
-          kind: 'BackupEntry',
-          metadata: { name: 'shoot--a--b--1234', finalizers: ['extensions.gardener.cloud/local'] },
-        });
-      } else if (req.url === '/apis/extensions.gardener.cloud/v1alpha1/backupentries/bare') {
-        json(res, 200, {
-          apiVersion: 'extensions.gardener.cloud/v1alpha1',
-          kind: 'BackupEntry',
-          metadata: { name: 'bare' },
-        });
-      } else notFound(res);
-    };
+    const entry = (metadata: object): [number, unknown] => [
+      200,
+      { apiVersion: 'extensions.gardener.cloud/v1alpha1', kind: 'BackupEntry', metadata },
+    ];
+    handler = answering({
+      '/apis/extensions.gardener.cloud/v1alpha1/backupentries/shoot--a--b--1234': entry({
+        name: 'shoot--a--b--1234',
+        finalizers: ['extensions.gardener.cloud/local'],
+      }),
+      '/apis/extensions.gardener.cloud/v1alpha1/backupentries/bare': entry({ name: 'bare' }),
+    });
     await expect(kube.readBackupEntryFinalizers('shoot--a--b--1234')).resolves.toEqual([
       'extensions.gardener.cloud/local',
     ]);
