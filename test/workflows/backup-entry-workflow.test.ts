@@ -223,6 +223,17 @@ async function givenRunningDeletion(): Promise<Given> {
   return given;
 }
 
+/** Sets annotations on the entry, as a user or gardenlet would, and signals the workflow as the watcher would. */
+async function annotate(
+  e: FakeEntry,
+  h: Handle,
+  annotations: Partial<FakeEntry['view']['annotations']>,
+  reason: string,
+): Promise<void> {
+  Object.assign(e.view.annotations, annotations);
+  await h.signal(reconcileSignal, { reason });
+}
+
 /** Ends a test's workflow that is still retaining (nothing may keep running on the shared server). */
 async function endRetention(h: Handle): Promise<void> {
   await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'end test' }] });
@@ -263,8 +274,7 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       expect(e.view.annotations.operation).toBeUndefined();
       expect(e.statuses[0]).toMatchObject({ kind: 'processing', world: { finalizers: true } });
       expect(e.statuses[0]!.world.operationAnnotation).toBeUndefined();
-      e.view.annotations.operation = 'restore';
-      await h.signal(reconcileSignal, { reason: 'operation-annotation' });
+      await annotate(e, h, { operation: 'restore' }, 'operation-annotation');
       await until(h, () => e.view.annotations.operation === undefined, 'restore annotation removed');
       const restore = e.statuses.filter((s) => s.operation === 'Restore');
       expect(restore.map((s) => [s.kind, s.world.operationAnnotation])).toEqual([
@@ -325,8 +335,7 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
   describe('migration (operation annotation migrate)', () => {
     it('releases every finalizer and never touches the bucket or etcd-backup', async () => {
       const { e, h } = await givenReadyEntry();
-      e.view.annotations.operation = 'migrate';
-      await h.signal(reconcileSignal, { reason: 'operation-annotation' });
+      await annotate(e, h, { operation: 'migrate' }, 'operation-annotation');
       expect((await h.result()).outcome).toBe('migrated');
       expect(e.releasedAllFinalizers).toBe(true);
       expect(e.finalizerOnSecret).toBe(false);
@@ -529,8 +538,7 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       await deleteEntry(h, name, { forceDeletion: 'maybe' });
       const v = await until(h, phaseIs(Phase.Retaining), 'Retaining');
       expect(v.decisions.find((d) => d.outcome === 'force-deletion ignored')?.reason).toMatch(/maybe/);
-      e.view.annotations.forceDeletion = 'true';
-      await h.signal(reconcileSignal, { reason: 'force-deletion' });
+      await annotate(e, h, { forceDeletion: 'true' }, 'force-deletion');
       const result = await h.result();
       expect(result.outcome).toBe('deleted');
       expect(result.decisions.find((d) => d.action === 'expedite')?.by).toBe('kubectl-annotation');
@@ -569,8 +577,7 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
 
     it('the keep-backups annotation stops a running deletion and keeps what is left', async () => {
       const { e, h } = await givenRunningDeletion();
-      e.view.annotations.keepBackups = 'true';
-      await h.signal(reconcileSignal, { reason: 'keep-backups' });
+      await annotate(e, h, { keepBackups: 'true' }, 'keep-backups');
       expect((await h.result()).outcome).toBe('kept');
       expect(e.deletionCancelled).toBe(true);
       expect(e.objects).toBe(12);
