@@ -70,7 +70,10 @@ export interface DeletionReceipt extends DeletionProgress {
 
 /** Options of {@link BucketSession.deletePrefix}. */
 export interface DeletePrefixOptions {
-  /** Resume from this progress (counts are added to, cursor is where listing restarts). */
+  /**
+   * Resume from this progress (counts are added to, cursor is where listing restarts).
+   * @default undefined (no resume: counts start at 0, listing starts from the first name)
+   */
   resume?: DeletionProgress;
   /** Aborted when the activity is cancelled; deletion stops promptly and throws. */
   signal: AbortSignal;

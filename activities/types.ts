@@ -138,11 +138,15 @@ export type EtcdSecretDeletion = 'deleted' | 'absent' | 'kept-created-by-other';
 export interface ReleaseFinalizersOptions {
   /** Also release the secretRef secret (first). */
   secret: boolean;
-  /** Remove every finalizer of the entry, not only ours (migration). */
+  /**
+   * Remove every finalizer of the entry, not only ours (migration).
+   * @default false (only ours)
+   */
   allEntryFinalizers?: boolean;
   /**
    * The entry's `spec.secretRef` as the caller last saw it; used when the entry is gone or has no complete
    * secretRef. Optional: workflows started before it existed call without it.
+   * @default undefined (no secret is released when the entry is gone or has no complete secretRef)
    */
   secretRef?: SecretReference;
 }

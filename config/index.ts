@@ -159,7 +159,10 @@ export interface WorkerConfig {
   maxCachedWorkflows: number;
   /** Time activities get to finish or checkpoint after SIGTERM before they are cancelled. */
   shutdownGraceMs: number;
-  /** A prebuilt workflow bundle (production); the workflows are bundled at start when unset. */
+  /**
+   * A prebuilt workflow bundle (production).
+   * @default undefined (the workflows are bundled at start)
+   */
   workflowBundlePath?: string;
   /** Activity task slots (deletions, Kubernetes calls) in flight at once. */
   maxConcurrentActivityTaskExecutions: number;
@@ -169,7 +172,8 @@ export interface WorkerConfig {
   httpPort: number;
   /**
    * Where the Temporal runtime's Prometheus exporter listens (its metrics are also appended to `/metrics`); port 0
-   * picks a free port at start; undefined = no SDK metrics.
+   * picks a free port at start; undefined (`BEL_WORKER_SDK_METRICS_ADDRESS=off`) = no SDK metrics.
+   * @default { host: '127.0.0.1', port: 9464 } (`BEL_WORKER_SDK_METRICS_ADDRESS` unset)
    */
   sdkMetrics?: { host: string; port: number };
 }
@@ -179,7 +183,10 @@ export interface WatcherConfig {
   /** The `coordination.k8s.io/v1` Lease the replicas elect a leader on. */
   leaseName: string;
   leaseNamespace: string;
-  /** Holder identity written into the Lease; a `<hostname>-<random>` value is picked at start when unset. */
+  /**
+   * Holder identity written into the Lease.
+   * @default undefined (a `<hostname>-<random>` value is picked at start)
+   */
   identity?: string;
   /** client-go semantics: a non-leader takes the lease over when its holder has not renewed it for this long. */
   leaseDurationMs: number;

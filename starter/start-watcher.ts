@@ -26,13 +26,25 @@ export interface StartWatcherOptions {
   /** Temporal client on `config.temporal.namespace`. Not closed by the watcher. */
   client: Client;
   logger: Logger;
-  /** Holder identity in the Lease; default `config.watcher.identity`, else `<hostname>-<random>`. */
+  /**
+   * Holder identity in the Lease.
+   * @default `config.watcher.identity`, else `<hostname>-<random>`
+   */
   identity?: string;
-  /** Overrides `config.watcher.httpPort` (0 = a free port); `false` serves no HTTP endpoint. */
+  /**
+   * Overrides `config.watcher.httpPort` (0 = a free port); `false` serves no HTTP endpoint.
+   * @default `config.watcher.httpPort`
+   */
   httpPort?: number | false;
-  /** Adds prom-client's process metrics to the registry (the watcher process does; tests do not). */
+  /**
+   * Adds prom-client's process metrics to the registry (the watcher process does; tests do not).
+   * @default false
+   */
   defaultMetrics?: boolean;
-  /** Timeout of one Temporal call. Default 30 s. */
+  /**
+   * Timeout of one Temporal call.
+   * @default 30_000 (30 s)
+   */
   temporalTimeoutMs?: number;
 }
 

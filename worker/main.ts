@@ -51,20 +51,36 @@ export function createProviders(config: AppConfig, metrics?: ActivityMetricsSink
 export interface RunWorkerOptions {
   config: AppConfig;
   kubeConfig: KubeConfig;
-  /** Resolves to stop the worker gracefully. */
+  /**
+   * Resolves to stop the worker gracefully.
+   * @default a promise that never resolves (the worker runs until SIGINT/SIGTERM)
+   */
   stop?: Promise<unknown>;
   /**
-   * Serve `/metrics`, `/healthz` and `/readyz` on this port (0 = a free one). Default: none (tests run several
-   * workers in one process); the worker process passes `config.worker.httpPort`.
+   * Serve `/metrics`, `/healthz` and `/readyz` on this port (0 = a free one); the worker process passes
+   * `config.worker.httpPort`.
+   * @default undefined (no endpoint: tests run several workers in one process)
    */
   httpPort?: number;
-  /** Prometheus text appended to `/metrics` (the worker process passes the Temporal runtime's exporter). */
+  /**
+   * Prometheus text appended to `/metrics` (the worker process passes the Temporal runtime's exporter).
+   * @default undefined (nothing appended)
+   */
   extraMetrics?: () => Promise<string>;
-  /** Adds prom-client's process metrics to the registry (the worker process does). */
+  /**
+   * Adds prom-client's process metrics to the registry (the worker process does).
+   * @default false
+   */
   defaultMetrics?: boolean;
-  /** Called once the endpoint listens, with its port. */
+  /**
+   * Called once the endpoint listens, with its port.
+   * @default a no-op
+   */
   onListening?: (port: number) => void;
-  /** Progress and connection retries; silent when unset. */
+  /**
+   * Progress and connection retries.
+   * @default undefined (silent)
+   */
   logger?: Logger;
 }
 

@@ -99,7 +99,10 @@ export interface WorkflowSettings {
   /** First delay before an operation that failed is tried again; doubles per failure up to `maxRetryDelayMs`. */
   initialRetryDelayMs: number;
   maxRetryDelayMs: number;
-  /** Continue-as-new after this many history events even if the server does not suggest it yet (tests use it). */
+  /**
+   * Continue-as-new after this many history events even if the server does not suggest it yet (tests use it).
+   * @default undefined (only when the server suggests it)
+   */
   continueAsNewAfterEvents?: number;
 }
 

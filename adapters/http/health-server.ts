@@ -16,12 +16,16 @@ export interface Readiness {
 export interface HealthServerOptions {
   /** 0 picks a free port. */
   port: number;
-  /** Default all interfaces. */
+  /**
+   * Address to listen on.
+   * @default undefined (all interfaces)
+   */
   host?: string;
   registry: Registry;
   /**
    * More Prometheus text appended to the registry's on `/metrics` (the worker appends the Temporal runtime's own
    * exporter). A failure or an empty string appends nothing; the registry's metrics are served anyway.
+   * @default undefined (nothing appended)
    */
   extraMetrics?: () => Promise<string>;
   /** Liveness: false when the process should be restarted. */

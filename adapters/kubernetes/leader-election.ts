@@ -32,9 +32,15 @@ export interface LeaderElectionOptions {
   onStartedLeading(): void;
   /** Called when it stops leading (lost, could not renew, or stopping); awaited before the lease is released. */
   onStoppedLeading(): Promise<void> | void;
-  /** Called when the observed holder changes (any replica; '' = nobody). */
+  /**
+   * Called when the observed holder changes (any replica; '' = nobody).
+   * @default a no-op
+   */
   onNewLeader?(identity: string): void;
-  /** Timeout of one API call. Default: half the renew deadline. */
+  /**
+   * Timeout of one API call.
+   * @default half of `renewDeadlineMs`, at least 500
+   */
   requestTimeoutMs?: number;
 }
 

@@ -50,16 +50,36 @@ export interface ReflectorOptions<T> {
   idleTimeoutMs: number;
   /** Server-side timeout of one watch request (randomised to [t, 2t)). */
   watchTimeoutMs: number;
-  /** Timeout of one list page. Default 60 s. */
+  /**
+   * Timeout of one list page.
+   * @default 60_000 (60 s)
+   */
   listTimeoutMs?: number;
-  /** Page size of the list. Default 500. */
+  /**
+   * Page size of the list.
+   * @default 500
+   */
   pageSize?: number;
-  /** Backoff after errors: first delay and cap. Default 500 ms and 30 s. */
+  /**
+   * Backoff after errors: first delay and cap.
+   * @default { initialMs: 500, maxMs: 30_000 }
+   */
   backoff?: { initialMs: number; maxMs: number };
   log: Logger;
-  /** Metric hooks. */
+  /**
+   * Metric hook: the watch restarts (relists or re-watches), with the reason.
+   * @default a no-op
+   */
   onRestart?(reason: RestartReason): void;
+  /**
+   * Metric hook: a watch event arrived, with its type (bookmarks and errors included).
+   * @default a no-op
+   */
   onEventSeen?(type: string): void;
+  /**
+   * Metric hook: the cache went in or out of sync (listed and watching).
+   * @default a no-op
+   */
   onSyncChange?(inSync: boolean): void;
 }
 

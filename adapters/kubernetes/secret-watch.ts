@@ -100,7 +100,10 @@ export interface SecretWatchOptions {
   kubeConfig: KubeConfig;
   /** Facts by `namespace/name`; owned by the caller so they outlive one leadership term. */
   memory: Map<string, SecretFacts>;
-  /** Keys left out of {@link SecretFacts.copyDigest} (those a copy overwrites). Default none. */
+  /**
+   * Keys left out of {@link SecretFacts.copyDigest} (those a copy overwrites).
+   * @default an empty set (none)
+   */
   copyExclude?: ReadonlySet<string>;
   idleTimeoutMs: number;
   watchTimeoutMs: number;
@@ -110,10 +113,23 @@ export interface SecretWatchOptions {
   /**
    * The secret (listed, added or updated) carries retention records of entries released during retention
    * (`BEL_RETENTION_MODE=release-entry`): their workflows must be running.
+   * @default a no-op
    */
   onRetained?(key: string, entries: readonly RetainedEntry[]): void;
+  /**
+   * Metric hook: one namespace's watch restarts, with the reason (see {@link ReflectorOptions.onRestart}).
+   * @default a no-op
+   */
   onRestart?(reason: RestartReason): void;
+  /**
+   * Metric hook: a watch event arrived, with its type; `LISTED` for each secret of a complete list.
+   * @default a no-op
+   */
   onEventSeen?(type: string): void;
+  /**
+   * The in-sync state may have changed (namespaces set, an informer in or out of sync); see `isInSync()`.
+   * @default a no-op
+   */
   onSyncChange?(): void;
 }
 

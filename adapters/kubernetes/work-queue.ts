@@ -18,12 +18,21 @@ export interface WorkQueueOptions<A extends { readonly kind: string }> {
   merge(waiting: A | undefined, next: A): A;
   /** Does the work; a rejection is retried after a backoff unless `isPermanent` says otherwise. */
   handle(key: string, action: A): Promise<void>;
-  /** Errors that retrying cannot fix (the action is dropped and logged). Default: none. */
+  /**
+   * Errors that retrying cannot fix (the action is dropped and logged).
+   * @default undefined (every error is retried)
+   */
   isPermanent?(err: unknown): boolean;
-  /** First retry delay and cap. Default 500 ms and 60 s. */
+  /**
+   * First retry delay and cap.
+   * @default { initialMs: 500, maxMs: 60_000 }
+   */
   backoff?: { initialMs: number; maxMs: number };
   log: Logger;
-  /** Called for every failed attempt. */
+  /**
+   * Called for every failed attempt.
+   * @default a no-op
+   */
   onError?(action: A, err: unknown): void;
   /** Describes an error for the log without secrets. */
   describe(err: unknown): string;

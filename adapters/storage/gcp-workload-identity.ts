@@ -60,7 +60,10 @@ export interface WorkloadIdentityConfig {
   /** The credential config reduced to {@link USED_FIELDS}. */
   credentialsConfig: Record<string, string>;
   audience: string;
-  /** Email of the service account to impersonate, from `service_account_impersonation_url`. */
+  /**
+   * Email of the service account to impersonate, from `service_account_impersonation_url`.
+   * @default undefined (no impersonation: the exchanged token is used as it is)
+   */
   impersonate?: string;
 }
 

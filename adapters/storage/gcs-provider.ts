@@ -52,28 +52,55 @@ export interface GcsProviderOptions {
   /**
    * JSON API endpoint of an emulator (`http://127.0.0.1:PORT`); requests with a service-account key then carry no
    * credentials, requests with workload identity still carry the exchanged token.
+   * @default undefined (the Cloud Storage API itself)
    */
   apiEndpoint?: string;
-  /** Token exchange (STS) endpoint for workload-identity secrets. Default {@link DEFAULT_GCP_STS_ENDPOINT}. */
+  /**
+   * Token exchange (STS) endpoint for workload-identity secrets.
+   * @default {@link DEFAULT_GCP_STS_ENDPOINT} (`https://sts.googleapis.com/v1/token`)
+   */
   stsEndpoint?: string;
   /**
    * Base URL of the IAM Service Account Credentials API, for workload-identity configs that impersonate a service
-   * account. Default {@link DEFAULT_GCP_IAM_CREDENTIALS_ENDPOINT}.
+   * account.
+   * @default {@link DEFAULT_GCP_IAM_CREDENTIALS_ENDPOINT} (`https://iamcredentials.googleapis.com`)
    */
   iamCredentialsEndpoint?: string;
-  /** Per-bucket cap on object writes (deletes, metadata updates) per second, shared by all sessions. Default 1000. */
+  /**
+   * Per-bucket cap on object writes (deletes, metadata updates) per second, shared by all sessions.
+   * @default 1000
+   */
   maxWritesPerSecond?: number;
-  /** Upper bound of the adaptive number of names being deleted at once. Default 64. */
+  /**
+   * Upper bound of the adaptive number of names being deleted at once.
+   * @default 64
+   */
   maxConcurrency?: number;
-  /** Names per list page, 1..1000. Default 1000. */
+  /**
+   * Names per list page, 1..1000.
+   * @default 1000
+   */
   pageSize?: number;
-  /** Per-request timeout in milliseconds. Default 60 000. */
+  /**
+   * Per-request timeout in milliseconds.
+   * @default 60_000
+   */
   requestTimeoutMs?: number;
-  /** Attempts per request for transient failures (408/429/5xx/connection errors). Default 6. */
+  /**
+   * Attempts per request for transient failures (408/429/5xx/connection errors).
+   * @default 6
+   */
   maxAttempts?: number;
-  /** Clock (customTime stamps, lock checks), for tests. */
+  /**
+   * Clock (customTime stamps, lock checks), for tests.
+   * @default Date.now
+   */
   now?: () => number;
-  /** Called for every 429/503 answer (the request is retried); the worker counts them (`bel_worker_storage_throttled_total`). */
+  /**
+   * Called for every 429/503 answer (the request is retried); the worker counts them
+   * (`bel_worker_storage_throttled_total`).
+   * @default a no-op
+   */
   onThrottled?: (status: number) => void;
 }
 

@@ -33,7 +33,10 @@ export const DEFAULT_LOCAL_HOST_PATH = '/etc/gardener/local-backupbuckets';
 export interface LocalProviderOptions {
   /** Folder holding one sub-folder per bucket. */
   rootDir: string;
-  /** Value of the `hostPath` key in the etcd-backup secret; default {@link DEFAULT_LOCAL_HOST_PATH}. */
+  /**
+   * Value of the `hostPath` key in the etcd-backup secret.
+   * @default {@link DEFAULT_LOCAL_HOST_PATH} (`/etc/gardener/local-backupbuckets`)
+   */
   hostPath?: string;
 }
 

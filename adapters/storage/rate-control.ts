@@ -15,9 +15,15 @@ export interface AimdOptions {
   max: number;
   /** Window to start with (clamped to [min, max]). */
   initial: number;
-  /** At most one halving per this many milliseconds (one burst of 429s is one signal, not twenty). */
+  /**
+   * At most one halving per this many milliseconds (one burst of 429s is one signal, not twenty).
+   * @default 1000
+   */
   decreaseIntervalMs?: number;
-  /** Clock, for tests. */
+  /**
+   * Clock, for tests.
+   * @default Date.now
+   */
   now?: () => number;
 }
 

@@ -74,21 +74,41 @@ export interface CliContext {
 
 /** Options of {@link listEntries}. */
 export interface ListOptions {
-  /** Only entries in this phase (`BackupEntryPhase = "<phase>"`). */
+  /**
+   * Only entries in this phase (`BackupEntryPhase = "<phase>"`).
+   * @default undefined (every phase)
+   */
   phase?: Phase;
-  /** Include other seeds' workflows in the namespace (default: only `backupentry/<clusterIdentity>/...`). */
+  /**
+   * Include other seeds' workflows in the namespace.
+   * @default false (only `backupentry/<clusterIdentity>/...`)
+   */
   allClusters?: boolean;
-  /** Only running workflows (default: running and finished ones, without runs that continued as new). */
+  /**
+   * Only running workflows.
+   * @default false (running and finished ones, without runs that continued as new)
+   */
   running?: boolean;
-  /** At most this many rows (default 1000). */
+  /**
+   * At most this many rows.
+   * @default 1000
+   */
   limit?: number;
+  /**
+   * A table or a JSON array of {@link EntryRow}.
+   * @default 'table'
+   */
   output?: OutputFormat;
   /**
    * Only retaining entries whose deletion is due within this many milliseconds from now, overdue ones included
    * (their deadline has passed but the deletion has not started), sorted by deadline, soonest first.
+   * @default undefined (no deadline filter)
    */
   dueWithinMs?: number;
-  /** Only retaining entries whose deadline has passed (the deletion should have started), most overdue first. */
+  /**
+   * Only retaining entries whose deadline has passed (the deletion should have started), most overdue first.
+   * @default false
+   */
   overdue?: boolean;
 }
 
@@ -168,6 +188,10 @@ export async function listEntries(ctx: CliContext, opts: ListOptions = {}): Prom
 
 /** Options of {@link entryStatus}. */
 export interface StatusOptions {
+  /**
+   * The readable story or JSON ({@link StatusCommandOutput}).
+   * @default 'table'
+   */
   output?: OutputFormat;
 }
 
@@ -238,24 +262,50 @@ async function deletionProgress(
 export interface OperatorOptions {
   /** Why (required; recorded in the decision log). */
   reason: string;
-  /** Who asks; default {@link CliContext.user}. */
+  /**
+   * Who asks.
+   * @default {@link CliContext.user}
+   */
   by?: string;
-  /** After the update is accepted, wait until the workflow ends (showing progress) and report how it ended. */
+  /**
+   * After the update is accepted, wait until the workflow ends (showing progress) and report how it ended.
+   * @default false
+   */
   wait?: boolean;
-  /** Give up waiting after this long (exit 1); default 30 minutes. */
+  /**
+   * Give up waiting after this long (exit 1).
+   * @default 1_800_000 (30 minutes)
+   */
   waitTimeoutMs?: number;
+  /**
+   * The recorded decision (and with `wait`, how the workflow ended) as lines or as JSON.
+   * @default 'table'
+   */
   output?: OutputFormat;
 }
 
 /** Options of {@link extendEntry}: exactly one of `by` (a duration) and `until` (RFC3339). */
 export interface ExtendOptions {
   reason: string;
-  /** Move the deadline later by this Go duration (`24h`, `1h30m`). */
+  /**
+   * Move the deadline later by this Go duration (`24h`, `1h30m`).
+   * @default undefined (then `until` is required)
+   */
   by?: string;
-  /** Move the deadline to this RFC3339 time. */
+  /**
+   * Move the deadline to this RFC3339 time.
+   * @default undefined (then `by` is required)
+   */
   until?: string;
-  /** Who asks; default {@link CliContext.user}. */
+  /**
+   * Who asks.
+   * @default {@link CliContext.user}
+   */
   as?: string;
+  /**
+   * The recorded decision as lines or as JSON.
+   * @default 'table'
+   */
   output?: OutputFormat;
 }
 

@@ -26,11 +26,20 @@ export interface RunCliOptions {
   out: OutputStream;
   /** Refusals, errors, help after a usage error, progress of long waits. */
   err: OutputStream;
-  /** Environment to read the configuration from (default `process.env`, through config/). */
+  /**
+   * Environment to read the configuration from (through config/).
+   * @default process.env
+   */
   env?: NodeJS.ProcessEnv;
-  /** Use this client instead of connecting (tests, embedding); it is not closed. */
+  /**
+   * Use this client instead of connecting (tests, embedding); it is not closed.
+   * @default undefined (connects to Temporal per the configuration and closes the connection when done)
+   */
   client?: Client;
-  /** Interval of progress lines during long waits (default 5 s). */
+  /**
+   * Interval of progress lines during long waits.
+   * @default 5000 (5 s)
+   */
   progressIntervalMs?: number;
 }
 
