@@ -106,19 +106,37 @@ export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(sch
 
 /** Validated configuration. */
 export interface AppConfig {
-  /** Names this seed in workflow IDs (`backupentry/<identity>/<entry>`); must stay stable across restarts. */
+  /**
+   * `BEL_CLUSTER_IDENTITY`: names this seed in workflow IDs (`backupentry/<identity>/<entry>`); must stay stable across
+   * restarts.
+   * @default 'local-seed' ({@link DEFAULT_CLUSTER_IDENTITY}; refused in a Kubernetes pod: {@link checkClusterIdentity})
+   */
   clusterIdentity: string;
-  /** `BEL_TASK_QUEUE`, default `backupentry-lifecycle/<clusterIdentity>`: each seed polls its own queue. */
+  /**
+   * `BEL_TASK_QUEUE`, default `backupentry-lifecycle/<clusterIdentity>`: each seed polls its own queue.
+   * @default computed: `backupentry-lifecycle/<BEL_CLUSTER_IDENTITY>` (domain `defaultTaskQueue`)
+   */
   taskQueue: string;
   /**
    * Accepted but risky settings, for the processes to log as warnings at start (e.g. a `BEL_TASK_QUEUE` without the
    * cluster identity). Never contains a value that could be a credential.
    */
   warnings: readonly string[];
-  /** BackupEntry `spec.type` values this controller serves. */
+  /**
+   * `BEL_PROVIDER_TYPES` (comma-separated): BackupEntry `spec.type` values this controller serves.
+   * @default ['gcp', 'local'] (`gcp,local`; domain `DEFAULT_TYPES`)
+   */
   providerTypes: readonly string[];
-  /** BackupEntry `spec.class` values served (empty class = `shoot`). */
+  /**
+   * `BEL_CLASSES` (comma-separated): BackupEntry `spec.class` values served (empty class = `shoot`).
+   * @default ['shoot'] (`shoot`; domain `DEFAULT_CLASSES`)
+   */
   classes: readonly string[];
+  /**
+   * `BEL_DEFAULT_RETENTION` (Go duration): retention after an entry's deletion when the entry has no retention
+   * annotation.
+   * @default 72h (259 200 000 ms; domain `DEFAULT_RETENTION_MS`)
+   */
   defaultRetentionMs: number;
   /**
    * `BEL_RETENTION_MODE`: `release-entry` releases a deleted BackupEntry once its retention is registered (gardenlet
@@ -128,9 +146,28 @@ export interface AppConfig {
    * @default 'release-entry'
    */
   retentionMode: 'release-entry' | 'hold-entry';
-  local: { rootDir?: string; hostPath: string };
+  local: {
+    /**
+     * `BACKUP_LOCAL_DIR`: root folder of the `local` provider, one folder per bucket.
+     * @default undefined (required when `BEL_PROVIDER_TYPES` includes `local`, as it does by default)
+     */
+    rootDir?: string;
+    /**
+     * `BEL_LOCAL_HOST_PATH`: the `hostPath` written into `local` etcd-backup secrets.
+     * @default '/etc/gardener/local-backupbuckets'
+     */
+    hostPath: string;
+  };
   gcs: {
+    /**
+     * `GCS_API_ENDPOINT`: GCS JSON API endpoint override (emulators).
+     * @default undefined (Google's endpoint)
+     */
     apiEndpoint?: string;
+    /**
+     * `BEL_GCS_MAX_WRITES_PER_SECOND`: per-bucket delete rate cap (GCS's initial bucket write budget).
+     * @default 1000
+     */
     maxWritesPerSecond: number;
     /**
      * `BEL_GCP_STS_ENDPOINT`: the token exchange (STS) endpoint where workload-identity tokens are exchanged for
@@ -147,6 +184,10 @@ export interface AppConfig {
      */
     iamCredentialsEndpoint: string;
   };
+  /**
+   * `BEL_LOG_LEVEL`: the lowest level logged.
+   * @default 'info'
+   */
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
   worker: WorkerConfig;
   temporal: { address: string; namespace: string; connect: ReturnType<typeof loadClientConnectConfig> };
@@ -155,58 +196,114 @@ export interface AppConfig {
 
 /** Options of the worker process (worker/main.ts); durations in ms. */
 export interface WorkerConfig {
-  /** Sticky cache size: workflows kept in memory between tasks (evicted ones are replayed when they wake). */
+  /**
+   * `BEL_MAX_CACHED_WORKFLOWS`: sticky cache size: workflows kept in memory between tasks (evicted ones are replayed
+   * when they wake).
+   * @default 500
+   */
   maxCachedWorkflows: number;
-  /** Time activities get to finish or checkpoint after SIGTERM before they are cancelled. */
+  /**
+   * `BEL_SHUTDOWN_GRACE` (Go duration): time activities get to finish or checkpoint after SIGTERM before they are
+   * cancelled.
+   * @default 30s (30 000 ms)
+   */
   shutdownGraceMs: number;
   /**
-   * A prebuilt workflow bundle (production).
+   * `BEL_WORKFLOW_BUNDLE`: a prebuilt workflow bundle (production).
    * @default undefined (the workflows are bundled at start)
    */
   workflowBundlePath?: string;
-  /** Activity task slots (deletions, Kubernetes calls) in flight at once. */
+  /**
+   * `BEL_MAX_CONCURRENT_ACTIVITY_TASKS`: activity task slots (deletions, Kubernetes calls) in flight at once.
+   * @default 50
+   */
   maxConcurrentActivityTaskExecutions: number;
-  /** Workflow task slots in flight at once. */
+  /**
+   * `BEL_MAX_CONCURRENT_WORKFLOW_TASKS`: workflow task slots in flight at once.
+   * @default 40
+   */
   maxConcurrentWorkflowTaskExecutions: number;
-  /** Port of `/metrics`, `/healthz` and `/readyz`; 0 picks a free port (tests). */
+  /**
+   * `BEL_WORKER_HTTP_PORT`: port of `/metrics`, `/healthz` and `/readyz`; 0 picks a free port (tests).
+   * @default 8080
+   */
   httpPort: number;
   /**
-   * Where the Temporal runtime's Prometheus exporter listens (its metrics are also appended to `/metrics`); port 0
-   * picks a free port at start; undefined (`BEL_WORKER_SDK_METRICS_ADDRESS=off`) = no SDK metrics.
-   * @default { host: '127.0.0.1', port: 9464 } (`BEL_WORKER_SDK_METRICS_ADDRESS` unset)
+   * `BEL_WORKER_SDK_METRICS_ADDRESS` (`<host>:<port>` or `off`): where the Temporal runtime's Prometheus exporter
+   * listens (its metrics are also appended to `/metrics`); port 0 picks a free port at start; undefined
+   * (`BEL_WORKER_SDK_METRICS_ADDRESS=off`) = no SDK metrics.
+   * @default { host: '127.0.0.1', port: 9464 } (`127.0.0.1:9464`; `BEL_WORKER_SDK_METRICS_ADDRESS` unset)
    */
   sdkMetrics?: { host: string; port: number };
 }
 
 /** Options of the watcher (starter/watcher.ts); durations in ms. */
 export interface WatcherConfig {
-  /** The `coordination.k8s.io/v1` Lease the replicas elect a leader on. */
+  /**
+   * `BEL_WATCHER_LEASE_NAME`: the `coordination.k8s.io/v1` Lease the replicas elect a leader on.
+   * @default 'backupentry-lifecycle-watcher'
+   */
   leaseName: string;
+  /**
+   * `BEL_WATCHER_LEASE_NAMESPACE`: namespace of that Lease.
+   * @default 'default'
+   */
   leaseNamespace: string;
   /**
-   * Holder identity written into the Lease.
+   * `BEL_WATCHER_IDENTITY`: holder identity written into the Lease.
    * @default undefined (a `<hostname>-<random>` value is picked at start)
    */
   identity?: string;
-  /** client-go semantics: a non-leader takes the lease over when its holder has not renewed it for this long. */
+  /**
+   * `BEL_WATCHER_LEASE_DURATION` (Go duration), client-go semantics: a non-leader takes the lease over when its holder
+   * has not renewed it for this long.
+   * @default 15s (15 000 ms)
+   */
   leaseDurationMs: number;
-  /** A leader that could not renew for this long stops acting (always < leaseDurationMs). */
+  /**
+   * `BEL_WATCHER_RENEW_DEADLINE` (Go duration): a leader that could not renew for this long stops acting (always <
+   * leaseDurationMs).
+   * @default 10s (10 000 ms)
+   */
   renewDeadlineMs: number;
-  /** Interval between acquire/renew attempts (1.2 × retryPeriodMs < renewDeadlineMs). */
+  /**
+   * `BEL_WATCHER_RETRY_PERIOD` (Go duration): interval between acquire/renew attempts (1.2 × retryPeriodMs <
+   * renewDeadlineMs).
+   * @default 2s (2 000 ms)
+   */
   retryPeriodMs: number;
-  /** Port of `/metrics`, `/healthz` and `/readyz`; 0 picks a free port (tests). */
+  /**
+   * `BEL_WATCHER_HTTP_PORT`: port of `/metrics`, `/healthz` and `/readyz`; 0 picks a free port (tests).
+   * @default 8081
+   */
   httpPort: number;
-  /** A watch that delivered nothing (no event, no bookmark) for this long is restarted: the silent-hang watchdog. */
+  /**
+   * `BEL_WATCHER_IDLE_TIMEOUT` (Go duration, at least 1s): a watch that delivered nothing (no event, no bookmark) for
+   * this long is restarted: the silent-hang watchdog.
+   * @default 3m (180 000 ms)
+   */
   idleTimeoutMs: number;
-  /** Server-side timeout of one watch request; each request uses a random value in [t, 2t), as client-go does. */
+  /**
+   * `BEL_WATCHER_WATCH_TIMEOUT` (Go duration, at least 1s): server-side timeout of one watch request; each request uses
+   * a random value in [t, 2t), as client-go does.
+   * @default 5m (300 000 ms)
+   */
   watchTimeoutMs: number;
-  /** Full relist period (level-based safety net; adds no workflow history); 0 disables. */
+  /**
+   * `BEL_WATCHER_RESYNC_PERIOD` (Go duration): full relist period (level-based safety net; adds no workflow history);
+   * 0 disables.
+   * @default 30m (1 800 000 ms)
+   */
   resyncPeriodMs: number;
-  /** Temporal calls (start/signal) in flight at once. */
+  /**
+   * `BEL_WATCHER_CONCURRENCY`: Temporal calls (start/signal) in flight at once.
+   * @default 8
+   */
   concurrency: number;
   /**
-   * How often the leader reads the retention calendar (retaining workflows by deadline) from Temporal visibility for
-   * its metrics (starter/retention-calendar.ts); 0 disables.
+   * `BEL_WATCHER_CALENDAR_PERIOD` (Go duration): how often the leader reads the retention calendar (retaining workflows
+   * by deadline) from Temporal visibility for its metrics (starter/retention-calendar.ts); 0 disables.
+   * @default 30s (30 000 ms)
    */
   calendarPeriodMs: number;
 }
