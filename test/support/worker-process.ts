@@ -25,11 +25,12 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { transformSync } from '@swc/core';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { WORKFLOW_CODE } from '../../worker/workflow-code';
+import { productFolders } from './product-folders';
 import { startProductProcess, WATCHER_READY, WORKER_READY, type LogLine, type ProductProcess } from '../../tools/stack';
 
 const ROOT = resolve(__dirname, '..', '..');
-/** Folders worker/main.ts and starter/watcher.ts need at run time. */
-const SOURCE_DIRS = ['config', 'domain', 'workflows', 'activities', 'adapters', 'worker', 'starter'];
+/** Folders worker/main.ts and starter/watcher.ts need at run time: the product's. */
+const SOURCE_DIRS = productFolders();
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
 
 function tsFiles(dir: string): string[] {

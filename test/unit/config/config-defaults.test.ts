@@ -169,9 +169,8 @@ describe('configuration defaults (config/index.ts @default tags against loadConf
     expect(unchecked.sort()).toEqual([...NOT_CHECKED].sort());
   });
 
-  it('the minimal environment is valid and sets no variable of a checked field', () => {
+  it('the minimal environment is valid', () => {
     expect(() => loadConfig(MINIMAL_ENV)).not.toThrow();
-    expect(checked.filter((f) => f.variable! in MINIMAL_ENV)).toEqual([]);
   });
 
   it.each(checked.map((f) => [f.path, f.variable, f.defaultText!.replace(/\s*\(.*$/, ''), f.parsed] as const))(

@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import ts from 'typescript';
+import { productFolders } from '../../support/product-folders';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
-/** The product folders (what ships in dist/; tests and tools are not options a user sets). */
-const PRODUCT = ['config', 'domain', 'workflows', 'activities', 'adapters', 'worker', 'starter'];
+/** The product folders (what the image ships; tests and tools are not options a user sets). */
+const PRODUCT = productFolders();
 /** The option bags: exported interfaces and type literals named like these. */
 const OPTION_BAG = /(Options|Config|Settings)$/;
 
