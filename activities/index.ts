@@ -29,9 +29,10 @@ export type { ActivityMetricsSink } from './metrics';
 /** Creates the activities; the object's keys are the activity names the workflow proxies. */
 export function createActivities(deps: ActivityDeps): BackupEntryActivities {
   const kube = createKubeActivities(deps);
-  const { readEntryForStorage, ...kubeActivities } = kube;
+  const { readEntryForStorage, verifyDeletionAllowed, ...kubeActivities } = kube;
   const storage = createStorageActivities({
     readEntry: readEntryForStorage,
+    verifyDeletionAllowed,
     providers: deps.providers,
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),

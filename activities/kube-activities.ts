@@ -50,6 +50,12 @@ import {
   configurationProblem,
   isClassifiedError,
   retryableConfigurationProblem,
+  deletionRefusal,
+  deletionRefused,
+  EXTENSION_SECRET_PREFIX,
+  siblingName,
+  type DeletionClaim,
+  type PrefixOwner,
 } from '../domain';
 import { redact, toApplicationFailure } from './errors';
 import type { EtcdSecretUse, SecretData, StorageProvider } from './storage-port';
@@ -99,6 +105,13 @@ export type KubeActivitiesWithStorageAccess = KubeActivities & {
    * gateway error. The caller wraps it with toApplicationFailure.
    */
   readEntryForStorage(name: string, pinned?: StorageTarget): Promise<EntryStorageAccess>;
+  /**
+   * Not an activity: the truth at the moment of a deletion. Reads the entries that own `name`'s prefix (`X` and
+   * `source-X`) and throws a non-retryable {@link ClassifiedError} (code ERR_CONFIGURATION_PROBLEM, reason
+   * `DeletionRefused`, the rule's own reason in the message) when domain/deletion-guard.ts refuses the claim.
+   * `pinned` is the target fixed at retention start; without it the claim is the entry as it is now.
+   */
+  verifyDeletionAllowed(name: string, pinned?: StorageTarget): Promise<void>;
 };
 
 /**
@@ -564,6 +577,37 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
     });
   }
 
+  /**
+   * The end of `name`'s use of its credentials secret: its retention record (if any) is removed, and our finalizer
+   * is released only when nothing else still needs the secret: no other entry's retention record on it, and no other
+   * existing BackupEntry of the same prefix (`X` / `source-X`) or named by the secret (`entry-<name>`) referencing it.
+   */
+  async function releaseSecret(name: string, ref: SecretReference): Promise<void> {
+    let secret = await findSecret(ref.namespace, ref.name);
+    if (!secret) return;
+    const recordsOf = (o: SecretObject): string[] =>
+      Object.keys(parseRetentionRecords(o.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS]));
+    if (recordsOf(secret).includes(name)) {
+      await writeRetentionRecord(name, ref, undefined, secret);
+      secret = await findSecret(ref.namespace, ref.name);
+      if (!secret) return;
+    }
+    if (!(secret.metadata.finalizers ?? []).includes(FINALIZER)) return;
+    if (recordsOf(secret).some((other) => other !== name)) return; // another released entry still retains with it
+    const candidates = new Set([siblingName(name)]);
+    if (ref.name.startsWith(EXTENSION_SECRET_PREFIX)) candidates.add(ref.name.slice(EXTENSION_SECRET_PREFIX.length));
+    candidates.delete(name);
+    const users = await Promise.all([...candidates].map((n) => findEntry(n)));
+    const uses = (e: BackupEntryObject | undefined): boolean =>
+      e?.spec?.secretRef?.name === ref.name && e.spec.secretRef.namespace === ref.namespace;
+    if (users.some(uses)) return; // a live entry's credentials: its own workflow releases them at its end
+    try {
+      await kube.editSecretFinalizers(ref.namespace, ref.name, (f) => without(f, FINALIZER), secret.metadata);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
   /** Deletes the etcd-backup secret unless its created-by annotation names another entry. */
   function deleteEtcdBackupSecret(name: string): Promise<EtcdSecretDeletion> {
     const id = identityOf(name);
@@ -800,13 +844,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
           // A gone entry has no spec.secretRef to read: the workflow's remembered reference stands in for it.
           const own = entry?.spec?.secretRef;
           const ref = own?.name && own.namespace ? { namespace: own.namespace, name: own.name } : opts.secretRef;
-          if (ref?.name && ref.namespace) {
-            try {
-              await kube.editSecretFinalizers(ref.namespace, ref.name, (f) => without(f, FINALIZER));
-            } catch (err) {
-              if (!isNotFound(err)) throw err;
-            }
-          }
+          if (ref?.name && ref.namespace) await releaseSecret(name, { namespace: ref.namespace, name: ref.name });
         }
         if (!entry) return;
         try {
@@ -830,6 +868,27 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
       } catch {
         // Best effort: an Event that cannot be written must not fail the workflow step.
       }
+    },
+
+    verifyDeletionAllowed: async (name, pinned) => {
+      const [own, sibling] = await Promise.all([findEntry(name), findEntry(siblingName(name))]);
+      const owner = (e: BackupEntryObject | undefined): PrefixOwner | undefined =>
+        e && {
+          name: e.metadata.name,
+          uid: e.metadata.uid ?? '',
+          bucketName: e.spec?.bucketName ?? '',
+          type: e.spec?.type ?? '',
+          deleting: Boolean(e.metadata.deletionTimestamp),
+        };
+      const ownNow = owner(own);
+      const claim: DeletionClaim = pinned
+        ? { name, bucketName: pinned.bucketName, type: pinned.type, ...(pinned.uid ? { uid: pinned.uid } : {}) }
+        : { name, bucketName: ownNow?.bucketName ?? '', type: ownNow?.type ?? '', ...(ownNow ? { uid: ownNow.uid } : {}) };
+      const refusal = deletionRefusal(claim, {
+        ...(ownNow ? { own: ownNow } : {}),
+        ...(sibling ? { sibling: owner(sibling)! } : {}),
+      });
+      if (refusal) throw deletionRefused(refusal);
     },
 
     readEntryForStorage: async (name, pinned) => {

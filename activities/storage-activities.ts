@@ -28,6 +28,12 @@ export interface StorageActivityDeps {
     name: string,
     target?: StorageTarget,
   ): Promise<{ type: string; bucketName: string; secretData: SecretData; workloadIdentity?: boolean }>;
+  /**
+   * The truth at the moment of deletion: throws a non-retryable ClassifiedError when a live entry owns the prefix or
+   * the claim disagrees with the entry (domain/deletion-guard.ts). Called before the first DELETE and before each batch.
+   * @default undefined (no check: unit tests of the deletion mechanics only; the worker always passes it)
+   */
+  verifyDeletionAllowed?(name: string, target?: StorageTarget): Promise<void>;
   /** Storage providers by `spec.type`. */
   providers: ReadonlyMap<string, StorageProvider>;
   /** Clock (epoch ms) for durations; default `Date.now`. */
@@ -157,6 +163,8 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
       let tracker: DeletionTracker | undefined; // deletions in flight and their progress, for the worker's metrics
       try {
         const prefix = prefixOf(name);
+        const verify = async (): Promise<void> => deps.verifyDeletionAllowed?.(name, target);
+        await verify(); // before anything is opened, counted or deleted
         const resume = parseDeletionHeartbeat(ctx.info.heartbeatDetails);
         const startedAtMs = resume?.startedAtMs ?? now();
         const { session, type } = await openSession(name, target);
@@ -208,6 +216,7 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
           const progress = await session.deletePrefix(prefix, {
             signal,
             ...(resume ? { resume } : {}),
+            beforeBatch: verify,
             onProgress: (p) => {
               count(p);
               track(p);

@@ -79,6 +79,13 @@ export interface DeletePrefixOptions {
   signal: AbortSignal;
   /** Called often (per page and per batch); the caller throttles heartbeats. */
   onProgress(progress: DeletionProgress): void;
+  /**
+   * Awaited before each batch of deletions (local: each folder; gcp: each listing page of names); a throw stops the
+   * deletion with that error before the batch's first DELETE. The deletion activity checks here that no live entry
+   * owns the prefix (domain/deletion-guard.ts).
+   * @default undefined (no check between batches)
+   */
+  beforeBatch?(): Promise<void>;
 }
 
 /** A provider's handle on one bucket with one set of credentials. */

@@ -244,6 +244,11 @@ export interface StorageTarget {
   type: string;
   bucketName: string;
   secretRef: SecretReference;
+  /**
+   * `metadata.uid` of the incarnation whose retention this is: the deletion refuses when the entry now has another
+   * (domain/deletion-guard.ts). Absent: unknown, and then only an existing entry of the same name can vouch for it.
+   */
+  uid?: string;
 }
 
 /** Storage-side activities around the provider seam. */

@@ -92,3 +92,9 @@ export const DEFAULT_TYPES: readonly string[] = ['gcp', 'local'];
  * @default 72h
  */
 export const DEFAULT_RETENTION_MS = 72 * 3600_000;
+
+/**
+ * Prefix of the extension secret gardenlet writes for a BackupEntry on the seed (`garden/entry-<name>`, its
+ * `spec.secretRef`; gardenlet's backupentry component `reconcileBackupEntryExtensionSecret`).
+ */
+export const EXTENSION_SECRET_PREFIX = 'entry-';

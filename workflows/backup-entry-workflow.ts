@@ -29,6 +29,7 @@ import {
   ANNOTATION_KEEP_BACKUPS,
   DEFAULT_RETENTION_MS,
   formatBytes,
+  DELETION_REFUSED,
   GardenerErrorCode,
   MAX_ACTOR_CHARS,
   MAX_REASON_CHARS,
@@ -132,6 +133,12 @@ interface DeletionState {
   entryReleased?: boolean;
   /** The deadline last written into that record (epoch ms). */
   recordedDeadlineMs?: number;
+  /**
+   * The step that registers the retention (`beginDeletion`) was started but has not been seen to succeed: it may
+   * have written the record and released the entry, or not. The next pass re-runs it while the entry exists, and
+   * once the entry is gone asks the credentials secret instead of assuming (issue 22: absence is not proof).
+   */
+  unconfirmed?: boolean;
 }
 
 /** Everything the workflow knows; passed whole to the next run on continue-as-new. */
@@ -234,7 +241,11 @@ const CONTINUE: PassOutcome = { final: false };
  * Workflow ID: `workflowIdFor(clusterIdentity, entryName)` (domain/workflow-id.ts).
  */
 export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Promise<BackupEntryWorkflowResult> {
-  const invalid = invalidInput(input);
+  const invalid =
+    invalidInput(input) ??
+    (input.carried !== undefined && !workflowInfo().continuedFromExecutionRunId
+      ? '"carried" is accepted only on a run continued (continue-as-new) from this workflow, never on a new start'
+      : undefined);
   if (invalid) throw ApplicationFailure.nonRetryable(`invalid workflow input: ${invalid}`, 'InvalidWorkflowInput');
   const settings: WorkflowSettings = { ...DEFAULT_WORKFLOW_SETTINGS, ...input.settings };
   const name = input.entryName;
@@ -802,13 +813,19 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const beginDeletion = async (entry: ObservedEntry): Promise<PassOutcome | undefined> => {
     const deletedAt = parseRfc3339(entry.deletionTimestamp!);
     const r = retentionOf(entry, deletedAt.ok ? deletedAt.value : Date.now());
-    const target: StorageTarget = { type: entry.type, bucketName: entry.bucketName, secretRef: { ...entry.secretRef } };
+    const target: StorageTarget = {
+      type: entry.type,
+      bucketName: entry.bucketName,
+      secretRef: { ...entry.secretRef },
+      uid: entry.uid,
+    };
     const del: DeletionState = {
       deletionTimestamp: entry.deletionTimestamp!,
       deadlineMs: r.deadlineMs,
       retentionMs: r.retentionMs,
       retentionSource: r.source,
       target,
+      unconfirmed: true,
     };
     s.deletion = del;
     // The annotations are applied (and recorded) after retention-start, as before; whether they end it now is known here.
@@ -843,6 +860,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
         ? { decision: { uid: entry.uid, deletionDeadline: deadline } }
         : {}),
     });
+    del.unconfirmed = undefined;
     if (!res.secretRefExists) {
       s.deletion = undefined;
       return orphaned(entry);
@@ -1031,6 +1049,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
         );
     }
     let registered = false;
+    if (s.deletion?.unconfirmed && entry.exists) s.deletion = undefined; // the registration failed or timed out: again
     if (!s.deletion) {
       const ended = fast() ? await beginDeletion(entry) : await startDeletion(entry);
       if (ended) return ended;
@@ -1072,6 +1091,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       del.receipt = await deletionScope.run(() => (del.target ? deleteBackups(name, del.target) : deleteBackups(name)));
     } catch (err) {
       cancelled = s.cancel !== undefined && isCancellation(err);
+      if (!cancelled && refusedDeletion(err) && !entry.exists) return refused(err);
       if (!cancelled) throw err;
     } finally {
       deletionScope = undefined;
@@ -1093,6 +1113,20 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       await kube().recordEvent(name, { type: 'Normal', reason: 'BackupsDeleted', message: text, ...uidOf(passEntry) });
     await release({ secret: true });
     return final(Phase.Deleted, 'deleted');
+  };
+
+  /**
+   * The deletion activity refused (a live entry owns the prefix, or the claim disagrees with the entries): for a run
+   * without its BackupEntry nothing will change that, so every object is kept and the run ends, leaving the shared
+   * credentials' finalizer to whoever still uses them. (With its entry present a refusal is an Error and retried: the
+   * entry's status and the failing-entries alert show it, and the guard decides again on every attempt.)
+   */
+  const refused = async (err: unknown): Promise<PassOutcome> => {
+    const { message } = describeFailure(err);
+    record({ action: 'note', by: 'controller', reason: 'deletion refused', outcome: `${message}; every object is kept` });
+    s.lastError = { message, codes: [GardenerErrorCode.ConfigurationProblem], at: nowIso() };
+    await release({ secret: true }); // drops this name's record; the finalizer stays while a live entry needs it
+    return final(Phase.Kept, 'kept');
   };
 
   /** A BackupEntry re-created under the same name (new uid) starts a fresh lifecycle: nothing of the old one carries over. */
@@ -1125,12 +1159,73 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     s.uid = entry.uid;
   };
 
+  /**
+   * The entry is gone while a retention was registered, or may have been (its registering step failed or timed out
+   * after releasing it). Absence is not proof that nothing is left to do: the record on the credentials secret says
+   * whether the release happened; a retention that was registered on a held entry whose finalizer someone removed goes
+   * on from a record written now. False: nothing can vouch for the retention (the caller keeps the backups).
+   */
+  const carryOnWithoutEntry = async (del: DeletionState): Promise<boolean> => {
+    const target = del.target!;
+    const rec = await kube().readRetentionRecord(name, target.secretRef);
+    const deadline = rec ? parseRfc3339(rec.deletionDeadline) : undefined;
+    const ours =
+      rec !== undefined &&
+      deadline?.ok === true &&
+      rec.workflowId === workflowInfo().workflowId &&
+      rec.uid === s.uid &&
+      rec.bucketName === target.bucketName &&
+      rec.type === target.type;
+    if (ours) {
+      del.deadlineMs = Math.max(del.deadlineMs, deadline.value); // the later deadline wins
+      del.recordedDeadlineMs = deadline.value;
+    } else if (del.unconfirmed) {
+      return false; // the step may or may not have released the entry: nothing says the retention is ours to finish
+    }
+    del.unconfirmed = undefined;
+    del.entryReleased = true;
+    if (!ours && !(await persist({ deadline: true }))) {
+      del.entryReleased = false;
+      return false; // the credentials secret is gone: the backups cannot be deleted
+    }
+    record({
+      action: 'note',
+      by: 'controller',
+      reason: 'entry gone during retention',
+      outcome:
+        `the BackupEntry is gone${ours ? ' (released by an earlier step)' : ''}; retention continues until ` +
+        `${iso(del.deadlineMs)}, recorded on secret ${target.secretRef.namespace}/${target.secretRef.name}`,
+    });
+    return true;
+  };
+
+  /** Nothing vouches for a retention whose entry vanished: keep every object, say so everywhere, and end. */
+  const keepUnverified = (del: DeletionState): PassOutcome => {
+    const msg =
+      `the BackupEntry vanished while its retention was being registered and no retention record of uid ${s.uid ?? '?'} ` +
+      `is on secret ${del.target!.secretRef.namespace}/${del.target!.secretRef.name}; the backups under ${prefix} in ` +
+      `bucket ${del.target!.bucketName} are kept (delete them by hand once you know they are not needed)`;
+    record({ action: 'note', by: 'controller', reason: 'retention unverifiable', outcome: msg });
+    s.lastError = { message: msg, codes: [GardenerErrorCode.ConfigurationProblem], at: nowIso() };
+    return final(Phase.Orphaned, 'orphaned');
+  };
+
   /** A new run for an entry released during retention: the retention record on its secret says where it stands. */
   const resumeFromRecord = async (ref: SecretReference): Promise<boolean> => {
     const rec = await kube().readRetentionRecord(name, ref);
     const deletedAt = rec ? parseRfc3339(rec.deletionTimestamp) : undefined;
     const deadline = rec ? parseRfc3339(rec.deletionDeadline) : undefined;
     if (!rec || rec.workflowId !== workflowInfo().workflowId || !deletedAt?.ok || !deadline?.ok) return false;
+    if (name.startsWith(SOURCE_PREFIX)) {
+      // source- entries are never retained without their BackupEntry: such a record was not written by this controller.
+      record({
+        action: 'note',
+        by: 'controller',
+        reason: 'retention record refused',
+        outcome: `a retention record names ${name}, but source- entries are never released during retention; nothing is deleted`,
+      });
+      return false;
+    }
     s.uid = rec.uid;
     s.secretRef = { ...ref };
     s.deletion = {
@@ -1138,7 +1233,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       deadlineMs: Math.min(deadline.value, deletedAt.value + MAX_RETENTION_MS),
       retentionMs: deadline.value - deletedAt.value,
       retentionSource: 'retention record on the credentials secret',
-      target: { type: rec.type, bucketName: rec.bucketName, secretRef: { ...ref } },
+      target: { type: rec.type, bucketName: rec.bucketName, secretRef: { ...ref }, uid: rec.uid },
       entryReleased: true,
       recordedDeadlineMs: deadline.value,
     };
@@ -1157,6 +1252,10 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     passEntry = entry;
     if (!entry.exists && !s.deletion && input.retainedSecret && since(PATCH_RELEASE_ENTRY))
       await resumeFromRecord(input.retainedSecret);
+    if (!entry.exists && s.deletion && !s.deletion.entryReleased && !s.deletion.receipt && s.deletion.target) {
+      const carriesOn = await carryOnWithoutEntry(s.deletion);
+      if (!carriesOn) return keepUnverified(s.deletion);
+    }
     if (!entry.exists && s.deletion?.entryReleased && !s.deletion.receipt) return deleteFlow(releasedView(s.deletion));
     if (!entry.exists) {
       // Whoever removed the entry (our finalizer taken off by hand, or it vanished between our steps) left our
@@ -1340,6 +1439,13 @@ function currentOperation(s: CarriedState): Operation {
 }
 
 /** Message and Gardener codes of a failure, from the ApplicationFailure the activity raised. */
+/** The deletion activity's guard refused (domain/deletion-guard.ts): reason {@link DELETION_REFUSED} in the details. */
+function refusedDeletion(err: unknown): boolean {
+  const app = err instanceof ActivityFailure ? err.cause : err;
+  const details = app instanceof ApplicationFailure ? (app.details?.[0] as { reason?: unknown } | undefined) : undefined;
+  return details?.reason === DELETION_REFUSED;
+}
+
 function describeFailure(err: unknown): { message: string; codes: string[] } {
   const app = err instanceof ActivityFailure ? err.cause : err;
   if (app instanceof ApplicationFailure) {

@@ -9,7 +9,6 @@
  * token bucket, outcomes counted per object, and a resume cursor.
  */
 import { Storage, type Bucket, type GetFilesResponse, type StorageOptions } from '@google-cloud/storage';
-import { redact } from '../../activities/errors';
 import type {
   BucketSession,
   DeletePrefixOptions,
@@ -27,6 +26,7 @@ import {
   ClassifiedError,
   DATA_KEY_SERVICE_ACCOUNT_JSON,
   GardenerErrorCode,
+  redact,
 } from '../../domain';
 import {
   DEFAULT_GCP_IAM_CREDENTIALS_ENDPOINT,
@@ -494,9 +494,12 @@ class GcsBucketSession implements BucketSession {
     };
     const report = (): void => opts.onProgress({ ...progress, cursor: tracker.cursor });
     const inflight = new Set<Promise<void>>();
+    let sinceCheck = 0; // names since the last `beforeBatch`: one check per listing page's worth of names
     try {
       for await (const group of this.groups(prefix, resumeAfter, stop.signal)) {
         if (resumeAfter !== undefined && compareNames(group.name, resumeAfter) <= 0) continue; // startOffset is inclusive
+        if (sinceCheck === 0 && opts.beforeBatch) await opts.beforeBatch();
+        sinceCheck = (sinceCheck + 1) % this.cfg.pageSize;
         progress.listedObjects += group.versions.length;
         if (!isFlatKeyInPrefix(prefix, group.name)) {
           fail(outsidePrefixError(prefix, group.name, group.versions.length));

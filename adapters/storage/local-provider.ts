@@ -185,6 +185,7 @@ class LocalBucketSession implements BucketSession {
     let firstOutside = '';
     for await (const { dir, leaves } of this.walk(prefix, progress.cursor, opts.signal, true)) {
       // The walk re-verified `dir`'s chain right before handing out this batch.
+      if (leaves.length > 0) await opts.beforeBatch?.();
       for (const leaf of leaves) {
         opts.signal.throwIfAborted();
         progress.listedObjects += 1;
