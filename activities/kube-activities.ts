@@ -883,7 +883,12 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
       const ownNow = owner(own);
       const claim: DeletionClaim = pinned
         ? { name, bucketName: pinned.bucketName, type: pinned.type, ...(pinned.uid ? { uid: pinned.uid } : {}) }
-        : { name, bucketName: ownNow?.bucketName ?? '', type: ownNow?.type ?? '', ...(ownNow ? { uid: ownNow.uid } : {}) };
+        : {
+            name,
+            bucketName: ownNow?.bucketName ?? '',
+            type: ownNow?.type ?? '',
+            ...(ownNow ? { uid: ownNow.uid } : {}),
+          };
       const refusal = deletionRefusal(claim, {
         ...(ownNow ? { own: ownNow } : {}),
         ...(sibling ? { sibling: owner(sibling)! } : {}),

@@ -1049,7 +1049,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
         );
     }
     let registered = false;
-    if (s.deletion?.unconfirmed && entry.exists) s.deletion = undefined; // the registration failed or timed out: again
+    if (s.deletion?.unconfirmed && entry.exists && current()) s.deletion = undefined; // registration failed or timed out: again
     if (!s.deletion) {
       const ended = fast() ? await beginDeletion(entry) : await startDeletion(entry);
       if (ended) return ended;
@@ -1123,7 +1123,12 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
    */
   const refused = async (err: unknown): Promise<PassOutcome> => {
     const { message } = describeFailure(err);
-    record({ action: 'note', by: 'controller', reason: 'deletion refused', outcome: `${message}; every object is kept` });
+    record({
+      action: 'note',
+      by: 'controller',
+      reason: 'deletion refused',
+      outcome: `${message}; every object is kept`,
+    });
     s.lastError = { message, codes: [GardenerErrorCode.ConfigurationProblem], at: nowIso() };
     await release({ secret: true }); // drops this name's record; the finalizer stays while a live entry needs it
     return final(Phase.Kept, 'kept');
@@ -1252,7 +1257,15 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     passEntry = entry;
     if (!entry.exists && !s.deletion && input.retainedSecret && since(PATCH_RELEASE_ENTRY))
       await resumeFromRecord(input.retainedSecret);
-    if (!entry.exists && s.deletion && !s.deletion.entryReleased && !s.deletion.receipt && s.deletion.target) {
+    // (Histories written before PATCH_ONE_LOCAL_STEP replay as they were: they took absence for the end.)
+    if (
+      !entry.exists &&
+      s.deletion &&
+      !s.deletion.entryReleased &&
+      !s.deletion.receipt &&
+      s.deletion.target &&
+      current()
+    ) {
       const carriesOn = await carryOnWithoutEntry(s.deletion);
       if (!carriesOn) return keepUnverified(s.deletion);
     }
@@ -1442,7 +1455,8 @@ function currentOperation(s: CarriedState): Operation {
 /** The deletion activity's guard refused (domain/deletion-guard.ts): reason {@link DELETION_REFUSED} in the details. */
 function refusedDeletion(err: unknown): boolean {
   const app = err instanceof ActivityFailure ? err.cause : err;
-  const details = app instanceof ApplicationFailure ? (app.details?.[0] as { reason?: unknown } | undefined) : undefined;
+  const details =
+    app instanceof ApplicationFailure ? (app.details?.[0] as { reason?: unknown } | undefined) : undefined;
   return details?.reason === DELETION_REFUSED;
 }
 

@@ -2,7 +2,7 @@ import { CancelledFailure, heartbeat, sleep as activitySleep } from '@temporalio
 import { ApplicationFailure } from '@temporalio/common';
 import { type BackupEntryActivities, type ObservedEntry, type StatusWrite, goneEntry } from '../../activities/types';
 import type { DeletionReceipt } from '../../activities/storage-port';
-import type { RetentionRecord } from '../../domain';
+import { DELETION_REFUSED, type DeletionRefusal, type RetentionRecord } from '../../domain';
 
 /** A secret value planted in the fake provider secret: no workflow history may ever contain it. */
 export const PLANTED_SECRET = 'PLANTED-SECRET-7f3c9a2e-do-not-leak';
@@ -41,6 +41,12 @@ export interface FakeEntry {
   releaseBlocked?: boolean;
   /** The bucket deleteBackups was told to delete from (its pinned target, else the live spec). */
   deletedFrom?: string;
+  /** beginDeletion does its work, then fails (non-retryably) this many times: a step that timed out after its effect. */
+  failBeginDeletionAfterEffect?: number;
+  /** With failBeginDeletionAfterEffect: the entry vanishes in that step without a record (hold-entry, finalizer taken). */
+  vanishInBeginDeletion?: boolean;
+  /** deleteBackups refuses as the real guard does (domain/deletion-guard.ts), with this rule. */
+  refuseDeletion?: DeletionRefusal['reason'];
   /** Fields deleteBackups adds to (or overrides in) its receipt. */
   receiptExtras?: Partial<DeletionReceipt>;
 }
@@ -90,6 +96,23 @@ export class FakeWorld {
   /** The activities, as the worker registers them. */
   activities(): BackupEntryActivities {
     const entryNamed = (name: string): FakeEntry => this.get(name);
+    const beginDeletion: BackupEntryActivities['beginDeletion'] = async (name, req) => {
+      const e = this.get(name);
+      if (!(await acts.secretRefExists(name, req.entry.secretRef))) return { secretRefExists: false };
+      const etcdSecret = await acts.deleteEtcdBackupSecret(name);
+      if (req.pending) await acts.writeStatus(name, req.pending);
+      if (req.record) {
+        if (!(await acts.recordRetention(name, e.secret, req.record))) return { secretRefExists: true, etcdSecret };
+        if (e.view.exists) {
+          e.view.hasFinalizer = false;
+          if (e.view.deletionTimestamp) e.view.exists = false;
+        }
+        return { secretRefExists: true, etcdSecret, released: true };
+      }
+      if (req.decision)
+        return { secretRefExists: true, etcdSecret, persisted: await acts.persistDecision(name, req.decision) };
+      return { secretRefExists: true, etcdSecret };
+    };
     const acts: BackupEntryActivities = {
       // The real step in one local activity; here the same fakes in Gardener's order.
       reconcileEntry: async (name, { operation, entry }) => {
@@ -107,20 +130,14 @@ export class FakeWorld {
       },
       beginDeletion: async (name, req) => {
         const e = this.get(name);
-        if (!(await acts.secretRefExists(name, req.entry.secretRef))) return { secretRefExists: false };
-        const etcdSecret = await acts.deleteEtcdBackupSecret(name);
-        if (req.pending) await acts.writeStatus(name, req.pending);
-        if (req.record) {
-          if (!(await acts.recordRetention(name, e.secret, req.record))) return { secretRefExists: true, etcdSecret };
-          if (e.view.exists) {
-            e.view.hasFinalizer = false;
-            if (e.view.deletionTimestamp) e.view.exists = false;
-          }
-          return { secretRefExists: true, etcdSecret, released: true };
+        const result = await beginDeletion(name, req);
+        if (e.failBeginDeletionAfterEffect) {
+          // The step's effect landed, then the workflow saw it fail (a local activity that timed out under load).
+          e.failBeginDeletionAfterEffect -= 1;
+          if (e.vanishInBeginDeletion) e.view.exists = false;
+          throw ApplicationFailure.create({ message: 'Activity timed out', type: 'ERR_TIMEOUT', nonRetryable: true });
         }
-        if (req.decision)
-          return { secretRefExists: true, etcdSecret, persisted: await acts.persistDecision(name, req.decision) };
-        return { secretRefExists: true, etcdSecret };
+        return result;
       },
       observeEntry: async (name) => {
         const e = this.entries.get(name);
@@ -201,8 +218,10 @@ export class FakeWorld {
         // Like the real activity: the secret is found through the entry's spec.secretRef while the entry exists, and
         // only through the secretRef the workflow passes once it is gone.
         const ref = e.view.exists ? e.view.secretRef : opts.secretRef;
-        if (opts.secret && ref?.namespace === e.secret.namespace && ref.name === e.secret.name)
+        if (opts.secret && ref?.namespace === e.secret.namespace && ref.name === e.secret.name) {
+          delete e.retentionRecords?.[name]; // a finished record goes with the finalizer, as in the real activity
           e.finalizerOnSecret = false;
+        }
         if (!e.view.exists) return;
         if (opts.allEntryFinalizers) e.releasedAllFinalizers = true;
         e.view.hasFinalizer = false;
@@ -217,6 +236,14 @@ export class FakeWorld {
       },
       deleteBackups: async (name, target): Promise<DeletionReceipt> => {
         const e = entryNamed(name);
+        if (e.refuseDeletion) {
+          throw ApplicationFailure.create({
+            message: `deleting backups of ${name}: deletion refused (${e.refuseDeletion}): a live entry owns the prefix`,
+            type: 'ERR_CONFIGURATION_PROBLEM',
+            nonRetryable: true,
+            details: [{ codes: ['ERR_CONFIGURATION_PROBLEM'], reason: DELETION_REFUSED }],
+          });
+        }
         e.deletionRuns += 1;
         e.deletedFrom = target?.bucketName ?? e.view.bucketName;
         const total = e.objects;

@@ -473,17 +473,74 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       expect(e.deletedFrom).toBe('bucket-a');
     });
 
-    it("an entry force-removed during retention: the secretRef secret's finalizer is released with the remembered secretRef", async () => {
-      const { e, h } = await givenReadyEntry();
+    it('an entry force-removed during retention: absence is not proof, the retention goes on from a record on its secret', async () => {
+      const { name, e, h } = await givenReadyEntry();
       expect(e.finalizerOnSecret).toBe(true);
       await deleteEntry(h, e.view.name);
-      await until(h, phaseIs(Phase.Retaining), 'Retaining');
+      const retaining = await until(h, phaseIs(Phase.Retaining), 'Retaining');
       // Someone removes our finalizer by hand: the API server deletes the entry, its spec.secretRef is unreadable.
       e.view.exists = false;
       await h.signal(reconcileSignal, { reason: 'entry gone' });
-      expect(await h.result()).toMatchObject({ outcome: 'gone', phase: Phase.Orphaned });
-      expect(e.finalizerOnSecret).toBe(false);
+      const v = await until(h, (x) => x.decisions.some((d) => d.reason === 'entry gone during retention'), 'noted');
+      expect(v.phase).toBe(Phase.Retaining);
+      expect(e.retentionRecords?.[name]).toMatchObject({
+        uid: 'uid-1',
+        deletionDeadline: retaining.deletionScheduledAt,
+      });
+      expect(e.finalizerOnSecret).toBe(true); // the credentials stay readable until the deadline
       expect(e.deletionRuns).toBe(0);
+      await h.executeUpdate(expediteUpdate, { args: [{ reason: 'done waiting' }] });
+      expect(await h.result()).toMatchObject({ outcome: 'deleted', phase: Phase.Deleted });
+      expect(e.retentionRecords?.[name]).toBeUndefined();
+      expect(e.finalizerOnSecret).toBe(false);
+    });
+
+    it('a registration step that failed after its effect landed (entry released) is not taken for a vanished entry', async () => {
+      const { name, e, h } = await givenReadyEntry({
+        entry: { retentionMode: 'release-entry' },
+        arrange: (x) => {
+          x.failBeginDeletionAfterEffect = 1;
+        },
+      });
+      await deleteEntry(h, name);
+      const v = await until(h, (x) => x.decisions.some((d) => d.reason === 'entry gone during retention'), 'noted');
+      expect(v.phase).toBe(Phase.Retaining);
+      expect(e.view.exists).toBe(false);
+      expect(v.decisions.some((d) => d.reason === 'entry disappeared')).toBe(false);
+      await h.executeUpdate(expediteUpdate, { args: [{ reason: 'done waiting' }] });
+      expect(await h.result()).toMatchObject({ outcome: 'deleted', phase: Phase.Deleted });
+      expect(e.objects).toBe(0);
+    });
+
+    it('an entry that vanished mid-registration with no record: the backups are kept and it says so', async () => {
+      const { name, e, h } = await givenReadyEntry({
+        arrange: (x) => {
+          x.failBeginDeletionAfterEffect = 1;
+          x.vanishInBeginDeletion = true; // hold-entry: gone without a record (someone took our finalizer meanwhile)
+        },
+      });
+      await deleteEntry(h, name);
+      const r = await h.result();
+      expect(r).toMatchObject({ outcome: 'orphaned', phase: Phase.Orphaned });
+      expect(r.decisions.some((d) => d.reason === 'retention unverifiable')).toBe(true);
+      expect(e.objects).toBe(12);
+      expect(e.deletionRuns).toBe(0);
+    });
+
+    it('a refused deletion of a run without its entry keeps every object and ends Kept', async () => {
+      const { name, e, h } = await givenReadyEntry({
+        entry: { retentionMode: 'release-entry' },
+        arrange: (x) => {
+          x.refuseDeletion = 'PrefixOwnedByLiveEntry';
+        },
+      });
+      await deleteEntry(h, name);
+      await until(h, (x) => x.decisions.some((d) => d.reason === 'entry released during retention'), 'released');
+      await h.executeUpdate(expediteUpdate, { args: [{ reason: 'go' }] });
+      const r = await h.result();
+      expect(r).toMatchObject({ outcome: 'kept', phase: Phase.Kept });
+      expect(r.decisions.some((d) => d.reason === 'deletion refused')).toBe(true);
+      expect(e.objects).toBe(12);
     });
 
     it('a worker restart during retention keeps the deadline', async () => {
@@ -711,6 +768,34 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       await h.executeUpdate(expediteUpdate, { args: [{ reason: 'all good', by: 'ops' }] });
       expect((await h.result()).outcome).toBe('deleted');
       expect(e.objects).toBe(0);
+    });
+
+    it('a hand-made start with a "carried" state is refused: carried state comes only from continue-as-new', async () => {
+      const name = entryName();
+      world.add(name);
+      const id = `backupentry/test-cluster/${name}`;
+      const carried = {
+        phase: 'Retaining',
+        dirty: true,
+        errorStreak: 0,
+        decisions: [],
+        memoWritten: false,
+        deletion: {
+          deletionTimestamp: '2020-01-01T00:00:00Z',
+          deadlineMs: Date.parse('2020-01-01T00:00:01Z'),
+          retentionMs: 1000,
+          retentionSource: 'forged',
+        },
+      };
+      const h = await env.client.workflow.start('backupEntryWorkflow', {
+        taskQueue,
+        workflowId: id,
+        args: [{ entryName: name, carried }],
+      });
+      await expect(h.result()).rejects.toMatchObject({
+        cause: { message: expect.stringMatching(/"carried" is accepted only on a run continued/) },
+      });
+      expect(world.get(name).deletionRuns).toBe(0);
     });
 
     it('a start input not from the watcher is refused at once with a clear message (no retention of 0 smuggled in)', async () => {

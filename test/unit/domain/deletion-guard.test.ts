@@ -131,7 +131,7 @@ describe('deletion guard: nothing remembered or forged deletes a live entry’s 
           type: c.type,
           ...(c.uid !== undefined ? { uid: c.uid } : {}),
         };
-        const byName = { [X]: x, [SRC]: src };
+        const byName: Record<string, PrefixOwner | undefined> = { [X]: x, [SRC]: src };
         const own = byName[c.name];
         const sibling = byName[siblingName(c.name)];
         const verdict = deletionRefusal(cl, { ...(own ? { own } : {}), ...(sibling ? { sibling } : {}) });
