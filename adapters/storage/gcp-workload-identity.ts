@@ -48,6 +48,25 @@ const USED_FIELDS = [
  */
 const IMPERSONATION_URL =
   /^https:\/\/iamcredentials\.googleapis\.com\/v1\/projects\/-\/serviceAccounts\/([^/:?#\s]{1,200}):generateAccessToken$/;
+/**
+ * A project ID as Google documents it: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter
+ * and not ending with a hyphen.
+ */
+const PROJECT_ID = '[a-z][a-z0-9-]{4,28}[a-z0-9]';
+/**
+ * The service accounts a workload identity may impersonate, as Google documents their emails:
+ * - a user-managed account `<account-id>@<project-id>.iam.gserviceaccount.com`, whose account ID is 6-30 characters
+ *   matching `[a-z]([-a-z0-9]*[a-z0-9])` (IAM `CreateServiceAccountRequest.account_id`, RFC 1035);
+ * - Compute Engine's default account `<project-number>-compute@developer.gserviceaccount.com`;
+ * - App Engine's default account `<project-id>@appspot.gserviceaccount.com`.
+ * Anything else (another domain, upper case, `\`, `%`, `.`, `..` in the local part) is refused: the email becomes part of
+ * the IAM request path, where such characters could change the path.
+ */
+export const SERVICE_ACCOUNT_EMAIL = new RegExp(
+  `^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]@${PROJECT_ID}\\.iam\\.gserviceaccount\\.com` +
+    `|[1-9][0-9]{0,19}-compute@developer\\.gserviceaccount\\.com` +
+    `|${PROJECT_ID}@appspot\\.gserviceaccount\\.com)$`,
+);
 /** provider-gcp's storage scope (`storage.ScopeFullControl`). */
 const STORAGE_SCOPE = 'https://www.googleapis.com/auth/devstorage.full_control';
 /** Where etcd-backup-restore finds the token requestor's token (provider-gcp's `getTokenMountDir`). */
@@ -77,7 +96,7 @@ const invalid = (message: string): ClassifiedError =>
  * Reads and checks the `config` key of a workload-identity secret. Throws a non-retryable ClassifiedError
  * (ERR_CONFIGURATION_PROBLEM): `WorkloadIdentityConfigMissing`, `InvalidWorkloadIdentityConfig` (naming the field),
  * `UnsupportedUniverseDomain` (only `googleapis.com`), `UnsupportedImpersonationUrl` (outside Gardener's default
- * allow-list). Messages never contain any part of the config.
+ * allow-list), `InvalidImpersonationTarget` (the account is not a {@link SERVICE_ACCOUNT_EMAIL}). Messages never contain any part of the config.
  */
 export function parseWorkloadIdentityConfig(data: SecretData): WorkloadIdentityConfig {
   const raw = data[DATA_KEY_WORKLOAD_IDENTITY_CONFIG];
@@ -131,6 +150,15 @@ export function parseWorkloadIdentityConfig(data: SecretData): WorkloadIdentityC
         'the workload identity config has a ' +
           "service_account_impersonation_url outside Gardener's default allow-list " +
           '(https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/<email>:generateAccessToken)',
+      );
+    }
+    if (!SERVICE_ACCOUNT_EMAIL.test(impersonate)) {
+      throw configurationProblem(
+        'InvalidImpersonationTarget',
+        'the workload identity config has a service_account_impersonation_url whose service account is not a ' +
+          'Google service account email (<account-id>@<project-id>.iam.gserviceaccount.com with a 6-30 character ' +
+          'account ID and project ID of lowercase letters, digits and hyphens, starting with a letter and not ending ' +
+          'with a hyphen; or <project-number>-compute@developer.gserviceaccount.com, <project-id>@appspot.gserviceaccount.com)',
       );
     }
   }

@@ -6,10 +6,12 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
 import { type ClassifiedError, isClassifiedError } from '../../../domain/errors';
 import type { SecretData } from '../../../activities/storage-port';
 import {
   parseWorkloadIdentityConfig,
+  SERVICE_ACCOUNT_EMAIL,
   tokenExchangeError,
   workloadIdentityEtcdSecretData,
 } from '../../../adapters/storage/gcp-workload-identity';
@@ -21,8 +23,10 @@ const PREFIX = 'shoot--dev--wi--uid1/';
 const never = new AbortController().signal;
 const AUDIENCE =
   '//iam.googleapis.com/projects/11111111/locations/global/workloadIdentityPools/foopool/providers/fooprovider';
-const IMPERSONATION =
-  'https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/backup@proj.iam.gserviceaccount.com:generateAccessToken';
+const SA_EMAIL = 'backup@proj-1234.iam.gserviceaccount.com';
+const impersonationUrl = (email: string): string =>
+  `https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/${email}:generateAccessToken`;
+const IMPERSONATION = impersonationUrl(SA_EMAIL);
 const jwt = (payload: object): string =>
   `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.c2lnbmF0dXJlLW5vdC1jaGVja2Vk`;
 const TOKEN = jwt({
@@ -142,17 +146,17 @@ describe('workload identity config', () => {
   it('etcd-backup keys: projectID, and credentialsConfig = serviceaccount.json with the token file source (as provider-gcp writes them)', () => {
     const cfg = config(
       credentialsConfig({
-        service_account_impersonation_url:
-          'https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/SERVICE_ACCOUNT_EMAIL:generateAccessToken',
+        service_account_impersonation_url: impersonationUrl(SA_EMAIL),
         extra_field: 'dropped',
       }),
     );
     const extras = createGcsProvider().etcdSecretExtras(secret(cfg, null), { workloadIdentity: true, source: false });
-    // provider-gcp's pkg/controller/backupentry/actuator_test.go, "should successfully inject data".
+    // provider-gcp's pkg/controller/backupentry/actuator_test.go, "should successfully inject data" (with a real
+    // service account email in place of its placeholder SERVICE_ACCOUNT_EMAIL, which the email grammar refuses).
     const expected =
       '{"audience":"//iam.googleapis.com/projects/11111111/locations/global/workloadIdentityPools/foopool/providers/fooprovider",' +
       '"credential_source":{"file":"/var/.gcp/token","format":{"type":"text"}},' +
-      '"service_account_impersonation_url":"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/SERVICE_ACCOUNT_EMAIL:generateAccessToken",' +
+      `"service_account_impersonation_url":"${impersonationUrl(SA_EMAIL)}",` +
       '"subject_token_type":"urn:ietf:params:oauth:token-type:jwt","token_url":"https://sts.googleapis.com/v1/token",' +
       '"type":"external_account","universe_domain":"googleapis.com"}';
     expect(Object.fromEntries(Object.entries(extras).map(([k, v]) => [k, v.toString()]))).toEqual({
@@ -171,6 +175,98 @@ describe('workload identity config', () => {
     expect(classified(() => createGcsProvider().open('b', secret(config()))).reason).toBe('MissingServiceAccount');
     expect(classified(() => createGcsProvider().etcdSecretExtras(secret(config()))).reason).toBe(
       'MissingServiceAccount',
+    );
+  });
+});
+
+describe('workload identity impersonation target', () => {
+  const impersonating = (email: string): SecretData =>
+    secret(config(credentialsConfig({ service_account_impersonation_url: impersonationUrl(email) })));
+
+  it.each([
+    ['a backslash (changes the request path)', 'backup\\..\\..\\x@proj-1234.iam.gserviceaccount.com'],
+    ['a backslash in the domain', 'backup@proj-1234.iam.gserviceaccount.com\\..\\..'],
+    ['a percent-encoded slash', 'backup%2F..%2F..@proj-1234.iam.gserviceaccount.com'],
+    ['dot segments', '..@proj-1234.iam.gserviceaccount.com'],
+    ['another domain', 'backup@proj-1234.example.com'],
+    ['no domain', 'backup'],
+    ['upper case', 'Backup@proj-1234.iam.gserviceaccount.com'],
+    ['an account ID of 5 characters', 'backu@proj-1234.iam.gserviceaccount.com'],
+    ['an account ID of 31 characters', `${'a'.repeat(31)}@proj-1234.iam.gserviceaccount.com`],
+    ['an account ID ending with a hyphen', 'backup-@proj-1234.iam.gserviceaccount.com'],
+    ['an account ID starting with a digit', '1backup@proj-1234.iam.gserviceaccount.com'],
+    ['a project ID of 5 characters', 'backup@proj1.iam.gserviceaccount.com'],
+    ['a project ID ending with a hyphen', 'backup@proj-1234-.iam.gserviceaccount.com'],
+    ['a compute account of a project ID', 'proj-1234-compute@developer.gserviceaccount.com'],
+    ['an App Engine account of a number', '123456789012@appspot.gserviceaccount.com'],
+    ['a trailing newline', 'backup@proj-1234.iam.gserviceaccount.com\n'],
+  ])(
+    'refuses an account with %s: specific, non-retryable ERR_CONFIGURATION_PROBLEM, quoting nothing',
+    (_what, email) => {
+      for (const call of [
+        () => parseWorkloadIdentityConfig(impersonating(email)),
+        () => createGcsProvider().open('b', impersonating(email), WI),
+        () => createGcsProvider().etcdSecretExtras(impersonating(email), { workloadIdentity: true, source: false }),
+      ]) {
+        const e = classified(call);
+        expect([e.code, e.retryable]).toEqual([GardenerErrorCode.ConfigurationProblem, false]);
+        // The URL allow-list refuses some of these already (a newline); the rest must meet the email grammar.
+        expect(['InvalidImpersonationTarget', 'UnsupportedImpersonationUrl']).toContain(e.reason);
+        expect(e.message).not.toContain(email.split('@')[0]);
+      }
+      if (!/[/:?#\s]/.test(email)) {
+        const e = classified(() => parseWorkloadIdentityConfig(impersonating(email)));
+        expect(e.reason).toBe('InvalidImpersonationTarget');
+        expect(e.message).toContain('is not a Google service account email');
+      }
+    },
+  );
+
+  it.each([
+    SA_EMAIL,
+    `a${'b'.repeat(28)}c@${'p'.repeat(30)}.iam.gserviceaccount.com`,
+    'etcd-backup@wi-proj.iam.gserviceaccount.com',
+    '123456789012-compute@developer.gserviceaccount.com',
+    'proj-1234@appspot.gserviceaccount.com',
+  ])('accepts %s', (email) => {
+    expect(parseWorkloadIdentityConfig(impersonating(email)).impersonate).toBe(email);
+  });
+
+  const idOf = (min: number, max: number): fc.Arbitrary<string> =>
+    fc
+      .tuple(
+        fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz'),
+        fc.string({
+          unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-'),
+          minLength: min - 2,
+          maxLength: max - 2,
+        }),
+        fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789'),
+      )
+      .map(([a, b, c]) => `${a}${b}${c}`);
+
+  it('accepts every user-managed account email of the documented grammar (property)', () => {
+    fc.assert(
+      fc.property(idOf(6, 30), idOf(6, 30), (account, project) => {
+        const email = `${account}@${project}.iam.gserviceaccount.com`;
+        expect(parseWorkloadIdentityConfig(impersonating(email)).impersonate).toBe(email);
+      }),
+    );
+  });
+
+  it('refuses an email with any character outside lowercase letters, digits, "-", "." and "@" (property)', () => {
+    const bad = fc
+      .string({ minLength: 1, maxLength: 1 })
+      .filter((c) => !/^[a-z0-9.@-]$/.test(c) && !/[/:?#\s]/.test(c));
+    fc.assert(
+      fc.property(idOf(6, 30), bad, fc.nat(), (account, c, at) => {
+        const i = at % (account.length + 1);
+        const email = `${account.slice(0, i)}${c}${account.slice(i)}@proj-1234.iam.gserviceaccount.com`;
+        expect(SERVICE_ACCOUNT_EMAIL.test(email)).toBe(false);
+        expect(classified(() => parseWorkloadIdentityConfig(impersonating(email))).reason).toBe(
+          'InvalidImpersonationTarget',
+        );
+      }),
     );
   });
 });
@@ -255,7 +351,7 @@ describe('workload identity exchange against the loopback stand-in', () => {
       subjectToken: TOKEN,
       audience: AUDIENCE,
       accessToken: ACCESS,
-      impersonation: { email: 'backup@proj.iam.gserviceaccount.com', accessToken: IMPERSONATED },
+      impersonation: { email: SA_EMAIL, accessToken: IMPERSONATED },
     });
   });
   afterAll(async () => {
@@ -294,11 +390,7 @@ describe('workload identity exchange against the loopback stand-in', () => {
     expect(apiAuth).toEqual([`Bearer ${IMPERSONATED}`]);
     expect(sts.seen.map((r) => [r.path, r.status, r.authorization])).toEqual([
       ['/v1/token', 200, undefined],
-      [
-        '/v1/projects/-/serviceAccounts/backup@proj.iam.gserviceaccount.com:generateAccessToken',
-        200,
-        `Bearer ${ACCESS}`,
-      ],
+      [`/v1/projects/-/serviceAccounts/${SA_EMAIL}:generateAccessToken`, 200, `Bearer ${ACCESS}`],
     ]);
   });
 
