@@ -34,10 +34,16 @@ export function isUndecodable(v: unknown): v is UndecodablePayload {
   return typeof v === 'object' && v !== null && 'undecodablePayload' in v;
 }
 
-// C0 and C1 controls (newline, tab and ESC included), DEL, and Unicode direction overrides/isolates, zero-width
-// joiners and the line/paragraph separators: anything that can move a cursor, colour a terminal or disguise text.
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+/**
+ * The characters {@link safeText} replaces, as the body of a regular expression character class: C0 and C1 controls
+ * (newline, tab and ESC included), DEL, the Arabic letter mark (U+061C), zero-width spaces and joiners, the
+ * left-to-right/right-to-left marks, the line/paragraph separators, the direction embeddings, overrides and isolates,
+ * the word joiner and the invisible operators (U+2060-U+2064), the deprecated format controls (U+206A-U+206F) and the
+ * byte order mark: anything that can move a cursor, colour a terminal or disguise text.
+ */
+export const UNSAFE_TEXT_CHARS =
+  '\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff';
+const UNSAFE = new RegExp(`[${UNSAFE_TEXT_CHARS}]`, 'g');
 
 /**
  * Text made safe to store and print: unsafe characters (see above) become a space, runs of spaces collapse, ends

@@ -38,6 +38,8 @@ import {
   formatDecision,
   formatEntryTable,
   formatStatus,
+  jsonText,
+  shown,
 } from './format';
 
 /** Workflow type name of the BackupEntry workflow (the exported function's name), as visibility records it. */
@@ -180,7 +182,7 @@ export async function listEntries(ctx: CliContext, opts: ListOptions = {}): Prom
     if (rows.length >= limit && !byDeadline) break; // by deadline: every match, sorted, then the first `limit`
   }
   if (byDeadline) rows = sortByDeadline(rows).slice(0, limit);
-  ctx.out.write(opts.output === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : formatEntryTable(rows, now(ctx)));
+  ctx.out.write(opts.output === 'json' ? jsonText(rows) : formatEntryTable(rows, now(ctx)));
   return rows;
 }
 
@@ -218,7 +220,7 @@ export async function entryStatus(
       ...(progress ? { progress } : {}),
     } satisfies StatusCommandOutput;
   }).catch((e: unknown) => rethrow(ctx, e, handle, entry, 'show'));
-  ctx.out.write(opts.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, now(ctx)));
+  ctx.out.write(opts.output === 'json' ? jsonText(report) : formatStatus(report, now(ctx)));
   return report;
 }
 
@@ -421,14 +423,14 @@ async function rethrow(
 ): Promise<never> {
   if (e instanceof CliError) throw e;
   if (e instanceof WorkflowUpdateFailedError) {
-    throw refused(`refused: ${(e.cause as Error | undefined)?.message ?? e.message}`);
+    throw refused(`refused: ${shown((e.cause as Error | undefined)?.message ?? e.message)}`);
   }
   if (e instanceof WorkflowNotFoundError) {
     const d = await handle.describe().catch(() => undefined);
     if (d) {
       const phase = d.typedSearchAttributes.get(BACKUP_ENTRY_PHASE);
       throw refused(
-        `refused: the workflow of ${entry} has already ended (${statusName(d.status.name)}${phase ? `, phase ${phase}` : ''}); nothing to ${what.split(' ')[0]}`,
+        `refused: the workflow of ${entry} has already ended (${statusName(d.status.name)}${phase ? `, phase ${shown(phase, 40)}` : ''}); nothing to ${what.split(' ')[0]}`,
       );
     }
     throw failed(
@@ -437,7 +439,7 @@ async function rethrow(
     );
   }
   const msg = e instanceof Error ? e.message : String(e);
-  throw failed(`could not ${what.startsWith('the request') ? what : `${what} ${entry}`}: ${msg}`);
+  throw failed(`could not ${what.startsWith('the request') ? what : `${what} ${entry}`}: ${shown(msg)}`);
 }
 
 /**
@@ -480,10 +482,11 @@ async function report(
   opts: Pick<OperatorOptions, 'wait' | 'waitTimeoutMs' | 'output'>,
 ): Promise<DecisionRecord> {
   let result: BackupEntryWorkflowResult | undefined;
-  if (opts.output !== 'json') ctx.out.write(`${entry}: ${decision.outcome}\n  recorded ${formatDecision(decision)}\n`);
+  if (opts.output !== 'json')
+    ctx.out.write(`${shown(entry)}: ${shown(decision.outcome)}\n  recorded ${formatDecision(decision)}\n`);
   if (opts.wait)
     result = await followToEnd(ctx, handle, entry, opts.waitTimeoutMs ?? 30 * 60_000, opts.output === 'json');
-  if (opts.output === 'json') ctx.out.write(`${JSON.stringify(result ? { decision, result } : decision, null, 2)}\n`);
+  if (opts.output === 'json') ctx.out.write(jsonText(result ? { decision, result } : decision));
   return decision;
 }
 
@@ -516,10 +519,12 @@ async function followToEnd(
       if (next && 'r' in next) {
         const r = next.r;
         const receipt = r.deletion
-          ? `: ${r.deletion.deletedObjects} objects (${formatBytes(r.deletion.deletedBytes)}) deleted, ` +
-            `${r.deletion.remainingObjects} remaining`
+          ? `: ${shown(r.deletion.deletedObjects, 40)} objects (${shown(formatBytes(r.deletion.deletedBytes), 40)}) ` +
+            `deleted, ${shown(r.deletion.remainingObjects, 40)} remaining`
           : '';
-        (json ? ctx.err : ctx.out).write(`${entry}: workflow ended ${r.phase} (${r.outcome})${receipt}\n`);
+        (json ? ctx.err : ctx.out).write(
+          `${shown(entry)}: workflow ended ${shown(r.phase, 40)} (${shown(r.outcome)})${receipt}\n`,
+        );
         return r;
       }
       if (next && 'error' in next) {
@@ -530,7 +535,7 @@ async function followToEnd(
             : e instanceof Error
               ? e.message
               : String(e);
-        throw failed(`the workflow of ${entry} did not end well: ${cause}`);
+        throw failed(`the workflow of ${entry} did not end well: ${shown(cause)}`);
       }
       const elapsed = now(ctx) - t0;
       if (elapsed > timeoutMs)
@@ -541,7 +546,7 @@ async function followToEnd(
       if (v && v.phase !== lastPhase) {
         lastPhase = v.phase;
         lastLine = now(ctx);
-        ctx.err.write(`${entry}: ${v.phase} — ${v.summary}\n`);
+        ctx.err.write(`${shown(entry)}: ${shown(v.phase, 40)} — ${shown(v.summary)}\n`);
       } else if (now(ctx) - lastLine >= every) {
         lastLine = now(ctx);
         const desc = await handle.describe().catch(() => undefined);
@@ -549,7 +554,7 @@ async function followToEnd(
           ? await deletionProgress(ctx, desc.raw.pendingActivities ?? []).catch(() => undefined)
           : undefined;
         ctx.err.write(
-          `… still ${lastPhase || 'waiting'} after ${Math.round(elapsed / 1000)} s` +
+          `… still ${shown(lastPhase, 40) || 'waiting'} after ${Math.round(elapsed / 1000)} s` +
             `${p ? `: ${p.deletedObjects} objects (${formatBytes(p.deletedBytes)}) deleted so far` : ''}\n`,
         );
       }

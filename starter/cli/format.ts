@@ -2,17 +2,31 @@
  * Text rendering of the CLI's output: the `list` table and the multi-line `status` story. Pure functions (the current
  * time is a parameter), so the output is testable without a server.
  */
-import { formatBytes, formatDuration, safeText } from '../../domain';
+import { formatBytes, formatDuration, safeText, UNSAFE_TEXT_CHARS } from '../../domain';
+import type { DecisionRecord, StatusQueryResult } from '../../workflows/messages';
 
 /**
  * Stored text as the terminal may see it: decisions, reasons and names come from whoever sent a signal or update (and
  * from runs older than the workflow's own bounds), so control characters, escape sequences and line breaks that could
  * forge an output line are replaced and very long values are cut.
  */
-export function shown(text: string | undefined, maxChars = 2000): string {
-  return text === undefined ? '' : safeText(text, maxChars);
+export function shown(text: unknown, maxChars = 2000): string {
+  return text === undefined || text === null ? '' : safeText(String(text), maxChars);
 }
-import type { DecisionRecord, StatusQueryResult } from '../../workflows/messages';
+
+const UNSAFE_IN_JSON = new RegExp(`[${UNSAFE_TEXT_CHARS}]`, 'g');
+
+/**
+ * `value` as indented JSON for the terminal: the same document, but every character {@link shown} would replace is
+ * written as a `\uXXXX` escape, so a value from a workflow or a provider can neither drive the terminal nor disguise
+ * itself, and `jq` reads it unchanged. JSON.stringify escapes C0 controls in strings itself (the raw ones in its output
+ * are the indentation's) but leaves DEL, C1 controls and the Unicode format characters raw; those only occur in strings.
+ */
+export function jsonText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, (c) =>
+    c < ' ' ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )}\n`;
+}
 
 /** One row of `list`: an entry's workflow as Temporal visibility sees it. */
 export interface EntryRow {

@@ -19,6 +19,7 @@ import {
   parsePhase,
 } from './commands';
 import { CliError, ExitCode, failed, refused } from './errors';
+import { shown } from './format';
 
 /** Options of {@link runCli}. */
 export interface RunCliOptions {
@@ -294,13 +295,14 @@ export async function runCli(argv: readonly string[], opts: RunCliOptions): Prom
       // Help and version end with exit code 0; any usage error is a refusal of the request as given.
       code = e.exitCode === 0 ? ExitCode.Ok : ExitCode.Refused;
     } else if (e instanceof CliError) {
-      opts.err.write(`backupentry: ${e.message}\n`);
+      // One line, whatever a workflow's or provider's text inside it holds (each verb filters those already).
+      opts.err.write(`backupentry: ${shown(e.message, 4000)}\n`);
       code = e.exitCode;
     } else if (e instanceof ConfigError) {
       opts.err.write(`backupentry: ${e.message}\n`);
       code = ExitCode.Failed;
     } else {
-      opts.err.write(`backupentry: ${e instanceof Error ? e.message : String(e)}\n`);
+      opts.err.write(`backupentry: ${shown(e instanceof Error ? e.message : String(e), 4000)}\n`);
       code = ExitCode.Failed;
     }
   }

@@ -73,7 +73,18 @@ describe('operator requests (expedite, cancel-cleanup)', () => {
         expect(Array.from(out).length).toBeLessThanOrEqual(max);
         expect(utf8Length(out)).toBeLessThanOrEqual(max * 4);
         // eslint-disable-next-line no-control-regex
-        expect(out).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028-\u202e\u2066-\u2069]/);
+        expect(out).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u061c\u2028-\u202e\u2060-\u2064\u2066-\u2069]/);
+      }),
+    );
+  });
+
+  it('safeText replaces the Arabic letter mark and the word joiner and invisible operators (U+061C, U+2060-U+2064)', () => {
+    expect(safeText('a\u061cb\u2060c\u2061d\u2062e\u2063f\u2064g', 100)).toBe('a b c d e f g');
+    expect(safeText('x\u061c\u2060\u2061\u2062\u2063\u2064y', 100)).toBe('x y');
+    const invisible = fc.constantFrom('\u061c', '\u2060', '\u2061', '\u2062', '\u2063', '\u2064');
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string(), invisible)), (parts) => {
+        expect(safeText(parts.join(''), 10_000)).not.toMatch(/[\u061c\u2060-\u2064]/);
       }),
     );
   });
