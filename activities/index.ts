@@ -8,6 +8,7 @@ import { type ActivityMetricsSink, countFailures } from './metrics';
 import { createStorageActivities } from './storage-activities';
 import type { StorageProvider } from './storage-port';
 import type { BackupEntryActivities, RetentionMode } from './types';
+import type { VisibilityPort } from './visibility-port';
 
 /** What the activities need from the outside world. */
 export interface ActivityDeps {
@@ -20,6 +21,11 @@ export interface ActivityDeps {
   defaultRetentionMs?: number;
   /** The configured retention mode (`BEL_RETENTION_MODE`), reported to the workflow with each observed entry. */
   retentionMode?: RetentionMode;
+  /**
+   * Temporal's visibility store, for checking a retention record against what the previous run published.
+   * @default undefined (no earlier run is known: a run is never resumed from a record alone)
+   */
+  visibility?: VisibilityPort;
   /** Receives deletion counts and failures by Gardener code (the worker's Prometheus metrics); optional. */
   metrics?: ActivityMetricsSink;
 }
@@ -37,6 +43,10 @@ export function createActivities(deps: ActivityDeps): BackupEntryActivities {
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });
-  const activities: BackupEntryActivities = { ...kubeActivities, ...storage };
+  const activities: BackupEntryActivities = {
+    ...kubeActivities,
+    ...storage,
+    readPublishedRun: async (workflowId, runId) => deps.visibility?.latestOtherRun(workflowId, runId),
+  };
   return deps.metrics ? countFailures(activities, deps.metrics) : activities;
 }

@@ -4,6 +4,7 @@
  */
 import type { GardenerErrorCode, Operation, RetentionRecord } from '../domain';
 import type { DeletionReceipt, Inventory } from './storage-port';
+import type { PublishedRun } from './visibility-port';
 
 /** The parts of a BackupEntry the workflow decides on (no secret data; annotations of interest only). */
 export interface ObservedEntry {
@@ -262,5 +263,14 @@ export interface StorageActivities {
   deleteBackups(name: string, target?: StorageTarget): Promise<DeletionReceipt>;
 }
 
+/** Reading Temporal's own record of earlier runs (activities/visibility-port.ts). Run as a local activity. */
+export interface VisibilityActivities {
+  /**
+   * What the newest other run of `workflowId` published in its search attributes; undefined when Temporal knows no
+   * other run (or the worker has no visibility access).
+   */
+  readPublishedRun(workflowId: string, runId: string): Promise<PublishedRun | undefined>;
+}
+
 /** Every activity the BackupEntry workflow calls. */
-export type BackupEntryActivities = KubeActivities & StorageActivities;
+export type BackupEntryActivities = KubeActivities & StorageActivities & VisibilityActivities;

@@ -18,6 +18,7 @@ import { startHealthServer, type HealthServer, type Readiness } from '../adapter
 import { createKubeGateway } from '../adapters/kubernetes/kube-client';
 import { sleepUnlessAborted } from '../adapters/abortable-sleep';
 import { temporalReachability } from '../adapters/temporal-probe';
+import { createTemporalVisibility } from '../adapters/temporal-visibility';
 import { createGcsProvider } from '../adapters/storage/gcs-provider';
 import { createLocalProvider } from '../adapters/storage/local-provider';
 import { type AppConfig, loadConfig } from '../config';
@@ -163,6 +164,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
         metrics: metrics.sink,
         defaultRetentionMs: config.defaultRetentionMs,
         retentionMode: config.retentionMode,
+        visibility: createTemporalVisibility(connection, config.temporal.namespace),
       }),
       maxCachedWorkflows: config.worker.maxCachedWorkflows,
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivityTaskExecutions,

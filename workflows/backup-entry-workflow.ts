@@ -1231,11 +1231,35 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       });
       return false;
     }
+    // The record is a Secret annotation anybody who may write Secrets there can forge; the search attributes of the
+    // previous run are written by the workflow alone. Resume only where they agree, and keep the later deadline.
+    // (Histories written before PATCH_ONE_LOCAL_STEP resumed from the record alone, and replay so.)
+    const checked = current();
+    const pub = checked ? await kube().readPublishedRun(workflowInfo().workflowId, workflowInfo().runId) : undefined;
+    const finished = pub?.phase === Phase.Deleted || pub?.phase === Phase.Kept;
+    if (checked && (!pub || pub.type !== rec.type || pub.bucket !== rec.bucketName || finished)) {
+      const what = !pub
+        ? 'Temporal knows no earlier run of this workflow'
+        : finished
+          ? `the previous run ${pub.runId} ended ${pub.phase}`
+          : `the previous run ${pub.runId} published type ${pub.type ?? '?'} and bucket ${pub.bucket ?? '?'}, the record says ${rec.type} and ${rec.bucketName}`;
+      record({
+        action: 'note',
+        by: 'controller',
+        reason: 'retention record refused',
+        outcome: `${what}; the record is not trusted and nothing is deleted`,
+      });
+      return false;
+    }
     s.uid = rec.uid;
+    if (checked) {
+      s.type = rec.type; // published again by this run, for the next one to check against
+      s.bucket = rec.bucketName;
+    }
     s.secretRef = { ...ref };
     s.deletion = {
       deletionTimestamp: rec.deletionTimestamp,
-      deadlineMs: Math.min(deadline.value, deletedAt.value + MAX_RETENTION_MS),
+      deadlineMs: Math.min(Math.max(deadline.value, pub?.deadlineMs ?? 0), deletedAt.value + MAX_RETENTION_MS),
       retentionMs: deadline.value - deletedAt.value,
       retentionSource: 'retention record on the credentials secret',
       target: { type: rec.type, bucketName: rec.bucketName, secretRef: { ...ref }, uid: rec.uid },

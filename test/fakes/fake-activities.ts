@@ -2,6 +2,7 @@ import { CancelledFailure, heartbeat, sleep as activitySleep } from '@temporalio
 import { ApplicationFailure } from '@temporalio/common';
 import { type BackupEntryActivities, type ObservedEntry, type StatusWrite, goneEntry } from '../../activities/types';
 import type { DeletionReceipt } from '../../activities/storage-port';
+import type { VisibilityPort } from '../../activities/visibility-port';
 import { DELETION_REFUSED, type DeletionRefusal, type RetentionRecord } from '../../domain';
 
 /** A secret value planted in the fake provider secret: no workflow history may ever contain it. */
@@ -54,6 +55,8 @@ export interface FakeEntry {
 /** The fake cluster + storage the workflow tests drive: typed as the real activities, in memory. */
 export class FakeWorld {
   readonly entries = new Map<string, FakeEntry>();
+  /** Temporal's visibility, for `readPublishedRun` (the workflow tier passes the real one of its dev server). */
+  visibility?: VisibilityPort;
 
   add(name: string, over: Partial<ObservedEntry> = {}): FakeEntry {
     const view: ObservedEntry = {
@@ -201,6 +204,7 @@ export class FakeWorld {
         else delete e.retentionRecords[name];
         return true;
       },
+      readPublishedRun: async (workflowId, runId) => this.visibility?.latestOtherRun(workflowId, runId),
       readRetentionRecord: async (name) => {
         const e = this.entries.get(name);
         return e?.finalizerOnSecret ? e.retentionRecords?.[name] : undefined;

@@ -20,6 +20,7 @@ import {
 import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
 import { WORKFLOW_CODE } from '../../worker/workflow-code';
 import { waitFor } from '../../tools/stack/wait';
+import { visibilityOf } from '../../adapters/temporal-visibility';
 import { FakeWorld, PLANTED_SECRET, type FakeEntry } from '../fakes/fake-activities';
 import { stackEnv } from '../support/env';
 import { historyText } from '../support/history-text';
@@ -44,6 +45,7 @@ beforeAll(async () => {
     address: stackEnv('TEMPORAL_ADDRESS'),
     namespace: stackEnv('TEMPORAL_NAMESPACE'),
   });
+  world.visibility = visibilityOf(env.client); // the dev server's own visibility: what earlier runs published
   bundle = await bundleWorkflowCode({ ...WORKFLOW_CODE, logger: quiet });
   worker = await newWorker(taskQueue);
   running = worker.run();
@@ -232,6 +234,17 @@ async function annotate(
 ): Promise<void> {
   Object.assign(e.view.annotations, annotations);
   await h.signal(reconcileSignal, { reason });
+}
+
+/** Waits until Temporal's visibility shows the run retaining with its type and bucket (what a resumed run checks). */
+async function publishedRetaining(h: Handle): Promise<void> {
+  await waitFor(
+    async () => {
+      const run = await world.visibility!.latestOtherRun(h.workflowId, 'none');
+      return run?.phase === Phase.Retaining && run.bucket !== undefined && run.type !== undefined;
+    },
+    { what: 'the retention published in visibility', timeoutMs: 30_000 },
+  );
 }
 
 /** Ends a test's workflow that is still retaining (nothing may keep running on the shared server). */
@@ -881,9 +894,34 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       expect(summaries).toEqual([JSON.stringify(RETENTION_TIMER_SUMMARY)]);
     });
 
+    it('a record that disagrees with what the previous run published in Temporal is not resumed: nothing is deleted', async () => {
+      const { name, e, h } = await givenReleasedEntry();
+      await publishedRetaining(h);
+      await h.terminate('operator reset');
+      // Someone who may write Secrets moves the record to another bucket with a past deadline.
+      e.retentionRecords![name] = {
+        ...e.retentionRecords![name]!,
+        bucketName: 'bucket-b',
+        deletionDeadline: '2020-01-01T00:00:00Z',
+      };
+      const id = workflowIdFor('test-cluster', name);
+      const h2 = await env.client.workflow.start(backupEntryWorkflow, {
+        taskQueue,
+        workflowId: id.ok ? id.value : '',
+        args: [{ entryName: name, settings: SETTINGS, retainedSecret: e.secret }],
+      });
+      handles.push(h2);
+      const r = await h2.result();
+      expect(r.decisions.some((d) => d.reason === 'retention record refused')).toBe(true);
+      expect(r.outcome).toBe('gone');
+      expect(e.deletionRuns).toBe(0);
+      expect(e.objects).toBe(12);
+    });
+
     it('a new run started from the record (the run was terminated) keeps the deadline and a cancelled cleanup', async () => {
       const { name, e, h } = await givenReleasedEntry();
       const deadline = e.retentionRecords![name]!.deletionDeadline;
+      await publishedRetaining(h);
       await h.terminate('operator reset');
       const id = workflowIdFor('test-cluster', name);
       const h2 = await env.client.workflow.start(backupEntryWorkflow, {
