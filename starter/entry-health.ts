@@ -124,6 +124,8 @@ export interface EntryHealth {
   overdueLongestSeconds: number;
   /** Running workflows in phase Retaining (visibility; 0 without a calendar). */
   retainingWorkflows: number;
+  /** Workflows that ended Orphaned, backups left behind (visibility; 0 without a calendar). */
+  leftBehindWorkflows: number;
 }
 
 /** Health with every count zero (a standby watcher, or no entries). */
@@ -136,6 +138,7 @@ export function emptyHealth(): EntryHealth {
     overdue: 0,
     overdueLongestSeconds: 0,
     retainingWorkflows: 0,
+    leftBehindWorkflows: 0,
   };
 }
 
@@ -190,6 +193,7 @@ export function summarizeEntries(
     h.dueWithin['24h'] = Math.max(h.dueWithin['24h'], calendar.upTo24h - overdueInCalendar);
     h.dueWithin['7d'] = Math.max(h.dueWithin['7d'], calendar.upTo7d - overdueInCalendar);
     h.retainingWorkflows = calendar.retaining;
+    h.leftBehindWorkflows = calendar.leftBehind ?? 0;
   }
   h.overdue = overdue.size;
   for (const deadline of overdue.values())

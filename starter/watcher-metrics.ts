@@ -169,6 +169,14 @@ export function createWatcherMetrics(
     },
   });
   new Gauge({
+    name: 'bel_watcher_backups_left_behind_workflows',
+    help: 'BackupEntry workflows that ended Orphaned: backups left in the bucket that nobody will delete (credentials gone at deletion, or a retention nothing could vouch for), from Temporal visibility (leader only)',
+    registers,
+    collect() {
+      this.set(health().leftBehindWorkflows);
+    },
+  });
+  new Gauge({
     name: 'bel_watcher_retention_overdue_entries',
     help: 'Retaining BackupEntries whose deadline has passed and whose deletion has not started',
     registers,

@@ -135,6 +135,7 @@ describe("entry health: what the watcher's entry gauges say (no per-entry labels
     const h = summarizeEntries([held, heldSoon], NOW, new FailingSince(), {
       atMs: NOW - 5000,
       retaining: 40,
+      leftBehind: 2,
       upTo24h: 12,
       upTo7d: 30,
       // `held` and `held-soon` are also running workflows; `released-*` left the API server (release-entry mode).
@@ -151,6 +152,7 @@ describe("entry health: what the watcher's entry gauges say (no per-entry labels
     expect(h.overdueLongestSeconds).toBe(300);
     expect(h.dueWithin).toEqual({ '1h': 2, '24h': 12 - 3, '7d': 30 - 3 });
     expect(h.retainingWorkflows).toBe(40);
+    expect(h.leftBehindWorkflows).toBe(2); // ended Orphaned: backups nobody will delete
     expect(h.byPhase.Retaining).toBe(2); // the status view only sees held entries
   });
 
@@ -226,5 +228,6 @@ describe("entry health: what the watcher's entry gauges say (no per-entry labels
     for (const code of ERROR_CODE_LABELS) expect(standby).toContain(`bel_watcher_error_entries{code="${code}"} 0`);
     expect(standby).toMatch(/^bel_watcher_error_longest_seconds 0$/m);
     expect(standby).toMatch(/^bel_watcher_retaining_workflows 0$/m);
+    expect(standby).toMatch(/^bel_watcher_backups_left_behind_workflows 0$/m);
   });
 });
