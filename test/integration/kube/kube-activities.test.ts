@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo } from 'node:net';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { configurationProblem } from '../../../domain/errors';
 import { createKubeActivities, secretDataDigest } from '../../../activities/kube-activities';
@@ -10,6 +10,7 @@ import {
   ANNOTATION_OPERATION,
   ANNOTATION_TIMESTAMP,
   BACKUPENTRY_API,
+  ANNOTATION_RETENTION_RECORDS,
   FINALIZER,
   GardenerErrorCode,
   Operation,
@@ -17,6 +18,7 @@ import {
 import { adminKubeConfig, uniqueName } from '../../support/env';
 
 const be = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: BACKUPENTRY_API.plural };
+const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const HOST_PATH = '/etc/gardener/local-backupbuckets';
 /** A value that must never show up in an error, a result or an event. */
 const SECRET_MARK = `s3cr3t-${Math.random().toString(36).slice(2)}-value`;
@@ -730,6 +732,72 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
         code: GardenerErrorCode.ConfigurationProblem,
         reason: 'EntryMissing',
       });
+    });
+  });
+
+  describe('the truth at the moment of deletion (verifyDeletionAllowed) and the end of a secret’s use', () => {
+    const local = (secretName: string, uid: string, bucketName = 'bucket-1') => ({
+      type: 'local',
+      bucketName,
+      secretRef: { namespace: 'garden', name: secretName },
+      uid,
+    });
+    const refusalOf = async (p: Promise<unknown>): Promise<string> => {
+      const err = (await p.then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as { reason?: string; message?: string; retryable?: boolean } | undefined;
+      expect(err).toMatchObject({ reason: 'DeletionRefused', retryable: false });
+      return err!.message!;
+    };
+
+    it('refuses source-X (record or start forged) while X lives in the same bucket, and X itself while it lives', async () => {
+      const { name, secretName } = await makeEntry();
+      const uid = (await getEntry(name)).metadata.uid as string;
+      expect(await refusalOf(acts.verifyDeletionAllowed(`source-${name}`, local(secretName, 'forged')))).toMatch(
+        /PrefixOwnedByLiveEntry/,
+      );
+      expect(await refusalOf(acts.verifyDeletionAllowed(name, local(secretName, uid)))).toMatch(/EntryNotDeleted/);
+      expect(await refusalOf(acts.verifyDeletionAllowed(name))).toMatch(/EntryNotDeleted/);
+    });
+
+    it('lets a deleting entry’s own deletion run, and refuses another uid, bucket or type than the entry has', async () => {
+      const { name, secretName } = await makeEntry({ finalizers: ['example.com/hold'] });
+      const uid = (await getEntry(name)).metadata.uid as string;
+      await custom.deleteClusterCustomObject({ ...be, name });
+      await expect(acts.verifyDeletionAllowed(name, local(secretName, uid))).resolves.toBeUndefined();
+      await expect(acts.verifyDeletionAllowed(name)).resolves.toBeUndefined();
+      expect(await refusalOf(acts.verifyDeletionAllowed(name, local(secretName, 'old-uid')))).toMatch(/EntryRecreated/);
+      expect(await refusalOf(acts.verifyDeletionAllowed(name, local(secretName, uid, 'bucket-2')))).toMatch(
+        /TargetDisagreesWithEntry/,
+      );
+      // Gone (released during retention): a main entry's retention may finish, a source- one never.
+      await custom.patchClusterCustomObject({ ...be, name, body: { metadata: { finalizers: null } } }, MERGE);
+      await expect(acts.verifyDeletionAllowed(name, local(secretName, uid))).resolves.toBeUndefined();
+      expect(await refusalOf(acts.verifyDeletionAllowed(`source-${name}`, local(secretName, 's')))).toMatch(
+        /SourceEntryGone/,
+      );
+    });
+
+    it('a finished run removes its own record but keeps our finalizer while a live entry still uses the secret', async () => {
+      const { name, secretName } = await makeEntry();
+      await acts.ensureFinalizers(name);
+      const forged = {
+        workflowId: `backupentry/x/source-${name}`,
+        uid: 'forged',
+        type: 'local',
+        bucketName: 'bucket-1',
+        deletionTimestamp: '2026-01-01T00:00:00Z',
+        deletionDeadline: '2026-01-01T00:00:00Z',
+      };
+      await acts.recordRetention(`source-${name}`, { namespace: 'garden', name: secretName }, forged);
+      await acts.releaseFinalizers(`source-${name}`, {
+        secret: true,
+        secretRef: { namespace: 'garden', name: secretName },
+      });
+      const secret = await readSecret('garden', secretName);
+      expect(secret.metadata?.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBeUndefined();
+      expect(secret.metadata?.finalizers).toEqual([FINALIZER]); // X still needs its credentials
     });
   });
 
