@@ -46,6 +46,18 @@ const schema = z.object({
   BEL_TASK_QUEUE: z.string().min(1).optional(),
   BEL_PROVIDER_TYPES: list.prefault(DEFAULT_TYPES.join(',')),
   BEL_CLASSES: list.prefault(DEFAULT_CLASSES.join(',')),
+  BEL_PROVIDER_SECRET_NAMESPACES: list
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .max(63)
+            .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'namespace names, comma-separated'),
+        )
+        .min(1, 'at least one namespace'),
+    )
+    .prefault('garden'),
   BEL_DEFAULT_RETENTION: duration('BEL_DEFAULT_RETENTION').prefault(formatDuration(DEFAULT_RETENTION_MS)),
   BEL_RETENTION_MODE: z.enum(['release-entry', 'hold-entry']).default('release-entry'),
   BACKUP_LOCAL_DIR: z.string().min(1).optional(),
@@ -132,6 +144,14 @@ export interface AppConfig {
    * @default ['shoot'] (`shoot`; domain `DEFAULT_CLASSES`)
    */
   classes: readonly string[];
+  /**
+   * `BEL_PROVIDER_SECRET_NAMESPACES` (comma-separated): the namespaces of the provider secrets, the Helm chart's
+   * `providerSecretNamespaces` (where its RBAC lets the processes read secrets). The watcher lists and watches secrets
+   * in each of them and in no other namespace: an entry whose `spec.secretRef` points elsewhere gets no rotation
+   * watch (a warning says so), and `garden` is not watched unless listed.
+   * @default ['garden'] (`garden`, where gardenlet puts the extension secrets on a seed)
+   */
+  providerSecretNamespaces: readonly string[];
   /**
    * `BEL_DEFAULT_RETENTION` (Go duration): retention after an entry's deletion when the entry has no retention
    * annotation.
@@ -382,6 +402,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
     warnings: Object.freeze(warnings),
     providerTypes: c.BEL_PROVIDER_TYPES,
     classes: c.BEL_CLASSES,
+    providerSecretNamespaces: Object.freeze([...new Set(c.BEL_PROVIDER_SECRET_NAMESPACES)]),
     defaultRetentionMs: c.BEL_DEFAULT_RETENTION,
     retentionMode: c.BEL_RETENTION_MODE,
     local: { ...(c.BACKUP_LOCAL_DIR ? { rootDir: c.BACKUP_LOCAL_DIR } : {}), hostPath: c.BEL_LOCAL_HOST_PATH },

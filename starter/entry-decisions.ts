@@ -30,9 +30,6 @@ import type { WatcherMetrics } from './watcher-metrics';
 
 /** Keys of the etcd-backup secret that the controller sets itself; never compared with the provider secret. */
 export const OWN_KEYS: ReadonlySet<string> = new Set<string>([DATA_KEY_BUCKET_NAME, DATA_KEY_HOST_PATH]);
-/** Where gardenlet puts the extension secrets (`entry-<name>`) on a seed: always watched for retention records. */
-const GARDEN_NAMESPACE = 'garden';
-
 /** What the watcher remembers across leadership terms, so a new term adds no history for unchanged entries. */
 export interface Memory {
   /** Last decision per served entry. */
@@ -62,8 +59,8 @@ export interface EntryDecisionsDeps {
 /** The decisions of one leadership term. */
 export class EntryDecisions {
   private readonly refs = new SecretReferrers();
-  /** Namespaces where a retention record of a released entry was seen (watched for good). */
-  private readonly retainedNamespaces = new Set<string>();
+  /** Referenced namespaces outside `providerSecretNamespaces` already warned about. */
+  private readonly warnedNamespaces = new Set<string>();
 
   constructor(private readonly d: EntryDecisionsDeps) {}
 
@@ -91,12 +88,12 @@ export class EntryDecisions {
     this.d.memory.failing.keepOnly(current);
     this.refs.clear();
     for (const e of current.values()) this.index(e);
-    this.d.watchNamespaces(this.referencedNamespaces());
+    this.d.watchNamespaces(this.watchedNamespaces());
   }
 
   /** A watch event of a BackupEntry. */
   onEntryEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', e: WatchedEntry): void {
-    const before = this.referencedNamespaces();
+    const before = this.watchedNamespaces();
     if (type === 'DELETED') {
       this.d.memory.failing.forget(e.name);
       this.refs.delete(e.name);
@@ -107,7 +104,7 @@ export class EntryDecisions {
       this.decide(e);
       this.index(e);
     }
-    const after = this.referencedNamespaces();
+    const after = this.watchedNamespaces();
     if (before.size !== after.size || [...after].some((ns) => !before.has(ns))) this.d.watchNamespaces(after);
   }
 
@@ -136,12 +133,23 @@ export class EntryDecisions {
   }
 
   /**
-   * Secret namespaces to watch: those referenced by served entries, plus Gardener's `garden` (where gardenlet puts the
-   * extension secrets) and any where a retention record was seen: a released entry references nothing any more, yet
-   * its record must still be found after a restart.
+   * Secret namespaces to watch: every one of `providerSecretNamespaces` (in a seed `garden`, where gardenlet puts the
+   * extension secrets), also when no entry references it, since a released entry references nothing any more, yet its
+   * retention record must still be found after a restart; and no other. A served entry referencing a secret elsewhere
+   * is not watched there (RBAC lets the processes read secrets only in those namespaces; a watch refused there would
+   * keep the informers out of sync): a warning, once per namespace.
    */
-  private referencedNamespaces(): Set<string> {
-    return new Set(this.refs.namespaces().concat(GARDEN_NAMESPACE, ...this.retainedNamespaces));
+  private watchedNamespaces(): Set<string> {
+    const allowed = new Set(this.d.config.providerSecretNamespaces);
+    for (const ns of this.refs.namespaces()) {
+      if (allowed.has(ns) || this.warnedNamespaces.has(ns)) continue;
+      this.warnedNamespaces.add(ns);
+      this.d.log.warn(
+        { namespace: ns, providerSecretNamespaces: [...allowed] },
+        'An entry references a provider secret outside BEL_PROVIDER_SECRET_NAMESPACES; its rotations are not watched',
+      );
+    }
+    return allowed;
   }
 
   // --- secrets ------------------------------------------------------------------------------------------------------
@@ -177,7 +185,6 @@ export class EntryDecisions {
       // Only this seed's records: another seed (or cluster identity) on the same API server keeps its own.
       const own = workflowIdFor(this.d.config.clusterIdentity, entry);
       if (!own.ok || own.value !== workflowId) continue;
-      this.retainedNamespaces.add(secret.namespace);
       if (!this.d.entries().has(entry)) this.d.enqueue(entry, { kind: 'resume', secret });
     }
   }
