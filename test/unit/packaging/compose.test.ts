@@ -48,10 +48,19 @@ interface Service {
   ports?: Array<string | { target: number; published?: string | number; host_ip?: string }>;
 }
 
-/** Compose's `${VAR:-default}` / `${VAR}` interpolation with an empty environment (`$$` is a literal `$`), or `env`. */
+/**
+ * Compose's interpolation with an empty environment, or `env` (`$$` is a literal `$`): `${VAR}`, `${VAR:-default}`,
+ * and `${VAR:?message}`, which fails with `message` when VAR is unset or empty, as `docker compose` does.
+ */
 function interpolate(value: string, env: Record<string, string> = {}): string {
-  return value.replace(/\$\$|\$\{(\w+)(?::?-([^}]*))?\}/g, (m, name: string, def: string | undefined) =>
-    m === '$$' ? '$' : env[name] || (def ?? ''),
+  return value.replace(
+    /\$\$|\$\{(\w+)(?::?([-?])([^}]*))?\}/g,
+    (m, name: string, op: string | undefined, arg: string | undefined) => {
+      if (m === '$$') return '$';
+      if (env[name]) return env[name];
+      if (op === '?') throw new Error(`required variable ${name} is missing a value: ${arg ?? ''}`);
+      return arg ?? '';
+    },
   );
 }
 
@@ -142,6 +151,30 @@ describe('docker-compose.yml', () => {
     const listed = /for sa in ([^;]+);/.exec(command)![1]!.trim().split(/\s+/);
     const expected = SEARCH_ATTRIBUTES.map((k) => `${k.name}=${k.type === 'DATETIME' ? 'Datetime' : 'Keyword'}`);
     expect(listed.sort()).toEqual(expected.sort());
+  });
+
+  it("mounts only the kubeconfig KUBECONFIG_FILE names: no default, never the user's current context", () => {
+    const env = { KUBECONFIG_FILE: '/home/op/seed.kubeconfig' };
+    for (const name of ['worker', 'watcher']) {
+      const mount = doc.services[name]!.volumes!.find((v) => v.endsWith(':/kube/config:ro'))!;
+      // Unset or empty: Compose refuses to start, and says how to make a file for one context.
+      for (const missing of [{}, { KUBECONFIG_FILE: '' }]) {
+        expect(() => interpolate(mount, missing)).toThrow(/required variable KUBECONFIG_FILE is missing a value/);
+        expect(() => interpolate(mount, missing)).toThrow(/kubectl config view --minify --flatten --context/);
+      }
+      expect(interpolate(mount, env)).toBe('/home/op/seed.kubeconfig:/kube/config:ro');
+      // The process reads exactly that file and takes no context from elsewhere.
+      expect(doc.services[name]!.environment?.KUBECONFIG).toBe('/kube/config');
+      expect(Object.keys(doc.services[name]!.environment ?? {}).filter((k) => /CONTEXT/i.test(k))).toEqual([]);
+    }
+    // Nothing in the file falls back to the user's kubeconfig.
+    const uncommented = text
+      .split('\n')
+      .filter((l) => !l.trimStart().startsWith('#'))
+      .join('\n');
+    expect(uncommented).not.toMatch(/~\/\.kube|\$HOME\/\.kube|\$\{HOME\}\/\.kube|KUBECONFIG_FILE:?-/);
+    // Negative control: the old default would have mounted ~/.kube/config without a word.
+    expect(interpolate('${KUBECONFIG_FILE:-~/.kube/config}:/kube/config:ro')).toBe('~/.kube/config:/kube/config:ro');
   });
 
   it('sets only configuration variables that exist, and they load', () => {
