@@ -57,9 +57,12 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
     const objs = objectsOf(readFileSync(PLAIN, 'utf8'));
     const kinds = objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     expect(kinds).toEqual([
-      'ClusterRole/backupentry-lifecycle',
-      'ClusterRole/backupentry-lifecycle-provider-secrets',
-      'ClusterRoleBinding/backupentry-lifecycle',
+      'ClusterRole/backupentry-lifecycle-watcher',
+      'ClusterRole/backupentry-lifecycle-watcher-provider-secrets',
+      'ClusterRole/backupentry-lifecycle-worker',
+      'ClusterRole/backupentry-lifecycle-worker-provider-secrets',
+      'ClusterRoleBinding/backupentry-lifecycle-watcher',
+      'ClusterRoleBinding/backupentry-lifecycle-worker',
       'Deployment/backupentry-lifecycle-watcher',
       'Deployment/backupentry-lifecycle-worker',
       'Namespace/backupentry-lifecycle',
@@ -67,10 +70,14 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
       'Role/backupentry-lifecycle-leader-election',
       'RoleBinding/backupentry-lifecycle-events',
       'RoleBinding/backupentry-lifecycle-leader-election',
-      'RoleBinding/backupentry-lifecycle-provider-secrets',
-      'ServiceAccount/backupentry-lifecycle',
+      'RoleBinding/backupentry-lifecycle-watcher-provider-secrets',
+      'RoleBinding/backupentry-lifecycle-worker-provider-secrets',
+      'ServiceAccount/backupentry-lifecycle-watcher',
+      'ServiceAccount/backupentry-lifecycle-worker',
       'ValidatingAdmissionPolicy/backupentry-lifecycle-deletion-spec-immutable',
+      'ValidatingAdmissionPolicy/backupentry-lifecycle-worker-secrets',
       'ValidatingAdmissionPolicyBinding/backupentry-lifecycle-deletion-spec-immutable',
+      'ValidatingAdmissionPolicyBinding/backupentry-lifecycle-worker-secrets',
     ]);
     interface Container {
       securityContext: object;
@@ -79,12 +86,21 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
       livenessProbe: { httpGet: { path: string } };
       readinessProbe: { httpGet: { path: string } };
     }
-    type Pod = { spec: { securityContext: object; terminationGracePeriodSeconds: number; containers: Container[] } };
+    type Pod = {
+      spec: {
+        serviceAccountName: string;
+        securityContext: object;
+        terminationGracePeriodSeconds: number;
+        containers: Container[];
+      };
+    };
     for (const name of ['worker', 'watcher']) {
       const d = objs.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith(name)) as unknown as {
         spec: { template: Pod };
       };
       const pod = d.spec.template.spec;
+      // Each process runs as its own ServiceAccount (least privilege: the watcher only reads).
+      expect(pod.serviceAccountName).toBe(`backupentry-lifecycle-${name}`);
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       const c = pod.containers[0]!;
       expect(c.securityContext).toMatchObject({
@@ -182,6 +198,35 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
     ).map((o) => o.kind);
     expect(kinds).toContain('Deployment');
     expect(kinds.filter((k) => k.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
+    // admissionPolicy.workerSecrets.enabled=false leaves out only the worker's Secret policy.
+    const names = objectsOf(
+      await helm(
+        'template',
+        'backupentry-lifecycle',
+        CHART,
+        '--set',
+        'clusterIdentity=labels-seed',
+        '--set',
+        'admissionPolicy.workerSecrets.enabled=false',
+      ),
+    )
+      .filter((o) => o.kind === 'ValidatingAdmissionPolicy')
+      .map((o) => o.metadata.name);
+    expect(names).toEqual(['backupentry-lifecycle-deletion-spec-immutable']);
+    // The former single serviceAccount.name is refused, not silently ignored.
+    await expect(
+      helm(
+        'template',
+        'backupentry-lifecycle',
+        CHART,
+        '--set',
+        'clusterIdentity=x',
+        '--set',
+        'serviceAccount.name=bel',
+      ),
+    ).rejects.toThrow(
+      /serviceAccount\.name was split into serviceAccount\.worker\.name and serviceAccount\.watcher\.name/,
+    );
   });
 
   it('the API server accepts the CRD and the plain manifests (server-side dry run), with no Pod Security warning', async () => {
@@ -190,7 +235,10 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
       /deployment\.apps\/backupentry-lifecycle-worker (created|configured|unchanged) \(server dry run\)/,
     );
     expect(stdout).toMatch(
-      /clusterrole\.rbac\.authorization\.k8s\.io\/backupentry-lifecycle (created|configured|unchanged) \(server dry run\)/,
+      /clusterrole\.rbac\.authorization\.k8s\.io\/backupentry-lifecycle-worker (created|configured|unchanged) \(server dry run\)/,
+    );
+    expect(stdout).toMatch(
+      /validatingadmissionpolicy\.admissionregistration\.k8s\.io\/backupentry-lifecycle-worker-secrets (created|configured|unchanged) \(server dry run\)/,
     );
     // (kubectl's "missing the last-applied-configuration annotation" warnings for the pre-created CRD and namespace are fine)
     expect(stderr).not.toMatch(/PodSecurity|hides previous definition|unknown field/i);

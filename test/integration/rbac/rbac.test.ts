@@ -23,23 +23,29 @@ async function statusOf(call: Promise<unknown>): Promise<number> {
 }
 
 /**
- * Least privilege, proven on a real kube-apiserver with RBAC authorization: the chart's ServiceAccount, ClusterRoles,
- * Roles and bindings are applied as rendered, the worker and the watcher run with that identity (a client certificate
- * CN=system:serviceaccount:<ns>:<sa>, O=system:serviceaccounts[:<ns>], which RBAC treats like the ServiceAccount)
- * through a whole lifecycle, and a few things the controller never does are refused with 403.
+ * Least privilege, proven on a real kube-apiserver with RBAC authorization: the chart's two ServiceAccounts (worker,
+ * watcher), ClusterRoles, Roles and bindings, and the worker's Secret admission policy
+ * (templates/worker-secrets-policy.yaml) are applied as rendered; the worker and the watcher each run with their own
+ * identity (a client certificate CN=system:serviceaccount:<ns>:<sa>, O=system:serviceaccounts[:<ns>], which RBAC and
+ * admission treat like the ServiceAccount) through a whole lifecycle, and a few things neither ever does are refused
+ * with 403. test/integration/deploy/least-privilege.test.ts probes the admission policy request by request.
  */
 describe("RBAC: the chart's rules are enough for a whole lifecycle, and no more", () => {
-  const suffix = randomUUID().slice(0, 8);
+  const suffix = randomUUID().slice(0, 6);
   // Short names: the identity is a certificate CN, at most 64 characters (system:serviceaccount:<ns>:<sa>). Cluster-scoped
-  // objects keep the chart's names; applying them again (a rerun on an attached stack) only rebinds them here.
-  const ns = `rbac-${suffix}`;
+  // objects keep the chart's names; applying them again (a rerun on an attached stack) only rebinds them here. The
+  // admission policy matches this namespace's worker only.
+  const ns = `rb-${suffix}`;
   const lease = `rbac-${suffix}`;
   const release = 'backupentry-lifecycle';
   const h = new Harness({ worker: false, env: { BEL_WATCHER_LEASE_NAMESPACE: ns, BEL_WATCHER_LEASE_NAME: lease } });
   const dir = mkdtempSync(join(tmpdir(), 'bel-rbac-'));
-  let sa: string;
-  let saKubeconfig: string;
-  let saKc: KubeConfig;
+  const file = join(dir, 'rbac.yaml');
+  const sa = { worker: '', watcher: '' };
+  const saKubeconfig = { worker: '', watcher: '' };
+  let workerKc: KubeConfig;
+  let watcherKc: KubeConfig;
+  let policy = '';
   let stopWorker!: () => void;
   let workerDone: Promise<void> | undefined;
   let workerPort: number | undefined;
@@ -61,21 +67,44 @@ describe("RBAC: the chart's rules are enough for a whole lifecycle, and no more"
       'templates/serviceaccount.yaml',
       '--show-only',
       'templates/rbac.yaml',
+      '--show-only',
+      'templates/worker-secrets-policy.yaml',
     );
-    const file = join(dir, 'rbac.yaml');
     writeFileSync(file, rendered);
     await kubectl('apply', '-f', file);
-    sa = objectsOf(rendered).find((o) => o.kind === 'ServiceAccount')!.metadata.name;
-    saKubeconfig = kubeconfigForUser(stackEnv('KUBECONFIG'), `system:serviceaccount:${ns}:${sa}`, [
-      'system:serviceaccounts',
-      `system:serviceaccounts:${ns}`,
-    ]);
-    saKc = new KubeConfig();
-    saKc.loadFromFile(saKubeconfig);
+    const objs = objectsOf(rendered);
+    policy = objs.find((o) => o.kind === 'ValidatingAdmissionPolicy')!.metadata.name;
+    const kubeConfigOf = (process: 'worker' | 'watcher'): KubeConfig => {
+      sa[process] = objs.find(
+        (o) => o.kind === 'ServiceAccount' && o.metadata.labels?.['app.kubernetes.io/component'] === process,
+      )!.metadata.name;
+      saKubeconfig[process] = kubeconfigForUser(stackEnv('KUBECONFIG'), `system:serviceaccount:${ns}:${sa[process]}`, [
+        'system:serviceaccounts',
+        `system:serviceaccounts:${ns}`,
+      ]);
+      const kc = new KubeConfig();
+      kc.loadFromFile(saKubeconfig[process]);
+      return kc;
+    };
+    workerKc = kubeConfigOf('worker');
+    watcherKc = kubeConfigOf('watcher');
+    // The policy in force before the worker starts (the admission plugin loads a new policy within a moment): a dry-run
+    // create of a stray secret by the worker is refused by it.
+    const workerCore = workerKc.makeApiClient(CoreV1Api);
+    await h.until(
+      async () =>
+        workerCore.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'probe' } }, dryRun: 'All' }).then(
+          () => false,
+          (e: { code?: number; body?: unknown }) =>
+            e.code === 403 && (typeof e.body === 'string' ? e.body : JSON.stringify(e.body)).includes(policy),
+        ),
+      `the admission policy ${policy} in force`,
+      60_000,
+    );
     const stop = new Promise<void>((r) => (stopWorker = r));
     workerDone = runWorker({
       config: h.config,
-      kubeConfig: saKc,
+      kubeConfig: workerKc,
       stop,
       httpPort: 0,
       onListening: (p) => (workerPort = p),
@@ -86,33 +115,100 @@ describe("RBAC: the chart's rules are enough for a whole lifecycle, and no more"
     stopWorker?.();
     await workerDone;
     await h.teardown();
+    // The policy matches this run's worker only; remove it (and its binding) rather than leave it in the shared server.
+    await kubectl(
+      'delete',
+      '--ignore-not-found',
+      'validatingadmissionpolicybinding,validatingadmissionpolicy',
+      policy,
+    ).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the ServiceAccount identity is what RBAC sees', async () => {
-    expect(sa).toBe('backupentry-lifecycle');
-    const { stdout } = await run(stackEnv('KUBECTL'), ['--kubeconfig', saKubeconfig, 'auth', 'whoami', '-o', 'json']);
-    const who = JSON.parse(stdout) as { status: { userInfo: { username: string; groups: string[] } } };
-    expect(who.status.userInfo.username).toBe(`system:serviceaccount:${ns}:${sa}`);
-    expect(who.status.userInfo.groups).toEqual(
-      expect.arrayContaining(['system:serviceaccounts', `system:serviceaccounts:${ns}`]),
-    );
-    // The API server's own view of the SA's rights (impersonated by the admin) agrees with the chart.
-    const can = async (...a: string[]): Promise<string> =>
+  it('the ServiceAccount identities are what RBAC sees: a worker that writes, a watcher that reads', async () => {
+    expect(sa).toEqual({ worker: 'backupentry-lifecycle-worker', watcher: 'backupentry-lifecycle-watcher' });
+    for (const process of ['worker', 'watcher'] as const) {
+      const { stdout } = await run(stackEnv('KUBECTL'), [
+        '--kubeconfig',
+        saKubeconfig[process],
+        'auth',
+        'whoami',
+        '-o',
+        'json',
+      ]);
+      const who = JSON.parse(stdout) as { status: { userInfo: { username: string; groups: string[] } } };
+      expect(who.status.userInfo.username).toBe(`system:serviceaccount:${ns}:${sa[process]}`);
+      expect(who.status.userInfo.groups).toEqual(
+        expect.arrayContaining(['system:serviceaccounts', `system:serviceaccounts:${ns}`]),
+      );
+    }
+    // The API server's own view of each SA's rights (impersonated by the admin) agrees with the chart.
+    const can = async (process: 'worker' | 'watcher', ...a: string[]): Promise<string> =>
       (
-        await kubectl('auth', 'can-i', ...a, '--as', `system:serviceaccount:${ns}:${sa}`).catch(
+        await kubectl('auth', 'can-i', ...a, '--as', `system:serviceaccount:${ns}:${sa[process]}`).catch(
           (e: { stdout: string }) => e,
         )
       ).stdout.trim();
-    expect(await can('patch', 'backupentries.extensions.gardener.cloud/status')).toBe('yes');
-    expect(await can('watch', 'secrets', '-n', 'garden')).toBe('yes');
-    expect(await can('watch', 'secrets', '-n', 'kube-system')).toBe('no');
-    expect(await can('update', 'secrets/etcd-backup', '-n', 'kube-system')).toBe('yes');
-    expect(await can('update', 'secrets/other', '-n', 'kube-system')).toBe('no');
+    const rights = async (process: 'worker' | 'watcher'): Promise<Record<string, string>> => {
+      const asks: Record<string, string[]> = {
+        'get backupentries': ['get', 'backupentries.extensions.gardener.cloud'],
+        'watch backupentries': ['watch', 'backupentries.extensions.gardener.cloud'],
+        'patch backupentries': ['patch', 'backupentries.extensions.gardener.cloud'],
+        'patch backupentries/status': ['patch', 'backupentries.extensions.gardener.cloud/status'],
+        'get namespaces': ['get', 'namespaces'],
+        'watch secrets in garden': ['watch', 'secrets', '-n', 'garden'],
+        'get secrets in garden': ['get', 'secrets/x', '-n', 'garden'],
+        'patch secrets in garden': ['patch', 'secrets/x', '-n', 'garden'],
+        'watch secrets in kube-system': ['watch', 'secrets', '-n', 'kube-system'],
+        'create secrets': ['create', 'secrets', '-n', 'kube-system'],
+        'get etcd-backup': ['get', 'secrets/etcd-backup', '-n', 'kube-system'],
+        'update etcd-backup': ['update', 'secrets/etcd-backup', '-n', 'kube-system'],
+        'update other secrets': ['update', 'secrets/other', '-n', 'kube-system'],
+        'create events in default': ['create', 'events', '-n', 'default'],
+        'update its lease': ['update', `leases.coordination.k8s.io/${lease}`, '-n', ns],
+      };
+      const out: Record<string, string> = {};
+      for (const [what, args] of Object.entries(asks)) out[what] = await can(process, ...args);
+      return out;
+    };
+    expect(await rights('worker')).toEqual({
+      'get backupentries': 'yes',
+      'watch backupentries': 'no',
+      'patch backupentries': 'yes',
+      'patch backupentries/status': 'yes',
+      'get namespaces': 'yes',
+      'watch secrets in garden': 'no',
+      'get secrets in garden': 'yes',
+      'patch secrets in garden': 'yes',
+      'watch secrets in kube-system': 'no',
+      'create secrets': 'yes',
+      'get etcd-backup': 'yes',
+      'update etcd-backup': 'yes',
+      'update other secrets': 'no',
+      'create events in default': 'yes',
+      'update its lease': 'no',
+    });
+    expect(await rights('watcher')).toEqual({
+      'get backupentries': 'yes',
+      'watch backupentries': 'yes',
+      'patch backupentries': 'no',
+      'patch backupentries/status': 'no',
+      'get namespaces': 'no',
+      'watch secrets in garden': 'yes',
+      'get secrets in garden': 'no',
+      'patch secrets in garden': 'no',
+      'watch secrets in kube-system': 'no',
+      'create secrets': 'no',
+      'get etcd-backup': 'yes',
+      'update etcd-backup': 'no',
+      'update other secrets': 'no',
+      'create events in default': 'no',
+      'update its lease': 'yes',
+    });
   });
 
   it('worker and watcher with only these rights: create → Succeeded + etcd-backup, delete (retention 0s) → gone', async () => {
-    const watcher = await h.leader({ kubeConfig: saKc, httpPort: false });
+    const watcher = await h.leader({ kubeConfig: watcherKc, httpPort: false });
     expect(watcher.isLeader()).toBe(true);
     const e = await h.createEntry();
     h.putObject(e.name);
@@ -144,10 +240,10 @@ describe("RBAC: the chart's rules are enough for a whole lifecycle, and no more"
     expect(metricValue(metrics, 'bel_worker_deleted_objects_total', { provider: 'local' })).toBe(2);
   });
 
-  it('refuses (403) what the controller never does', async () => {
-    const core = saKc.makeApiClient(CoreV1Api);
-    const custom = saKc.makeApiClient(CustomObjectsApi);
-    const leases = saKc.makeApiClient(CoordinationV1Api);
+  it('refuses (403) what the worker never does', async () => {
+    const core = workerKc.makeApiClient(CoreV1Api);
+    const custom = workerKc.makeApiClient(CustomObjectsApi);
+    const leases = workerKc.makeApiClient(CoordinationV1Api);
     await h.core.createNamespacedSecret({
       namespace: 'kube-system',
       body: { metadata: { name: `not-ours-${suffix}` }, stringData: { k: 'v' } },
@@ -183,7 +279,8 @@ describe("RBAC: the chart's rules are enough for a whole lifecycle, and no more"
       'delete a provider secret': core.deleteNamespacedSecret({ namespace: 'garden', name: other.secretName }),
       'create a namespace': core.createNamespace({ body: { metadata: { name: `x-${suffix}` } } }),
       'delete a shoot namespace': core.deleteNamespace({ name: other.ns }),
-      'read another Lease in its namespace': leases.readNamespacedLease({ namespace: ns, name: 'someone-else' }),
+      "read the watcher's Lease": leases.readNamespacedLease({ namespace: ns, name: lease }),
+      'create a Lease': leases.createNamespacedLease({ namespace: ns, body: { metadata: { name: `x-${suffix}` } } }),
       'create a Lease elsewhere': leases.createNamespacedLease({
         namespace: 'kube-system',
         body: { metadata: { name: `x-${suffix}` } },

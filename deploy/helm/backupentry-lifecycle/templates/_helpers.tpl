@@ -7,8 +7,30 @@
 {{- end -}}
 {{- end -}}
 
-{{- define "bel.serviceAccountName" -}}
-{{- default (include "bel.fullname" .) .Values.serviceAccount.name -}}
+{{/*
+One ServiceAccount per process (least privilege): the worker writes, the watcher only reads (and holds its Lease).
+Names default to "<fullname>-worker" and "<fullname>-watcher". The former single `serviceAccount.name` is refused
+rather than silently ignored.
+*/}}
+{{- define "bel.checkServiceAccountValues" -}}
+{{- if hasKey .Values.serviceAccount "name" -}}
+{{- fail "backupentry-lifecycle: serviceAccount.name was split into serviceAccount.worker.name and serviceAccount.watcher.name (one ServiceAccount per process)" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bel.workerServiceAccountName" -}}
+{{- include "bel.checkServiceAccountValues" . -}}
+{{- default (printf "%s-worker" (include "bel.fullname" .)) .Values.serviceAccount.worker.name -}}
+{{- end -}}
+
+{{- define "bel.watcherServiceAccountName" -}}
+{{- include "bel.checkServiceAccountValues" . -}}
+{{- default (printf "%s-watcher" (include "bel.fullname" .)) .Values.serviceAccount.watcher.name -}}
+{{- end -}}
+
+{{/* The user name the API server gives the worker's ServiceAccount (what the admission policy matches on). */}}
+{{- define "bel.workerUsername" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "bel.workerServiceAccountName" .) -}}
 {{- end -}}
 
 {{- define "bel.labels" -}}
