@@ -3,7 +3,7 @@
  * errors themselves live in domain/errors.ts; whether to retry follows from domain `stopsRetrying`.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { classifyMessage, GardenerErrorCode, isClassifiedError, stopsRetrying } from '../domain';
+import { classifyMessage, GardenerErrorCode, isClassifiedError, redact, stopsRetrying } from '../domain';
 
 /** Details carried by every failure an activity raises: the Gardener codes for the entry's `lastError`. */
 export interface FailureDetails {
@@ -41,15 +41,5 @@ export function toApplicationFailure(err: unknown, context: string): Application
   });
 }
 
-/**
- * Removes what looks like credentials from an error text before it leaves the process: PEM blocks, bearer tokens,
- * JSON "private_key" values and long base64 runs. Defence in depth: our own messages never include secrets.
- */
-export function redact(text: string): string {
-  return text
-    .replace(/-----BEGIN [^-]+-----[\s\S]*?-----END [^-]+-----/g, '[redacted PEM]')
-    .replace(/("?private_key(_id)?"?\s*[:=]\s*)"[^"]*"/gi, '$1"[redacted]"')
-    .replace(/(bearer\s+)[A-Za-z0-9._~+/-]+=*/gi, '$1[redacted]')
-    .replace(/[A-Za-z0-9+/]{80,}={0,2}/g, '[redacted]')
-    .slice(0, 2000);
-}
+/** One redaction for every text that leaves the process (domain/redact.ts). */
+export { redact };

@@ -158,7 +158,7 @@ describe('docker-compose.yml', () => {
     for (const name of ['worker', 'watcher']) {
       const mount = doc.services[name]!.volumes!.find((v) => v.endsWith(':/kube/config:ro'))!;
       // Unset or empty: Compose refuses to start, and says how to make a file for one context.
-      for (const missing of [{}, { KUBECONFIG_FILE: '' }]) {
+      for (const missing of [{}, { KUBECONFIG_FILE: '' }] as Array<Record<string, string>>) {
         expect(() => interpolate(mount, missing)).toThrow(/required variable KUBECONFIG_FILE is missing a value/);
         expect(() => interpolate(mount, missing)).toThrow(/kubectl config view --minify --flatten --context/);
       }
