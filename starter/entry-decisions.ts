@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config';
-import { DATA_KEY_BUCKET_NAME, DATA_KEY_HOST_PATH, parseEntryName, workflowIdFor } from '../domain';
+import { DATA_KEY_BUCKET_NAME, DATA_KEY_HOST_PATH, parseEntryName, SOURCE_PREFIX, workflowIdFor } from '../domain';
 import {
   type RetainedEntry,
   type SecretChange,
@@ -185,6 +185,12 @@ export class EntryDecisions {
       // Only this seed's records: another seed (or cluster identity) on the same API server keeps its own.
       const own = workflowIdFor(this.d.config.clusterIdentity, entry);
       if (!own.ok || own.value !== workflowId) continue;
+      if (entry.startsWith(SOURCE_PREFIX)) {
+        // source- entries are never released during retention, so this controller never wrote such a record; its
+        // prefix is the main entry's. (The workflow and the deletion guard refuse it too.)
+        this.d.log.warn({ entry, secret: key }, 'Ignored a retention record for a source- entry (never written by us)');
+        continue;
+      }
       if (!this.d.entries().has(entry)) this.d.enqueue(entry, { kind: 'resume', secret });
     }
   }
