@@ -12,6 +12,7 @@ import {
 import type { DeletionReceipt, StorageProvider } from '../../../activities/storage-port';
 import type { StorageActivities } from '../../../activities/types';
 import { createLocalProvider } from '../../../adapters/storage/local-provider';
+import { DELETION_REFUSED, deletionRefused } from '../../../domain';
 
 const ENTRY = 'shoot--dev--demo--3f1c6a7e-2b4d-4c8e-9a0b-1234567890ab';
 const bucket = 'backups';
@@ -58,6 +59,43 @@ beforeEach(() => {
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 describe('storage activities', () => {
+  describe('the deletion guard (verifyDeletionAllowed) on the real local provider', () => {
+    const refuse = (): never => {
+      throw deletionRefused({ reason: 'PrefixOwnedByLiveEntry', message: 'source-X lives in the same bucket' });
+    };
+
+    it('refused before the first DELETE: nothing is listed, counted or deleted, and no retry follows', async () => {
+      put(Array.from({ length: 5 }, (_, i) => keyOf(i)));
+      const readEntry = jest.fn(async () => ({ type: 'local', bucketName: bucket, secretData: {} }));
+      const activities = createStorageActivities(deps({ readEntry, verifyDeletionAllowed: async () => refuse() }));
+      const err = await runDelete(mockEnv(), activities).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApplicationFailure);
+      expect(err).toMatchObject({ nonRetryable: true, details: [{ reason: DELETION_REFUSED }] });
+      expect((err as Error).message).toMatch(/deletion refused \(PrefixOwnedByLiveEntry\)/);
+      expect(readEntry).not.toHaveBeenCalled();
+      expect(filesLeft()).toBe(5);
+    });
+
+    it('asked again before each batch: a refusal between batches stops the deletion before the next one', async () => {
+      // Two folders = two batches of the local provider.
+      const other = (i: number): string => `${ENTRY}/etcd-events/v2/Incr-${String(i).padStart(8, '0')}-1.gz`;
+      put([...Array.from({ length: 3 }, (_, i) => keyOf(i)), ...Array.from({ length: 3 }, (_, i) => other(i))]);
+      let calls = 0;
+      const verifyDeletionAllowed = jest.fn(async () => {
+        calls += 1;
+        if (calls > 2) refuse(); // before the first DELETE and the first batch: allowed; then the entry came back
+      });
+      const activities = createStorageActivities(deps({ verifyDeletionAllowed }));
+      const err = await runDelete(mockEnv(), activities).catch((e: unknown) => e);
+      expect(err).toMatchObject({ nonRetryable: true, details: [{ reason: DELETION_REFUSED }] });
+      expect(verifyDeletionAllowed).toHaveBeenCalledTimes(3);
+      const left = ['etcd-main', 'etcd-events'].map((f) =>
+        existsSync(join(root, bucket, ENTRY, f, 'v2')) ? readdirSync(join(root, bucket, ENTRY, f, 'v2')).length : 0,
+      );
+      expect(left.sort()).toEqual([0, 3]); // one batch deleted, the other untouched
+    });
+  });
+
   it('deleteBackups heartbeats cursor + counts and returns a receipt', async () => {
     put(Array.from({ length: 20 }, (_, i) => keyOf(i)));
     put([`${ENTRY}2/etcd-main/v2/Full-00000000-00000001-1755684000.gz`]);
