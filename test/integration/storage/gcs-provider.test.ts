@@ -119,6 +119,31 @@ describe('gcs provider against fake-gcs-server', () => {
     await session.close();
   });
 
+  it('asks beforeBatch before each page of names and stops before the page it refuses (the deletion guard)', async () => {
+    const bucket = await newBucket();
+    const keys = etcdKeys(ENTRY); // more than two pages of 7
+    await upload(bucket, keys);
+    const session = provider().open(bucket.name, CREDS);
+    let asked = 0;
+    const err = await session
+      .deletePrefix(PREFIX, {
+        signal: never,
+        onProgress: () => undefined,
+        beforeBatch: async () => {
+          asked += 1;
+          if (asked === 2) throw new Error('refused: a live entry owns the prefix');
+        },
+      })
+      .catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/refused: a live entry owns the prefix/);
+    expect(asked).toBe(2);
+    // At most the first page (7 names) went; everything after the refusal is still there.
+    const left = await names(bucket);
+    expect(left.length).toBeGreaterThanOrEqual(keys.length - 7);
+    expect(left.length).toBeLessThan(keys.length);
+    await session.close();
+  });
+
   it('removes noncurrent generations in a versioned bucket', async () => {
     const bucket = await newBucket(true);
     const keys = etcdKeys(ENTRY, 8);
