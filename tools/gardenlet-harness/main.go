@@ -131,15 +131,16 @@ func isWrite(call string) bool {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Clock: real time plus the waits the harness skipped (--max-wait).
+// Clock: Since counts the waits the harness skipped (--max-wait) as elapsed, so a deletion grace period ends as it
+// would; Now stays real time, so the timestamps gardenlet writes (the secret's gardener.cloud/timestamp, status
+// times) stay comparable with the lastUpdateTime an extension (or a test playing one) writes.
 
 type skewClock struct {
 	clock.RealClock
 	offset *time.Duration
 }
 
-func (c skewClock) Now() time.Time                  { return time.Now().Add(*c.offset) }
-func (c skewClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+func (c skewClock) Since(t time.Time) time.Duration { return time.Since(t) + *c.offset }
 
 // ---------------------------------------------------------------------------------------------------------------
 // State of the garden (kept in --state between invocations).
@@ -560,6 +561,41 @@ func (h *harness) fingerprint(name, namespace string) string {
 	return strings.Join(parts, ",")
 }
 
+// syncCache waits (cache mode) until the seed cache holds the API server's current extension secret and extension
+// BackupEntry, as a gardenlet's informers do in steady state: gardenlet reconciles seconds after a change, the
+// harness milliseconds after a test's own write. Its reads are neither counted nor seen by the reconciler.
+func (h *harness) syncCache(name string) error {
+	if h.seedCache == nil {
+		return nil
+	}
+	pairs := []struct{ live, cached client.Object }{
+		{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: v1beta1constants.GardenNamespace, Name: "entry-" + name}}, &corev1.Secret{}},
+		{&extensionsv1alpha1.BackupEntry{ObjectMeta: metav1.ObjectMeta{Name: name}}, &extensionsv1alpha1.BackupEntry{}},
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range pairs {
+		key := client.ObjectKeyFromObject(p.live)
+		for {
+			liveErr := h.observer.Get(h.ctx, key, p.live)
+			if liveErr != nil && !apierrors.IsNotFound(liveErr) {
+				return liveErr
+			}
+			cacheErr := h.seedCache.Get(h.ctx, key, p.cached)
+			if cacheErr != nil && !apierrors.IsNotFound(cacheErr) {
+				return cacheErr
+			}
+			if (liveErr != nil && cacheErr != nil) || (liveErr == nil && cacheErr == nil && p.live.GetResourceVersion() == p.cached.GetResourceVersion()) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("seed cache did not catch up with %s within 10 s", key)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
 func (h *harness) wait(d time.Duration) time.Duration {
 	slept := d
 	if h.maxWait >= 0 && slept > h.maxWait {
@@ -584,6 +620,9 @@ func (h *harness) run(out *output, o stepOpts, firstTrigger string) error {
 	h.cacheCounter.take()
 	h.gardenCounter.take()
 	for i := 1; i <= o.steps; i++ {
+		if err := h.syncCache(o.name); err != nil {
+			return err
+		}
 		t0 := time.Now()
 		ctx, cancel := context.WithTimeout(logf.IntoContext(h.ctx, h.log.WithValues("step", i)), controllerutils.DefaultReconciliationTimeout)
 		res, err := r.Reconcile(ctx, req)
@@ -809,7 +848,7 @@ func (h *harness) command(args []string) (out output) {
 			}
 			p := client.MergeFrom(bb.DeepCopy())
 			bb.Status.LastOperation.State = gardencorev1beta1.LastOperationState(*state)
-			bb.Status.LastOperation.LastUpdateTime = metav1.NewTime(time.Now().Add(h.clockOffset))
+			bb.Status.LastOperation.LastUpdateTime = metav1.NewTime(time.Now())
 			if *state == string(gardencorev1beta1.LastOperationStateError) {
 				bb.Status.LastError = &gardencorev1beta1.LastError{Description: "bucket error set by the harness"}
 			} else {
