@@ -226,4 +226,46 @@ if (!bin && inCi) {
     expect(after.steps[0]!.secret.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBe('after');
     await releaseSecret(name);
   });
+  it('deletionGracePeriodHours: the Pending round touches nothing on the seed; the first round after the grace period wipes the record', async () => {
+    const name = uniqueName('gh');
+    const record = 'held-through-grace';
+    await h.run(`create --name ${name} --provider ${PROVIDER} --until extension-exists`);
+    await playExtensionReconciled(name, record);
+    await h.run(`step --name ${name} --until succeeded --steps 3`);
+    // --max-wait caps the 24 h requeue at 100 ms; the reconciler's clock counts the rest as elapsed.
+    const del = await h.run(`delete --name ${name} --grace-hours 24 --steps 2 --until never`);
+    const [pending, first] = del.steps;
+    expect(pending!.outcome).toBe('requeueAfter');
+    expect(pending!.requeueAfter).toMatch(/^2[34]h/);
+    expect(pending!.core.lastOperation?.state).toBe('Pending');
+    expect(pending!.seedCalls).toEqual([]);
+    expect(pending!.gardenWrites).toBe(1);
+    expect(pending!.secret.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBe(record);
+    expect(first!.seedCalls).toEqual(heldRoundCalls(name));
+    expect(first!.secret.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBeUndefined();
+    expect(first!.secret.labels).toBeNull();
+    await custom!.patchClusterCustomObject({ ...G, name, body: { metadata: { finalizers: null } } }, MERGE);
+    expect((await h.run(`step --name ${name} --until gone --steps 2`)).steps.at(-1)!.core.exists).toBe(false);
+    await releaseSecret(name);
+  });
+
+  it("rotating the bucket's credentials: the next reconcile of a live entry rewrites the secret the same way (record and labels gone) and redeploys the extension object", async () => {
+    const name = uniqueName('gh');
+    const bucket = uniqueName('bucket');
+    await h.run(
+      `create --name ${name} --bucket ${bucket} --provider ${PROVIDER} --data key=v1 --until extension-exists`,
+    );
+    await playExtensionReconciled(name, 'live-record');
+    await h.run(`step --name ${name} --until succeeded --steps 3`);
+    const rotated = await h.run(`credentials --name ${name} --bucket ${bucket} --data key=v2`);
+    const s = rotated.steps[0]!;
+    expect(s.seedCalls).toEqual([`PATCH ${secretPath(name)} 200`, `PATCH ${extPath(name)} 200`]);
+    expect(s.secret.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBeUndefined();
+    expect(Object.keys(s.secret.annotations ?? {})).toEqual([TIMESTAMP]);
+    expect(s.secret.labels).toBeNull();
+    expect(s.secret.finalizers).toEqual([FINALIZER]);
+    await custom!.patchClusterCustomObject({ ...G, name, body: { metadata: { finalizers: null } } }, MERGE);
+    await h.run(`delete --name ${name} --until gone --steps 2`);
+    await releaseSecret(name);
+  });
 });
