@@ -1216,11 +1216,12 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
 
   /** A new run for an entry released during retention: the retention record on its secret says where it stands. */
-  const resumeFromRecord = async (ref: SecretReference): Promise<boolean> => {
+  const resumeFromRecord = async (ref: SecretReference, own = false): Promise<boolean> => {
     const rec = await kube().readRetentionRecord(name, ref);
     const deletedAt = rec ? parseRfc3339(rec.deletionTimestamp) : undefined;
     const deadline = rec ? parseRfc3339(rec.deletionDeadline) : undefined;
     if (!rec || rec.workflowId !== workflowInfo().workflowId || !deletedAt?.ok || !deadline?.ok) return false;
+    if (own && rec.uid !== s.uid) return false; // this run followed another incarnation
     if (name.startsWith(SOURCE_PREFIX)) {
       // source- entries are never retained without their BackupEntry: such a record was not written by this controller.
       record({
@@ -1234,7 +1235,8 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     // The record is a Secret annotation anybody who may write Secrets there can forge; the search attributes of the
     // previous run are written by the workflow alone. Resume only where they agree, and keep the later deadline.
     // (Histories written before PATCH_ONE_LOCAL_STEP resumed from the record alone, and replay so.)
-    const checked = current();
+    // (`own`: this run itself saw the incarnation the record names; its registering task was retried.)
+    const checked = current() && !own;
     const pub = checked ? await kube().readPublishedRun(workflowInfo().workflowId, workflowInfo().runId) : undefined;
     const finished = pub?.phase === Phase.Deleted || pub?.phase === Phase.Kept;
     if (checked && (!pub || pub.type !== rec.type || pub.bucket !== rec.bucketName || finished)) {
@@ -1281,6 +1283,10 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     passEntry = entry;
     if (!entry.exists && !s.deletion && input.retainedSecret && since(PATCH_RELEASE_ENTRY))
       await resumeFromRecord(input.retainedSecret);
+    // Gone before this run saw its deletion, though it followed the entry: a registering step may have released it in
+    // a workflow task that was then retried (e.g. UnhandledCommand when a signal came in as the run completed).
+    const vanished = !entry.exists && !s.deletion && Boolean(s.uid) && !FINISHED_PHASES.includes(s.phase) && current();
+    if (vanished && s.secretRef) await resumeFromRecord(s.secretRef, true);
     // (Histories written before PATCH_ONE_LOCAL_STEP replay as they were: they took absence for the end.)
     if (
       !entry.exists &&
@@ -1305,6 +1311,15 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       const secret = released
         ? `; our finalizer on secret ${s.secretRef!.namespace}/${s.secretRef!.name} was released`
         : '';
+      if (vanished && !s.deletion) {
+        const msg =
+          `the BackupEntry vanished before this workflow saw its deletion (someone removed our finalizer?) and no ` +
+          `retention record of it is on its credentials secret${secret}; the backups under ${prefix} are kept: ` +
+          'nothing will delete them';
+        record({ action: 'note', by: 'controller', reason: 'entry vanished', outcome: msg });
+        s.lastError = { message: msg, codes: [GardenerErrorCode.ConfigurationProblem], at: nowIso() };
+        return final(Phase.Orphaned, 'orphaned');
+      }
       record({
         action: 'note',
         by: 'controller',
@@ -1461,6 +1476,9 @@ function deletionMsOf(d: DeletionState): number {
   const t = parseRfc3339(d.deletionTimestamp);
   return t.ok ? t.value : d.deadlineMs;
 }
+
+/** Phases in which a run has finished with its entry: its absence then says nothing new. */
+const FINISHED_PHASES: readonly Phase[] = [Phase.Kept, Phase.Migrated, Phase.Orphaned, Phase.Deleted];
 
 /** State of a run that starts from nothing (also after a re-created entry). */
 function initialState(): CarriedState {

@@ -49,6 +49,7 @@ import {
 } from '../reliability/harness';
 import { workflowIdFor } from '../../domain';
 import type { Client } from '@temporalio/client';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 
 const DASHBOARD = join(CHART, 'dashboards', 'backupentry-lifecycle.json');
 const RULES_PLAIN = join(CHART, '..', '..', 'monitoring', 'rules.yaml');
@@ -64,6 +65,7 @@ const SHORT = {
   // A starting leader lists for a moment before it is in sync; 2 s keeps that from firing.
   'alerts.watcherNotInSync.for': '2s',
   'alerts.workerNotPolling.for': '1s',
+  'alerts.backupsLeftBehind.for': '1s',
 };
 
 describe('alerts on a real Prometheus scraping real worker and watcher processes', () => {
@@ -207,6 +209,41 @@ describe('alerts on a real Prometheus scraping real worker and watcher processes
     await succeeded(name);
     await prom.untilResolved('BackupEntryFailing');
     expect((await prom.query('max(bel_watcher_error_longest_seconds)'))[0]?.value).toBe(0);
+  });
+
+  test('BackupEntryBackupsLeftBehind fires for an entry deleted without its credentials and resolves once its run is deleted', async () => {
+    const name = await createEntry();
+    await succeeded(name);
+    // The credentials secret vanishes under the entry (someone took our finalizer off and deleted it).
+    await kube.core.patchNamespacedSecret(
+      { namespace: 'garden', name: `entry-${name}`, body: { metadata: { finalizers: null } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await kube.core.deleteNamespacedSecret({ namespace: 'garden', name: `entry-${name}` });
+    await kube.deleteEntry(name);
+    const id = workflowIdFor(env.BEL_CLUSTER_IDENTITY!, name);
+    if (!id.ok) throw new Error(id.error.message);
+    const alert = await prom.untilAlert('BackupEntryBackupsLeftBehind');
+    expect(alert.labels).toMatchObject({ severity: 'warning', type: 'seed', visibility: 'operator' });
+    expect(alert.annotations.runbook_url).toBe('docs/runbook.md#backupentrybackupsleftbehind');
+    // The run that left them says why (decision log), and the prefix is still in the bucket.
+    const orphaned = [];
+    for await (const wf of client.workflow.list({
+      query: `WorkflowId = '${id.value}' AND BackupEntryPhase = 'Orphaned'`,
+    }))
+      orphaned.push(wf);
+    expect(orphaned.length).toBe(1);
+    const run = client.workflow.getHandle(id.value, orphaned[0]!.runId);
+    // Either the deletion found the credentials gone, or (a signal arriving as that run completed made its workflow task
+    // run again) the entry had vanished by then: both keep the backups and say so.
+    const reasons = (await run.result()).decisions.map((d: { reason: string }) => d.reason);
+    expect(reasons.some((r: string) => r === 'secretRef missing at deletion' || r === 'entry vanished')).toBe(true);
+    // What the runbook says to do once the backups are dealt with: delete the run from Temporal.
+    await client.workflowService.deleteWorkflowExecution({
+      namespace: stackEnv('TEMPORAL_NAMESPACE'),
+      workflowExecution: { workflowId: id.value, runId: orphaned[0]!.runId },
+    });
+    await prom.untilResolved('BackupEntryBackupsLeftBehind');
   });
 
   test('the dashboard and the rules query only metric names the live worker and watcher export', async () => {

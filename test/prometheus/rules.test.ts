@@ -43,7 +43,7 @@ describe('alert rules, runbook and dashboard files', () => {
   });
 
   it('promtool accepts the rule file and every rule unit test passes', async () => {
-    expect(await promtool('check', 'rules', RULES)).toMatch(/SUCCESS: 6 rules found/);
+    expect(await promtool('check', 'rules', RULES)).toMatch(/SUCCESS: 7 rules found/);
     expect(await promtool('test', 'rules', RULE_TESTS)).toMatch(/SUCCESS/);
   });
 
@@ -105,6 +105,7 @@ describe('alert rules, runbook and dashboard files', () => {
     );
     const rules = rulesOf(readFileSync(RULES, 'utf8'));
     expect(rules.map((r) => r.alert).sort()).toEqual([
+      'BackupEntryBackupsLeftBehind',
       'BackupEntryDeletionOverdue',
       'BackupEntryDeletionStalled',
       'BackupEntryFailing',

@@ -540,6 +540,38 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
       expect(e.deletionRuns).toBe(0);
     });
 
+    it('gone before the run saw its deletion, with its record on the secret (the registering task ran again): retention goes on', async () => {
+      const { name, e, h } = await givenReadyEntry({ entry: { retentionMode: 'release-entry' } });
+      // What an attempt of the registering workflow task left behind before the task was retried: the record written,
+      // the entry released and gone; the run's history knows nothing of it.
+      e.retentionRecords = {
+        [name]: {
+          workflowId: h.workflowId,
+          uid: 'uid-1',
+          type: 'local',
+          bucketName: 'bucket-a',
+          deletionTimestamp: new Date(Date.now() - 1000).toISOString(),
+          deletionDeadline: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+        },
+      };
+      e.view.exists = false;
+      await h.signal(reconcileSignal, { reason: 'gone' });
+      const v = await until(h, phaseIs(Phase.Retaining), 'Retaining from the record');
+      expect(v.decisions.some((d) => d.reason === 'resumed from the retention record')).toBe(true);
+      expect(e.objects).toBe(12);
+      await endRetention(h);
+    });
+
+    it('a followed entry that vanished without a deletion seen and without a record: backups kept, Orphaned', async () => {
+      const { e, h } = await givenReadyEntry();
+      e.view.exists = false;
+      await h.signal(reconcileSignal, { reason: 'gone' });
+      const r = await h.result();
+      expect(r).toMatchObject({ outcome: 'orphaned', phase: Phase.Orphaned });
+      expect(r.decisions.some((d) => d.reason === 'entry vanished')).toBe(true);
+      expect(e.deletionRuns).toBe(0);
+    });
+
     it('a refused deletion of a run without its entry keeps every object and ends Kept', async () => {
       const { name, e, h } = await givenReadyEntry({
         entry: { retentionMode: 'release-entry' },
