@@ -271,12 +271,12 @@ test('O4: the keep-backups annotation stops a running deletion and keeps what is
   recordResult('O4', { objects: own.length, keptAfterStop: left });
 });
 
-test('O5: bucket fixed at retention start; a spec edit during retention is noted and ignored; a re-created entry starts afresh', async () => {
+test('O5: bucket fixed at retention start; a spec edit during retention is never followed, and while the entry disagrees nothing is deleted; a re-created entry starts afresh', async () => {
   const { name, own, h } = await readyEntry('o5', 'local', 'bucket-a');
   putLocal(localRoot, 'bucket-b', own);
   await deleteEntry(name, h);
   await statusUntil(h, (v) => v.phase === 'Retaining', 'Retaining');
-  await kube.custom
+  const edited = await kube.custom
     .patchClusterCustomObject({
       group: 'extensions.gardener.cloud',
       version: 'v1alpha1',
@@ -284,14 +284,35 @@ test('O5: bucket fixed at retention start; a spec edit during retention is noted
       name,
       body: [{ op: 'replace', path: '/spec/bucketName', value: 'bucket-b' }],
     })
-    .catch((e: { code?: number }) => {
-      if (e.code !== 422 && e.code !== 403) throw e; // refused outright where the admission policy is installed: also fine
-    });
+    .then(
+      () => true,
+      (e: { code?: number }) => {
+        if (e.code !== 422 && e.code !== 403) throw e; // refused outright where the admission policy is installed
+        return false;
+      },
+    );
   await h.signal(reconcileSignal, { reason: 'generation' });
   await h.executeUpdate(expediteUpdate, { args: [{ reason: 'go', by: 'ops' }] });
-  const result = await h.result();
-  expect(result.outcome).toBe('deleted');
-  expect(local('bucket-a').filter((k) => own.includes(k))).toEqual([]);
+  if (edited) {
+    // The pinned target (bucket-a) disagrees with the entry (bucket-b): the deletion guard refuses, an Error says why,
+    // and neither bucket loses an object; the operator ends it by keeping the backups.
+    const refused = await statusUntil(
+      h,
+      (v) => /TargetDisagreesWithEntry/.test(v.lastError?.message ?? ''),
+      'the deletion refused',
+    );
+    expect(refused.lastError?.message).toMatch(/says bucket bucket-b .* asked for bucket bucket-a/);
+    await h.executeUpdate(cancelCleanupUpdate, { args: [{ reason: 'bucket edited during retention', by: 'ops' }] });
+    expect((await h.result()).outcome).toBe('kept');
+    expect(
+      local('bucket-a')
+        .filter((k) => own.includes(k))
+        .sort(),
+    ).toEqual([...own].sort());
+  } else {
+    expect((await h.result()).outcome).toBe('deleted');
+    expect(local('bucket-a').filter((k) => own.includes(k))).toEqual([]);
+  }
   expect(
     local('bucket-b')
       .filter((k) => own.includes(k))

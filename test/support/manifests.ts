@@ -34,3 +34,20 @@ export async function helm(...args: string[]): Promise<string> {
 export async function kubectl(...args: string[]): Promise<{ stdout: string; stderr: string }> {
   return run(stackEnv('KUBECTL'), ['--kubeconfig', stackEnv('KUBECONFIG'), ...args], { maxBuffer: 16 << 20 });
 }
+
+/**
+ * `helm template` of the chart as release `backupentry-lifecycle` in namespace `backupentry-lifecycle`, for the seed
+ * `clusterIdentity`, with further `helm` arguments (e.g. `--set`, `--show-only`).
+ */
+export function renderChart(clusterIdentity: string, ...args: string[]): Promise<string> {
+  return helm(
+    'template',
+    'backupentry-lifecycle',
+    CHART,
+    '--namespace',
+    'backupentry-lifecycle',
+    '--set',
+    `clusterIdentity=${clusterIdentity}`,
+    ...args,
+  );
+}

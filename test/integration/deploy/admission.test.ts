@@ -6,7 +6,7 @@ import { BACKUPENTRY_API } from '../../../domain';
 import { waitFor } from '../../../tools/stack/wait';
 import { getEntry as readEntry, type StoredEntry } from '../../support/entries';
 import { adminKubeConfig, uniqueName } from '../../support/env';
-import { CHART, type K8sObject, ROOT, helm, kubectl, objectsOf } from '../../support/manifests';
+import { type K8sObject, ROOT, kubectl, objectsOf, renderChart } from '../../support/manifests';
 
 const POLICY_FILE = join(ROOT, 'deploy', 'admission', 'backupentry-deletion-spec-immutable.yaml');
 const G = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: BACKUPENTRY_API.plural };
@@ -132,19 +132,7 @@ describe('deploy/admission: spec frozen once deletion started; CRD: spec.type im
     expect(stdout).toMatch(
       /validatingadmissionpolicybinding\.admissionregistration\.k8s\.io\/backupentry-lifecycle-deletion-spec-immutable (created|configured|unchanged) \(server dry run\)/,
     );
-    const rendered = objectsOf(
-      await helm(
-        'template',
-        'backupentry-lifecycle',
-        CHART,
-        '--namespace',
-        'backupentry-lifecycle',
-        '--set',
-        'clusterIdentity=admission-seed',
-        '--show-only',
-        'templates/admission-policy.yaml',
-      ),
-    );
+    const rendered = objectsOf(await renderChart('admission-seed', '--show-only', 'templates/admission-policy.yaml'));
     const strip = (o: K8sObject): object => ({ ...o, metadata: { name: o.metadata.name } });
     expect(rendered.map(strip)).toEqual([policy, shippedBinding].map(strip));
     expect(binding.spec.policyName).toBe(policy.metadata.name);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { adminKubeConfig } from '../../support/env';
-import { CHART, type K8sObject, ROOT, helm, kubectl, objectsOf } from '../../support/manifests';
+import { CHART, type K8sObject, ROOT, helm, kubectl, objectsOf, renderChart } from '../../support/manifests';
 
 const PLAIN = join(ROOT, 'deploy', 'kubernetes', 'backupentry-lifecycle.yaml');
 const CRD = join(ROOT, 'deploy', 'crd', 'extensions.gardener.cloud_backupentries.yaml');
@@ -124,18 +124,7 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
 
   it("worker and watcher pods carry Gardener's NetworkPolicy labels; an override replaces them", async () => {
     const podLabels = async (...args: string[]): Promise<Record<string, Record<string, string>>> => {
-      const objs = objectsOf(
-        await helm(
-          'template',
-          'backupentry-lifecycle',
-          CHART,
-          '--namespace',
-          'backupentry-lifecycle',
-          '--set',
-          'clusterIdentity=labels-seed',
-          ...args,
-        ),
-      );
+      const objs = objectsOf(await renderChart('labels-seed', ...args));
       const labels = (name: string): Record<string, string> =>
         (
           objs.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith(`-${name}`)) as unknown as {
@@ -185,46 +174,18 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
       expect(none[pod]!.team).toBe('storage');
     }
     // admissionPolicy.enabled=false leaves the ValidatingAdmissionPolicy out.
-    const kinds = objectsOf(
-      await helm(
-        'template',
-        'backupentry-lifecycle',
-        CHART,
-        '--set',
-        'clusterIdentity=labels-seed',
-        '--set',
-        'admissionPolicy.enabled=false',
-      ),
-    ).map((o) => o.kind);
+    const kinds = objectsOf(await renderChart('labels-seed', '--set', 'admissionPolicy.enabled=false')).map(
+      (o) => o.kind,
+    );
     expect(kinds).toContain('Deployment');
     expect(kinds.filter((k) => k.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
     // admissionPolicy.workerSecrets.enabled=false leaves out only the worker's Secret policy.
-    const names = objectsOf(
-      await helm(
-        'template',
-        'backupentry-lifecycle',
-        CHART,
-        '--set',
-        'clusterIdentity=labels-seed',
-        '--set',
-        'admissionPolicy.workerSecrets.enabled=false',
-      ),
-    )
+    const names = objectsOf(await renderChart('labels-seed', '--set', 'admissionPolicy.workerSecrets.enabled=false'))
       .filter((o) => o.kind === 'ValidatingAdmissionPolicy')
       .map((o) => o.metadata.name);
     expect(names).toEqual(['backupentry-lifecycle-deletion-spec-immutable']);
     // The former single serviceAccount.name is refused, not silently ignored.
-    await expect(
-      helm(
-        'template',
-        'backupentry-lifecycle',
-        CHART,
-        '--set',
-        'clusterIdentity=x',
-        '--set',
-        'serviceAccount.name=bel',
-      ),
-    ).rejects.toThrow(
+    await expect(renderChart('x', '--set', 'serviceAccount.name=bel')).rejects.toThrow(
       /serviceAccount\.name was split into serviceAccount\.worker\.name and serviceAccount\.watcher\.name/,
     );
   });
@@ -248,14 +209,8 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
     const variant = join(dir, 'variant.yaml');
     writeFileSync(
       variant,
-      await helm(
-        'template',
-        'backupentry-lifecycle',
-        CHART,
-        '--namespace',
-        'backupentry-lifecycle',
-        '--set',
-        'clusterIdentity=variant-seed',
+      await renderChart(
+        'variant-seed',
         '--set',
         'temporal.tls.secretName=temporal-tls',
         '--set',
@@ -278,19 +233,7 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
     const local = join(dir, 'local.yaml');
     writeFileSync(
       local,
-      await helm(
-        'template',
-        'backupentry-lifecycle',
-        CHART,
-        '--namespace',
-        'backupentry-lifecycle',
-        '--set',
-        'clusterIdentity=variant-seed',
-        '--set',
-        'local.enabled=true',
-        '--set',
-        'providerTypes={local}',
-      ),
+      await renderChart('variant-seed', '--set', 'local.enabled=true', '--set', 'providerTypes={local}'),
     );
     const flagged = await dryRun([local]);
     expect(flagged.stderr).toMatch(/would violate PodSecurity "restricted:latest".*hostPath/);

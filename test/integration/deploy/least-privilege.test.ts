@@ -14,7 +14,7 @@ import { BACKUPENTRY_API, FINALIZER } from '../../../domain';
 import { ANNOTATION_RETENTION_RECORDS } from '../../../domain/retention-record';
 import { waitFor } from '../../../tools/stack/wait';
 import { adminKubeConfig, uniqueName } from '../../support/env';
-import { CHART, type K8sObject, ROOT, helm, kubectl, objectsOf } from '../../support/manifests';
+import { CHART, type K8sObject, ROOT, helm, kubectl, objectsOf, renderChart } from '../../support/manifests';
 
 const PLAIN = join(ROOT, 'deploy', 'admission', 'worker-secrets.yaml');
 const POLICY_TEMPLATE = 'templates/worker-secrets-policy.yaml';
@@ -238,17 +238,7 @@ describe('least privilege: a read-only watcher, and a worker bounded by the API 
   it("deploy/admission/worker-secrets.yaml is the chart rendered with its defaults, bound to the Deployment's ServiceAccount; the API server accepts it", async () => {
     expect(policyInForce).toBe(true);
     const plain = objectsOf(readFileSync(PLAIN, 'utf8'));
-    const all = objectsOf(
-      await helm(
-        'template',
-        'backupentry-lifecycle',
-        CHART,
-        '--namespace',
-        'backupentry-lifecycle',
-        '--set',
-        'clusterIdentity=least-privilege-seed',
-      ),
-    );
+    const all = objectsOf(await renderChart('least-privilege-seed'));
     const strip = (o: K8sObject): object => ({ ...o, metadata: { name: o.metadata.name } });
     expect(plain.map(strip)).toEqual(
       all

@@ -39,6 +39,7 @@ describe('deploy/helm: PrometheusRule and dashboard', () => {
     });
     const byName = Object.fromEntries(rules(rule).map((r) => [r.alert, r]));
     expect(Object.keys(byName).sort()).toEqual([
+      'BackupEntryBackupsLeftBehind',
       'BackupEntryDeletionOverdue',
       'BackupEntryDeletionStalled',
       'BackupEntryFailing',
@@ -54,6 +55,12 @@ describe('deploy/helm: PrometheusRule and dashboard', () => {
     });
     expect(byName.BackupEntryDeletionOverdue!.expr).toBe('max(bel_watcher_retention_overdue_longest_seconds) > 1800');
     expect(byName.BackupEntryDeletionStalled!.expr).toBe('max(bel_worker_deletion_stalled_seconds) > 600');
+    expect(byName.BackupEntryBackupsLeftBehind).toMatchObject({
+      expr: 'max(bel_watcher_backups_left_behind_workflows) > 0',
+      for: '1m',
+      labels: { severity: 'warning' },
+      annotations: { runbook_url: 'docs/runbook.md#backupentrybackupsleftbehind' },
+    });
     // Prometheus's template syntax reaches the rule untouched by Helm.
     expect(byName.BackupEntryFailing!.annotations.description).toContain('{{ $value | humanizeDuration }}');
   });

@@ -126,6 +126,8 @@ describe('leader election on a Lease (real API server)', () => {
       { what: 'the lease overwritten' },
     );
     await waitFor(() => !d.isLeader(), { what: 'replica-d to step down' });
+    // onStoppedLeading runs on after isLeader() turned false: await its return (on a loaded machine it can lag).
+    await waitFor(() => events.some((e) => e.what === 'stop-done'), { what: 'replica-d done stopping' });
     expect(events.map((e) => e.what)).toEqual(['started', 'stopped', 'stop-done']);
   });
 });

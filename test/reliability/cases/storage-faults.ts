@@ -7,6 +7,7 @@
 import type { Bucket } from '@google-cloud/storage';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { createActivities } from '../../../activities';
 import { createKubeGateway } from '../../../adapters/kubernetes/kube-client';
 import { loadConfig } from '../../../config';
@@ -353,6 +354,18 @@ export function storageFaultTests(): void {
     'F8: responses slower than the heartbeat timeout — the attempt times out, a new one resumes, the deletion completes',
     async () => {
       const e = await readyEntry('slow', 300, { workflow: false });
+      // Only a BackupEntry being deleted may lose its backups (the deletion guard): held by a test finalizer meanwhile.
+      await kube.custom.patchClusterCustomObject(
+        {
+          group: 'extensions.gardener.cloud',
+          version: 'v1alpha1',
+          plural: 'backupentries',
+          name: e.name,
+          body: { metadata: { finalizers: ['test.backupentry-lifecycle/hold'] } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      await kube.deleteEntry(e.name);
       // The first 24 deletes take 7 s each (heartbeat timeout 4 s): the first attempts stall and time out.
       const slow = proxy.add({ match: on.deletes(e.bucket.name), action: { kind: 'delay', ms: 7000 }, times: 24 });
       const h = await client.workflow.start('shortHeartbeatDeletion', {
