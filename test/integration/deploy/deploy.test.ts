@@ -66,6 +66,8 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
       'Deployment/backupentry-lifecycle-watcher',
       'Deployment/backupentry-lifecycle-worker',
       'Namespace/backupentry-lifecycle',
+      'PodDisruptionBudget/backupentry-lifecycle-watcher',
+      'PodDisruptionBudget/backupentry-lifecycle-worker',
       'Role/backupentry-lifecycle-events',
       'Role/backupentry-lifecycle-leader-election',
       'RoleBinding/backupentry-lifecycle-events',

@@ -87,25 +87,36 @@ nil-safe when no gardener.* values are given (plain helm install).
   value: {{ required "temporal.address is required" .Values.temporal.address | quote }}
 - name: TEMPORAL_NAMESPACE
   value: {{ .Values.temporal.namespace | quote }}
-{{- with .Values.temporal.apiKeySecret }}
-{{- if .name }}
+{{- include "bel.checkTemporalValues" . }}
+{{- if .Values.temporal.apiKey }}
 - name: TEMPORAL_API_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ .name }}
-      key: {{ .key }}
+      name: {{ include "bel.temporalSecretName" . }}
+      key: api-key
+{{- else if .Values.temporal.apiKeySecret.name }}
+- name: TEMPORAL_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.temporal.apiKeySecret.name }}
+      key: {{ .Values.temporal.apiKeySecret.key }}
 {{- end }}
-{{- end }}
-{{- if .Values.temporal.tls.secretName }}
+{{- with .Values.temporal.tls }}
+{{- if or .enabled .secretName .cert .ca }}
 - name: TEMPORAL_TLS
   value: "true"
+{{- end }}
+{{- if or .secretName .cert }}
 - name: TEMPORAL_TLS_CLIENT_CERT_PATH
   value: /etc/backupentry-lifecycle/temporal-tls/tls.crt
 - name: TEMPORAL_TLS_CLIENT_KEY_PATH
   value: /etc/backupentry-lifecycle/temporal-tls/tls.key
+{{- end }}
+{{- if or .secretName .ca }}
 - name: TEMPORAL_TLS_SERVER_CA_CERT_PATH
   value: /etc/backupentry-lifecycle/temporal-tls/ca.crt
-{{- with .Values.temporal.tls.serverName }}
+{{- end }}
+{{- with .serverName }}
 - name: TEMPORAL_TLS_SERVER_NAME
   value: {{ . | quote }}
 {{- end }}
@@ -143,17 +154,31 @@ seccompProfile:
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
-{{- if .Values.temporal.tls.secretName }}
+{{- with .Values.temporal.tls }}
+{{- if .secretName }}
 - name: temporal-tls
   secret:
-    secretName: {{ .Values.temporal.tls.secretName }}
+    secretName: {{ .secretName }}
+{{- else if or .cert .ca }}
+- name: temporal-tls
+  secret:
+    secretName: {{ include "bel.temporalSecretName" $ }}
+    items:
+      {{- if .cert }}
+      - { key: tls.crt, path: tls.crt }
+      - { key: tls.key, path: tls.key }
+      {{- end }}
+      {{- if .ca }}
+      - { key: ca.crt, path: ca.crt }
+      {{- end }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
 {{- define "bel.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
-{{- if .Values.temporal.tls.secretName }}
+{{- if or .Values.temporal.tls.secretName .Values.temporal.tls.cert .Values.temporal.tls.ca }}
 - name: temporal-tls
   mountPath: /etc/backupentry-lifecycle/temporal-tls
   readOnly: true
@@ -180,4 +205,83 @@ priorityClassName: {{ . }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+
+{{/*
+Temporal credentials given as values (temporal.apiKey, temporal.tls.cert/key/ca) live in this Secret of the release
+namespace: under Gardener that namespace is gardenlet's extension-<installation>, unknown before the installation.
+*/}}
+{{- define "bel.temporalSecretName" -}}
+{{- printf "%s-temporal" (include "bel.fullname" .) -}}
+{{- end -}}
+
+{{- define "bel.temporalSecretData" -}}
+{{- with .Values.temporal.apiKey }}
+api-key: {{ . | b64enc }}
+{{- end }}
+{{- with .Values.temporal.tls.cert }}
+tls.crt: {{ . | b64enc }}
+{{- end }}
+{{- with .Values.temporal.tls.key }}
+tls.key: {{ . | b64enc }}
+{{- end }}
+{{- with .Values.temporal.tls.ca }}
+ca.crt: {{ . | b64enc }}
+{{- end }}
+{{- end -}}
+
+{{- define "bel.checkTemporalValues" -}}
+{{- $t := .Values.temporal -}}
+{{- if and $t.apiKey $t.apiKeySecret.name -}}
+{{- fail "backupentry-lifecycle: set temporal.apiKey or temporal.apiKeySecret.name, not both" -}}
+{{- end -}}
+{{- if and $t.tls.secretName (or $t.tls.cert $t.tls.key $t.tls.ca) -}}
+{{- fail "backupentry-lifecycle: set temporal.tls.secretName or temporal.tls.cert/key/ca, not both" -}}
+{{- end -}}
+{{- if or (and $t.tls.cert (not $t.tls.key)) (and $t.tls.key (not $t.tls.cert)) -}}
+{{- fail "backupentry-lifecycle: temporal.tls.cert and temporal.tls.key go together (the client certificate and its key)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Gardener's label for a Temporal frontend inside the seed (gardener-resource-manager's NetworkPolicy controller):
+networking.resources.gardener.cloud/to-<namespace or alias>-<service>-tcp-<port>. Empty when Temporal is outside
+the seed or gardenerLabel is off.
+*/}}
+{{- define "bel.temporalNetworkLabel" -}}
+{{- with .Values.temporal.inCluster -}}
+{{- if and .namespace .gardenerLabel -}}
+{{- $name := printf "to-%s-%s-tcp-%d" (default .namespace .namespaceAlias) (required "temporal.inCluster.service is required" .service) (int .port) -}}
+{{- if gt (len $name) 63 -}}
+{{- fail (printf "backupentry-lifecycle: the label name %q is longer than 63 characters; annotate the Temporal Service with networking.resources.gardener.cloud/pod-label-selector-namespace-alias and set temporal.inCluster.namespaceAlias, or use temporal.inCluster.networkPolicy" $name) -}}
+{{- end -}}
+{{- printf "networking.resources.gardener.cloud/%s" $name -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod labels beyond the selector: Gardener's NetworkPolicy labels, the in-seed Temporal label, then podLabels (which win on the same key). */}}
+{{- define "bel.podExtraLabels" -}}
+{{- $labels := merge (dict) (default (dict) .Values.podLabels) (default (dict) .Values.podNetworkLabels) -}}
+{{- with include "bel.temporalNetworkLabel" . -}}
+{{- $labels = merge $labels (dict . "allowed") -}}
+{{- end -}}
+{{- with $labels -}}
+{{- toYaml . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Deployment labels and annotations for Gardener's High Availability Config webhook; "replicas" is the Deployment's. */}}
+{{- define "bel.haLabels" -}}
+{{- with .Values.highAvailability.type -}}
+high-availability-config.resources.gardener.cloud/type: {{ . }}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod annotation that rolls the pods when the chart's Temporal Secret changes. */}}
+{{- define "bel.temporalSecretChecksum" -}}
+{{- with include "bel.temporalSecretData" . -}}
+checksum/temporal-secret: {{ . | sha256sum }}
+{{- end -}}
 {{- end -}}
