@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import type { SecretData } from '../../../activities/storage-port';
 import { createGcsProvider } from '../../../adapters/storage/gcs-provider';
 import { isClassifiedError, redact } from '../../../domain';
+import { fakeServiceAccountSecret } from '../../support/fake-service-account';
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const b64url = (minLength: number, maxLength = 300): fc.Arbitrary<string> =>
@@ -88,18 +89,7 @@ describe('redact', () => {
 describe('the GCS provider quotes a library error only redacted', () => {
   let server: Server;
   let endpoint: string;
-  const creds: SecretData = {
-    'serviceaccount.json': Buffer.from(
-      JSON.stringify({
-        type: 'service_account',
-        project_id: 'test',
-        client_email: 'a@test.iam.gserviceaccount.com',
-        private_key_id: 'k1',
-        private_key: '-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n',
-        token_uri: 'https://t',
-      }),
-    ),
-  };
+  const creds: SecretData = fakeServiceAccountSecret();
 
   beforeAll(async () => {
     server = createServer((_req, res) => {

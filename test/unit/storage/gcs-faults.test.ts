@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { SecretData } from '../../../activities/storage-port';
 import { createGcsProvider } from '../../../adapters/storage/gcs-provider';
+import { fakeServiceAccountSecret } from '../../support/fake-service-account';
 
 type Behaviour = 'ok' | 'rewritten' | 'retention' | 'throttled-twice' | 'forbidden' | 'hold-listed';
 interface StubObject {
@@ -17,18 +18,7 @@ interface StubObject {
 
 const PREFIX = 'shoot--dev--demo--uid1/';
 const never = new AbortController().signal;
-const CREDS: SecretData = {
-  'serviceaccount.json': Buffer.from(
-    JSON.stringify({
-      type: 'service_account',
-      project_id: 'test',
-      client_email: 'a@test.iam.gserviceaccount.com',
-      private_key_id: 'k1',
-      private_key: '-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n',
-      token_uri: 'https://t',
-    }),
-  ),
-};
+const CREDS: SecretData = fakeServiceAccountSecret();
 
 let server: Server;
 let endpoint: string;

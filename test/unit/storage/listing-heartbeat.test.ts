@@ -22,23 +22,13 @@ import type {
 } from '../../../activities/storage-port';
 import { createGcsProvider } from '../../../adapters/storage/gcs-provider';
 import { createLocalProvider } from '../../../adapters/storage/local-provider';
+import { fakeServiceAccountSecret } from '../../support/fake-service-account';
 
 const ENTRY = 'shoot--dev--demo--3f1c6a7e-2b4d-4c8e-9a0b-1234567890ab';
 const PREFIX = `${ENTRY}/`;
 const never = new AbortController().signal;
 const SECRET = 'NOT-A-REAL-PRIVATE-KEY-7f3a';
-const CREDS: SecretData = {
-  'serviceaccount.json': Buffer.from(
-    JSON.stringify({
-      type: 'service_account',
-      project_id: 'test',
-      client_email: 'a@test.iam.gserviceaccount.com',
-      private_key_id: 'k1',
-      private_key: `-----BEGIN PRIVATE KEY-----\n${SECRET}\n-----END PRIVATE KEY-----\n`,
-      token_uri: 'https://t',
-    }),
-  ),
-};
+const CREDS: SecretData = fakeServiceAccountSecret(SECRET);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
