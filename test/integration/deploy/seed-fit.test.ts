@@ -7,6 +7,7 @@ import { type K8sObject, ROOT, kubectl, objectsOf, renderChart } from '../../sup
 import { PROVIDER_GCP_VERSION, type ProviderGcp, providerGcp, renderProviderGcp } from './provider-gcp';
 
 const GARDENER = join(ROOT, 'deploy', 'gardener', 'controller-registration.yaml');
+const PLAIN = join(ROOT, 'deploy', 'kubernetes', 'backupentry-lifecycle.yaml');
 const ID = 'seed-fit';
 
 interface PodTemplate {
@@ -50,8 +51,10 @@ describe('deploy/helm: the chart fits a Gardener seed', () => {
   };
 
   beforeAll(async () => {
-    for (const name of ['backupentry-lifecycle', 'garden']) {
-      await core.createNamespace({ body: { metadata: { name } } }).catch((e: { code?: number }) => {
+    // The plain manifests' namespace with its Pod Security labels (as deploy.test.ts creates it: whichever runs first).
+    const plainNs = objectsOf(readFileSync(PLAIN, 'utf8')).find((o) => o.kind === 'Namespace')!;
+    for (const metadata of [plainNs.metadata, { name: 'garden' }]) {
+      await core.createNamespace({ body: { metadata } }).catch((e: { code?: number }) => {
         if (e.code !== 409) throw e;
       });
     }
