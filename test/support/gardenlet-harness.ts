@@ -50,7 +50,14 @@ export interface HarnessStep {
   events?: string[];
   secret: HarnessObject & { dataKeys?: string[] };
   extension: HarnessObject & { lastOperation?: HarnessLastOperation };
-  core: HarnessObject & { lastOperation?: HarnessLastOperation; lastError?: { description: string } };
+  core: HarnessObject & {
+    lastOperation?: HarnessLastOperation;
+    lastError?: { description: string };
+    generation?: number;
+    specSeedName?: string;
+    /** status.seedName: the seed responsible until a migration succeeds (then unset). */
+    statusSeedName?: string;
+  };
 }
 
 /** What one command printed. */

@@ -15,6 +15,11 @@
  *   `gardener` removed from the core entry.
  *   reconcileBackupEntry patches the secret only when it is missing, its data differ from the credentials or it has no
  *   timestamp annotation.
+ *   Grace period: computeGracePeriod (deletionGracePeriodHours, for every purpose or only the listed
+ *   deletionGracePeriodShootPurposes); while it runs, deleteBackupEntry only writes status Pending to the garden. The
+ *   force-deletion annotation is read only there (`present ||`): it skips the grace period, nothing more.
+ *   `source-` entries: no case in reconciler.go (the prefix matters to the botanist, the extensions' genericactuator
+ *   and the SeedRestriction webhook). Migration: migrateBackupEntry (spec.seedName != status.seedName).
  */
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { ANNOTATION_RETENTION_RECORDS, BACKUPENTRY_API, FINALIZER } from '../../../domain';
@@ -32,6 +37,7 @@ const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 /** A provider type no watcher of the other test files serves: this file plays the extension by hand. */
 const PROVIDER = 'gardenlet-harness';
 const TIMESTAMP = 'gardener.cloud/timestamp';
+const FORCE = 'backupentry.core.gardener.cloud/force-deletion';
 
 const secretPath = (name: string): string => `/api/v1/namespaces/garden/secrets/entry-${name}`;
 const extPath = (name: string): string => `/apis/extensions.gardener.cloud/v1alpha1/backupentries/${name}`;
@@ -107,6 +113,17 @@ if (!bin && inCi) {
         MERGE,
       )
       .catch(() => undefined);
+  }
+
+  /** Lets the extension object go (our finalizer removed), steps gardenlet until the core entry is gone and releases
+   * the secret; returns the last round. */
+  async function finish(name: string, flags = ''): Promise<HarnessStep> {
+    await custom!.patchClusterCustomObject({ ...G, name, body: { metadata: { finalizers: null } } }, MERGE);
+    const last = (await h.run(`step --name ${name} --until gone --steps 3 ${flags}`)).steps.at(-1)!;
+    expect(last.core.exists).toBe(false);
+    expect(last.extension.exists).toBe(false);
+    await releaseSecret(name);
+    return last;
   }
 
   const heldRoundCalls = (name: string): string[] => [
@@ -226,26 +243,189 @@ if (!bin && inCi) {
     expect(after.steps[0]!.secret.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBe('after');
     await releaseSecret(name);
   });
-  it('deletionGracePeriodHours: the Pending round touches nothing on the seed; the first round after the grace period wipes the record', async () => {
+  it('deletionGracePeriodHours (deleteBackupEntry, computeGracePeriod): every round during the grace period is Pending and sends nothing to the seed; the extension object is deleted only in the first round after it, which wipes the record', async () => {
     const name = uniqueName('gh');
     const record = 'held-through-grace';
     await h.run(`create --name ${name} --provider ${PROVIDER} --until extension-exists`);
     await playExtensionReconciled(name, record);
     await h.run(`step --name ${name} --until succeeded --steps 3`);
-    // --max-wait caps the 24 h requeue at 100 ms; the reconciler's clock counts the rest as elapsed.
-    const del = await h.run(`delete --name ${name} --grace-hours 24 --steps 2 --until never`);
-    const [pending, first] = del.steps;
-    expect(pending!.outcome).toBe('requeueAfter');
-    expect(pending!.requeueAfter).toMatch(/^2[34]h/);
-    expect(pending!.core.lastOperation?.state).toBe('Pending');
-    expect(pending!.seedCalls).toEqual([]);
-    expect(pending!.gardenWrites).toBe(1);
-    expect(pending!.secret.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBe(record);
+    // The first rounds: r.Clock.Since(deletionTimestamp) <= gracePeriod -> updateBackupEntryStatusPending (garden only)
+    // and RequeueAfter = deletionTimestamp + gracePeriod - Now. A further event meanwhile (`step`) is Pending again.
+    const pendingRounds = [
+      (await h.run(`delete --name ${name} --grace-hours 24`)).steps[0]!,
+      (await h.run(`step --name ${name} --grace-hours 24`)).steps[0]!,
+    ];
+    for (const pending of pendingRounds) {
+      expect(pending.outcome).toBe('requeueAfter');
+      expect(pending.requeueAfter).toMatch(/^2[34]h/);
+      expect(pending.core.lastOperation?.type).toBe('Delete');
+      expect(pending.core.lastOperation?.state).toBe('Pending');
+      expect(pending.core.lastOperation?.description).toMatch(/^Deletion of backup entry is scheduled for /);
+      expect(pending.seedRequests).toBe(0);
+      expect(pending.seedCalls).toEqual([]);
+      expect(pending.gardenCalls.filter((x) => !x.startsWith('get '))).toEqual([
+        `patch status BackupEntry garden-dev/${name}`,
+      ]);
+      expect(pending.secret.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBe(record);
+      expect(pending.extension.exists).toBe(true);
+      expect(pending.extension.deletionTimestamp).toBeUndefined();
+      expect(pending.extension.annotations?.['confirmation.gardener.cloud/deletion']).toBeUndefined();
+    }
+    // --max-wait caps the 24 h requeue at 100 ms; the reconciler's clock counts the rest as elapsed: the next round is
+    // the first delete round (secret patched, extension object confirmed and deleted).
+    const [again, first] = (await h.run(`step --name ${name} --grace-hours 24 --steps 2 --until never`)).steps;
+    expect(again!.seedRequests).toBe(0);
+    expect(first!.trigger).toBe('requeueAfter');
     expect(first!.seedCalls).toEqual(heldRoundCalls(name));
+    expect(first!.core.lastOperation?.state).toBe('Processing');
+    expect(first!.extension.deletionTimestamp).toBeDefined();
     expect(first!.secret.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBeUndefined();
     expect(first!.secret.labels).toBeNull();
+    await finish(name, '--grace-hours 24');
+  });
+
+  it('deletionGracePeriodShootPurposes (computeGracePeriod): an entry whose shoot.gardener.cloud/purpose is not listed gets no grace period; a listed one is Pending until backupentry.core.gardener.cloud/force-deletion is set, which ends the grace at once', async () => {
+    // Grace periods far beyond the clock offset earlier tests left (the harness keeps one clock per process).
+    const grace = '--grace-hours 100000 --grace-purposes production';
+    const evaluation = uniqueName('gh');
+    const production = uniqueName('gh');
+    for (const [n, purpose] of [
+      [evaluation, 'evaluation'],
+      [production, 'production'],
+    ] as const) {
+      await h.run(`create --name ${n} --provider ${PROVIDER} --purpose ${purpose} --until extension-exists`);
+      await playExtensionReconciled(n, 'r');
+      await h.run(`step --name ${n} --until succeeded --steps 3`);
+    }
+    const immediate = (await h.run(`delete --name ${evaluation} ${grace}`)).steps[0]!;
+    expect(immediate.core.annotations?.['shoot.gardener.cloud/purpose']).toBe('evaluation');
+    expect(immediate.core.lastOperation?.state).toBe('Processing');
+    expect(immediate.seedCalls).toEqual(heldRoundCalls(evaluation));
+
+    const pending = (await h.run(`delete --name ${production} ${grace}`)).steps[0]!;
+    expect(pending.core.lastOperation?.state).toBe('Pending');
+    expect(pending.requeueAfter).toMatch(/^(99999|100000)h/);
+    expect(pending.seedRequests).toBe(0);
+    // The force-deletion annotation on the deleting entry (the API server's mustIncreaseGeneration bumps the generation
+    // for it, so gardenlet's GenerationChangedPredicate lets it through): deleteBackupEntry's `present ||` skips the
+    // grace period.
+    const forced = (await h.run(`patch-core --name ${production} --annotate ${FORCE}=true ${grace} --until never`))
+      .steps[0]!;
+    expect(forced.core.lastOperation?.state).toBe('Processing');
+    expect(forced.seedCalls).toEqual(heldRoundCalls(production));
+    expect(forced.extension.annotations?.[FORCE]).toBeUndefined();
+    for (const n of [evaluation, production]) await finish(n, grace);
+  });
+
+  it('force-deletion (deleteBackupEntry): the annotation only skips the grace period; the extension object gets the same ConfirmDeletion annotation and Delete as in any delete round (no force-deletion annotation), the secret the same patch and, once the object is gone, Delete', async () => {
+    const name = uniqueName('gh');
+    await h.run(`create --name ${name} --provider ${PROVIDER} --until extension-exists`);
+    await playExtensionReconciled(name, 'forced-record');
+    await h.run(`step --name ${name} --until succeeded --steps 3`);
+    const del = await h.run(`delete --name ${name} --force --grace-hours 100000 --steps 2 --until never`);
+    for (const s of del.steps) {
+      expect(s.outcome).toBe('requeueAfter');
+      expect(s.requeueAfter).toBe('5s');
+      expect(s.seedCalls).toEqual(heldRoundCalls(name));
+      expect(s.core.annotations?.[FORCE]).toBe('true');
+      expect(s.core.lastOperation).toMatchObject({ type: 'Delete', state: 'Processing' });
+      expect(s.extension.deletionTimestamp).toBeDefined();
+      expect(s.extension.finalizers).toEqual([FINALIZER]); // gardenlet does not remove finalizers
+      expect(s.extension.annotations?.['confirmation.gardener.cloud/deletion']).toBe('true');
+      expect(s.extension.annotations?.[FORCE]).toBeUndefined();
+      expect(Object.keys(s.secret.annotations ?? {})).toEqual([TIMESTAMP]);
+      expect(s.secret.finalizers).toEqual([FINALIZER]);
+    }
+    const last = await finish(name, '--grace-hours 100000');
+    expect(last.seedCalls).toEqual([
+      `PATCH ${secretPath(name)} 200`,
+      `PATCH ${extPath(name)} 404`,
+      `DELETE ${secretPath(name)} 200`,
+    ]);
+  });
+
+  it('a source- entry (as the botanist creates for a restore): gardenlet has no case for the prefix; emptyExtensionSecret names its secret entry-source-<name> and the lifecycle is that of any entry', async () => {
+    const name = `source-${uniqueName('gh')}`;
+    const created = (await h.run(`create --name ${name} --provider ${PROVIDER} --until extension-exists`)).steps[0]!;
+    expect(created.seedCalls).toEqual([
+      'POST /api/v1/namespaces/garden/secrets 201',
+      'POST /apis/extensions.gardener.cloud/v1alpha1/backupentries 201',
+    ]);
+    expect(created.secret.exists).toBe(true);
+    await core!.readNamespacedSecret({ namespace: 'garden', name: `entry-${name}` });
+    const ext = (await custom!.getClusterCustomObject({ ...G, name })) as {
+      spec: { secretRef: { name: string; namespace: string } };
+    };
+    expect(ext.spec.secretRef).toEqual({ name: `entry-${name}`, namespace: 'garden' });
+    await playExtensionReconciled(name, 'source-record');
+    await h.run(`step --name ${name} --until succeeded --steps 3`);
+    const del = (await h.run(`delete --name ${name} --until never`)).steps[0]!;
+    expect(del.seedCalls).toEqual(heldRoundCalls(name));
+    expect(del.secret.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBeUndefined();
+    const last = await finish(name);
+    expect(last.seedCalls.at(-1)).toBe(`DELETE /api/v1/namespaces/garden/secrets/entry-${name} 200`);
+  });
+
+  it('migration (migrateBackupEntry, spec.seedName moved to another seed): annotates the extension object gardener.cloud/operation=migrate, deletes it once it reports Migrate Succeeded, then deletes the secret and clears status.seedName; afterwards this gardenlet leaves the entry alone', async () => {
+    const name = uniqueName('gh');
+    await h.run(`create --name ${name} --provider ${PROVIDER} --until extension-exists`);
+    await playExtensionReconciled(name, 'migrating-record');
+    const ok = (await h.run(`step --name ${name} --until succeeded --steps 3`)).steps.at(-1)!;
+    expect(ok.core.statusSeedName).toBe('local');
+
+    // shouldMigrateBackupEntry: status.seedName local != spec.seedName other. The extension's lastOperation is Create:
+    // component.Migrate (extensions.MigrateExtensionObject -> AnnotateObjectWithOperation); the secret is not touched.
+    const m1 = (await h.run(`patch-core --name ${name} --seed other`)).steps[0]!;
+    expect(m1.outcome).toBe('done');
+    expect(m1.seedCalls).toEqual([`PATCH ${extPath(name)} 200`]);
+    expect(m1.core.lastOperation).toMatchObject({ type: 'Migrate', state: 'Processing' });
+    expect(m1.extension.annotations?.['gardener.cloud/operation']).toBe('migrate');
+    expect(m1.extension.deletionTimestamp).toBeUndefined();
+    expect(m1.secret.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBe('migrating-record');
+
+    // The extension reports Migrate Succeeded: component.Destroy (ConfirmDeletion + Delete), RequeueAfter 5 s.
+    await custom!.patchClusterCustomObjectStatus(
+      {
+        ...G,
+        name,
+        body: {
+          status: {
+            lastOperation: {
+              type: 'Migrate',
+              state: 'Succeeded',
+              progress: 100,
+              description: 'migrated by the test',
+              lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+            },
+          },
+        },
+      },
+      MERGE,
+    );
+    const m2 = (await h.run(`step --name ${name}`)).steps[0]!;
+    expect(m2.outcome).toBe('requeueAfter');
+    expect(m2.requeueAfter).toBe('5s');
+    expect(m2.seedCalls).toEqual([`PATCH ${extPath(name)} 200`, `DELETE ${extPath(name)} 200`]);
+    expect(m2.extension.deletionTimestamp).toBeDefined();
+    expect(m2.secret.deletionTimestamp).toBeUndefined();
+
+    // Our finalizer goes: the extension object is gone; the next round deletes the secret (no patch before it, unlike
+    // deleteBackupEntry) and ends Migrate Succeeded with status.seedName unset (updateBackupEntryStatusSucceeded).
     await custom!.patchClusterCustomObject({ ...G, name, body: { metadata: { finalizers: null } } }, MERGE);
-    expect((await h.run(`step --name ${name} --until gone --steps 2`)).steps.at(-1)!.core.exists).toBe(false);
+    const m3 = (await h.run(`step --name ${name} --until idle --steps 3`)).steps.at(-1)!;
+    expect(m3.outcome).toBe('done');
+    expect(m3.seedCalls).toEqual([`DELETE ${secretPath(name)} 200`]);
+    expect(m3.core.lastOperation).toMatchObject({ type: 'Migrate', state: 'Succeeded' });
+    expect(m3.core.statusSeedName).toBeUndefined();
+    expect(m3.core.specSeedName).toBe('other');
+    expect(m3.extension.exists).toBe(false);
+    expect(m3.secret.deletionTimestamp).toBeDefined(); // our finalizer holds it
+    expect(m3.secret.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBe('migrating-record');
+
+    // GetResponsibleSeedName is now `other`: this gardenlet skips the entry and sends nothing to the seed.
+    const after = (await h.run(`step --name ${name}`)).steps[0]!;
+    expect(after.seedCalls).toEqual([]);
+    expect(after.gardenWrites).toBe(0);
     await releaseSecret(name);
   });
 
