@@ -152,6 +152,7 @@ type gardenState struct {
 	BackupBuckets   []gardencorev1beta1.BackupBucket `json:"backupBuckets"`
 	Seeds           []gardencorev1beta1.Seed         `json:"seeds"`
 	Secrets         []corev1.Secret                  `json:"secrets"`
+	ShootStates     []gardencorev1beta1.ShootState   `json:"shootStates,omitempty"`
 }
 
 type harness struct {
@@ -276,6 +277,9 @@ func (h *harness) loadGarden() error {
 	for i := range st.Secrets {
 		b = b.WithObjects(&st.Secrets[i])
 	}
+	for i := range st.ShootStates {
+		b = b.WithObjects(&st.ShootStates[i])
+	}
 	h.gardenRaw = b.Build()
 	gc := h.gardenCounter
 	key := func(obj client.Object) string {
@@ -335,12 +339,14 @@ func (h *harness) saveGarden() error {
 	bbl := &gardencorev1beta1.BackupBucketList{}
 	sl := &gardencorev1beta1.SeedList{}
 	secl := &corev1.SecretList{}
-	for _, l := range []client.ObjectList{bel, bbl, sl, secl} {
+	ssl := &gardencorev1beta1.ShootStateList{}
+	for _, l := range []client.ObjectList{bel, bbl, sl, secl, ssl} {
 		if err := h.gardenRaw.List(h.ctx, l); err != nil {
 			return err
 		}
 	}
 	st.BackupEntries, st.BackupBuckets, st.Seeds, st.Secrets = bel.Items, bbl.Items, sl.Items, secl.Items
+	st.ShootStates = ssl.Items
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -757,6 +763,7 @@ func (h *harness) command(args []string) (out output) {
 	provider := fs.String("provider", "local", "provider type of the BackupBucket (create)")
 	region := fs.String("region", "local", "region of the BackupBucket (create)")
 	purpose := fs.String("purpose", "", "shoot purpose annotation on the core BackupEntry (create)")
+	shoot := fs.String("shoot", "", "create: owner reference to this Shoot and an empty ShootState of it (a restore reads it)")
 	force := fs.Bool("force", false, "delete: annotate backupentry.core.gardener.cloud/force-deletion=true first")
 	seed := fs.String("seed", "", "patch-core: new spec.seedName (a seed other than --seed-name makes this gardenlet migrate)")
 	state := fs.String("state", "Succeeded", "bucket: lastOperation state of the BackupBucket (Succeeded, Error, Processing)")
@@ -795,6 +802,16 @@ func (h *harness) command(args []string) (out output) {
 			}
 			if *purpose != "" {
 				be.Annotations[v1beta1constants.ShootPurpose] = *purpose
+			}
+			if *shoot != "" {
+				be.OwnerReferences = []metav1.OwnerReference{{
+					APIVersion: gardencorev1beta1.SchemeGroupVersion.String(), Kind: "Shoot", Name: *shoot,
+					UID: types.UID("shoot-" + *shoot), Controller: new(true), BlockOwnerDeletion: new(true),
+				}}
+				ss := &gardencorev1beta1.ShootState{ObjectMeta: metav1.ObjectMeta{Name: *shoot, Namespace: o.namespace}}
+				if err := h.gardenRaw.Create(ctx, ss); err != nil && !apierrors.IsAlreadyExists(err) {
+					return err
+				}
 			}
 			for k, v := range annotate {
 				be.Annotations[k] = v

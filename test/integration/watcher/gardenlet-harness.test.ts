@@ -19,7 +19,8 @@
  *   deletionGracePeriodShootPurposes); while it runs, deleteBackupEntry only writes status Pending to the garden. The
  *   force-deletion annotation is read only there (`present ||`): it skips the grace period, nothing more.
  *   `source-` entries: no case in reconciler.go (the prefix matters to the botanist, the extensions' genericactuator
- *   and the SeedRestriction webhook). Migration: migrateBackupEntry (spec.seedName != status.seedName).
+ *   and the SeedRestriction webhook). Migration: migrateBackupEntry (spec.seedName != status.seedName); restore:
+ *   reconcileBackupEntryExtension (isRestorePhase -> component.Restore with the owner Shoot's ShootState).
  */
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { ANNOTATION_RETENTION_RECORDS, BACKUPENTRY_API, FINALIZER } from '../../../domain';
@@ -124,6 +125,18 @@ if (!bin && inCi) {
     expect(last.extension.exists).toBe(false);
     await releaseSecret(name);
     return last;
+  }
+
+  /** Waits (polling the API server) until the extension secret is gone. */
+  async function waitSecretGone(name: string): Promise<void> {
+    for (;;) {
+      const gone = await core!
+        .readNamespacedSecret({ namespace: 'garden', name: `entry-${name}` })
+        .then(() => false)
+        .catch(() => true);
+      if (gone) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   const heldRoundCalls = (name: string): string[] => [
@@ -366,9 +379,9 @@ if (!bin && inCi) {
     expect(last.seedCalls.at(-1)).toBe(`DELETE /api/v1/namespaces/garden/secrets/entry-${name} 200`);
   });
 
-  it('migration (migrateBackupEntry, spec.seedName moved to another seed): annotates the extension object gardener.cloud/operation=migrate, deletes it once it reports Migrate Succeeded, then deletes the secret and clears status.seedName; afterwards this gardenlet leaves the entry alone', async () => {
+  it('migration (migrateBackupEntry, spec.seedName moved to another seed): annotates the extension object gardener.cloud/operation=migrate, deletes it once it reports Migrate Succeeded, then deletes the secret and clears status.seedName; this gardenlet then leaves the entry alone until it is the destination of a restore (component.Restore from the ShootState)', async () => {
     const name = uniqueName('gh');
-    await h.run(`create --name ${name} --provider ${PROVIDER} --until extension-exists`);
+    await h.run(`create --name ${name} --provider ${PROVIDER} --shoot shoot-${name} --until extension-exists`);
     await playExtensionReconciled(name, 'migrating-record');
     const ok = (await h.run(`step --name ${name} --until succeeded --steps 3`)).steps.at(-1)!;
     expect(ok.core.statusSeedName).toBe('local');
@@ -427,6 +440,61 @@ if (!bin && inCi) {
     expect(after.seedCalls).toEqual([]);
     expect(after.gardenWrites).toBe(0);
     await releaseSecret(name);
+
+    // Restore, as the destination seed's gardenlet does (here this one: spec.seedName back to `local`, status.seedName
+    // unset, gardener.cloud/operation=restore as the shoot's migration flow sets it; the source seed's secret is gone).
+    // ComputeOperationType -> Restore; reconcileBackupEntry creates the secret (it is missing), and
+    // reconcileBackupEntryExtension (isRestorePhase) reads the ShootState of the owner Shoot and calls
+    // component.Restore: extensions.RestoreExtensionWithDeployFunction deploys the object (wait-for-state), restores
+    // status.state from the ShootState (nothing in an empty one) and annotates it gardener.cloud/operation=restore.
+    await waitSecretGone(name);
+    const r1 = (await h.run(`patch-core --name ${name} --seed local --annotate gardener.cloud/operation=restore`))
+      .steps[0]!;
+    expect(r1.outcome).toBe('done');
+    expect(r1.seedCalls).toEqual([
+      'POST /api/v1/namespaces/garden/secrets 201',
+      'POST /apis/extensions.gardener.cloud/v1alpha1/backupentries 201',
+      `PATCH ${extPath(name)} 200`,
+    ]);
+    expect(r1.gardenCalls).toContain(`get ShootState garden-dev/shoot-${name}`);
+    expect(r1.core.lastOperation).toMatchObject({ type: 'Restore', state: 'Processing' });
+    expect(r1.core.statusSeedName).toBe('local');
+    expect(r1.extension.annotations?.['gardener.cloud/operation']).toBe('restore');
+    expect(Object.keys(r1.secret.annotations ?? {})).toEqual([TIMESTAMP]);
+
+    // The extension reports Restore Succeeded: gardenlet's next round (the lastOperation change is its event) sends
+    // nothing to the seed, marks the core entry Restore Succeeded and removes the restore annotation
+    // (removeGardenerOperationAnnotation).
+    await custom!.patchClusterCustomObjectStatus(
+      {
+        ...G,
+        name,
+        body: {
+          status: {
+            lastOperation: {
+              type: 'Restore',
+              state: 'Succeeded',
+              progress: 100,
+              description: 'restored by the test',
+              lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+            },
+          },
+        },
+      },
+      MERGE,
+    );
+    const r2 = (await h.run(`step --name ${name} --until succeeded --steps 2`)).steps.at(-1)!;
+    expect(r2.seedCalls).toEqual([]);
+    expect(r2.core.lastOperation).toMatchObject({ type: 'Restore', state: 'Succeeded' });
+    expect(r2.core.annotations?.['gardener.cloud/operation']).toBeUndefined();
+    expect(r2.gardenCalls.filter((x) => !x.startsWith('get '))).toEqual([
+      `patch status BackupEntry garden-dev/${name}`,
+      `patch status BackupEntry garden-dev/${name}`,
+      `patch BackupEntry garden-dev/${name}`,
+    ]);
+    const gone = (await h.run(`delete --name ${name} --until gone --steps 3`)).steps.at(-1)!;
+    expect(gone.extension.exists).toBe(false);
+    expect(gone.secret.exists).toBe(false);
   });
 
   it("rotating the bucket's credentials: the next reconcile of a live entry rewrites the secret the same way (record and labels gone) and redeploys the extension object", async () => {
