@@ -1123,15 +1123,15 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
    */
   const refused = async (err: unknown): Promise<PassOutcome> => {
     const { message } = describeFailure(err);
-    record({
-      action: 'note',
-      by: 'controller',
-      reason: 'deletion refused',
-      outcome: `${message}; every object is kept`,
-    });
-    s.lastError = { message, codes: [GardenerErrorCode.ConfigurationProblem], at: nowIso() };
+    sayKept('deletion refused', message, `${message}; every object is kept`);
     await release({ secret: true }); // drops this name's record; the finalizer stays while a live entry needs it
     return final(Phase.Kept, 'kept');
+  };
+
+  /** Why every object is kept: in the decision log (`outcome`) and as the last error (`message`). */
+  const sayKept = (reason: string, message: string, outcome = message): void => {
+    record({ action: 'note', by: 'controller', reason, outcome });
+    s.lastError = { message, codes: [GardenerErrorCode.ConfigurationProblem], at: nowIso() };
   };
 
   /** A BackupEntry re-created under the same name (new uid) starts a fresh lifecycle: nothing of the old one carries over. */
@@ -1210,8 +1210,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       `the BackupEntry vanished while its retention was being registered and no retention record of uid ${s.uid ?? '?'} ` +
       `is on secret ${del.target!.secretRef.namespace}/${del.target!.secretRef.name}; the backups under ${prefix} in ` +
       `bucket ${del.target!.bucketName} are kept (delete them by hand once you know they are not needed)`;
-    record({ action: 'note', by: 'controller', reason: 'retention unverifiable', outcome: msg });
-    s.lastError = { message: msg, codes: [GardenerErrorCode.ConfigurationProblem], at: nowIso() };
+    sayKept('retention unverifiable', msg);
     return final(Phase.Orphaned, 'orphaned');
   };
 
@@ -1316,8 +1315,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
           `the BackupEntry vanished before this workflow saw its deletion (someone removed our finalizer?) and no ` +
           `retention record of it is on its credentials secret${secret}; the backups under ${prefix} are kept: ` +
           'nothing will delete them';
-        record({ action: 'note', by: 'controller', reason: 'entry vanished', outcome: msg });
-        s.lastError = { message: msg, codes: [GardenerErrorCode.ConfigurationProblem], at: nowIso() };
+        sayKept('entry vanished', msg);
         return final(Phase.Orphaned, 'orphaned');
       }
       record({
@@ -1493,7 +1491,6 @@ function currentOperation(s: CarriedState): Operation {
   return t === Operation.Create || t === Operation.Restore || t === Operation.Migrate ? t : Operation.Reconcile;
 }
 
-/** Message and Gardener codes of a failure, from the ApplicationFailure the activity raised. */
 /** The deletion activity's guard refused (domain/deletion-guard.ts): reason {@link DELETION_REFUSED} in the details. */
 function refusedDeletion(err: unknown): boolean {
   const app = err instanceof ActivityFailure ? err.cause : err;
@@ -1502,6 +1499,7 @@ function refusedDeletion(err: unknown): boolean {
   return details?.reason === DELETION_REFUSED;
 }
 
+/** Message and Gardener codes of a failure, from the ApplicationFailure the activity raised. */
 function describeFailure(err: unknown): { message: string; codes: string[] } {
   const app = err instanceof ActivityFailure ? err.cause : err;
   if (app instanceof ApplicationFailure) {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { CHART, ROOT, helm, objectsOf } from '../support/manifests';
+import { CHART, ROOT, objectsOf, renderChart } from '../support/manifests';
 import { dashboardExpressions, metricNames } from '../support/promql';
 import { promtool, requirePrometheus } from '../support/prometheus';
 
@@ -69,14 +69,8 @@ describe('alert rules, runbook and dashboard files', () => {
   });
 
   it("deploy/monitoring/rules.yaml is the chart's PrometheusRule spec with its defaults (tools/scripts/render-monitoring.sh)", async () => {
-    const rendered = await helm(
-      'template',
-      'backupentry-lifecycle',
-      CHART,
-      '--namespace',
-      'backupentry-lifecycle',
-      '--set',
-      'clusterIdentity=render',
+    const rendered = await renderChart(
+      'render',
       '--set',
       'monitoring.prometheusRule.enabled=true',
       '--show-only',

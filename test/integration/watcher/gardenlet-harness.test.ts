@@ -69,6 +69,28 @@ if (!bin && inCi) {
     process.stderr.write(`[gardenlet-harness] ${JSON.stringify(rounds)}\n`);
   });
 
+  /** The extension reports `type` Succeeded on the extension object's status (what our worker writes). */
+  async function reportSucceeded(name: string, type: string, description: string): Promise<void> {
+    await custom!.patchClusterCustomObjectStatus(
+      {
+        ...G,
+        name,
+        body: {
+          status: {
+            lastOperation: {
+              type,
+              state: 'Succeeded',
+              progress: 100,
+              description,
+              lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+            },
+          },
+        },
+      },
+      MERGE,
+    );
+  }
+
   /** What the extension does once gardenlet created the objects: our finalizers, the record, status Succeeded. */
   async function playExtensionReconciled(name: string, record: string): Promise<void> {
     await core!.patchNamespacedSecret(
@@ -86,24 +108,7 @@ if (!bin && inCi) {
       MERGE,
     );
     await custom!.patchClusterCustomObject({ ...G, name, body: { metadata: { finalizers: [FINALIZER] } } }, MERGE);
-    await custom!.patchClusterCustomObjectStatus(
-      {
-        ...G,
-        name,
-        body: {
-          status: {
-            lastOperation: {
-              type: 'Create',
-              state: 'Succeeded',
-              progress: 100,
-              description: 'reconciled by the test',
-              lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-            },
-          },
-        },
-      },
-      MERGE,
-    );
+    await reportSucceeded(name, 'Create', 'reconciled by the test');
   }
 
   /** Removes our finalizer from the secret (as our worker does once the backups are gone). */
@@ -397,24 +402,7 @@ if (!bin && inCi) {
     expect(m1.secret.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBe('migrating-record');
 
     // The extension reports Migrate Succeeded: component.Destroy (ConfirmDeletion + Delete), RequeueAfter 5 s.
-    await custom!.patchClusterCustomObjectStatus(
-      {
-        ...G,
-        name,
-        body: {
-          status: {
-            lastOperation: {
-              type: 'Migrate',
-              state: 'Succeeded',
-              progress: 100,
-              description: 'migrated by the test',
-              lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-            },
-          },
-        },
-      },
-      MERGE,
-    );
+    await reportSucceeded(name, 'Migrate', 'migrated by the test');
     const m2 = (await h.run(`step --name ${name}`)).steps[0]!;
     expect(m2.outcome).toBe('requeueAfter');
     expect(m2.requeueAfter).toBe('5s');
@@ -465,24 +453,7 @@ if (!bin && inCi) {
     // The extension reports Restore Succeeded: gardenlet's next round (the lastOperation change is its event) sends
     // nothing to the seed, marks the core entry Restore Succeeded and removes the restore annotation
     // (removeGardenerOperationAnnotation).
-    await custom!.patchClusterCustomObjectStatus(
-      {
-        ...G,
-        name,
-        body: {
-          status: {
-            lastOperation: {
-              type: 'Restore',
-              state: 'Succeeded',
-              progress: 100,
-              description: 'restored by the test',
-              lastUpdateTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-            },
-          },
-        },
-      },
-      MERGE,
-    );
+    await reportSucceeded(name, 'Restore', 'restored by the test');
     const r2 = (await h.run(`step --name ${name} --until succeeded --steps 2`)).steps.at(-1)!;
     expect(r2.seedCalls).toEqual([]);
     expect(r2.core.lastOperation).toMatchObject({ type: 'Restore', state: 'Succeeded' });
