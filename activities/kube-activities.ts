@@ -12,14 +12,14 @@ import {
   httpStatusOf,
   isConflict,
   isNotFound,
-  CONFLICT_ATTEMPTS,
+  orAbsent,
+  retryOnConflict,
 } from './kube-port';
+import { createRetentionAnchors, type Credentials } from './retention-anchor';
 import {
   ANNOTATION_CREATED_BY,
   ANNOTATION_DELETION_DEADLINE,
-  ANNOTATION_RETENTION_RECORDS,
-  parseRetentionRecords,
-  withRetentionRecord,
+  isRetentionAnchorName,
   ANNOTATION_FORCE_DELETION,
   ANNOTATION_KEEP_BACKUPS,
   ANNOTATION_OPERATION,
@@ -43,7 +43,6 @@ import {
   pendingStatus,
   processingStatus,
   succeededStatus,
-  type RetentionRecord,
   type EntryIdentity,
   type StatusPatch,
   ClassifiedError,
@@ -88,12 +87,11 @@ export interface KubeActivityDeps {
 }
 
 /** What the storage activities need to open a bucket session for an entry. Holds secret bytes: never log or return it. */
-export interface EntryStorageAccess {
+export interface EntryStorageAccess extends Credentials {
   type: string;
   bucketName: string;
-  secretData: Record<string, Buffer>;
-  /** The secret is labelled as a workload-identity one (`config` + the token requestor's `token`). */
-  workloadIdentity: boolean;
+  /** Further credentials to try, in order, when these are refused (401/403): the pinned copies during a retention. */
+  fallbacks?: Credentials[];
 }
 
 /** The Kubernetes activities plus the storage activities' helper to read an entry's provider credentials. */
@@ -312,37 +310,10 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
   }
 
   /** The entry, or undefined when it does not exist. */
-  async function findEntry(name: string): Promise<BackupEntryObject | undefined> {
-    try {
-      return await kube.getBackupEntry(name);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  }
-
-  async function findSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
-    try {
-      return await kube.getSecret(namespace, name);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  }
-
-  /**
-   * Runs `step` (a fresh read, then a write guarded by the resourceVersion it read) again when the write meets a 409
-   * Conflict, at most {@link CONFLICT_ATTEMPTS} times: the one optimistic-locking loop of these activities.
-   */
-  async function retryOnConflict<T>(step: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await step();
-      } catch (err) {
-        if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
-      }
-    }
-  }
+  const findEntry = (name: string): Promise<BackupEntryObject | undefined> => orAbsent(kube.getBackupEntry(name));
+  const findSecret = (namespace: string, name: string): Promise<SecretObject | undefined> =>
+    orAbsent(kube.getSecret(namespace, name));
+  const anchors = createRetentionAnchors(kube);
 
   async function requireEntry(name: string): Promise<BackupEntryObject> {
     const entry = await findEntry(name);
@@ -547,53 +518,20 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
   }
 
   /**
-   * Writes (or, with `record` undefined, removes) the entry's retention record on the secret `ref`, conditional on its
-   * resourceVersion (`known`: the secret as just read; a conflict reads it again). Secret gone: false.
-   */
-  function writeRetentionRecord(
-    name: string,
-    ref: SecretReference,
-    record: RetentionRecord | undefined,
-    known?: SecretObject,
-  ): Promise<boolean> {
-    let first = known;
-    return retryOnConflict(async () => {
-      const secret = first ?? (await findSecret(ref.namespace, ref.name));
-      first = undefined;
-      if (!secret) return false;
-      const value = withRetentionRecord(secret.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS], name, record);
-      try {
-        await kube.patchSecret(ref.namespace, ref.name, {
-          metadata: {
-            resourceVersion: secret.metadata.resourceVersion ?? null,
-            annotations: { [ANNOTATION_RETENTION_RECORDS]: value ?? null },
-          },
-        });
-        return true;
-      } catch (err) {
-        if (isNotFound(err)) return false;
-        throw err;
-      }
-    });
-  }
-
-  /**
-   * The end of `name`'s use of its credentials secret: its retention record (if any) is removed, and our finalizer
-   * is released only when nothing else still needs the secret: no other entry's retention record on it, and no other
-   * existing BackupEntry of the same prefix (`X` / `source-X`) or named by the secret (`entry-<name>`) referencing it.
+   * The end of `name`'s use of its credentials secret: its retention anchor (if any) is removed (activities/
+   * retention-anchor.ts), and our finalizer on the secret is released unless another existing BackupEntry of the same
+   * prefix (`X` / `source-X`) or named by the secret (`entry-<name>`) references it.
    */
   async function releaseSecret(name: string, ref: SecretReference): Promise<void> {
-    let secret = await findSecret(ref.namespace, ref.name);
-    if (!secret) return;
-    const recordsOf = (o: SecretObject): string[] =>
-      Object.keys(parseRetentionRecords(o.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS]));
-    if (recordsOf(secret).includes(name)) {
-      await writeRetentionRecord(name, ref, undefined, secret);
-      secret = await findSecret(ref.namespace, ref.name);
-      if (!secret) return;
-    }
-    if (!(secret.metadata.finalizers ?? []).includes(FINALIZER)) return;
-    if (recordsOf(secret).some((other) => other !== name)) return; // another released entry still retains with it
+    await anchors.drop(name, ref);
+    await releaseCredentials(name, ref);
+  }
+
+  /** Our finalizer off the credentials secret `ref`, unless a live entry of `name`'s prefix or secret still uses it. */
+  async function releaseCredentials(name: string, ref: SecretReference, known?: SecretObject): Promise<void> {
+    if (isRetentionAnchorName(ref.name)) return; // an anchor is dropped, not released
+    const secret = known ?? (await findSecret(ref.namespace, ref.name));
+    if (!secret || !(secret.metadata.finalizers ?? []).includes(FINALIZER)) return;
     const candidates = new Set([siblingName(name)]);
     if (ref.name.startsWith(EXTENSION_SECRET_PREFIX)) candidates.add(ref.name.slice(EXTENSION_SECRET_PREFIX.length));
     candidates.delete(name);
@@ -792,13 +730,16 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         const etcdSecret = await deleteEtcdBackupSecret(name);
         if (req.pending) await writeStatus(name, req.pending);
         if (req.record) {
-          const recorded = await writeRetentionRecord(name, ref, req.record, secret);
+          // The anchor first (record, a copy of the credentials, the bucket held), then the entry goes, and with it
+          // our hold on gardenlet's secret, which the retention no longer needs.
+          const recorded = await anchors.write(name, ref, req.record, secret);
           if (!recorded) return { secretRefExists: true, etcdSecret };
           try {
             await kube.editBackupEntryFinalizers(name, (f) => without(f, FINALIZER), objectOf(req.entry).metadata);
           } catch (err) {
             if (!isNotFound(err)) throw err;
           }
+          await releaseCredentials(name, ref);
           return { secretRefExists: true, etcdSecret, released: true };
         }
         if (req.decision)
@@ -811,17 +752,15 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         removeOperationAnnotation(name, value),
       ),
 
-    recordRetention: (name, ref, record) =>
-      activity(`recording the retention of backupentry ${name} on secret ${ref.namespace}/${ref.name}`, () =>
-        writeRetentionRecord(name, ref, record),
-      ),
+    recordRetention: (name, ref, record) => {
+      const at = anchors.anchorOf(name, ref);
+      return activity(`recording the retention of backupentry ${name} on its anchor ${at.namespace}/${at.name}`, () =>
+        record ? anchors.write(name, ref, record) : anchors.drop(name, ref).then(() => true),
+      );
+    },
 
     readRetentionRecord: (name, ref) =>
-      activity(`reading the retention record of backupentry ${name}`, async () => {
-        const secret = await findSecret(ref.namespace, ref.name);
-        if (!secret || !(secret.metadata.finalizers ?? []).includes(FINALIZER)) return undefined;
-        return parseRetentionRecords(secret.metadata.annotations?.[ANNOTATION_RETENTION_RECORDS])[name];
-      }),
+      activity(`reading the retention record of backupentry ${name}`, () => anchors.read(name, ref)),
 
     persistDecision: (name, decision) =>
       activity(`recording the operator decision on backupentry ${name}`, () => persistDecision(name, decision)),
@@ -896,23 +835,36 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
       if (refusal) throw deletionRefused(refusal);
     },
 
-    readEntryForStorage: async (name, pinned) => {
-      // Released during retention (BEL_RETENTION_MODE=release-entry) the entry is gone: the pinned target says all.
-      const access = (secret: SecretObject) => ({
-        secretData: secret.data,
-        workloadIdentity: isWorkloadIdentitySecret(secret.metadata.labels),
-      });
+    readEntryForStorage: async (name, pinned): Promise<EntryStorageAccess> => {
       if (pinned) {
         // Fixed when retention started: a later spec edit never redirects the deletion to another bucket, and
-        // nothing of the entry is read (released during retention, it is gone anyway).
-        const spec = { type: pinned.type, bucketName: pinned.bucketName, secretRef: pinned.secretRef };
-        return { ...pinned, ...access(await providerSecret({ metadata: { name }, spec })) };
+        // nothing of the entry is read (released during retention, it is gone anyway). The credentials are the
+        // bucket's current ones where they exist, then the pinned copies (activities/retention-anchor.ts).
+        const [first, ...rest] = await anchors.credentials(name, pinned);
+        if (!first) {
+          throw configurationProblem(
+            'NoUsableCredentials',
+            `no credentials for the retained backups of backupentry ${name}: BackupBucket ${pinned.bucketName} has no ` +
+              `current secret, and neither its retention anchor nor secret ${pinned.secretRef.namespace}/` +
+              `${pinned.secretRef.name} is there`,
+          );
+        }
+        return {
+          type: pinned.type,
+          bucketName: pinned.bucketName,
+          ...first,
+          ...(rest.length ? { fallbacks: rest } : {}),
+        };
       }
       const entry = await requireEntry(name);
+      const secret = await providerSecret(entry);
+      const ref = secretRefOf(entry);
       return {
         type: entry.spec?.type ?? '',
         bucketName: entry.spec?.bucketName ?? '',
-        ...access(await providerSecret(entry)),
+        secretData: secret.data,
+        workloadIdentity: isWorkloadIdentitySecret(secret.metadata.labels),
+        source: `secret ${ref.namespace}/${ref.name}`,
       };
     },
   };

@@ -41,6 +41,16 @@ export interface BackupEntryObject {
   };
 }
 
+/** The seed's extension BackupBucket (cluster-scoped; only what the controller reads). */
+export interface BackupBucketObject {
+  metadata: ObjectMeta;
+  spec?: {
+    type?: string;
+    /** The bucket's credentials, which gardenlet keeps current while the bucket exists (`garden/bucket-<name>`). */
+    secretRef?: { name?: string; namespace?: string };
+  };
+}
+
 /** A Secret with its data decoded to bytes. Never log it. */
 export interface SecretObject {
   metadata: ObjectMeta & {
@@ -117,12 +127,19 @@ export interface KubeGateway {
    */
   editBackupEntryFinalizers(name: string, edit: FinalizerEdit, known?: ObjectMeta): Promise<boolean>;
 
+  /** Reads the seed's extension BackupBucket `name` (the bucket's name). */
+  getBackupBucket(name: string): Promise<BackupBucketObject>;
+  /** Like {@link editBackupEntryFinalizers}, for an extension BackupBucket. */
+  editBackupBucketFinalizers(name: string, edit: FinalizerEdit, known?: ObjectMeta): Promise<boolean>;
+
   /** Reads a Secret, data decoded. */
   getSecret(namespace: string, name: string): Promise<SecretObject>;
   /** JSON-merge-patches a Secret's metadata (never data); include `metadata.resourceVersion` for optimistic locking. */
   patchSecret(namespace: string, name: string, patch: MergePatch): Promise<SecretObject>;
   /** Like {@link editBackupEntryFinalizers}, for a Secret. */
   editSecretFinalizers(namespace: string, name: string, edit: FinalizerEdit, known?: ObjectMeta): Promise<boolean>;
+  /** The metadata of the Secrets in `namespace` that carry the label `labelSelector` (`key=value`). */
+  listSecretMetadata(namespace: string, labelSelector: string): Promise<SecretObject['metadata'][]>;
   /** Creates a Secret (409 when it exists). */
   createSecret(secret: SecretObject): Promise<SecretObject>;
   /** Replaces a Secret wholesale; `metadata.resourceVersion` makes it conditional (409 when it changed). */
@@ -176,4 +193,28 @@ export function httpStatusOf(err: unknown): number | undefined {
     return typeof status === 'number' ? status : undefined;
   }
   return undefined;
+}
+
+/** The result of `read`, or undefined when the gateway answers 404 (the object does not exist). */
+export async function orAbsent<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Runs `step` (a fresh read, then a write guarded by the resourceVersion it read) again when the write meets a 409
+ * Conflict, at most {@link CONFLICT_ATTEMPTS} times: the one optimistic-locking loop of the activities.
+ */
+export async function retryOnConflict<T>(step: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+    }
+  }
 }

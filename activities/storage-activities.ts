@@ -18,16 +18,33 @@ import type {
 } from './storage-port';
 import type { StorageActivities, StorageTarget } from './types';
 
+/** One set of credentials for a bucket; `source` names where it came from (for errors; never the data). */
+export interface StorageCredentials {
+  secretData: SecretData;
+  workloadIdentity?: boolean;
+  source?: string;
+}
+
+/** The entry's storage and its credentials, with the ones to try next when these are refused. */
+export interface StorageAccess extends StorageCredentials {
+  type: string;
+  bucketName: string;
+  /** Tried in order when the credentials before them are refused (401/403). @default none */
+  fallbacks?: StorageCredentials[];
+}
+
+/** The credentials were refused by the store (401/403): the next ones may work. */
+const refused = (err: unknown): err is ClassifiedError =>
+  err instanceof ClassifiedError &&
+  (err.code === GardenerErrorCode.InfraUnauthenticated || err.code === GardenerErrorCode.InfraUnauthorized);
+
 /** What the storage activities need. */
 export interface StorageActivityDeps {
   /**
    * The entry's provider type, bucket and provider secret data, and whether that secret is a workload-identity one
    * (throws a ClassifiedError when unavailable).
    */
-  readEntry(
-    name: string,
-    target?: StorageTarget,
-  ): Promise<{ type: string; bucketName: string; secretData: SecretData; workloadIdentity?: boolean }>;
+  readEntry(name: string, target?: StorageTarget): Promise<StorageAccess>;
   /**
    * The truth at the moment of deletion: throws a non-retryable ClassifiedError when a live entry owns the prefix or
    * the claim disagrees with the entry (domain/deletion-guard.ts). Called before the first DELETE and before each batch.
@@ -111,7 +128,16 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
   const inventoryLimit = deps.inventoryLimit ?? 100_000;
   const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 1000;
 
-  async function openSession(name: string, target?: StorageTarget): Promise<{ session: BucketSession; type: string }> {
+  /**
+   * Runs `use` on a session opened with the entry's credentials. Credentials the store refuses (401/403) give way to
+   * the next ones (`fallbacks`: during a retention, the pinned copies after the bucket's current secret); when every
+   * one is refused, the error names each source and why (`NoUsableCredentials`, the last refusal's code).
+   */
+  async function withSession<T>(
+    name: string,
+    target: StorageTarget | undefined,
+    use: (session: BucketSession, type: string) => Promise<T>,
+  ): Promise<T> {
     const entry = await deps.readEntry(name, target);
     const provider = deps.providers.get(entry.type);
     if (!provider) {
@@ -122,12 +148,30 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
       );
     }
     if (!entry.bucketName) throw configurationProblem('MissingBucketName', 'the BackupEntry has no spec.bucketName');
-    return {
-      session: await provider.open(entry.bucketName, entry.secretData, {
-        workloadIdentity: entry.workloadIdentity === true,
-      }),
-      type: entry.type,
-    };
+    const all: StorageCredentials[] = [entry, ...(entry.fallbacks ?? [])];
+    const refusals: string[] = [];
+    for (const [i, creds] of all.entries()) {
+      let session: BucketSession | undefined;
+      try {
+        session = await provider.open(entry.bucketName, creds.secretData, {
+          workloadIdentity: creds.workloadIdentity === true,
+        });
+        return await use(session, entry.type);
+      } catch (err) {
+        if (!refused(err) || all.length === 1) throw err;
+        refusals.push(`${creds.source ?? `credentials ${i + 1}`}: ${err.message}`);
+        if (i === all.length - 1) {
+          throw new ClassifiedError(
+            `every credential for bucket ${entry.bucketName} was refused (${refusals.join('; ')})`,
+            err.code,
+            'NoUsableCredentials',
+          );
+        }
+      } finally {
+        await session?.close();
+      }
+    }
+    throw new Error('unreachable: withSession tried no credentials');
   }
 
   /** Rethrows cancellation as is (the SDK reports it as cancelled); converts anything else. */
@@ -142,15 +186,9 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
       const context = `counting backups of ${name}`;
       try {
         const prefix = prefixOf(name);
-        const { session } = await openSession(name, target);
-        try {
-          return await session.inventory(prefix, {
-            signal: Context.current().cancellationSignal,
-            limit: inventoryLimit,
-          });
-        } finally {
-          await session.close();
-        }
+        return await withSession(name, target, (session) =>
+          session.inventory(prefix, { signal: Context.current().cancellationSignal, limit: inventoryLimit }),
+        );
       } catch (err) {
         throw failure(err, context);
       }
@@ -167,105 +205,104 @@ export function createStorageActivities(deps: StorageActivityDeps): StorageActiv
         await verify(); // before anything is opened, counted or deleted
         const resume = parseDeletionHeartbeat(ctx.info.heartbeatDetails);
         const startedAtMs = resume?.startedAtMs ?? now();
-        const { session, type } = await openSession(name, target);
-        tracker = deps.metrics?.deletionStarted?.(type);
-        // Metrics get what this attempt deleted: the deltas since the progress it resumed from.
-        let counted: DeletionProgress = resume ?? zeroProgress();
-        const count = (p: DeletionProgress): void => {
-          const sink = deps.metrics;
-          if (!sink) return;
-          const objects = p.deletedObjects - counted.deletedObjects;
-          const bytes = p.deletedBytes - counted.deletedBytes;
-          const locked = p.lockedObjects - counted.lockedObjects;
-          if (objects > 0 || bytes > 0) sink.deleted(type, Math.max(0, objects), Math.max(0, bytes));
-          if (locked > 0) sink.locked(type, locked);
-          counted = p;
-        };
-        try {
-          const signal = ctx.cancellationSignal;
-          let inventoried = resume?.inventoried;
-          const toDetails = (p: DeletionProgress): DeletionHeartbeat => ({
-            ...p,
-            startedAtMs,
-            ...(inventoried ? { inventoried } : {}),
-          });
-          const track = (p: DeletionProgress): void =>
-            tracker?.progress({
-              ...(inventoried ? { inventoried: inventoried.objects } : {}),
-              listed: p.listedObjects,
-              deleted: p.deletedObjects,
-              locked: p.lockedObjects,
-              rewritten: p.rewrittenObjects,
+        return await withSession(name, target, async (session, type) => {
+          tracker ??= deps.metrics?.deletionStarted?.(type);
+          // Metrics get what this attempt deleted: the deltas since the progress it resumed from.
+          let counted: DeletionProgress = resume ?? zeroProgress();
+          const count = (p: DeletionProgress): void => {
+            const sink = deps.metrics;
+            if (!sink) return;
+            const objects = p.deletedObjects - counted.deletedObjects;
+            const bytes = p.deletedBytes - counted.deletedBytes;
+            const locked = p.lockedObjects - counted.lockedObjects;
+            if (objects > 0 || bytes > 0) sink.deleted(type, Math.max(0, objects), Math.max(0, bytes));
+            if (locked > 0) sink.locked(type, locked);
+            counted = p;
+          };
+          {
+            const signal = ctx.cancellationSignal;
+            let inventoried = resume?.inventoried;
+            const toDetails = (p: DeletionProgress): DeletionHeartbeat => ({
+              ...p,
+              startedAtMs,
+              ...(inventoried ? { inventoried } : {}),
             });
-          track(resume ?? zeroProgress());
-          if (!resume) beat.now(toDetails(zeroProgress())); // record the start time right away
-          if (!inventoried) {
-            // Before this attempt deletes anything: the baseline a resumed attempt checks its counts against.
-            const before = resume ?? zeroProgress();
-            const inv = await session.inventory(prefix, {
+            const track = (p: DeletionProgress): void =>
+              tracker?.progress({
+                ...(inventoried ? { inventoried: inventoried.objects } : {}),
+                listed: p.listedObjects,
+                deleted: p.deletedObjects,
+                locked: p.lockedObjects,
+                rewritten: p.rewrittenObjects,
+              });
+            track(resume ?? zeroProgress());
+            if (!resume) beat.now(toDetails(zeroProgress())); // record the start time right away
+            if (!inventoried) {
+              // Before this attempt deletes anything: the baseline a resumed attempt checks its counts against.
+              const before = resume ?? zeroProgress();
+              const inv = await session.inventory(prefix, {
+                signal,
+                onProgress: () => {
+                  tracker?.progress({ listing: true });
+                  beat.maybe(toDetails(before));
+                },
+              });
+              inventoried = { objects: inv.objects, bytes: inv.bytes };
+              track(before);
+              beat.now(toDetails(before));
+            }
+            const progress = await session.deletePrefix(prefix, {
+              signal,
+              ...(resume ? { resume } : {}),
+              beforeBatch: verify,
+              onProgress: (p) => {
+                count(p);
+                track(p);
+                beat.maybe(toDetails(p));
+              },
+            });
+            count(progress);
+            track(progress);
+            beat.now(toDetails(progress));
+            // The final check lists the whole prefix again: heartbeat as it goes (a quiet listing of a large prefix
+            // would otherwise outlast the heartbeat timeout), with the finished progress (a retry resumes at its end).
+            const rest = await session.remaining(prefix, {
               signal,
               onProgress: () => {
                 tracker?.progress({ listing: true });
-                beat.maybe(toDetails(before));
+                beat.maybe(toDetails(progress));
               },
             });
-            inventoried = { objects: inv.objects, bytes: inv.bytes };
-            track(before);
-            beat.now(toDetails(before));
+            const unexpected = rest.objects - rest.locked - progress.rewrittenObjects;
+            if (unexpected > 0) {
+              const { cursor: _done, ...counts } = progress;
+              beat.now(toDetails(counts)); // no cursor: the next attempt lists the prefix from the start
+              throw new ClassifiedError(
+                `${unexpected} object(s) are still under prefix "${prefix}" after deletion ` +
+                  '(written while deleting?); the next attempt deletes them',
+                GardenerErrorCode.RetryableInfraDependencies,
+                'PrefixNotEmpty',
+              );
+            }
+            // A resumed attempt never saw what earlier attempts deleted after their last heartbeat reached the server.
+            const uncounted = resume ? uncountedAfterResume(inventoried, rest, progress) : undefined;
+            const deletedObjects = progress.deletedObjects + (uncounted?.objects ?? 0);
+            const deletedBytes = progress.deletedBytes + (uncounted?.bytes ?? 0);
+            const durationMs = Math.max(0, now() - startedAtMs);
+            const objectsPerSecond =
+              durationMs > 0 ? Math.round((deletedObjects / (durationMs / 1000)) * 10) / 10 : deletedObjects;
+            return {
+              ...progress,
+              deletedObjects,
+              deletedBytes,
+              durationMs,
+              objectsPerSecond,
+              remainingObjects: rest.objects,
+              inventoried,
+              ...(uncounted ? { uncountedAfterResume: uncounted } : {}),
+            };
           }
-          const progress = await session.deletePrefix(prefix, {
-            signal,
-            ...(resume ? { resume } : {}),
-            beforeBatch: verify,
-            onProgress: (p) => {
-              count(p);
-              track(p);
-              beat.maybe(toDetails(p));
-            },
-          });
-          count(progress);
-          track(progress);
-          beat.now(toDetails(progress));
-          // The final check lists the whole prefix again: heartbeat as it goes (a quiet listing of a large prefix
-          // would otherwise outlast the heartbeat timeout), with the finished progress (a retry resumes at its end).
-          const rest = await session.remaining(prefix, {
-            signal,
-            onProgress: () => {
-              tracker?.progress({ listing: true });
-              beat.maybe(toDetails(progress));
-            },
-          });
-          const unexpected = rest.objects - rest.locked - progress.rewrittenObjects;
-          if (unexpected > 0) {
-            const { cursor: _done, ...counts } = progress;
-            beat.now(toDetails(counts)); // no cursor: the next attempt lists the prefix from the start
-            throw new ClassifiedError(
-              `${unexpected} object(s) are still under prefix "${prefix}" after deletion ` +
-                '(written while deleting?); the next attempt deletes them',
-              GardenerErrorCode.RetryableInfraDependencies,
-              'PrefixNotEmpty',
-            );
-          }
-          // A resumed attempt never saw what earlier attempts deleted after their last heartbeat reached the server.
-          const uncounted = resume ? uncountedAfterResume(inventoried, rest, progress) : undefined;
-          const deletedObjects = progress.deletedObjects + (uncounted?.objects ?? 0);
-          const deletedBytes = progress.deletedBytes + (uncounted?.bytes ?? 0);
-          const durationMs = Math.max(0, now() - startedAtMs);
-          const objectsPerSecond =
-            durationMs > 0 ? Math.round((deletedObjects / (durationMs / 1000)) * 10) / 10 : deletedObjects;
-          return {
-            ...progress,
-            deletedObjects,
-            deletedBytes,
-            durationMs,
-            objectsPerSecond,
-            remainingObjects: rest.objects,
-            inventoried,
-            ...(uncounted ? { uncountedAfterResume: uncounted } : {}),
-          };
-        } finally {
-          await session.close();
-        }
+        });
       } catch (err) {
         beat.flush(); // the latest progress, for the next attempt
         throw failure(err, context);

@@ -56,6 +56,8 @@ import {
   type CleanOperatorRequest,
   type DomainError,
   type Result,
+  isRetentionAnchorName,
+  retentionAnchorName,
 } from '../domain';
 import type {
   BackupEntryActivities,
@@ -348,7 +350,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
 
   /**
    * Writes the accepted deadline / a cancelled cleanup where a new run reads it: onto the entry, or, once the entry was
-   * released during retention, into the retention record on its credentials secret. False when there was nothing to
+   * released during retention, into the retention record on its anchor (activities/retention-anchor.ts). False when there was nothing to
    * write it on.
    */
   const persist = (what: { deadline?: true; keep?: true }): Promise<boolean> => {
@@ -406,7 +408,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   };
 
   /**
-   * `BEL_RETENTION_MODE=release-entry`: once the retention is registered, write the retention record on the credentials
+   * `BEL_RETENTION_MODE=release-entry`: once the retention is registered, write the retention record on the anchor beside the credentials
    * secret and release the BackupEntry, so gardenlet finishes its deletion in seconds instead of re-running its delete
    * loop every 5 s for the whole retention (docs/adr/0003). Our finalizer on the secret keeps the credentials readable.
    */
@@ -419,6 +421,9 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
     await kube().releaseFinalizers(name, { secret: false });
     noteReleased(del);
   };
+  /** `namespace/name` of this entry's retention anchor beside the credentials `ref` (activities/retention-anchor.ts). */
+  const anchorOf = (ref: SecretReference): string =>
+    `${ref.namespace}/${isRetentionAnchorName(ref.name) ? ref.name : retentionAnchorName(name)}`;
   const noteReleased = (del: DeletionState): void => {
     record({
       action: 'note',
@@ -426,7 +431,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       reason: 'entry released during retention',
       outcome:
         `the BackupEntry was released (BEL_RETENTION_MODE=release-entry); retention continues on this workflow until ` +
-        `${iso(del.deadlineMs)}, recorded on secret ${del.target!.secretRef.namespace}/${del.target!.secretRef.name}, which keeps our finalizer`,
+        `${iso(del.deadlineMs)}, recorded on its retention anchor, secret ${anchorOf(del.target!.secretRef)}`,
     });
   };
 
@@ -1199,7 +1204,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       reason: 'entry gone during retention',
       outcome:
         `the BackupEntry is gone${ours ? ' (released by an earlier step)' : ''}; retention continues until ` +
-        `${iso(del.deadlineMs)}, recorded on secret ${target.secretRef.namespace}/${target.secretRef.name}`,
+        `${iso(del.deadlineMs)}, recorded on its retention anchor, secret ${anchorOf(target.secretRef)}`,
     });
     return true;
   };
@@ -1208,13 +1213,13 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
   const keepUnverified = (del: DeletionState): PassOutcome => {
     const msg =
       `the BackupEntry vanished while its retention was being registered and no retention record of uid ${s.uid ?? '?'} ` +
-      `is on secret ${del.target!.secretRef.namespace}/${del.target!.secretRef.name}; the backups under ${prefix} in ` +
+      `is on its retention anchor ${anchorOf(del.target!.secretRef)}; the backups under ${prefix} in ` +
       `bucket ${del.target!.bucketName} are kept (delete them by hand once you know they are not needed)`;
     sayKept('retention unverifiable', msg);
     return final(Phase.Orphaned, 'orphaned');
   };
 
-  /** A new run for an entry released during retention: the retention record on its secret says where it stands. */
+  /** A new run for an entry released during retention: the retention record on its anchor says where it stands. */
   const resumeFromRecord = async (ref: SecretReference, own = false): Promise<boolean> => {
     const rec = await kube().readRetentionRecord(name, ref);
     const deletedAt = rec ? parseRfc3339(rec.deletionTimestamp) : undefined;
@@ -1262,7 +1267,7 @@ export async function backupEntryWorkflow(input: BackupEntryWorkflowInput): Prom
       deletionTimestamp: rec.deletionTimestamp,
       deadlineMs: Math.min(Math.max(deadline.value, pub?.deadlineMs ?? 0), deletedAt.value + MAX_RETENTION_MS),
       retentionMs: deadline.value - deletedAt.value,
-      retentionSource: 'retention record on the credentials secret',
+      retentionSource: 'retention record on the retention anchor',
       target: { type: rec.type, bucketName: rec.bucketName, secretRef: { ...ref }, uid: rec.uid },
       entryReleased: true,
       recordedDeadlineMs: deadline.value,

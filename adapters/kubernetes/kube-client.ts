@@ -20,6 +20,7 @@ import {
   CONFLICT_ATTEMPTS,
   isConflict,
   KubeApiError,
+  type BackupBucketObject,
   type BackupEntryObject,
   type FinalizerEdit,
   type KubeGateway,
@@ -201,6 +202,7 @@ export function createKubeGateway(kc: KubeConfig): KubeGateway {
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const be = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: BACKUPENTRY_API.plural };
+  const bb = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: 'backupbuckets' };
 
   async function call<T>(what: string, fn: () => Promise<T>, quoteServerMessage = true): Promise<T> {
     try {
@@ -256,6 +258,33 @@ export function createKubeGateway(kc: KubeConfig): KubeGateway {
         (patch) => gateway.patchBackupEntry(name, patch),
         edit,
         known,
+      ),
+
+    getBackupBucket: (name) =>
+      call(
+        `get backupbucket ${name}`,
+        async () => (await custom.getClusterCustomObject({ ...bb, name })) as BackupBucketObject,
+      ),
+
+    editBackupBucketFinalizers: (name, edit, known) =>
+      editFinalizers(
+        async () => (await gateway.getBackupBucket(name)).metadata,
+        (patch) =>
+          call(`patch backupbucket ${name}`, () =>
+            custom.patchClusterCustomObject({ ...bb, name, body: patch }, MERGE_PATCH),
+          ),
+        edit,
+        known,
+      ),
+
+    listSecretMetadata: (namespace, labelSelector) =>
+      call(
+        `list secrets in ${namespace} (${labelSelector})`,
+        async () =>
+          (await core.listNamespacedSecret({ namespace, labelSelector })).items.map(
+            (item) => toSecretObject(item).metadata,
+          ),
+        false,
       ),
 
     getSecret: (namespace, name) =>

@@ -39,7 +39,12 @@ import fc from 'fast-check';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { workflowIdFor } from '../../domain';
-import { ANNOTATION_RETENTION_RECORDS, type RetentionRecord } from '../../domain/retention-record';
+import {
+  ANNOTATION_RETENTION_RECORDS,
+  LABEL_RETENTION_ANCHOR,
+  retentionAnchorName,
+  type RetentionRecord,
+} from '../../domain/retention-record';
 import { statusQuery, type StatusQueryResult } from '../../workflows/messages';
 import { stackEnv } from '../support/env';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
@@ -141,20 +146,38 @@ function expectNoDeletion(s: Settled, aimsAtX = true): void {
   expect(s.status?.phase).not.toBe('Deleted');
 }
 
-/** Adds `record` under `key` to the retention records on `secret` (a merge patch, as `kubectl annotate` would). */
+/**
+ * Forges `record` for entry `key` where a new run reads it: the retention anchor beside `secret`
+ * (activities/retention-anchor.ts), created with our label and finalizer when missing, else merge-patched, as anyone
+ * who may write Secrets there could.
+ */
 async function forgeRecord(
   secret: { namespace: string; name: string },
   key: string,
   record: RetentionRecord,
 ): Promise<void> {
-  const s = await kube.core.readNamespacedSecret(secret);
-  const text = s.metadata?.annotations?.[ANNOTATION_RETENTION_RECORDS];
-  const records = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  records[key] = record;
-  await kube.core.patchNamespacedSecret(
-    { ...secret, body: { metadata: { annotations: { [ANNOTATION_RETENTION_RECORDS]: JSON.stringify(records) } } } },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  );
+  const anchor = { namespace: secret.namespace, name: retentionAnchorName(key) };
+  const annotations = { [ANNOTATION_RETENTION_RECORDS]: JSON.stringify({ [key]: record }) };
+  try {
+    await kube.core.createNamespacedSecret({
+      namespace: anchor.namespace,
+      body: {
+        metadata: {
+          name: anchor.name,
+          labels: { [LABEL_RETENTION_ANCHOR]: 'true' },
+          annotations,
+          finalizers: [SECRET_FINALIZER],
+        },
+        data: { forged: Buffer.from('x').toString('base64') },
+      },
+    });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+    await kube.core.patchNamespacedSecret(
+      { ...anchor, body: { metadata: { annotations } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
 }
 
 /** A `carried` state as continue-as-new would hand over: retaining, the deletion's deadline passed an hour ago. */

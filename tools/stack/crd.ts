@@ -17,6 +17,9 @@ export const BACKUP_ENTRY_CRD = join(
   'extensions.gardener.cloud_backupentries.yaml',
 );
 
+/** Path of the (seed's extension) BackupBucket CRD shipped in deploy/ for tests and the dev stack. */
+export const BACKUP_BUCKET_CRD = BACKUP_ENTRY_CRD.replace('backupentries', 'backupbuckets');
+
 /**
  * Creates (or replaces) a CRD and waits until it is Established and its plural is served by discovery,
  * as envtest does, so the first request of a test cannot race the API server.

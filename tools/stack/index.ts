@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { applyCrd } from './crd';
+import { applyCrd, BACKUP_BUCKET_CRD } from './crd';
 import { startFakeGcs, type FakeGcs } from './fake-gcs';
 import { startKubeControlPlane, type KubeControlPlane } from './kube';
 import { startTemporalDevServer, type TemporalDevServer } from './temporal';
@@ -21,7 +21,7 @@ export {
 export { waitFor, logTail } from './wait';
 export { freePort } from './ports';
 export { toolPaths, helmPath, cacheDir, type ToolPaths } from './tools';
-export { applyCrd, BACKUP_ENTRY_CRD } from './crd';
+export { applyCrd, BACKUP_BUCKET_CRD, BACKUP_ENTRY_CRD } from './crd';
 export { startKubeControlPlane, kubeconfigForUser, type KubeControlPlane } from './kube';
 export { startTemporalDevServer, type TemporalDevServer } from './temporal';
 export { startFakeGcs, type FakeGcs } from './fake-gcs';
@@ -119,7 +119,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           const kc = new KubeConfig();
           kc.loadFromFile(stack.kube.kubeconfig);
           await applyCrd(kc);
-          log?.('BackupEntry CRD established');
+          await applyCrd(kc, BACKUP_BUCKET_CRD);
+          log?.('BackupEntry and BackupBucket CRDs established');
         })(),
       opts.temporal !== false &&
         (async () => {

@@ -82,6 +82,9 @@ class MemoryKube {
       deleteSecret: unused,
       getNamespace: unused,
       createEntryEvent: unused,
+      getBackupBucket: unused,
+      editBackupBucketFinalizers: unused,
+      listSecretMetadata: unused,
     };
   }
 }

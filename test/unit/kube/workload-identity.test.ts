@@ -109,6 +109,9 @@ class MemoryKube {
       editSecretFinalizers: unused,
       deleteSecret: unused,
       createEntryEvent: unused,
+      getBackupBucket: unused,
+      editBackupBucketFinalizers: unused,
+      listSecretMetadata: unused,
     };
   }
 }

@@ -12,7 +12,7 @@ import {
 import type { DeletionReceipt, StorageProvider } from '../../../activities/storage-port';
 import type { StorageActivities } from '../../../activities/types';
 import { createLocalProvider } from '../../../adapters/storage/local-provider';
-import { DELETION_REFUSED, deletionRefused } from '../../../domain';
+import { ClassifiedError, DELETION_REFUSED, deletionRefused, GardenerErrorCode } from '../../../domain';
 
 const ENTRY = 'shoot--dev--demo--3f1c6a7e-2b4d-4c8e-9a0b-1234567890ab';
 const bucket = 'backups';
@@ -301,5 +301,111 @@ describe('storage activities', () => {
       bytes,
       truncated: false,
     });
+  });
+});
+
+describe('credentials at the deadline: the current ones first, the pinned copies when refused', () => {
+  /** The real local provider behind a door that refuses credentials whose `key` is not `good`, as a store answers 403. */
+  function guarded(opened: string[]): StorageProvider {
+    const local = createLocalProvider({ rootDir: root });
+    return {
+      ...local,
+      open: (b, data, use) => {
+        const key = data.key?.toString() ?? '(none)';
+        opened.push(key);
+        const session = local.open(b, data, use) as Awaited<ReturnType<StorageProvider['open']>>;
+        if (key === 'good') return session;
+        const refuse = async (): Promise<never> => {
+          throw new ClassifiedError(
+            `bucket ${b}: HTTP 403 Forbidden`,
+            GardenerErrorCode.InfraUnauthorized,
+            'Forbidden',
+          );
+        };
+        // The real session (a class instance: its methods live on the prototype) with every store call refused.
+        return Object.assign(Object.create(session) as typeof session, {
+          inventory: refuse,
+          deletePrefix: refuse,
+          remaining: refuse,
+        });
+      },
+    };
+  }
+  const creds = (key: string, source: string) => ({ secretData: { key: Buffer.from(key) }, source });
+
+  it('the bucket secret is refused: the anchor copy deletes the prefix, and only the prefix', async () => {
+    put(Array.from({ length: 3 }, (_, i) => keyOf(i)));
+    put(['other-entry/etcd-main/v2/Full-1.gz']);
+    const opened: string[] = [];
+    const activities = createStorageActivities(
+      deps({
+        providers: new Map([['local', guarded(opened)]]),
+        readEntry: async () => ({
+          type: 'local',
+          bucketName: bucket,
+          ...creds('rotated-away', 'secret garden/bucket-x of BackupBucket x'),
+          fallbacks: [creds('good', 'the copy on retention anchor garden/backupentry-retention-x')],
+        }),
+      }),
+    );
+    const receipt = await runDelete(mockEnv(), activities);
+    expect(opened).toEqual(['rotated-away', 'good']);
+    expect(receipt.deletedObjects).toBe(3);
+    expect(filesLeft()).toBe(0);
+    expect(existsSync(join(root, bucket, 'other-entry', 'etcd-main', 'v2', 'Full-1.gz'))).toBe(true);
+  });
+
+  it('the first credentials work: the copies are never opened', async () => {
+    put([keyOf(1)]);
+    const opened: string[] = [];
+    const activities = createStorageActivities(
+      deps({
+        providers: new Map([['local', guarded(opened)]]),
+        readEntry: async () => ({
+          type: 'local',
+          bucketName: bucket,
+          ...creds('good', 'bucket'),
+          fallbacks: [creds('never', 'anchor')],
+        }),
+      }),
+    );
+    await runDelete(mockEnv(), activities);
+    expect(opened).toEqual(['good']);
+  });
+
+  it('every one refused: NoUsableCredentials names each source and keeps every object', async () => {
+    put([keyOf(1), keyOf(2)]);
+    const activities = createStorageActivities(
+      deps({
+        providers: new Map([['local', guarded([])]]),
+        readEntry: async () => ({
+          type: 'local',
+          bucketName: bucket,
+          ...creds('old', 'secret garden/bucket-x of BackupBucket x'),
+          fallbacks: [creds('older', 'the copy on retention anchor garden/backupentry-retention-x')],
+        }),
+      }),
+    );
+    const err = (await runDelete(mockEnv(), activities).catch((e: unknown) => e)) as ApplicationFailure;
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err.type).toBe(GardenerErrorCode.InfraUnauthorized);
+    expect(err.details).toEqual([expect.objectContaining({ reason: 'NoUsableCredentials' })]);
+    expect(err.message).toMatch(/every credential for bucket backups was refused/);
+    expect(err.message).toMatch(/secret garden\/bucket-x of BackupBucket x: .*403/);
+    expect(err.message).toMatch(/retention anchor garden\/backupentry-retention-x: .*403/);
+    expect(filesLeft()).toBe(2);
+  });
+
+  it('a refusal with no fallback stays the store’s own error', async () => {
+    put([keyOf(1)]);
+    const activities = createStorageActivities(
+      deps({
+        providers: new Map([['local', guarded([])]]),
+        readEntry: async () => ({ type: 'local', bucketName: bucket, ...creds('bad', 'bucket') }),
+      }),
+    );
+    const err = (await runDelete(mockEnv(), activities).catch((e: unknown) => e)) as ApplicationFailure;
+    expect(err.details).toEqual([expect.objectContaining({ reason: 'Forbidden' })]);
+    expect(filesLeft()).toBe(1);
   });
 });
