@@ -77,8 +77,10 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
       'ServiceAccount/backupentry-lifecycle-watcher',
       'ServiceAccount/backupentry-lifecycle-worker',
       'ValidatingAdmissionPolicy/backupentry-lifecycle-deletion-spec-immutable',
+      'ValidatingAdmissionPolicy/backupentry-lifecycle-retained-buckets',
       'ValidatingAdmissionPolicy/backupentry-lifecycle-worker-secrets',
       'ValidatingAdmissionPolicyBinding/backupentry-lifecycle-deletion-spec-immutable',
+      'ValidatingAdmissionPolicyBinding/backupentry-lifecycle-retained-buckets',
       'ValidatingAdmissionPolicyBinding/backupentry-lifecycle-worker-secrets',
     ]);
     interface Container {
@@ -185,7 +187,12 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
     const names = objectsOf(await renderChart('labels-seed', '--set', 'admissionPolicy.workerSecrets.enabled=false'))
       .filter((o) => o.kind === 'ValidatingAdmissionPolicy')
       .map((o) => o.metadata.name);
-    expect(names).toEqual(['backupentry-lifecycle-deletion-spec-immutable']);
+    expect(names).toEqual(['backupentry-lifecycle-deletion-spec-immutable', 'backupentry-lifecycle-retained-buckets']);
+    // admissionPolicy.retainedBuckets.enabled=false leaves out only the retained-buckets policy.
+    const kept = objectsOf(await renderChart('labels-seed', '--set', 'admissionPolicy.retainedBuckets.enabled=false'))
+      .filter((o) => o.kind === 'ValidatingAdmissionPolicy')
+      .map((o) => o.metadata.name);
+    expect(kept).toEqual(['backupentry-lifecycle-deletion-spec-immutable', 'backupentry-lifecycle-worker-secrets']);
     // The former single serviceAccount.name is refused, not silently ignored.
     await expect(renderChart('x', '--set', 'serviceAccount.name=bel')).rejects.toThrow(
       /serviceAccount\.name was split into serviceAccount\.worker\.name and serviceAccount\.watcher\.name/,
@@ -250,7 +257,11 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
       apiVersion: 'core.gardener.cloud/v1beta1',
       kind: 'ControllerRegistration',
       spec: {
-        resources: [{ kind: 'BackupEntry', type: 'gcp' }],
+        // BackupBucket (non-primary) keeps the installation on a seed during a retention: controller-installation.test.ts
+        resources: [
+          { kind: 'BackupEntry', type: 'gcp' },
+          { kind: 'BackupBucket', type: 'gcp', primary: false },
+        ],
         deployment: { deploymentRefs: [{ name: dep.metadata.name }] },
       },
     });

@@ -10,7 +10,8 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { createKubeGateway } from '../../../adapters/kubernetes/kube-client';
-import { BACKUPENTRY_API, FINALIZER } from '../../../domain';
+import { BACKUPENTRY_API, BUCKET_RETENTION_FINALIZER, FINALIZER, retentionAnchorName } from '../../../domain';
+import { createRetentionAnchors } from '../../../activities/retention-anchor';
 import { ANNOTATION_RETENTION_RECORDS } from '../../../domain/retention-record';
 import { waitFor } from '../../../tools/stack/wait';
 import { adminKubeConfig, uniqueName } from '../../support/env';
@@ -19,6 +20,7 @@ import { CHART, type K8sObject, ROOT, helm, kubectl, objectsOf, renderChart } fr
 const PLAIN = join(ROOT, 'deploy', 'admission', 'worker-secrets.yaml');
 const POLICY_TEMPLATE = 'templates/worker-secrets-policy.yaml';
 const G = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: BACKUPENTRY_API.plural };
+const BB = { ...G, plural: 'backupbuckets' };
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 /** Someone else's finalizer and annotation on the provider secret: the worker must leave them alone. */
 const FOREIGN_FINALIZER = 'example.com/keep';
@@ -381,6 +383,50 @@ describe('least privilege: a read-only watcher, and a worker bounded by the API 
     s = await readSecret('garden', cleanProviderSecret);
     expect(s.metadata?.finalizers).toEqual([FOREIGN_FINALIZER]);
     expect(s.metadata?.annotations).toEqual({ [FOREIGN_ANNOTATION]: 'gcp-identity' });
+  });
+
+  it('the worker can anchor a retention as the activities do (anchor secret, bucket finalizer), and make no other secret in garden', async () => {
+    const bucket = `${release}-bucket`;
+    await custom.createClusterCustomObject({
+      ...BB,
+      body: {
+        apiVersion: BACKUPENTRY_API.apiVersion,
+        kind: 'BackupBucket',
+        metadata: { name: bucket },
+        spec: { type: 'gcp', region: 'r', secretRef: { name: providerSecret, namespace: 'garden' } },
+      },
+    });
+    const anchors = createRetentionAnchors(createKubeGateway(worker.kc));
+    const ref = { namespace: 'garden', name: cleanProviderSecret };
+    const rec = {
+      workflowId: 'x',
+      uid: 'u',
+      type: 'gcp',
+      bucketName: bucket,
+      deletionTimestamp: '2026-03-01T08:00:00Z',
+      deletionDeadline: '2026-03-04T08:00:00Z',
+    };
+    expect(await anchors.write(entryName, ref, rec)).toBe(true);
+    expect(await anchors.write(entryName, ref, { ...rec, keepBackups: true })).toBe(true);
+    expect(await anchors.read(entryName, ref)).toEqual({ ...rec, keepBackups: true });
+    const held = (await custom.getClusterCustomObject({ ...BB, name: bucket })) as {
+      metadata: { finalizers?: string[] };
+    };
+    expect(held.metadata.finalizers).toEqual([BUCKET_RETENTION_FINALIZER]);
+    const copy = await readSecret('garden', retentionAnchorName(entryName));
+    expect(copy.data).toEqual((await readSecret('garden', cleanProviderSecret)).data);
+    await anchors.drop(entryName, ref);
+    expect(await exists('garden', retentionAnchorName(entryName))).toBe(false);
+    const released = (await custom.getClusterCustomObject({ ...BB, name: bucket })) as {
+      metadata: { finalizers?: string[] };
+    };
+    expect(released.metadata.finalizers ?? []).toEqual([]);
+    await custom.deleteClusterCustomObject({ ...BB, name: bucket });
+    // An anchor is its own kind of secret: of another type, or under another name, the policy refuses it.
+    const stray = (name: string, type = 'Opaque') =>
+      answer(worker.core.createNamespacedSecret({ namespace: 'garden', body: { metadata: { name }, type } }));
+    expect(byPolicy(await stray(retentionAnchorName(entryName), 'example.com/other'))).toEqual(REFUSED_BY_POLICY);
+    expect(byPolicy(await stray(`${release}-not-an-anchor`))).toEqual(REFUSED_BY_POLICY);
   });
 
   it('the worker can create, update and delete etcd-backup and source-etcd-backup of type Opaque in a shoot namespace', async () => {

@@ -11,7 +11,10 @@ import {
   ANNOTATION_TIMESTAMP,
   BACKUPENTRY_API,
   ANNOTATION_RETENTION_RECORDS,
+  BUCKET_RETENTION_FINALIZER,
   FINALIZER,
+  LABEL_RETENTION_ANCHOR,
+  retentionAnchorName,
   GardenerErrorCode,
   Operation,
 } from '../../../domain';
@@ -127,6 +130,7 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
     secret?: Record<string, string> | null;
     annotations?: Record<string, string>;
     finalizers?: string[];
+    bucket?: string;
   }
 
   /** Creates (optionally) the shoot namespace, the secretRef secret in `garden`, and the BackupEntry. */
@@ -154,7 +158,7 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
         spec: {
           type: opts.type ?? 'local',
           region: 'local',
-          bucketName: 'bucket-1',
+          bucketName: opts.bucket ?? 'bucket-1',
           secretRef: { name: secretName, namespace: 'garden' },
         },
       },
@@ -164,6 +168,13 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
 
   const getEntry = async (name: string) => custom.getClusterCustomObject({ ...be, name });
   const readSecret = (namespace: string, name: string) => core.readNamespacedSecret({ namespace, name });
+  /** The HTTP code of a read (200, or the API server's error code). */
+  const answerOf = (p: Promise<unknown>): Promise<{ code: number }> =>
+    p.then(
+      () => ({ code: 200 }),
+      (e: { code?: number }) => ({ code: e.code ?? 0 }),
+    );
+  const anchorOf = (entry: string) => answerOf(readSecret('garden', retentionAnchorName(entry)));
 
   describe('observeEntry', () => {
     it('returns the view of an entry and exists:false for a missing one', async () => {
@@ -790,14 +801,158 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
         deletionTimestamp: '2026-01-01T00:00:00Z',
         deletionDeadline: '2026-01-01T00:00:00Z',
       };
-      await acts.recordRetention(`source-${name}`, { namespace: 'garden', name: secretName }, forged);
-      await acts.releaseFinalizers(`source-${name}`, {
-        secret: true,
-        secretRef: { namespace: 'garden', name: secretName },
-      });
+      const ref = { namespace: 'garden', name: secretName };
+      expect(await acts.recordRetention(`source-${name}`, ref, forged)).toBe(true);
+      expect(await acts.readRetentionRecord(`source-${name}`, ref)).toEqual(forged);
+      await acts.releaseFinalizers(`source-${name}`, { secret: true, secretRef: ref });
+      expect(await acts.readRetentionRecord(`source-${name}`, ref)).toBeUndefined(); // its anchor is gone
+      expect((await anchorOf(`source-${name}`)).code).toBe(404);
       const secret = await readSecret('garden', secretName);
-      expect(secret.metadata?.annotations?.[ANNOTATION_RETENTION_RECORDS]).toBeUndefined();
       expect(secret.metadata?.finalizers).toEqual([FINALIZER]); // X still needs its credentials
+    });
+  });
+
+  describe('retention anchors (release-entry): nothing the retention needs lives on what gardenlet rewrites', () => {
+    const bb = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: 'backupbuckets' };
+    const readBucket = async (name: string) =>
+      (await custom.getClusterCustomObject({ ...bb, name })) as { metadata: { finalizers?: string[] } };
+
+    /** The seed's extension BackupBucket and its current credentials `garden/bucket-<name>`, as gardenlet keeps them. */
+    async function makeBucket(password: string): Promise<{ bucket: string; secret: string }> {
+      const bucket = uniqueName('bucket');
+      const secret = `bucket-${bucket}`;
+      await core.createNamespacedSecret({
+        namespace: 'garden',
+        body: { metadata: { name: secret }, data: { username: b64('u'), password: b64(password) } },
+      });
+      await custom.createClusterCustomObject({
+        ...bb,
+        body: {
+          apiVersion: BACKUPENTRY_API.apiVersion,
+          kind: 'BackupBucket',
+          metadata: { name: bucket },
+          spec: { type: 'local', region: 'local', secretRef: { name: secret, namespace: 'garden' } },
+        },
+      });
+      return { bucket, secret };
+    }
+
+    /** An entry of `bucket`, set up and deleted, then released with its record as the workflow's step does. */
+    async function releaseEntry(bucket: string): Promise<{ name: string; ref: { namespace: string; name: string } }> {
+      const { name, secretName } = await makeEntry({ bucket, secret: { username: 'u', password: 'pinned' } });
+      await acts.ensureFinalizers(name);
+      await custom.deleteClusterCustomObject({ ...be, name });
+      const view = await acts.observeEntry(name);
+      const res = await acts.beginDeletion(name, {
+        entry: view,
+        record: {
+          workflowId: `wf-${name}`,
+          uid: view.uid,
+          type: 'local',
+          bucketName: bucket,
+          deletionTimestamp: '2026-03-01T08:00:00Z',
+          deletionDeadline: '2026-03-04T08:00:00Z',
+        },
+      });
+      expect(res).toMatchObject({ secretRefExists: true, released: true });
+      return { name, ref: { namespace: 'garden', name: secretName } };
+    }
+
+    const pinnedOf = (name: string, bucket: string, ref: { namespace: string; name: string }) => ({
+      type: 'local',
+      bucketName: bucket,
+      secretRef: ref,
+      uid: 'u',
+    });
+    const passwordOf = (data: Record<string, Buffer> | undefined): string | undefined => data?.password?.toString();
+
+    it("the anchor holds the record and a copy of the credentials; the bucket is held; gardenlet's secret is let go and may be wiped", async () => {
+      const { bucket } = await makeBucket('current');
+      const { name, ref } = await releaseEntry(bucket);
+      const anchor = await readSecret('garden', retentionAnchorName(name));
+      expect(anchor.metadata?.labels).toEqual({ [LABEL_RETENTION_ANCHOR]: 'true' });
+      expect(anchor.metadata?.finalizers).toEqual([FINALIZER]);
+      expect(anchor.type).toBe('Opaque');
+      expect(decode(anchor.data)).toEqual({ username: 'u', password: 'pinned' });
+      expect(JSON.parse(anchor.metadata!.annotations![ANNOTATION_RETENTION_RECORDS]!)).toEqual({
+        [name]: expect.objectContaining({ bucketName: bucket, deletionDeadline: '2026-03-04T08:00:00Z' }),
+      });
+      expect((await readSecret('garden', ref.name)).metadata?.finalizers ?? []).toEqual([]);
+      expect((await readBucket(bucket)).metadata.finalizers).toEqual([BUCKET_RETENTION_FINALIZER]);
+      // gardenlet's delete round: every annotation and label of entry-<name> nulled, then the secret deleted.
+      await core.patchNamespacedSecret(
+        { namespace: 'garden', name: ref.name, body: { metadata: { annotations: null, labels: null } } },
+        MERGE,
+      );
+      await core.deleteNamespacedSecret({ namespace: 'garden', name: ref.name });
+      expect((await answerOf(readSecret('garden', ref.name))).code).toBe(404);
+      // What a new run reads still says where the retention stands.
+      expect(await acts.readRetentionRecord(name, ref)).toMatchObject({ bucketName: bucket });
+      // A cancelled cleanup is written on the anchor, not on the gone secret.
+      const rec = (await acts.readRetentionRecord(name, ref))!;
+      expect(await acts.recordRetention(name, ref, { ...rec, keepBackups: true })).toBe(true);
+      expect(await acts.readRetentionRecord(name, { namespace: 'garden', name: retentionAnchorName(name) })).toEqual({
+        ...rec,
+        keepBackups: true,
+      });
+    });
+
+    it("the deadline's deletion uses the bucket's current credentials, then the anchor's copy, else NoUsableCredentials", async () => {
+      const { bucket, secret } = await makeBucket('current');
+      const { name, ref } = await releaseEntry(bucket);
+      const pinned = pinnedOf(name, bucket, ref);
+      let access = await acts.readEntryForStorage(name, pinned);
+      expect(passwordOf(access.secretData)).toBe('current');
+      expect(access.source).toBe(`secret garden/${secret} of BackupBucket ${bucket}`);
+      expect(access.fallbacks?.map((f) => [f.source, passwordOf(f.secretData)])).toEqual([
+        [`the copy on retention anchor garden/${retentionAnchorName(name)}`, 'pinned'],
+        [`secret garden/${ref.name}`, 'pinned'],
+      ]);
+      // gardenlet rotates the bucket's secret: the next deletion attempt sees the new data.
+      await core.patchNamespacedSecret(
+        { namespace: 'garden', name: secret, body: { data: { password: b64('rotated') } } },
+        MERGE,
+      );
+      access = await acts.readEntryForStorage(name, pinned);
+      expect(passwordOf(access.secretData)).toBe('rotated');
+      // The bucket's secret and gardenlet's entry secret gone: the anchor's copy.
+      await core.deleteNamespacedSecret({ namespace: 'garden', name: secret });
+      await core.deleteNamespacedSecret({ namespace: 'garden', name: ref.name });
+      access = await acts.readEntryForStorage(name, pinned);
+      expect([access.source, passwordOf(access.secretData), access.fallbacks]).toEqual([
+        `the copy on retention anchor garden/${retentionAnchorName(name)}`,
+        'pinned',
+        undefined,
+      ]);
+      // A resumed run knows only the anchor: the same answer.
+      access = await acts.readEntryForStorage(
+        name,
+        pinnedOf(name, bucket, { namespace: 'garden', name: retentionAnchorName(name) }),
+      );
+      expect(passwordOf(access.secretData)).toBe('pinned');
+      // The retention ends: the anchor goes and nothing is left to use.
+      await acts.releaseFinalizers(name, { secret: true, secretRef: ref });
+      expect((await anchorOf(name)).code).toBe(404);
+      const none = acts.readEntryForStorage(name, pinned);
+      await expect(none).rejects.toMatchObject({
+        reason: 'NoUsableCredentials',
+        code: GardenerErrorCode.ConfigurationProblem,
+        message: expect.stringContaining(`no credentials for the retained backups of backupentry ${name}`),
+      });
+    });
+
+    it('the bucket stays held while any anchor names it, and is let go with the last one', async () => {
+      const { bucket } = await makeBucket('current');
+      const a = await releaseEntry(bucket);
+      const b = await releaseEntry(bucket);
+      expect((await readBucket(bucket)).metadata.finalizers).toEqual([BUCKET_RETENTION_FINALIZER]);
+      await acts.releaseFinalizers(a.name, { secret: true, secretRef: a.ref });
+      expect((await readBucket(bucket)).metadata.finalizers).toEqual([BUCKET_RETENTION_FINALIZER]);
+      await acts.releaseFinalizers(b.name, { secret: true, secretRef: b.ref });
+      expect((await readBucket(bucket)).metadata.finalizers ?? []).toEqual([]);
+      // No BackupBucket object at all (a seed without one, the dev stack): the anchor is written all the same.
+      const c = await releaseEntry(uniqueName('no-such-bucket'));
+      expect(await acts.readRetentionRecord(c.name, c.ref)).toBeDefined();
     });
   });
 
