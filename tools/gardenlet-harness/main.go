@@ -17,6 +17,10 @@
 // kept in --state FILE between invocations), or `gardenlet-harness [global flags] serve`, which reads one command per
 // line on stdin (same syntax, whitespace-separated) and keeps the garden in memory. Each command prints one JSON
 // object on one line of stdout. See README.md in this folder.
+//
+// The garden commands (installations.go) run Gardener's ControllerInstallation reconciler, gardenlet's required
+// controller, the ControllerRegistration admission checks and the WorkloadIdentity TokenRequest storage on the same
+// fake garden.
 package main
 
 import (
@@ -55,6 +59,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	gardenletconfigv1alpha1 "github.com/gardener/gardener/pkg/apis/config/gardenlet/v1alpha1"
+	gardencorev1 "github.com/gardener/gardener/pkg/apis/core/v1"
 	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
 	v1beta1constants "github.com/gardener/gardener/pkg/apis/core/v1beta1/constants"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
@@ -153,6 +158,10 @@ type gardenState struct {
 	Seeds           []gardencorev1beta1.Seed         `json:"seeds"`
 	Secrets         []corev1.Secret                  `json:"secrets"`
 	ShootStates     []gardencorev1beta1.ShootState   `json:"shootStates,omitempty"`
+	// Kept for the garden commands (installations.go).
+	ControllerRegistrations []gardencorev1beta1.ControllerRegistration `json:"controllerRegistrations,omitempty"`
+	ControllerDeployments   []gardencorev1.ControllerDeployment        `json:"controllerDeployments,omitempty"`
+	ControllerInstallations []gardencorev1beta1.ControllerInstallation `json:"controllerInstallations,omitempty"`
 }
 
 type harness struct {
@@ -262,9 +271,20 @@ func (h *harness) loadGarden() error {
 		}
 	}
 	h.clockOffset = st.ClockOffset
+	return h.buildGarden(st)
+}
+
+// buildGarden replaces the fake garden with one holding the objects of st.
+func (h *harness) buildGarden(st gardenState) error {
 	b := fake.NewClientBuilder().
 		WithScheme(kubernetes.GardenScheme).
-		WithStatusSubresource(&gardencorev1beta1.BackupEntry{}, &gardencorev1beta1.BackupBucket{}, &gardencorev1beta1.Seed{})
+		WithStatusSubresource(&gardencorev1beta1.BackupEntry{}, &gardencorev1beta1.BackupBucket{}, &gardencorev1beta1.Seed{},
+			&gardencorev1beta1.ControllerInstallation{})
+	// The field indexes gardener-controller-manager's and gardenlet's caches have (pkg/api/indexer); the fake client
+	// refuses a List with a field selector it has no index for.
+	if err := addGardenIndexes(b); err != nil {
+		return err
+	}
 	for i := range st.BackupEntries {
 		b = b.WithObjects(&st.BackupEntries[i])
 	}
@@ -279,6 +299,15 @@ func (h *harness) loadGarden() error {
 	}
 	for i := range st.ShootStates {
 		b = b.WithObjects(&st.ShootStates[i])
+	}
+	for i := range st.ControllerRegistrations {
+		b = b.WithObjects(&st.ControllerRegistrations[i])
+	}
+	for i := range st.ControllerDeployments {
+		b = b.WithObjects(&st.ControllerDeployments[i])
+	}
+	for i := range st.ControllerInstallations {
+		b = b.WithObjects(&st.ControllerInstallations[i])
 	}
 	h.gardenRaw = b.Build()
 	gc := h.gardenCounter
@@ -340,13 +369,17 @@ func (h *harness) saveGarden() error {
 	sl := &gardencorev1beta1.SeedList{}
 	secl := &corev1.SecretList{}
 	ssl := &gardencorev1beta1.ShootStateList{}
-	for _, l := range []client.ObjectList{bel, bbl, sl, secl, ssl} {
+	crl := &gardencorev1beta1.ControllerRegistrationList{}
+	cdl := &gardencorev1.ControllerDeploymentList{}
+	cil := &gardencorev1beta1.ControllerInstallationList{}
+	for _, l := range []client.ObjectList{bel, bbl, sl, secl, ssl, crl, cdl, cil} {
 		if err := h.gardenRaw.List(h.ctx, l); err != nil {
 			return err
 		}
 	}
 	st.BackupEntries, st.BackupBuckets, st.Seeds, st.Secrets = bel.Items, bbl.Items, sl.Items, secl.Items
 	st.ShootStates = ssl.Items
+	st.ControllerRegistrations, st.ControllerDeployments, st.ControllerInstallations = crl.Items, cdl.Items, cil.Items
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -743,6 +776,16 @@ func (m kv) Set(s string) error {
 	return nil
 }
 
+// dispatch runs one command: a garden command (installations.go) or one of the BackupEntry commands below.
+func (h *harness) dispatch(args []string) (any, bool) {
+	if len(args) > 0 && gardenCommands[args[0]] {
+		out := h.gardenCommand(args)
+		return out, out.OK
+	}
+	out := h.command(args)
+	return out, out.OK
+}
+
 func (h *harness) command(args []string) (out output) {
 	out = output{GardenerVersion: GardenerVersion, SeedReads: h.seedReads, Startup: h.startup, Steps: []stepView{}}
 	if len(args) == 0 {
@@ -764,6 +807,7 @@ func (h *harness) command(args []string) (out output) {
 	region := fs.String("region", "local", "region of the BackupBucket (create)")
 	purpose := fs.String("purpose", "", "shoot purpose annotation on the core BackupEntry (create)")
 	shoot := fs.String("shoot", "", "create: owner reference to this Shoot and an empty ShootState of it (a restore reads it)")
+	finalizer := fs.String("finalizer", "", "create: this finalizer on the core BackupEntry (a later delete leaves it terminating)")
 	force := fs.Bool("force", false, "delete: annotate backupentry.core.gardener.cloud/force-deletion=true first")
 	seed := fs.String("seed", "", "patch-core: new spec.seedName (a seed other than --seed-name makes this gardenlet migrate)")
 	state := fs.String("state", "Succeeded", "bucket: lastOperation state of the BackupBucket (Succeeded, Error, Processing)")
@@ -797,8 +841,9 @@ func (h *harness) command(args []string) (out output) {
 				return err
 			}
 			be := &gardencorev1beta1.BackupEntry{
-				ObjectMeta: metav1.ObjectMeta{Name: o.name, Namespace: o.namespace, Annotations: map[string]string{}, Generation: 1},
-				Spec:       gardencorev1beta1.BackupEntrySpec{BucketName: *bucket, SeedName: new(h.seedName)},
+				ObjectMeta: metav1.ObjectMeta{Name: o.name, Namespace: o.namespace, Annotations: map[string]string{}, Generation: 1,
+					UID: fakeUID("BackupEntry", o.namespace, o.name)},
+				Spec: gardencorev1beta1.BackupEntrySpec{BucketName: *bucket, SeedName: new(h.seedName)},
 			}
 			if *purpose != "" {
 				be.Annotations[v1beta1constants.ShootPurpose] = *purpose
@@ -815,6 +860,9 @@ func (h *harness) command(args []string) (out output) {
 			}
 			for k, v := range annotate {
 				be.Annotations[k] = v
+			}
+			if *finalizer != "" {
+				be.Finalizers = []string{*finalizer}
 			}
 			if err := h.gardenRaw.Create(ctx, be); err != nil {
 				return err
@@ -910,7 +958,7 @@ func (h *harness) command(args []string) (out output) {
 
 // ensureGarden creates the Seed, the BackupBucket (Succeeded) and its credentials secret in the garden if missing.
 func (h *harness) ensureGarden(ctx context.Context, bucket, provider, region string, data map[string]string) error {
-	seed := &gardencorev1beta1.Seed{ObjectMeta: metav1.ObjectMeta{Name: h.seedName}}
+	seed := &gardencorev1beta1.Seed{ObjectMeta: metav1.ObjectMeta{Name: h.seedName, UID: fakeUID("Seed", "", h.seedName)}}
 	seed.Spec.Provider = gardencorev1beta1.SeedProvider{Type: provider, Region: region}
 	if err := h.gardenRaw.Create(ctx, seed); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
@@ -923,7 +971,7 @@ func (h *harness) ensureGarden(ctx context.Context, bucket, provider, region str
 		return err
 	}
 	bb := &gardencorev1beta1.BackupBucket{
-		ObjectMeta: metav1.ObjectMeta{Name: bucket, Generation: 1},
+		ObjectMeta: metav1.ObjectMeta{Name: bucket, Generation: 1, UID: fakeUID("BackupBucket", "", bucket)},
 		Spec: gardencorev1beta1.BackupBucketSpec{
 			Provider:       gardencorev1beta1.BackupBucketProvider{Type: provider, Region: region},
 			SeedName:       new(h.seedName),
@@ -984,13 +1032,14 @@ func main() {
 			if line == "quit" || line == "exit" {
 				return
 			}
-			_ = enc.Encode(h.command(strings.Fields(line)))
+			out, _ := h.dispatch(strings.Fields(line))
+			_ = enc.Encode(out)
 		}
 		return
 	}
-	out := h.command(args)
+	out, ok := h.dispatch(args)
 	_ = enc.Encode(out)
-	if !out.OK {
+	if !ok {
 		os.Exit(1)
 	}
 }
