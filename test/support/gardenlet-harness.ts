@@ -83,6 +83,55 @@ export interface HarnessOutput {
   core?: HarnessStep['core'];
 }
 
+/** A ControllerInstallation as the garden commands print it (tools/gardenlet-harness/installations.go). */
+export interface HarnessInstallation {
+  name: string;
+  registration: string;
+  seed?: string;
+  deployment?: string;
+  deletionTimestamp?: string;
+  /** The Required condition gardenlet's required controller sets (absent until it ran). */
+  required?: { status: string; reason: string; message: string };
+}
+
+/** One reconcile of a garden command: the object, its outcome and the calls it made. */
+export interface HarnessReconcile {
+  object: string;
+  outcome: 'done' | 'error';
+  error?: string;
+  /** `verb Kind name`, e.g. `delete ControllerInstallation backupentry-lifecycle-x7k2p`. */
+  gardenCalls: string[];
+  seedCalls?: string[];
+}
+
+/** What a garden command (registration, installations, required, seed-crd, admit, token, reset) printed. */
+export interface GardenOutput {
+  ok: boolean;
+  command: string;
+  gardenerVersion: string;
+  seed: string;
+  error?: string;
+  loaded?: string[];
+  reconciles?: HarnessReconcile[];
+  /** gardenlet's required controller: the extension types present in the seed, per kind. */
+  kindToRequiredTypes?: Record<string, string[]>;
+  /** admit: Gardener's validation and the ControllerRegistrationResources admission plugin, per registration. */
+  admission?: { name: string; validation: string[]; admission?: string; allowed: boolean }[];
+  /** token: gardener-apiserver's TokenRequest storage. */
+  token?: {
+    contextObject: { kind: string; apiVersion: string; name: string; namespace?: string; uid: string };
+    issued: boolean;
+    error?: string;
+    claims?: Record<string, unknown>;
+  };
+  crd?: { name: string; created: boolean; gardener: string };
+  registrations: { name: string; policy?: string; resources: { kind: string; type: string; primary?: boolean }[] }[];
+  installations: HarnessInstallation[];
+  backupBuckets: string[];
+  /** `namespace/name`, with ` (terminating)` when it has a deletionTimestamp. */
+  backupEntries: string[];
+}
+
 /** Path of the built harness from `<cache>/tools.env` (GARDENLET_HARNESS), or undefined when it is not installed. */
 export function gardenletHarnessPath(): string | undefined {
   const file = join(cacheDir(), 'tools.env');
@@ -152,6 +201,15 @@ export class GardenletHarness {
     if (/[\r\n]/.test(command)) throw new Error('one command per line');
     this.proc.stdin.write(`${command}\n`);
     const out = JSON.parse(await this.nextLine(timeoutMs)) as HarnessOutput;
+    if (!out.ok) throw new Error(`gardenlet-harness ${command}: ${out.error ?? 'failed'}`);
+    return out;
+  }
+
+  /** Runs one garden command line (e.g. `installations`, `registration --file f`); throws unless it printed ok. */
+  async garden(command: string, timeoutMs = 60_000): Promise<GardenOutput> {
+    if (/[\r\n]/.test(command)) throw new Error('one command per line');
+    this.proc.stdin.write(`${command}\n`);
+    const out = JSON.parse(await this.nextLine(timeoutMs)) as GardenOutput;
     if (!out.ok) throw new Error(`gardenlet-harness ${command}: ${out.error ?? 'failed'}`);
     return out;
   }
