@@ -6,7 +6,8 @@ import { applyCrd, BACKUP_BUCKET_CRD } from './crd';
 import { startFakeGcs, type FakeGcs } from './fake-gcs';
 import { startKubeControlPlane, type KubeControlPlane } from './kube';
 import { startTemporalDevServer, type TemporalDevServer } from './temporal';
-import { toolPaths, type ToolPaths } from './tools';
+import { startTemporalPostgres, type TemporalPostgresServer } from './temporal-postgres';
+import { temporalPostgresToolPaths, toolPaths, type ToolPaths } from './tools';
 
 export { killProcess, startProcess, stopProcess, type ManagedProcess } from './processes';
 export {
@@ -20,11 +21,32 @@ export {
 } from './product-process';
 export { waitFor, logTail } from './wait';
 export { freePort } from './ports';
-export { toolPaths, helmPath, cacheDir, type ToolPaths } from './tools';
+export {
+  toolPaths,
+  temporalPostgresToolPaths,
+  helmPath,
+  cacheDir,
+  type ToolPaths,
+  type TemporalPostgresToolPaths,
+} from './tools';
 export { applyCrd, BACKUP_BUCKET_CRD, BACKUP_ENTRY_CRD } from './crd';
 export { startKubeControlPlane, kubeconfigForUser, type KubeControlPlane } from './kube';
 export { startTemporalDevServer, type TemporalDevServer } from './temporal';
+export { startTemporalPostgres, type TemporalPostgresServer, type TemporalPostgresOptions } from './temporal-postgres';
 export { startFakeGcs, type FakeGcs } from './fake-gcs';
+
+/**
+ * Which Temporal the stack runs: `dev` is the CLI's dev server (SQLite, one shard, Web UI); `postgres` is
+ * `temporal-server start` on PostgreSQL with SQL visibility and 16 shards (tools/stack/temporal-postgres.ts), no Web UI.
+ */
+export type TemporalBackend = 'dev' | 'postgres';
+
+/** The backend named by `BEL_STACK_TEMPORAL` (`dev` when unset); throws on any other value. */
+export function temporalBackendFromEnv(env: NodeJS.ProcessEnv = process.env): TemporalBackend {
+  const v = env.BEL_STACK_TEMPORAL?.trim() || 'dev';
+  if (v !== 'dev' && v !== 'postgres') throw new Error(`BEL_STACK_TEMPORAL must be dev or postgres, not "${v}"`);
+  return v;
+}
 
 /** Which parts of the local stack to start. All default to true. */
 export interface StackOptions {
@@ -33,8 +55,10 @@ export interface StackOptions {
   gcs?: boolean;
   /** Working folder; a new temp folder when unset. Removed on stop only when it was created here. */
   dir?: string;
-  /** Temporal SQLite file (restart tests); in memory when unset. */
+  /** Temporal SQLite file (restart tests); in memory when unset. Dev server only. */
   temporalDbFile?: string;
+  /** Which Temporal to run; default `BEL_STACK_TEMPORAL`, else `dev` (see {@link TemporalBackend}). */
+  temporalBackend?: TemporalBackend;
   /** Progress lines (the dev stack prints them). */
   log?: (msg: string) => void;
 }
@@ -44,7 +68,7 @@ export interface Stack {
   dir: string;
   tools: ToolPaths;
   kube?: KubeControlPlane;
-  temporal?: TemporalDevServer;
+  temporal?: TemporalDevServer | TemporalPostgresServer;
   gcs?: FakeGcs;
   /** Root of the `local` storage provider: one folder per bucket. */
   localDir: string;
@@ -58,11 +82,16 @@ export interface Stack {
 
 /**
  * Starts the local stack: etcd + kube-apiserver with the BackupEntry CRD, the Temporal dev server (Web UI included,
- * search attributes registered) and fake-gcs-server, on free ports. If any part fails, the parts already started are
+ * search attributes registered) — or, with `temporalBackend: 'postgres'` / `BEL_STACK_TEMPORAL=postgres`,
+ * temporal-server on PostgreSQL — and fake-gcs-server, on free ports. If any part fails, the parts already started are
  * stopped before the error is rethrown.
  */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const tools = toolPaths();
+  const backend = opts.temporalBackend ?? temporalBackendFromEnv();
+  if (backend === 'postgres' && opts.temporalDbFile) throw new Error('temporalDbFile is for the dev server only');
+  // Checked before anything starts, so a missing tool fails at once with the command that installs it.
+  const pgTools = backend === 'postgres' && opts.temporal !== false ? temporalPostgresToolPaths() : undefined;
   const ownDir = !opts.dir;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'bel-stack-'));
   const localDir = join(dir, 'local-backupbuckets');
@@ -83,7 +112,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         Object.assign(e, {
           TEMPORAL_ADDRESS: this.temporal.address,
           TEMPORAL_NAMESPACE: this.temporal.namespace,
-          TEMPORAL_UI_URL: this.temporal.uiUrl,
+          ...(this.temporal.uiUrl ? { TEMPORAL_UI_URL: this.temporal.uiUrl } : {}),
         });
       }
       if (this.gcs) e.GCS_API_ENDPOINT = this.gcs.endpoint;
@@ -125,6 +154,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       opts.temporal !== false &&
         (async () => {
           mkdirSync(join(dir, 'temporal'), { recursive: true });
+          if (pgTools) {
+            stack.temporal = await withRetries('temporal-server on postgresql', log, (attempt) =>
+              startTemporalPostgres({
+                tools: pgTools,
+                temporalCli: tools.TEMPORAL_CLI,
+                dir: join(dir, attempt === 1 ? 'temporal' : `temporal-${attempt}`),
+                ...(log ? { log } : {}),
+              }),
+            );
+            return;
+          }
           stack.temporal = await withRetries('temporal dev server', log, () =>
             startTemporalDevServer({
               temporalBin: tools.TEMPORAL_CLI,
