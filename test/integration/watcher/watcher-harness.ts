@@ -31,6 +31,8 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** Start an in-process worker (bundles the workflows: ~10 s of CPU). Default true. */
   worker?: boolean;
+  /** The seed's API server. Default: the stack's (adminKubeConfig). */
+  kubeConfig?: KubeConfig;
 }
 
 /** What a BackupEntry test needs. */
@@ -42,9 +44,9 @@ export interface EntryRef {
 
 /** Everything a watcher test file shares. */
 export class Harness {
-  readonly kc: KubeConfig = adminKubeConfig();
-  readonly core = this.kc.makeApiClient(CoreV1Api);
-  readonly custom = this.kc.makeApiClient(CustomObjectsApi);
+  readonly kc: KubeConfig;
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
   readonly suffix = randomUUID().slice(0, 8);
   /** A class of our own: other test files' entries (class shoot) are not served by these watchers. */
   readonly cls = `w-${this.suffix}`;
@@ -58,7 +60,11 @@ export class Harness {
   private readonly watchers: WatcherHandle[] = [];
   private readonly entries: string[] = [];
 
-  constructor(private readonly opts: HarnessOptions = {}) {}
+  constructor(private readonly opts: HarnessOptions = {}) {
+    this.kc = opts.kubeConfig ?? adminKubeConfig();
+    this.core = this.kc.makeApiClient(CoreV1Api);
+    this.custom = this.kc.makeApiClient(CustomObjectsApi);
+  }
 
   async setup(): Promise<void> {
     mkdirSync(join(this.root, BUCKET), { recursive: true });
