@@ -4,6 +4,7 @@
  * (test/support/gardenlet-delete-loop.ts) beside a real watcher and worker, once per retention mode.
  */
 import { existsSync } from 'node:fs';
+import { retentionAnchorName } from '../../../domain';
 import { expediteUpdate, statusQuery } from '../../../workflows/messages';
 import { playGardenletDeleteLoop, type DeleteLoopCost } from '../../support/gardenlet-delete-loop';
 import type { WatcherHandle } from '../../../starter/start-watcher';
@@ -68,7 +69,7 @@ it('hold-entry: gardenlet loops every 5 s for the whole retention (3 600 seed re
   expect((await handle.query(statusQuery)).phase).toBe('Retaining');
 });
 
-it('release-entry: gardenlet finishes within seconds; retention goes on in the workflow, the credentials stay readable, expedite deletes', async () => {
+it('release-entry: gardenlet finishes within seconds; retention goes on in the workflow, anchored on its own secret; expedite deletes', async () => {
   const e = await release.createEntry();
   const file = release.putObject(e.name);
   await release.untilSucceeded(e.name);
@@ -91,14 +92,16 @@ it('release-entry: gardenlet finishes within seconds; retention goes on in the w
   costs.release = cost;
   expect(cost.finished).toBe(true);
   expect(cost.rounds).toBeLessThanOrEqual(2);
-  // gardenlet deleted the extension secret; our finalizer keeps it (and the credentials) until the backups are gone.
-  expect(await secretExists(release, e.secretName)).toBe(true);
+  // gardenlet deleted the extension secret, which we no longer hold: the retention's record and a copy of the
+  // credentials are on its anchor (activities/retention-anchor.ts).
+  expect(await secretExists(release, e.secretName)).toBe(false);
+  expect(await secretExists(release, retentionAnchorName(e.name))).toBe(true);
   const v = await handle.query(statusQuery);
   expect(v.phase).toBe('Retaining');
   expect(existsSync(file)).toBe(true);
 
   // Never lose track: the run is terminated (no BackupEntry left to notice); the watcher finds the retention record on
-  // the secret at its next relist and starts a new run, which keeps the deadline.
+  // the anchor at its next relist and starts a new run, which keeps the deadline.
   await handle.terminate('operator terminated the run');
   releaseWatcher.relist();
   const resumed = await release.until(async () => {
@@ -114,7 +117,7 @@ it('release-entry: gardenlet finishes within seconds; retention goes on in the w
   await resumed.executeUpdate(expediteUpdate, { args: [{ reason: 'shoot gone for good', by: 'ops' }] });
   await release.until(async () => !existsSync(file) || undefined, 'the backups deleted');
   await release.until(
-    async () => !(await secretExists(release, e.secretName)) || undefined,
-    'the secret released and gone',
+    async () => !(await secretExists(release, retentionAnchorName(e.name))) || undefined,
+    'the anchor gone with the retention',
   );
 });
