@@ -48,7 +48,6 @@ import {
   ClassifiedError,
   configurationProblem,
   isClassifiedError,
-  retryableConfigurationProblem,
   deletionRefusal,
   deletionRefused,
   EXTENSION_SECRET_PREFIX,
@@ -199,13 +198,23 @@ function secretRefMissing(ref: { namespace: string; name: string }): ClassifiedE
   );
 }
 
-/** The retryable wait for the shoot's namespace (`ns`: what was read of it; undefined: it does not exist). */
-function namespaceNotReady(namespace: string, secretName: string, ns: NamespaceObject | undefined): ClassifiedError {
-  return retryableConfigurationProblem(
-    'NamespaceMissing',
-    `waiting for namespace ${namespace} to ${ns ? 'be active (it is terminating)' : 'exist'}; ` +
-      `the ${secretName} secret is created once it does`,
-  );
+/**
+ * The shoot's control-plane namespace is missing or terminating: as Gardener's generic actuator
+ * (`deployEtcdBackupSecret`, v1.149.0) the etcd-backup secret is then not written and the reconcile succeeds; the
+ * shoot's next reconcile (which creates the namespace first) reconciles the entry again.
+ */
+class ShootNamespaceAbsent extends Error {
+  constructor(readonly reason: NonNullable<EtcdSecretRef['skipped']>) {
+    super(reason);
+  }
+}
+
+const isTerminating = (ns: NamespaceObject | undefined): boolean =>
+  ns !== undefined && (ns.metadata.deletionTimestamp !== undefined || ns.phase === 'Terminating');
+
+/** The etcd-backup secret was not written: the shoot's namespace is missing or terminating. */
+function skippedEtcdSecret(id: EntryIdentity, reason: NonNullable<EtcdSecretRef['skipped']>): EtcdSecretRef {
+  return { namespace: id.namespace, name: id.etcdSecretName, resourceVersion: '', digest: '', skipped: reason };
 }
 
 function identityOf(name: string): EntryIdentity {
@@ -390,13 +399,10 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
           data,
         });
       } catch (err) {
-        if (isNotFound(err)) throw namespaceNotReady(namespace, secretName, undefined);
-        if (httpStatusOf(err) === 403) {
-          // Forbidden is also what creating in a terminating namespace answers: only then is it worth waiting.
-          const ns = await kube.getNamespace(namespace).catch(() => undefined);
-          if (ns && (ns.metadata.deletionTimestamp || ns.phase === 'Terminating'))
-            throw namespaceNotReady(namespace, secretName, ns);
-        }
+        if (isNotFound(err)) throw new ShootNamespaceAbsent('NamespaceMissing');
+        // Forbidden is also what creating in a terminating namespace answers.
+        if (httpStatusOf(err) === 403 && isTerminating(await kube.getNamespace(namespace).catch(() => undefined)))
+          throw new ShootNamespaceAbsent('NamespaceTerminating');
         if (!isConflict(err)) throw err;
       }
     }
@@ -615,12 +621,18 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
       [DATA_KEY_BUCKET_NAME]: Buffer.from(entry.spec?.bucketName ?? ''),
       ...extrasFor(provider, source, ref, { workloadIdentity: wi !== undefined, source: id.source }),
     };
-    const written = await writeEtcdSecret(
-      id.namespace,
-      id.etcdSecretName,
-      wi ? workloadIdentityShape(name, wi, data) : plainShape(name, data),
-      createFirst,
-    );
+    let written: SecretObject;
+    try {
+      written = await writeEtcdSecret(
+        id.namespace,
+        id.etcdSecretName,
+        wi ? workloadIdentityShape(name, wi, data) : plainShape(name, data),
+        createFirst,
+      );
+    } catch (err) {
+      if (!(err instanceof ShootNamespaceAbsent)) throw err;
+      return skippedEtcdSecret(id, err.reason);
+    }
     // The digest covers what is provisioned here; a kept `token` belongs to the token requestor (renewed often).
     return {
       namespace: id.namespace,
@@ -672,9 +684,8 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         } catch (err) {
           if (!isNotFound(err)) throw err;
         }
-        if (!namespace || namespace.metadata.deletionTimestamp || namespace.phase === 'Terminating') {
-          throw namespaceNotReady(id.namespace, id.etcdSecretName, namespace);
-        }
+        if (!namespace) return skippedEtcdSecret(id, 'NamespaceMissing');
+        if (isTerminating(namespace)) return skippedEtcdSecret(id, 'NamespaceTerminating');
         return provision(name, id, entry, await providerSecret(entry), false);
       }),
 

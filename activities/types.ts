@@ -128,8 +128,14 @@ export interface EtcdSecretRef {
   namespace: string;
   name: string;
   resourceVersion: string;
-  /** sha256 over the sorted keys and values, hex, first 16 characters. */
+  /** sha256 over the sorted keys and values, hex, first 16 characters; empty when `skipped`. */
   digest: string;
+  /**
+   * Not written, as Gardener's generic actuator does (`deployEtcdBackupSecret`): the shoot's control-plane namespace
+   * does not exist (`NamespaceMissing`) or is being deleted (`NamespaceTerminating`); the reconcile still succeeds.
+   * @default undefined (the secret was written)
+   */
+  skipped?: 'NamespaceMissing' | 'NamespaceTerminating';
 }
 
 /** Outcome of deleting the etcd-backup secret under the `created-by` guard. */

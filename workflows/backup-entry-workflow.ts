@@ -61,6 +61,7 @@ import {
 } from '../domain';
 import type {
   BackupEntryActivities,
+  EtcdSecretRef,
   ObservedEntry,
   SecretReference,
   StatusWrite,
@@ -159,7 +160,7 @@ export interface CarriedState {
   decisions: DecisionRecord[];
   lastOperation?: { type: string; state: string; description: string; at: string };
   lastError?: { message: string; codes: string[]; at: string };
-  etcdBackupSecret?: { namespace: string; name: string; resourceVersion: string; digest: string };
+  etcdBackupSecret?: EtcdSecretRef;
   memoWritten: boolean;
   /**
    * The entry's `spec.secretRef` as last observed, so the secret's finalizer can still be released once the entry is
@@ -1532,8 +1533,12 @@ function summary(s: CarriedState): string {
       return `Cleanup cancelled — backups kept (${s.cancel?.by ?? 'annotation'}: ${s.cancel?.reason ?? ''})`;
     case Phase.Error:
       return `Error: ${s.lastError?.message ?? 'unknown'} — retrying`;
-    case Phase.Ready:
-      return `Ready — etcd-backup secret ${s.etcdBackupSecret ? `${s.etcdBackupSecret.namespace}/${s.etcdBackupSecret.name}` : 'provisioned'}`;
+    case Phase.Ready: {
+      const etcd = s.etcdBackupSecret;
+      if (etcd?.skipped)
+        return `Ready — no etcd-backup secret: namespace ${etcd.namespace} ${etcd.skipped === 'NamespaceMissing' ? 'does not exist' : 'is terminating'} (written at the next reconcile once it is active)`;
+      return `Ready — etcd-backup secret ${etcd ? `${etcd.namespace}/${etcd.name}` : 'provisioned'}`;
+    }
     default:
       return s.phase;
   }

@@ -65,11 +65,14 @@ async function main(): Promise<void> {
         ...(flag('--gcp') ? { gcsEndpoint: e.GCS_API_ENDPOINT! } : {}),
       });
   const first = demo[0];
-  const ui = `${e.TEMPORAL_UI_URL}/namespaces/${e.TEMPORAL_NAMESPACE}/workflows`;
   const query = encodeURIComponent('WorkflowType="backupEntryWorkflow"');
+  // The PostgreSQL-backed server (BEL_STACK_TEMPORAL=postgres) has no Web UI: the CLI and `temporal` serve instead.
+  const ui = e.TEMPORAL_UI_URL
+    ? `${e.TEMPORAL_UI_URL}/namespaces/${e.TEMPORAL_NAMESPACE}/workflows?query=${query}`
+    : 'none (BEL_STACK_TEMPORAL=postgres: use the CLI or `temporal workflow list`)';
   console.log(`
 backupentry-lifecycle dev stack is up in ${((Date.now() - t0) / 1000).toFixed(0)} s (default retention ${retention}).
-  Temporal Web UI      ${ui}?query=${query}
+  Temporal Web UI      ${ui}
   Temporal address     ${e.TEMPORAL_ADDRESS}
   kube-apiserver       ${stack.kube?.server}
   fake-gcs-server      ${e.GCS_API_ENDPOINT}

@@ -292,23 +292,28 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
       });
     });
 
-    it('waits for a missing namespace with a retryable error and creates the secret once it exists', async () => {
+    it('a missing or terminating namespace: nothing written, and success (as Gardener); the secret once it is active', async () => {
       const { name, ns } = await makeEntry({ namespace: false });
-      const f = await fail(acts.provisionEtcdBackupSecret(name));
-      expect(f.type).toBe(GardenerErrorCode.RetryableConfigurationProblem);
-      expect(f.nonRetryable).toBe(false);
-      expect(f.message).toBe(
-        `provisioning the etcd-backup secret for backupentry ${name}: waiting for namespace ${ns} ` +
-          'to exist; the etcd-backup secret is created once it does',
-      );
-      expect(f.details).toEqual([
-        { codes: [GardenerErrorCode.RetryableConfigurationProblem], reason: 'NamespaceMissing' },
-      ]);
+      expect(record(await acts.provisionEtcdBackupSecret(name))).toEqual({
+        namespace: ns,
+        name: 'etcd-backup',
+        resourceVersion: '',
+        digest: '',
+        skipped: 'NamespaceMissing',
+      });
       await expect(readSecret(ns, 'etcd-backup')).rejects.toMatchObject({ code: 404 });
-
       await core.createNamespace({ body: { metadata: { name: ns } } });
-      record(await acts.provisionEtcdBackupSecret(name));
+      const written = record(await acts.provisionEtcdBackupSecret(name));
+      expect(written.skipped).toBeUndefined();
       expect(decode((await readSecret(ns, 'etcd-backup')).data).bucketName).toBe('bucket-1');
+      // Terminating (no namespace controller runs here, so it stays so): not written again, still a success.
+      const other = await makeEntry();
+      await core.createNamespacedConfigMap({ namespace: other.ns, body: { metadata: { name: 'keep' } } });
+      await core.deleteNamespace({ name: other.ns });
+      expect(record(await acts.provisionEtcdBackupSecret(other.name))).toMatchObject({
+        skipped: 'NamespaceTerminating',
+      });
+      await expect(readSecret(other.ns, 'etcd-backup')).rejects.toMatchObject({ code: 404 });
     });
 
     it.each([
@@ -514,13 +519,15 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
       expect(again.calls.replaceSecret).toBe(1);
     });
 
-    it('a missing namespace is a retryable wait, learnt from the create', async () => {
-      const { name } = await makeEntry({ namespace: false });
-      const f = await fail(
-        acts.reconcileEntry(name, { operation: Operation.Create, entry: await acts.observeEntry(name) }),
+    it('a missing namespace, learnt from the create: no secret, status Succeeded (as Gardener)', async () => {
+      const { name, ns } = await makeEntry({ namespace: false });
+      const ref = record(
+        await acts.reconcileEntry(name, { operation: Operation.Create, entry: await acts.observeEntry(name) }),
       );
-      expect(f.type).toBe(GardenerErrorCode.RetryableConfigurationProblem);
-      expect(f.message).toContain('waiting for namespace');
+      expect(ref).toMatchObject({ namespace: ns, skipped: 'NamespaceMissing' });
+      const entry = (await getEntry(name)) as { status?: { lastOperation?: { state?: string } } };
+      expect(entry.status?.lastOperation?.state).toBe('Succeeded');
+      await expect(readSecret(ns, 'etcd-backup')).rejects.toMatchObject({ code: 404 });
     });
 
     it('beginDeletion releases the entry with the record on its secret, holds it with the deadline, or does nothing without a secret', async () => {
