@@ -54,6 +54,11 @@ export interface EntryDecisionsDeps {
   watchNamespaces(namespaces: Set<string>): void;
   /** A secret's data; undefined when it does not exist. */
   readSecretData(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  /**
+   * The referenced secrets may have changed: the secret informers read the data of newly referenced ones.
+   * @default a no-op
+   */
+  trackSecrets?(): void;
 }
 
 /** The decisions of one leadership term. */
@@ -67,6 +72,11 @@ export class EntryDecisions {
   /** True when this controller serves the entry (its type and class). */
   served(e: WatchedEntry): boolean {
     return isServed(e, this.d.config);
+  }
+
+  /** True while a served entry references the secret `key` (`namespace/name`): only then is its data read. */
+  isReferenced(key: string): boolean {
+    return (this.refs.entriesOf(key)?.size ?? 0) > 0;
   }
 
   /** The key of the provider secret a served entry references, if any. */
@@ -89,6 +99,7 @@ export class EntryDecisions {
     this.refs.clear();
     for (const e of current.values()) this.index(e);
     this.d.watchNamespaces(this.watchedNamespaces());
+    this.d.trackSecrets?.();
   }
 
   /** A watch event of a BackupEntry. */
@@ -106,6 +117,7 @@ export class EntryDecisions {
     }
     const after = this.watchedNamespaces();
     if (before.size !== after.size || [...after].some((ns) => !before.has(ns))) this.d.watchNamespaces(after);
+    if (type !== 'DELETED') this.d.trackSecrets?.();
   }
 
   /** Decides about one observed entry and remembers its fingerprint. */

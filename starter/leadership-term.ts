@@ -54,6 +54,7 @@ export class Term {
       enqueue: (name, action) => this.queue.add(name, action),
       watchNamespaces: (namespaces) => this.secrets.setNamespaces(namespaces),
       readSecretData: (namespace, name) => kube.readSecretData(namespace, name),
+      trackSecrets: () => this.secrets.track(),
     });
     this.actions = new TemporalActions({
       config,
@@ -91,6 +92,7 @@ export class Term {
       idleTimeoutMs: w.idleTimeoutMs,
       watchTimeoutMs: w.watchTimeoutMs,
       log,
+      isReferenced: (key) => this.decisions.isReferenced(key),
       onChange: (key, change) => this.decisions.onSecretChange(key, change),
       onRetained: (key, names) => this.decisions.onRetained(key, names),
       onRestart: (reason) => metrics.restarts.inc({ informer: 'secrets', reason }),

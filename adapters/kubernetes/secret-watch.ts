@@ -1,12 +1,14 @@
 /**
  * Watches the provider secrets that BackupEntries reference (`spec.secretRef`), one list+watch per referenced
- * namespace (in a Gardener seed that is `garden`), and reports when a secret's *data* changes. Only a digest of each
- * secret's data and its key names are kept; the data itself is dropped as soon as the digest is computed and is
- * never logged. A changed resourceVersion alone (labels, annotations, finalizers, gardenlet's timestamp bumps) is
- * not a rotation.
+ * namespace (in a Gardener seed that is `garden`), and reports when a secret's *data* changes. The list and the watch
+ * carry metadata only (`PartialObjectMetadata`, as Gardener's own backupentry controller watches secrets): the
+ * namespace holds many secrets this controller has no business reading. The data of a secret is read only while a
+ * served entry references it (`isReferenced`), once per resourceVersion, by a list narrowed to its name; only a digest
+ * of it and its key names are kept, the data is dropped as soon as the digest is computed and is never logged. A data
+ * digest that did not change (labels, annotations, finalizers, gardenlet's timestamp bumps) is not a rotation.
  */
 import { createHash } from 'node:crypto';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type RequestContext, setHeaderOptions } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   ANNOTATION_RETENTION_RECORDS,
@@ -57,29 +59,27 @@ export function secretDataDigest(data: Readonly<Record<string, string>> | undefi
   return hash.digest('hex').slice(0, 32);
 }
 
-interface SecretItem extends SecretFacts {
+/** What the metadata-only watch keeps of a secret. */
+interface SecretItem {
   key: string;
+  resourceVersion: string;
   /** Entries retained without their BackupEntry whose record is on this secret (our finalizer still on it). */
   retained: RetainedEntry[];
 }
 
-function toSecretItem(obj: unknown, copyExclude: ReadonlySet<string>): SecretItem | undefined {
-  const o = obj as {
-    metadata?: { name?: unknown; namespace?: unknown; labels?: Record<string, string> };
-    data?: Record<string, string>;
-  } | null;
-  const name = o?.metadata?.name;
-  const namespace = o?.metadata?.namespace;
+function toSecretItem(obj: unknown): SecretItem | undefined {
+  const meta = (obj as { metadata?: Record<string, unknown> } | null)?.metadata as
+    | {
+        name?: unknown;
+        namespace?: unknown;
+        resourceVersion?: unknown;
+        annotations?: Record<string, string>;
+        finalizers?: string[];
+      }
+    | undefined;
+  const name = meta?.name;
+  const namespace = meta?.namespace;
   if (typeof name !== 'string' || typeof namespace !== 'string') return undefined;
-  // A workload-identity secret's `token` is renewed by gardenlet's token requestor every few hours and is never copied
-  // (the etcd-backup secret gets its own): a renewal is not a rotation, so it is left out of the digests and keys.
-  const data = Object.fromEntries(
-    Object.entries(o?.data ?? {}).filter(
-      ([k]) => k !== DATA_KEY_WORKLOAD_IDENTITY_TOKEN || !isWorkloadIdentitySecret(o?.metadata?.labels),
-    ),
-  );
-  const copied = Object.fromEntries(Object.entries(data).filter(([k]) => !copyExclude.has(k)));
-  const meta = o?.metadata as { annotations?: Record<string, string>; finalizers?: string[] } | undefined;
   const retained = (meta?.finalizers ?? []).includes(FINALIZER)
     ? Object.entries(parseRetentionRecords(meta?.annotations?.[ANNOTATION_RETENTION_RECORDS])).map(([entry, r]) => ({
         entry,
@@ -88,11 +88,40 @@ function toSecretItem(obj: unknown, copyExclude: ReadonlySet<string>): SecretIte
     : [];
   return {
     key: `${namespace}/${name}`,
-    digest: secretDataDigest(data),
-    copyDigest: secretDataDigest(copied),
-    keys: Object.keys(data).sort(),
+    resourceVersion: typeof meta?.resourceVersion === 'string' ? meta.resourceVersion : '',
     retained,
   };
+}
+
+/** The facts of a secret's data (`labels` for the workload-identity rule); the data is not kept. */
+function factsOf(
+  data: Record<string, string> | undefined,
+  labels: Record<string, string> | undefined,
+  copyExclude: ReadonlySet<string>,
+): SecretFacts {
+  // A workload-identity secret's `token` is renewed by gardenlet's token requestor every few hours and is never copied
+  // (the etcd-backup secret gets its own): a renewal is not a rotation, so it is left out of the digests and keys.
+  const kept = Object.fromEntries(
+    Object.entries(data ?? {}).filter(
+      ([k]) => k !== DATA_KEY_WORKLOAD_IDENTITY_TOKEN || !isWorkloadIdentitySecret(labels),
+    ),
+  );
+  const copied = Object.fromEntries(Object.entries(kept).filter(([k]) => !copyExclude.has(k)));
+  return { digest: secretDataDigest(kept), copyDigest: secretDataDigest(copied), keys: Object.keys(kept).sort() };
+}
+
+/** Accept headers of the metadata-only list and watch (the API server answers with PartialObjectMetadata). */
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+const METADATA_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+
+/** `kc` whose requests ask for metadata only (the Watch of client-node sets no Accept header of its own). */
+function metadataOnly(kc: KubeConfig): KubeConfig {
+  const wrapped = Object.create(kc) as KubeConfig;
+  wrapped.applySecurityAuthentication = async (ctx: RequestContext): Promise<void> => {
+    await kc.applySecurityAuthentication(ctx);
+    ctx.setHeaderParam('Accept', METADATA_WATCH);
+  };
+  return wrapped;
 }
 
 /** Options of {@link SecretWatch}. */
@@ -110,6 +139,11 @@ export interface SecretWatchOptions {
   log: Logger;
   /** A secret's data is new to this process; see {@link SecretChange}. */
   onChange(key: string, change: SecretChange): void;
+  /**
+   * Whether a served entry references the secret `key` (`namespace/name`): only then is its data read.
+   * @default every secret is
+   */
+  isReferenced?(key: string): boolean;
   /**
    * The secret (listed, added or updated) carries retention records of entries released during retention
    * (`BEL_RETENTION_MODE=release-entry`): their workflows must be running.
@@ -140,10 +174,16 @@ export interface SecretWatchOptions {
  */
 export class SecretWatch {
   private readonly core: CoreV1Api;
+  private readonly metaKc: KubeConfig;
   private readonly reflectors = new Map<string, Reflector<SecretItem>>();
+  /** The resourceVersion whose data each remembered digest was computed from. */
+  private readonly digested = new Map<string, string>();
+  /** Data reads in flight, by key (one at a time per secret). */
+  private readonly reading = new Map<string, Promise<void>>();
 
   constructor(private readonly o: SecretWatchOptions) {
     this.core = o.kubeConfig.makeApiClient(CoreV1Api);
+    this.metaKc = metadataOnly(o.kubeConfig);
   }
 
   /** Makes the watched namespaces exactly `namespaces`. */
@@ -153,7 +193,7 @@ export class SecretWatch {
       if (wanted.has(ns)) continue;
       this.reflectors.delete(ns);
       void r.stop();
-      for (const key of [...this.o.memory.keys()]) if (key.startsWith(`${ns}/`)) this.o.memory.delete(key);
+      for (const key of [...this.o.memory.keys()]) if (key.startsWith(`${ns}/`)) this.forget(key);
       this.o.log.info({ namespace: ns }, 'No entry references secrets in this namespace any more; stopped watching it');
     }
     for (const ns of wanted) {
@@ -166,9 +206,19 @@ export class SecretWatch {
     this.o.onSyncChange?.();
   }
 
-  /** True when every wanted namespace is listed and watched (also when there is none). */
+  /**
+   * The referenced set may have grown (an entry appeared or changed its secretRef): reads the data of every listed
+   * secret that is referenced now and has no digest yet.
+   */
+  track(): void {
+    for (const r of this.reflectors.values()) {
+      for (const item of r.items().values()) this.consider(item, 'first-sight');
+    }
+  }
+
+  /** True when every wanted namespace is listed and watched (also when there is none) and no data read is pending. */
   isInSync(): boolean {
-    return [...this.reflectors.values()].every((r) => r.isInSync());
+    return this.reading.size === 0 && [...this.reflectors.values()].every((r) => r.isInSync());
   }
 
   /** Forces a fresh list of every namespace. */
@@ -180,49 +230,93 @@ export class SecretWatch {
   async stop(): Promise<void> {
     const all = [...this.reflectors.values()];
     this.reflectors.clear();
-    await Promise.all(all.map((r) => r.stop()));
+    await Promise.all([...all.map((r) => r.stop()), ...this.reading.values()]);
+  }
+
+  private forget(key: string): void {
+    this.o.memory.delete(key);
+    this.digested.delete(key);
+  }
+
+  /** Reads the data of a referenced secret whose resourceVersion has not been digested; reports what changed. */
+  private consider(item: SecretItem, unseen: 'first-sight' | 'appeared'): void {
+    if (!(this.o.isReferenced?.(item.key) ?? true)) return;
+    if (this.digested.get(item.key) === item.resourceVersion || this.reading.has(item.key)) return;
+    const read = this.readFacts(item.key)
+      .then((read) => {
+        if (!read) return;
+        const before = this.o.memory.get(item.key);
+        this.o.memory.set(item.key, read.facts);
+        this.digested.set(item.key, read.resourceVersion);
+        if (!before) this.o.onChange(item.key, unseen);
+        else if (before.digest !== read.facts.digest) this.o.onChange(item.key, 'rotated');
+      })
+      .catch((err: unknown) => {
+        // The next event, relist or resync tries again (nothing was digested).
+        this.o.log.warn(
+          { secret: item.key, error: err instanceof Error ? err.message : String(err) },
+          'Could not read a referenced secret',
+        );
+      })
+      .finally(() => {
+        this.reading.delete(item.key);
+        this.o.onSyncChange?.();
+        // A newer version seen while this read ran: read again.
+        const latest = this.reflectors
+          .get(item.key.slice(0, item.key.indexOf('/')))
+          ?.items()
+          .get(item.key);
+        if (latest && this.digested.has(item.key) && this.digested.get(item.key) !== latest.resourceVersion)
+          this.consider(latest, 'appeared');
+      });
+    this.reading.set(item.key, read);
+    this.o.onSyncChange?.();
+  }
+
+  /** The secret's data facts and resourceVersion, read by a list narrowed to its name (the watcher may list, not get). */
+  private async readFacts(key: string): Promise<{ facts: SecretFacts; resourceVersion: string } | undefined> {
+    const slash = key.indexOf('/');
+    const list = await this.core.listNamespacedSecret({
+      namespace: key.slice(0, slash),
+      fieldSelector: `metadata.name=${key.slice(slash + 1)}`,
+    });
+    const secret = list.items[0];
+    if (!secret) return undefined;
+    return {
+      facts: factsOf(secret.data, secret.metadata?.labels, this.o.copyExclude ?? new Set()),
+      resourceVersion: secret.metadata?.resourceVersion ?? '',
+    };
   }
 
   private makeReflector(namespace: string): Reflector<SecretItem> {
-    const memory = this.o.memory;
-    const remember = (item: SecretItem): SecretFacts | undefined => {
-      const before = memory.get(item.key);
-      memory.set(item.key, { digest: item.digest, copyDigest: item.copyDigest, keys: item.keys });
-      return before;
-    };
     return new Reflector<SecretItem>({
       name: `secrets/${namespace}`,
-      kubeConfig: this.o.kubeConfig,
+      kubeConfig: this.metaKc,
       path: `/api/v1/namespaces/${namespace}/secrets`,
       list: async ({ limit, continueToken }) =>
-        this.core.listNamespacedSecret({
-          namespace,
-          limit,
-          ...(continueToken ? { _continue: continueToken } : {}),
-        }) as Promise<never>,
-      transform: (obj) => toSecretItem(obj, this.o.copyExclude ?? new Set()),
+        this.core.listNamespacedSecret(
+          { namespace, limit, ...(continueToken ? { _continue: continueToken } : {}) },
+          setHeaderOptions('Accept', METADATA_LIST),
+        ) as Promise<never>,
+      transform: (obj) => toSecretItem(obj),
       keyOf: (s) => s.key,
       onSync: (current) => {
         for (const item of current.values()) {
           this.o.onEventSeen?.('LISTED');
           if (item.retained.length) this.o.onRetained?.(item.key, item.retained);
-          const before = remember(item);
-          if (!before) this.o.onChange(item.key, 'first-sight');
-          else if (before.digest !== item.digest) this.o.onChange(item.key, 'rotated');
+          this.consider(item, 'first-sight');
         }
-        for (const key of [...memory.keys()]) {
-          if (key.startsWith(`${namespace}/`) && !current.has(key)) memory.delete(key);
+        for (const key of [...this.o.memory.keys()]) {
+          if (key.startsWith(`${namespace}/`) && !current.has(key)) this.forget(key);
         }
       },
       onEvent: (type, item) => {
         if (type === 'DELETED') {
-          memory.delete(item.key);
+          this.forget(item.key);
           return;
         }
         if (item.retained.length) this.o.onRetained?.(item.key, item.retained);
-        const before = remember(item);
-        if (!before) this.o.onChange(item.key, 'appeared');
-        else if (before.digest !== item.digest) this.o.onChange(item.key, 'rotated');
+        this.consider(item, 'appeared');
       },
       idleTimeoutMs: this.o.idleTimeoutMs,
       watchTimeoutMs: this.o.watchTimeoutMs,
