@@ -57,7 +57,7 @@ beforeAll(async () => {
   await kube.ensureNamespace('garden');
   // 40 deletes/s on gcp: a deletion of 600 objects takes ~15 s, long enough to be interrupted. The entries are held
   // during retention (hold-entry): these cases play kubectl on the deleted entry; the default release-entry mode keeps
-  // its decisions on the credentials secret instead (workflow tier and test/integration/watcher/gardenlet-loop.test.ts).
+  // its decisions on its retention anchor instead (workflow tier and test/integration/watcher/gardenlet-retention.test.ts).
   worker = await startWorkerProcess({
     env: {
       BEL_RETENTION_MODE: 'hold-entry',

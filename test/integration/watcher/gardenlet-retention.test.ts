@@ -46,39 +46,44 @@ if (!bin && inCi) {
 const BB = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: 'backupbuckets' };
 const BUCKET_SECRET = `bucket-${BUCKET}`;
 
-(bin ? describe : describe.skip)('release-entry under gardenlet’s own delete loop (Gardener v1.149.0)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bel-gardenlet-retention-'));
-  let plane: KubeControlPlane;
-  let seed: Harness;
-  let watcher: WatcherHandle;
-  let gardenlet: GardenletHarness;
-  const costs: Record<string, unknown> = {};
+/** A seed of its own (kube-apiserver + etcd), its extension BackupBucket, our worker and watcher, and gardenlet. */
+class Seed {
+  readonly dir = mkdtempSync(join(tmpdir(), 'bel-gardenlet-retention-'));
+  plane!: KubeControlPlane;
+  h!: Harness;
+  watcher!: WatcherHandle;
+  gardenlet!: GardenletHarness;
 
-  beforeAll(async () => {
+  async start(mode: 'release-entry' | 'hold-entry'): Promise<void> {
     const tools = toolPaths();
-    plane = await startKubeControlPlane({
+    this.plane = await startKubeControlPlane({
       etcdBin: tools.ETCD,
       apiserverBin: tools.KUBE_APISERVER,
-      dir: join(dir, 'kube'),
+      dir: join(this.dir, 'kube'),
     });
     const kc = new KubeConfig();
-    kc.loadFromFile(plane.kubeconfig);
+    kc.loadFromFile(this.plane.kubeconfig);
     await applyCrd(kc);
     await applyCrd(kc, BACKUP_BUCKET_CRD);
-    seed = new Harness({
+    this.h = new Harness({
       kubeConfig: kc,
-      env: { BEL_RETENTION_MODE: 'release-entry', BEL_CLASSES: 'shoot', BEL_PROVIDER_SECRET_NAMESPACES: 'garden' },
+      env: { BEL_RETENTION_MODE: mode, BEL_CLASSES: 'shoot', BEL_PROVIDER_SECRET_NAMESPACES: 'garden' },
     });
-    await seed.setup();
-    watcher = await seed.leader();
-    gardenlet = new GardenletHarness(bin!, plane.kubeconfig, ['--max-wait', '100ms', '--event-timeout', '10s']);
-    expect((await gardenlet.ready()).gardenerVersion).toBe('v1.149.0');
+    await this.h.setup();
+    this.watcher = await this.h.leader();
+    this.gardenlet = new GardenletHarness(bin!, this.plane.kubeconfig, [
+      '--max-wait',
+      '100ms',
+      '--event-timeout',
+      '10s',
+    ]);
+    expect((await this.gardenlet.ready()).gardenerVersion).toBe('v1.149.0');
     // The seed's extension BackupBucket as gardenlet's BackupBucket controller keeps it: its current credentials.
-    await seed.core.createNamespacedSecret({
+    await this.h.core.createNamespacedSecret({
       namespace: 'garden',
       body: { metadata: { name: BUCKET_SECRET }, stringData: { hostPath: '/var/backups', token: 'current' } },
     });
-    await seed.custom.createClusterCustomObject({
+    await this.h.custom.createClusterCustomObject({
       ...BB,
       body: {
         apiVersion: BACKUPENTRY_API.apiVersion,
@@ -87,18 +92,75 @@ const BUCKET_SECRET = `bucket-${BUCKET}`;
         spec: { type: 'local', region: 'local', secretRef: { name: BUCKET_SECRET, namespace: 'garden' } },
       },
     });
-  }, 240_000);
+  }
 
-  afterAll(async () => {
-    await gardenlet?.stop();
-    await seed?.teardown();
-    await plane?.stop();
-    rmSync(dir, { recursive: true, force: true });
-    process.stderr.write(`[gardenlet-retention] ${JSON.stringify(costs)}\n`);
+  async stop(): Promise<void> {
+    await this.gardenlet?.stop();
+    await this.h?.teardown();
+    await this.plane?.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** An entry made by gardenlet's reconciler from a core BackupEntry, reconciled by our worker, with one object. */
+  async entry(): Promise<{ name: string; own: string; neighbour: string }> {
+    const { name, ns } = this.h.newName();
+    await this.h.core.createNamespace({ body: { metadata: { name: ns } } });
+    const created = await this.gardenlet.run(
+      `create --name ${name} --bucket ${BUCKET} --provider local --data hostPath=/var/backups --data token=pinned --until succeeded --steps 20`,
+      120_000,
+    );
+    expect(created.steps.at(-1)!.core?.lastOperation?.state).toBe('Succeeded');
+    await this.h.untilSucceeded(name);
+    return { name, own: this.h.putObject(name), neighbour: this.h.putObject(`${name}x`) };
+  }
+}
+
+const costs: Record<string, unknown> = {};
+afterAll(() => process.stderr.write(`[gardenlet-retention] ${JSON.stringify(costs)}\n`));
+const totals = (out: HarnessOutput) => ({ rounds: out.steps.length, ...out.totals });
+
+(bin ? describe : describe.skip)('hold-entry under gardenlet’s own delete loop (Gardener v1.149.0)', () => {
+  const s = new Seed();
+  beforeAll(() => s.start('hold-entry'), 240_000);
+  afterAll(() => s.stop());
+
+  it('gardenlet re-runs its delete round every 5 s while our worker holds the entry (3 seed writes + 1 garden write each), adding no workflow history; expedite ends it', async () => {
+    const { name, own, neighbour } = await s.entry();
+    await s.gardenlet.run(`delete --name ${name} --steps 1`, 60_000);
+    const handle = s.h.client.workflow.getHandle(s.h.workflowId(name));
+    await s.h.until(async () => (await handle.query(statusQuery)).phase === 'Retaining' || undefined, 'Retaining');
+    const before = await s.h.idleHistoryLength(name);
+    const held = await s.gardenlet.run(`step --name ${name} --steps 4 --until never`, 120_000);
+    costs.holdRounds = totals(held);
+    for (const st of held.steps) {
+      expect([st.outcome, st.requeueAfter, st.seedWrites, st.gardenWrites]).toEqual(['requeueAfter', '5s', 3, 1]);
+    }
+    const perHour = (n: number): number => (n / held.steps.length) * (3600 / 5);
+    costs.holdPerHour = {
+      seedWrites: perHour(held.totals.seedWrites),
+      gardenWrites: perHour(held.totals.gardenWrites),
+    };
+    expect(costs.holdPerHour).toEqual({ seedWrites: 2160, gardenWrites: 720 });
+    // gardenlet's rounds are no triggers of ours: the workflow's history did not grow, the entry is still held.
+    expect(await s.h.historyLength(name)).toBe(before);
+    expect(held.steps.at(-1)!.extension.finalizers).toContain(FINALIZER);
+    expect(existsSync(own)).toBe(true);
+    await handle.executeUpdate(expediteUpdate, { args: [{ reason: 'shoot gone for good', by: 'ops' }] });
+    await s.h.until(async () => !existsSync(own) || undefined, 'the backups deleted');
+    expect(existsSync(neighbour)).toBe(true);
+    const done = await s.gardenlet.run(`step --name ${name} --until gone --steps 10`, 120_000);
+    costs.holdFinalRounds = totals(done);
+    expect(done.steps.at(-1)!.core.exists).toBe(false);
   });
+});
+
+(bin ? describe : describe.skip)('release-entry under gardenlet’s own delete loop (Gardener v1.149.0)', () => {
+  const s = new Seed();
+  beforeAll(() => s.start('release-entry'), 240_000);
+  afterAll(() => s.stop());
 
   const secretOf = (name: string) =>
-    seed.core.readNamespacedSecret({ namespace: 'garden', name }).then(
+    s.h.core.readNamespacedSecret({ namespace: 'garden', name }).then(
       (s) => s,
       (e: { code?: number }) => {
         if (e.code === 404) return undefined;
@@ -106,28 +168,17 @@ const BUCKET_SECRET = `bucket-${BUCKET}`;
       },
     );
   const bucketFinalizers = async (): Promise<string[]> =>
-    ((await seed.custom.getClusterCustomObject({ ...BB, name: BUCKET })) as { metadata: { finalizers?: string[] } })
+    ((await s.h.custom.getClusterCustomObject({ ...BB, name: BUCKET })) as { metadata: { finalizers?: string[] } })
       .metadata.finalizers ?? [];
-  const totals = (out: HarnessOutput) => ({ rounds: out.steps.length, ...out.totals });
 
   it('gardenlet finishes in a few rounds, its wipe leaves the retention anchored; a lost run resumes with the extended deadline; expedite deletes only the prefix', async () => {
-    const { name, ns } = seed.newName();
-    await seed.core.createNamespace({ body: { metadata: { name: ns } } });
-    // gardenlet creates the extension entry and garden/entry-<name>; our watcher and worker reconcile it.
-    const created = await gardenlet.run(
-      `create --name ${name} --bucket ${BUCKET} --provider local --data hostPath=/var/backups --data token=pinned --until succeeded --steps 20`,
-      120_000,
-    );
-    expect(created.steps.at(-1)!.core?.lastOperation?.state).toBe('Succeeded');
-    await seed.untilSucceeded(name);
-    const own = seed.putObject(name);
-    const neighbour = seed.putObject(`${name}x`);
+    const { name, own, neighbour } = await s.entry();
 
     // The core entry is deleted: gardenlet's real rounds until it is gone from the garden.
-    const deleted = await gardenlet.run(`delete --name ${name} --until gone --steps 40`, 180_000);
+    const deleted = await s.gardenlet.run(`delete --name ${name} --until gone --steps 40`, 180_000);
     costs.deleteRounds = totals(deleted);
     expect(deleted.steps.length).toBeLessThanOrEqual(6);
-    const handle = seed.client.workflow.getHandle(seed.workflowId(name));
+    const handle = s.h.client.workflow.getHandle(s.h.workflowId(name));
     const before = await handle.query(statusQuery);
     expect(before.phase).toBe('Retaining');
     expect(before.decisions.some((d) => d.reason === 'entry released during retention')).toBe(true);
@@ -141,7 +192,7 @@ const BUCKET_SECRET = `bucket-${BUCKET}`;
     });
     expect(await bucketFinalizers()).toEqual([BUCKET_RETENTION_FINALIZER]);
     // After the release: gardenlet makes no more requests for this entry (an event-less step finds nothing to do).
-    const idle = await gardenlet.run(`step --name ${name} --steps 1`, 60_000);
+    const idle = await s.gardenlet.run(`step --name ${name} --steps 1`, 60_000);
     costs.afterRelease = totals(idle);
     expect(idle.totals.seedWrites).toBe(0);
     expect(idle.totals.gardenWrites).toBe(0);
@@ -151,23 +202,23 @@ const BUCKET_SECRET = `bucket-${BUCKET}`;
     const extended = (await handle.query(statusQuery)).deletionScheduledAt!;
     expect(Date.parse(extended) - Date.parse(before.deletionScheduledAt!)).toBe(24 * 3_600_000);
     await handle.terminate('lost run');
-    watcher.relist();
-    const resumed = await seed.until(async () => {
-      const h = seed.client.workflow.getHandle(seed.workflowId(name));
-      const s = await h.query(statusQuery).catch(() => undefined);
-      return s?.phase === 'Retaining' && s.decisions.some((d) => d.reason === 'resumed from the retention record')
-        ? { h, s }
+    s.watcher.relist();
+    const resumed = await s.h.until(async () => {
+      const h = s.h.client.workflow.getHandle(s.h.workflowId(name));
+      const v = await h.query(statusQuery).catch(() => undefined);
+      return v?.phase === 'Retaining' && v.decisions.some((d) => d.reason === 'resumed from the retention record')
+        ? { h, v }
         : undefined;
     }, 'a new run resumed from the anchor');
-    expect(resumed.s.deletionScheduledAt).toBe(extended);
+    expect(resumed.v.deletionScheduledAt).toBe(extended);
     expect(existsSync(own)).toBe(true);
 
     // Expedite: only the prefix goes; the anchor and the bucket's hold go with the retention.
     await resumed.h.executeUpdate(expediteUpdate, { args: [{ reason: 'shoot gone for good', by: 'ops' }] });
-    await seed.until(async () => !existsSync(own) || undefined, 'the backups deleted');
+    await s.h.until(async () => !existsSync(own) || undefined, 'the backups deleted');
     expect(existsSync(neighbour)).toBe(true);
-    await seed.until(async () => (await secretOf(retentionAnchorName(name))) === undefined || undefined, 'anchor gone');
-    await seed.until(async () => (await bucketFinalizers()).length === 0 || undefined, 'bucket let go');
+    await s.h.until(async () => (await secretOf(retentionAnchorName(name))) === undefined || undefined, 'anchor gone');
+    await s.h.until(async () => (await bucketFinalizers()).length === 0 || undefined, 'bucket let go');
     const end = await resumed.h.query(statusQuery);
     expect(end.phase).toBe('Deleted');
   });

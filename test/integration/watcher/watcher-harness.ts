@@ -77,7 +77,7 @@ export class Harness {
       BEL_CLASSES: this.cls,
       BEL_WATCHER_LEASE_NAME: `watcher-${this.suffix}`,
       // The watcher tests play kubectl on deleted entries (annotations during retention): the entry is held unless a
-      // test says otherwise (gardenlet-loop.test.ts runs both modes).
+      // test says otherwise (gardenlet-retention.test.ts runs both modes).
       BEL_WATCHER_HTTP_PORT: '0',
       BEL_LOG_LEVEL: 'warn',
       BEL_RETENTION_MODE: 'hold-entry',
