@@ -14,13 +14,13 @@ import { BACKUPENTRY_API, BUCKET_RETENTION_FINALIZER, FINALIZER, retentionAnchor
 import { createRetentionAnchors } from '../../../activities/retention-anchor';
 import { ANNOTATION_RETENTION_RECORDS } from '../../../domain/retention-record';
 import { waitFor } from '../../../tools/stack/wait';
+import { BB, answer, createBackupBucket } from '../../support/backup-buckets';
 import { adminKubeConfig, uniqueName } from '../../support/env';
 import { CHART, type K8sObject, ROOT, helm, kubectl, objectsOf, renderChart } from '../../support/manifests';
 
 const PLAIN = join(ROOT, 'deploy', 'admission', 'worker-secrets.yaml');
 const POLICY_TEMPLATE = 'templates/worker-secrets-policy.yaml';
 const G = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: BACKUPENTRY_API.plural };
-const BB = { ...G, plural: 'backupbuckets' };
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 /** Someone else's finalizer and annotation on the provider secret: the worker must leave them alone. */
 const FOREIGN_FINALIZER = 'example.com/keep';
@@ -29,23 +29,6 @@ const FOREIGN_ANNOTATION = 'workloadidentity.security.gardener.cloud/name';
 type Policy = K8sObject & {
   spec: { matchConditions: Array<{ name: string; expression: string }> };
 };
-
-/** What the API server answered: 200 when the request succeeded, else the HTTP code and the Status message. */
-async function answer(p: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await p;
-    return { code: 200, message: '' };
-  } catch (e) {
-    const { code, body } = e as { code?: number; body?: unknown };
-    let status: { message?: string } | undefined;
-    try {
-      status = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: string } | undefined;
-    } catch {
-      status = undefined;
-    }
-    return { code: code ?? 0, message: status?.message ?? String(e) };
-  }
-}
 
 /** A KubeConfig for the stack's API server that authenticates with a bearer token (a ServiceAccount's). */
 function tokenKubeConfig(admin: KubeConfig, token: string): KubeConfig {
@@ -387,15 +370,7 @@ describe('least privilege: a read-only watcher, and a worker bounded by the API 
 
   it('the worker can anchor a retention as the activities do (anchor secret, bucket finalizer), and make no other secret in garden', async () => {
     const bucket = `${release}-bucket`;
-    await custom.createClusterCustomObject({
-      ...BB,
-      body: {
-        apiVersion: BACKUPENTRY_API.apiVersion,
-        kind: 'BackupBucket',
-        metadata: { name: bucket },
-        spec: { type: 'gcp', region: 'r', secretRef: { name: providerSecret, namespace: 'garden' } },
-      },
-    });
+    await createBackupBucket(custom, { name: bucket, type: 'gcp', secret: providerSecret });
     const anchors = createRetentionAnchors(createKubeGateway(worker.kc));
     const ref = { namespace: 'garden', name: cleanProviderSecret };
     const rec = {

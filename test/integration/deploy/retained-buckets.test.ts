@@ -1,26 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { BACKUPENTRY_API, BUCKET_RETENTION_FINALIZER } from '../../../domain';
+import { BUCKET_RETENTION_FINALIZER } from '../../../domain';
 import { waitFor } from '../../../tools/stack/wait';
+import { BB, answer, createBackupBucket } from '../../support/backup-buckets';
 import { adminKubeConfig, uniqueName } from '../../support/env';
 import { type K8sObject, ROOT, kubectl, objectsOf, renderChart } from '../../support/manifests';
 
 const PLAIN = join(ROOT, 'deploy', 'admission', 'retained-buckets.yaml');
-const BB = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: 'backupbuckets' };
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
-/** The API server's answer to a request: 200, or its error code and the Status message. */
-async function answer(p: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await p;
-    return { code: 200, message: '' };
-  } catch (e) {
-    const { code, body } = e as { code?: number; body?: unknown };
-    const status = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: string } | undefined;
-    return { code: code ?? 0, message: status?.message ?? String(e) };
-  }
-}
 
 /**
  * Retained backups outlive a BackupBucket deletion: deploy/admission/retained-buckets.yaml (= the chart's
@@ -34,15 +22,7 @@ describe('the retained-buckets admission policy', () => {
 
   const makeBucket = async (finalizers: string[]): Promise<string> => {
     const name = uniqueName('retained');
-    await custom.createClusterCustomObject({
-      ...BB,
-      body: {
-        apiVersion: BACKUPENTRY_API.apiVersion,
-        kind: 'BackupBucket',
-        metadata: { name, finalizers },
-        spec: { type: 'local', region: 'local', secretRef: { name: `bucket-${name}`, namespace: 'garden' } },
-      },
-    });
+    await createBackupBucket(custom, { name, secret: `bucket-${name}`, finalizers });
     made.push(name);
     return name;
   };

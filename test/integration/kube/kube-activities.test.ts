@@ -18,6 +18,7 @@ import {
   GardenerErrorCode,
   Operation,
 } from '../../../domain';
+import { bucketFinalizers, createBackupBucket } from '../../support/backup-buckets';
 import { adminKubeConfig, uniqueName } from '../../support/env';
 
 const be = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: BACKUPENTRY_API.plural };
@@ -820,9 +821,7 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
   });
 
   describe('retention anchors (release-entry): nothing the retention needs lives on what gardenlet rewrites', () => {
-    const bb = { group: BACKUPENTRY_API.group, version: BACKUPENTRY_API.version, plural: 'backupbuckets' };
-    const readBucket = async (name: string) =>
-      (await custom.getClusterCustomObject({ ...bb, name })) as { metadata: { finalizers?: string[] } };
+    const readBucket = async (name: string) => ({ metadata: { finalizers: await bucketFinalizers(custom, name) } });
 
     /** The seed's extension BackupBucket and its current credentials `garden/bucket-<name>`, as gardenlet keeps them. */
     async function makeBucket(password: string): Promise<{ bucket: string; secret: string }> {
@@ -832,15 +831,7 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
         namespace: 'garden',
         body: { metadata: { name: secret }, data: { username: b64('u'), password: b64(password) } },
       });
-      await custom.createClusterCustomObject({
-        ...bb,
-        body: {
-          apiVersion: BACKUPENTRY_API.apiVersion,
-          kind: 'BackupBucket',
-          metadata: { name: bucket },
-          spec: { type: 'local', region: 'local', secretRef: { name: secret, namespace: 'garden' } },
-        },
-      });
+      await createBackupBucket(custom, { name: bucket, secret });
       return { bucket, secret };
     }
 
