@@ -894,8 +894,15 @@ describe('backupEntryWorkflow on the Temporal dev server (fake activities)', () 
     });
 
     it('a whole lifecycle (create, retain on a timer, delete) is at most 30 history events; Kubernetes steps are local activities', async () => {
-      const { name, e, h } = await givenReadyEntry({
-        entry: { retentionMode: 'release-entry', annotations: { retentionPeriod: '3s' } },
+      // Waited for through describe, not the status query: a query that reaches the worker while the first task waits
+      // for its local activity makes it answer the task early (a split task, 3 more events), as no watcher would.
+      const name = entryName();
+      const e = world.add(name, { retentionMode: 'release-entry', annotations: { retentionPeriod: '3s' } });
+      const h = await start(name);
+      await waitFor(async () => (await h.describe()).searchAttributes.BackupEntryPhase?.[0] === Phase.Ready, {
+        what: 'Ready in visibility',
+        timeoutMs: 30_000,
+        intervalMs: 50,
       });
       await deleteEntry(h, name);
       expect((await h.result()).outcome).toBe('deleted');
