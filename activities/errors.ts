@@ -9,6 +9,20 @@ import { classifyMessage, GardenerErrorCode, isClassifiedError, redact, stopsRet
 export interface FailureDetails {
   codes: GardenerErrorCode[];
   reason: string;
+  /** The Gardener operation the failing step ran, when the workflow could not know it beforehand (e.g. `Create`). */
+  operation?: string;
+}
+
+/** The failure `err` (an ApplicationFailure), its details naming the Gardener `operation` the step ran. */
+export function withOperation(err: unknown, operation: string): unknown {
+  if (!(err instanceof ApplicationFailure)) return err;
+  const details = (err.details?.[0] ?? {}) as Partial<FailureDetails>;
+  return ApplicationFailure.create({
+    message: err.message,
+    ...(err.type ? { type: err.type } : {}),
+    nonRetryable: err.nonRetryable === true,
+    details: [{ ...details, operation }],
+  });
 }
 
 /**

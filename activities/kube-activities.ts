@@ -40,6 +40,7 @@ import {
   errorStatus,
   isWorkloadIdentitySecret,
   parseEntryName,
+  decideOperation,
   pendingStatus,
   processingStatus,
   succeededStatus,
@@ -55,7 +56,7 @@ import {
   type DeletionClaim,
   type PrefixOwner,
 } from '../domain';
-import { redact, toApplicationFailure } from './errors';
+import { redact, toApplicationFailure, withOperation } from './errors';
 import type { EtcdSecretUse, SecretData, StorageProvider } from './storage-port';
 import type {
   BeginDeletionResult,
@@ -64,6 +65,8 @@ import type {
   EtcdSecretDeletion,
   EtcdSecretRef,
   KubeActivities,
+  ObservedPass,
+  ObserveRequest,
   PersistedDecision,
   RetentionMode,
   SecretReference,
@@ -110,6 +113,20 @@ export type KubeActivitiesWithStorageAccess = KubeActivities & {
    */
   verifyDeletionAllowed(name: string, pinned?: StorageTarget): Promise<void>;
 };
+
+/** The operation a live entry is due for when it is the incarnation asked for: Create, Reconcile or Restore. */
+export function dueReconcile(entry: ObservedEntry, request: ObserveRequest): Operation | undefined {
+  if (!entry.exists || entry.deletionTimestamp || (request.uid && entry.uid !== request.uid)) return undefined;
+  if (!parseEntryName(entry.name).ok) return undefined;
+  const d = decideOperation({
+    ...(entry.annotations.operation ? { operationAnnotation: entry.annotations.operation } : {}),
+    ...(entry.lastOperation ? { lastOperation: entry.lastOperation } : {}),
+  });
+  if (d.kind !== 'run') return undefined;
+  return d.operation === Operation.Create || d.operation === Operation.Reconcile || d.operation === Operation.Restore
+    ? d.operation
+    : undefined;
+}
 
 /**
  * sha256 over the sorted keys and their values (each key and value length-prefixed, so no two different maps hash
@@ -642,17 +659,72 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
     };
   }
 
+  /** The entry as it is, with the worker's configured retention (see `ObservedEntry.defaultRetentionMs`). */
+  async function observe(name: string): Promise<ObservedEntry> {
+    const entry = await findEntry(name);
+    const view = entry ? toView(name, entry) : goneEntry(name);
+    return {
+      ...view,
+      ...(deps.defaultRetentionMs !== undefined ? { defaultRetentionMs: deps.defaultRetentionMs } : {}),
+      ...(deps.retentionMode ? { retentionMode: deps.retentionMode } : {}),
+    };
+  }
+
+  /** Gardener's reconcile of a live entry in one step, each write conditional on what `view` read. */
+  async function reconcile(name: string, operation: Operation, view: ObservedEntry): Promise<EtcdSecretRef> {
+    const id = identityOf(name);
+    const entry = objectOf(view);
+    checkProvisionable(entry);
+    const ref = secretRefOf(entry);
+    const observed = {
+      generation: view.generation,
+      ...(view.annotations.timestamp !== undefined ? { timestamp: view.annotations.timestamp } : {}),
+    };
+    let known: BackupEntryObject['metadata'] | undefined = entry.metadata;
+    if (view.annotations.operation === 'reconcile') {
+      await removeOperationAnnotation(name, 'reconcile');
+      known = undefined; // the annotation's removal changed the resourceVersion
+    }
+    if (!view.hasFinalizer) {
+      await kube.editBackupEntryFinalizers(
+        name,
+        (f, meta) => (f.includes(FINALIZER) || meta.deletionTimestamp ? [...f] : [...f, FINALIZER]),
+        known,
+      );
+    }
+    await writeStatus(name, {
+      kind: 'processing',
+      operation,
+      description: 'Reconciling the BackupEntry',
+      observed,
+    });
+    const secret = await providerSecret(entry);
+    if (!(secret.metadata.finalizers ?? []).includes(FINALIZER)) await addSecretFinalizer(ref, secret.metadata);
+    const written = await provision(name, id, entry, secret, true);
+    await writeStatus(name, {
+      kind: 'succeeded',
+      operation,
+      description: 'Successfully reconciled BackupEntry',
+      observed,
+    });
+    if (operation === Operation.Restore) await removeOperationAnnotation(name, 'restore');
+    return written;
+  }
+
   return {
-    observeEntry: (name) =>
-      activity(`observing backupentry ${name}`, async () => {
-        const entry = await findEntry(name);
-        const view = entry ? toView(name, entry) : goneEntry(name);
-        return {
-          ...view,
-          ...(deps.defaultRetentionMs !== undefined ? { defaultRetentionMs: deps.defaultRetentionMs } : {}),
-          ...(deps.retentionMode ? { retentionMode: deps.retentionMode } : {}),
-        };
-      }),
+    observeEntry: (name) => activity(`observing backupentry ${name}`, () => observe(name)),
+
+    observeAndReconcile: async (name, request): Promise<ObservedPass> => {
+      const entry = await activity(`observing backupentry ${name}`, () => observe(name));
+      const operation = dueReconcile(entry, request);
+      if (!operation) return { entry };
+      const etcdSecret = await activity(`reconciling backupentry ${name}`, () =>
+        reconcile(name, operation, entry),
+      ).catch((err: unknown) => {
+        throw withOperation(err, operation);
+      });
+      return { entry, reconciled: { operation, etcdSecret } };
+    },
 
     ensureFinalizers: (name) =>
       activity(`adding finalizers for backupentry ${name}`, async () => {
@@ -689,46 +761,8 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivitiesWith
         return provision(name, id, entry, await providerSecret(entry), false);
       }),
 
-    reconcileEntry: (name, { operation, entry: view }) =>
-      activity(`reconciling backupentry ${name}`, async (): Promise<EtcdSecretRef> => {
-        const id = identityOf(name);
-        const entry = objectOf(view);
-        checkProvisionable(entry);
-        const ref = secretRefOf(entry);
-        const observed = {
-          generation: view.generation,
-          ...(view.annotations.timestamp !== undefined ? { timestamp: view.annotations.timestamp } : {}),
-        };
-        let known: BackupEntryObject['metadata'] | undefined = entry.metadata;
-        if (view.annotations.operation === 'reconcile') {
-          await removeOperationAnnotation(name, 'reconcile');
-          known = undefined; // the annotation's removal changed the resourceVersion
-        }
-        if (!view.hasFinalizer) {
-          await kube.editBackupEntryFinalizers(
-            name,
-            (f, meta) => (f.includes(FINALIZER) || meta.deletionTimestamp ? [...f] : [...f, FINALIZER]),
-            known,
-          );
-        }
-        await writeStatus(name, {
-          kind: 'processing',
-          operation,
-          description: 'Reconciling the BackupEntry',
-          observed,
-        });
-        const secret = await providerSecret(entry);
-        if (!(secret.metadata.finalizers ?? []).includes(FINALIZER)) await addSecretFinalizer(ref, secret.metadata);
-        const written = await provision(name, id, entry, secret, true);
-        await writeStatus(name, {
-          kind: 'succeeded',
-          operation,
-          description: 'Successfully reconciled BackupEntry',
-          observed,
-        });
-        if (operation === Operation.Restore) await removeOperationAnnotation(name, 'restore');
-        return written;
-      }),
+    reconcileEntry: (name, { operation, entry }) =>
+      activity(`reconciling backupentry ${name}`, () => reconcile(name, operation, entry)),
 
     deleteEtcdBackupSecret: (name) =>
       activity(`deleting the etcd-backup secret for backupentry ${name}`, () => deleteEtcdBackupSecret(name)),

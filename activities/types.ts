@@ -100,6 +100,20 @@ export interface ReconcileRequest {
   entry: ObservedEntry;
 }
 
+/** What {@link KubeActivities.observeAndReconcile} is asked to do. */
+export interface ObserveRequest {
+  /** Reconcile only the incarnation with this `metadata.uid` (absent: whichever exists). */
+  uid?: string;
+}
+
+/** What {@link KubeActivities.observeAndReconcile} saw and did. */
+export interface ObservedPass {
+  /** The entry as read (before any write of the reconcile). */
+  entry: ObservedEntry;
+  /** Set when the entry was due for a reconcile and this step did it (as {@link KubeActivities.reconcileEntry}). */
+  reconciled?: { operation: Operation; etcdSecret: EtcdSecretRef };
+}
+
 /** What {@link KubeActivities.beginDeletion} is asked to do for a deleted entry first seen by the workflow. */
 export interface BeginDeletionRequest {
   /** The entry as this pass observed it. */
@@ -188,6 +202,12 @@ export interface EntryEvent {
 export interface KubeActivities {
   /** Reads the entry; `exists: false` when it is gone. */
   observeEntry(name: string): Promise<ObservedEntry>;
+  /**
+   * Reads the entry as {@link observeEntry} does and, when it is live (no deletionTimestamp), is the incarnation
+   * asked for and Gardener's operation table (domain/operation.ts) says Create, Reconcile or Restore, reconciles it in
+   * the same step as {@link reconcileEntry}: the workflow's usual pass is one local activity. Run as a local activity.
+   */
+  observeAndReconcile(name: string, request: ObserveRequest): Promise<ObservedPass>;
   /** Adds our finalizer to the entry and to its secretRef secret. Missing secret: non-retryable configuration error. */
   ensureFinalizers(name: string): Promise<void>;
   /** Writes the entry's status through the status subresource. NotFound = done. */

@@ -56,6 +56,8 @@ export interface WatchedEntry {
   type: string;
   /** `spec.class`, `shoot` when empty. */
   class: string;
+  /** `spec.bucketName`, when set (the workflow's start attributes and memo name it). */
+  bucketName?: string;
   /** `spec.secretRef`, when complete. */
   secretRef?: { namespace: string; name: string };
   annotations: {
@@ -113,7 +115,12 @@ export function toWatchedEntry(obj: unknown): WatchedEntry | undefined {
       deletionTimestamp?: unknown;
       annotations?: Record<string, unknown>;
     };
-    spec?: { type?: unknown; class?: unknown; secretRef?: { name?: unknown; namespace?: unknown } };
+    spec?: {
+      type?: unknown;
+      class?: unknown;
+      bucketName?: unknown;
+      secretRef?: { name?: unknown; namespace?: unknown };
+    };
     status?: {
       lastOperation?: { type?: unknown; state?: unknown; lastUpdateTime?: unknown; description?: unknown };
       lastError?: { codes?: unknown; lastUpdateTime?: unknown } | null;
@@ -156,6 +163,7 @@ export function toWatchedEntry(obj: unknown): WatchedEntry | undefined {
     ...(deletion ? { deletionTimestamp: deletion } : {}),
     type: str(o.spec?.type) ?? '',
     class: str(o.spec?.class) || 'shoot',
+    ...(str(o.spec?.bucketName) ? { bucketName: str(o.spec?.bucketName) } : {}),
     ...(refName && refNs ? { secretRef: { namespace: refNs, name: refName } } : {}),
     annotations,
     ...(lastType && lastState

@@ -9,7 +9,7 @@ import type { AppConfig } from '../config';
 import { FINALIZER, workflowIdFor } from '../domain';
 import { type BackupEntryWorkflowInput, backupEntryWorkflow } from '../workflows/backup-entry-workflow';
 import { reconcileSignal } from '../workflows/messages';
-import { BACKUP_ENTRY_NAME } from '../workflows/search-attributes';
+import { startAttributes } from '../workflows/start-attributes';
 import type { EntryAction } from './entry-action';
 import { type WatchedEntry, SignalReason } from './intent';
 import type { WatcherMetrics } from './watcher-metrics';
@@ -54,11 +54,14 @@ export class TemporalActions {
       entryName: name,
       settings: { defaultRetentionMs: config.defaultRetentionMs },
     };
+    const watched = this.d.entry(name);
+    const spec = watched?.bucketName ? { type: watched.type, bucketName: watched.bucketName } : undefined;
     const start = {
       taskQueue: config.taskQueue,
       workflowId: id.value,
       args: [input] as [BackupEntryWorkflowInput],
-      typedSearchAttributes: [{ key: BACKUP_ENTRY_NAME, value: name }],
+      // The attributes that never change during a lifecycle, and the memo: set here, so the run spends no event on them.
+      ...startAttributes(name, spec),
       workflowIdConflictPolicy: 'USE_EXISTING' as const,
     };
     const signal = async (reasons: string[]): Promise<void> => {

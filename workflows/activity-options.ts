@@ -13,22 +13,10 @@ import { STOP_RETRYING_CODES } from '../domain';
  */
 const NON_RETRYABLE: string[] = [...STOP_RETRYING_CODES];
 
-/** Kubernetes reads and writes: short, a few quick retries (API server hiccups, 409s). */
-export const KUBE_ACTIVITY: ActivityOptions = {
-  startToCloseTimeout: '30s',
-  retry: {
-    initialInterval: '1s',
-    backoffCoefficient: 2,
-    maximumInterval: '10s',
-    maximumAttempts: 4,
-    nonRetryableErrorTypes: NON_RETRYABLE,
-  },
-};
-
 /**
- * The same Kubernetes steps as local activities (the workflow's default since `seed-scale-local-steps`): run by the
- * worker that runs the workflow task, recorded as one marker each instead of three events and a task round trip.
- * Each is a few API requests, far inside the workflow task timeout; retries after the first minute are timers.
+ * Kubernetes reads and writes, as local activities (docs/adr/0004): run by the worker that runs the workflow task,
+ * recorded as one marker each instead of three events and a task round trip. Each is a few API requests, far inside
+ * the workflow task timeout; retries after the first minute are timers.
  */
 export const KUBE_LOCAL_ACTIVITY: LocalActivityOptions = {
   startToCloseTimeout: '10s',

@@ -2,6 +2,8 @@ import { CancelledFailure, heartbeat, sleep as activitySleep } from '@temporalio
 import { ApplicationFailure } from '@temporalio/common';
 import { type BackupEntryActivities, type ObservedEntry, type StatusWrite, goneEntry } from '../../activities/types';
 import type { DeletionReceipt } from '../../activities/storage-port';
+import { dueReconcile } from '../../activities/kube-activities';
+import { withOperation } from '../../activities/errors';
 import type { VisibilityPort } from '../../activities/visibility-port';
 import { DELETION_REFUSED, type DeletionRefusal, type RetentionRecord } from '../../domain';
 
@@ -42,10 +44,19 @@ export interface FakeEntry {
   releaseBlocked?: boolean;
   /** The bucket deleteBackups was told to delete from (its pinned target, else the live spec). */
   deletedFrom?: string;
-  /** beginDeletion does its work, then fails (non-retryably) this many times: a step that timed out after its effect. */
-  failBeginDeletionAfterEffect?: number;
-  /** With failBeginDeletionAfterEffect: the entry vanishes in that step without a record (hold-entry, finalizer taken). */
+  /**
+   * A step does its work, then fails (non-retryably) this many times: a local activity that timed out after its
+   * effect landed. By activity name, e.g. `{ beginDeletion: 1, releaseFinalizers: 1 }`.
+   */
+  failAfterEffect?: Partial<Record<keyof BackupEntryActivities, number>>;
+  /** With failAfterEffect.beginDeletion: the entry vanishes in that step without a record (hold-entry, finalizer taken). */
   vanishInBeginDeletion?: boolean;
+  /** Fail the next N readRetentionRecord calls (retryable): a pass that fails before it resumed. */
+  failReadRecord?: number;
+  /** How many failures `failAfterEffect` injected. */
+  faultsInjected?: number;
+  /** deleteBackups ignores a cancellation and completes (its last batch was in flight when the cancel came). */
+  completeDespiteCancel?: boolean;
   /** deleteBackups refuses as the real guard does (domain/deletion-guard.ts), with this rule. */
   refuseDeletion?: DeletionRefusal['reason'];
   /** Fields deleteBackups adds to (or overrides in) its receipt. */
@@ -134,13 +145,17 @@ export class FakeWorld {
       beginDeletion: async (name, req) => {
         const e = this.get(name);
         const result = await beginDeletion(name, req);
-        if (e.failBeginDeletionAfterEffect) {
-          // The step's effect landed, then the workflow saw it fail (a local activity that timed out under load).
-          e.failBeginDeletionAfterEffect -= 1;
-          if (e.vanishInBeginDeletion) e.view.exists = false;
-          throw ApplicationFailure.create({ message: 'Activity timed out', type: 'ERR_TIMEOUT', nonRetryable: true });
-        }
+        if (e.failAfterEffect?.beginDeletion && e.vanishInBeginDeletion) e.view.exists = false;
         return result;
+      },
+      observeAndReconcile: async (name, req) => {
+        const entry = await acts.observeEntry(name);
+        const operation = dueReconcile(entry, req);
+        if (!operation) return { entry };
+        const etcdSecret = await acts.reconcileEntry(name, { operation, entry }).catch((err: unknown) => {
+          throw withOperation(err, operation);
+        });
+        return { entry, reconciled: { operation, etcdSecret } };
       },
       observeEntry: async (name) => {
         const e = this.entries.get(name);
@@ -207,6 +222,10 @@ export class FakeWorld {
       readPublishedRun: async (workflowId, runId) => this.visibility?.latestOtherRun(workflowId, runId),
       readRetentionRecord: async (name) => {
         const e = this.entries.get(name);
+        if (e?.failReadRecord) {
+          e.failReadRecord -= 1;
+          throw ApplicationFailure.create({ message: 'API server busy', type: 'ERR_RETRYABLE', nonRetryable: true });
+        }
         return e?.finalizerOnSecret ? e.retentionRecords?.[name] : undefined;
       },
       persistDecision: async (name, decision) => {
@@ -262,6 +281,7 @@ export class FakeWorld {
             } catch (err) {
               if (err instanceof CancelledFailure || (err as Error).name === 'CancelledFailure') {
                 e.deletionCancelled = true;
+                if (e.completeDespiteCancel) break;
               }
               throw err;
             }
@@ -282,6 +302,31 @@ export class FakeWorld {
         };
       },
     };
-    return acts;
+    return withFaults(acts, (name) => this.entries.get(name));
   }
+}
+
+/**
+ * Every activity, wrapped: a step named in its entry's `failAfterEffect` runs, then fails as a local activity that
+ * timed out after its effect landed (non-retryable, so the workflow sees it at once).
+ */
+function withFaults(
+  acts: BackupEntryActivities,
+  entryOf: (name: string) => FakeEntry | undefined,
+): BackupEntryActivities {
+  const wrapped: Record<string, unknown> = {};
+  for (const [key, fn] of Object.entries(acts) as Array<[keyof BackupEntryActivities, (...a: unknown[]) => unknown]>) {
+    wrapped[key] = async (...args: unknown[]) => {
+      const result = await fn(...args);
+      const e = typeof args[0] === 'string' ? entryOf(args[0]) : undefined;
+      const left = e?.failAfterEffect?.[key];
+      if (e && left) {
+        e.failAfterEffect![key] = left - 1;
+        e.faultsInjected = (e.faultsInjected ?? 0) + 1;
+        throw ApplicationFailure.create({ message: `${key} timed out`, type: 'ERR_TIMEOUT', nonRetryable: true });
+      }
+      return result;
+    };
+  }
+  return wrapped as unknown as BackupEntryActivities;
 }

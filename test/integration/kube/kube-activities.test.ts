@@ -520,6 +520,23 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
       expect(again.calls.replaceSecret).toBe(1);
     });
 
+    it('observeAndReconcile reads the entry and reconciles it in the same step when it is due (and the uid asked for)', async () => {
+      const { name, ns } = await makeEntry({});
+      const other = await acts.observeAndReconcile(name, { uid: 'another-incarnation' });
+      expect(other.entry).toMatchObject({ exists: true, name });
+      expect(other.reconciled).toBeUndefined();
+      expect((await getEntry(name)).status?.lastOperation).toBeUndefined();
+      const first = await acts.observeAndReconcile(name, { uid: other.entry.uid });
+      expect(first.reconciled).toMatchObject({ operation: Operation.Create, etcdSecret: { namespace: ns } });
+      expect((await getEntry(name)).status?.lastOperation).toMatchObject({ type: 'Create', state: 'Succeeded' });
+      const second = await acts.observeAndReconcile(name, {});
+      expect(second.entry.lastOperation).toMatchObject({ type: 'Create', state: 'Succeeded' });
+      expect(second.reconciled?.operation).toBe(Operation.Reconcile);
+      expect(record(second.reconciled!.etcdSecret)).toMatchObject({ name: 'etcd-backup' });
+      const gone = await acts.observeAndReconcile(`${name}x`, {});
+      expect(gone).toEqual({ entry: expect.objectContaining({ exists: false }) });
+    });
+
     it('a missing namespace, learnt from the create: no secret, status Succeeded (as Gardener)', async () => {
       const { name, ns } = await makeEntry({ namespace: false });
       const ref = record(

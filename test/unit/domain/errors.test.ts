@@ -13,12 +13,7 @@ import {
   stopsRetrying,
 } from '../../../domain';
 import type * as ErrorsModule from '../../../domain/errors';
-import {
-  DELETE_ACTIVITY,
-  INVENTORY_ACTIVITY,
-  KUBE_ACTIVITY,
-  KUBE_LOCAL_ACTIVITY,
-} from '../../../workflows/activity-options';
+import { DELETE_ACTIVITY, INVENTORY_ACTIVITY, KUBE_LOCAL_ACTIVITY } from '../../../workflows/activity-options';
 
 describe('ClassifiedError', () => {
   it('is recognised by its brand, also when made by another copy of the module', () => {
@@ -89,7 +84,7 @@ describe('the one list of codes that stop retries', () => {
   });
 
   it('is what every activity retry policy names as non-retryable', () => {
-    for (const opts of [KUBE_ACTIVITY, KUBE_LOCAL_ACTIVITY, INVENTORY_ACTIVITY, DELETE_ACTIVITY]) {
+    for (const opts of [KUBE_LOCAL_ACTIVITY, INVENTORY_ACTIVITY, DELETE_ACTIVITY]) {
       expect(opts.retry?.nonRetryableErrorTypes).toEqual([...STOP_RETRYING_CODES]);
     }
   });
