@@ -115,7 +115,7 @@ describe('Temporal Web UI with a retaining BackupEntry (Chromium via playwright-
     await page.getByRole('tab', { name: /User Metadata/ }).click();
     await expectVisible(main.getByText('Current Details'));
     const summary = (await entry.handle.query(statusQuery)).summary;
-    expect(summary).toMatch(/^Retaining 3 objects \(300 B\) until .* UTC — expedite or cancel-cleanup$/);
+    expect(summary).toMatch(/^Retaining backups until .* UTC — expedite or cancel-cleanup$/);
     await expectVisible(main.frameLocator('iframe[title="output"]').getByText(summary));
     await shot('current-details');
   });

@@ -45,9 +45,7 @@ describe('live benchmarks, quick mode', () => {
       expect(r.ours.requestsPerEntry[k]).toBeGreaterThanOrEqual(r.floor.requestsPerEntry[k]!);
     }
     // The Kubernetes steps are local activities (MarkerRecorded events), no regular activity at all.
-    expect(Object.keys(r.breakdown.localActivities ?? {})).toEqual(
-      expect.arrayContaining(['observeEntry', 'reconcileEntry']),
-    );
+    expect(Object.keys(r.breakdown.localActivities ?? {})).toEqual(expect.arrayContaining(['observeAndReconcile']));
     expect(r.breakdown.byActivity).toEqual({});
     expect(r.targets).toEqual([]); // quick sizes say nothing about the target
     expect(renderReconcileMarkdown(r)).toContain('| floor (client-node only) |');

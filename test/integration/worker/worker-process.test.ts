@@ -101,13 +101,13 @@ describe('worker process: endpoint, metrics, graceful stop', () => {
       async () => {
         const t = (await get('/metrics')).text;
         return metricValue(t, 'bel_worker_activity_failures_total', {
-          activity: 'reconcileEntry',
+          activity: 'observeAndReconcile',
           code: 'ERR_CONFIGURATION_PROBLEM',
         }) > 0
           ? t
           : undefined;
       },
-      'a counted reconcileEntry failure',
+      'a counted observeAndReconcile failure',
       60_000,
     );
     expect(metricValue(text, 'bel_worker_deleted_objects_total', { provider: 'local' })).toBe(2);
