@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
+import { SEARCH_ATTRIBUTE_CLI_TYPE } from './temporal';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { freePort } from './ports';
 import { startProcess, stopProcess, type ManagedProcess } from './processes';
@@ -52,16 +53,6 @@ export interface TemporalPostgresOptions {
   historyShards?: number;
   log?: (msg: string) => void;
 }
-
-const CLI_TYPE: Partial<Record<string, string>> = {
-  [SearchAttributeType.KEYWORD]: 'Keyword',
-  [SearchAttributeType.TEXT]: 'Text',
-  [SearchAttributeType.INT]: 'Int',
-  [SearchAttributeType.DOUBLE]: 'Double',
-  [SearchAttributeType.BOOL]: 'Bool',
-  [SearchAttributeType.DATETIME]: 'Datetime',
-  [SearchAttributeType.KEYWORD_LIST]: 'KeywordList',
-};
 
 const SQL_USER = 'temporal';
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
@@ -270,7 +261,7 @@ export async function startTemporalPostgres(opts: TemporalPostgresOptions): Prom
         { what: `namespace ${namespace}`, process: server, timeoutMs: 60_000, intervalMs: 250 },
       );
       for (const key of SEARCH_ATTRIBUTES) {
-        const type = CLI_TYPE[key.type];
+        const type = SEARCH_ATTRIBUTE_CLI_TYPE[key.type];
         if (!type) throw new Error(`no CLI type for search attribute ${key.name} (${key.type})`);
         await waitFor(
           () =>

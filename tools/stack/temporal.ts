@@ -31,7 +31,8 @@ export interface TemporalOptions {
   log?: (msg: string) => void;
 }
 
-const CLI_TYPE: Record<string, string> = {
+/** The `temporal` CLI's name of each search attribute type (`--search-attribute name=Type`). */
+export const SEARCH_ATTRIBUTE_CLI_TYPE: Partial<Record<string, string>> = {
   [SearchAttributeType.KEYWORD]: 'Keyword',
   [SearchAttributeType.TEXT]: 'Text',
   [SearchAttributeType.INT]: 'Int',
@@ -72,7 +73,7 @@ export async function startTemporalDevServer(opts: TemporalOptions): Promise<Tem
     '--log-format',
     'json',
     ...(opts.dbFile ? ['--db-filename', opts.dbFile] : []),
-    ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${CLI_TYPE[k.type]}`]),
+    ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${SEARCH_ATTRIBUTE_CLI_TYPE[k.type]}`]),
   ];
   opts.log?.(`starting temporal dev server on ${address}, Web UI on http://127.0.0.1:${uiPort}`);
   const proc = startProcess('temporal', opts.temporalBin, args, join(opts.dir, 'temporal.log'));
