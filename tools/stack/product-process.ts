@@ -44,6 +44,11 @@ export interface ProductProcessOptions {
   ready: RegExp;
   /** Default 60 s; on timeout or exit the process is killed and the error carries the log's tail. */
   readyTimeoutMs?: number;
+  /**
+   * Node flags before the script (benchmarks: `--require` of a probe, `--expose-gc`).
+   * @default [] (only `--enable-source-maps`)
+   */
+  nodeArgs?: readonly string[];
 }
 
 /** The ready pattern of the worker: the SDK logs "Worker state changed" → RUNNING once it polls. */
@@ -60,7 +65,13 @@ export async function startProductProcess(opts: ProductProcessOptions): Promise<
   const env: NodeJS.ProcessEnv = { ...opts.env };
   delete env.NODE_OPTIONS;
   const { logFile, name } = opts;
-  const proc = startProcess(name, process.execPath, ['--enable-source-maps', opts.script], logFile, env);
+  const proc = startProcess(
+    name,
+    process.execPath,
+    ['--enable-source-maps', ...(opts.nodeArgs ?? []), opts.script],
+    logFile,
+    env,
+  );
   const text = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   const p: ProductProcess = {
     proc,
