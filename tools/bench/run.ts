@@ -169,6 +169,8 @@ export function parseLiveArgs(
   maxCachedWorkflows?: number;
   skipFloor?: boolean;
   skipCeiling?: boolean;
+  coldRestart?: boolean;
+  backend?: TemporalBackend;
   note?: string;
   out?: string;
 } {
@@ -188,6 +190,8 @@ export function parseLiveArgs(
             'max-cached-workflows': { type: 'string' as const },
             'no-floor': { type: 'boolean' as const },
             'no-ceiling': { type: 'boolean' as const },
+            'cold-restart': { type: 'boolean' as const },
+            backend: { type: 'string' as const },
           }
         : {}),
     },
@@ -214,7 +218,12 @@ export function parseLiveArgs(
     'max-cached-workflows',
     'no-floor',
     'no-ceiling',
+    'cold-restart',
+    'backend',
   ].some((k) => k in values);
+  const backend = v.backend as string | undefined;
+  if (backend !== undefined && backend !== 'dev' && backend !== 'postgres')
+    throw new Error(`--backend must be dev or postgres, not ${backend}`);
   return {
     mode: values.quick ? 'quick' : custom ? 'custom' : 'full',
     entries: int('entries', base.entries),
@@ -224,6 +233,8 @@ export function parseLiveArgs(
     ...(v['max-cached-workflows'] !== undefined ? { maxCachedWorkflows: int('max-cached-workflows', 1) } : {}),
     ...(v['no-floor'] ? { skipFloor: true } : {}),
     ...(v['no-ceiling'] ? { skipCeiling: true } : {}),
+    ...(v['cold-restart'] ? { coldRestart: true } : {}),
+    ...(backend ? { backend: backend as TemporalBackend } : {}),
     ...(values.note ? { note: values.note } : {}),
     ...(values.out ? { out: values.out } : {}),
   };
@@ -374,6 +385,8 @@ async function runOne(
       ...(a.maxCachedWorkflows ? { maxCachedWorkflows: a.maxCachedWorkflows } : {}),
       ...(a.skipFloor ? { skipFloor: true } : {}),
       ...(a.skipCeiling ? { skipCeiling: true } : {}),
+      ...(a.coldRestart ? { coldRestart: true } : {}),
+      ...(a.backend ? { temporalBackend: a.backend } : {}),
     });
     return { result, markdown: renderRetentionMarkdown(result), mode: a.mode, ...extra };
   } finally {

@@ -23,7 +23,10 @@ export interface ProductProcess {
   text(): string;
   /** The JSON log lines so far (other lines are skipped). */
   lines(): LogLine[];
-  /** Port of its `/metrics`, `/healthz` and `/readyz`, from its log (undefined before it serves them). */
+  /**
+   * Port of its `/metrics`, `/healthz` and `/readyz`, from its log (undefined before it serves them); the last one
+   * logged, so a process restarted onto the same log file gives its own.
+   */
   httpPort(): number | undefined;
   /** SIGKILL, no grace. */
   kill(): Promise<void>;
@@ -92,7 +95,8 @@ export async function startProductProcess(opts: ProductProcessOptions): Promise<
       p
         .lines()
         .map((l) => (l.msg === 'Serving /metrics, /healthz and /readyz' ? Number(l.port) : undefined))
-        .find((port) => port !== undefined),
+        .filter((port) => port !== undefined)
+        .at(-1),
     kill: () => killProcess(proc),
     stop: (graceMs = 15_000) => stopProcess(proc, graceMs),
   };
