@@ -50,7 +50,8 @@ export function writeMemoryReport(dir: string): string {
       'brackets); **workflow heap** = the workflow thread V8 heap (the SDK sandbox); **buffers** = ArrayBuffer backing ' +
       'stores; **files** = file-backed resident pages (node, the SDK native module, libraries); **native rest** = RSS minus ' +
       'all of those: the Rust core, V8 malloc, glibc arena slack, stacks. Settled = the last sample 15 s after the phase ' +
-      'ended; peak = the highest 1 s sample during the phase.',
+      'ended; peak = the highest 1 s sample during the phase. A run whose load average (1 min) was above 0.8 at its start ' +
+      'or end ran on a busy machine: its figures are exploratory (RSS moves less with load than latencies do).',
     '',
     renderMemoryTable(results),
     '',
