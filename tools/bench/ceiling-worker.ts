@@ -42,6 +42,8 @@ async function main(): Promise<void> {
     maxCachedWorkflows: num('CEILING_MAX_CACHED_WORKFLOWS'),
     maxConcurrentActivityTaskExecutions: num('CEILING_ACTIVITY_SLOTS'),
     maxConcurrentWorkflowTaskExecutions: num('CEILING_WORKFLOW_TASK_SLOTS'),
+    // The options under comparison, as merged over the product worker's (tools/bench/worker-probe.ts).
+    ...(process.env.CEILING_WORKER_OPTIONS ? (JSON.parse(process.env.CEILING_WORKER_OPTIONS) as object) : {}),
   });
   const running = worker.run();
   console.log(CEILING_READY);

@@ -26,6 +26,8 @@ export interface CeilingOptions {
   workflowTaskSlots: number;
   /** Restart the ceiling worker once every timer is set (the cold-cache storm; see the retention benchmark). */
   coldRestart?: boolean;
+  /** Merged over the ceiling worker's `Worker.create` options (as the product worker's, item 4). */
+  workerOptions?: Record<string, unknown>;
   /** Working folder (the worker's log). */
   dir: string;
   log: (line: string) => void;
@@ -81,6 +83,7 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
           TEMPORAL_NAMESPACE: rig.env.TEMPORAL_NAMESPACE!,
           CEILING_TASK_QUEUE: taskQueue,
           CEILING_WORKFLOW_BUNDLE: bundle,
+          ...(o.workerOptions ? { CEILING_WORKER_OPTIONS: JSON.stringify(o.workerOptions) } : {}),
           CEILING_MAX_CACHED_WORKFLOWS: String(o.maxCachedWorkflows),
           CEILING_ACTIVITY_SLOTS: String(o.activitySlots),
           CEILING_WORKFLOW_TASK_SLOTS: String(o.workflowTaskSlots),

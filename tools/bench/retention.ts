@@ -33,6 +33,7 @@ import {
   EntryObserver,
   MemorySampler,
   Rig,
+  benchScript,
   SecretObserver,
   benchEntries,
   mapLimit,
@@ -63,6 +64,11 @@ export interface RetentionBenchOptions {
    * wakes a workflow that must be replayed. Use a retention longer than the registration takes.
    */
   coldRestart?: boolean;
+  /**
+   * Merged over the worker's `Worker.create` options through tools/bench/worker-probe.ts (item 4's candidates:
+   * `stickyQueueScheduleToStartTimeout`, poller behaviours, a tuner), and over the ceiling worker's the same way.
+   */
+  workerOptions?: Record<string, unknown>;
   /** Skip the floor and the ceiling (faster; the ratios are then missing). */
   skipFloor?: boolean;
   skipCeiling?: boolean;
@@ -101,6 +107,8 @@ export interface RetentionBenchResult {
     workflowTaskSlots?: number;
     /** The Temporal the run used. */
     backend?: TemporalBackend;
+    /** Options merged over the workers' (item 4). */
+    workerOptions?: Record<string, unknown>;
   };
   /** Create burst → all Succeeded. */
   reconcile: { totalMs: number; entriesPerSecond: number };
@@ -232,6 +240,12 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
     log,
     ...(o.stackEnv ? { stackEnv: o.stackEnv } : {}),
     ...(o.temporalBackend ? { temporalBackend: o.temporalBackend } : {}),
+    ...(o.workerOptions
+      ? {
+          workerNodeArgs: ['--require', benchScript('worker-probe', o.dir)],
+          workerEnv: { BENCH_WORKER_OPTIONS: JSON.stringify(o.workerOptions) },
+        }
+      : {}),
     env: { BEL_DEFAULT_RETENTION: `${o.retentionSeconds}s`, BEL_MAX_CACHED_WORKFLOWS: String(maxCachedWorkflows) },
   });
   let sampler: MemorySampler | undefined;
@@ -279,6 +293,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
           workflowTaskSlots: defaults.worker.maxConcurrentWorkflowTaskExecutions,
           dir: join(o.dir, 'ceiling'),
           ...(o.coldRestart ? { coldRestart: true } : {}),
+          ...(o.workerOptions ? { workerOptions: o.workerOptions } : {}),
           log,
         });
         problems.push(...ceiling.problems);
@@ -427,6 +442,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
           activitySlots: defaults.worker.maxConcurrentActivityTaskExecutions,
           workflowTaskSlots: defaults.worker.maxConcurrentWorkflowTaskExecutions,
           backend: o.temporalBackend ?? temporalBackendFromEnv(),
+          ...(o.workerOptions ? { workerOptions: o.workerOptions } : {}),
         },
         reconcile: { totalMs: reconcileMs, entriesPerSecond: Math.round((o.entries / (reconcileMs / 1000)) * 10) / 10 },
         deleteBurstMs,

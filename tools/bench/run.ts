@@ -171,6 +171,7 @@ export function parseLiveArgs(
   skipCeiling?: boolean;
   coldRestart?: boolean;
   backend?: TemporalBackend;
+  workerOptions?: Record<string, unknown>;
   note?: string;
   out?: string;
 } {
@@ -192,6 +193,7 @@ export function parseLiveArgs(
             'no-ceiling': { type: 'boolean' as const },
             'cold-restart': { type: 'boolean' as const },
             backend: { type: 'string' as const },
+            'worker-options': { type: 'string' as const },
           }
         : {}),
     },
@@ -220,6 +222,7 @@ export function parseLiveArgs(
     'no-ceiling',
     'cold-restart',
     'backend',
+    'worker-options',
   ].some((k) => k in values);
   const backend = v.backend as string | undefined;
   if (backend !== undefined && backend !== 'dev' && backend !== 'postgres')
@@ -235,6 +238,9 @@ export function parseLiveArgs(
     ...(v['no-ceiling'] ? { skipCeiling: true } : {}),
     ...(v['cold-restart'] ? { coldRestart: true } : {}),
     ...(backend ? { backend: backend as TemporalBackend } : {}),
+    ...(v['worker-options'] !== undefined
+      ? { workerOptions: JSON.parse(v['worker-options'] as string) as Record<string, unknown> }
+      : {}),
     ...(values.note ? { note: values.note } : {}),
     ...(values.out ? { out: values.out } : {}),
   };
@@ -387,6 +393,7 @@ async function runOne(
       ...(a.skipCeiling ? { skipCeiling: true } : {}),
       ...(a.coldRestart ? { coldRestart: true } : {}),
       ...(a.backend ? { temporalBackend: a.backend } : {}),
+      ...(a.workerOptions ? { workerOptions: a.workerOptions } : {}),
     });
     return { result, markdown: renderRetentionMarkdown(result), mode: a.mode, ...extra };
   } finally {
