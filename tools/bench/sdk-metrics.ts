@@ -43,15 +43,15 @@ export interface HistogramSummary {
 }
 
 /**
- * The histogram `<base>_bucket/_sum/_count` (summed over label sets); quantiles are the upper bound of the bucket the
- * rank falls in (Infinity above the last finite bound). `seconds`: the exporter reports seconds (converted to ms).
+ * The histogram `<base>_bucket/_sum/_count` (summed over label sets), in ms; quantiles are the upper bound of the bucket
+ * the rank falls in (Infinity above the last finite bound). Values are seconds unless the name ends in `_milliseconds`.
  */
 export function histogram(samples: readonly PromSample[], base: RegExp): HistogramSummary | undefined {
   const buckets = samples.filter((s) => s.name.endsWith('_bucket') && base.test(s.name.slice(0, -'_bucket'.length)));
   if (!buckets.length) return undefined;
   const name = buckets[0]!.name.slice(0, -'_bucket'.length);
-  const seconds = /_seconds$/.test(name);
-  const scale = seconds ? 1000 : 1;
+  // The worker's runtime exports durations in seconds (config/logger.ts: useSecondsForDurations), whatever the name.
+  const scale = /_(milliseconds|ms)$/.test(name) ? 1 : 1000;
   const byLe = new Map<number, number>();
   for (const b of buckets.filter((x) => x.name === `${name}_bucket`)) {
     const le = b.labels.le === '+Inf' ? Infinity : Number(b.labels.le);

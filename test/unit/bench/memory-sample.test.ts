@@ -61,11 +61,11 @@ describe('SDK metrics (tools/bench/sdk-metrics.ts)', () => {
     'temporal_sticky_cache_size{namespace="default",task_queue="q"} 500',
     'temporal_sticky_cache_hit{namespace="default"} 40',
     'temporal_sticky_cache_miss{namespace="default"} 10',
-    'temporal_workflow_task_schedule_to_start_latency_bucket{task_queue="q",le="10"} 50',
-    'temporal_workflow_task_schedule_to_start_latency_bucket{task_queue="q",le="100"} 98',
-    'temporal_workflow_task_schedule_to_start_latency_bucket{task_queue="q",le="1000"} 100',
+    'temporal_workflow_task_schedule_to_start_latency_bucket{task_queue="q",le="0.01"} 50',
+    'temporal_workflow_task_schedule_to_start_latency_bucket{task_queue="q",le="0.1"} 98',
+    'temporal_workflow_task_schedule_to_start_latency_bucket{task_queue="q",le="1"} 100',
     'temporal_workflow_task_schedule_to_start_latency_bucket{task_queue="q",le="+Inf"} 100',
-    'temporal_workflow_task_schedule_to_start_latency_sum{task_queue="q"} 2500',
+    'temporal_workflow_task_schedule_to_start_latency_sum{task_queue="q"} 2.5',
     'temporal_workflow_task_schedule_to_start_latency_count{task_queue="q"} 100',
   ].join('\n');
 
@@ -78,7 +78,7 @@ describe('SDK metrics (tools/bench/sdk-metrics.ts)', () => {
     });
   });
 
-  it('histograms: count, mean and quantiles by bucket bound', () => {
+  it('histograms (seconds, as the runtime exports them): count, mean and quantiles by bucket bound, in ms', () => {
     expect(histogram(parsePrometheus(text), /^temporal_workflow_task_schedule_to_start_latency$/)).toEqual({
       count: 100,
       meanMs: 25,
