@@ -32,6 +32,16 @@ const list = z.string().transform((s) =>
 const positiveInt = z.coerce.number().int().positive();
 
 /**
+ * What a worker process serves (`BEL_WORKER_ROLES`): `workflows` = the BackupEntry workflow and its Kubernetes steps
+ * (local activities, run by the worker that runs the workflow task); `storage` = the activities scheduled on the task
+ * queue (inventory and deletion of backups, and the Kubernetes steps of histories from before the local-activity
+ * patch).
+ */
+export const WORKER_ROLES = ['workflows', 'storage'] as const;
+/** One of {@link WORKER_ROLES}. */
+export type WorkerRole = (typeof WORKER_ROLES)[number];
+
+/**
  * The built-in cluster identity: fine for one seed (dev stack, tests), but two seeds left at it would share workflow IDs
  * and task queues. {@link checkClusterIdentity} refuses it inside a Kubernetes pod.
  */
@@ -68,6 +78,13 @@ const schema = z.object({
   BEL_GCP_IAM_CREDENTIALS_ENDPOINT: z.url({ protocol: /^https?$/ }).default('https://iamcredentials.googleapis.com'),
   BEL_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   BEL_MAX_CACHED_WORKFLOWS: positiveInt.default(500),
+  BEL_WORKER_ROLES: list
+    .pipe(
+      z
+        .array(z.enum(WORKER_ROLES, { message: `each of ${WORKER_ROLES.join(', ')}, comma-separated` }))
+        .min(1, `at least one of ${WORKER_ROLES.join(', ')}`),
+    )
+    .prefault(WORKER_ROLES.join(',')),
   BEL_SHUTDOWN_GRACE: duration('BEL_SHUTDOWN_GRACE').prefault('30s'),
   BEL_WORKFLOW_BUNDLE: z.string().min(1).optional(),
   BEL_MAX_CONCURRENT_ACTIVITY_TASKS: positiveInt.max(10_000).default(50),
@@ -216,6 +233,15 @@ export interface AppConfig {
 
 /** Options of the worker process (worker/main.ts); durations in ms. */
 export interface WorkerConfig {
+  /**
+   * `BEL_WORKER_ROLES` (comma-separated: `workflows`, `storage`): what this process serves. Both (the default) is one
+   * process for a seed; `workflows` alone polls workflow tasks and runs the Kubernetes steps as local activities but
+   * polls no activity tasks; `storage` alone polls only activity tasks (deletions), so a long deletion's memory and
+   * CPU never share a process with the workflow cache. Every role polls the same task queue; a seed needs each role
+   * served by at least one process.
+   * @default { workflows: true, storage: true } (`workflows,storage`)
+   */
+  roles: Readonly<Record<WorkerRole, boolean>>;
   /**
    * `BEL_MAX_CACHED_WORKFLOWS`: sticky cache size: workflows kept in memory between tasks (evicted ones are replayed
    * when they wake).
@@ -414,6 +440,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AppCo
     },
     logLevel: c.BEL_LOG_LEVEL,
     worker: {
+      roles: Object.freeze({
+        workflows: c.BEL_WORKER_ROLES.includes('workflows'),
+        storage: c.BEL_WORKER_ROLES.includes('storage'),
+      }),
       maxCachedWorkflows: c.BEL_MAX_CACHED_WORKFLOWS,
       shutdownGraceMs: c.BEL_SHUTDOWN_GRACE,
       ...(c.BEL_WORKFLOW_BUNDLE ? { workflowBundlePath: c.BEL_WORKFLOW_BUNDLE } : {}),

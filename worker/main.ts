@@ -26,6 +26,7 @@ import { createLogger, installTemporalRuntime } from '../config/logger';
 import { backoffDelay, type BackoffPolicy } from '../domain';
 import { createWorkerMetrics } from './worker-metrics';
 import { WORKFLOW_CODE } from './workflow-code';
+import { workerOptionsFor } from './worker-options';
 
 /** Storage providers for the configured types; `metrics` counts the object stores' 429/503 answers. */
 export function createProviders(config: AppConfig, metrics?: ActivityMetricsSink): Map<string, StorageProvider> {
@@ -149,15 +150,21 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
       }
     }
     if (stopRequested) return;
+    const roles = config.worker.roles;
     const w = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.taskQueue,
-      ...(config.worker.workflowBundlePath
-        ? { workflowBundle: { codePath: config.worker.workflowBundlePath } }
-        : { workflowsPath: WORKFLOW_CODE.workflowsPath }),
+      // A storage-only process registers no workflow, so it polls no workflow tasks.
+      ...(!roles.workflows
+        ? {}
+        : config.worker.workflowBundlePath
+          ? { workflowBundle: { codePath: config.worker.workflowBundlePath } }
+          : { workflowsPath: WORKFLOW_CODE.workflowsPath }),
       // A prebuilt bundle carries the converter already (worker/build-workflow-bundle.ts); activities use it from here.
       dataConverter: { payloadConverterPath: WORKFLOW_CODE.payloadConverterPath },
+      // Every role registers every activity: a workflows process runs the Kubernetes steps as local activities, a
+      // storage process the activities scheduled on the queue.
       activities: createActivities({
         kube: createKubeGateway(opts.kubeConfig),
         providers: createProviders(config, metrics.sink),
@@ -166,16 +173,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<void> {
         retentionMode: config.retentionMode,
         visibility: createTemporalVisibility(connection, config.temporal.namespace),
       }),
-      maxCachedWorkflows: config.worker.maxCachedWorkflows,
-      maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivityTaskExecutions,
-      maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTaskExecutions,
-      // On shutdown (SIGTERM or `stop`) activities keep running this long, then they are cancelled; deleteBackups
-      // stops at its next page and heartbeats its cursor, so the next attempt resumes there.
-      shutdownGraceTime: config.worker.shutdownGraceMs,
-      // The SDK sends heartbeats at most every min(0.8 × heartbeat timeout, this) — 60 s by default, so a crashed
-      // deletion resumed from a cursor up to a minute old and `status` showed minute-old progress. deleteBackups
-      // already throttles its own heartbeats to one per second.
-      maxHeartbeatThrottleInterval: '1s',
+      ...workerOptionsFor(config.worker),
     });
     worker = w;
     // The SDK also stops the worker on SIGINT/SIGTERM itself; only ask for a shutdown while it is still running.
@@ -242,6 +240,9 @@ async function main(): Promise<void> {
       namespace: config.temporal.namespace,
       providers: config.providerTypes,
       bundle: config.worker.workflowBundlePath ?? '(bundled at start)',
+      roles: Object.entries(config.worker.roles)
+        .filter(([, on]) => on)
+        .map(([role]) => role),
       maxCachedWorkflows: config.worker.maxCachedWorkflows,
       activitySlots: config.worker.maxConcurrentActivityTaskExecutions,
       workflowTaskSlots: config.worker.maxConcurrentWorkflowTaskExecutions,

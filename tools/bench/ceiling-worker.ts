@@ -2,7 +2,8 @@
  * The worker process of the retention benchmark's no-op ceiling (tools/bench/ceiling-workflow.ts): one SDK worker on its
  * own task queue with the product worker's cache and slot settings, so the ceiling differs from the product only in
  * what the workflow does. Configured by the environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CEILING_TASK_QUEUE,
- * CEILING_MAX_CACHED_WORKFLOWS, CEILING_ACTIVITY_SLOTS, CEILING_WORKFLOW_TASK_SLOTS. Prints CEILING_READY once it
+ * CEILING_MAX_CACHED_WORKFLOWS, CEILING_ACTIVITY_SLOTS, CEILING_WORKFLOW_TASK_SLOTS, CEILING_WORKFLOW_BUNDLE (a prebuilt
+ * bundle; unset = bundled at start). Prints CEILING_READY once it
  * polls; stops on SIGTERM/SIGINT (the SDK's own shutdown signals).
  */
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -34,11 +35,15 @@ async function main(): Promise<void> {
     connection,
     namespace: env('TEMPORAL_NAMESPACE'),
     taskQueue: env('CEILING_TASK_QUEUE'),
-    workflowsPath: require.resolve('./ceiling-workflow'),
+    ...(process.env.CEILING_WORKFLOW_BUNDLE
+      ? { workflowBundle: { codePath: process.env.CEILING_WORKFLOW_BUNDLE } }
+      : { workflowsPath: require.resolve('./ceiling-workflow') }),
     activities,
     maxCachedWorkflows: num('CEILING_MAX_CACHED_WORKFLOWS'),
     maxConcurrentActivityTaskExecutions: num('CEILING_ACTIVITY_SLOTS'),
     maxConcurrentWorkflowTaskExecutions: num('CEILING_WORKFLOW_TASK_SLOTS'),
+    // The options under comparison, as merged over the product worker's (tools/bench/worker-probe.ts).
+    ...(process.env.CEILING_WORKER_OPTIONS ? (JSON.parse(process.env.CEILING_WORKER_OPTIONS) as object) : {}),
   });
   const running = worker.run();
   console.log(CEILING_READY);

@@ -6,7 +6,8 @@
  * product's `deleteBackups` scheduled is compared with), the timer firing, the timer set after the signal returned.
  * What Temporal alone sustains on this machine; nothing here asserts a timing.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import { join } from 'node:path';
 import { startProductProcess, type ProductProcess } from '../stack';
 import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
@@ -23,6 +24,10 @@ export interface CeilingOptions {
   maxCachedWorkflows: number;
   activitySlots: number;
   workflowTaskSlots: number;
+  /** Restart the ceiling worker once every timer is set (the cold-cache storm; see the retention benchmark). */
+  coldRestart?: boolean;
+  /** Merged over the ceiling worker's `Worker.create` options (as the product worker's, item 4). */
+  workerOptions?: Record<string, unknown>;
   /** Working folder (the worker's log). */
   dir: string;
   log: (line: string) => void;
@@ -51,6 +56,8 @@ export interface CeilingResult {
   problems: string[];
 }
 
+const QUIET = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
+
 /** Runs the ceiling on `rig`'s Temporal server (its stack stays up; the product's processes need not run). */
 export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingResult> {
   const client = rig.client!;
@@ -59,25 +66,32 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
   let sampler: MemorySampler | undefined;
   mkdirSync(o.dir, { recursive: true });
   try {
-    o.log(`ceiling: starting the bench-only worker (task queue ${taskQueue}; bundles its workflow at start)`);
-    worker = await startProductProcess({
-      name: 'ceiling-worker',
-      script: benchScript('ceiling-worker', o.dir),
-      logFile: join(o.dir, 'ceiling-worker.log'),
-      ready: /ceiling worker polling/,
-      readyTimeoutMs: 180_000,
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: rig.env.TEMPORAL_ADDRESS!,
-        TEMPORAL_NAMESPACE: rig.env.TEMPORAL_NAMESPACE!,
-        CEILING_TASK_QUEUE: taskQueue,
-        CEILING_MAX_CACHED_WORKFLOWS: String(o.maxCachedWorkflows),
-        CEILING_ACTIVITY_SLOTS: String(o.activitySlots),
-        CEILING_WORKFLOW_TASK_SLOTS: String(o.workflowTaskSlots),
-      },
-    });
-    const w = worker;
-    sampler = new MemorySampler(() => ({ ceiling: w.proc.child.pid }));
+    // A prebuilt bundle (as the product's worker gets one), built here, not in the measured process.
+    const bundle = join(o.dir, 'ceiling-bundle.js');
+    const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('./ceiling-workflow'), logger: QUIET });
+    writeFileSync(bundle, code);
+    const start = (): Promise<ProductProcess> =>
+      startProductProcess({
+        name: 'ceiling-worker',
+        script: benchScript('ceiling-worker', o.dir),
+        logFile: join(o.dir, 'ceiling-worker.log'),
+        ready: /ceiling worker polling/,
+        readyTimeoutMs: 180_000,
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: rig.env.TEMPORAL_ADDRESS!,
+          TEMPORAL_NAMESPACE: rig.env.TEMPORAL_NAMESPACE!,
+          CEILING_TASK_QUEUE: taskQueue,
+          CEILING_WORKFLOW_BUNDLE: bundle,
+          ...(o.workerOptions ? { CEILING_WORKER_OPTIONS: JSON.stringify(o.workerOptions) } : {}),
+          CEILING_MAX_CACHED_WORKFLOWS: String(o.maxCachedWorkflows),
+          CEILING_ACTIVITY_SLOTS: String(o.activitySlots),
+          CEILING_WORKFLOW_TASK_SLOTS: String(o.workflowTaskSlots),
+        },
+      });
+    o.log(`ceiling: starting the bench-only worker (task queue ${taskQueue}; prebuilt bundle)`);
+    worker = await start();
+    sampler = new MemorySampler(() => ({ ceiling: worker?.proc.child.pid }));
     const ids = Array.from({ length: o.entries }, (_, i) => `ceiling/${rig.run}/${i}`);
 
     o.log(`ceiling: starting ${o.entries} workflows (${o.concurrency} in flight)`);
@@ -109,6 +123,19 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
       return { deadlineMs, returnedAt: Date.now() };
     });
     const signalBurstMs = Date.now() - s0;
+    if (o.coldRestart) {
+      // Every timer set (no workflow task pending), then a restart: the deadlines wake uncached workflows.
+      await mapLimit(ids, 16, async (id) => {
+        for (;;) {
+          const d = await client.workflow.getHandle(id).describe();
+          if (!d.raw.pendingWorkflowTask && d.historyLength > 5) return;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      });
+      o.log(`ceiling: every timer set; restarting the ceiling worker (cold cache)`);
+      await worker.stop(10_000);
+      worker = await start();
+    }
     const closedBy = Date.now() + o.retentionSeconds * 1000 + 60 * 60_000;
     await mapLimit(ids, 16, async (id) => {
       const h = client.workflow.getHandle(id);

@@ -23,6 +23,7 @@ import {
   WORKER_READY,
   type ProductProcess,
   type Stack,
+  type TemporalBackend,
 } from '../stack';
 
 /** BackupEntry API coordinates (the domain's, in the shape client-node's calls take). */
@@ -117,6 +118,18 @@ export interface RigOptions {
   dir: string;
   /** Extra worker/watcher environment (e.g. `BEL_DEFAULT_RETENTION`). */
   env?: Record<string, string>;
+  /** Extra environment of the worker process(es) only (e.g. the probe's `BENCH_WORKER_*`). */
+  workerEnv?: Record<string, string>;
+  /** Node flags of the worker process(es) (e.g. `--require` of tools/bench/worker-probe.js). */
+  workerNodeArgs?: readonly string[];
+  /**
+   * Run the worker as two processes, `BEL_WORKER_ROLES=workflows` (the one {@link Rig.worker} names, probed) and
+   * `BEL_WORKER_ROLES=storage` ({@link Rig.storageWorker}).
+   * @default false (one process with both roles, the product's default)
+   */
+  splitRoles?: boolean;
+  /** Temporal backend of an own stack. @default the stack's default (`BEL_STACK_TEMPORAL`, else the dev server) */
+  temporalBackend?: TemporalBackend;
   log: (line: string) => void;
 }
 
@@ -134,6 +147,8 @@ export class Rig {
   readonly core: CoreV1Api;
   readonly custom: CustomObjectsApi;
   worker?: ProductProcess;
+  /** The storage-role worker when {@link RigOptions.splitRoles}. */
+  storageWorker?: ProductProcess;
   watcher?: ProductProcess;
   client?: Client;
   private stack?: Stack;
@@ -158,7 +173,12 @@ export class Rig {
     let stack: Stack | undefined;
     let env = o.stackEnv;
     if (!env) {
-      stack = await startStack({ gcs: false, dir: join(o.dir, 'stack'), log: (m) => o.log(`[stack] ${m}`) });
+      stack = await startStack({
+        gcs: false,
+        dir: join(o.dir, 'stack'),
+        log: (m) => o.log(`[stack] ${m}`),
+        ...(o.temporalBackend ? { temporalBackend: o.temporalBackend } : {}),
+      });
       env = stack.env();
     }
     const rig = new Rig(o, env, stack);
@@ -182,32 +202,9 @@ export class Rig {
 
   /** Starts the worker and the watcher processes; resolves once both are ready. */
   async startService(): Promise<void> {
-    const common = {
-      ...process.env,
-      ...this.env,
-      BEL_TASK_QUEUE: this.taskQueue,
-      BEL_CLUSTER_IDENTITY: this.cluster,
-      BEL_CLASSES: this.cls,
-      BEL_PROVIDER_TYPES: 'local',
-      BACKUP_LOCAL_DIR: this.localRoot,
-      BEL_WORKFLOW_BUNDLE: this.o.build.bundle,
-      BEL_LOG_LEVEL: 'warn',
-      ...this.o.env,
-    };
-    this.worker = await startProductProcess({
-      name: 'worker',
-      script: this.o.build.worker,
-      logFile: join(this.o.dir, 'worker.log'),
-      ready: WORKER_READY,
-      env: {
-        ...common,
-        BEL_LOG_LEVEL: 'info',
-        BEL_WORKER_HTTP_PORT: '0',
-        BEL_WORKER_SDK_METRICS_ADDRESS: 'off',
-        // BENCH_WORKER_NODE_OPTIONS: Node flags for the worker alone (e.g. heap limits), not for the benchmark process.
-        ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
-      },
-    });
+    const common = this.common();
+    this.worker = await this.startWorker(common, this.o.splitRoles ? 'workflows' : undefined);
+    if (this.o.splitRoles) this.storageWorker = await this.startWorker(common, 'storage');
     this.watcher = await startProductProcess({
       name: 'watcher',
       script: this.o.build.watcher,
@@ -222,9 +219,53 @@ export class Rig {
     });
   }
 
+  /** The environment worker and watcher share. */
+  private common(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      ...this.env,
+      BEL_TASK_QUEUE: this.taskQueue,
+      BEL_CLUSTER_IDENTITY: this.cluster,
+      BEL_CLASSES: this.cls,
+      BEL_PROVIDER_TYPES: 'local',
+      BACKUP_LOCAL_DIR: this.localRoot,
+      BEL_WORKFLOW_BUNDLE: this.o.build.bundle,
+      BEL_LOG_LEVEL: 'warn',
+      ...this.o.env,
+    };
+  }
+
+  /** Starts one worker process (`role`: `BEL_WORKER_ROLES`, unset = the default, both); resolves once it polls. */
+  async startWorker(common: NodeJS.ProcessEnv, role?: 'workflows' | 'storage'): Promise<ProductProcess> {
+    const name = role ? `worker-${role}` : 'worker';
+    // BENCH_WORKER_NODE_OPTIONS: Node flags for the worker alone (e.g. heap limits), not for the benchmark process.
+    const fromEnv = process.env.BENCH_WORKER_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [];
+    return startProductProcess({
+      name,
+      script: this.o.build.worker,
+      logFile: join(this.o.dir, `${name}.log`),
+      ready: WORKER_READY,
+      nodeArgs: [...fromEnv, ...(role === 'storage' ? [] : (this.o.workerNodeArgs ?? []))],
+      env: {
+        ...common,
+        BEL_LOG_LEVEL: 'info',
+        BEL_WORKER_HTTP_PORT: '0',
+        BEL_WORKER_SDK_METRICS_ADDRESS: '127.0.0.1:0',
+        ...(role ? { BEL_WORKER_ROLES: role } : {}),
+        ...(role === 'storage' ? {} : this.o.workerEnv),
+      },
+    });
+  }
+
+  /** Restarts the (workflows) worker process: SIGTERM, then a new one with the same settings (a cold cache). */
+  async restartWorker(): Promise<void> {
+    await this.worker?.stop(10_000);
+    this.worker = await this.startWorker(this.common(), this.o.splitRoles ? 'workflows' : undefined);
+  }
+
   /** Stops the service, the client and an own stack. */
   async stop(): Promise<void> {
-    await Promise.all([this.watcher?.stop(5000), this.worker?.stop(5000)]);
+    await Promise.all([this.watcher?.stop(5000), this.worker?.stop(5000), this.storageWorker?.stop(5000)]);
     await this.client?.connection.close();
     await this.stack?.stop();
   }

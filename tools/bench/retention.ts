@@ -33,6 +33,7 @@ import {
   EntryObserver,
   MemorySampler,
   Rig,
+  benchScript,
   SecretObserver,
   benchEntries,
   mapLimit,
@@ -42,7 +43,9 @@ import {
   type ProductBuild,
   type Spread,
 } from './live';
+import { temporalBackendFromEnv, type TemporalBackend } from '../stack';
 import { floorReconcileEntry } from './reconcile';
+import { parsePrometheus, sdkSummary, type SdkSummary } from './sdk-metrics';
 
 /** Options of {@link runRetentionBenchmark}. */
 export interface RetentionBenchOptions {
@@ -55,12 +58,25 @@ export interface RetentionBenchOptions {
   concurrency: number;
   /** The worker's workflow cache (`BEL_MAX_CACHED_WORKFLOWS`); default: the product's default. */
   maxCachedWorkflows?: number;
+  /**
+   * The cold-cache deadline storm (production: 72 h later nothing is cached): once every entry's retention is
+   * registered, the worker is restarted (and the ceiling's worker once every ceiling timer is set), so every deadline
+   * wakes a workflow that must be replayed. Use a retention longer than the registration takes.
+   */
+  coldRestart?: boolean;
+  /**
+   * Merged over the worker's `Worker.create` options through tools/bench/worker-probe.ts (item 4's candidates:
+   * `stickyQueueScheduleToStartTimeout`, poller behaviours, a tuner), and over the ceiling worker's the same way.
+   */
+  workerOptions?: Record<string, unknown>;
   /** Skip the floor and the ceiling (faster; the ratios are then missing). */
   skipFloor?: boolean;
   skipCeiling?: boolean;
   build: ProductBuild;
   dir: string;
   stackEnv?: Record<string, string>;
+  /** Temporal of an own stack. @default the stack's default (the dev server unless `BEL_STACK_TEMPORAL` says) */
+  temporalBackend?: TemporalBackend;
   log?: (line: string) => void;
 }
 
@@ -89,6 +105,10 @@ export interface RetentionBenchResult {
     retentionMode?: string;
     activitySlots?: number;
     workflowTaskSlots?: number;
+    /** The Temporal the run used. */
+    backend?: TemporalBackend;
+    /** Options merged over the workers' (item 4). */
+    workerOptions?: Record<string, unknown>;
   };
   /** Create burst → all Succeeded. */
   reconcile: { totalMs: number; entriesPerSecond: number };
@@ -105,6 +125,16 @@ export interface RetentionBenchResult {
   timerSetAfterDeletion?: { afterDeleteCall: Spread; afterSignal: Spread };
   /** Entries whose retention timer was started before their deadline. */
   timersSetBeforeDeadline?: number;
+  /**
+   * Registration, for every entry: the `beginDeletion` step's marker (the retention registered: status Pending and the
+   * deadline written, the entry released in `release-entry`) − the entry's deletionTimestamp (whole seconds, so up to
+   * 1 s early); `missing` = entries with no such marker.
+   */
+  registration?: { afterDeletion: Spread; missing: number };
+  /** The worker was restarted once every retention was registered (the cold-cache storm). */
+  coldRestart?: boolean;
+  /** The worker's SDK metrics at the end (the workflows worker's; after a cold restart: since the restart). */
+  sdk?: SdkSummary;
   /** Per entry: deletionTimestamp → Pending status seen (the workflow took over the deletion). */
   pendingAfterDeletionMs: Spread;
   /**
@@ -209,6 +239,13 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
     dir: o.dir,
     log,
     ...(o.stackEnv ? { stackEnv: o.stackEnv } : {}),
+    ...(o.temporalBackend ? { temporalBackend: o.temporalBackend } : {}),
+    ...(o.workerOptions
+      ? {
+          workerNodeArgs: ['--require', benchScript('worker-probe', o.dir)],
+          workerEnv: { BENCH_WORKER_OPTIONS: JSON.stringify(o.workerOptions) },
+        }
+      : {}),
     env: { BEL_DEFAULT_RETENTION: `${o.retentionSeconds}s`, BEL_MAX_CACHED_WORKFLOWS: String(maxCachedWorkflows) },
   });
   let sampler: MemorySampler | undefined;
@@ -250,10 +287,13 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
           entries: o.entries,
           retentionSeconds: o.retentionSeconds,
           concurrency: o.concurrency,
-          maxCachedWorkflows,
+          // Cache ≥ the ceiling's working set (every workflow wakes within the storm); other options as ours.
+          maxCachedWorkflows: Math.max(maxCachedWorkflows, o.entries),
           activitySlots: defaults.worker.maxConcurrentActivityTaskExecutions,
           workflowTaskSlots: defaults.worker.maxConcurrentWorkflowTaskExecutions,
           dir: join(o.dir, 'ceiling'),
+          ...(o.coldRestart ? { coldRestart: true } : {}),
+          ...(o.workerOptions ? { workerOptions: o.workerOptions } : {}),
           log,
         });
         problems.push(...ceiling.problems);
@@ -281,6 +321,22 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         return { sentAt, returnedAt: Date.now() };
       });
       const deleteBurstMs = Date.now() - d0;
+      if (o.coldRestart) {
+        // Registered = released (release-entry) or Pending (hold-entry); then a restart empties the cache.
+        await observer.until(
+          names,
+          (x) => x.goneAt !== undefined || x.pendingAt !== undefined,
+          'registered',
+          3600_000,
+          every('ours: retention registered'),
+        );
+        const left = Math.min(...deleteCalls.map((c) => c.sentAt)) + o.retentionSeconds * 1000 - Date.now();
+        log(
+          `ours: all registered; restarting the worker (cold cache), ${(left / 1000).toFixed(0)} s before the first deadline`,
+        );
+        if (left < 10_000) problems.push(`cold restart only ${Math.round(left / 1000)} s before the first deadline`);
+        await rig.restartWorker();
+      }
       await until(
         () => goneCount(names, observer, secrets),
         names.length,
@@ -291,6 +347,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
       // The lifecycle's history is complete once the workflow has closed.
       await mapLimit(entries, 16, (e) => rig.client!.workflow.getHandle(rig.workflowId(e.name)).result());
       sampler.stop();
+      const sdk = await scrapeSdk(rig);
 
       log(`ours: all gone; reading ${o.entries} workflow histories`);
       const rows = await mapLimit(entries, 16, async (e, i) => {
@@ -302,6 +359,9 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         const set = retention[0];
         const fired = retention.filter((t) => t.fired !== undefined).at(-1);
         const del = h.activities.find((a) => a.type === 'deleteBackups');
+        const registeredAt = h.localActivities.find(
+          (a) => a.type === 'beginDeletion' && a.recorded >= deletedAt - 1000,
+        )?.recorded;
         const call = deleteCalls[i]!;
         const signal = h.signals.find((s) => s.at >= call.sentAt);
         return {
@@ -315,6 +375,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
           call,
           signal,
           pendingAt: seen.pendingAt,
+          registeredAt,
           h,
         };
       });
@@ -375,10 +436,13 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
           retentionSeconds: o.retentionSeconds,
           objectsPerEntry: o.objects,
           concurrency: o.concurrency,
-          maxCachedWorkflows,
+          // Cache ≥ the ceiling's working set (every workflow wakes within the storm); other options as ours.
+          maxCachedWorkflows: Math.max(maxCachedWorkflows, o.entries),
           retentionMode,
           activitySlots: defaults.worker.maxConcurrentActivityTaskExecutions,
           workflowTaskSlots: defaults.worker.maxConcurrentWorkflowTaskExecutions,
+          backend: o.temporalBackend ?? temporalBackendFromEnv(),
+          ...(o.workerOptions ? { workerOptions: o.workerOptions } : {}),
         },
         reconcile: { totalMs: reconcileMs, entriesPerSecond: Math.round((o.entries / (reconcileMs / 1000)) * 10) / 10 },
         deleteBurstMs,
@@ -386,6 +450,14 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         deletionStartWithTimer: withTimer,
         timerSetAfterDeletion,
         timersSetBeforeDeadline: rows.filter((r) => r.set && r.set.started < r.deadline).length,
+        registration: {
+          afterDeletion: spread(
+            rows.flatMap((r) => (r.registeredAt !== undefined ? [r.registeredAt - r.deletedAt] : [])),
+          ),
+          missing: rows.filter((r) => r.registeredAt === undefined).length,
+        },
+        ...(o.coldRestart ? { coldRestart: true } : {}),
+        ...(Object.keys(sdk).length ? { sdk } : {}),
         pendingAfterDeletionMs: spread(
           rows.flatMap((r) => (r.pendingAt !== undefined ? [r.pendingAt - r.deletedAt] : [])),
         ),
@@ -509,6 +581,18 @@ async function runFloorSide(
   };
 }
 
+/** The (workflows) worker's SDK metrics from its `/metrics`; empty when it cannot be read. */
+async function scrapeSdk(rig: Rig): Promise<SdkSummary> {
+  const port = rig.worker?.httpPort();
+  if (!port) return {};
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
+    return res.ok ? sdkSummary(parsePrometheus(await res.text())) : {};
+  } catch {
+    return {};
+  }
+}
+
 /** Every entry's prefix is empty and its deletion started after its deadline. */
 function verify(root: string, names: readonly string[], rows: Array<{ deadline: number; start?: number }>): string[] {
   const problems: string[] = [];
@@ -523,6 +607,21 @@ function verify(root: string, names: readonly string[], rows: Array<{ deadline: 
   const never = rows.filter((r) => r.start === undefined);
   if (never.length) problems.push(`${never.length} workflows never scheduled deleteBackups`);
   return problems;
+}
+
+/** One line of the SDK summary for the report. */
+export function sdkLine(s: SdkSummary): string {
+  const h = (name: string, x?: { count: number; p50Ms: number; p99Ms: number; meanMs: number }): string[] =>
+    x ? [`${name} n ${x.count}, mean ${x.meanMs} ms, p50 ≤ ${x.p50Ms} ms, p99 ≤ ${x.p99Ms} ms`] : [];
+  return [
+    `sticky cache size ${s.stickyCacheSize ?? '–'}, hits ${s.stickyCacheHits ?? '–'}, misses ${s.stickyCacheMisses ?? '–'}, forced evictions ${s.stickyCacheForcedEvictions ?? '–'}`,
+    ...h('workflow task schedule-to-start', s.workflowTaskScheduleToStart),
+    ...h('replay', s.workflowTaskReplay),
+    ...h('workflow task execution', s.workflowTaskExecution),
+    ...h('local activity', s.localActivityExecution),
+    ...h('activity schedule-to-start', s.activityScheduleToStart),
+    ...(s.workflowTaskFailures !== undefined ? [`workflow task failures ${s.workflowTaskFailures}`] : []),
+  ].join('; ');
 }
 
 function round(x: number, digits: number): number {
@@ -553,6 +652,15 @@ export function renderRetentionMarkdown(r: RetentionBenchResult): string {
       'Deadline = deletionTimestamp + retention (what the workflow computes). The retention timer is the TimerStarted event with the ' +
       'summary `retention deadline`; deletion start is the `deleteBackups` ActivityTaskScheduled event. Same stack, in this order: floor, ceiling, ours.',
     '',
+    ...(r.registration
+      ? [
+          '',
+          `**Registration** (every entry: the \`beginDeletion\` marker − deletionTimestamp; ${r.registration.missing} without one): ` +
+            `p50 ${v(r.registration.afterDeletion.p50)} ms, p99 ${v(r.registration.afterDeletion.p99)} ms, max ${v(r.registration.afterDeletion.max)} ms` +
+            `${r.coldRestart ? '. The worker was restarted once every retention was registered (cold cache at the deadlines).' : '.'}`,
+          '',
+        ]
+      : []),
     '| after the deadline (deletionTimestamp + retention) | entries | p50 (ms) | p99 (ms) | max (ms) |',
     '|---|---:|---:|---:|---:|',
     row('retention timer set to fire (its TimerStarted + duration)', r.timerTargetAfterDeadline),
@@ -595,6 +703,7 @@ export function renderRetentionMarkdown(r: RetentionBenchResult): string {
     `Deletion → Pending status seen (${r.pendingAfterDeletionMs.n} entries): p50 ${v(r.pendingAfterDeletionMs.p50)} ms, p99 ${v(r.pendingAfterDeletionMs.p99)} ms. ` +
       `Retention timer precision (fired − set to fire, ${r.timerPrecisionMs.n} timers): p50 ${v(r.timerPrecisionMs.p50)} ms, p99 ${v(r.timerPrecisionMs.p99)} ms.`,
     '',
+    ...(r.sdk ? [`SDK metrics (workflows worker): ${sdkLine(r.sdk)}.`, ''] : []),
     `Peak RSS: worker ${r.peakRssMiB.worker ?? '–'} MiB, watcher ${r.peakRssMiB.watcher ?? '–'} MiB, Temporal dev server ${r.peakRssMiB.temporal ?? '– (not started by the benchmark)'} MiB. ` +
       `Verified (every prefix empty, every entry gone, no deletion before its deadline): ${r.verified ? 'yes' : `**no**: ${r.problems.join('; ')}`}.`,
     '',

@@ -44,6 +44,9 @@ import { distBuild } from './live';
 import { RECONCILE_FULL, RECONCILE_QUICK, renderReconcileMarkdown, runReconcileBenchmark } from './reconcile';
 import { RETENTION_FULL, RETENTION_QUICK, renderRetentionMarkdown, runRetentionBenchmark } from './retention';
 import { writeRaw, writeReport, type RunSet } from './summary';
+import { MEMORY_QUICK, renderMemoryMarkdown, runMemoryBenchmark, type MemoryBenchResult } from './memory';
+import { writeMemoryReport } from './memory-report';
+import type { TemporalBackend } from '../stack';
 
 /** The repository root: the nearest folder above this file with the project's package.json. */
 export function repoRoot(): string {
@@ -166,6 +169,9 @@ export function parseLiveArgs(
   maxCachedWorkflows?: number;
   skipFloor?: boolean;
   skipCeiling?: boolean;
+  coldRestart?: boolean;
+  backend?: TemporalBackend;
+  workerOptions?: Record<string, unknown>;
   note?: string;
   out?: string;
 } {
@@ -185,6 +191,9 @@ export function parseLiveArgs(
             'max-cached-workflows': { type: 'string' as const },
             'no-floor': { type: 'boolean' as const },
             'no-ceiling': { type: 'boolean' as const },
+            'cold-restart': { type: 'boolean' as const },
+            backend: { type: 'string' as const },
+            'worker-options': { type: 'string' as const },
           }
         : {}),
     },
@@ -211,7 +220,13 @@ export function parseLiveArgs(
     'max-cached-workflows',
     'no-floor',
     'no-ceiling',
+    'cold-restart',
+    'backend',
+    'worker-options',
   ].some((k) => k in values);
+  const backend = v.backend as string | undefined;
+  if (backend !== undefined && backend !== 'dev' && backend !== 'postgres')
+    throw new Error(`--backend must be dev or postgres, not ${backend}`);
   return {
     mode: values.quick ? 'quick' : custom ? 'custom' : 'full',
     entries: int('entries', base.entries),
@@ -221,9 +236,121 @@ export function parseLiveArgs(
     ...(v['max-cached-workflows'] !== undefined ? { maxCachedWorkflows: int('max-cached-workflows', 1) } : {}),
     ...(v['no-floor'] ? { skipFloor: true } : {}),
     ...(v['no-ceiling'] ? { skipCeiling: true } : {}),
+    ...(v['cold-restart'] ? { coldRestart: true } : {}),
+    ...(backend ? { backend: backend as TemporalBackend } : {}),
+    ...(v['worker-options'] !== undefined
+      ? { workerOptions: JSON.parse(v['worker-options'] as string) as Record<string, unknown> }
+      : {}),
     ...(values.note ? { note: values.note } : {}),
     ...(values.out ? { out: values.out } : {}),
   };
+}
+
+/** Parses the memory benchmark's flags. */
+export function parseMemoryArgs(argv: string[]): {
+  mode: 'full' | 'quick' | 'custom';
+  entries: number;
+  concurrency: number;
+  maxCachedWorkflows: number;
+  workerOptions?: Record<string, unknown>;
+  workerEnv?: Record<string, string>;
+  nodeArgs?: string[];
+  splitRoles: boolean;
+  backend: TemporalBackend;
+  label: string;
+  settleMs?: number;
+  note?: string;
+  out?: string;
+} {
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      quick: { type: 'boolean' },
+      entries: { type: 'string' },
+      concurrency: { type: 'string' },
+      'max-cached-workflows': { type: 'string' },
+      'worker-options': { type: 'string' },
+      env: { type: 'string', multiple: true },
+      'node-args': { type: 'string' },
+      'split-roles': { type: 'boolean' },
+      backend: { type: 'string' },
+      label: { type: 'string' },
+      'settle-seconds': { type: 'string' },
+      note: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
+  const int = (v: string | undefined, name: string, fallback: number): number => {
+    const n = positive(v, name, fallback);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number ≥ 1, got ${String(v)}`);
+    return n;
+  };
+  const backend = values.backend ?? 'dev';
+  if (backend !== 'dev' && backend !== 'postgres') throw new Error(`--backend must be dev or postgres, not ${backend}`);
+  const workerOptions =
+    values['worker-options'] !== undefined
+      ? (JSON.parse(values['worker-options']) as Record<string, unknown>)
+      : undefined;
+  const workerEnv = values.env?.length
+    ? Object.fromEntries(
+        values.env.map((kv) => {
+          const i = kv.indexOf('=');
+          if (i < 1) throw new Error(`--env takes KEY=VALUE, got ${kv}`);
+          return [kv.slice(0, i), kv.slice(i + 1)];
+        }),
+      )
+    : undefined;
+  const entries = int(values.entries, 'entries', values.quick ? MEMORY_QUICK.entries : 5000);
+  const maxCachedWorkflows = int(values['max-cached-workflows'], 'max-cached-workflows', 500);
+  return {
+    mode: values.quick ? 'quick' : 'custom',
+    entries,
+    concurrency: int(values.concurrency, 'concurrency', values.quick ? MEMORY_QUICK.concurrency : 50),
+    maxCachedWorkflows,
+    ...(workerOptions ? { workerOptions } : {}),
+    ...(workerEnv ? { workerEnv } : {}),
+    ...(values['node-args'] ? { nodeArgs: values['node-args'].split(/\s+/).filter(Boolean) } : {}),
+    splitRoles: !!values['split-roles'],
+    backend,
+    label: values.label ?? `cache ${maxCachedWorkflows}`,
+    ...(values['settle-seconds'] !== undefined
+      ? { settleMs: positive(values['settle-seconds'], 'settle-seconds', 15) * 1000 }
+      : {}),
+    ...(values.note ? { note: values.note } : {}),
+    ...(values.out ? { out: values.out } : {}),
+  };
+}
+
+/** Runs the memory benchmark once per `--runs`; raw results and the report under `<out>` (default results/memory). */
+async function runMemory(argv: string[], runs: number, root: string): Promise<number> {
+  const a = parseMemoryArgs(argv);
+  const outDir = resolve(
+    root,
+    a.out ?? (a.mode === 'quick' ? 'tools/bench/results/tmp/memory' : 'tools/bench/results/memory'),
+  );
+  const setId = new Date().toISOString();
+  for (let i = 1; i <= runs; i++) {
+    const t0 = Date.now();
+    const log = (line: string): void =>
+      console.error(
+        `[bench memory ${runs > 1 ? `${i}/${runs} ` : ''}${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}`,
+      );
+    const dir = mkdtempSync(join(tmpdir(), 'bel-bench-memory-'));
+    const runStartedAt = new Date().toISOString();
+    let result: MemoryBenchResult;
+    try {
+      result = await runMemoryBenchmark({ ...a, build: distBuild(root), dir, log });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const set: RunSet = { id: setId, index: i, of: runs, runStartedAt, argv, ...(a.note ? { note: a.note } : {}) };
+    const raw = writeRaw(outDir, result, set);
+    const md = writeMemoryReport(outDir);
+    console.log(renderMemoryMarkdown(result));
+    console.error(`[bench memory] wrote ${raw}; report ${md}`);
+  }
+  return 0;
 }
 
 const BENCHMARKS = ['deletion', 'reconcile', 'retention'] as const;
@@ -264,6 +391,9 @@ async function runOne(
       ...(a.maxCachedWorkflows ? { maxCachedWorkflows: a.maxCachedWorkflows } : {}),
       ...(a.skipFloor ? { skipFloor: true } : {}),
       ...(a.skipCeiling ? { skipCeiling: true } : {}),
+      ...(a.coldRestart ? { coldRestart: true } : {}),
+      ...(a.backend ? { temporalBackend: a.backend } : {}),
+      ...(a.workerOptions ? { workerOptions: a.workerOptions } : {}),
     });
     return { result, markdown: renderRetentionMarkdown(result), mode: a.mode, ...extra };
   } finally {
@@ -305,8 +435,9 @@ async function main(argv: string[]): Promise<number> {
     console.error(`[bench] wrote ${files.md} and ${files.json}`);
     return 0;
   }
+  if (name === 'memory') return runMemory(rest, asked ?? 1, root);
   if (name !== 'all' && !(BENCHMARKS as readonly string[]).includes(name)) {
-    console.error(`unknown benchmark ${name} (available: all, ${BENCHMARKS.join(', ')}, report)`);
+    console.error(`unknown benchmark ${name} (available: all, ${BENCHMARKS.join(', ')}, memory, report)`);
     return 2;
   }
   const names: BenchName[] = name === 'all' ? [...BENCHMARKS] : [name as BenchName];

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { renderDeletionMarkdown, type DeletionBenchResult, type DeletionRun } from './deletion';
 import { renderReconcileMarkdown, type ReconcileBenchResult } from './reconcile';
 import { renderRetentionMarkdown, type RetentionBenchResult } from './retention';
+import type { MemoryBenchResult } from './memory';
 
 /** Which invocation a run belongs to. */
 export interface RunSet {
@@ -43,7 +44,7 @@ function startedAt(r: RawResult): string {
 /** Writes one run's result to `<dir>/raw/`; returns the file. */
 export function writeRaw(
   dir: string,
-  result: DeletionBenchResult | ReconcileBenchResult | RetentionBenchResult,
+  result: DeletionBenchResult | ReconcileBenchResult | RetentionBenchResult | MemoryBenchResult,
   set: RunSet,
 ): string {
   const raw = join(dir, 'raw');

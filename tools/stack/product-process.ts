@@ -23,7 +23,10 @@ export interface ProductProcess {
   text(): string;
   /** The JSON log lines so far (other lines are skipped). */
   lines(): LogLine[];
-  /** Port of its `/metrics`, `/healthz` and `/readyz`, from its log (undefined before it serves them). */
+  /**
+   * Port of its `/metrics`, `/healthz` and `/readyz`, from its log (undefined before it serves them); the last one
+   * logged, so a process restarted onto the same log file gives its own.
+   */
   httpPort(): number | undefined;
   /** SIGKILL, no grace. */
   kill(): Promise<void>;
@@ -44,6 +47,11 @@ export interface ProductProcessOptions {
   ready: RegExp;
   /** Default 60 s; on timeout or exit the process is killed and the error carries the log's tail. */
   readyTimeoutMs?: number;
+  /**
+   * Node flags before the script (benchmarks: `--require` of a probe, `--expose-gc`).
+   * @default [] (only `--enable-source-maps`)
+   */
+  nodeArgs?: readonly string[];
 }
 
 /** The ready pattern of the worker: the SDK logs "Worker state changed" → RUNNING once it polls. */
@@ -60,7 +68,13 @@ export async function startProductProcess(opts: ProductProcessOptions): Promise<
   const env: NodeJS.ProcessEnv = { ...opts.env };
   delete env.NODE_OPTIONS;
   const { logFile, name } = opts;
-  const proc = startProcess(name, process.execPath, ['--enable-source-maps', opts.script], logFile, env);
+  const proc = startProcess(
+    name,
+    process.execPath,
+    ['--enable-source-maps', ...(opts.nodeArgs ?? []), opts.script],
+    logFile,
+    env,
+  );
   const text = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   const p: ProductProcess = {
     proc,
@@ -81,7 +95,8 @@ export async function startProductProcess(opts: ProductProcessOptions): Promise<
       p
         .lines()
         .map((l) => (l.msg === 'Serving /metrics, /healthz and /readyz' ? Number(l.port) : undefined))
-        .find((port) => port !== undefined),
+        .filter((port) => port !== undefined)
+        .at(-1),
     kill: () => killProcess(proc),
     stop: (graceMs = 15_000) => stopProcess(proc, graceMs),
   };

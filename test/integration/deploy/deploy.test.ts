@@ -248,6 +248,42 @@ describe('deploy/: Helm chart, plain manifests, Gardener registration', () => {
     expect(flagged.stderr).toMatch(/would violate PodSecurity "restricted:latest".*hostPath/);
   });
 
+  it('worker.splitRoles renders two worker Deployments, one per BEL_WORKER_ROLES role, each with its PDB and VPA', async () => {
+    const split = join(dir, 'split.yaml');
+    writeFileSync(
+      split,
+      await renderChart('split-seed', '--set', 'worker.splitRoles=true', '--set', 'vpa.enabled=true'),
+    );
+    const objs = objectsOf(readFileSync(split, 'utf8'));
+    const deployments = objs.filter((o) => o.kind === 'Deployment' && /-worker/.test(o.metadata.name));
+    const rolesOf = (o: K8sObject): unknown => {
+      const env = (
+        o as unknown as {
+          spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } } };
+        }
+      ).spec.template.spec.containers[0]!.env;
+      return env.find((e) => e.name === 'BEL_WORKER_ROLES')?.value;
+    };
+    expect(deployments.map((o) => [o.metadata.name, rolesOf(o)])).toEqual([
+      ['backupentry-lifecycle-worker', 'workflows'],
+      ['backupentry-lifecycle-worker-storage', 'storage'],
+    ]);
+    for (const kind of ['PodDisruptionBudget', 'VerticalPodAutoscaler'])
+      expect(objs.some((o) => o.kind === kind && o.metadata.name === 'backupentry-lifecycle-worker-storage')).toBe(
+        true,
+      );
+    // The default renders one worker Deployment without the variable (both roles).
+    const plain = objectsOf(readFileSync(PLAIN, 'utf8')).filter(
+      (o) => o.kind === 'Deployment' && /-worker/.test(o.metadata.name),
+    );
+    expect(plain.map((o) => [o.metadata.name, rolesOf(o)])).toEqual([['backupentry-lifecycle-worker', undefined]]);
+    // The VPA CRD is not on the test stack: only the rest goes to the API server.
+    const withoutVpa = join(dir, 'split-no-vpa.yaml');
+    writeFileSync(withoutVpa, await renderChart('split-seed', '--set', 'worker.splitRoles=true'));
+    const ok = await dryRun([withoutVpa]);
+    expect(ok.stderr).not.toMatch(/PodSecurity|hides previous definition|unknown field/i);
+  });
+
   it('the Gardener registration refers to its deployment, and its values render with the chart', async () => {
     const [reg, dep] = objectsOf(readFileSync(GARDENER, 'utf8')) as [
       K8sObject,

@@ -118,8 +118,10 @@ describe('worker configuration', () => {
       BEL_MAX_CONCURRENT_WORKFLOW_TASKS: '3',
       BEL_WORKER_HTTP_PORT: '0',
       BEL_WORKER_SDK_METRICS_ADDRESS: '0.0.0.0:0',
+      BEL_WORKER_ROLES: 'storage',
     }).worker;
     expect(w).toEqual({
+      roles: { workflows: false, storage: true },
       maxCachedWorkflows: 20,
       shutdownGraceMs: 120_000,
       workflowBundlePath: '/app/b.js',
