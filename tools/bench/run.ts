@@ -44,7 +44,13 @@ import { distBuild } from './live';
 import { RECONCILE_FULL, RECONCILE_QUICK, renderReconcileMarkdown, runReconcileBenchmark } from './reconcile';
 import { RETENTION_FULL, RETENTION_QUICK, renderRetentionMarkdown, runRetentionBenchmark } from './retention';
 import { writeRaw, writeReport, type RunSet } from './summary';
-import { MEMORY_QUICK, renderMemoryMarkdown, runMemoryBenchmark, type MemoryBenchResult } from './memory';
+import {
+  MEMORY_QUICK,
+  renderMemoryMarkdown,
+  runMemoryBenchmark,
+  type MemoryBenchOptions,
+  type MemoryBenchResult,
+} from './memory';
 import { writeMemoryReport } from './memory-report';
 import type { TemporalBackend } from '../stack';
 
@@ -247,18 +253,8 @@ export function parseLiveArgs(
 }
 
 /** Parses the memory benchmark's flags. */
-export function parseMemoryArgs(argv: string[]): {
-  mode: 'full' | 'quick' | 'custom';
-  entries: number;
-  concurrency: number;
-  maxCachedWorkflows: number;
-  workerOptions?: Record<string, unknown>;
-  workerEnv?: Record<string, string>;
-  nodeArgs?: string[];
+export function parseMemoryArgs(argv: string[]): Omit<MemoryBenchOptions, 'build' | 'dir' | 'log' | 'splitRoles'> & {
   splitRoles: boolean;
-  backend: TemporalBackend;
-  label: string;
-  settleMs?: number;
   note?: string;
   out?: string;
 } {
