@@ -1,4 +1,10 @@
-import { parseRetentionRecords, withRetentionRecord, type RetentionRecord } from '../../../domain';
+import {
+  isRetentionAnchorName,
+  parseRetentionRecords,
+  retentionAnchorName,
+  withRetentionRecord,
+  type RetentionRecord,
+} from '../../../domain';
 
 const REC: RetentionRecord = {
   workflowId: 'backupentry/seed/a',
@@ -45,5 +51,24 @@ describe('retention records on the credentials secret (an annotation anybody wit
     expect(withRetentionRecord(one, 'a', undefined)).toBeUndefined();
     // A malformed annotation is replaced, not merged into.
     expect(parseRetentionRecords(withRetentionRecord('{not json', 'a', REC))).toEqual({ a: REC });
+  });
+});
+
+describe('retentionAnchorName', () => {
+  it('spells the entry out when the Secret name fits, and is recognised as an anchor', () => {
+    expect(retentionAnchorName('shoot--p--s--uid')).toBe('backupentry-retention-shoot--p--s--uid');
+    expect(isRetentionAnchorName(retentionAnchorName('shoot--p--s--uid'))).toBe(true);
+    expect(isRetentionAnchorName('entry-shoot--p--s--uid')).toBe(false);
+  });
+
+  it('a name too long for a Secret is cut to 253 characters and tagged, stably and distinctly', () => {
+    const long = (tail: string): string => `shoot--p--${'a'.repeat(240)}--${tail}`;
+    const a = retentionAnchorName(long('1'));
+    const b = retentionAnchorName(long('2'));
+    expect(a.length).toBeLessThanOrEqual(253);
+    expect(a).toMatch(/^backupentry-retention-shoot--p--a+-[0-9a-f]{8}$/);
+    expect(a).not.toBe(b);
+    expect(retentionAnchorName(long('1'))).toBe(a);
+    expect(isRetentionAnchorName(a)).toBe(true);
   });
 });
