@@ -138,8 +138,15 @@ export interface KubeGateway {
   patchSecret(namespace: string, name: string, patch: MergePatch): Promise<SecretObject>;
   /** Like {@link editBackupEntryFinalizers}, for a Secret. */
   editSecretFinalizers(namespace: string, name: string, edit: FinalizerEdit, known?: ObjectMeta): Promise<boolean>;
-  /** The metadata of the Secrets in `namespace` that carry the label `labelSelector` (`key=value`). */
-  listSecretMetadata(namespace: string, labelSelector: string): Promise<SecretObject['metadata'][]>;
+  /**
+   * Whether a Secret in `namespace` carrying the label `labelSelector` (`key=value`) has metadata for which `test`
+   * holds. Reads metadata only (never data), a page at a time, and stops at the first match.
+   */
+  someSecretMetadata(
+    namespace: string,
+    labelSelector: string,
+    test: (meta: SecretObject['metadata']) => boolean,
+  ): Promise<boolean>;
   /** Creates a Secret (409 when it exists). */
   createSecret(secret: SecretObject): Promise<SecretObject>;
   /** Replaces a Secret wholesale; `metadata.resourceVersion` makes it conditional (409 when it changed). */

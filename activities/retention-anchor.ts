@@ -73,8 +73,9 @@ export function createRetentionAnchors(kube: KubeGateway) {
 
   /** True while an anchor in `namespace` other than one being deleted names `bucketName`. */
   async function bucketInUse(bucketName: string, namespace: string): Promise<boolean> {
-    const all = await kube.listSecretMetadata(namespace, `${LABEL_RETENTION_ANCHOR}=true`);
-    return all.some(
+    return kube.someSecretMetadata(
+      namespace,
+      `${LABEL_RETENTION_ANCHOR}=true`,
       (m) =>
         !m.deletionTimestamp &&
         Object.values(parseRetentionRecords(m.annotations?.[ANNOTATION_RETENTION_RECORDS])).some(

@@ -30,6 +30,7 @@ import {
   type SecretObject,
 } from '../../activities/kube-port';
 import { reuseConnections } from './connection-reuse';
+import { METADATA_LIST_ACCEPT } from './metadata-only';
 import { BACKUPENTRY_API, GardenerErrorCode } from '../../domain';
 
 /** Component name the controller reports in Events. */
@@ -113,6 +114,10 @@ function translate(err: unknown, what: string, quoteServerMessage: boolean): Kub
 }
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+/** A list that returns metadata only (`PartialObjectMetadataList`): no secret's data reaches this process. */
+const METADATA_LIST = setHeaderOptions('Accept', METADATA_LIST_ACCEPT);
+/** Secrets per page of a metadata list (a match usually comes in the first). */
+const METADATA_PAGE = 100;
 
 /** Event message limit (core/v1 Events are not meant for essays; kubectl shows one line). */
 const MAX_EVENT_MESSAGE = 1024;
@@ -277,13 +282,21 @@ export function createKubeGateway(kc: KubeConfig): KubeGateway {
         known,
       ),
 
-    listSecretMetadata: (namespace, labelSelector) =>
+    someSecretMetadata: (namespace, labelSelector, test) =>
       call(
         `list secrets in ${namespace} (${labelSelector})`,
-        async () =>
-          (await core.listNamespacedSecret({ namespace, labelSelector })).items.map(
-            (item) => toSecretObject(item).metadata,
-          ),
+        async () => {
+          let token: string | undefined;
+          do {
+            const page = await core.listNamespacedSecret(
+              { namespace, labelSelector, limit: METADATA_PAGE, ...(token ? { _continue: token } : {}) },
+              METADATA_LIST,
+            );
+            if (page.items.some((item) => test(toSecretObject(item).metadata))) return true;
+            token = page.metadata?._continue;
+          } while (token);
+          return false;
+        },
         false,
       ),
 

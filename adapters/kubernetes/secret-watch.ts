@@ -18,6 +18,7 @@ import {
   parseRetentionRecords,
 } from '../../domain';
 import { Reflector, type RestartReason } from './list-watch';
+import { METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT } from './metadata-only';
 
 /** What is remembered about a secret: digests of its data and the names of its keys (never the data). */
 export interface SecretFacts {
@@ -110,16 +111,12 @@ function factsOf(
   return { digest: secretDataDigest(kept), copyDigest: secretDataDigest(copied), keys: Object.keys(kept).sort() };
 }
 
-/** Accept headers of the metadata-only list and watch (the API server answers with PartialObjectMetadata). */
-const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
-const METADATA_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
-
 /** `kc` whose requests ask for metadata only (the Watch of client-node sets no Accept header of its own). */
 function metadataOnly(kc: KubeConfig): KubeConfig {
   const wrapped = Object.create(kc) as KubeConfig;
   wrapped.applySecurityAuthentication = async (ctx: RequestContext): Promise<void> => {
     await kc.applySecurityAuthentication(ctx);
-    ctx.setHeaderParam('Accept', METADATA_WATCH);
+    ctx.setHeaderParam('Accept', METADATA_WATCH_ACCEPT);
   };
   return wrapped;
 }
@@ -296,7 +293,7 @@ export class SecretWatch {
       list: async ({ limit, continueToken }) =>
         this.core.listNamespacedSecret(
           { namespace, limit, ...(continueToken ? { _continue: continueToken } : {}) },
-          setHeaderOptions('Accept', METADATA_LIST),
+          setHeaderOptions('Accept', METADATA_LIST_ACCEPT),
         ) as Promise<never>,
       transform: (obj) => toSecretItem(obj),
       keyOf: (s) => s.key,

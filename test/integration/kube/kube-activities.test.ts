@@ -971,6 +971,45 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
     });
   });
 
+  describe('someSecretMetadata (the bucket-hold check): metadata a page at a time, stopping at the first match', () => {
+    it('reads past the first page when it must, stops as soon as one matches, and says false when none does', async () => {
+      const gw = createKubeGateway(kc);
+      const ns = uniqueName('anchors');
+      await core.createNamespace({ body: { metadata: { name: ns } } });
+      const label = `${LABEL_RETENTION_ANCHOR}=true`;
+      // 130 labelled secrets (more than a page of 100) and one unlabelled; names sort in creation order.
+      for (let i = 0; i < 131; i++) {
+        await core.createNamespacedSecret({
+          namespace: ns,
+          body: {
+            metadata: {
+              name: `a-${String(i).padStart(3, '0')}`,
+              labels: i === 130 ? {} : { [LABEL_RETENTION_ANCHOR]: 'true' },
+              annotations: { mark: String(i) },
+            },
+            data: { password: b64(SECRET_MARK) },
+          },
+        });
+      }
+      const probe = (hit: (n: number) => boolean) => {
+        const seenMeta: unknown[] = [];
+        const found = gw.someSecretMetadata(ns, label, (m) => {
+          seenMeta.push(m);
+          return hit(Number(m.annotations?.mark));
+        });
+        return found.then((result) => ({ result, calls: seenMeta.length, text: JSON.stringify(seenMeta) }));
+      };
+      const late = await probe((n) => n === 129);
+      expect([late.result, late.calls]).toEqual([true, 130]);
+      const early = await probe((n) => n === 3);
+      expect(early.result).toBe(true);
+      expect(early.calls).toBeLessThanOrEqual(100);
+      const none = await probe((n) => n === 130);
+      expect([none.result, none.calls]).toEqual([false, 130]);
+      for (const r of [late, early, none]) expect(r.text).not.toContain(SECRET_MARK);
+    });
+  });
+
   describe('API errors', () => {
     function configFor(user: Record<string, unknown>): KubeConfig {
       const cluster = kc.getCurrentCluster()!;

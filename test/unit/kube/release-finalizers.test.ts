@@ -84,7 +84,7 @@ class MemoryKube {
       createEntryEvent: unused,
       getBackupBucket: unused,
       editBackupBucketFinalizers: unused,
-      listSecretMetadata: unused,
+      someSecretMetadata: unused,
     };
   }
 }
