@@ -11,7 +11,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { join } from 'node:path';
 import { startProductProcess, type ProductProcess } from '../stack';
 import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
-import { lifecycleHistory } from './history';
+import { lifecycleHistory, type TaskFigures, taskFigures } from './history';
 import { MemorySampler, benchScript, mapLimit, quantile, spread, type Rig, type Spread } from './live';
 
 /** Options of {@link runCeiling}. */
@@ -45,6 +45,8 @@ export interface CeilingResult {
   deletionStart: Spread;
   /** After the deadline: the timer fired. */
   timerFired: Spread;
+  /** The workflow task the timer's firing scheduled (it schedules the stub): queue and run, as ours' `storm.afterTimer`. */
+  afterTimer?: TaskFigures;
   /** Timer started − the signal call returned. */
   timerSetAfterSignal: Spread;
   /** Last deadline → every workflow closed. */
@@ -157,7 +159,7 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
       const { deadlineMs, returnedAt } = sent[i]!;
       const timer = h.timers.find((t) => t.summary === RETENTION_TIMER_SUMMARY);
       const stub = h.activities.find((a) => a.type === 'stubDeleteBackups');
-      return { deadlineMs, returnedAt, timer, stub, events: h.events, closedAt: h.closedAt };
+      return { deadlineMs, returnedAt, timer, stub, events: h.events, closedAt: h.closedAt, h };
     });
     const problems: string[] = [];
     const noStub = rows.filter((r) => !r.stub).length;
@@ -174,6 +176,7 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
       signalBurstMs,
       deletionStart: spread(rows.flatMap((r) => (r.stub ? [r.stub.scheduled - r.deadlineMs] : []))),
       timerFired: spread(rows.flatMap((r) => (r.timer?.fired !== undefined ? [r.timer.fired - r.deadlineMs] : []))),
+      afterTimer: taskFigures(rows.map((r) => ({ h: r.h, after: r.timer?.fired }))),
       timerSetAfterSignal: spread(rows.flatMap((r) => (r.timer ? [r.timer.started - r.returnedAt] : []))),
       drainMs: Math.max(...rows.map((r) => r.closedAt ?? NaN)) - lastDeadline,
       historyEvents: quantile(

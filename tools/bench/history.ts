@@ -8,6 +8,8 @@
  */
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { quantile, type Spread, spread } from './live';
 
 /** A regular activity: type and the times of its schedule, start and close events. */
 export interface ActivityTiming {
@@ -42,6 +44,17 @@ export interface LifecycleHistory {
   signals: Array<{ name: string; at: number }>;
   /** Workflow tasks completed across every run. */
   workflowTasks: number;
+  /** Every workflow task that was started: when it was scheduled, picked up by a worker, and completed (if it was). */
+  tasks: TaskTiming[];
+  /** Every event: its type (without `EVENT_TYPE_`), time, and the activity type of a marker or schedule. */
+  timeline: Array<{ type: string; at: number; detail?: string }>;
+}
+
+/** One workflow task: scheduled (queued), started (a worker polled it), completed (its commands came back). */
+export interface TaskTiming {
+  scheduled: number;
+  started: number;
+  completed?: number;
 }
 
 const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
@@ -68,19 +81,43 @@ function localActivityType(ev: HistoryEvent): string {
   return typeof t === 'string' ? t : '?';
 }
 
+/** `WorkflowTaskScheduled` for the enum value `EVENT_TYPE_WORKFLOW_TASK_SCHEDULED` (or its number). */
+function eventTypeName(t: unknown): string {
+  const name = typeof t === 'number' ? (temporal.api.enums.v1.EventType[t] ?? String(t)) : String(t);
+  return name
+    .replace(/^EVENT_TYPE_/, '')
+    .toLowerCase()
+    .replace(/(^|_)([a-z])/g, (_m, _s, c: string) => c.toUpperCase());
+}
+
 /** Adds one run's events to `out`. */
 function addRun(out: LifecycleHistory, events: readonly HistoryEvent[]): void {
   const byScheduledId = new Map<string, ActivityTiming>();
   const timerById = new Map<string, TimerTiming>();
+  const taskScheduled = new Map<string, number>();
+  const taskByStartedId = new Map<string, TaskTiming>();
   out.runs += 1;
   out.events += events.length;
   for (const ev of events) {
     const at = ms(ev.eventTime as never);
     const id = String(ev.eventId);
+    const detail = ev.markerRecordedEventAttributes
+      ? localActivityType(ev)
+      : ev.activityTaskScheduledEventAttributes?.activityType?.name;
+    out.timeline.push({ type: eventTypeName(ev.eventType), at, ...(detail ? { detail } : {}) });
     if (ev.workflowExecutionStartedEventAttributes) {
       if (!(out.startedAt <= at)) out.startedAt = at;
+    } else if (ev.workflowTaskScheduledEventAttributes) {
+      taskScheduled.set(id, at);
+    } else if (ev.workflowTaskStartedEventAttributes) {
+      const scheduled = taskScheduled.get(String(ev.workflowTaskStartedEventAttributes.scheduledEventId));
+      const t: TaskTiming = { scheduled: scheduled ?? at, started: at };
+      taskByStartedId.set(id, t);
+      out.tasks.push(t);
     } else if (ev.workflowTaskCompletedEventAttributes) {
       out.workflowTasks += 1;
+      const t = taskByStartedId.get(String(ev.workflowTaskCompletedEventAttributes.startedEventId));
+      if (t) t.completed = at;
     } else if (ev.activityTaskScheduledEventAttributes) {
       const a = { type: ev.activityTaskScheduledEventAttributes.activityType?.name ?? '?', scheduled: at };
       byScheduledId.set(id, a);
@@ -153,6 +190,8 @@ export async function lifecycleHistory(client: Client, workflowId: string, maxRu
     timers: [],
     signals: [],
     workflowTasks: 0,
+    tasks: [],
+    timeline: [],
   };
   for (const events of runs.reverse()) {
     delete out.closedAt; // the last run's close is the lifecycle's
@@ -162,4 +201,28 @@ export async function lifecycleHistory(client: Client, workflowId: string, maxRu
   out.timers.sort((a, b) => a.started - b.started);
   out.signals.sort((a, b) => a.at - b.at);
   return out;
+}
+
+/** One workflow task per lifecycle: queue = started − scheduled, run = completed − started, local-activity markers in it (median). */
+export interface TaskFigures {
+  queue: Spread;
+  run: Spread;
+  localActivities: number;
+}
+
+/** The workflow task each lifecycle scheduled at or after `after` (e.g. its timer's firing), as {@link TaskFigures}. */
+export function taskFigures(xs: ReadonlyArray<{ h: LifecycleHistory; after: number | undefined }>): TaskFigures {
+  const queue: number[] = [];
+  const run: number[] = [];
+  const markers: number[] = [];
+  for (const { h, after } of xs) {
+    if (after === undefined) continue;
+    const i = h.tasks.findIndex((t) => t.scheduled >= after);
+    const t = h.tasks[i];
+    if (!t || t.completed === undefined) continue;
+    queue.push(t.started - t.scheduled);
+    run.push(t.completed - t.started);
+    markers.push(h.localActivities.filter((a) => a.recorded >= t.started && a.recorded <= t.completed!).length);
+  }
+  return { queue: spread(queue), run: spread(run), localActivities: quantile(markers, 0.5) };
 }

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
-import { BACKUPENTRY_API, FINALIZER, workflowIdFor } from '../../domain';
+import { BACKUPENTRY_API, FINALIZER, LABEL_RETENTION_ANCHOR, retentionAnchorName, workflowIdFor } from '../../domain';
 import { Reflector } from '../../adapters/kubernetes/list-watch';
 import {
   processMemory,
@@ -514,9 +514,19 @@ export class SecretObserver {
   readonly seen = new Map<string, ObservedSecret>();
   private readonly reflector: Reflector<SecretSnapshot>;
 
-  constructor(kc: KubeConfig, run: string, namespace = 'garden') {
+  /**
+   * By default this run's provider secrets (`entry-<name>`, labelled with the run; "released" = our finalizer off).
+   * `anchors`: the retention anchors instead (`backupentry-retention-<name>`; "released" = the anchor deleted).
+   */
+  constructor(
+    kc: KubeConfig,
+    run: string,
+    namespace = 'garden',
+    private readonly kind: 'provider-secrets' | 'anchors' = 'provider-secrets',
+  ) {
     const core = kc.makeApiClient(CoreV1Api);
-    const selector = `${RUN_LABEL}=${run}`;
+    const anchors = kind === 'anchors';
+    const selector = anchors ? `${LABEL_RETENTION_ANCHOR}=true` : `${RUN_LABEL}=${run}`;
     this.reflector = new Reflector<SecretSnapshot>({
       name: `bench-secrets/${namespace}`,
       kubeConfig: kc,
@@ -530,7 +540,9 @@ export class SecretObserver {
         })) as never,
       transform: (obj) => {
         const o = obj as { metadata?: { name?: string; labels?: Record<string, string>; finalizers?: string[] } };
-        if (o.metadata?.labels?.[RUN_LABEL] !== run || !o.metadata.name) return undefined;
+        if (!o.metadata?.name) return undefined;
+        if (anchors) return { name: o.metadata.name, held: true };
+        if (o.metadata.labels?.[RUN_LABEL] !== run) return undefined;
         return { name: o.metadata.name, held: (o.metadata.finalizers ?? []).includes(FINALIZER) };
       },
       keyOf: (e) => e.name,
@@ -553,10 +565,15 @@ export class SecretObserver {
     this.seen.set(name, o);
   }
 
-  /** When the secret of `entry` lost our finalizer, if it has and does not hold it again. */
+  /** When the secret of `entry` lost our finalizer (its anchor was deleted), if it has and does not hold it again. */
   releasedAt(entry: string): number | undefined {
-    const o = this.seen.get(`entry-${entry}`);
+    const o = this.seen.get(this.kind === 'anchors' ? retentionAnchorName(entry) : `entry-${entry}`);
     return o && !o.held ? o.releasedAt : undefined;
+  }
+
+  /** Whether `entry`'s secret (anchor) was ever seen. */
+  saw(entry: string): boolean {
+    return this.seen.has(this.kind === 'anchors' ? retentionAnchorName(entry) : `entry-${entry}`);
   }
 
   async stop(): Promise<void> {

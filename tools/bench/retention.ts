@@ -28,7 +28,7 @@ import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
 import { runCeiling, type CeilingResult } from './ceiling';
 import { machineInfo, type MachineInfo } from './deletion';
 import { FloorRetention } from './floor-retention';
-import { lifecycleHistory } from './history';
+import { lifecycleHistory, type TaskFigures, taskFigures } from './history';
 import {
   EntryObserver,
   MemorySampler,
@@ -135,6 +135,15 @@ export interface RetentionBenchResult {
   coldRestart?: boolean;
   /** The worker's SDK metrics at the end (the workflows worker's; after a cold restart: since the restart). */
   sdk?: SdkSummary;
+  /**
+   * Where the deletion's time goes, per entry, from the workflow-task events: the task the retention timer's firing
+   * scheduled (`afterTimer`, which schedules `deleteBackups`) and the one `deleteBackups`' completion scheduled
+   * (`afterDeletion`, which ends the lifecycle): `queue` = started − scheduled (waiting for a worker's slot and poll),
+   * `run` = completed − started (the worker's time, local activities included), `localActivities` = markers in it.
+   */
+  storm?: Record<'afterTimer' | 'afterDeletion', TaskFigures>;
+  /** The entry whose deletion started last: its events from the retention timer's firing to the deletion's start. */
+  slowestDeletion?: { entry: string; events: Array<{ type: string; afterDeadlineMs: number; detail?: string }> };
   /** Per entry: deletionTimestamp → Pending status seen (the workflow took over the deletion). */
   pendingAfterDeletionMs: Spread;
   /**
@@ -200,32 +209,53 @@ async function until(
   }
 }
 
-/** Deadline → gone per entry: the later of "entry object gone" and "our finalizer off its secret", by the watches. */
+/**
+ * Deadline → gone per entry: the latest of "entry object gone", "our finalizer off its secret" and, where the entry
+ * had a retention anchor (`release-entry`), "its anchor deleted", by the watches.
+ */
 function goneFigures(
   names: readonly string[],
   deadlines: ReadonlyMap<string, number>,
   entries: EntryObserver,
   secrets: SecretObserver,
+  anchors?: SecretObserver,
 ): GoneFigures {
   const per: number[] = [];
   let last = -Infinity;
   let missing = 0;
   for (const n of names) {
-    const entryGone = entries.seen.get(n)?.goneAt;
-    const released = secrets.releasedAt(n);
-    if (entryGone === undefined || released === undefined) {
+    const gone = goneAt(n, entries, secrets, anchors);
+    if (gone === undefined) {
       missing += 1;
       continue;
     }
-    const gone = Math.max(entryGone, released);
     per.push(gone - deadlines.get(n)!);
     last = Math.max(last, gone);
   }
   return { perEntry: spread(per), overallMs: last - Math.max(...deadlines.values()), missing };
 }
 
-const goneCount = (names: readonly string[], entries: EntryObserver, secrets: SecretObserver): number =>
-  names.filter((n) => entries.seen.get(n)?.goneAt !== undefined && secrets.releasedAt(n) !== undefined).length;
+/** When `name` was entirely gone (see goneFigures); undefined while any part remains. */
+function goneAt(
+  name: string,
+  entries: EntryObserver,
+  secrets: SecretObserver,
+  anchors?: SecretObserver,
+): number | undefined {
+  const entryGone = entries.seen.get(name)?.goneAt;
+  const released = secrets.releasedAt(name);
+  if (entryGone === undefined || released === undefined) return undefined;
+  if (!anchors?.saw(name)) return Math.max(entryGone, released);
+  const anchorGone = anchors.releasedAt(name);
+  return anchorGone === undefined ? undefined : Math.max(entryGone, released, anchorGone);
+}
+
+const goneCount = (
+  names: readonly string[],
+  entries: EntryObserver,
+  secrets: SecretObserver,
+  anchors?: SecretObserver,
+): number => names.filter((n) => goneAt(n, entries, secrets, anchors) !== undefined).length;
 
 /** Runs the benchmark (throws only when the rig cannot start or entries never reach a state). */
 export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<RetentionBenchResult> {
@@ -261,6 +291,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
     await rig.prepare([...entries, ...floorEntries], BUCKET, o.objects, o.concurrency);
     const observer = new EntryObserver(rig.kc, rig.run);
     const secrets = new SecretObserver(rig.kc, rig.run);
+    const anchors = new SecretObserver(rig.kc, rig.run, 'garden', 'anchors');
     try {
       const every = (what: string, total = o.entries): ((n: number) => void) => {
         let shown = 0;
@@ -338,7 +369,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         await rig.restartWorker();
       }
       await until(
-        () => goneCount(names, observer, secrets),
+        () => goneCount(names, observer, secrets, anchors),
         names.length,
         'gone with their finalizers released',
         3600_000 + o.retentionSeconds * 1000,
@@ -380,7 +411,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         };
       });
       const deadlines = new Map(rows.map((r) => [r.name, r.deadline]));
-      const gone = goneFigures(names, deadlines, observer, secrets);
+      const gone = goneFigures(names, deadlines, observer, secrets, anchors);
       problems.unshift(
         ...verify(
           rig.localRoot,
@@ -411,6 +442,20 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         afterSignal: spread(rows.flatMap((r) => (r.set && r.signal ? [r.set.started - r.signal.at] : []))),
       };
       const med = (xs: number[]): number => quantile(xs, 0.5);
+      const storm = {
+        afterTimer: taskFigures(rows.map((r) => ({ h: r.h, after: r.fired?.fired }))),
+        afterDeletion: taskFigures(rows.map((r) => ({ h: r.h, after: r.del?.closed }))),
+      };
+      const slow = rows.reduce<(typeof rows)[number] | undefined>(
+        (a, r) => (r.del && (!a?.del || r.del.scheduled > a.del.scheduled) ? r : a),
+        undefined,
+      );
+      const slowestDeletion = slow?.fired && {
+        entry: slow.name,
+        events: slow.h.timeline
+          .filter((ev) => ev.at >= slow.fired!.fired! && ev.at <= slow.del!.scheduled)
+          .map(({ at, ...ev }) => ({ ...ev, afterDeadlineMs: at - slow.deadline })),
+      };
       const history = {
         events: spread(rows.map((r) => r.h.events)),
         runsMax: Math.max(...rows.map((r) => r.h.runs)),
@@ -458,6 +503,8 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         },
         ...(o.coldRestart ? { coldRestart: true } : {}),
         ...(Object.keys(sdk).length ? { sdk } : {}),
+        storm,
+        ...(slowestDeletion ? { slowestDeletion } : {}),
         pendingAfterDeletionMs: spread(
           rows.flatMap((r) => (r.pendingAt !== undefined ? [r.pendingAt - r.deletedAt] : [])),
         ),
@@ -512,6 +559,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         ok: problems.length === 0,
       };
     } finally {
+      await anchors.stop();
       await secrets.stop();
       await observer.stop();
     }
@@ -610,6 +658,10 @@ function verify(root: string, names: readonly string[], rows: Array<{ deadline: 
 }
 
 /** One line of the SDK summary for the report. */
+export function taskLine(t: TaskFigures): string {
+  return `queue ${t.queue.p50} / ${t.queue.p99}, run ${t.run.p50} / ${t.run.p99} (${t.localActivities} local activities, median)`;
+}
+
 export function sdkLine(s: SdkSummary): string {
   const h = (name: string, x?: { count: number; p50Ms: number; p99Ms: number; meanMs: number }): string[] =>
     x ? [`${name} n ${x.count}, mean ${x.meanMs} ms, p50 ≤ ${x.p50Ms} ms, p99 ≤ ${x.p99Ms} ms`] : [];
@@ -703,6 +755,27 @@ export function renderRetentionMarkdown(r: RetentionBenchResult): string {
     `Deletion → Pending status seen (${r.pendingAfterDeletionMs.n} entries): p50 ${v(r.pendingAfterDeletionMs.p50)} ms, p99 ${v(r.pendingAfterDeletionMs.p99)} ms. ` +
       `Retention timer precision (fired − set to fire, ${r.timerPrecisionMs.n} timers): p50 ${v(r.timerPrecisionMs.p50)} ms, p99 ${v(r.timerPrecisionMs.p99)} ms.`,
     '',
+    ...(r.storm
+      ? [
+          'Where the deletion goes (workflow-task events; queue = started − scheduled, run = completed − started, ' +
+            `ms p50 / p99): the task after the retention timer fired ${taskLine(r.storm.afterTimer)}; ` +
+            `the task after deleteBackups completed ${taskLine(r.storm.afterDeletion)}` +
+            (r.ceiling?.afterTimer
+              ? `; the no-op ceiling's task after its timer fired ${taskLine(r.ceiling.afterTimer)}.`
+              : '.'),
+          '',
+        ]
+      : []),
+    ...(r.slowestDeletion
+      ? [
+          `The last deletion to start (${r.slowestDeletion.entry}), ms after its deadline: ` +
+            r.slowestDeletion.events
+              .map((e) => `${e.type}${e.detail ? ` ${e.detail}` : ''} ${e.afterDeadlineMs}`)
+              .join(', ') +
+            '.',
+          '',
+        ]
+      : []),
     ...(r.sdk ? [`SDK metrics (workflows worker): ${sdkLine(r.sdk)}.`, ''] : []),
     `Peak RSS: worker ${r.peakRssMiB.worker ?? '–'} MiB, watcher ${r.peakRssMiB.watcher ?? '–'} MiB, Temporal dev server ${r.peakRssMiB.temporal ?? '– (not started by the benchmark)'} MiB. ` +
       `Verified (every prefix empty, every entry gone, no deletion before its deadline): ${r.verified ? 'yes' : `**no**: ${r.problems.join('; ')}`}.`,
