@@ -12,7 +12,17 @@ import { join } from 'node:path';
 import { startProductProcess, type ProductProcess } from '../stack';
 import { RETENTION_TIMER_SUMMARY } from '../../workflows/timer-summaries';
 import { lifecycleHistory, type TaskFigures, taskFigures } from './history';
-import { MemorySampler, benchScript, mapLimit, quantile, spread, type Rig, type Spread } from './live';
+import {
+  CpuMeter,
+  type CpuWindow,
+  MemorySampler,
+  benchScript,
+  mapLimit,
+  quantile,
+  spread,
+  type Rig,
+  type Spread,
+} from './live';
 
 /** Options of {@link runCeiling}. */
 export interface CeilingOptions {
@@ -47,6 +57,8 @@ export interface CeilingResult {
   timerFired: Spread;
   /** The workflow task the timer's firing scheduled (it schedules the stub): queue and run, as ours' `storm.afterTimer`. */
   afterTimer?: TaskFigures;
+  /** CPU seconds of the ceiling's worker and Temporal from the restart (or the signals) until every workflow closed. */
+  stormCpu?: CpuWindow;
   /** Timer started − the signal call returned. */
   timerSetAfterSignal: Spread;
   /** Last deadline → every workflow closed. */
@@ -138,6 +150,8 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
       await worker.stop(10_000);
       worker = await start();
     }
+    const cpu = new CpuMeter(() => ({ ...rig.processPids(), worker: worker?.proc.child.pid }));
+    cpu.start();
     const closedBy = Date.now() + o.retentionSeconds * 1000 + 60 * 60_000;
     await mapLimit(ids, 16, async (id) => {
       const h = client.workflow.getHandle(id);
@@ -152,6 +166,7 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
       throw new Error(`ceiling: ${id} did not close in time`);
     });
     sampler.stop();
+    const stormCpu = cpu.stop();
 
     o.log(`ceiling: all closed; reading ${o.entries} histories`);
     const rows = await mapLimit(ids, 16, async (id, i) => {
@@ -177,6 +192,7 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
       deletionStart: spread(rows.flatMap((r) => (r.stub ? [r.stub.scheduled - r.deadlineMs] : []))),
       timerFired: spread(rows.flatMap((r) => (r.timer?.fired !== undefined ? [r.timer.fired - r.deadlineMs] : []))),
       afterTimer: taskFigures(rows.map((r) => ({ h: r.h, after: r.timer?.fired }))),
+      stormCpu,
       timerSetAfterSignal: spread(rows.flatMap((r) => (r.timer ? [r.timer.started - r.returnedAt] : []))),
       drainMs: Math.max(...rows.map((r) => r.closedAt ?? NaN)) - lastDeadline,
       historyEvents: quantile(

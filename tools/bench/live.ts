@@ -8,7 +8,7 @@
 import { reuseConnections } from '../../adapters/kubernetes/connection-reuse';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
@@ -198,6 +198,21 @@ export class Rig {
   /** The stack's Temporal server process id, when this rig started the stack (for its memory). */
   get temporalPid(): number | undefined {
     return this.stack?.temporal?.process.child.pid;
+  }
+
+  /** Process ids of the stack's servers and the service's processes (the benchmark samples their memory and CPU). */
+  processPids(): Record<string, number | undefined> {
+    const t = this.stack?.temporal;
+    return {
+      worker: this.worker?.proc.child.pid,
+      ...(this.storageWorker ? { 'storage worker': this.storageWorker.proc.child.pid } : {}),
+      watcher: this.watcher?.proc.child.pid,
+      temporal: t?.process.child.pid,
+      ...(t && 'postgres' in t ? { postgresql: t.postgres.child.pid } : {}),
+      'kube-apiserver': this.stack?.kube?.apiserver.child.pid,
+      etcd: this.stack?.kube?.etcd.child.pid,
+      benchmark: process.pid,
+    };
   }
 
   /** Starts the worker and the watcher processes; resolves once both are ready. */
@@ -633,5 +648,92 @@ export class MemorySampler {
   stop(): void {
     this.sample();
     clearInterval(this.timer);
+  }
+}
+
+/** Seconds per clock tick of `/proc/<pid>/stat` (USER_HZ: 100 on every Linux the stack runs on). */
+const CLOCK_TICK_S = 0.01;
+
+/** Fields after the command name of `/proc/<pid>/stat` (`[0]` is the state, `[1]` the parent pid). */
+function statFields(pid: number): string[] | undefined {
+  try {
+    // The command name (field 2) may hold spaces: split after its closing parenthesis.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds (user + system) `pid` has used so far, from `/proc`; with `tree`, also its waited-for children's and its
+ * live descendants' (PostgreSQL forks a backend per connection). Undefined once it is gone.
+ */
+export function cpuSeconds(pid: number | undefined, tree = false): number | undefined {
+  if (pid === undefined) return undefined;
+  const own = statFields(pid);
+  if (!own) return undefined;
+  const ticks = (f: string[], withChildren: boolean): number =>
+    Number(f[11]) + Number(f[12]) + (withChildren ? Number(f[13]) + Number(f[14]) : 0);
+  let total = ticks(own, tree);
+  if (!tree) return total * CLOCK_TICK_S;
+  const parents = new Map<number, number>();
+  const fields = new Map<number, string[]>();
+  for (const name of readdirSync('/proc')) {
+    const child = Number(name);
+    if (!Number.isInteger(child) || child === pid) continue;
+    const f = statFields(child);
+    if (!f) continue;
+    parents.set(child, Number(f[1]));
+    fields.set(child, f);
+  }
+  const under = (p: number): boolean => {
+    for (let q = parents.get(p); q !== undefined; q = parents.get(q)) if (q === pid) return true;
+    return false;
+  };
+  for (const [child, f] of fields) if (under(child)) total += ticks(f, false);
+  return total * CLOCK_TICK_S;
+}
+
+/** CPU time each named process used between {@link CpuMeter.start} and {@link CpuMeter.stop}, and the wall time. */
+export interface CpuWindow {
+  wallS: number;
+  /** CPU seconds per process over the window (a process that was not there at both ends is left out). */
+  cpuS: Record<string, number>;
+}
+
+/** Measures which process the CPU went to over a window (where a CPU-bound phase spends its time). */
+export class CpuMeter {
+  private at = 0;
+  private begin: Record<string, number> = {};
+
+  /** `trees`: the names whose descendants count too (a process forked per connection); the rest are counted alone. */
+  constructor(
+    private readonly pids: () => Record<string, number | undefined>,
+    private readonly trees: readonly string[] = ['postgresql'],
+  ) {}
+
+  start(): void {
+    this.at = Date.now();
+    this.begin = this.read();
+  }
+
+  stop(): CpuWindow {
+    const end = this.read();
+    const cpuS: Record<string, number> = {};
+    for (const [name, s] of Object.entries(end)) {
+      const b = this.begin[name];
+      if (b !== undefined) cpuS[name] = Math.round((s - b) * 100) / 100;
+    }
+    return { wallS: Math.round((Date.now() - this.at) / 100) / 10, cpuS };
+  }
+
+  private read(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(this.pids())) {
+      const s = cpuSeconds(pid, this.trees.includes(name));
+      if (s !== undefined) out[name] = s;
+    }
+    return out;
   }
 }

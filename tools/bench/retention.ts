@@ -31,6 +31,8 @@ import { FloorRetention } from './floor-retention';
 import { lifecycleHistory, type TaskFigures, taskFigures } from './history';
 import {
   EntryObserver,
+  CpuMeter,
+  type CpuWindow,
   MemorySampler,
   Rig,
   benchScript,
@@ -142,6 +144,11 @@ export interface RetentionBenchResult {
    * `run` = completed − started (the worker's time, local activities included), `localActivities` = markers in it.
    */
   storm?: Record<'afterTimer' | 'afterDeletion', TaskFigures>;
+  /**
+   * CPU seconds each process used from the moment every retention was registered (after the restart, with
+   * `coldRestart`) until every entry was gone: where a CPU-bound storm spends its time.
+   */
+  stormCpu?: CpuWindow;
   /** The entry whose deletion started last: its events from the retention timer's firing to the deletion's start. */
   slowestDeletion?: { entry: string; events: Array<{ type: string; afterDeadlineMs: number; detail?: string }> };
   /** Per entry: deletionTimestamp → Pending status seen (the workflow took over the deletion). */
@@ -207,6 +214,18 @@ async function until(
       throw new Error(`${total - n} of ${total} entries not ${what} after ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** "worker 36.8, temporal 18, …; all 74.3": CPU seconds per process, the largest first. */
+function cpuLine(w: CpuWindow): string {
+  const parts = Object.entries(w.cpuS)
+    .filter(([, s]) => s > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, s]) => `${name} ${s}`);
+  return `${parts.join(', ')}; all ${round(
+    Object.values(w.cpuS).reduce((a, b) => a + b, 0),
+    1,
+  )}`;
 }
 
 /**
@@ -336,6 +355,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         watcher: rig.watcher?.proc.child.pid,
         temporal: rig.temporalPid,
       }));
+      const cpu = new CpuMeter(() => rig.processPids());
       log(`ours: creating ${o.entries} entries (${o.concurrency} in flight)`);
       const t0 = Date.now();
       await mapLimit(entries, o.concurrency, (e) => rig.createEntry(e, BUCKET));
@@ -368,6 +388,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         if (left < 10_000) problems.push(`cold restart only ${Math.round(left / 1000)} s before the first deadline`);
         await rig.restartWorker();
       }
+      cpu.start();
       await until(
         () => goneCount(names, observer, secrets, anchors),
         names.length,
@@ -378,6 +399,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
       // The lifecycle's history is complete once the workflow has closed.
       await mapLimit(entries, 16, (e) => rig.client!.workflow.getHandle(rig.workflowId(e.name)).result());
       sampler.stop();
+      const stormCpu = cpu.stop();
       const sdk = await scrapeSdk(rig);
 
       log(`ours: all gone; reading ${o.entries} workflow histories`);
@@ -504,6 +526,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         ...(o.coldRestart ? { coldRestart: true } : {}),
         ...(Object.keys(sdk).length ? { sdk } : {}),
         storm,
+        stormCpu,
         ...(slowestDeletion ? { slowestDeletion } : {}),
         pendingAfterDeletionMs: spread(
           rows.flatMap((r) => (r.pendingAt !== undefined ? [r.pendingAt - r.deletedAt] : [])),
@@ -745,7 +768,8 @@ export function renderRetentionMarkdown(r: RetentionBenchResult): string {
       ? `**No-op ceiling** (tools/bench/ceiling-workflow.ts on a bench-only worker, same cache and slots, same N and retention): ` +
         `${c.entries} started and idle in ${s(c.startAllMs)} s, signalled in ${s(c.signalBurstMs)} s; stub activity scheduled after the deadline ` +
         `p50 ${v(c.deletionStart.p50)} ms, p99 ${v(c.deletionStart.p99)} ms; timer set after the signal returned p99 ${v(c.timerSetAfterSignal.p99)} ms; ` +
-        `last deadline → all closed ${s(c.drainMs)} s; ${c.historyEvents} history events per workflow; worker peak RSS ${c.workerPeakRssMiB ?? '–'} MiB.`
+        `last deadline → all closed ${s(c.drainMs)} s; ${c.historyEvents} history events per workflow; worker peak RSS ${c.workerPeakRssMiB ?? '–'} MiB` +
+        (c.stormCpu ? `; CPU until all closed (${c.stormCpu.wallS} s wall, CPU seconds): ${cpuLine(c.stormCpu)}.` : '.')
       : 'No-op ceiling: not run.',
     '',
     r.floor
@@ -763,6 +787,15 @@ export function renderRetentionMarkdown(r: RetentionBenchResult): string {
             (r.ceiling?.afterTimer
               ? `; the no-op ceiling's task after its timer fired ${taskLine(r.ceiling.afterTimer)}.`
               : '.'),
+          '',
+        ]
+      : []),
+    ...(r.stormCpu
+      ? [
+          `CPU from every retention registered to every entry gone (${r.stormCpu.wallS} s wall, ${os.cpus().length} cores; ` +
+            'CPU seconds): ' +
+            cpuLine(r.stormCpu) +
+            '.',
           '',
         ]
       : []),
