@@ -193,6 +193,46 @@ export function figuresOf(r: RawResult): Figure[] {
       fin(r.ceiling?.deletionStart.p99) ? r.ceiling!.deletionStart.p99 / 1000 : undefined,
     );
     add('ceiling.rss', 'no-op ceiling: worker peak RSS', 'MiB', r.ceiling?.workerPeakRssMiB);
+    // Issue 25: registration of every entry and the storm, each against the ceiling's same phase; CPU over the storm.
+    const registration = r.registration?.afterDeletion.p99;
+    const ceilingRegistration = r.ceiling?.timerSetAfterSignal.p99;
+    add(
+      'registration.p99',
+      'registration (beginDeletion marker − deletionTimestamp), every entry, p99',
+      's',
+      fin(registration) ? registration / 1000 : undefined,
+    );
+    add(
+      'ceiling.registration.p99',
+      'no-op ceiling: timer set after the signal returned, p99',
+      's',
+      fin(ceilingRegistration) ? ceilingRegistration / 1000 : undefined,
+    );
+    add(
+      'registration.ratioToCeiling',
+      'registration p99, ours / ceiling',
+      '×',
+      fin(registration) && fin(ceilingRegistration) && ceilingRegistration > 0
+        ? registration / ceilingRegistration
+        : undefined,
+    );
+    add(
+      'deletionStart.ratioToCeiling',
+      'deletion start after the deadline p99, ours / ceiling',
+      '×',
+      fin(r.ceiling?.deletionStart.p99) && r.ceiling!.deletionStart.p99 > 0
+        ? r.lateness.deletionStart.p99 / r.ceiling!.deletionStart.p99
+        : undefined,
+    );
+    add('cpu.ours', 'CPU over the storm, every process, ours', 's', r.stormCpu ? total(r.stormCpu.cpuS) : undefined);
+    add('cpu.ours.worker', 'CPU over the storm, our worker', 's', r.stormCpu?.cpuS.worker);
+    add(
+      'cpu.ceiling',
+      'CPU over the storm, every process, ceiling',
+      's',
+      r.ceiling?.stormCpu ? total(r.ceiling.stormCpu.cpuS) : undefined,
+    );
+    add('cpu.ceiling.worker', 'CPU over the storm, the ceiling worker', 's', r.ceiling?.stormCpu?.cpuS.worker);
   } else {
     for (const x of r.runs as DeletionRun[]) {
       const k = `${x.backend}.${x.objects}.${x.deleter}`;
@@ -387,8 +427,62 @@ function took(r: RawResult): string {
 
 const TITLES: Record<string, string> = { deletion: 'Deletion', reconcile: 'Reconcile', retention: 'Retention' };
 
+/** A set of runs kept apart from `raw/` (e.g. `issue-25/dev-500`): its folder name and its newest retention set. */
+export interface NamedSet {
+  name: string;
+  runs: readonly RawResult[];
+}
+
+/** The newest retention set of every `<dir>/<group>/<name>/raw/` (the issue-25 sets per backend and size). */
+export function groupSets(dir: string, group: string): NamedSet[] {
+  const root = join(dir, group);
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(root, d.name, 'raw')))
+    .map((d) => ({ name: `${group}/${d.name}`, runs: newestSets(readRaw(join(root, d.name))).get('retention') ?? [] }))
+    .filter((x) => x.runs.length >= 3);
+}
+
+/** Median (min – max), runs — or "–" when no run has the figure. */
+function measured(runs: readonly RawResult[], key: string, unit: string): string {
+  const a = aggregate(runs).find((x) => x.key === key);
+  if (!a) return '–';
+  return `${withUnit(a.stat.median, unit)}${a.stat.n > 1 ? ` (${spanOf(a.stat, unit)})` : ''}`;
+}
+
+/**
+ * Issue 25's target table per backend and size, from the sets of ≥ 3 runs under `<dir>/issue-25/` (worker memory is
+ * the memory benchmark's: `memory/README.md`).
+ */
+export function renderIssue25Table(sets: readonly NamedSet[]): string {
+  const lines = [
+    '| set | backend | N | runs | registration p99, ours / ceiling (target ≤ 1.3×) | storm deletion start p99, ours / ceiling (≤ 1.3×) | ours p99 (dev, 500: < 5 s) | ceiling p99 | CPU over the storm, ours / ceiling (worker) | worker peak RSS |',
+    '|---|---|---:|---:|---|---|---|---|---|---|',
+  ];
+  for (const { name, runs } of sets) {
+    const first = runs[0]!;
+    if (first.benchmark !== 'retention') continue;
+    const cpuFigures = ['cpu.ours', 'cpu.ceiling', 'cpu.ours.worker', 'cpu.ceiling.worker'].map((k) =>
+      measured(runs, k, 's'),
+    );
+    const cpu = cpuFigures.includes('–')
+      ? '–'
+      : `${cpuFigures[0]} / ${cpuFigures[1]} (${cpuFigures[2]} / ${cpuFigures[3]})`;
+    lines.push(
+      `| \`${name}\` | ${first.settings.backend ?? 'dev'} | ${first.settings.entries} | ${runs.length} | ` +
+        `${measured(runs, 'registration.ratioToCeiling', '×')} (${measured(runs, 'registration.p99', 's')} / ${measured(runs, 'ceiling.registration.p99', 's')}) | ` +
+        `${measured(runs, 'deletionStart.ratioToCeiling', '×')} | ${measured(runs, 'deletionStart.p99', 's')} | ` +
+        `${measured(runs, 'ceiling.deletionStart.p99', 's')} | ${cpu} | ${measured(runs, 'rss.worker', 'MiB')} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
 /** The report: the target table, then per benchmark its set's summary, the runs' load averages and each run's section. */
-export function renderReport(sets: ReadonlyMap<string, readonly RawResult[]>): string {
+export function renderReport(
+  sets: ReadonlyMap<string, readonly RawResult[]>,
+  issue25: readonly NamedSet[] = [],
+): string {
   const out = [
     '# Benchmark results',
     '',
@@ -400,6 +494,22 @@ export function renderReport(sets: ReadonlyMap<string, readonly RawResult[]>): s
     '',
     renderTargetTable(sets),
     '',
+    ...(issue25.length
+      ? [
+          '## Issue 25: each phase against the no-op ceiling, per backend (cold-cache storm)',
+          '',
+          'From the sets of ≥ 3 runs under `issue-25/` (each folder holds its raw results and its own report); median ' +
+            '(min – max). Registration: every entry, the `beginDeletion` marker − `deletionTimestamp`, against the ' +
+            "ceiling's timer set after its signal returned. Storm: the worker restarted once every retention is " +
+            'registered, deletion start (`deleteBackups` scheduled) after the deadline, against the ceiling (restarted ' +
+            'too) scheduling its stub activity. CPU: CPU seconds of every process from every retention registered to ' +
+            'every entry gone (the sets before the CPU meter show –). Worker memory at 500 and 5 000 open workflows: ' +
+            '`memory/README.md`.',
+          '',
+          renderIssue25Table(issue25),
+          '',
+        ]
+      : []),
   ];
   for (const [name, runs] of sets) {
     const first = runs[0]!;
@@ -452,7 +562,7 @@ export function writeReport(dir: string, base: string, mode?: string): { md: str
   const sets = newestSets(readRaw(dir), mode);
   const md = join(dir, `${base}.md`);
   const json = join(dir, `${base}.json`);
-  writeFileSync(md, renderReport(sets));
+  writeFileSync(md, renderReport(sets, groupSets(dir, 'issue-25')));
   const summary = Object.fromEntries(
     [...sets].map(([name, runs]) => [
       name,

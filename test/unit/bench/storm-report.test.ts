@@ -1,0 +1,72 @@
+/**
+ * The retention benchmark's issue-25 report: the per-backend table built from committed raw results, and the CPU
+ * meter that says where a CPU-bound storm spends its time.
+ */
+import { join } from 'node:path';
+import { aggregate, groupSets, renderIssue25Table } from '../../../tools/bench/summary';
+import { CpuMeter, cpuSeconds } from '../../../tools/bench/live';
+
+const RESULTS = join(__dirname, '../../../tools/bench/results');
+
+describe('issue-25 table from the committed sets', () => {
+  const sets = groupSets(RESULTS, 'issue-25');
+
+  it('reads every set of at least 3 runs per backend and leaves single option runs out', () => {
+    const names = sets.map((s) => s.name);
+    expect(names).toEqual(expect.arrayContaining(['issue-25/dev-500', 'issue-25/postgres-500']));
+    expect(names.some((n) => n.includes('worker-options'))).toBe(false);
+    for (const s of sets) expect(s.runs.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("puts ours / ceiling per phase in each row, as the runs' own figures divide", () => {
+    const table = renderIssue25Table(sets).split('\n');
+    for (const s of sets) {
+      const row = table.find((l) => l.startsWith(`| \`${s.name}\``));
+      expect(row).toBeDefined();
+      const ratios = aggregate(s.runs).find((a) => a.key === 'deletionStart.ratioToCeiling')!.stat;
+      for (const r of s.runs) {
+        if (r.benchmark !== 'retention' || !r.ceiling) throw new Error('a retention run with a ceiling expected');
+        const own = r.lateness.deletionStart.p99 / r.ceiling.deletionStart.p99;
+        expect(own).toBeGreaterThanOrEqual(ratios.min);
+        expect(own).toBeLessThanOrEqual(ratios.max);
+      }
+      expect(row).toContain(s.runs[0]!.benchmark === 'retention' ? `| ${s.runs[0]!.settings.entries} |` : '');
+    }
+  });
+
+  it('fills the CPU column for sets measured with the CPU meter, and only for those', () => {
+    const table = renderIssue25Table(sets).split('\n');
+    for (const s of sets) {
+      const metered = s.runs.every((r) => r.benchmark === 'retention' && r.stormCpu && r.ceiling?.stormCpu);
+      const cells = table.find((l) => l.startsWith(`| \`${s.name}\``))!.split(' | ');
+      const cpuCell = cells.at(-2)!;
+      if (metered) expect(cpuCell).toMatch(/^[\d.]+ s .* \/ [\d.]+ s .*\([\d.]+ s .* \/ [\d.]+ s .*\)$/);
+      else expect(cpuCell).toBe('–');
+    }
+  });
+});
+
+describe('CPU meter', () => {
+  it("counts this process's CPU time from /proc, as process.cpuUsage sees it", () => {
+    const meter = new CpuMeter(() => ({ self: process.pid }));
+    meter.start();
+    const before = process.cpuUsage();
+    let spent = 0;
+    let x = 0;
+    while (spent < 300_000) {
+      for (let i = 0; i < 100_000; i++) x += Math.sqrt(i);
+      const d = process.cpuUsage(before);
+      spent = d.user + d.system;
+    }
+    const w = meter.stop();
+    expect(x).toBeGreaterThan(0);
+    // /proc counts in 10 ms ticks; the meter saw at least the 300 ms burnt (less two ticks) and the wall time passed.
+    expect(w.cpuS.self).toBeGreaterThanOrEqual(0.28);
+    expect(w.wallS).toBeGreaterThanOrEqual(0);
+  });
+
+  it('is undefined for a process that is not there', () => {
+    expect(cpuSeconds(undefined)).toBeUndefined();
+    expect(cpuSeconds(2 ** 22 + 12345)).toBeUndefined();
+  });
+});
