@@ -292,7 +292,8 @@ export function createKubeGateway(kc: KubeConfig): KubeGateway {
               { namespace, labelSelector, limit: METADATA_PAGE, ...(token ? { _continue: token } : {}) },
               METADATA_LIST,
             );
-            if (page.items.some((item) => test(toSecretObject(item).metadata))) return true;
+            // An empty metadata list comes back with `items: null`, not [].
+            if ((page.items ?? []).some((item) => test(toSecretObject(item).metadata))) return true;
             token = page.metadata?._continue;
           } while (token);
           return false;

@@ -1007,6 +1007,8 @@ describe('Kubernetes activities against a real kube-apiserver', () => {
       const none = await probe((n) => n === 130);
       expect([none.result, none.calls]).toEqual([false, 130]);
       for (const r of [late, early, none]) expect(r.text).not.toContain(SECRET_MARK);
+      // No labelled secret at all (the API server answers an empty metadata list with `items: null`).
+      expect(await gw.someSecretMetadata(ns, `${LABEL_RETENTION_ANCHOR}=no-such-value`, () => true)).toBe(false);
     });
   });
 
