@@ -24,6 +24,7 @@ import {
   type ProductBuild,
   type Spread,
 } from './live';
+import { temporalBackendFromEnv, type TemporalBackend } from '../stack';
 import { machineInfo, type MachineInfo } from './deletion';
 
 /** Options of {@link runReconcileBenchmark}. */
@@ -38,6 +39,8 @@ export interface ReconcileBenchOptions {
   dir: string;
   /** Attach to this running stack instead of starting one. */
   stackEnv?: Record<string, string>;
+  /** Temporal of an own stack. @default the stack's default (the dev server unless `BEL_STACK_TEMPORAL` says) */
+  temporalBackend?: TemporalBackend;
   log?: (line: string) => void;
 }
 
@@ -65,6 +68,8 @@ export interface ReconcileBenchResult {
     workerActivitySlots: number;
     watcherConcurrency: number;
     warmUpEntries: number;
+    /** Temporal the run used (older results have none: the dev server). */
+    backend?: TemporalBackend;
   };
   ours: ReconcileSide;
   floor: ReconcileSide;
@@ -98,6 +103,12 @@ export const RECONCILE_QUICK = { entries: 8, concurrency: 4 };
 
 const BUCKET = 'bench-reconcile';
 
+/** How the report names each Temporal backend. */
+const TEMPORAL_NAMES: Record<TemporalBackend, string> = {
+  dev: 'Temporal dev server',
+  postgres: 'temporal-server (16 shards) + PostgreSQL',
+};
+
 /** Runs both sides and returns the figures (throws only when the rig cannot start). */
 export async function runReconcileBenchmark(o: ReconcileBenchOptions): Promise<ReconcileBenchResult> {
   const log = o.log ?? (() => undefined);
@@ -107,6 +118,7 @@ export async function runReconcileBenchmark(o: ReconcileBenchOptions): Promise<R
     dir: o.dir,
     log,
     ...(o.stackEnv ? { stackEnv: o.stackEnv } : {}),
+    ...(o.temporalBackend ? { temporalBackend: o.temporalBackend } : {}),
     env: { BEL_MAX_CONCURRENT_ACTIVITY_TASKS: String(o.concurrency) },
   });
   try {
@@ -149,6 +161,7 @@ export async function runReconcileBenchmark(o: ReconcileBenchOptions): Promise<R
           workerActivitySlots: o.concurrency,
           watcherConcurrency: 8,
           warmUpEntries: WARM_UP,
+          backend: o.temporalBackend ?? temporalBackendFromEnv(),
         },
         ours,
         floor,
@@ -399,7 +412,7 @@ export function renderReconcileMarkdown(r: ReconcileBenchResult): string {
     '',
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}. Load average ${m.loadAverageStart.join(' / ')} at start, ${m.loadAverageEnd.join(' / ')} at end.`,
     '',
-    `Settings: ${r.settings.entries} entries created at once (${r.settings.concurrency} creates in flight) on kube-apiserver + etcd + Temporal dev server; ` +
+    `Settings: ${r.settings.entries} entries created at once (${r.settings.concurrency} creates in flight) on kube-apiserver + etcd + ${TEMPORAL_NAMES[r.settings.backend ?? 'dev']}; ` +
       `worker (${r.settings.workerActivitySlots} activity slots) and watcher (concurrency ${r.settings.watcherConcurrency}) as their own processes. ` +
       `Floor: the same writes per entry with client-node, ${r.settings.concurrency} entries in flight. Both sides warmed up with ` +
       `${r.settings.warmUpEntries ?? 0} entries through the same path first (not timed). End point for both: the entry's Succeeded status seen ` +

@@ -20,8 +20,10 @@
  * Flags (reconcile): --entries 200, --concurrency 50 (creates in flight, the worker's activity slots, the floor's
  * entries in flight). Flags (retention): --entries 5000, --retention-seconds 60, --objects 3, --concurrency 50,
  * --max-cached-workflows N (the worker's BEL_MAX_CACHED_WORKFLOWS; default: the product's default), --no-floor and
- * --no-ceiling (skip those sides). Both start their own stack (kube-apiserver + etcd + Temporal dev server) and the
- * worker and watcher from `dist/`.
+ * --no-ceiling (skip those sides), --cold-restart (pre-register, restart the worker, then the deadline storm),
+ * --worker-options JSON (extra Worker.create options, priced by tools/bench/worker-probe.ts). Both start their own
+ * stack (kube-apiserver + etcd + Temporal) and the worker and watcher from `dist/`; --backend dev|postgres picks the
+ * Temporal (default: `BEL_STACK_TEMPORAL`, else the dev server) and is recorded in the result's settings.
  *
  * Every run's whole result goes to `<out>/raw/<benchmark>-<start time>.json` (with its set: this invocation, run i of
  * R). After each run the report is regenerated from the raw files only (tools/bench/summary.ts): `<out>/latest.md` and
@@ -190,6 +192,7 @@ export function parseLiveArgs(
       concurrency: { type: 'string' },
       note: { type: 'string' },
       out: { type: 'string' },
+      backend: { type: 'string' },
       ...(name === 'retention'
         ? {
             'retention-seconds': { type: 'string' as const },
@@ -198,7 +201,6 @@ export function parseLiveArgs(
             'no-floor': { type: 'boolean' as const },
             'no-ceiling': { type: 'boolean' as const },
             'cold-restart': { type: 'boolean' as const },
-            backend: { type: 'string' as const },
             'worker-options': { type: 'string' as const },
           }
         : {}),
@@ -377,7 +379,10 @@ async function runOne(
   const extra = { ...(a.note ? { note: a.note } : {}), ...(a.out ? { out: a.out } : {}) };
   try {
     if (name === 'reconcile') {
-      const result = await runReconcileBenchmark(common);
+      const result = await runReconcileBenchmark({
+        ...common,
+        ...(a.backend ? { temporalBackend: a.backend } : {}),
+      });
       return { result, markdown: renderReconcileMarkdown(result), mode: a.mode, ...extra };
     }
     const result = await runRetentionBenchmark({

@@ -427,20 +427,40 @@ function took(r: RawResult): string {
 
 const TITLES: Record<string, string> = { deletion: 'Deletion', reconcile: 'Reconcile', retention: 'Retention' };
 
-/** A set of runs kept apart from `raw/` (e.g. `issue-25/dev-500`): its folder name and its newest retention set. */
+/**
+ * A set of runs kept apart from `raw/` (e.g. `issue-25/dev-500`): its folder name and every retention run in it. A
+ * folder is one set by construction — its runs may come from several invocations (a 30-minute 5 000-entry run is
+ * started one at a time), but they must share their settings.
+ */
 export interface NamedSet {
   name: string;
   runs: readonly RawResult[];
 }
 
-/** The newest retention set of every `<dir>/<group>/<name>/raw/` (the issue-25 sets per backend and size). */
+/**
+ * Every `<dir>/<group>/<name>/raw/` with at least 3 retention runs, as one set each (the issue-25 sets per backend and
+ * size). Throws when a folder's runs differ in their settings: their medians would describe nothing.
+ */
 export function groupSets(dir: string, group: string): NamedSet[] {
   const root = join(dir, group);
   if (!existsSync(root)) return [];
   return readdirSync(root, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(root, d.name, 'raw')))
-    .map((d) => ({ name: `${group}/${d.name}`, runs: newestSets(readRaw(join(root, d.name))).get('retention') ?? [] }))
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((d) => {
+      const name = `${group}/${d.name}`;
+      const runs = readRaw(join(root, d.name)).filter((r) => r.benchmark === 'retention');
+      const shapes = new Set(runs.map((r) => settingsKey(r.settings)));
+      if (shapes.size > 1)
+        throw new Error(`${name}: its runs differ in their settings (${[...shapes].join(' vs ')}); one set per folder`);
+      return { name, runs };
+    })
     .filter((x) => x.runs.length >= 3);
+}
+
+/** Settings as a stable string (keys sorted), to tell whether two runs measured the same thing. */
+function settingsKey(settings: object): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(settings).sort(([a], [b]) => a.localeCompare(b))));
 }
 
 /** Median (min – max), runs — or "–" when no run has the figure. */

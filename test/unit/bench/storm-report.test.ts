@@ -2,6 +2,8 @@
  * The retention benchmark's issue-25 report: the per-backend table built from committed raw results, and the CPU
  * meter that says where a CPU-bound storm spends its time.
  */
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aggregate, groupSets, renderIssue25Table } from '../../../tools/bench/summary';
 import { CpuMeter, cpuSeconds } from '../../../tools/bench/live';
@@ -45,6 +47,49 @@ describe('issue-25 table from the committed sets', () => {
       if (metered) expect(cpuCell).toMatch(/^[\d.]+ s .* \/ [\d.]+ s .*\([\d.]+ s .* \/ [\d.]+ s .*\)$/);
       else expect(cpuCell).toBe('–');
     }
+  });
+});
+
+describe('a set folder', () => {
+  // Three committed runs of one invocation, copied so each can be made to look like its own invocation.
+  const source = join(RESULTS, 'issue-25/dev-500/raw');
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bel-sets-'));
+    mkdirSync(join(dir, 'g/s/raw'), { recursive: true });
+    for (const f of readdirSync(source)) copyFileSync(join(source, f), join(dir, 'g/s/raw', f));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  type Run = { set: Record<string, unknown>; settings: Record<string, unknown> };
+  const rewrite = (change: (run: Run, i: number) => void) =>
+    readdirSync(join(dir, 'g/s/raw'))
+      .sort()
+      .forEach((f, i) => {
+        const path = join(dir, 'g/s/raw', f);
+        const run = JSON.parse(readFileSync(path, 'utf8')) as Run;
+        change(run, i);
+        writeFileSync(path, JSON.stringify(run));
+      });
+
+  it('takes runs of separate invocations with the same settings as one set', () => {
+    rewrite((run, i) => {
+      run.set = { ...run.set, id: `2026-12-0${i + 1}T00:00:00.000Z`, index: 1, of: 1 };
+    });
+    const sets = groupSets(dir, 'g');
+    expect(sets.map((s) => [s.name, s.runs.length])).toEqual([['g/s', 3]]);
+  });
+
+  it('refuses a folder whose runs measured different things', () => {
+    rewrite((run, i) => {
+      if (i === 2) run.settings.entries = 5000;
+    });
+    expect(() => groupSets(dir, 'g')).toThrow(/g\/s: its runs differ in their settings/);
+  });
+
+  it('leaves a folder of fewer than 3 runs out', () => {
+    rmSync(join(dir, 'g/s/raw', readdirSync(join(dir, 'g/s/raw'))[0]!));
+    expect(groupSets(dir, 'g')).toEqual([]);
   });
 });
 
