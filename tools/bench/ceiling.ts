@@ -59,6 +59,11 @@ export interface CeilingResult {
   afterTimer?: TaskFigures;
   /** CPU seconds of the ceiling's worker and Temporal from the restart (or the signals) until every workflow closed. */
   stormCpu?: CpuWindow;
+  /**
+   * With `coldRestart`: CPU seconds per process from the first signal until every timer was set (the benchmark's own
+   * process includes its polling of every workflow's description).
+   */
+  registrationCpu?: CpuWindow;
   /** Timer started − the signal call returned. */
   timerSetAfterSignal: Spread;
   /** Last deadline → every workflow closed. */
@@ -130,6 +135,9 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
     o.log(
       `ceiling: all idle in ${(startAllMs / 1000).toFixed(1)} s; signalling all ${o.entries} (retention ${o.retentionSeconds} s)`,
     );
+    const pids = (): Record<string, number | undefined> => ({ ...rig.processPids(), worker: worker?.proc.child.pid });
+    const registrationMeter = new CpuMeter(pids);
+    registrationMeter.start();
     const s0 = Date.now();
     const sent = await mapLimit(ids, o.concurrency, async (id) => {
       const deadlineMs = Date.now() + o.retentionSeconds * 1000;
@@ -137,6 +145,7 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
       return { deadlineMs, returnedAt: Date.now() };
     });
     const signalBurstMs = Date.now() - s0;
+    let registrationCpu: CpuWindow | undefined;
     if (o.coldRestart) {
       // Every timer set (no workflow task pending), then a restart: the deadlines wake uncached workflows.
       await mapLimit(ids, 16, async (id) => {
@@ -146,11 +155,12 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
           await new Promise((r) => setTimeout(r, 250));
         }
       });
+      registrationCpu = registrationMeter.stop();
       o.log(`ceiling: every timer set; restarting the ceiling worker (cold cache)`);
       await worker.stop(10_000);
       worker = await start();
     }
-    const cpu = new CpuMeter(() => ({ ...rig.processPids(), worker: worker?.proc.child.pid }));
+    const cpu = new CpuMeter(pids);
     cpu.start();
     const closedBy = Date.now() + o.retentionSeconds * 1000 + 60 * 60_000;
     await mapLimit(ids, 16, async (id) => {
@@ -193,6 +203,7 @@ export async function runCeiling(rig: Rig, o: CeilingOptions): Promise<CeilingRe
       timerFired: spread(rows.flatMap((r) => (r.timer?.fired !== undefined ? [r.timer.fired - r.deadlineMs] : []))),
       afterTimer: taskFigures(rows.map((r) => ({ h: r.h, after: r.timer?.fired }))),
       stormCpu,
+      ...(registrationCpu ? { registrationCpu } : {}),
       timerSetAfterSignal: spread(rows.flatMap((r) => (r.timer ? [r.timer.started - r.returnedAt] : []))),
       drainMs: Math.max(...rows.map((r) => r.closedAt ?? NaN)) - lastDeadline,
       historyEvents: quantile(

@@ -702,6 +702,16 @@ export interface CpuWindow {
   cpuS: Record<string, number>;
 }
 
+/** "worker 36.8, temporal 18, …; all 74.3": CPU seconds per process, the largest first. */
+export function cpuLine(w: CpuWindow): string {
+  const parts = Object.entries(w.cpuS)
+    .filter(([, s]) => s > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, s]) => `${name} ${s}`);
+  const all = Object.values(w.cpuS).reduce((a, b) => a + b, 0);
+  return `${parts.join(', ')}; all ${Math.round(all * 10) / 10}`;
+}
+
 /** Measures which process the CPU went to over a window (where a CPU-bound phase spends its time). */
 export class CpuMeter {
   private at = 0;

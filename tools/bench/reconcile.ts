@@ -11,6 +11,9 @@
 import os from 'node:os';
 import { lifecycleHistory } from './history';
 import {
+  CpuMeter,
+  cpuLine,
+  type CpuWindow,
   EntryObserver,
   FINALIZER,
   G,
@@ -54,6 +57,8 @@ export interface ReconcileSide {
   requestsPerEntry: Record<string, number>;
   verified: boolean;
   problems: string[];
+  /** CPU seconds per process over the timed run (older results have none). */
+  cpu?: CpuWindow;
 }
 
 /** The result written under `reconcile` in the results JSON. */
@@ -135,13 +140,18 @@ export async function runReconcileBenchmark(o: ReconcileBenchOptions): Promise<R
       // first connections, the worker's first workflow tasks and activities are slow.
       await runFloor(rig, observer, floorWarm, WARM_UP);
       log(`floor: ${o.entries} entries, their API writes done directly with client-node, ${o.concurrency} in flight`);
-      const floor = await runFloor(rig, observer, floorEntries, o.concurrency);
+      // CPU per process over each timed side: the floor runs in this process, ours in the worker and the watcher.
+      const cpu = new CpuMeter(() => rig.processPids());
+      cpu.start();
+      const floor = { ...(await runFloor(rig, observer, floorEntries, o.concurrency)), cpu: cpu.stop() };
       log(`floor: ${(floor.totalMs / 1000).toFixed(2)} s`);
 
       await rig.startService();
       await runOurs(rig, observer, ourWarm, WARM_UP);
       log(`ours: ${o.entries} entries created at once (${o.concurrency} creates in flight); worker + watcher running`);
-      const { side: ours, createdAt, doneAt } = await runOurs(rig, observer, ourEntries, o.concurrency, log);
+      cpu.start();
+      const { side: timed, createdAt, doneAt } = await runOurs(rig, observer, ourEntries, o.concurrency, log);
+      const ours = { ...timed, cpu: cpu.stop() };
       log(`ours: ${(ours.totalMs / 1000).toFixed(2)} s; reading ${o.entries} workflow histories`);
       const breakdown = await whereTheTimeGoes(rig, ourEntries, createdAt, doneAt);
       const ratio = round(ours.totalMs / floor.totalMs, 2);
@@ -426,6 +436,13 @@ export function renderReconcileMarkdown(r: ReconcileBenchResult): string {
     '',
     `Ours / floor: **${r.ratioToFloor}×**.`,
     '',
+    ...(r.ours.cpu && r.floor.cpu
+      ? [
+          `CPU seconds over the timed run (${m.cores} cores): ours (${r.ours.cpu.wallS} s wall) ${cpuLine(r.ours.cpu)}; ` +
+            `floor (${r.floor.cpu.wallS} s wall) ${cpuLine(r.floor.cpu)}.`,
+          '',
+        ]
+      : []),
     `Where the time goes (median per entry): watcher (create → workflow started) ${b.watcherMs} ms; activities running ${b.activitiesMs} ms; ` +
       `activities waiting for a slot ${b.activityQueueMs} ms; workflow tasks (local activities included) + Temporal + watch delivery ${b.temporalMs} ms. ` +
       `History events per entry when read after all Succeeded (median): ${b.historyEvents ?? '–'}.`,

@@ -32,6 +32,7 @@ import { lifecycleHistory, type TaskFigures, taskFigures } from './history';
 import {
   EntryObserver,
   CpuMeter,
+  cpuLine,
   type CpuWindow,
   MemorySampler,
   Rig,
@@ -149,6 +150,11 @@ export interface RetentionBenchResult {
    * `coldRestart`) until every entry was gone: where a CPU-bound storm spends its time.
    */
   stormCpu?: CpuWindow;
+  /**
+   * With `coldRestart`: CPU seconds each process used from the first delete call until every retention was registered
+   * (the deletion burst and its registration; the ceiling's counterpart: its signals until every timer was set).
+   */
+  registrationCpu?: CpuWindow;
   /** The entry whose deletion started last: its events from the retention timer's firing to the deletion's start. */
   slowestDeletion?: { entry: string; events: Array<{ type: string; afterDeadlineMs: number; detail?: string }> };
   /** Per entry: deletionTimestamp → Pending status seen (the workflow took over the deletion). */
@@ -217,17 +223,6 @@ async function until(
 }
 
 /** "worker 36.8, temporal 18, …; all 74.3": CPU seconds per process, the largest first. */
-function cpuLine(w: CpuWindow): string {
-  const parts = Object.entries(w.cpuS)
-    .filter(([, s]) => s > 0)
-    .sort((a, b) => b[1] - a[1])
-    .map(([name, s]) => `${name} ${s}`);
-  return `${parts.join(', ')}; all ${round(
-    Object.values(w.cpuS).reduce((a, b) => a + b, 0),
-    1,
-  )}`;
-}
-
 /**
  * Deadline → gone per entry: the latest of "entry object gone", "our finalizer off its secret" and, where the entry
  * had a retention anchor (`release-entry`), "its anchor deleted", by the watches.
@@ -365,6 +360,8 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         `ours: all Succeeded in ${(reconcileMs / 1000).toFixed(1)} s; deleting all ${o.entries} (retention ${o.retentionSeconds} s)`,
       );
 
+      const registrationMeter = new CpuMeter(() => rig.processPids());
+      registrationMeter.start();
       const d0 = Date.now();
       const deleteCalls = await mapLimit(entries, o.concurrency, async (e) => {
         const sentAt = Date.now();
@@ -372,6 +369,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         return { sentAt, returnedAt: Date.now() };
       });
       const deleteBurstMs = Date.now() - d0;
+      let registrationCpu: CpuWindow | undefined;
       if (o.coldRestart) {
         // Registered = released (release-entry) or Pending (hold-entry); then a restart empties the cache.
         await observer.until(
@@ -381,6 +379,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
           3600_000,
           every('ours: retention registered'),
         );
+        registrationCpu = registrationMeter.stop();
         const left = Math.min(...deleteCalls.map((c) => c.sentAt)) + o.retentionSeconds * 1000 - Date.now();
         log(
           `ours: all registered; restarting the worker (cold cache), ${(left / 1000).toFixed(0)} s before the first deadline`,
@@ -527,6 +526,7 @@ export async function runRetentionBenchmark(o: RetentionBenchOptions): Promise<R
         ...(Object.keys(sdk).length ? { sdk } : {}),
         storm,
         stormCpu,
+        ...(registrationCpu ? { registrationCpu } : {}),
         ...(slowestDeletion ? { slowestDeletion } : {}),
         pendingAfterDeletionMs: spread(
           rows.flatMap((r) => (r.pendingAt !== undefined ? [r.pendingAt - r.deletedAt] : [])),
@@ -786,6 +786,16 @@ export function renderRetentionMarkdown(r: RetentionBenchResult): string {
             `the task after deleteBackups completed ${taskLine(r.storm.afterDeletion)}` +
             (r.ceiling?.afterTimer
               ? `; the no-op ceiling's task after its timer fired ${taskLine(r.ceiling.afterTimer)}.`
+              : '.'),
+          '',
+        ]
+      : []),
+    ...(r.registrationCpu
+      ? [
+          `CPU from the first delete call to every retention registered (${r.registrationCpu.wallS} s wall; CPU seconds): ` +
+            `${cpuLine(r.registrationCpu)}` +
+            (c?.registrationCpu
+              ? `; the ceiling from its first signal to every timer set (${c.registrationCpu.wallS} s wall): ${cpuLine(c.registrationCpu)}.`
               : '.'),
           '',
         ]

@@ -115,6 +115,19 @@ export function figuresOf(r: RawResult): Figure[] {
     add('ours.requests', 'ours: API requests per entry', '', total(r.ours.requestsPerEntry));
     add('floor.requests', 'floor: API requests per entry', '', total(r.floor.requestsPerEntry));
     add('historyEvents', 'ours: history events per entry after the reconcile', '', r.breakdown.historyEvents);
+    add(
+      'cpu.ours',
+      'ours: CPU over the timed run, every process',
+      's',
+      r.ours.cpu ? total(r.ours.cpu.cpuS) : undefined,
+    );
+    add('cpu.ours.worker', 'ours: CPU over the timed run, the worker', 's', r.ours.cpu?.cpuS.worker);
+    add(
+      'cpu.floor',
+      'floor: CPU over the timed run, every process',
+      's',
+      r.floor.cpu ? total(r.floor.cpu.cpuS) : undefined,
+    );
   } else if (r.benchmark === 'retention') {
     add(
       'deletionStart.p50',
@@ -233,6 +246,18 @@ export function figuresOf(r: RawResult): Figure[] {
       r.ceiling?.stormCpu ? total(r.ceiling.stormCpu.cpuS) : undefined,
     );
     add('cpu.ceiling.worker', 'CPU over the storm, the ceiling worker', 's', r.ceiling?.stormCpu?.cpuS.worker);
+    add(
+      'cpu.registration.ours',
+      'CPU over the registration, every process, ours',
+      's',
+      r.registrationCpu ? total(r.registrationCpu.cpuS) : undefined,
+    );
+    add(
+      'cpu.registration.ceiling',
+      'CPU over the registration, every process, ceiling',
+      's',
+      r.ceiling?.registrationCpu ? total(r.ceiling.registrationCpu.cpuS) : undefined,
+    );
   } else {
     for (const x of r.runs as DeletionRun[]) {
       const k = `${x.backend}.${x.objects}.${x.deleter}`;
@@ -476,8 +501,8 @@ function measured(runs: readonly RawResult[], key: string, unit: string): string
  */
 export function renderIssue25Table(sets: readonly NamedSet[]): string {
   const lines = [
-    '| set | backend | N | runs | registration p99, ours / ceiling (target ≤ 1.3×) | storm deletion start p99, ours / ceiling (≤ 1.3×) | ours p99 (dev, 500: < 5 s) | ceiling p99 | CPU over the storm, ours / ceiling (worker) | worker peak RSS |',
-    '|---|---|---:|---:|---|---|---|---|---|---|',
+    '| set | backend | N | runs | registration p99, ours / ceiling (target ≤ 1.3×) | storm deletion start p99, ours / ceiling (≤ 1.3×) | ours p99 (dev, 500: < 5 s) | ceiling p99 | CPU over the storm, ours / ceiling (worker) | CPU over the registration, ours / ceiling | worker peak RSS |',
+    '|---|---|---:|---:|---|---|---|---|---|---|---|',
   ];
   for (const { name, runs } of sets) {
     const first = runs[0]!;
@@ -488,11 +513,15 @@ export function renderIssue25Table(sets: readonly NamedSet[]): string {
     const cpu = cpuFigures.includes('–')
       ? '–'
       : `${cpuFigures[0]} / ${cpuFigures[1]} (${cpuFigures[2]} / ${cpuFigures[3]})`;
+    const registrationFigures = ['cpu.registration.ours', 'cpu.registration.ceiling'].map((k) =>
+      measured(runs, k, 's'),
+    );
+    const registrationCpu = registrationFigures.includes('–') ? '–' : registrationFigures.join(' / ');
     lines.push(
       `| \`${name}\` | ${first.settings.backend ?? 'dev'} | ${first.settings.entries} | ${runs.length} | ` +
         `${measured(runs, 'registration.ratioToCeiling', '×')} (${measured(runs, 'registration.p99', 's')} / ${measured(runs, 'ceiling.registration.p99', 's')}) | ` +
         `${measured(runs, 'deletionStart.ratioToCeiling', '×')} | ${measured(runs, 'deletionStart.p99', 's')} | ` +
-        `${measured(runs, 'ceiling.deletionStart.p99', 's')} | ${cpu} | ${measured(runs, 'rss.worker', 'MiB')} |`,
+        `${measured(runs, 'ceiling.deletionStart.p99', 's')} | ${cpu} | ${registrationCpu} | ${measured(runs, 'rss.worker', 'MiB')} |`,
     );
   }
   return lines.join('\n');

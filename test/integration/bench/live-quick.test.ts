@@ -48,7 +48,12 @@ describe('live benchmarks, quick mode', () => {
     expect(Object.keys(r.breakdown.localActivities ?? {})).toEqual(expect.arrayContaining(['observeAndReconcile']));
     expect(r.breakdown.byActivity).toEqual({});
     expect(r.targets).toEqual([]); // quick sizes say nothing about the target
+    // CPU per side: ours in the worker, the floor in the benchmark's own process (no worker running yet).
+    expect(r.ours.cpu?.cpuS.worker).toBeGreaterThan(0);
+    expect(r.floor.cpu?.cpuS.benchmark).toBeGreaterThan(0);
+    expect(r.floor.cpu?.cpuS.worker).toBeUndefined();
     expect(renderReconcileMarkdown(r)).toContain('| floor (client-node only) |');
+    expect(renderReconcileMarkdown(r)).toMatch(/CPU seconds over the timed run \(\d+ cores\): ours .*worker [\d.]+/);
   }, 300_000);
 
   it('retention: every prefix emptied after its deadline, timers measured, memory sampled', async () => {
