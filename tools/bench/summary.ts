@@ -488,11 +488,15 @@ function settingsKey(settings: object): string {
   return JSON.stringify(Object.fromEntries(Object.entries(settings).sort(([a], [b]) => a.localeCompare(b))));
 }
 
-/** Median (min – max), runs — or "–" when no run has the figure. */
+/** Median (min – max) — with "k of n runs" when only some runs have the figure — or "–" when none has it. */
 function measured(runs: readonly RawResult[], key: string, unit: string): string {
   const a = aggregate(runs).find((x) => x.key === key);
   if (!a) return '–';
-  return `${withUnit(a.stat.median, unit)}${a.stat.n > 1 ? ` (${spanOf(a.stat, unit)})` : ''}`;
+  const span = a.stat.n > 1 ? spanOf(a.stat, unit) : '';
+  // A figure newer than some of the set's runs: say how many runs it comes from.
+  const few = a.stat.n < runs.length ? `${a.stat.n} of ${runs.length} runs` : '';
+  const note = [span, few].filter(Boolean).join('; ');
+  return `${withUnit(a.stat.median, unit)}${note ? ` (${note})` : ''}`;
 }
 
 /**

@@ -53,7 +53,7 @@ describe('issue-25 table from the committed sets', () => {
 
 describe('a set folder', () => {
   // Three committed runs of one invocation, copied so each can be made to look like its own invocation.
-  const source = join(RESULTS, 'issue-25/dev-500/raw');
+  const source = join(RESULTS, 'issue-25/dev-500-cpu/raw');
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'bel-sets-'));
@@ -62,7 +62,7 @@ describe('a set folder', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  type Run = { set: Record<string, unknown>; settings: Record<string, unknown> };
+  type Run = { set: Record<string, unknown>; settings: Record<string, unknown>; stormCpu?: unknown };
   const rewrite = (change: (run: Run, i: number) => void) =>
     readdirSync(join(dir, 'g/s/raw'))
       .sort()
@@ -86,6 +86,15 @@ describe('a set folder', () => {
       if (i === 2) run.settings.entries = 5000;
     });
     expect(() => groupSets(dir, 'g')).toThrow(/g\/s: its runs differ in their settings/);
+  });
+
+  it('says how many runs a figure comes from when only some runs have it', () => {
+    rewrite((run, i) => {
+      if (i === 0) delete run.stormCpu;
+    });
+    const row = renderIssue25Table(groupSets(dir, 'g')).split('\n')[2]!;
+    expect(row).toContain('2 of 3 runs');
+    expect(row.match(/2 of 3 runs/g)).toHaveLength(2); // every process, and the worker alone
   });
 
   it('leaves a folder of fewer than 3 runs out', () => {
