@@ -463,10 +463,10 @@ export interface NamedSet {
 }
 
 /**
- * Every `<dir>/<group>/<name>/raw/` with at least 3 retention runs, as one set each (the issue-25 sets per backend and
- * size). Throws when a folder's runs differ in their settings: their medians would describe nothing.
+ * Every `<dir>/<group>/<name>/raw/` with at least 3 runs of `benchmark`, as one set each (the issue-25 sets per backend
+ * and size). Throws when a folder's runs differ in their settings: their medians would describe nothing.
  */
-export function groupSets(dir: string, group: string): NamedSet[] {
+export function groupSets(dir: string, group: string, benchmark: 'retention' | 'reconcile' = 'retention'): NamedSet[] {
   const root = join(dir, group);
   if (!existsSync(root)) return [];
   return readdirSync(root, { withFileTypes: true })
@@ -474,7 +474,7 @@ export function groupSets(dir: string, group: string): NamedSet[] {
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((d) => {
       const name = `${group}/${d.name}`;
-      const runs = readRaw(join(root, d.name)).filter((r) => r.benchmark === 'retention');
+      const runs = readRaw(join(root, d.name)).filter((r) => r.benchmark === benchmark);
       const shapes = new Set(runs.map((r) => settingsKey(r.settings)));
       if (shapes.size > 1)
         throw new Error(`${name}: its runs differ in their settings (${[...shapes].join(' vs ')}); one set per folder`);
@@ -528,6 +528,23 @@ export function renderIssue25Table(sets: readonly NamedSet[]): string {
         `${measured(runs, 'ceiling.deletionStart.p99', 's')} | ${cpu} | ${registrationCpu} | ${measured(runs, 'rss.worker', 'MiB')} |`,
     );
   }
+  const reconcile = sets.filter((x) => x.runs[0]?.benchmark === 'reconcile');
+  if (reconcile.length)
+    lines.push(
+      '',
+      '| set | backend | entries | runs | all Succeeded, ours / client-node floor (target ≤ 1.5×) | ours | floor | API requests per entry, ours / floor | CPU over the timed run, ours / floor |',
+      '|---|---|---:|---:|---|---|---|---|---|',
+      ...reconcile.map(({ name, runs }) => {
+        const first = runs[0]!;
+        if (first.benchmark !== 'reconcile') throw new Error('a reconcile set expected');
+        const m = (k: string, unit: string): string => measured(runs, k, unit);
+        return (
+          `| \`${name}\` | ${first.settings.backend ?? 'dev'} | ${first.settings.entries} | ${runs.length} | ${m('ratioToFloor', '×')} | ` +
+          `${m('ours.totalMs', 's')} | ${m('floor.totalMs', 's')} | ${m('ours.requests', '')} / ${m('floor.requests', '')} | ` +
+          `${m('cpu.ours', 's')} / ${m('cpu.floor', 's')} |`
+        );
+      }),
+    );
   return lines.join('\n');
 }
 
@@ -557,7 +574,7 @@ export function renderReport(
             'registered, deletion start (`deleteBackups` scheduled) after the deadline, against the ceiling (restarted ' +
             'too) scheduling its stub activity. CPU: CPU seconds of every process from every retention registered to ' +
             'every entry gone (the sets before the CPU meter show –). Worker memory at 500 and 5 000 open workflows: ' +
-            '`memory/README.md`.',
+            '`memory/README.md`. The second table: 200 new entries → Succeeded against the client-node floor, per backend.',
           '',
           renderIssue25Table(issue25),
           '',
@@ -615,7 +632,7 @@ export function writeReport(dir: string, base: string, mode?: string): { md: str
   const sets = newestSets(readRaw(dir), mode);
   const md = join(dir, `${base}.md`);
   const json = join(dir, `${base}.json`);
-  writeFileSync(md, renderReport(sets, groupSets(dir, 'issue-25')));
+  writeFileSync(md, renderReport(sets, [...groupSets(dir, 'issue-25'), ...groupSets(dir, 'issue-25', 'reconcile')]));
   const summary = Object.fromEntries(
     [...sets].map(([name, runs]) => [
       name,

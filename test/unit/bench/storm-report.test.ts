@@ -51,6 +51,21 @@ describe('issue-25 table from the committed sets', () => {
   });
 });
 
+describe('issue-25 reconcile table from the committed sets', () => {
+  it('gives ours / floor per backend from the reconcile sets, apart from the retention rows', () => {
+    const reconcile = groupSets(RESULTS, 'issue-25', 'reconcile');
+    expect(reconcile.map((s) => s.name)).toEqual(expect.arrayContaining(['issue-25/reconcile-200-dev']));
+    const table = renderIssue25Table([...groupSets(RESULTS, 'issue-25'), ...reconcile]).split('\n');
+    for (const s of reconcile) {
+      const row = table.find((l) => l.startsWith(`| \`${s.name}\``))!;
+      const ratio = aggregate(s.runs).find((a) => a.key === 'ratioToFloor')!.stat;
+      expect(row).toContain(`| 200 | ${s.runs.length} | ${ratio.median}×`);
+    }
+    // The retention rows are not in the reconcile set list and the other way round.
+    expect(groupSets(RESULTS, 'issue-25').some((s) => s.name.includes('reconcile'))).toBe(false);
+  });
+});
+
 describe('a set folder', () => {
   // Three committed runs of one invocation, copied so each can be made to look like its own invocation.
   const source = join(RESULTS, 'issue-25/dev-500-cpu/raw');
