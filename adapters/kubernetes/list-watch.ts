@@ -101,9 +101,14 @@ export function isGone(err: unknown): boolean {
   return e?.statusCode === 410 || e?.code === 410;
 }
 
+/** A request of ours that took longer than we allow ({@link withTimeout}); its message is ours and names no secret. */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'RequestTimeoutError';
+}
+
 /** A short, safe description of an error (no response bodies: they could quote objects). */
 export function describeError(err: unknown): string {
-  if (err instanceof WatchStatusError) return err.message;
+  if (err instanceof WatchStatusError || err instanceof RequestTimeoutError) return err.message;
   const e = err as { name?: unknown; code?: unknown; statusCode?: unknown; cause?: { code?: unknown } } | null;
   const status = typeof e?.statusCode === 'number' ? e.statusCode : typeof e?.code === 'number' ? e.code : undefined;
   const sys = [e?.code, e?.cause?.code].find((c): c is string => typeof c === 'string');
@@ -388,7 +393,7 @@ export class Reflector<T> {
 /** Resolves or rejects like `p`, or rejects with `message` after `ms` (the abandoned call is left to its own timeouts). */
 export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(message)), ms);
+    const t = setTimeout(() => reject(new RequestTimeoutError(message)), ms);
     p.then(
       (v) => {
         clearTimeout(t);

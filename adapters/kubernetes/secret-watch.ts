@@ -127,6 +127,14 @@ export interface SecretWatchOptions {
   /** Facts by `namespace/name`; owned by the caller so they outlive one leadership term. */
   memory: Map<string, SecretFacts>;
   /**
+   * Data reads in flight at most; the others wait their turn. Unbounded, a relist of thousands of referenced secrets
+   * (a new leadership term, a 410) started every read at once: as many new TLS connections, the event loop blocked
+   * for up to 20 s, the Lease not renewed, leadership lost — and the next term's relist did it again (measured at
+   * 5 000 entries: 17 terms in 7 minutes).
+   * @default 4
+   */
+  maxReadsInFlight?: number;
+  /**
    * Keys left out of {@link SecretFacts.copyDigest} (those a copy overwrites).
    * @default an empty set (none)
    */
@@ -177,6 +185,8 @@ export class SecretWatch {
   private readonly digested = new Map<string, string>();
   /** Data reads in flight, by key (one at a time per secret). */
   private readonly reading = new Map<string, Promise<void>>();
+  /** Secrets waiting for a read slot, in arrival order, with how their data came to be noticed. */
+  private readonly waiting = new Map<string, 'first-sight' | 'appeared'>();
 
   constructor(private readonly o: SecretWatchOptions) {
     this.core = o.kubeConfig.makeApiClient(CoreV1Api);
@@ -215,7 +225,9 @@ export class SecretWatch {
 
   /** True when every wanted namespace is listed and watched (also when there is none) and no data read is pending. */
   isInSync(): boolean {
-    return this.reading.size === 0 && [...this.reflectors.values()].every((r) => r.isInSync());
+    return (
+      this.reading.size === 0 && this.waiting.size === 0 && [...this.reflectors.values()].every((r) => r.isInSync())
+    );
   }
 
   /** Forces a fresh list of every namespace. */
@@ -227,6 +239,7 @@ export class SecretWatch {
   async stop(): Promise<void> {
     const all = [...this.reflectors.values()];
     this.reflectors.clear();
+    this.waiting.clear();
     await Promise.all([...all.map((r) => r.stop()), ...this.reading.values()]);
   }
 
@@ -235,10 +248,41 @@ export class SecretWatch {
     this.digested.delete(key);
   }
 
-  /** Reads the data of a referenced secret whose resourceVersion has not been digested; reports what changed. */
+  /** Queues a read of a referenced secret whose resourceVersion has not been digested (see {@link read}). */
   private consider(item: SecretItem, unseen: 'first-sight' | 'appeared'): void {
     if (!(this.o.isReferenced?.(item.key) ?? true)) return;
     if (this.digested.get(item.key) === item.resourceVersion || this.reading.has(item.key)) return;
+    if (this.waiting.has(item.key)) return; // its turn reads the version current then
+    this.waiting.set(item.key, unseen);
+    this.o.onSyncChange?.();
+    this.pump();
+  }
+
+  /** Starts waiting reads while fewer than `maxReadsInFlight` run. */
+  private pump(): void {
+    const max = Math.max(1, this.o.maxReadsInFlight ?? 4);
+    for (const [key, unseen] of this.waiting) {
+      if (this.reading.size >= max) return;
+      this.waiting.delete(key);
+      const latest = this.latest(key);
+      if (!latest || !(this.o.isReferenced?.(key) ?? true) || this.digested.get(key) === latest.resourceVersion) {
+        this.o.onSyncChange?.();
+        continue; // gone, no longer referenced, or read meanwhile
+      }
+      this.read(latest, unseen);
+    }
+  }
+
+  /** The informer's current item for `key`, if its namespace is still watched and the secret still listed. */
+  private latest(key: string): SecretItem | undefined {
+    return this.reflectors
+      .get(key.slice(0, key.indexOf('/')))
+      ?.items()
+      .get(key);
+  }
+
+  /** Reads the data of a secret and reports what changed. */
+  private read(item: SecretItem, unseen: 'first-sight' | 'appeared'): void {
     const read = this.readFacts(item.key)
       .then((read) => {
         if (!read) return;
@@ -259,15 +303,12 @@ export class SecretWatch {
         this.reading.delete(item.key);
         this.o.onSyncChange?.();
         // A newer version seen while this read ran: read again.
-        const latest = this.reflectors
-          .get(item.key.slice(0, item.key.indexOf('/')))
-          ?.items()
-          .get(item.key);
+        const latest = this.latest(item.key);
         if (latest && this.digested.has(item.key) && this.digested.get(item.key) !== latest.resourceVersion)
           this.consider(latest, 'appeared');
+        this.pump();
       });
     this.reading.set(item.key, read);
-    this.o.onSyncChange?.();
   }
 
   /** The secret's data facts and resourceVersion, read by a list narrowed to its name (the watcher may list, not get). */

@@ -463,7 +463,7 @@ export interface NamedSet {
 }
 
 /**
- * Every `<dir>/<group>/<name>/raw/` with at least 3 runs of `benchmark`, as one set each (the issue-25 sets per backend
+ * Every `<dir>/<group>/<name>/raw/` with at least 3 verified runs of `benchmark`, as one set each (the issue-25 sets per backend
  * and size). Throws when a folder's runs differ in their settings: their medians would describe nothing.
  */
 export function groupSets(dir: string, group: string, benchmark: 'retention' | 'reconcile' = 'retention'): NamedSet[] {
@@ -474,7 +474,8 @@ export function groupSets(dir: string, group: string, benchmark: 'retention' | '
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((d) => {
       const name = `${group}/${d.name}`;
-      const runs = readRaw(join(root, d.name)).filter((r) => r.benchmark === benchmark);
+      // A run that did not verify measured something else (e.g. a cold restart after the first deadline): not a member.
+      const runs = readRaw(join(root, d.name)).filter((r) => r.benchmark === benchmark && r.ok);
       const shapes = new Set(runs.map((r) => settingsKey(r.settings)));
       if (shapes.size > 1)
         throw new Error(`${name}: its runs differ in their settings (${[...shapes].join(' vs ')}); one set per folder`);

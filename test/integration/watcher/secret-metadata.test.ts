@@ -134,3 +134,64 @@ describe('secret informers: metadata only, data of referenced secrets only', () 
     );
   });
 });
+
+describe('secret informers: data reads are bounded', () => {
+  // Unbounded, a relist of thousands of referenced secrets started every read at once (new TLS connections, the event
+  // loop blocked, the Lease lost). The first list of 40 referenced secrets must be read at most 3 at a time — and all.
+  const kc = adminKubeConfig();
+  const core = kc.makeApiClient(CoreV1Api);
+  const ns = uniqueName('garden-reads');
+  const names = Array.from({ length: 40 }, (_, i) => `entry-${i}`);
+  let inFlight = 0;
+  let most = 0;
+  let spy: jest.SpyInstance;
+  let watch: SecretWatch | undefined;
+
+  beforeAll(async () => {
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    for (const name of names)
+      await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name }, stringData: { key: name } } });
+    const list = CoreV1Api.prototype.listNamespacedSecret;
+    spy = jest.spyOn(CoreV1Api.prototype, 'listNamespacedSecret').mockImplementation(async function (
+      this: CoreV1Api,
+      ...args: Parameters<typeof list>
+    ) {
+      const counted = args[0].namespace === ns && args[0].fieldSelector !== undefined;
+      if (counted) most = Math.max(most, ++inFlight);
+      try {
+        return await list.apply(this, args);
+      } finally {
+        if (counted) inFlight--;
+      }
+    });
+  });
+
+  afterAll(async () => {
+    await watch?.stop();
+    spy.mockRestore();
+    await core.deleteNamespace({ name: ns }).catch(() => undefined);
+  });
+
+  it('reads every referenced secret of a first list, never more than maxReadsInFlight at once', async () => {
+    const seen = new Map<string, SecretChange>();
+    const memory = new Map<string, SecretFacts>();
+    watch = new SecretWatch({
+      kubeConfig: kc,
+      memory,
+      maxReadsInFlight: 3,
+      idleTimeoutMs: 60_000,
+      watchTimeoutMs: 30_000,
+      log: pino({ level: process.env.BEL_TEST_LOG_LEVEL ?? 'silent' }),
+      onChange: (key, change) => seen.set(key, change),
+    });
+    watch.setNamespaces([ns]);
+    await waitFor(() => watch!.isInSync() && seen.size === names.length, {
+      what: 'every secret read',
+      timeoutMs: 60_000,
+    });
+    expect(most).toBe(3);
+    expect([...seen.keys()].sort()).toEqual(names.map((n) => `${ns}/${n}`).sort());
+    expect(new Set(seen.values())).toEqual(new Set(['first-sight']));
+    expect([...memory.keys()]).toHaveLength(names.length);
+  });
+});

@@ -77,7 +77,7 @@ describe('a set folder', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  type Run = { set: Record<string, unknown>; settings: Record<string, unknown>; stormCpu?: unknown };
+  type Run = { set: Record<string, unknown>; settings: Record<string, unknown>; stormCpu?: unknown; ok?: boolean };
   const rewrite = (change: (run: Run, i: number) => void) =>
     readdirSync(join(dir, 'g/s/raw'))
       .sort()
@@ -110,6 +110,13 @@ describe('a set folder', () => {
     const row = renderIssue25Table(groupSets(dir, 'g')).split('\n')[2]!;
     expect(row).toContain('2 of 3 runs');
     expect(row.match(/2 of 3 runs/g)).toHaveLength(2); // every process, and the worker alone
+  });
+
+  it('leaves a run that did not verify out of its set', () => {
+    rewrite((run, i) => {
+      if (i === 1) run.ok = false;
+    });
+    expect(groupSets(dir, 'g')).toEqual([]); // 2 verified runs left: fewer than 3
   });
 
   it('leaves a folder of fewer than 3 runs out', () => {
