@@ -130,7 +130,7 @@ export interface SecretWatchOptions {
    * Data reads in flight at most; the others wait their turn. Unbounded, a relist of thousands of referenced secrets
    * (a new leadership term, a 410) started every read at once: as many new TLS connections, the event loop blocked
    * for up to 20 s, the Lease not renewed, leadership lost — and the next term's relist did it again (measured at
-   * 5 000 entries: 17 terms in 7 minutes).
+   * 5 000 entries: leadership lost 21 times in 9 minutes).
    * @default 4
    */
   maxReadsInFlight?: number;
