@@ -109,7 +109,7 @@ export const RECONCILE_QUICK = { entries: 8, concurrency: 4 };
 const BUCKET = 'bench-reconcile';
 
 /** How the report names each Temporal backend. */
-const TEMPORAL_NAMES: Record<TemporalBackend, string> = {
+export const TEMPORAL_NAMES: Record<TemporalBackend, string> = {
   dev: 'Temporal dev server',
   postgres: 'temporal-server (16 shards) + PostgreSQL',
 };

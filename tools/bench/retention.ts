@@ -47,7 +47,7 @@ import {
   type Spread,
 } from './live';
 import { temporalBackendFromEnv, type TemporalBackend } from '../stack';
-import { floorReconcileEntry } from './reconcile';
+import { floorReconcileEntry, TEMPORAL_NAMES } from './reconcile';
 import { parsePrometheus, sdkSummary, type SdkSummary } from './sdk-metrics';
 
 /** Options of {@link runRetentionBenchmark}. */
@@ -820,7 +820,7 @@ export function renderRetentionMarkdown(r: RetentionBenchResult): string {
         ]
       : []),
     ...(r.sdk ? [`SDK metrics (workflows worker): ${sdkLine(r.sdk)}.`, ''] : []),
-    `Peak RSS: worker ${r.peakRssMiB.worker ?? '–'} MiB, watcher ${r.peakRssMiB.watcher ?? '–'} MiB, Temporal dev server ${r.peakRssMiB.temporal ?? '– (not started by the benchmark)'} MiB. ` +
+    `Peak RSS: worker ${r.peakRssMiB.worker ?? '–'} MiB, watcher ${r.peakRssMiB.watcher ?? '–'} MiB, ${TEMPORAL_NAMES[r.settings.backend ?? 'dev']} ${r.peakRssMiB.temporal ?? '– (not started by the benchmark)'} MiB. ` +
       `Verified (every prefix empty, every entry gone, no deletion before its deadline): ${r.verified ? 'yes' : `**no**: ${r.problems.join('; ')}`}.`,
     '',
     ...(r.targets.length

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderDeletionMarkdown, type DeletionBenchResult, type DeletionRun } from './deletion';
-import { renderReconcileMarkdown, type ReconcileBenchResult } from './reconcile';
+import { renderReconcileMarkdown, TEMPORAL_NAMES, type ReconcileBenchResult } from './reconcile';
 import { renderRetentionMarkdown, type RetentionBenchResult } from './retention';
 import type { MemoryBenchResult } from './memory';
 
@@ -191,7 +191,7 @@ export function figuresOf(r: RawResult): Figure[] {
     );
     add('rss.worker', 'worker peak RSS', 'MiB', r.peakRssMiB.worker);
     add('rss.watcher', 'watcher peak RSS', 'MiB', r.peakRssMiB.watcher);
-    add('rss.temporal', 'Temporal dev server peak RSS', 'MiB', r.peakRssMiB.temporal);
+    add('rss.temporal', `${TEMPORAL_NAMES[r.settings.backend ?? 'dev']} peak RSS`, 'MiB', r.peakRssMiB.temporal);
     add('reconcile.perSecond', 'reconcile of all entries', 'entries/s', r.reconcile.entriesPerSecond);
     add(
       'ceiling.deletionStart.p50',

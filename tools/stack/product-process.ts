@@ -119,7 +119,12 @@ export function processMemory(pid: number | undefined): { rssMiB: number; peakRs
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rssMiB: kib('VmRSS') / 1024, peakRssMiB: kib('VmHWM') / 1024 };
+    const rssMiB = kib('VmRSS') / 1024;
+    const peakRssMiB = kib('VmHWM') / 1024;
+    // A process that has exited but not been reaped (a zombie, e.g. the worker at a restart) has a status file
+    // without memory lines: no sample, rather than a NaN that would poison every later Math.max.
+    if (!Number.isFinite(rssMiB) || !Number.isFinite(peakRssMiB)) return undefined;
+    return { rssMiB, peakRssMiB };
   } catch {
     return undefined;
   }
