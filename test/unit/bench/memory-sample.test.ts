@@ -6,6 +6,12 @@ import {
   type MemorySample,
 } from '../../../tools/bench/memory-sample';
 import { histogram, parsePrometheus, sdkSummary } from '../../../tools/bench/sdk-metrics';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { MemorySampler } from '../../../tools/bench/live';
+import { processMemory } from '../../../tools/stack/product-process';
+import { waitFor } from '../../../tools/stack/wait';
 
 const MiB = 2 ** 20;
 
@@ -92,5 +98,38 @@ describe('SDK metrics (tools/bench/sdk-metrics.ts)', () => {
     expect(s).toMatchObject({ stickyCacheSize: 500, stickyCacheHits: 40, stickyCacheMisses: 10 });
     expect(s.workflowTaskScheduleToStart?.p99Ms).toBe(1000);
     expect(s).not.toHaveProperty('workflowTaskReplay');
+  });
+});
+
+describe('resident memory of product processes (tools/stack/product-process.ts, MemorySampler)', () => {
+  it('gives no sample for a zombie (its status has no Vm lines), so the sampler keeps the peaks it had', async () => {
+    // sh starts a short child, prints its pid and becomes `sleep`, which never reaps it: a real zombie, as the
+    // worker is for a moment at the benchmark's cold restart.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const [chunk] = (await once(parent.stdout!, 'data')) as [Buffer];
+      const zombie = Number(chunk.toString().trim());
+      await waitFor(() => /^State:\s+Z/m.test(readFileSync(`/proc/${zombie}/status`, 'utf8')), {
+        what: `process ${zombie} to be a zombie`,
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      });
+      expect(processMemory(zombie)).toBeUndefined();
+      const live = processMemory(process.pid);
+      expect(live?.rssMiB).toBeGreaterThan(0);
+      expect(live?.peakRssMiB).toBeGreaterThanOrEqual(live!.rssMiB);
+
+      let pid = process.pid;
+      const sampler = new MemorySampler(() => ({ worker: pid }), 60_000);
+      sampler.sample();
+      pid = zombie;
+      expect(sampler.sample()).toEqual({});
+      pid = process.pid;
+      sampler.stop();
+      expect(Number.isFinite(sampler.peak.worker)).toBe(true);
+      expect(sampler.peak.worker).toBeGreaterThanOrEqual(live!.rssMiB);
+    } finally {
+      parent.kill();
+    }
   });
 });
