@@ -127,7 +127,8 @@ describe('resident memory of product processes (tools/stack/product-process.ts, 
       pid = process.pid;
       sampler.stop();
       expect(Number.isFinite(sampler.peak.worker)).toBe(true);
-      expect(sampler.peak.worker).toBeGreaterThanOrEqual(live!.rssMiB);
+      // The sampler keeps tenths of a MiB; VmHWM never falls, so the peak is at least the RSS read before.
+      expect(sampler.peak.worker).toBeGreaterThanOrEqual(Math.floor(live!.rssMiB * 10) / 10);
     } finally {
       parent.kill();
     }
